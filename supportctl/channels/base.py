@@ -72,8 +72,21 @@ class BaseChannel:
     def close(self) -> None:
         return None
 
+    def wait(self, timeout: float) -> None:
+        """Block until the server may have something new or ``timeout``
+        passes (``sync --watch``). IMAP uses IDLE; others poll."""
+        wait_poll(timeout)
+
     def __enter__(self) -> BaseChannel:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def wait_poll(seconds: float) -> None:
+    """Default ``wait`` for ``sync --watch``: channels without push (HTTP
+    polling) sleep; IMAP overrides ``wait`` with IDLE."""
+    import time
+
+    time.sleep(seconds)
