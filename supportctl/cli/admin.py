@@ -1,0 +1,102 @@
+"""``init``, ``config check``, ``template``."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from supportctl.cli.app import STATE, app
+from supportctl.errors import ConfigError, SupportError
+
+
+@app.command()
+def init() -> None:
+    """Write a commented config (if none exists) and create the store."""
+    from importlib import resources
+
+    from supportctl.cli import render
+
+    path = STATE.cfg_path()
+    if path.exists():
+        render.info(f"config exists: {path} (left alone)")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = (resources.files("supportctl") / "config.example.yaml").read_text(encoding="utf-8")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        render.info(f"wrote {path}: add your channels, then `supportctl config check --online`")
+    store = STATE.store()
+    render.info(f"store ready: {store.path}")
+
+
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("check")
+def config_check(online: bool = typer.Option(False, "--online", help="Log in to each channel.")) -> None:
+    """Validate the config, naming the key and line of every problem."""
+    from supportctl.cli import render
+    from supportctl.config import secret_warnings
+
+    cfg = STATE.config(required=True)
+    for w in secret_warnings(cfg):
+        render.info("warning: " + w)
+    render.info(f"{cfg.path}: ok ({len(cfg.channels)} channels)")
+    if not online:
+        return
+    from supportctl.cli.channels import build_channel
+
+    failed = 0
+    for entry in cfg.channels:
+        try:
+            ch = build_channel(entry)
+            try:
+                render.info(f"{entry['name']}: {ch.check()}")
+            finally:
+                ch.close()
+        except SupportError as exc:
+            failed += 1
+            render.error(f"{entry['name']}: {exc}")
+    if failed:
+        raise typer.Exit(1 if failed == len(cfg.channels) else 5)
+
+
+template_app = typer.Typer(help="Reply templates.", no_args_is_help=True)
+app.add_typer(template_app, name="template")
+
+
+@template_app.command("list")
+def template_list() -> None:
+    """Templates defined in the config."""
+    cfg = STATE.config()
+    for name in sorted(cfg.templates):
+        sys.stdout.write(name + "\n")
+
+
+@template_app.command("show")
+def template_show(name: str) -> None:
+    """A template's source."""
+    cfg = STATE.config()
+    if name not in cfg.templates:
+        raise ConfigError(f"no template {name!r}: see `supportctl template list`")
+    t = cfg.templates[name]
+    body = getattr(t, "body", t)
+    sys.stdout.write(str(body).rstrip("\n") + "\n")
+
+
+@template_app.command("preview")
+def template_preview(name: str, ticket_id: str = typer.Argument(..., metavar="ID")) -> None:
+    """A template rendered for a ticket (sandboxed), without sending."""
+    from supportctl.cli.app import read_ids
+    from supportctl.safe import clean
+    from supportctl.services.templates import render_template
+
+    tid = read_ids([ticket_id])[0]
+    text, _ = render_template(STATE.config(), name, STATE.store(), tid, STATE.actor)
+    sys.stdout.write(clean(text).rstrip("\n") + "\n")
+
+

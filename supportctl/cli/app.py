@@ -1,0 +1,249 @@
+"""The command line: a thin skin over the services.
+
+Each command parses, calls one service, renders. ``main`` is the one error
+handler: typed errors become one line on stderr and their exit code (SPEC
+§5); anything else is an internal error with a traceback only under
+``-v``. Global options are accepted after the command too (``supportctl
+sync -q`` in a crontab) by hoisting them before typer sees argv.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from supportctl.errors import NotFound, SupportError, UsageError
+
+app = typer.Typer(
+    name="supportctl",
+    help="A small business's help desk in one command: email, SMS, WhatsApp, Telegram and "
+    "Mastodon in one local ticket store.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class Ctx:
+    db: str | None = None
+    config_path: str | None = None
+    actor_opt: str | None = None
+    quiet: bool = False
+    verbose: bool = False
+    _store: Any = None
+    _config: Any = None
+    _cfg_loaded: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def cfg_path(self) -> Path:
+        from supportctl.config import default_config_path
+
+        return Path(self.config_path).expanduser() if self.config_path else default_config_path()
+
+    def db_path(self) -> Path:
+        """First found: --db, SUPPORTCTL_DB, ``store:`` in the config, XDG."""
+        if self.db:
+            return Path(self.db).expanduser()
+        from supportctl.config import default_data_dir, store_path_fast
+
+        found = store_path_fast(self.cfg_path())
+        if found:
+            return Path(found).expanduser()
+        return default_data_dir() / "supportctl.db"
+
+    def store(self, *, create: bool = True) -> Any:
+        if self._store is None:
+            from supportctl.store.db import open_store
+
+            self._store = open_store(self.db_path(), create=create)
+        return self._store
+
+    def config(self, *, required: bool = False) -> Any:
+        if not self._cfg_loaded or (required and self._config.path is None):
+            from supportctl.config import load_config
+
+            self._config = load_config(self.cfg_path(), required=required)
+            self._cfg_loaded = True
+        return self._config
+
+    @property
+    def actor(self) -> str:
+        if self.actor_opt:
+            return self.actor_opt
+        for var in ("SUPPORTCTL_AGENT", "USER", "LOGNAME"):
+            if os.environ.get(var):
+                return os.environ[var]
+        try:
+            return os.getlogin()
+        except OSError:
+            return "unknown"
+
+
+STATE = Ctx()
+
+
+@app.callback()
+def root(
+    db: str = typer.Option(None, "--db", envvar="SUPPORTCTL_DB", help="Store path.",
+                           show_envvar=True),
+    config: str = typer.Option(None, "--config", envvar="SUPPORTCTL_CONFIG",
+                               help="Config file.", show_envvar=True),
+    as_: str = typer.Option(None, "--as", envvar="SUPPORTCTL_AGENT",
+                            help="Who you are, for the audit log.", show_envvar=True),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Say nothing unless something failed."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="More detail; tracebacks."),
+) -> None:
+    STATE.db = db or None
+    STATE.config_path = config or None
+    STATE.actor_opt = as_ or None
+    STATE.quiet = quiet
+    STATE.verbose = verbose
+
+
+_GLOBAL_VALUED = ("--db", "--config", "--as")
+_GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose")
+
+
+def hoist_globals(argv: list[str]) -> list[str]:
+    """Move global options found after the command in front of it."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            rest += argv[i:]
+            break
+        name = a.split("=", 1)[0]
+        if name in _GLOBAL_VALUED:
+            if "=" in a:
+                front.append(a)
+            elif i + 1 < len(argv):
+                front += [a, argv[i + 1]]
+                i += 1
+            else:
+                rest.append(a)
+        elif a in _GLOBAL_FLAGS:
+            front.append(a)
+        else:
+            rest.append(a)
+        i += 1
+    return front + rest
+
+
+def read_ids(values: list[str]) -> list[int]:
+    """Ticket ids from arguments; ``-`` reads them from stdin."""
+    out: list[int] = []
+    for v in values:
+        if v == "-":
+            for tok in sys.stdin.read().split():
+                out.append(_int_id(tok))
+        else:
+            out.append(_int_id(v))
+    if not out:
+        raise UsageError("no ticket ids given")
+    return out
+
+
+def _int_id(tok: str) -> int:
+    try:
+        return int(tok.lstrip("#"))
+    except ValueError:
+        raise UsageError(f"{tok!r} is not a ticket id") from None
+
+
+def for_each(ids: list[int], action: Any) -> None:
+    """Run ``action(id)`` on each id; unknown ids are reported and the rest
+    still done, then exit 3 (SPEC §5)."""
+    from supportctl.cli import render
+
+    missing = 0
+    for tid in ids:
+        try:
+            action(tid)
+        except NotFound as exc:
+            render.error(str(exc))
+            missing += 1
+    if missing:
+        raise typer.Exit(3)
+
+
+def now_iso() -> str:
+    from supportctl.models import iso, utcnow
+
+    return iso(utcnow()) or ""
+
+
+def _register() -> None:
+    from supportctl.cli import admin, channels, contacts, data, tickets  # noqa: F401
+
+
+def main(argv: list[str] | None = None) -> None:
+    import click
+
+    args = hoist_globals(list(sys.argv[1:] if argv is None else argv))
+    verbose = "-v" in args or "--verbose" in args
+    code = 0
+    try:
+        _register()
+        rv = app(args=args, prog_name="supportctl", standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        sys.stderr.write("interrupted\n")
+        code = 130
+    except click.ClickException as exc:
+        exc.show()
+        code = 2 if isinstance(exc, click.UsageError) else exc.exit_code
+    except SupportError as exc:
+        from supportctl.cli import render
+
+        problems = getattr(exc, "problems", None)
+        if problems and len(problems) > 1:
+            for p in problems:
+                render.error(p)
+        else:
+            render.error(str(exc))
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: nothing half-written was kept; run the command again\n")
+        code = 130
+    except BrokenPipeError:
+        # `| head` closed the pipe: end quietly (and keep Python from
+        # complaining while flushing stdout at exit).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 0
+    except Exception as exc:  # the last line of defence: one line, no secrets
+        from supportctl.cli import render
+
+        render.error(f"internal error ({type(exc).__name__}: {exc}); run with -v for the traceback")
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        code = 1
+    finally:
+        if STATE._store is not None:
+            try:
+                STATE._store.close()
+            except Exception:
+                pass
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(code)

@@ -1,0 +1,467 @@
+"""Commands that talk to channels: sync, reply, outbox, quarantine.
+
+Only these build channels (from config entries with their secrets
+resolved); services receive the built channels.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from supportctl.cli.app import STATE, app, now_iso, read_ids
+from supportctl.errors import ChannelError, ConfigError, SupportError, UsageError
+
+
+def _entries() -> list[dict[str, Any]]:
+    cfg = STATE.config()
+    return list(cfg.channels) if cfg is not None else []
+
+
+def own_addresses() -> set[str]:
+    out: set[str] = set()
+    for e in _entries():
+        for a in e.get("addresses") or []:
+            out.add(a.lower())
+        smtp = e.get("smtp") or {}
+        for k in ("from", "reply_to"):
+            if smtp.get(k):
+                from email.utils import parseaddr
+
+                out.add(parseaddr(smtp[k])[1].lower())
+    return out
+
+
+def build_channel(entry: dict[str, Any]) -> Any:
+    from supportctl.channels import build
+    from supportctl.config import resolve_secrets
+
+    return build(resolve_secrets(entry))
+
+
+def account_for(medium: str, name: str | None) -> dict[str, Any]:
+    """The configured entry to send ``medium`` through."""
+    from supportctl.channels import MEDIA_OF_TYPE
+
+    entries = _entries()
+    if name:
+        for e in entries:
+            if e["name"] == name:
+                if medium not in MEDIA_OF_TYPE.get(e["type"], ()):
+                    raise UsageError(f"channel entry {name!r} ({e['type']}) cannot send {medium}")
+                return e
+        raise ConfigError(
+            f"no channel entry named {name!r}: configured are "
+            f"{', '.join(e['name'] for e in entries) or 'none'}"
+        )
+    fit = [e for e in entries if medium in MEDIA_OF_TYPE.get(e["type"], ())]
+    if not fit:
+        raise ConfigError(
+            f"no configured channel can send {medium}: add one to {STATE.cfg_path()} "
+            "(see config.example.yaml)"
+        )
+    return fit[0]
+
+
+def send_now(store: Any, outbox_id: int, entry: dict[str, Any]) -> None:
+    """Send a queued entry; on failure say where it is and exit 1."""
+    from supportctl.cli import render
+    from supportctl.services import outbox
+
+    channel = build_channel(entry)
+    try:
+        state = outbox.send_entry(store, outbox_id, channel,
+                                  max_attempts=STATE.config().outbox_max_attempts)
+    finally:
+        channel.close()
+    _report_send(store, outbox_id, state)
+
+
+def _report_send(store: Any, outbox_id: int, state: str) -> None:
+    from supportctl.cli import render
+
+    if state in ("failed", "unknown"):
+        row = store.one("SELECT error FROM outbox WHERE id = ?", [outbox_id])
+        what = "may or may not have been sent" if state == "unknown" else "was not sent"
+        render.error(
+            f"the message {what} ({row['error']}); it is kept as outbox entry {outbox_id}: "
+            f"`supportctl outbox retry {outbox_id}` resends it"
+        )
+        raise typer.Exit(1)
+    if not STATE.quiet:
+        render.info(f"sent ({state}), outbox entry {outbox_id}")
+
+
+def _editor_text(store: Any, ticket_id: int, initial: str) -> str:
+    """Open $VISUAL/$EDITOR on a draft with the thread below a cut line."""
+    from supportctl.safe import clean
+    from supportctl.store.read import messages_json
+
+    cut = "# ------------------------ >8 ------------------------"
+    lines = [initial.rstrip("\n"), "", cut,
+             "# Everything below this line is ignored. An empty draft aborts.", ""]
+    for m in reversed(messages_json(store, ticket_id)[-10:]):
+        who = m["from"]["name"] or m["from"]["address"] or m.get("author") or ""
+        lines.append(f"# {m['direction']} {m['sent_at']} {clean(who)}")
+        lines += ["#   " + ln for ln in clean(m["text"]).splitlines()[:60]]
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.NamedTemporaryFile("w+", suffix=".txt", prefix=f"reply-{ticket_id}-",
+                                     delete=False, encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+        path = fh.name
+    try:
+        rc = subprocess.call(f'{editor} "{path}"', shell=True)
+        if rc != 0:
+            raise UsageError(f"editor exited with {rc}: reply aborted, nothing sent")
+        text = Path(path).read_text(encoding="utf-8")
+    finally:
+        os.unlink(path)
+    body = text.split(cut, 1)[0]
+    return "\n".join(ln for ln in body.splitlines() if not ln.startswith("#")).strip()
+
+
+def _signature(entry: dict[str, Any]) -> str:
+    cfg = STATE.config()
+    for a in getattr(cfg, "agents", []) or []:
+        if a.name == STATE.actor and a.signature:
+            return str(a.signature)
+    return str(entry.get("signature") or "")
+
+
+@app.command()
+def reply(
+    ticket_id: str = typer.Argument(..., metavar="ID"),
+    source: str = typer.Argument(None, metavar="[-]", help="'-' reads the text from stdin."),
+    message: str = typer.Option(None, "--message", "-m"),
+    file: Path = typer.Option(None, "--file"),
+    template: str = typer.Option(None, "--template", "-t"),
+    via: str = typer.Option(None, "--via", help="Answer on another medium of the contact."),
+    account: str = typer.Option(None, "--account"),
+    attach: list[Path] = typer.Option([], "--attach"),
+    cc: list[str] = typer.Option([], "--cc"),
+    status: str = typer.Option(None, "--status", help="Status after the reply (e.g. pending)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send nothing."),
+) -> None:
+    """Answer a ticket on its channel (or --via another)."""
+    from supportctl.cli import render
+    from supportctl.cli.tickets import _text
+    from supportctl.models import LOG_MEDIA
+    from supportctl.services import outbox, triage
+
+    tid = read_ids([ticket_id])[0]
+    store = STATE.store()
+    t = triage.require(store, tid)
+    medium = via or t["channel"]
+    if medium in LOG_MEDIA:
+        raise UsageError(
+            f"ticket {tid} was logged ({medium}): answer with --via email|sms|whatsapp|telegram"
+        )
+    if source not in (None, "-"):
+        raise UsageError(f"unexpected argument {source!r}: the text goes in -m or --file")
+    text = _text("-" if source == "-" else message, file, required=False)
+    if account:
+        entry = account_for(medium, account)
+    elif t["account"] and not via:
+        entry = _ticket_account(t, medium)
+    else:
+        entry = account_for(medium, None)
+    meta: dict[str, Any] = {}
+    if template:
+        from supportctl.services.templates import render_template
+
+        rendered, meta = render_template(STATE.config(), template, store, tid, STATE.actor)
+        text = (text + "\n\n" if text else "") + rendered
+    if text is None:
+        if not (sys.stdin.isatty() and render.is_tty()):
+            raise UsageError("no text: pass -m TEXT, --file FILE, '-' for stdin, or --template NAME")
+        text = _editor_text(store, tid, "")
+    if not text.strip() and not meta.get("content_sid"):
+        raise UsageError("empty reply: nothing sent")
+    sig = _signature(entry)
+    if sig and not template:
+        text = text.rstrip() + "\n\n-- \n" + sig
+    if dry_run:
+        to, _ = outbox.recipient(store, tid, medium)
+        sys.stdout.write(render.dumps({"ticket_id": tid, "channel": medium, "account": entry["name"],
+                                       "to": to.address, "cc": cc, "text": text,
+                                       "attachments": [str(a) for a in attach]}) + "\n")
+        return
+    oid = outbox.queue_reply(store, tid, text=text, medium=medium, account=entry, actor=STATE.actor,
+                             cc=cc, attachments=attach, status=status, template=template or "",
+                             meta=meta)
+    send_now(store, oid, entry)
+
+
+def _ticket_account(t: Any, medium: str) -> dict[str, Any]:
+    from supportctl.channels import MEDIA_OF_TYPE
+
+    for e in _entries():
+        if e["name"] == t["account"] and medium in MEDIA_OF_TYPE.get(e["type"], ()):
+            return e
+    return account_for(medium, None)
+
+
+def _settings(name: str) -> Any:
+    from supportctl.services.ingest import IngestSettings
+
+    cfg = STATE.config()
+    return IngestSettings(account=name, actor=STATE.actor, own_addresses=own_addresses(),
+                          reopen_window=cfg.reopen_window, config=cfg)
+
+
+def _entry_since(entry: dict[str, Any], since: str | None) -> Any:
+    from supportctl.models import utcnow
+    from supportctl.timeparse import parse_since
+
+    value = since or entry.get("since")
+    if not value:
+        return None
+    return parse_since(str(value), utcnow())
+
+
+def run_sync(names: list[str], since: str | None, retry_quarantine: bool) -> int:
+    """One pass over the entries; returns the exit code."""
+    from supportctl.cli import render
+    from supportctl.services import sync as svc
+    from supportctl.services.triage import auto_close
+
+    cfg = STATE.config()
+    store = STATE.store()
+    entries = _entries()
+    if names:
+        known = {e["name"] for e in entries}
+        for n in names:
+            if n not in known:
+                raise ConfigError(f"no channel entry named {n!r}: configured are "
+                                  f"{', '.join(sorted(known)) or 'none'}")
+        entries = [e for e in entries if e["name"] in names]
+    if not entries:
+        raise ConfigError(
+            f"no channels configured in {STATE.cfg_path()}: add one (see config.example.yaml), "
+            "or try `supportctl demo`"
+        )
+    results = []
+    for entry in entries:
+        try:
+            channel = build_channel(entry)
+        except SupportError as exc:
+            results.append(svc.EntryResult(entry["name"], ok=False, error=str(exc)))
+            continue
+        try:
+            results.append(svc.sync_entry(store, channel, _settings(entry["name"]),
+                                          since=_entry_since(entry, since),
+                                          max_attempts=cfg.outbox_max_attempts))
+        finally:
+            try:
+                channel.close()
+            except Exception:
+                pass
+    if retry_quarantine:
+        ok, left = svc.retry_quarantine(store, _settings)
+        if not STATE.quiet or left:
+            render.info(f"quarantine: {ok} recovered, {left} still quarantined")
+    auto_close(store, cfg.close_after, STATE.actor, now_iso())
+    failed = [r for r in results if not r.ok]
+    for r in results:
+        if not STATE.quiet or not r.ok or r.quarantined:
+            render.info(svc.describe(r))
+    if failed and len(failed) == len(results):
+        return 1
+    if failed:
+        return 5
+    return 0
+
+
+@app.command()
+def sync(
+    accounts: list[str] = typer.Argument(None, metavar="[ACCOUNT…]"),
+    watch: bool = typer.Option(False, "--watch", help="Keep running (IMAP IDLE, polling others)."),
+    since: str = typer.Option(None, "--since", help="How far back a first sync reaches (30d, a date)."),
+    wait: float = typer.Option(0.0, "--wait", help="Wait up to SECONDS for another sync to finish."),
+    retry_quarantine: bool = typer.Option(False, "--retry-quarantine"),
+    interval: float = typer.Option(60.0, "--interval", help="With --watch: seconds between polls."),
+) -> None:
+    """Pull every (or the named) configured channel into the store."""
+    from supportctl.services.sync import sync_lock
+
+    store = STATE.store()
+    STATE.config()  # config errors before taking the lock
+    with sync_lock(store, wait):
+        code = run_sync(accounts or [], since, retry_quarantine)
+        while watch:
+            _wait_any(interval)
+            code = run_sync(accounts or [], None, False)
+    raise typer.Exit(code)
+
+
+def _wait_any(interval: float) -> None:
+    imap = [e for e in _entries() if e["type"] == "imap"]
+    if imap:
+        ch = build_channel(imap[0])
+        try:
+            ch.wait(interval)
+        except ChannelError:
+            time.sleep(interval)
+        finally:
+            ch.close()
+    else:
+        time.sleep(interval)
+
+
+outbox_app = typer.Typer(help="What is queued, failed or unknown.", invoke_without_command=True)
+app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.callback()
+def outbox_root(ctx: typer.Context,
+                all_: bool = typer.Option(False, "--all", help="Include sent entries."),
+                fmt: str = typer.Option(None, "--format", "-f")) -> None:
+    if ctx.invoked_subcommand is None:
+        _outbox_list(all_, fmt)
+
+
+@outbox_app.command("list")
+def outbox_list(all_: bool = typer.Option(False, "--all", help="Include sent entries."),
+                fmt: str = typer.Option(None, "--format", "-f")) -> None:
+    """Outbox entries (default: queued, failed, unknown)."""
+    _outbox_list(all_, fmt)
+
+
+def _outbox_list(all_: bool, fmt: str | None) -> None:
+    from supportctl.cli import render
+    from supportctl.cli.tickets import _fmt
+    from supportctl.safe import one_line
+    from supportctl.services.outbox import outbox_json
+
+    rows = outbox_json(STATE.store(), None if all_ else ["queued", "failed", "unknown"])
+    fmt = _fmt(fmt)
+    if fmt == "json":
+        render.write_json(rows)
+    elif fmt == "jsonl":
+        render.write_jsonl(rows)
+    elif fmt == "ids":
+        render.write_ids(rows)
+    elif fmt == "csv":
+        render.write_csv(rows, ["id", "ticket_id", "channel", "account", "state", "error", "attempts",
+                                "created_at", "text"])
+    else:
+        for r in rows:
+            sys.stdout.write(f"{r['id']}\t#{r['ticket_id']}\t{r['channel']}\t{r['state']}\t"
+                             f"{one_line(r['error'] or '', 80)}\t{one_line(r['text'], 50)}\n")
+        if not rows and render.is_tty():
+            render.info("outbox is empty")
+
+
+@outbox_app.command("retry")
+def outbox_retry(entry_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Send an entry again (also one whose outcome is unknown: you decide)."""
+    from supportctl.services import outbox
+
+    store = STATE.store()
+    row = store.one("SELECT account FROM outbox WHERE id = ?", [entry_id])
+    if row is None:
+        from supportctl.errors import NotFound
+
+        raise NotFound(f"no outbox entry {entry_id}: see `supportctl outbox`")
+    entry = next((e for e in _entries() if e["name"] == row["account"]), None)
+    if entry is None:
+        raise ConfigError(f"outbox entry {entry_id} belongs to {row['account']!r}, "
+                          "which is not configured any more")
+    channel = build_channel(entry)
+    try:
+        state = outbox.retry_entry(store, entry_id, channel, STATE.actor)
+    finally:
+        channel.close()
+    _report_send(store, entry_id, state)
+
+
+@outbox_app.command("cancel")
+def outbox_cancel(entry_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Give up on an entry (the message stays on the ticket, marked failed)."""
+    from supportctl.services import outbox
+
+    outbox.cancel_entry(STATE.store(), entry_id, STATE.actor)
+
+
+q_app = typer.Typer(help="Messages that could not be ingested, kept raw.", invoke_without_command=True)
+app.add_typer(q_app, name="quarantine")
+
+
+@q_app.callback()
+def q_root(ctx: typer.Context, fmt: str = typer.Option(None, "--format", "-f")) -> None:
+    if ctx.invoked_subcommand is None:
+        _q_list(fmt)
+
+
+@q_app.command("list")
+def q_list(fmt: str = typer.Option(None, "--format", "-f")) -> None:
+    """Quarantined messages with their reason."""
+    _q_list(fmt)
+
+
+def _q_rows() -> list[dict[str, Any]]:
+    return [
+        {"id": r["id"], "account": r["account"], "source_ref": r["source_ref"], "reason": r["reason"],
+         "size": r["size"], "created_at": r["created_at"], "retried_at": r["retried_at"],
+         "resolved_at": r["resolved_at"]}
+        for r in STATE.store().execute(
+            "SELECT id, account, source_ref, reason, length(raw) AS size, created_at, retried_at, "
+            "resolved_at FROM quarantine ORDER BY id")
+    ]
+
+
+def _q_list(fmt: str | None) -> None:
+    from supportctl.cli import render
+    from supportctl.safe import one_line
+
+    rows = _q_rows()
+    if fmt == "json":
+        render.write_json(rows)
+    elif fmt == "jsonl":
+        render.write_jsonl(rows)
+    else:
+        for r in rows:
+            state = "recovered" if r["resolved_at"] else "held"
+            sys.stdout.write(f"{r['id']}\t{state}\t{r['account'] or ''}\t{r['source_ref'] or ''}\t"
+                             f"{r['size']}\t{one_line(r['reason'], 100)}\n")
+
+
+def _q_raw(entry_id: int) -> bytes:
+    row = STATE.store().one("SELECT raw FROM quarantine WHERE id = ?", [entry_id])
+    if row is None:
+        from supportctl.errors import NotFound
+
+        raise NotFound(f"no quarantined message {entry_id}: see `supportctl quarantine list`")
+    return bytes(row["raw"])
+
+
+@q_app.command("show")
+def q_show(entry_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """The raw message, made safe for the terminal."""
+    from supportctl.safe import clean
+
+    sys.stdout.write(clean(_q_raw(entry_id).decode("utf-8", "replace")) + "\n")
+
+
+@q_app.command("export")
+def q_export(entry_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """The raw bytes, exactly as fetched, to stdout."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(_q_raw(entry_id))
+
+
+@q_app.command("retry")
+def q_retry() -> None:
+    """Try to ingest every quarantined message again."""
+    from supportctl.cli import render
+    from supportctl.services import sync as svc
+
+    ok, left = svc.retry_quarantine(STATE.store(), _settings)
+    render.info(f"quarantine: {ok} recovered, {left} still quarantined")

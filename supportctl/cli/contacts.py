@@ -1,0 +1,143 @@
+"""``contact list|show|link|merge|export|forget``."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from supportctl.cli.app import STATE, app, now_iso
+from supportctl.errors import NotFound
+
+contact_app = typer.Typer(help="Contacts and their identities.", no_args_is_help=True)
+app.add_typer(contact_app, name="contact")
+
+
+def _contacts(where: str = "", params: list[object] | None = None) -> list[dict[str, object]]:
+    from supportctl.store.read import contact_json
+
+    store = STATE.store()
+    ids = [r[0] for r in store.execute(
+        f"SELECT id FROM contacts WHERE merged_into IS NULL {where} ORDER BY id", params or [])]
+    return [c for c in (contact_json(store, i) for i in ids) if c]
+
+
+@contact_app.command("list")
+def contact_list(
+    query: str = typer.Argument(None, help="Part of a name or address."),
+    fmt: str = typer.Option(None, "--format", "-f"),
+) -> None:
+    """Contacts with their identities and ticket counts."""
+    from supportctl.cli import render
+    from supportctl.safe import one_line
+
+    where, params = "", []
+    if query:
+        where = ("AND (name LIKE ? OR id IN (SELECT contact_id FROM identities WHERE address LIKE ?))")
+        params = [f"%{query}%", f"%{query}%"]
+    rows = _contacts(where, params)
+    if fmt == "json":
+        render.write_json(rows)  # type: ignore[arg-type]
+    elif fmt == "jsonl":
+        render.write_jsonl(rows)  # type: ignore[arg-type]
+    elif fmt == "ids":
+        render.write_ids(rows)  # type: ignore[arg-type]
+    else:
+        for c in rows:
+            ids = ", ".join(f"{i['channel']}:{i['address']}" for i in c["identities"])  # type: ignore[attr-defined]
+            sys.stdout.write(f"{c['id']}\t{one_line(str(c['name']), 30)}\t{one_line(ids, 80)}\t"
+                             f"{c['ticket_count']} tickets\n")
+
+
+@contact_app.command("show")
+def contact_show(contact_id: int = typer.Argument(..., metavar="ID"),
+                 fmt: str = typer.Option(None, "--format", "-f")) -> None:
+    """A contact, its identities and every ticket across channels."""
+    from supportctl.cli import render
+    from supportctl.services.contacts import resolve
+    from supportctl.store.read import TicketFilter, contact_json, ticket_ids, tickets_json
+
+    store = STATE.store()
+    c = contact_json(store, resolve(store, contact_id))
+    if c is None:
+        raise NotFound(f"no contact {contact_id}: see `supportctl contact list`")
+    now = now_iso()
+    ts = tickets_json(store, ticket_ids(store, TicketFilter(statuses=None, contact=c["id"],
+                                                           include_snoozed=True), now), now)
+    if fmt == "json":
+        c["tickets"] = ts
+        sys.stdout.write(render.dumps(c) + "\n")
+        return
+    from supportctl.safe import one_line
+
+    sys.stdout.write(f"contact {c['id']}: {one_line(c['name']) or '-'}\n")
+    for i in c["identities"]:
+        sys.stdout.write(f"  {i['channel']}: {one_line(i['address'])}\n")
+    render.tickets(ts, "table" if render.is_tty() else None)
+
+
+@contact_app.command("link")
+def contact_link(contact_id: int = typer.Argument(..., metavar="ID"),
+                 address: str = typer.Argument(..., metavar="ADDRESS"),
+                 channel: str = typer.Option(None, "--channel", help="Medium (guessed if omitted).")) -> None:
+    """Give a contact another identity (merging with its owner if it has one)."""
+    from supportctl.services import contacts
+
+    medium = channel or contacts.guess_medium(address, "telegram")
+    contacts.link(STATE.store(), contact_id, medium, address, STATE.actor, now_iso())
+
+
+@contact_app.command("merge")
+def contact_merge(from_id: int = typer.Argument(..., metavar="FROM_ID"),
+                  into_id: int = typer.Argument(..., metavar="INTO_ID"),
+                  yes: bool = typer.Option(False, "--yes", "-y")) -> None:
+    """Make two contacts one person: identities and tickets move to INTO."""
+    from supportctl.cli.tickets import _confirm
+    from supportctl.services import contacts
+
+    store = STATE.store()
+    contacts.require(store, from_id)
+    contacts.require(store, into_id)
+    _confirm(f"merge contact {from_id} into {into_id}", yes)
+    contacts.merge(store, from_id, into_id, STATE.actor, now_iso())
+
+
+@contact_app.command("export")
+def contact_export(contact_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Everything stored about a person, as JSON (a subject access request)."""
+    from supportctl.cli import render
+    from supportctl.store.read import (
+        TicketFilter,
+        contact_json,
+        messages_json,
+        ticket_ids,
+        tickets_json,
+    )
+
+    store = STATE.store()
+    c = contact_json(store, contact_id)
+    if c is None:
+        raise NotFound(f"no contact {contact_id}: see `supportctl contact list`")
+    now = now_iso()
+    ts = tickets_json(store, ticket_ids(store, TicketFilter(statuses=None, contact=contact_id,
+                                                           include_snoozed=True, include_merged=True,
+                                                           sort="id"), now), now)
+    for t in ts:
+        t["messages"] = messages_json(store, t["id"])
+    c["tickets"] = ts
+    sys.stdout.write(render.dumps(c) + "\n")
+
+
+@contact_app.command("forget")
+def contact_forget(contact_id: int = typer.Argument(..., metavar="ID"),
+                   yes: bool = typer.Option(False, "--yes", "-y")) -> None:
+    """Erase a person's data for good (GDPR), keeping anonymous counts."""
+    from supportctl.cli import render
+    from supportctl.cli.tickets import _confirm
+    from supportctl.services import contacts
+
+    store = STATE.store()
+    contacts.require(store, contact_id)
+    _confirm(f"erase everything about contact {contact_id} for good", yes)
+    n = contacts.forget(store, contact_id, STATE.actor, now_iso())
+    render.info(f"forgot contact {contact_id}: {n['messages']} messages in {n['tickets']} tickets erased")

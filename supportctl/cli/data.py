@@ -1,0 +1,214 @@
+"""Data commands: export, import, db upkeep, demo."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from supportctl.cli.app import STATE, app, now_iso
+from supportctl.errors import UsageError
+
+
+@app.command()
+def export(
+    fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl|json|csv"),
+    messages: bool = typer.Option(False, "--messages", help="Include messages, notes and events."),
+    raw: bool = typer.Option(False, "--raw", help="Include original payloads (base64)."),
+    status: str = typer.Option("all", "--status", "-s"),
+    tag: list[str] = typer.Option([], "--tag", "-t"),
+    channel: str = typer.Option(None, "--channel"),
+    since: str = typer.Option(None, "--since"),
+) -> None:
+    """Stream tickets of every status (snoozed and merged too), constant memory."""
+    from supportctl.cli import render
+    from supportctl.cli.tickets import _check_statuses, _time_arg
+    from supportctl.services.transfer import export as run
+    from supportctl.store.read import TicketFilter
+
+    if fmt not in ("jsonl", "json", "csv"):
+        raise UsageError(f"unknown export --format {fmt!r}: use jsonl, json or csv")
+    statuses = None if status == "all" else status.split(",")
+    _check_statuses(statuses)
+    f = TicketFilter(statuses=statuses, tags=tag, channel=channel, since=_time_arg(since),
+                     include_snoozed=True, include_merged=True, sort="id")
+    records = run(STATE.store(), f, now_iso(), messages=messages, raw=raw)
+    out = sys.stdout
+    if fmt == "jsonl":
+        for r in records:
+            out.write(render.dumps(r) + "\n")
+    elif fmt == "json":
+        out.write("[")
+        for n, r in enumerate(records):
+            out.write(("," if n else "") + "\n" + render.dumps(r))
+        out.write("\n]\n")
+    else:
+        import csv
+
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(render.CSV_TICKET_COLUMNS)
+        for r in records:
+            r = dict(r)
+            r["contact"] = (r.get("contact") or {}).get("name") or ""
+            w.writerow([render._flat(r.get(c)) for c in render.CSV_TICKET_COLUMNS])
+
+
+@app.command("import")
+def import_cmd(
+    file: str = typer.Argument(..., metavar="FILE", help="A file, a Maildir, or '-' for stdin."),
+    fmt: str = typer.Option(None, "--format", "-f", help="jsonl|mbox|maildir|eml"),
+) -> None:
+    """Bring in an export, an mbox, a Maildir or .eml files."""
+    from supportctl.cli import render
+
+    path = Path(file)
+    if fmt is None:
+        fmt = _guess_format(path)
+    store = STATE.store()
+    if fmt == "jsonl":
+        from supportctl.services.transfer import import_jsonl
+
+        if file == "-":
+            counts = import_jsonl(store, sys.stdin)
+        else:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    counts = import_jsonl(store, fh)
+            except FileNotFoundError:
+                raise UsageError(f"no such file {path}") from None
+        if not STATE.quiet:
+            render.info(f"imported {counts['tickets']} tickets, {counts['messages']} messages, "
+                        f"{counts['contacts']} contacts; {counts['skipped']} already present")
+        return
+    if fmt not in ("mbox", "maildir", "eml"):
+        raise UsageError(f"unknown import --format {fmt!r}: use jsonl, mbox, maildir or eml")
+    if not path.exists():
+        raise UsageError(f"no such file or directory {path}")
+    from supportctl.cli.channels import own_addresses
+    from supportctl.services.ingest import IngestSettings
+    from supportctl.services.mailimport import import_mail
+
+    cfg = STATE.config()
+    settings = IngestSettings(account="import", actor=STATE.actor, own_addresses=own_addresses(),
+                              reopen_window=cfg.reopen_window, config=cfg)
+    s = import_mail(store, path, fmt, settings)
+    if not STATE.quiet or s.quarantined:
+        render.info(f"imported {s.stored} messages into {s.tickets_created} new tickets; "
+                    f"{s.duplicates} duplicates skipped; {s.quarantined} quarantined")
+
+
+def _guess_format(path: Path) -> str:
+    if path.is_dir():
+        return "maildir" if (path / "cur").is_dir() else "eml"
+    name = path.name.lower()
+    if name.endswith((".jsonl", ".ndjson")) or str(path) == "-":
+        return "jsonl"
+    if name.endswith(".eml"):
+        return "eml"
+    if name.endswith((".mbox", ".mbx")):
+        return "mbox"
+    raise UsageError(f"cannot tell the format of {path}: pass --format jsonl|mbox|maildir|eml")
+
+
+db_app = typer.Typer(help="Store upkeep.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("info")
+def db_info(fmt: str = typer.Option(None, "--format", "-f")) -> None:
+    """Where the store is, its schema and its size."""
+    from supportctl.cli import render
+
+    store = STATE.store()
+    info = {
+        "path": str(store.path),
+        "files_dir": str(store.files_dir),
+        "schema_version": store.version,
+        "size_bytes": store.path.stat().st_size,
+    }
+    for table in ("tickets", "messages", "contacts", "attachments", "events", "outbox", "quarantine"):
+        info[table] = store.scalar(f"SELECT count(*) FROM {table}")
+    info["outbox_pending"] = store.scalar(
+        "SELECT count(*) FROM outbox WHERE state IN ('queued', 'failed', 'unknown')")
+    info["quarantine_held"] = store.scalar(
+        "SELECT count(*) FROM quarantine WHERE resolved_at IS NULL")
+    if fmt == "json":
+        sys.stdout.write(render.dumps(info) + "\n")
+    else:
+        for k, v in info.items():
+            sys.stdout.write(f"{k}\t{v}\n")
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending schema migrations (opening the store does it too)."""
+    from supportctl.cli import render
+    from supportctl.store.db import Store
+
+    store = Store(STATE.db_path(), create=True, migrate=False)
+    STATE._store = store
+    done = store.migrate()
+    render.info(f"applied {', '.join(done)}" if done else "schema is up to date")
+
+
+@db_app.command("backup")
+def db_backup(target: Path = typer.Argument(..., metavar="PATH")) -> None:
+    """A consistent copy of the store, safe while others use it."""
+    import sqlite3
+
+    from supportctl.cli import render
+
+    store = STATE.store()
+    if target.exists():
+        raise UsageError(f"{target} exists: choose a new path")
+    dest = sqlite3.connect(str(target))
+    try:
+        store.conn.backup(dest)
+    finally:
+        dest.close()
+    render.info(f"backed up {store.path} to {target} (attachments stay in {store.files_dir})")
+
+
+@db_app.command("vacuum")
+def db_vacuum() -> None:
+    """Reclaim space and optimise the full-text index."""
+    store = STATE.store()
+    store.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
+    store.execute("VACUUM")
+
+
+@app.command()
+def demo(
+    keep: bool = typer.Option(False, "--keep", help="Print where the demo store is and keep it."),
+) -> None:
+    """Fill a throwaway store with sample messages of every channel and show the inbox."""
+    import shutil
+    import tempfile
+
+    from supportctl.cli import render
+    from supportctl.services.demo import load_demo
+    from supportctl.store.read import TicketFilter, ticket_ids, tickets_json
+
+    tmp = None
+    if not STATE.db:
+        tmp = tempfile.mkdtemp(prefix="supportctl-demo-")
+        STATE.db = str(Path(tmp) / "demo.db")
+    store = STATE.store()
+    try:
+        counts = load_demo(store, STATE.actor)
+        now = now_iso()
+        records = tickets_json(store, ticket_ids(store, TicketFilter(), now), now)
+        render.tickets(records, None)
+        render.info(
+            f"demo: {counts['messages']} sample messages from {', '.join(counts['channels'])} "
+            f"became {len(records)} open tickets in {store.path}"
+        )
+        if tmp and not keep:
+            render.info("(the demo store is removed on exit; pass --keep, or --db PATH, to explore it "
+                        "with `supportctl --db PATH show ID`)")
+    finally:
+        if tmp and not keep:
+            store.close()
+            STATE._store = None
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,261 @@
+"""Output: the only place that knows rich (and only for terminals).
+
+Machine formats (json, jsonl, csv, ids) are plain stdlib writes. Human
+formats pass every customer string through ``safe.clean``/``one_line``
+first and hand it to rich as a ``Text`` object, never as markup, so
+``[bold]``, ``[link=…]`` and ESC sequences print literally or not at all.
+When stdout is not a terminal, ``table`` becomes tab-separated text
+without colour.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Iterable
+from typing import IO, Any
+
+from supportctl.safe import clean, one_line
+
+FORMATS = ("table", "json", "jsonl", "csv", "ids")
+
+
+def is_tty(stream: IO[str] | None = None) -> bool:
+    stream = stream or sys.stdout
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def color_ok() -> bool:
+    return is_tty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(
+        stderr=stderr, highlight=False, emoji=False, markup=False,
+        no_color=not color_ok(), soft_wrap=False,
+    )
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def write_json(records: list[dict[str, Any]], out: IO[str] | None = None) -> None:
+    out = out or sys.stdout
+    out.write(json.dumps(records, ensure_ascii=False, indent=2))
+    out.write("\n")
+
+
+def write_jsonl(records: Iterable[dict[str, Any]], out: IO[str] | None = None) -> None:
+    out = out or sys.stdout
+    for r in records:
+        out.write(dumps(r))
+        out.write("\n")
+
+
+def _flat(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ",".join(_flat(v) for v in value)
+    if isinstance(value, dict):
+        return dumps(value)
+    return str(value)
+
+
+def write_csv(records: list[dict[str, Any]], columns: list[str], out: IO[str] | None = None) -> None:
+    out = out or sys.stdout
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(columns)
+    for r in records:
+        w.writerow([_flat(r.get(c)) for c in columns])
+
+
+def write_ids(records: Iterable[dict[str, Any]], out: IO[str] | None = None) -> None:
+    out = out or sys.stdout
+    for r in records:
+        out.write(f"{r['id']}\n")
+
+
+def short_time(value: str | None) -> str:
+    if not value:
+        return ""
+    return value.replace("T", " ")[:16]
+
+
+def ticket_row(t: dict[str, Any]) -> dict[str, str]:
+    contact = t.get("contact") or {}
+    who = contact.get("name") or next(
+        (i["address"] for i in contact.get("identities", [])), ""
+    )
+    return {
+        "id": str(t["id"]),
+        "status": t["status"],
+        "priority": t["priority"],
+        "updated": short_time(t["updated_at"]),
+        "channel": t["channel"],
+        "contact": one_line(who, 28),
+        "subject": one_line(t["subject"], 60),
+        "tags": one_line(",".join(t["tags"]), 30),
+        "assignee": one_line(t.get("assignee") or "", 16),
+        "sla": "BREACHED" if t["sla"]["breached"] else "",
+    }
+
+
+TICKET_COLUMNS = ["id", "status", "priority", "updated", "channel", "contact", "subject", "tags",
+                  "assignee"]
+CSV_TICKET_COLUMNS = ["id", "status", "priority", "subject", "channel", "account", "contact",
+                      "assignee", "tags", "created_at", "updated_at", "first_response_at",
+                      "solved_at", "message_count", "last_message_at", "snoozed_until"]
+
+_STATUS_STYLE = {"new": "bold cyan", "open": "green", "pending": "yellow", "solved": "dim",
+                 "closed": "dim"}
+_PRIO_STYLE = {"urgent": "bold red", "high": "red", "low": "dim"}
+
+
+def tickets(records: list[dict[str, Any]], fmt: str | None, *, extra: dict[int, str] | None = None) -> None:
+    """Print tickets in ``fmt`` (None: table on a terminal, TSV otherwise)."""
+    if fmt == "json":
+        return write_json(records)
+    if fmt == "jsonl":
+        return write_jsonl(records)
+    if fmt == "ids":
+        return write_ids(records)
+    if fmt == "csv":
+        rows = []
+        for t in records:
+            r = dict(t)
+            r["contact"] = (t.get("contact") or {}).get("name") or ""
+            rows.append(r)
+        return write_csv(rows, CSV_TICKET_COLUMNS)
+    rows = [ticket_row(t) for t in records]
+    if extra:
+        for t, r in zip(records, rows, strict=True):
+            r["snippet"] = one_line(extra.get(t["id"], ""), 80)
+    if fmt == "table" or (fmt is None and is_tty()):
+        _table(rows, extra is not None)
+    else:
+        cols = TICKET_COLUMNS + (["snippet"] if extra else [])
+        out = sys.stdout
+        for r in rows:
+            out.write("\t".join(r[c] for c in cols) + "\n")
+
+
+def _table(rows: list[dict[str, str]], with_snippet: bool) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    con = console()
+    if not rows:
+        con.print(Text("No tickets.", style="dim"))
+        return
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for col in TICKET_COLUMNS:
+        table.add_column(col.upper(), overflow="ellipsis", no_wrap=col != "subject",
+                         justify="right" if col == "id" else "left")
+    for r in rows:
+        cells = [Text(r[c]) for c in TICKET_COLUMNS]
+        cells[1].stylize(_STATUS_STYLE.get(r["status"], ""))
+        cells[2].stylize(_PRIO_STYLE.get(r["priority"], ""))
+        if with_snippet and r.get("snippet"):
+            cells[6].append("\n" + r["snippet"], style="dim")
+        if r["sla"]:
+            cells[0].stylize("reverse red")
+        table.add_row(*cells)
+    con.print(table)
+
+
+def show(ticket: dict[str, Any]) -> None:
+    """A ticket with its whole thread, for people."""
+    lines: list[tuple[str, str]] = []  # (text, style)
+
+    def add(text: str, style: str = "") -> None:
+        lines.append((text, style))
+
+    c = ticket.get("contact") or {}
+    ids = ", ".join(f"{i['channel']}:{i['address']}" for i in c.get("identities", []))
+    add(f"#{ticket['id']}  {one_line(ticket['subject'])}", "bold")
+    add(
+        f"{ticket['status']} · {ticket['priority']} · {ticket['channel']}"
+        + (f" ({ticket['account']})" if ticket.get("account") else "")
+        + f" · assignee: {ticket.get('assignee') or '-'}"
+        + (f" · tags: {', '.join(ticket['tags'])}" if ticket["tags"] else ""),
+        "",
+    )
+    add(f"contact: {one_line(c.get('name') or '-')} <{one_line(ids)}>" if c else "contact: -", "")
+    sla = ticket["sla"]
+    if sla["first_response_due"] or sla["resolution_due"]:
+        add(
+            f"sla: first response due {short_time(sla['first_response_due'])}, "
+            f"resolution due {short_time(sla['resolution_due'])}"
+            + ("  BREACHED" if sla["breached"] else ""),
+            "red" if sla["breached"] else "dim",
+        )
+    if ticket.get("snoozed_until"):
+        add(f"snoozed until {short_time(ticket['snoozed_until'])}", "yellow")
+    if ticket.get("merged_into"):
+        add(f"merged into #{ticket['merged_into']}", "yellow")
+    if ticket.get("linked_ticket"):
+        add(f"follows up #{ticket['linked_ticket']}", "dim")
+    for m in ticket["messages"]:
+        add("", "")
+        who = m["from"]["name"] or m["from"]["address"] or m.get("author") or ""
+        arrow = {"in": "←", "out": "→", "note": "✎ note"}[m["direction"]]
+        head = f"{arrow} {short_time(m['sent_at'])}  {one_line(who)}  [{m['channel']}]"
+        if m["direction"] == "out" and m.get("author"):
+            head += f" by {one_line(m['author'])}"
+        if m.get("delivery"):
+            d = m["delivery"]
+            head += f"  ({d['state']}{': ' + one_line(d['error'], 80) if d.get('error') else ''})"
+        style = {"in": "bold cyan", "out": "bold green", "note": "bold yellow"}[m["direction"]]
+        add(head, style)
+        if m.get("auto_reason"):
+            add(f"  (automatic: {one_line(m['auto_reason'])})", "dim")
+        text = m["text"] or ""
+        folded = False
+        if m["channel"] == "email" and m["direction"] == "in":
+            from supportctl.mail.quotes import fold
+
+            text, folded = fold(text)
+        for line in clean(text).rstrip().splitlines() or [""]:
+            add("  " + line, "")
+        if folded:
+            add("  […quoted text hidden; `show --format json` has it all]", "dim")
+        for a in m["attachments"]:
+            add(f"  📎 {one_line(a['filename'])} ({a['content_type']}, {a['size']} bytes)", "dim")
+    if ticket.get("outbox"):
+        pending = [o for o in ticket["outbox"] if o["state"] in ("failed", "unknown", "queued")]
+        for o in pending:
+            add(f"outbox #{o['id']}: {o['state']} {one_line(o.get('error') or '', 100)}"
+                f" — `supportctl outbox retry {o['id']}`", "red")
+    if ticket.get("contact_tickets"):
+        add("", "")
+        add("Other tickets of this contact:", "bold")
+        for o in ticket["contact_tickets"]:
+            add(f"  #{o['id']}  {o['status']:<8} {o['channel']:<9} {short_time(o['updated_at'])}  "
+                f"{one_line(o['subject'], 60)}", "")
+    if is_tty():
+        from rich.text import Text
+
+        con = console()
+        for text, style in lines:
+            con.print(Text(text, style=style), overflow="fold")
+    else:
+        out = sys.stdout
+        for text, _ in lines:
+            out.write(text + "\n")
+
+
+def error(message: str) -> None:
+    sys.stderr.write("error: " + one_line(message) + "\n")
+
+
+def info(message: str) -> None:
+    sys.stderr.write(one_line(message) + "\n")

@@ -1,0 +1,402 @@
+"""Commands on tickets: list, show, search, new, note, reply, triage verbs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from supportctl.cli.app import STATE, app, for_each, now_iso, read_ids
+from supportctl.errors import NotFound, UsageError
+
+FormatOpt = typer.Option(None, "--format", "-f", help="table|json|jsonl|csv|ids")
+
+
+def _fmt(value: str | None) -> str | None:
+    from supportctl.cli.render import FORMATS
+
+    if value is not None and value not in FORMATS:
+        raise UsageError(f"unknown --format {value!r}: use one of {', '.join(FORMATS)}")
+    return value
+
+
+def _limit(limit: int | None) -> int:
+    """SPEC §5: 50 on a terminal; no limit into a pipe unless asked."""
+    if limit is not None:
+        return max(limit, 0)
+    from supportctl.cli.render import is_tty
+
+    return 50 if is_tty() else 0
+
+
+def _time_arg(value: str | None, *, past: bool = True) -> str | None:
+    if not value:
+        return None
+    from supportctl.models import iso, utcnow
+    from supportctl.timeparse import parse_since, parse_when
+
+    return iso((parse_since if past else parse_when)(value, utcnow()))
+
+
+@app.command("list")
+def list_cmd(
+    status: str = typer.Option("new,open,pending", "--status", "-s",
+                               help="Comma-separated statuses, or 'all'."),
+    tag: list[str] = typer.Option([], "--tag", "-t", help="Has this tag (repeatable)."),
+    assignee: str = typer.Option(None, "--assignee", "-a", help="me, none or a NAME."),
+    channel: str = typer.Option(None, "--channel", help="Medium: email, sms, whatsapp, …"),
+    account: str = typer.Option(None, "--account", help="Configured channel entry name."),
+    priority: str = typer.Option(None, "--priority", "-p", help="Comma-separated priorities."),
+    contact: int = typer.Option(None, "--contact", help="Contact id."),
+    sla: str = typer.Option(None, "--sla", help="breached or due-soon."),
+    since: str = typer.Option(None, "--since", help="Updated since (7d, 2026-11-01)."),
+    until: str = typer.Option(None, "--until", help="Updated before."),
+    query: str = typer.Option(None, "--query", help="Full-text query, as `search`."),
+    sort: str = typer.Option("updated", "--sort", help="updated|created|priority|due"),
+    limit: int = typer.Option(None, "--limit", "-n", help="At most N (0: all)."),
+    offset: int = typer.Option(0, "--offset"),
+    fmt: str = FormatOpt,
+) -> None:
+    """List tickets (default: new, open and pending; snoozed ones hidden)."""
+    from supportctl.cli import render
+    from supportctl.store.read import TicketFilter, ticket_ids, tickets_json
+
+    if sort not in ("updated", "created", "priority", "due"):
+        raise UsageError(f"unknown --sort {sort!r}: use updated, created, priority or due")
+    if sla not in (None, "breached", "due-soon"):
+        raise UsageError(f"unknown --sla {sla!r}: use breached or due-soon")
+    statuses = None if status == "all" else [s.strip() for s in status.split(",") if s.strip()]
+    _check_statuses(statuses)
+    store = STATE.store()
+    now = now_iso()
+    f = TicketFilter(
+        statuses=statuses, tags=tag, channel=channel, account=account,
+        assignee=STATE.actor if assignee == "me" else assignee,
+        priority=[p.strip() for p in priority.split(",")] if priority else [],
+        contact=contact, sla=sla, since=_time_arg(since), until=_time_arg(until),
+        sort=sort, limit=_limit(limit), offset=offset,
+    )
+    if query:
+        from supportctl.store.search import search
+
+        f.ids = [tid for tid, _ in search(store, query, now)]
+    render.tickets(tickets_json(store, ticket_ids(store, f, now), now), _fmt(fmt))
+
+
+def _check_statuses(statuses: list[str] | None) -> None:
+    from supportctl.services.triage import STATUSES
+
+    for s in statuses or []:
+        if s not in STATUSES:
+            raise UsageError(f"unknown status {s!r}: use {', '.join(STATUSES)} or all")
+
+
+@app.command()
+def show(
+    ticket_id: str = typer.Argument(..., metavar="ID"),
+    fmt: str = FormatOpt,
+    raw: bool = typer.Option(False, "--raw", help="With --format json: include original payloads."),
+) -> None:
+    """A ticket with every message, note and event, and the contact's other tickets."""
+    from supportctl.cli import render
+    from supportctl.store.read import messages_json, show_json
+
+    tid = read_ids([ticket_id])[0]
+    store = STATE.store()
+    ticket = show_json(store, tid, now_iso())
+    if ticket is None:
+        raise NotFound(f"no ticket {tid}: see `supportctl list --status all`")
+    fmt = _fmt(fmt)
+    if raw:
+        ticket["messages"] = messages_json(store, tid, raw=True)
+    if fmt in ("json", "jsonl"):
+        render.write_jsonl([ticket]) if fmt == "jsonl" else sys.stdout.write(
+            render.dumps(ticket) + "\n")
+    elif fmt == "ids":
+        render.write_ids([ticket])
+    else:
+        render.show(ticket)
+
+
+@app.command()
+def search(
+    query: list[str] = typer.Argument(..., help="Words, \"phrases\", field:value, -negation."),
+    limit: int = typer.Option(None, "--limit", "-n"),
+    offset: int = typer.Option(0, "--offset"),
+    fmt: str = FormatOpt,
+) -> None:
+    """Full-text search over every status, newest activity first."""
+    from supportctl.cli import render
+    from supportctl.store.read import tickets_json
+    from supportctl.store.search import search as run
+
+    store = STATE.store()
+    now = now_iso()
+    text = " ".join(f'"{q}"' if " " in q else q for q in query)
+    hits = run(store, text, now, limit=_limit(limit), offset=offset)
+    records = tickets_json(store, [tid for tid, _ in hits], now)
+    snippets = dict(hits)
+    fmt = _fmt(fmt)
+    if fmt in ("json", "jsonl"):
+        for r in records:
+            r["snippet"] = snippets.get(r["id"], "")
+    render.tickets(records, fmt, extra=snippets if fmt in (None, "table") else None)
+
+
+def _text(message: str | None, file: Path | None, *, required: bool = True) -> str | None:
+    if message is not None and file is not None:
+        raise UsageError("give the text with -m or --file, not both")
+    if file is not None:
+        if str(file) == "-":
+            return sys.stdin.read()
+        try:
+            return file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read {file}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{file} is not UTF-8 text") from None
+    if message == "-":
+        return sys.stdin.read()
+    if message is None and required:
+        raise UsageError("no text: pass -m TEXT or --file FILE")
+    return message
+
+
+@app.command()
+def new(
+    channel: str = typer.Option(..., "--channel", "-c",
+                                help="email, sms, whatsapp, telegram (sent) or phone, in-person, post (logged)."),
+    to: str = typer.Option(..., "--to", help="Address, number, user id, or for logs just a name."),
+    subject: str = typer.Option("", "--subject", "-s"),
+    message: str = typer.Option(None, "--message", "-m", help="Text ('-' reads stdin)."),
+    file: Path = typer.Option(None, "--file", help="Read the text from a file ('-': stdin)."),
+    account: str = typer.Option(None, "--account", help="Channel entry to send from."),
+    name: str = typer.Option("", "--name", help="The customer's name."),
+    attach: list[Path] = typer.Option([], "--attach"),
+    fmt: str = FormatOpt,
+) -> None:
+    """Start a ticket: log a call or visit, or write to a customer first."""
+    from supportctl.cli import render
+    from supportctl.models import LOG_MEDIA, MEDIA
+    from supportctl.services import tickets as svc
+
+    if channel not in MEDIA:
+        raise UsageError(f"unknown --channel {channel!r}: use one of {', '.join(MEDIA)}")
+    text = _text(message, file) or ""
+    store = STATE.store()
+    if channel in LOG_MEDIA:
+        if attach:
+            raise UsageError("--attach applies to sent channels; log files with a note instead")
+        tid = svc.log_ticket(store, medium=channel, who=to, name=name, subject=subject,
+                             text=text, actor=STATE.actor, now=now_iso())
+    else:
+        from supportctl.cli.channels import account_for, send_now
+
+        entry = account_for(channel, account)
+        tid, outbox_id = svc.start_ticket(store, medium=channel, who=to, name=name,
+                                          subject=subject, text=text, account=entry,
+                                          actor=STATE.actor, now=now_iso(), attachments=attach)
+        send_now(store, outbox_id, entry)
+    _print_ticket(store, tid, fmt)
+
+
+def _print_ticket(store: Any, tid: int, fmt: str | None) -> None:
+    from supportctl.cli import render
+    from supportctl.store.read import tickets_json
+
+    fmt = _fmt(fmt)
+    records = tickets_json(store, [tid], now_iso())
+    if fmt in ("json",):
+        sys.stdout.write(render.dumps(records[0]) + "\n")
+    elif fmt == "jsonl":
+        render.write_jsonl(records)
+    elif fmt == "ids" or not render.is_tty():
+        render.write_ids(records)
+    else:
+        render.info(f"ticket #{tid} created")
+
+
+@app.command()
+def note(
+    ticket_id: str = typer.Argument(..., metavar="ID"),
+    message: str = typer.Option(None, "--message", "-m"),
+    file: Path = typer.Option(None, "--file"),
+) -> None:
+    """Add an internal note (never sent)."""
+    from supportctl.services import tickets as svc
+
+    tid = read_ids([ticket_id])[0]
+    svc.add_note(STATE.store(), tid, _text(message, file) or "", STATE.actor, now_iso())
+
+
+@app.command()
+def tag(tag_name: str = typer.Argument(..., metavar="TAG"),
+        ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
+    """Tag tickets (several tags: comma-separated)."""
+    from supportctl.services import triage
+
+    store, now = STATE.store(), now_iso()
+    tags = [t.strip() for t in tag_name.split(",") if t.strip()]
+    for_each(read_ids(ids), lambda t: triage.tag(store, t, tags, STATE.actor, now))
+
+
+@app.command()
+def untag(tag_name: str = typer.Argument(..., metavar="TAG"),
+          ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
+    """Remove a tag from tickets."""
+    from supportctl.services import triage
+
+    store, now = STATE.store(), now_iso()
+    tags = [t.strip() for t in tag_name.split(",") if t.strip()]
+    for_each(read_ids(ids), lambda t: triage.tag(store, t, tags, STATE.actor, now, remove=True))
+
+
+@app.command()
+def assign(name: str = typer.Argument(..., metavar="NAME|none|me"),
+           ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
+    """Assign tickets to an agent (none: unassign)."""
+    from supportctl.services import triage
+
+    store, now = STATE.store(), now_iso()
+    who: str | None = None if name == "none" else (STATE.actor if name == "me" else name)
+    if who is not None:
+        cfg = STATE.config()
+        names = cfg.agent_names() if cfg is not None else []
+        if names and who not in names:
+            raise UsageError(f"unknown agent {who!r}: agents are {', '.join(names)}")
+    for_each(read_ids(ids), lambda t: triage.assign(store, t, who, STATE.actor, now))
+
+
+@app.command()
+def priority(level: str = typer.Argument(..., metavar="low|normal|high|urgent"),
+             ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
+    """Set tickets' priority."""
+    from supportctl.services import triage
+
+    store, now = STATE.store(), now_iso()
+    if level not in ("low", "normal", "high", "urgent"):
+        raise UsageError(f"unknown priority {level!r}: use low, normal, high or urgent")
+    for_each(read_ids(ids), lambda t: triage.priority(store, t, level, STATE.actor, now))
+
+
+def _status_cmd(name: str, helptext: str) -> None:
+    def cmd(ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
+        from supportctl.services import triage
+
+        store, now = STATE.store(), now_iso()
+        fn = getattr(triage, name)
+        for_each(read_ids(ids), lambda t: fn(store, t, STATE.actor, now))
+
+    cmd.__doc__ = helptext
+    app.command(name)(cmd)
+
+
+_status_cmd("solve", "Mark tickets solved (they close after close_after).")
+_status_cmd("close", "Close tickets.")
+_status_cmd("reopen", "Reopen solved or closed tickets.")
+
+
+@app.command()
+def snooze(when: str = typer.Argument(..., metavar="WHEN", help="2h, 3d, 'tomorrow 9:00', ISO 8601, or 'off'"),
+           ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
+    """Hide tickets until WHEN; a customer reply brings them back early."""
+    from supportctl.models import iso, utcnow
+    from supportctl.services import triage
+    from supportctl.timeparse import parse_when
+
+    until = None if when in ("off", "none") else iso(parse_when(when, utcnow(), _tz()))
+    store, now = STATE.store(), now_iso()
+    for_each(read_ids(ids), lambda t: triage.snooze(store, t, until, STATE.actor, now))
+
+
+def _tz() -> Any:
+    try:
+        cfg = STATE.config()
+    except Exception:
+        return None
+    if cfg is not None and getattr(cfg, "timezone", None):
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(cfg.timezone)
+    return None
+
+
+@app.command()
+def spam(ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
+    """Tag tickets spam, close them, and file the sender's later mail as spam."""
+    from supportctl.services import tickets as svc
+
+    store, now = STATE.store(), now_iso()
+    for_each(read_ids(ids), lambda t: svc.mark_spam(store, t, STATE.actor, now))
+
+
+def _confirm(what: str, yes: bool) -> None:
+    from supportctl.cli.render import is_tty
+
+    if yes:
+        return
+    if not (sys.stdin.isatty() and is_tty()):
+        raise UsageError(f"{what}: pass --yes to confirm")
+    if not typer.confirm(what + "?"):
+        raise typer.Exit(1)
+
+
+@app.command()
+def merge(from_id: str = typer.Argument(..., metavar="FROM_ID"),
+          into_id: str = typer.Argument(..., metavar="INTO_ID"),
+          yes: bool = typer.Option(False, "--yes", "-y")) -> None:
+    """Move FROM's messages into INTO; FROM is closed and marked merged."""
+    from supportctl.services import triage
+
+    a, b = read_ids([from_id, into_id])
+    store = STATE.store()
+    triage.require(store, a)
+    triage.require(store, b)
+    _confirm(f"merge ticket {a} into {b}", yes)
+    triage.merge(store, a, b, STATE.actor, now_iso())
+
+
+@app.command()
+def delete(ids: list[str] = typer.Argument(..., metavar="ID…"),
+           yes: bool = typer.Option(False, "--yes", "-y")) -> None:
+    """Delete tickets and their messages for good (an event remains)."""
+    from supportctl.services import triage
+
+    if not yes:
+        raise UsageError("delete removes tickets for good: pass --yes to confirm")
+    store, now = STATE.store(), now_iso()
+    for_each(read_ids(ids), lambda t: triage.delete(store, t, STATE.actor, now))
+
+
+@app.command()
+def attachments(
+    ticket_id: str = typer.Argument(..., metavar="ID"),
+    save: Path = typer.Option(None, "--save", help="Write them into this directory."),
+    fmt: str = FormatOpt,
+) -> None:
+    """List a ticket's attachments, or save them with safe file names."""
+    from supportctl.cli import render
+    from supportctl.services import tickets as svc
+
+    tid = read_ids([ticket_id])[0]
+    store = STATE.store()
+    items = svc.attachments(store, tid)
+    if save is not None:
+        for path in svc.save_attachments(store, items, save):
+            if not STATE.quiet:
+                sys.stdout.write(f"{path}\n")
+        return
+    fmt = _fmt(fmt)
+    if fmt == "json":
+        render.write_json(items)
+    elif fmt == "jsonl":
+        render.write_jsonl(items)
+    elif fmt == "csv":
+        render.write_csv(items, ["message_id", "filename", "content_type", "size", "sha256"])
+    else:
+        from supportctl.safe import one_line
+
+        for a in items:
+            sys.stdout.write(f"{a['message_id']}\t{one_line(a['filename'])}\t{a['content_type']}\t{a['size']}\n")

@@ -1,0 +1,383 @@
+"""Ingest: where every fetched or imported message enters the store.
+
+Contract:
+- ``ingest_batch`` stores a batch's items and the channel cursor in ONE
+  transaction: a crash before commit stores nothing and moves nothing; the
+  next run refetches and stores each message exactly once.
+- A message whose ``(channel, external_id)`` is stored is a duplicate and is
+  skipped (mail CC'd to two support addresses, seen in two folders, or
+  refetched after a crash). Email without a Message-ID is keyed by the
+  SHA-256 of its raw bytes (the parser does that).
+- A message that cannot be parsed at all is kept raw in quarantine with the
+  reason, never dropped; quarantine is keyed by the raw bytes' hash.
+- Threading follows SPEC §3 (see ``thread_email`` / ``thread_messaging``);
+  status changes go through ``triage``; noise and loops follow SPEC §4.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from supportctl.errors import ParseError
+from supportctl.models import Batch, Inbound, iso, parse_iso, utcnow
+from supportctl.services import contacts, triage
+from supportctl.store.db import Store
+
+TOKEN = re.compile(r"\[#(\d+)\]")
+
+
+@dataclass
+class IngestSettings:
+    account: str
+    actor: str
+    own_addresses: set[str] = field(default_factory=set)
+    reopen_window: timedelta = timedelta(days=7)
+    config: Any = None
+
+
+@dataclass
+class IngestResult:
+    ticket_id: int | None = None
+    message_id: int | None = None
+    created: bool = False
+    duplicate: bool = False
+    quarantined: bool = False
+    report: bool = False
+
+
+@dataclass
+class BatchSummary:
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    tickets_created: int = 0
+    results: list[IngestResult] = field(default_factory=list)
+
+
+def ingest_batch(store: Store, batch: Batch, settings: IngestSettings) -> BatchSummary:
+    """Store ``batch`` and its cursor atomically."""
+    summary = BatchSummary()
+    now = iso(utcnow()) or ""
+    with store.tx():
+        for item in batch.items:
+            res = ingest_one(store, item, settings, now=now)
+            summary.results.append(res)
+            if res.quarantined:
+                summary.quarantined += 1
+            elif res.duplicate:
+                summary.duplicates += 1
+            else:
+                summary.stored += 1
+                summary.tickets_created += int(res.created)
+        if batch.cursor is not None:
+            store.set_cursor(settings.account, batch.source, batch.cursor, now)
+    return summary
+
+
+def quarantine(store: Store, raw: bytes, reason: str, account: str, source_ref: str,
+               received_at: str | None, now: str) -> None:
+    store.execute(
+        "INSERT INTO quarantine (account, source_ref, reason, raw, sha256, received_at, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO UPDATE SET reason = excluded.reason",
+        [account, source_ref, reason[:500], raw, hashlib.sha256(raw).hexdigest(), received_at, now],
+    )
+
+
+def parse_item(item: Inbound) -> Inbound:
+    if not item.needs_parse:
+        return item
+    from supportctl.mail.parse import parse_email
+
+    return parse_email(item.raw, received_at=item.received_at, source_ref=item.source_ref)
+
+
+def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: str) -> IngestResult:
+    """Store one item (inside the caller's transaction)."""
+    try:
+        item = parse_item(item)
+    except ParseError as exc:
+        quarantine(store, item.raw, str(exc) or "unparseable", settings.account,
+                   item.source_ref, iso(item.received_at), now)
+        return IngestResult(quarantined=True)
+    except Exception as exc:  # a parser bug must not lose the message
+        quarantine(store, item.raw, f"parser crashed: {type(exc).__name__}: {exc}",
+                   settings.account, item.source_ref, iso(item.received_at), now)
+        return IngestResult(quarantined=True)
+
+    medium = item.medium
+    ext = item.external_id or "sha256:" + hashlib.sha256(item.raw).hexdigest()
+    dup = store.one(
+        "SELECT id, ticket_id FROM messages WHERE channel = ? AND external_id = ?", [medium, ext]
+    )
+    if dup is not None:
+        return IngestResult(ticket_id=dup["ticket_id"], message_id=dup["id"], duplicate=True)
+
+    sent_at = iso(item.sent_at or item.received_at) or now
+    sender = item.sender.address if item.sender else ""
+    sender_name = item.sender.name if item.sender else ""
+    own = medium == "email" and contacts.normalise("email", sender) in settings.own_addresses
+    direction = "out" if own else "in"
+
+    ticket_id: int | None = None
+    linked: int | None = None
+    tags: list[str] = []
+    is_report = bool(item.report_state)
+    if is_report:
+        ticket_id = _ticket_of_message(store, item.reports_on)
+        if ticket_id is None:
+            tags.append("bounce")
+        else:
+            _mark_reported(store, item, now)
+    elif medium == "email":
+        ticket_id, linked = thread_email(store, item, sender)
+    else:
+        ticket_id, linked = thread_messaging(store, item, sender, settings, now)
+
+    spam_sender = bool(sender) and bool(
+        store.scalar(
+            "SELECT 1 FROM spam_senders WHERE kind = ? AND address = ?",
+            [contacts.identity_kind(medium), contacts.normalise(medium, sender)],
+        )
+    )
+    created = False
+    if ticket_id is None:
+        contact_id = None
+        if sender and not own:
+            contact_id = contacts.find_or_create(store, medium, sender, sender_name, now)
+        elif own and item.to:
+            contact_id = contacts.find_or_create(store, medium, item.to[0].address, item.to[0].name, now)
+        subject = item.subject or _subject_from_text(item.text)
+        ticket_id = create_ticket(
+            store, channel=medium, account=settings.account, contact_id=contact_id,
+            subject=subject, created_at=sent_at, actor=settings.actor, now=now,
+            config=settings.config, linked_ticket=linked, conversation=item.conversation or None,
+            status="new",
+        )
+        created = True
+
+    message_id = insert_message(
+        store, ticket_id, item, direction=direction, account=settings.account,
+        external_id=ext, sent_at=sent_at, now=now,
+        delivery=(item.report_state, item.report_error) if is_report else None,
+    )
+    if direction == "in":
+        bump_ticket(store, ticket_id, sent_at, inbound=True, now=now)
+        if not created and not is_report:
+            triage.on_inbound(store, ticket_id, settings.actor, now)
+        elif is_report and not created:
+            triage.on_inbound(store, ticket_id, settings.actor, now)
+    else:
+        bump_ticket(store, ticket_id, sent_at, inbound=False, now=now)
+    if item.spam or spam_sender:
+        tags.append("spam")
+    for name in tags:
+        store.execute("INSERT OR IGNORE INTO tags (ticket_id, tag) VALUES (?, ?)", [ticket_id, name])
+    if "spam" in tags and created:
+        triage._set_status(store, triage.require(store, ticket_id), "closed", settings.actor, now,
+                           reason="spam")
+    store.event(settings.actor, "message.in" if direction == "in" else "message.own", now,
+                ticket_id=ticket_id, message_id=message_id, account=settings.account,
+                source=item.source_ref or None)
+    if created and settings.config is not None and getattr(settings.config, "rules", None):
+        from supportctl.services.rules import apply_rules
+
+        apply_rules(store, ticket_id, item, settings, now)
+    return IngestResult(ticket_id=ticket_id, message_id=message_id, created=created, report=is_report)
+
+
+def _subject_from_text(text: str) -> str:
+    first = " ".join((text or "").split())
+    return first[:60] + ("…" if len(first) > 60 else "")
+
+
+def create_ticket(
+    store: Store, *, channel: str, account: str | None, contact_id: int | None, subject: str,
+    created_at: str, actor: str, now: str, config: Any = None, status: str = "new",
+    priority: str = "normal", linked_ticket: int | None = None, conversation: str | None = None,
+) -> int:
+    from supportctl.services.sla import due_times
+
+    first_due, res_due = due_times(parse_iso(created_at) or utcnow(), priority, config)
+    tid = store.insert(
+        "tickets",
+        {
+            "status": status, "priority": priority, "subject": " ".join(subject.split()),
+            "channel": channel, "account": account, "contact_id": contact_id,
+            "created_at": created_at, "updated_at": created_at,
+            "first_response_due": iso(first_due), "resolution_due": iso(res_due),
+            "linked_ticket": linked_ticket, "conversation": conversation,
+        },
+    )
+    store.event(actor, "create", now, ticket_id=tid, channel=channel, account=account,
+                linked_ticket=linked_ticket)
+    return tid
+
+
+def insert_message(
+    store: Store, ticket_id: int, item: Inbound, *, direction: str, account: str | None,
+    external_id: str | None, sent_at: str, now: str, author: str | None = None,
+    delivery: tuple[str, str] | None = None,
+) -> int:
+    digests = [(a, store.put_file(a.data)) for a in item.attachments]
+    mid = store.insert(
+        "messages",
+        {
+            "ticket_id": ticket_id, "direction": direction, "channel": item.medium,
+            "account": account, "external_id": external_id,
+            "from_name": item.sender.name if item.sender else "",
+            "from_address": item.sender.address if item.sender else "",
+            "to_json": json.dumps([{"name": a.name, "address": a.address} for a in item.to],
+                                  ensure_ascii=False),
+            "cc_json": json.dumps([{"name": a.name, "address": a.address} for a in item.cc],
+                                  ensure_ascii=False),
+            "subject": item.subject, "text": item.text, "html": item.html or None,
+            "sent_at": sent_at, "created_at": now,
+            "in_reply_to": item.in_reply_to or None,
+            "refs": " ".join(item.references) or None,
+            "conversation": item.conversation or None, "author": author,
+            "delivery_state": delivery[0] if delivery else None,
+            "delivery_error": (delivery[1] or None) if delivery else None,
+            "auto_reason": item.auto_reason or None, "source_ref": item.source_ref or None,
+            "meta": json.dumps(item.meta, ensure_ascii=False, sort_keys=True) if item.meta else None,
+        },
+    )
+    if item.raw:
+        store.insert("originals", {"message_id": mid, "raw": item.raw})
+    for att, digest in digests:
+        store.insert(
+            "attachments",
+            {"message_id": mid, "filename": att.filename, "content_type": att.content_type,
+             "size": len(att.data), "sha256": digest, "content_id": att.content_id or None,
+             "inline": int(att.inline)},
+        )
+    return mid
+
+
+def bump_ticket(store: Store, ticket_id: int, sent_at: str, *, inbound: bool, now: str) -> None:
+    store.execute(
+        "UPDATE tickets SET message_count = message_count + 1, "
+        "last_message_at = max(COALESCE(last_message_at, ''), ?), "
+        "updated_at = max(updated_at, ?) "
+        + (", last_inbound_at = max(COALESCE(last_inbound_at, ''), ?)" if inbound else "")
+        + " WHERE id = ?",
+        [sent_at, sent_at, *( [sent_at] if inbound else [] ), ticket_id],
+    )
+
+
+def _resolve_ticket(store: Store, ticket_id: int) -> int:
+    seen: set[int] = set()
+    while ticket_id not in seen:
+        seen.add(ticket_id)
+        nxt = store.scalar("SELECT merged_into FROM tickets WHERE id = ?", [ticket_id])
+        if not nxt:
+            break
+        ticket_id = nxt
+    return ticket_id
+
+
+def _ticket_of_message(store: Store, ids: Iterable[str], channel: str = "email") -> int | None:
+    for ext in ids:
+        if not ext:
+            continue
+        tid = store.scalar(
+            "SELECT ticket_id FROM messages WHERE channel = ? AND external_id = ?", [channel, ext]
+        )
+        if tid:
+            return _resolve_ticket(store, tid)
+    return None
+
+
+def _mark_reported(store: Store, item: Inbound, now: str) -> None:
+    """A delivery report on one of our messages marks it (and its outbox
+    entry) with the reported state."""
+    for ext in item.reports_on:
+        row = store.one(
+            "SELECT id FROM messages WHERE channel = 'email' AND external_id = ? AND direction = 'out'",
+            [ext],
+        )
+        if row is None:
+            continue
+        store.execute(
+            "UPDATE messages SET delivery_state = ?, delivery_error = ? WHERE id = ?",
+            [item.report_state, item.report_error or None, row["id"]],
+        )
+        store.execute(
+            "UPDATE outbox SET state = ?, error = ?, updated_at = ? WHERE message_id = ?",
+            [item.report_state, item.report_error or None, now, row["id"]],
+        )
+
+
+def _closed_follow_up(store: Store, ticket_id: int) -> tuple[int | None, int | None]:
+    """A message threaded onto a closed ticket opens a new linked one."""
+    status = store.scalar("SELECT status FROM tickets WHERE id = ?", [ticket_id])
+    if status == "closed":
+        return None, ticket_id
+    return ticket_id, None
+
+
+def thread_email(store: Store, item: Inbound, sender: str) -> tuple[int | None, int | None]:
+    """SPEC §3: (1) In-Reply-To then References match a stored Message-ID;
+    (2) a ``[#123]`` subject token, only when the sender is that ticket's
+    contact or a known participant; (3) a new ticket. Never by subject text.
+    Returns (ticket to continue, ticket to link a new one to)."""
+    refs = [item.in_reply_to, *reversed(item.references)]
+    tid = _ticket_of_message(store, refs)
+    if tid is None:
+        for m in TOKEN.finditer(item.subject or ""):
+            cand = int(m.group(1))
+            if _is_participant(store, cand, sender):
+                tid = _resolve_ticket(store, cand)
+                break
+    if tid is None:
+        return None, None
+    return _closed_follow_up(store, tid)
+
+
+def _is_participant(store: Store, ticket_id: int, sender: str) -> bool:
+    if not sender or not store.scalar("SELECT 1 FROM tickets WHERE id = ?", [ticket_id]):
+        return False
+    address = contacts.normalise("email", sender)
+    contact = store.scalar("SELECT contact_id FROM tickets WHERE id = ?", [ticket_id])
+    if contact and contacts.find(store, "email", address) == contacts.resolve(store, contact):
+        return True
+    like = f'%"address": "{address}"%'
+    return bool(
+        store.scalar(
+            "SELECT 1 FROM messages WHERE ticket_id = ? AND (lower(from_address) = ? "
+            "OR lower(to_json) LIKE ? OR lower(cc_json) LIKE ?) LIMIT 1",
+            [ticket_id, address, like, like],
+        )
+    )
+
+
+def thread_messaging(
+    store: Store, item: Inbound, sender: str, settings: IngestSettings, now: str
+) -> tuple[int | None, int | None]:
+    """SPEC §3 for SMS, WhatsApp, Telegram and Mastodon: a reply chain
+    (Mastodon ``in_reply_to_id``) first; then the same contact's ticket on
+    that medium that is not closed, or was solved or closed within
+    ``reopen_window``; otherwise a new ticket."""
+    if item.in_reply_to:
+        tid = _ticket_of_message(store, [item.in_reply_to], item.medium)
+        if tid is not None:
+            return tid, None
+    if not sender:
+        return None, None
+    contact = contacts.find(store, item.medium, sender)
+    if contact is None:
+        return None, None
+    cutoff = iso(parse_iso(now) - settings.reopen_window)  # type: ignore[operator]
+    row = store.one(
+        "SELECT id, status, COALESCE(closed_at, solved_at) AS ended FROM tickets "
+        "WHERE contact_id = ? AND channel = ? AND merged_into IS NULL "
+        "AND (status NOT IN ('solved', 'closed') OR COALESCE(closed_at, solved_at) >= ?) "
+        "ORDER BY (status IN ('solved', 'closed')), updated_at DESC, id DESC LIMIT 1",
+        [contact, item.medium, cutoff],
+    )
+    return (row["id"] if row else None), None

@@ -1,0 +1,348 @@
+"""The outbox: nothing an agent writes is lost (SPEC §2, §9).
+
+Contract:
+- ``queue_reply`` writes the outgoing message and its outbox entry, in the
+  same transaction as the ticket change (status, first response, event),
+  BEFORE anything goes on the wire.
+- ``send_entry`` then sends it. Success stores the provider's id and state.
+  A failure leaves the entry ``failed`` (the send surely did not happen) or
+  ``unknown`` (it may have: never resent without a person saying so), with
+  its error; temporary failures get ``next_attempt_at`` with backoff.
+- A retry reuses the same payload, so an email keeps its Message-ID and a
+  Mastodon post its Idempotency-Key.
+- ``retry_due`` (run by ``sync``) resends failed, temporary entries at most
+  ``max_attempts`` times; ``refresh`` asks the channel for later states.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from supportctl.channels.base import Channel
+from supportctl.errors import ChannelError, NotFound, SendRefused, UsageError
+from supportctl.models import Address, AttachmentData, Inbound, Outbound, iso, parse_iso, utcnow
+from supportctl.services import ingest, triage
+from supportctl.store.db import Store
+
+WHATSAPP_WINDOW = timedelta(hours=24)
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2] or "supportctl.invalid"
+
+
+def _reply_subject(subject: str, ticket_id: int) -> str:
+    base = ingest.TOKEN.sub("", subject or "").strip()
+    if not base.lower().startswith(("re:", "aw:", "sv:")):
+        base = f"Re: {base}" if base else "Re:"
+    return f"{base} [#{ticket_id}]"
+
+
+def recipient(store: Store, ticket_id: int, medium: str) -> tuple[Address, Any]:
+    """Who a reply on ``medium`` goes to, and the customer's last message
+    on that medium (for threading), if any."""
+    last = store.one(
+        "SELECT * FROM messages WHERE ticket_id = ? AND direction = 'in' AND channel = ? "
+        "ORDER BY sent_at DESC, id DESC LIMIT 1",
+        [ticket_id, medium],
+    )
+    if last is not None and last["from_address"]:
+        return Address(last["from_address"], last["from_name"]), last
+    from supportctl.models import identity_kind
+
+    contact = store.scalar("SELECT contact_id FROM tickets WHERE id = ?", [ticket_id])
+    row = store.one(
+        "SELECT address FROM identities WHERE contact_id = ? AND kind = ? ORDER BY id LIMIT 1",
+        [contact, identity_kind(medium)],
+    )
+    if row is None:
+        raise UsageError(
+            f"ticket {ticket_id}'s contact has no {medium} address: "
+            f"add one with `supportctl contact link` or reply --via another channel"
+        )
+    return Address(row["address"]), None
+
+
+def queue_reply(
+    store: Store,
+    ticket_id: int,
+    *,
+    text: str,
+    medium: str,
+    account: dict[str, Any],
+    actor: str,
+    cc: list[str] | None = None,
+    attachments: list[Path] | None = None,
+    status: str | None = None,
+    template: str = "",
+    meta: dict[str, Any] | None = None,
+    auto: bool = False,
+    to: Address | None = None,
+    subject: str | None = None,
+) -> int:
+    """Write the reply and its outbox entry; returns the outbox id."""
+    now = iso(utcnow()) or ""
+    files: list[AttachmentData] = []
+    for path in attachments or []:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read attachment {path}: {exc.strerror}") from None
+        import mimetypes
+
+        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        files.append(AttachmentData(filename=path.name, content_type=ctype, data=data))
+    with store.tx():
+        t = triage.require(store, ticket_id)
+        if to is None:
+            to, last = recipient(store, ticket_id, medium)
+        else:
+            last = None
+        if medium == "whatsapp" and not (meta or {}).get("content_sid"):
+            last_in = store.scalar(
+                "SELECT max(sent_at) FROM messages WHERE ticket_id = ? AND direction = 'in' "
+                "AND channel = 'whatsapp'",
+                [ticket_id],
+            )
+            if not last_in or utcnow() - parse_iso(last_in) > WHATSAPP_WINDOW:  # type: ignore[operator]
+                raise SendRefused(
+                    f"ticket {ticket_id}: the customer last wrote on WhatsApp over 24 hours ago, "
+                    "so WhatsApp only accepts a pre-approved template: use --template NAME "
+                    "(a template with content_sid) or reply --via sms"
+                )
+        out = Outbound(medium=medium, to=[to], text=text, template=template, auto=auto,
+                       meta=dict(meta or {}))
+        out.idempotency_key = uuid.uuid4().hex
+        out.attachments = files
+        if last is not None:
+            out.conversation = last["conversation"] or ""
+            out.reply_to_external_id = last["external_id"] or ""
+            if last["meta"]:
+                lm = json.loads(last["meta"])
+                if "visibility" in lm and "visibility" not in out.meta:
+                    out.meta["visibility"] = lm["visibility"]
+        out.conversation = out.conversation or (t["conversation"] or "")
+        external_id = None
+        if medium == "email":
+            smtp = account.get("smtp") or {}
+            sender = smtp.get("from") or (account.get("addresses") or [account.get("username", "")])[0]
+            out.from_addr = Address(sender)
+            if smtp.get("reply_to"):
+                out.reply_to = Address(smtp["reply_to"])
+            out.subject = subject or _reply_subject(t["subject"], ticket_id)
+            out.cc = [Address(c) for c in cc or []]
+            out.message_id = f"{uuid.uuid4().hex}.t{ticket_id}@{_domain(sender)}"
+            external_id = out.message_id
+            refs = _references(store, ticket_id, last)
+            out.in_reply_to = refs[-1] if refs else ""
+            out.references = refs
+        elif cc:
+            raise UsageError("--cc only applies to email replies")
+        msg = Inbound(medium=medium, raw=b"", sender=out.from_addr, to=out.to, cc=out.cc,
+                      subject=out.subject, text=text, attachments=files,
+                      in_reply_to=out.in_reply_to, references=out.references,
+                      conversation=out.conversation, meta={"auto": True} if auto else {})
+        message_id = ingest.insert_message(
+            store, ticket_id, msg, direction="out", account=account.get("name"),
+            external_id=external_id, sent_at=now, now=now, author=actor,
+            delivery=("queued", ""),
+        )
+        ingest.bump_ticket(store, ticket_id, now, inbound=False, now=now)
+        payload = asdict(out)
+        payload["attachments"] = [
+            {"filename": a.filename, "content_type": a.content_type,
+             "sha256": store.put_file(a.data)} for a in files
+        ]
+        outbox_id = store.insert(
+            "outbox",
+            {"message_id": message_id, "ticket_id": ticket_id, "channel": medium,
+             "account": account.get("name"), "state": "queued", "attempts": 0,
+             "payload": json.dumps(payload, ensure_ascii=False), "created_at": now,
+             "updated_at": now},
+        )
+        if not auto:
+            triage.on_agent_reply(store, ticket_id, actor, now, status)
+        store.event(actor, "auto_reply" if auto else "reply", now, ticket_id=ticket_id,
+                    contact_id=t["contact_id"], message_id=message_id, outbox_id=outbox_id,
+                    channel=medium, account=account.get("name"))
+    return outbox_id
+
+
+def _references(store: Store, ticket_id: int, last: Any) -> list[str]:
+    """References for an email reply: the customer's chain plus the
+    message we answer (RFC 5322 §3.6.4), bounded as mail clients do."""
+    if last is None:
+        last = store.one(
+            "SELECT * FROM messages WHERE ticket_id = ? AND channel = 'email' AND external_id IS NOT NULL"
+            " AND external_id NOT LIKE 'sha256:%' ORDER BY sent_at DESC, id DESC LIMIT 1",
+            [ticket_id],
+        )
+    if last is None:
+        return []
+    refs = (last["refs"] or "").split()
+    if last["external_id"] and not last["external_id"].startswith("sha256:"):
+        refs.append(last["external_id"])
+    return refs[-20:]
+
+
+def _load(store: Store, outbox_id: int) -> tuple[Any, Outbound]:
+    row = store.one("SELECT * FROM outbox WHERE id = ?", [outbox_id])
+    if row is None:
+        raise NotFound(f"no outbox entry {outbox_id}: see `supportctl outbox`")
+    p = json.loads(row["payload"])
+    out = Outbound(
+        medium=p["medium"], to=[Address(**a) for a in p["to"]], text=p["text"],
+        subject=p.get("subject", ""), cc=[Address(**a) for a in p.get("cc", [])],
+        from_addr=Address(**p["from_addr"]) if p.get("from_addr") else None,
+        reply_to=Address(**p["reply_to"]) if p.get("reply_to") else None,
+        message_id=p.get("message_id", ""), in_reply_to=p.get("in_reply_to", ""),
+        references=p.get("references", []), reply_to_external_id=p.get("reply_to_external_id", ""),
+        conversation=p.get("conversation", ""), template=p.get("template", ""),
+        auto=p.get("auto", False), idempotency_key=p.get("idempotency_key", ""),
+        meta=p.get("meta", {}),
+    )
+    out.attachments = [
+        AttachmentData(a["filename"], a["content_type"], store.read_file(a["sha256"]))
+        for a in p.get("attachments", [])
+    ]
+    return row, out
+
+
+def send_entry(store: Store, outbox_id: int, channel: Channel, *, max_attempts: int = 5) -> str:
+    """Send one entry; returns its new state. Never raises for a channel
+    failure: the state and error are stored instead."""
+    row, out = _load(store, outbox_id)
+    if row["state"] not in ("queued", "failed"):
+        return str(row["state"])
+    now = iso(utcnow()) or ""
+    try:
+        result = channel.send(out)
+    except ChannelError as exc:
+        from supportctl.safe import one_line
+
+        state = "unknown" if exc.unknown_outcome else "failed"
+        attempts = row["attempts"] + 1
+        delay = timedelta(minutes=min(2 ** attempts, 240))
+        retry = exc.temporary and not exc.unknown_outcome and attempts < max_attempts
+        with store.tx():
+            store.update("outbox", outbox_id, {
+                "state": state, "error": one_line(str(exc), 300), "temporary": int(retry),
+                "attempts": attempts, "updated_at": now,
+                "next_attempt_at": iso(utcnow() + delay) if retry else None,
+            })
+            store.update("messages", row["message_id"], {
+                "delivery_state": state, "delivery_error": one_line(str(exc), 300)})
+            store.event("outbox", "send_failed", now, ticket_id=row["ticket_id"],
+                        outbox_id=outbox_id, state=state, error=one_line(str(exc), 300))
+        return state
+    with store.tx():
+        store.update("outbox", outbox_id, {
+            "state": result.state, "error": result.error or None, "attempts": row["attempts"] + 1,
+            "updated_at": now, "next_attempt_at": None, "temporary": 0})
+        fields: dict[str, Any] = {"delivery_state": result.state,
+                                  "delivery_error": result.error or None}
+        if result.external_id and out.medium != "email":
+            fields["external_id"] = result.external_id
+        store.update("messages", row["message_id"], fields)
+        if result.raw:
+            store.execute(
+                "INSERT OR REPLACE INTO originals (message_id, raw) VALUES (?, ?)",
+                [row["message_id"], result.raw],
+            )
+        store.event("outbox", "sent", now, ticket_id=row["ticket_id"], outbox_id=outbox_id,
+                    state=result.state)
+    return result.state
+
+
+def retry_entry(store: Store, outbox_id: int, channel: Channel, actor: str) -> str:
+    """A person asked to resend (also for ``unknown`` entries)."""
+    row = store.one("SELECT * FROM outbox WHERE id = ?", [outbox_id])
+    if row is None:
+        raise NotFound(f"no outbox entry {outbox_id}: see `supportctl outbox`")
+    if row["state"] not in ("failed", "unknown", "queued"):
+        raise UsageError(f"outbox entry {outbox_id} is {row['state']}: nothing to retry")
+    now = iso(utcnow()) or ""
+    with store.tx():
+        store.update("outbox", outbox_id, {"state": "queued", "updated_at": now})
+        store.event(actor, "outbox_retry", now, ticket_id=row["ticket_id"], outbox_id=outbox_id)
+    return send_entry(store, outbox_id, channel)
+
+
+def cancel_entry(store: Store, outbox_id: int, actor: str) -> None:
+    row = store.one("SELECT * FROM outbox WHERE id = ?", [outbox_id])
+    if row is None:
+        raise NotFound(f"no outbox entry {outbox_id}: see `supportctl outbox`")
+    if row["state"] not in ("failed", "unknown", "queued"):
+        raise UsageError(f"outbox entry {outbox_id} is {row['state']}: it cannot be cancelled")
+    now = iso(utcnow()) or ""
+    with store.tx():
+        store.update("outbox", outbox_id, {"state": "cancelled", "updated_at": now})
+        store.update("messages", row["message_id"], {"delivery_state": "failed",
+                                                     "delivery_error": "cancelled"})
+        store.event(actor, "outbox_cancel", now, ticket_id=row["ticket_id"], outbox_id=outbox_id)
+
+
+def due_entries(store: Store, account: str, max_attempts: int) -> list[int]:
+    now = iso(utcnow())
+    return [
+        r[0]
+        for r in store.execute(
+            "SELECT id FROM outbox WHERE account = ? AND ((state = 'failed' AND temporary = 1 "
+            "AND attempts < ? AND COALESCE(next_attempt_at, '') <= ?) OR (state = 'queued' "
+            "AND updated_at <= ?)) ORDER BY id",
+            [account, max_attempts, now, iso(utcnow() - timedelta(minutes=5))],
+        )
+    ]
+
+
+def refresh(store: Store, account: str, channel: Channel) -> int:
+    """Ask the channel for later delivery states of recent sends."""
+    cutoff = iso(utcnow() - timedelta(days=3))
+    rows = store.execute(
+        "SELECT o.id, o.message_id, m.external_id FROM outbox o JOIN messages m ON m.id = o.message_id "
+        "WHERE o.account = ? AND o.state IN ('queued', 'sent') AND m.external_id IS NOT NULL "
+        "AND o.created_at >= ?",
+        [account, cutoff],
+    ).fetchall()
+    if not rows:
+        return 0
+    updates = {u.external_id: u for u in channel.refresh([r["external_id"] for r in rows])}
+    now = iso(utcnow()) or ""
+    changed = 0
+    with store.tx():
+        for r in rows:
+            u = updates.get(r["external_id"])
+            if u is None:
+                continue
+            store.update("outbox", r["id"], {"state": u.state, "error": u.error or None,
+                                             "updated_at": now})
+            store.update("messages", r["message_id"], {"delivery_state": u.state,
+                                                       "delivery_error": u.error or None})
+            changed += 1
+    return changed
+
+
+def outbox_json(store: Store, states: list[str] | None = None) -> list[dict[str, Any]]:
+    sql = ("SELECT o.*, m.text FROM outbox o JOIN messages m ON m.id = o.message_id")
+    params: list[Any] = []
+    if states:
+        sql += f" WHERE o.state IN ({', '.join('?' for _ in states)})"
+        params = list(states)
+    sql += " ORDER BY o.id"
+    return [
+        {"id": r["id"], "ticket_id": r["ticket_id"], "message_id": r["message_id"],
+         "channel": r["channel"], "account": r["account"], "text": r["text"],
+         "state": r["state"], "error": r["error"], "attempts": r["attempts"],
+         "created_at": r["created_at"], "updated_at": r["updated_at"]}
+        for r in store.execute(sql, params)
+    ]
+
+
+ChannelFactory = Callable[[str], Channel]
+

@@ -1,0 +1,97 @@
+"""SLA clocks: when a first response and a resolution are due.
+
+With business hours configured, a clock only runs inside them, in the
+configured time zone, skipping weekends the hours exclude and holidays (a
+country's calendar from the ``holidays`` package plus listed dates). A
+ticket created at 17:30 on a Friday with a 4h first-response target and
+09:00–18:00 Monday–Friday hours is due Monday 12:30.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+
+@dataclass
+class Hours:
+    days: set[int] = field(default_factory=lambda: {0, 1, 2, 3, 4})  # Monday = 0
+    start: time = time(9, 0)
+    end: time = time(17, 0)
+    tz: Any = timezone.utc
+    is_holiday: Callable[[date], bool] = lambda d: False
+
+
+def add_business_time(start: datetime, delta: timedelta, hours: Hours | None) -> datetime:
+    """``start`` plus ``delta`` of working time (plain time without hours)."""
+    if hours is None or delta <= timedelta(0):
+        return start + delta
+    if hours.end <= hours.start or not hours.days:
+        return start + delta
+    local = start.astimezone(hours.tz)
+    remaining = delta
+    for _ in range(3700):  # ten years of days bounds a misconfigured calendar
+        day = local.date()
+        if day.weekday() in hours.days and not hours.is_holiday(day):
+            open_at = datetime.combine(day, hours.start, hours.tz)
+            close_at = datetime.combine(day, hours.end, hours.tz)
+            begin = max(local, open_at)
+            if begin < close_at:
+                available = close_at - begin
+                if remaining <= available:
+                    return (begin + remaining).astimezone(timezone.utc)
+                remaining -= available
+        nxt = day + timedelta(days=1)
+        local = datetime.combine(nxt, time(0, 0), hours.tz)
+    return (start + delta).astimezone(timezone.utc)
+
+
+def hours_from_config(config: Any) -> Hours | None:
+    """Build ``Hours`` from ``config.business_hours``/``holidays``/``timezone``."""
+    bh = getattr(config, "business_hours", None)
+    if not bh:
+        return None
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(config.timezone) if getattr(config, "timezone", None) else _local_tz()
+    extra: set[date] = set(getattr(getattr(config, "holidays", None), "dates", None) or [])
+    country = getattr(getattr(config, "holidays", None), "country", None)
+    calendar: Any = None
+
+    def is_holiday(d: date) -> bool:
+        nonlocal calendar
+        if d in extra:
+            return True
+        if not country:
+            return False
+        if calendar is None:
+            import holidays
+
+            calendar = holidays.country_holidays(country)
+        return d in calendar
+
+    return Hours(days=set(bh.days), start=bh.start, end=bh.end, tz=tz, is_holiday=is_holiday)
+
+
+def _local_tz() -> Any:
+    return datetime.now().astimezone().tzinfo
+
+
+def due_times(
+    created: datetime, priority: str, config: Any
+) -> tuple[datetime | None, datetime | None]:
+    sla = getattr(config, "sla", None)
+    if sla is None:
+        return None, None
+    first, resolution = sla.first_response, sla.resolution
+    override = (getattr(sla, "by_priority", None) or {}).get(priority)
+    if override:
+        first = override[0] or first
+        resolution = override[1] or resolution
+    hours = hours_from_config(config) if getattr(sla, "business_hours_only", True) else None
+    return (
+        add_business_time(created, first, hours) if first else None,
+        add_business_time(created, resolution, hours) if resolution else None,
+    )

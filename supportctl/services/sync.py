@@ -1,0 +1,142 @@
+"""Sync: pull every configured channel entry into the store.
+
+Contract:
+- One sync at a time per store: an exclusive ``flock`` on ``<db>.lock``.
+  A second run waits up to ``wait`` seconds, else raises ``LockHeld``
+  (exit 4). The lock is released by the kernel if the process dies.
+- Each entry runs on its own: one failing channel does not stop the others
+  (SPEC §5 exit 5). Per entry: fetch batches → ``ingest_batch`` (items and
+  cursor in one transaction) → resend due outbox entries → refresh
+  delivery states.
+- Services never build channels: the caller passes a factory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from supportctl.channels.base import Channel
+from supportctl.errors import LockHeld, SupportError
+from supportctl.models import iso, utcnow
+from supportctl.services import ingest, outbox
+from supportctl.store.db import Store
+
+
+@dataclass
+class EntryResult:
+    name: str
+    ok: bool = True
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    tickets_created: int = 0
+    sent: int = 0
+    error: str = ""
+    seconds: float = 0.0
+    results: list[ingest.IngestResult] = field(default_factory=list)
+
+
+@contextmanager
+def sync_lock(store: Store, wait: float = 0.0) -> Iterator[None]:
+    path = Path(str(store.path) + ".lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + max(wait, 0.0)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockHeld(
+                        f"another sync is running on {store.path}: wait for it, "
+                        "or pass --wait SECONDS"
+                    ) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def sync_entry(
+    store: Store,
+    channel: Channel,
+    settings: ingest.IngestSettings,
+    *,
+    since: datetime | None = None,
+    max_attempts: int = 5,
+) -> EntryResult:
+    res = EntryResult(channel.name)
+    started = time.monotonic()
+    try:
+        cursors = store.get_cursors(channel.name)
+        for batch in channel.fetch(cursors, since=since):
+            summary = ingest.ingest_batch(store, batch, settings)
+            res.stored += summary.stored
+            res.duplicates += summary.duplicates
+            res.quarantined += summary.quarantined
+            res.tickets_created += summary.tickets_created
+            res.results += summary.results
+        for entry in outbox.due_entries(store, channel.name, max_attempts):
+            if outbox.send_entry(store, entry, channel, max_attempts=max_attempts) not in (
+                "failed", "unknown"
+            ):
+                res.sent += 1
+        outbox.refresh(store, channel.name, channel)
+    except SupportError as exc:
+        res.ok = False
+        res.error = str(exc)
+    finally:
+        res.seconds = time.monotonic() - started
+    return res
+
+
+def retry_quarantine(store: Store, settings_for: Callable[[str], ingest.IngestSettings]) -> tuple[int, int]:
+    """Re-ingest quarantined messages; returns (recovered, still quarantined)."""
+    from supportctl.models import Inbound
+
+    rows = store.execute(
+        "SELECT id, account, source_ref, raw, received_at FROM quarantine WHERE resolved_at IS NULL"
+    ).fetchall()
+    ok = 0
+    for r in rows:
+        now = iso(utcnow()) or ""
+        item = Inbound(medium="email", raw=r["raw"], needs_parse=True, source_ref=r["source_ref"] or "")
+        from supportctl.models import parse_iso
+
+        item.received_at = parse_iso(r["received_at"])
+        settings = settings_for(r["account"] or "import")
+        with store.tx():
+            result = ingest.ingest_one(store, item, settings, now=now)
+            store.execute("UPDATE quarantine SET retried_at = ? WHERE id = ?", [now, r["id"]])
+            if not result.quarantined:
+                store.execute("UPDATE quarantine SET resolved_at = ? WHERE id = ?", [now, r["id"]])
+                ok += 1
+    return ok, len(rows) - ok
+
+
+def describe(res: EntryResult) -> str:
+    if not res.ok:
+        return f"{res.name}: FAILED: {res.error}"
+    parts = [f"{res.stored} new"]
+    if res.tickets_created:
+        parts.append(f"{res.tickets_created} tickets")
+    if res.duplicates:
+        parts.append(f"{res.duplicates} duplicates skipped")
+    if res.quarantined:
+        parts.append(f"{res.quarantined} quarantined")
+    if res.sent:
+        parts.append(f"{res.sent} sent from outbox")
+    return f"{res.name}: " + ", ".join(parts) + f" ({res.seconds:.1f}s)"
+
+

@@ -1,0 +1,141 @@
+"""Tickets an agent starts, notes, spam, attachments."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from supportctl.errors import UsageError
+from supportctl.models import Address, Inbound, identity_kind
+from supportctl.services import contacts, ingest, outbox, triage
+from supportctl.store.db import Store
+
+
+def _contact_for(store: Store, medium: str, who: str, name: str, now: str) -> int:
+    guessed = contacts.guess_medium(who, medium)
+    if guessed == "email":
+        kind_medium = "email"
+    elif guessed in ("sms", "whatsapp"):
+        # A number someone called from is one identity with their texts.
+        kind_medium = "phone" if medium == "phone" else guessed
+    else:
+        kind_medium = medium
+    display = name or ("" if identity_kind(kind_medium) != "name" else who)
+    return contacts.find_or_create(store, kind_medium, who, display, now)
+
+
+def log_ticket(store: Store, *, medium: str, who: str, name: str, subject: str, text: str,
+               actor: str, now: str) -> int:
+    """A call, visit or letter, logged by an agent: the customer's words
+    are an inbound message; the ticket starts ``new`` (SPEC §2)."""
+    if not who.strip():
+        raise UsageError("--to is empty: give a number, an address or a name")
+    with store.tx():
+        cid = _contact_for(store, medium, who, name, now)
+        tid = ingest.create_ticket(store, channel=medium, account=None, contact_id=cid,
+                                   subject=subject or ingest._subject_from_text(text),
+                                   created_at=now, actor=actor, now=now, config=None)
+        item = Inbound(medium=medium, raw=b"", sender=Address(who, name), subject=subject, text=text)
+        mid = ingest.insert_message(store, tid, item, direction="in", account=None,
+                                    external_id=None, sent_at=now, now=now, author=actor)
+        ingest.bump_ticket(store, tid, now, inbound=True, now=now)
+        store.event(actor, "log", now, ticket_id=tid, message_id=mid, channel=medium)
+    return tid
+
+
+def start_ticket(store: Store, *, medium: str, who: str, name: str, subject: str, text: str,
+                 account: dict[str, Any], actor: str, now: str,
+                 attachments: list[Path] | None = None) -> tuple[int, int]:
+    """An agent writes first: the ticket is created and the message queued
+    in the outbox; the caller sends it."""
+    if medium == "whatsapp":
+        raise UsageError(
+            "WhatsApp only lets a business write first with a pre-approved template: "
+            "use `supportctl new --channel sms`, or wait for the customer to write"
+        )
+    address = contacts.normalise(medium, who)
+    with store.tx():
+        cid = contacts.find_or_create(store, medium, address, name, now)
+        tid = ingest.create_ticket(store, channel=medium, account=account.get("name"),
+                                   contact_id=cid, subject=subject or ingest._subject_from_text(text),
+                                   created_at=now, actor=actor, now=now, config=None)
+        oid = outbox.queue_reply(
+            store, tid, text=text, medium=medium, account=account, actor=actor,
+            attachments=attachments, to=Address(address, name),
+            subject=(f"{subject} [#{tid}]" if medium == "email" else None),
+        )
+    return tid, oid
+
+
+def add_note(store: Store, ticket_id: int, text: str, actor: str, now: str) -> int:
+    if not text.strip():
+        raise UsageError("the note is empty")
+    with store.tx():
+        t = triage.require(store, ticket_id)
+        item = Inbound(medium=t["channel"], raw=b"", text=text)
+        mid = ingest.insert_message(store, ticket_id, item, direction="note", account=None,
+                                    external_id=None, sent_at=now, now=now, author=actor)
+        store.update("tickets", ticket_id, {"updated_at": now})
+        store.event(actor, "note", now, ticket_id=ticket_id, message_id=mid)
+    return mid
+
+
+def mark_spam(store: Store, ticket_id: int, actor: str, now: str) -> None:
+    with store.tx():
+        triage.require(store, ticket_id)
+        for r in store.execute(
+            "SELECT DISTINCT channel, from_address FROM messages WHERE ticket_id = ? "
+            "AND direction = 'in' AND from_address != ''",
+            [ticket_id],
+        ).fetchall():
+            store.execute(
+                "INSERT OR IGNORE INTO spam_senders (kind, address, at) VALUES (?, ?, ?)",
+                [identity_kind(r[0]), contacts.normalise(r[0], r[1]), now],
+            )
+        triage.tag(store, ticket_id, ["spam"], actor, now)
+        triage._set_status(store, triage.require(store, ticket_id), "closed", actor, now,
+                           reason="spam")
+
+
+def attachments(store: Store, ticket_id: int) -> list[dict[str, Any]]:
+    triage.require(store, ticket_id)
+    return [
+        {"message_id": r["message_id"], "filename": r["filename"],
+         "content_type": r["content_type"], "size": r["size"], "sha256": r["sha256"]}
+        for r in store.execute(
+            "SELECT a.* FROM attachments a JOIN messages m ON m.id = a.message_id "
+            "WHERE m.ticket_id = ? ORDER BY a.id",
+            [ticket_id],
+        )
+    ]
+
+
+def safe_filename(name: str, fallback: str) -> str:
+    """A file name that cannot escape the target directory or hide: no
+    path separators, no leading dots, no controls, bounded length."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = re.sub(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", "", name)
+    name = re.sub(r'[<>:"|?*]', "_", name).strip().lstrip(".").strip()
+    if not name:
+        name = fallback
+    stem, dot, ext = name.rpartition(".")
+    if len(name) > 150:
+        name = (stem[:140] + dot + ext[:9]) if dot else name[:150]
+    return name
+
+
+def save_attachments(store: Store, items: list[dict[str, Any]], target: Path) -> list[Path]:
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for n, a in enumerate(items, 1):
+        name = safe_filename(a["filename"], f"attachment-{n}")
+        path = target / name
+        k = 1
+        while path.exists():
+            stem, dot, ext = name.rpartition(".")
+            path = target / (f"{stem}-{k}.{ext}" if dot else f"{name}-{k}")
+            k += 1
+        path.write_bytes(store.read_file(a["sha256"]))
+        written.append(path)
+    return written

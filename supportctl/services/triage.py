@@ -1,0 +1,211 @@
+"""Ticket status rules and triage actions (SPEC §2), in one place.
+
+Rules:
+- A ticket a customer opened, or an agent logged for a customer, starts
+  ``new``. The first agent reply makes it ``open`` (or what the reply asks).
+- An inbound message on ``pending`` or ``solved`` makes it ``open``; on
+  ``closed`` the threading service opens a new linked ticket instead.
+- ``close`` → closed, ``solve`` → solved, ``reopen`` → open from either.
+- Solved tickets close after ``close_after``.
+- A snoozed ticket is hidden from the default list until its time, and
+  comes back early on a customer reply.
+Every change writes an event with its actor, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+from supportctl.errors import NotFound, UsageError
+from supportctl.models import PRIORITY_RANK, Status, iso, parse_iso
+from supportctl.store.db import Store
+
+STATUSES = [s.value for s in Status]
+
+
+def require(store: Store, ticket_id: int) -> sqlite3.Row:
+    row = store.one("SELECT * FROM tickets WHERE id = ?", [ticket_id])
+    if row is None:
+        raise NotFound(f"no ticket {ticket_id}: see `supportctl list --status all`")
+    return row
+
+
+def _set_status(store: Store, t: sqlite3.Row, status: str, actor: str, now: str, **why: object) -> None:
+    if t["status"] == status:
+        return
+    fields: dict[str, object] = {"status": status, "updated_at": now}
+    if status == "solved":
+        fields["solved_at"] = now
+    if status == "closed":
+        fields["closed_at"] = now
+        if not t["solved_at"]:
+            fields["solved_at"] = now
+    if status in ("new", "open", "pending"):
+        fields["solved_at"] = None
+        fields["closed_at"] = None
+    store.update("tickets", t["id"], fields)
+    store.event(actor, "status", now, ticket_id=t["id"], old=t["status"], new=status, **why)
+
+
+def set_status(store: Store, ticket_id: int, status: str, actor: str, now: str) -> None:
+    if status not in STATUSES:
+        raise UsageError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
+    with store.tx():
+        _set_status(store, require(store, ticket_id), status, actor, now)
+
+
+def solve(store: Store, ticket_id: int, actor: str, now: str) -> None:
+    set_status(store, ticket_id, "solved", actor, now)
+
+
+def close(store: Store, ticket_id: int, actor: str, now: str) -> None:
+    set_status(store, ticket_id, "closed", actor, now)
+
+
+def reopen(store: Store, ticket_id: int, actor: str, now: str) -> None:
+    with store.tx():
+        t = require(store, ticket_id)
+        if t["status"] not in ("solved", "closed"):
+            return
+        _set_status(store, t, "open", actor, now)
+
+
+def on_inbound(store: Store, ticket_id: int, actor: str, now: str) -> None:
+    """A customer wrote: pending or solved → open; a snooze ends early."""
+    t = require(store, ticket_id)
+    if t["snoozed_until"]:
+        store.update("tickets", ticket_id, {"snoozed_until": None})
+        store.event(actor, "unsnooze", now, ticket_id=ticket_id, reason="customer replied")
+    if t["status"] in ("pending", "solved", "closed"):
+        _set_status(store, t, "open", actor, now, reason="customer replied")
+
+
+def on_agent_reply(store: Store, ticket_id: int, actor: str, now: str, status: str | None) -> None:
+    """An agent answered: the first response is stamped and a new ticket
+    becomes open, or takes the status the reply asked for."""
+    if status is not None and status not in STATUSES:
+        raise UsageError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
+    t = require(store, ticket_id)
+    if not t["first_response_at"]:
+        store.update("tickets", ticket_id, {"first_response_at": now})
+    target = status or ("open" if t["status"] in ("new", "solved", "closed") else None)
+    if target:
+        _set_status(store, require(store, ticket_id), target, actor, now, reason="agent replied")
+
+
+def assign(store: Store, ticket_id: int, name: str | None, actor: str, now: str) -> None:
+    with store.tx():
+        t = require(store, ticket_id)
+        if t["assignee"] == name:
+            return
+        store.update("tickets", ticket_id, {"assignee": name, "updated_at": now})
+        store.event(actor, "assign", now, ticket_id=ticket_id, old=t["assignee"], new=name)
+
+
+def priority(store: Store, ticket_id: int, level: str, actor: str, now: str) -> None:
+    if level not in PRIORITY_RANK:
+        raise UsageError(f"unknown priority {level!r}: use low, normal, high or urgent")
+    with store.tx():
+        t = require(store, ticket_id)
+        if t["priority"] == level:
+            return
+        store.update("tickets", ticket_id, {"priority": level, "updated_at": now})
+        store.event(actor, "priority", now, ticket_id=ticket_id, old=t["priority"], new=level)
+
+
+def tag(store: Store, ticket_id: int, tags: list[str], actor: str, now: str, *, remove: bool = False) -> None:
+    with store.tx():
+        require(store, ticket_id)
+        for name in tags:
+            if remove:
+                cur = store.execute("DELETE FROM tags WHERE ticket_id = ? AND tag = ?", [ticket_id, name])
+            else:
+                cur = store.execute(
+                    "INSERT OR IGNORE INTO tags (ticket_id, tag) VALUES (?, ?)", [ticket_id, name]
+                )
+            if cur.rowcount:
+                store.event(actor, "untag" if remove else "tag", now, ticket_id=ticket_id, tag=name)
+                store.update("tickets", ticket_id, {"updated_at": now})
+
+
+def snooze(store: Store, ticket_id: int, until: str | None, actor: str, now: str) -> None:
+    with store.tx():
+        require(store, ticket_id)
+        store.update("tickets", ticket_id, {"snoozed_until": until, "updated_at": now})
+        store.event(actor, "snooze" if until else "unsnooze", now, ticket_id=ticket_id, until=until)
+
+
+def merge(store: Store, from_id: int, into_id: int, actor: str, now: str) -> None:
+    """Move every message of FROM into INTO; FROM is closed and points at INTO."""
+    if from_id == into_id:
+        raise UsageError("cannot merge a ticket into itself")
+    with store.tx():
+        src = require(store, from_id)
+        dst = require(store, into_id)
+        if src["merged_into"]:
+            raise UsageError(f"ticket {from_id} is already merged into {src['merged_into']}")
+        store.execute("UPDATE messages SET ticket_id = ? WHERE ticket_id = ?", [into_id, from_id])
+        store.execute("UPDATE outbox SET ticket_id = ? WHERE ticket_id = ?", [into_id, from_id])
+        store.execute(
+            "INSERT OR IGNORE INTO tags (ticket_id, tag) SELECT ?, tag FROM tags WHERE ticket_id = ?",
+            [into_id, from_id],
+        )
+        refresh_counts(store, into_id)
+        refresh_counts(store, from_id)
+        store.update("tickets", from_id, {"merged_into": into_id, "updated_at": now})
+        _set_status(store, require(store, from_id), "closed", actor, now, reason="merged")
+        if dst["status"] in ("solved", "closed") and src["status"] in ("new", "open", "pending"):
+            _set_status(store, require(store, into_id), "open", actor, now, reason="merged")
+        store.update("tickets", into_id, {"updated_at": now})
+        store.event(actor, "merge", now, ticket_id=into_id, merged=from_id)
+        store.event(actor, "merged", now, ticket_id=from_id, into=into_id)
+
+
+def refresh_counts(store: Store, ticket_id: int) -> None:
+    row = store.one(
+        "SELECT count(*) AS n, max(sent_at) AS last, "
+        "max(CASE WHEN direction = 'in' THEN sent_at END) AS last_in "
+        "FROM messages WHERE ticket_id = ? AND direction != 'note'",
+        [ticket_id],
+    )
+    assert row is not None
+    store.update(
+        "tickets",
+        ticket_id,
+        {"message_count": row["n"], "last_message_at": row["last"], "last_inbound_at": row["last_in"]},
+    )
+
+
+def delete(store: Store, ticket_id: int, actor: str, now: str) -> None:
+    with store.tx():
+        require(store, ticket_id)
+        digests = {
+            r[0]
+            for r in store.execute(
+                "SELECT a.sha256 FROM attachments a JOIN messages m ON m.id = a.message_id "
+                "WHERE m.ticket_id = ?",
+                [ticket_id],
+            )
+        }
+        store.execute("UPDATE tickets SET merged_into = NULL WHERE merged_into = ?", [ticket_id])
+        store.execute("UPDATE tickets SET linked_ticket = NULL WHERE linked_ticket = ?", [ticket_id])
+        store.execute("DELETE FROM outbox WHERE ticket_id = ?", [ticket_id])
+        store.execute("DELETE FROM tickets WHERE id = ?", [ticket_id])
+        store.event(actor, "delete", now, ticket_id=ticket_id)
+    store.drop_unused_files(digests)
+
+
+def auto_close(store: Store, close_after: timedelta, actor: str, now: str) -> int:
+    """Close solved tickets whose solve is older than ``close_after``."""
+    cutoff = iso(parse_iso(now) - close_after)  # type: ignore[operator]
+    ids = [
+        r[0]
+        for r in store.execute(
+            "SELECT id FROM tickets WHERE status = 'solved' AND solved_at <= ?", [cutoff]
+        )
+    ]
+    with store.tx():
+        for tid in ids:
+            _set_status(store, require(store, tid), "closed", actor, now, reason="close_after")
+    return len(ids)

@@ -1,0 +1,211 @@
+"""Schema migrations (append-only; a released migration is never edited:
+add the next ``mNNN_`` step).
+
+Each step runs inside one transaction together with sqlite-utils' record of
+it, and sets ``PRAGMA user_version`` to its number so the read path can
+tell, without importing sqlite-utils, whether anything is pending.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LATEST = 1
+
+_M001 = [
+    """CREATE TABLE contacts (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        merged_into INTEGER REFERENCES contacts(id),
+        forgotten_at TEXT
+    )""",
+    # kind is the identity namespace (an E.164 number is one identity for
+    # sms, whatsapp and phone: SPEC §3); channel is the medium first seen.
+    """CREATE TABLE identities (
+        id INTEGER PRIMARY KEY,
+        contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        address TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (kind, address)
+    )""",
+    "CREATE INDEX identities_contact ON identities(contact_id)",
+    """CREATE TABLE tickets (
+        id INTEGER PRIMARY KEY,
+        status TEXT NOT NULL DEFAULT 'new',
+        priority TEXT NOT NULL DEFAULT 'normal',
+        subject TEXT NOT NULL DEFAULT '',
+        channel TEXT NOT NULL,
+        account TEXT,
+        contact_id INTEGER REFERENCES contacts(id),
+        assignee TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        first_response_at TEXT,
+        solved_at TEXT,
+        closed_at TEXT,
+        first_response_due TEXT,
+        resolution_due TEXT,
+        snoozed_until TEXT,
+        merged_into INTEGER REFERENCES tickets(id),
+        linked_ticket INTEGER REFERENCES tickets(id),
+        last_message_at TEXT,
+        last_inbound_at TEXT,
+        message_count INTEGER NOT NULL DEFAULT 0,
+        conversation TEXT
+    )""",
+    "CREATE INDEX tickets_status_updated ON tickets(status, updated_at)",
+    "CREATE INDEX tickets_updated ON tickets(updated_at)",
+    "CREATE INDEX tickets_contact ON tickets(contact_id)",
+    "CREATE INDEX tickets_assignee ON tickets(assignee)",
+    """CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        ticket_id INTEGER NOT NULL REFERENCES tickets(id) ON DELETE CASCADE,
+        direction TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        account TEXT,
+        external_id TEXT,
+        from_name TEXT NOT NULL DEFAULT '',
+        from_address TEXT NOT NULL DEFAULT '',
+        to_json TEXT NOT NULL DEFAULT '[]',
+        cc_json TEXT NOT NULL DEFAULT '[]',
+        subject TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL DEFAULT '',
+        html TEXT,
+        sent_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        in_reply_to TEXT,
+        refs TEXT,
+        conversation TEXT,
+        author TEXT,
+        delivery_state TEXT,
+        delivery_error TEXT,
+        auto_reason TEXT,
+        source_ref TEXT,
+        meta TEXT
+    )""",
+    # One stored copy per channel message: mail CC'd to two support
+    # addresses or seen in two folders has one Message-ID (SPEC §3).
+    """CREATE UNIQUE INDEX messages_external ON messages(channel, external_id)
+        WHERE external_id IS NOT NULL""",
+    "CREATE INDEX messages_ticket ON messages(ticket_id, id)",
+    "CREATE INDEX messages_in_reply_to ON messages(in_reply_to)",
+    # The original payload lives apart so that list/search/export never
+    # page through megabytes of raw mail.
+    """CREATE TABLE originals (
+        message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+        raw BLOB NOT NULL
+    )""",
+    """CREATE TABLE attachments (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        filename TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        content_id TEXT,
+        inline INTEGER NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX attachments_message ON attachments(message_id)",
+    "CREATE INDEX attachments_sha ON attachments(sha256)",
+    """CREATE TABLE tags (
+        ticket_id INTEGER NOT NULL REFERENCES tickets(id) ON DELETE CASCADE,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (ticket_id, tag)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX tags_tag ON tags(tag)",
+    # Events keep no foreign key: the audit trail outlives a deleted ticket.
+    """CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        ticket_id INTEGER,
+        contact_id INTEGER,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}',
+        at TEXT NOT NULL
+    )""",
+    "CREATE INDEX events_ticket ON events(ticket_id)",
+    "CREATE INDEX events_contact_action ON events(contact_id, action)",
+    """CREATE TABLE cursors (
+        account TEXT NOT NULL,
+        source TEXT NOT NULL,
+        value TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (account, source)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        ticket_id INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        account TEXT,
+        state TEXT NOT NULL,
+        error TEXT,
+        temporary INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX outbox_state ON outbox(state)",
+    """CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY,
+        account TEXT,
+        source_ref TEXT,
+        reason TEXT NOT NULL,
+        raw BLOB NOT NULL,
+        sha256 TEXT NOT NULL UNIQUE,
+        received_at TEXT,
+        created_at TEXT NOT NULL,
+        retried_at TEXT,
+        resolved_at TEXT
+    )""",
+    """CREATE TABLE spam_senders (
+        kind TEXT NOT NULL,
+        address TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (kind, address)
+    ) WITHOUT ROWID""",
+    """CREATE VIRTUAL TABLE messages_fts USING fts5(
+        subject, text, content='messages', content_rowid='id',
+        tokenize='unicode61 remove_diacritics 2'
+    )""",
+    """CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts(rowid, subject, text) VALUES (new.id, new.subject, new.text);
+    END""",
+    """CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, subject, text)
+        VALUES ('delete', old.id, old.subject, old.text);
+    END""",
+    """CREATE TRIGGER messages_fts_au AFTER UPDATE OF subject, text ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, subject, text)
+        VALUES ('delete', old.id, old.subject, old.text);
+        INSERT INTO messages_fts(rowid, subject, text) VALUES (new.id, new.subject, new.text);
+    END""",
+]
+
+
+def _run(db: Any, statements: list[str], version: int) -> None:
+    for sql in statements:
+        db.execute(sql)
+    db.execute(f"PRAGMA user_version = {version}")
+
+
+def migrations() -> Any:
+    """The sqlite-utils ``Migrations`` set (imported only when needed)."""
+    from sqlite_utils import Migrations
+
+    m = Migrations("supportctl")
+
+    @m()
+    def m001_initial(db: Any) -> None:
+        """Contacts with identities, tickets, messages with their original
+        payload, content-addressed attachments, tags, the event log, channel
+        cursors, outbox, quarantine and full-text search kept by triggers."""
+        _run(db, _M001, 1)
+
+    return m

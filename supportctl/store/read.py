@@ -1,0 +1,345 @@
+"""Read queries and the JSON shapes of SPEC §6.
+
+This module is on the start-up path of ``list``, ``show`` and ``search``:
+it uses the stdlib ``sqlite3`` only. Every JSON object is built here, so
+``list``, ``show``, ``export`` and the tests agree on one shape; fields
+are only ever added.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from supportctl.store.db import Store
+
+OPEN_STATUSES = ("new", "open", "pending")
+
+
+@dataclass
+class TicketFilter:
+    statuses: list[str] | None = field(default_factory=lambda: list(OPEN_STATUSES))
+    tags: list[str] = field(default_factory=list)
+    assignee: str | None = None  # NAME, or "none"
+    channel: str | None = None
+    account: str | None = None
+    priority: list[str] = field(default_factory=list)
+    contact: int | None = None
+    sla: str | None = None  # breached | due-soon
+    since: str | None = None
+    until: str | None = None
+    ids: list[int] | None = None  # from a full-text query
+    include_snoozed: bool = False
+    include_merged: bool = False
+    sort: str = "updated"
+    limit: int = 0
+    offset: int = 0
+
+
+def _where(f: TicketFilter, now: str) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if f.statuses is not None:
+        clauses.append(f"t.status IN ({', '.join('?' for _ in f.statuses)})")
+        params += f.statuses
+    for tag in f.tags:
+        clauses.append("EXISTS (SELECT 1 FROM tags g WHERE g.ticket_id = t.id AND g.tag = ?)")
+        params.append(tag)
+    if f.assignee == "none":
+        clauses.append("t.assignee IS NULL")
+    elif f.assignee:
+        clauses.append("t.assignee = ?")
+        params.append(f.assignee)
+    if f.channel:
+        clauses.append("t.channel = ?")
+        params.append(f.channel)
+    if f.account:
+        clauses.append("t.account = ?")
+        params.append(f.account)
+    if f.priority:
+        clauses.append(f"t.priority IN ({', '.join('?' for _ in f.priority)})")
+        params += f.priority
+    if f.contact is not None:
+        clauses.append("t.contact_id = ?")
+        params.append(f.contact)
+    if f.since:
+        clauses.append("t.updated_at >= ?")
+        params.append(f.since)
+    if f.until:
+        clauses.append("t.updated_at < ?")
+        params.append(f.until)
+    if f.sla == "breached":
+        clauses.append(
+            "((t.first_response_due IS NOT NULL AND COALESCE(t.first_response_at, ?) > t.first_response_due)"
+            " OR (t.resolution_due IS NOT NULL AND COALESCE(t.solved_at, ?) > t.resolution_due))"
+        )
+        params += [now, now]
+    elif f.sla == "due-soon":
+        # Not yet breached, but a clock runs out within the next 4 hours.
+        from datetime import timedelta
+
+        from supportctl.models import iso, parse_iso
+
+        soon = iso(parse_iso(now) + timedelta(hours=4))  # type: ignore[operator]
+        clauses.append(
+            "((t.first_response_at IS NULL AND t.first_response_due > ? AND t.first_response_due <= ?)"
+            " OR (t.solved_at IS NULL AND t.resolution_due > ? AND t.resolution_due <= ?))"
+        )
+        params += [now, soon, now, soon]
+    if not f.include_snoozed:
+        clauses.append("(t.snoozed_until IS NULL OR t.snoozed_until <= ?)")
+        params.append(now)
+    if not f.include_merged:
+        clauses.append("t.merged_into IS NULL")
+    if f.ids is not None:
+        clauses.append(f"t.id IN ({', '.join(str(int(i)) for i in f.ids) or 'NULL'})")
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+_SORTS = {
+    "updated": "t.updated_at DESC, t.id DESC",
+    "created": "t.created_at DESC, t.id DESC",
+    "priority": (
+        "CASE t.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END,"
+        " t.updated_at DESC, t.id DESC"
+    ),
+    "due": "COALESCE(t.first_response_due, t.resolution_due, '9999') ASC, t.id ASC",
+    "id": "t.id ASC",
+}
+
+
+def ticket_ids(store: Store, f: TicketFilter, now: str) -> list[int]:
+    where, params = _where(f, now)
+    sql = f"SELECT t.id FROM tickets t{where} ORDER BY {_SORTS[f.sort]}"
+    if f.limit:
+        sql += f" LIMIT {int(f.limit)} OFFSET {int(f.offset)}"
+    elif f.offset:
+        sql += f" LIMIT -1 OFFSET {int(f.offset)}"
+    return [r[0] for r in store.conn.execute(sql, params)]
+
+
+def iter_ticket_ids(store: Store, f: TicketFilter, now: str) -> Iterator[int]:
+    """Ids in id order, streamed (export)."""
+    where, params = _where(f, now)
+    for row in store.conn.execute(f"SELECT t.id FROM tickets t{where} ORDER BY t.id", params):
+        yield row[0]
+
+
+def _identities(store: Store, contact_ids: set[int]) -> dict[int, list[dict[str, str]]]:
+    out: dict[int, list[dict[str, str]]] = {c: [] for c in contact_ids}
+    if not contact_ids:
+        return out
+    marks = ", ".join(str(int(c)) for c in contact_ids)
+    for r in store.conn.execute(
+        f"SELECT contact_id, channel, address FROM identities WHERE contact_id IN ({marks}) ORDER BY id"
+    ):
+        out[r[0]].append({"channel": r[1], "address": r[2]})
+    return out
+
+
+def tickets_json(store: Store, ids: list[int], now: str, *, full: bool = False) -> list[dict[str, Any]]:
+    """Ticket objects (SPEC §6) in the order of ``ids``. ``full`` adds the
+    fields export needs to round-trip (closed_at, last_inbound_at, ...)."""
+    if not ids:
+        return []
+    marks = ", ".join(str(int(i)) for i in ids)
+    rows = {
+        r["id"]: r
+        for r in store.conn.execute(
+            "SELECT t.*, c.name AS contact_name FROM tickets t "
+            f"LEFT JOIN contacts c ON c.id = t.contact_id WHERE t.id IN ({marks})"
+        )
+    }
+    tags: dict[int, list[str]] = {i: [] for i in ids}
+    for r in store.conn.execute(
+        f"SELECT ticket_id, tag FROM tags WHERE ticket_id IN ({marks}) ORDER BY tag"
+    ):
+        tags[r[0]].append(r[1])
+    idents = _identities(store, {r["contact_id"] for r in rows.values() if r["contact_id"]})
+    out = []
+    for i in ids:
+        r = rows.get(i)
+        if r is None:
+            continue
+        breached = bool(
+            (r["first_response_due"] and (r["first_response_at"] or now) > r["first_response_due"])
+            or (r["resolution_due"] and (r["solved_at"] or now) > r["resolution_due"])
+        )
+        obj: dict[str, Any] = {
+            "id": r["id"],
+            "status": r["status"],
+            "priority": r["priority"],
+            "subject": r["subject"],
+            "channel": r["channel"],
+            "account": r["account"],
+            "contact": (
+                {
+                    "id": r["contact_id"],
+                    "name": r["contact_name"] or "",
+                    "identities": idents.get(r["contact_id"], []),
+                }
+                if r["contact_id"]
+                else None
+            ),
+            "assignee": r["assignee"],
+            "tags": tags[i],
+            "created_at": r["created_at"],
+            "updated_at": r["updated_at"],
+            "first_response_at": r["first_response_at"],
+            "solved_at": r["solved_at"],
+            "sla": {
+                "first_response_due": r["first_response_due"],
+                "resolution_due": r["resolution_due"],
+                "breached": breached,
+            },
+            "message_count": r["message_count"],
+            "last_message_at": r["last_message_at"],
+            "snoozed_until": r["snoozed_until"],
+            "merged_into": r["merged_into"],
+            "linked_ticket": r["linked_ticket"],
+        }
+        if full:
+            obj["closed_at"] = r["closed_at"]
+            obj["last_inbound_at"] = r["last_inbound_at"]
+            obj["conversation"] = r["conversation"]
+        out.append(obj)
+    return out
+
+
+def _addr(name: str, address: str) -> dict[str, str]:
+    return {"name": name or "", "address": address or ""}
+
+
+def messages_json(
+    store: Store, ticket_id: int, *, raw: bool = False, full: bool = False
+) -> list[dict[str, Any]]:
+    rows = store.conn.execute(
+        "SELECT * FROM messages WHERE ticket_id = ? ORDER BY sent_at, id", [ticket_id]
+    ).fetchall()
+    if not rows:
+        return []
+    marks = ", ".join(str(r["id"]) for r in rows)
+    atts: dict[int, list[dict[str, Any]]] = {r["id"]: [] for r in rows}
+    for a in store.conn.execute(
+        f"SELECT * FROM attachments WHERE message_id IN ({marks}) ORDER BY id"
+    ):
+        item: dict[str, Any] = {
+            "filename": a["filename"],
+            "content_type": a["content_type"],
+            "size": a["size"],
+            "sha256": a["sha256"],
+        }
+        if full:
+            item["content_id"] = a["content_id"]
+            item["inline"] = bool(a["inline"])
+        atts[a["message_id"]].append(item)
+    raws: dict[int, bytes] = {}
+    if raw:
+        for o in store.conn.execute(
+            f"SELECT message_id, raw FROM originals WHERE message_id IN ({marks})"
+        ):
+            raws[o[0]] = o[1]
+    out = []
+    for r in rows:
+        obj: dict[str, Any] = {
+            "id": r["id"],
+            "ticket_id": r["ticket_id"],
+            "direction": r["direction"],
+            "channel": r["channel"],
+            "account": r["account"],
+            "external_id": r["external_id"],
+            "from": _addr(r["from_name"], r["from_address"]),
+            "to": json.loads(r["to_json"]),
+            "cc": json.loads(r["cc_json"]),
+            "subject": r["subject"],
+            "text": r["text"],
+            "sent_at": r["sent_at"],
+            "attachments": atts[r["id"]],
+            "delivery": (
+                {"state": r["delivery_state"], "error": r["delivery_error"]}
+                if r["delivery_state"]
+                else None
+            ),
+            "author": r["author"],
+            "in_reply_to": r["in_reply_to"],
+            "auto_reason": r["auto_reason"],
+        }
+        if full:
+            obj["created_at"] = r["created_at"]
+            obj["references"] = r["refs"]
+            obj["conversation"] = r["conversation"]
+            obj["html"] = r["html"]
+            obj["source_ref"] = r["source_ref"]
+            obj["meta"] = json.loads(r["meta"]) if r["meta"] else None
+        if raw and r["id"] in raws:
+            obj["raw"] = base64.b64encode(raws[r["id"]]).decode()
+        out.append(obj)
+    return out
+
+
+def events_json(store: Store, ticket_id: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": r["id"],
+            "ticket_id": r["ticket_id"],
+            "contact_id": r["contact_id"],
+            "actor": r["actor"],
+            "action": r["action"],
+            "detail": json.loads(r["detail"]),
+            "at": r["at"],
+        }
+        for r in store.conn.execute(
+            "SELECT * FROM events WHERE ticket_id = ? ORDER BY id", [ticket_id]
+        )
+    ]
+
+
+def show_json(store: Store, ticket_id: int, now: str) -> dict[str, Any] | None:
+    found = tickets_json(store, [ticket_id], now)
+    if not found:
+        return None
+    ticket = found[0]
+    ticket["messages"] = messages_json(store, ticket_id)
+    ticket["events"] = events_json(store, ticket_id)
+    others: list[dict[str, Any]] = []
+    if ticket["contact"]:
+        ids = [
+            r[0]
+            for r in store.conn.execute(
+                "SELECT id FROM tickets WHERE contact_id = ? AND id != ? ORDER BY updated_at DESC, id DESC",
+                [ticket["contact"]["id"], ticket_id],
+            )
+        ]
+        others = tickets_json(store, ids, now)
+    ticket["contact_tickets"] = [
+        {k: t[k] for k in ("id", "status", "subject", "channel", "updated_at", "message_count")}
+        for t in others
+    ]
+    outbox = [
+        dict(r)
+        for r in store.conn.execute(
+            "SELECT id, message_id, state, error, attempts FROM outbox WHERE ticket_id = ? ORDER BY id",
+            [ticket_id],
+        )
+    ]
+    ticket["outbox"] = outbox
+    return ticket
+
+
+def contact_json(store: Store, contact_id: int) -> dict[str, Any] | None:
+    r = store.one("SELECT * FROM contacts WHERE id = ?", [contact_id])
+    if r is None:
+        return None
+    return {
+        "id": r["id"],
+        "name": r["name"],
+        "identities": _identities(store, {contact_id})[contact_id],
+        "created_at": r["created_at"],
+        "updated_at": r["updated_at"],
+        "merged_into": r["merged_into"],
+        "forgotten_at": r["forgotten_at"],
+        "ticket_count": store.scalar("SELECT count(*) FROM tickets WHERE contact_id = ?", [contact_id]),
+    }
