@@ -1,0 +1,81 @@
+"""The layering of STYLE.md, checked by walking the imports with ``ast``."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parent.parent / "supportctl"
+
+FORBIDDEN = {
+    "models": ("supportctl", "typer", "rich"),
+    "errors": ("supportctl", "typer", "rich"),
+    "safe": ("supportctl", "typer", "rich"),
+    "store": ("supportctl.channels", "supportctl.services", "supportctl.cli", "typer", "rich"),
+    "channels": ("supportctl.store", "supportctl.services", "supportctl.cli", "typer", "rich"),
+    "mail": ("supportctl.store", "supportctl.services", "supportctl.cli", "supportctl.channels",
+             "typer", "rich"),
+    "services": ("supportctl.cli", "typer", "rich"),
+    "config": ("supportctl.store", "supportctl.services", "supportctl.cli", "typer", "rich"),
+}
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append(node.module)
+    return out
+
+
+def _layer(path: Path) -> str:
+    rel = path.relative_to(PKG)
+    return rel.parts[0].removesuffix(".py")
+
+
+def test_layers_hold() -> None:
+    problems = []
+    for path in PKG.rglob("*.py"):
+        layer = _layer(path)
+        banned = FORBIDDEN.get(layer)
+        if not banned:
+            continue
+        for mod in _imports(path):
+            for b in banned:
+                if b == "supportctl" and mod.startswith("supportctl"):
+                    problems.append(f"{path.relative_to(PKG)} imports {mod}")
+                elif b != "supportctl" and (mod == b or mod.startswith(b + ".")):
+                    problems.append(f"{path.relative_to(PKG)} imports {mod}")
+    assert problems == []
+
+
+def test_typer_only_in_cli() -> None:
+    for path in PKG.rglob("*.py"):
+        if _layer(path) == "cli":
+            continue
+        assert not any(m == "typer" or m.startswith("typer.") for m in _imports(path)), path
+
+
+def test_read_path_stays_light() -> None:
+    """`list --format json` must not load sqlite-utils, rich, yaml or any
+    channel library (STYLE habit 7)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, runpy; sys.argv=['supportctl','--db',sys.argv[1],'list','--format','json'];"
+        "\ntry:\n runpy.run_module('supportctl', run_name='__main__')\nexcept SystemExit: pass\n"
+        "heavy=[m for m in ('sqlite_utils','rich','yaml','twilio','imaplib2','httpx','mastodon',"
+        "'jinja2','html2text') if m in sys.modules]\nprint(','.join(heavy), file=sys.stderr)"
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        db = f"{d}/s.db"
+        subprocess.run([sys.executable, "-m", "supportctl", "--db", db, "new", "--channel", "phone",
+                        "--to", "x", "-m", "y"], check=True, capture_output=True)
+        p = subprocess.run([sys.executable, "-c", code, db], capture_output=True, text=True)
+    assert p.stderr.strip().splitlines()[-1:] in ([], [""]), p.stderr
