@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     NEW = "new"
     OPEN = "open"
     PENDING = "pending"
@@ -20,7 +20,7 @@ class Status(str, enum.Enum):
     CLOSED = "closed"
 
 
-class Priority(str, enum.Enum):
+class Priority(enum.StrEnum):
     LOW = "low"
     NORMAL = "normal"
     HIGH = "high"
@@ -67,6 +67,12 @@ def parse_iso(value: str | None) -> datetime | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.astimezone(timezone.utc)
+
+
+def shift(value: str, delta: timedelta) -> str:
+    """An ISO timestamp moved by ``delta``, as ISO again."""
+    dt = parse_iso(value) or utcnow()
+    return iso(dt + delta) or ""
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,6 @@ def account_for(medium: str, name: str | None) -> dict[str, Any]:
 
 def send_now(store: Any, outbox_id: int, entry: dict[str, Any]) -> None:
     """Send a queued entry; on failure say where it is and exit 1."""
-    from supportctl.cli import render
     from supportctl.services import outbox
 
     channel = build_channel(entry)

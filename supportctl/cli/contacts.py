@@ -31,7 +31,7 @@ def contact_list(
     from supportctl.cli import render
     from supportctl.safe import one_line
 
-    where, params = "", []
+    where, params = "", list[object]()
     if query:
         where = ("AND (name LIKE ? OR id IN (SELECT contact_id FROM identities WHERE address LIKE ?))")
         params = [f"%{query}%", f"%{query}%"]

@@ -108,13 +108,14 @@ def show(
     ticket = show_json(store, tid, now_iso())
     if ticket is None:
         raise NotFound(f"no ticket {tid}: see `supportctl list --status all`")
-    fmt = _fmt(fmt)
+    fmt_ = _fmt(fmt)
     if raw:
         ticket["messages"] = messages_json(store, tid, raw=True)
-    if fmt in ("json", "jsonl"):
-        render.write_jsonl([ticket]) if fmt == "jsonl" else sys.stdout.write(
-            render.dumps(ticket) + "\n")
-    elif fmt == "ids":
+    if fmt_ == "jsonl":
+        render.write_jsonl([ticket])
+    elif fmt_ == "json":
+        sys.stdout.write(render.dumps(ticket) + "\n")
+    elif fmt_ == "ids":
         render.write_ids([ticket])
     else:
         render.show(ticket)
@@ -138,11 +139,11 @@ def search(
     hits = run(store, text, now, limit=_limit(limit), offset=offset)
     records = tickets_json(store, [tid for tid, _ in hits], now)
     snippets = dict(hits)
-    fmt = _fmt(fmt)
-    if fmt in ("json", "jsonl"):
+    fmt_ = _fmt(fmt)
+    if fmt_ in ("json", "jsonl"):
         for r in records:
             r["snippet"] = snippets.get(r["id"], "")
-    render.tickets(records, fmt, extra=snippets if fmt in (None, "table") else None)
+    render.tickets(records, fmt_, extra=snippets if fmt_ in (None, "table") else None)
 
 
 def _text(message: str | None, file: Path | None, *, required: bool = True) -> str | None:
@@ -178,7 +179,6 @@ def new(
     fmt: str = FormatOpt,
 ) -> None:
     """Start a ticket: log a call or visit, or write to a customer first."""
-    from supportctl.cli import render
     from supportctl.models import LOG_MEDIA, MEDIA
     from supportctl.services import tickets as svc
 

@@ -25,7 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from supportctl.errors import ParseError
-from supportctl.models import Batch, Inbound, iso, parse_iso, utcnow
+from supportctl.models import Batch, Inbound, iso, parse_iso, shift, utcnow
 from supportctl.services import contacts, triage
 from supportctl.store.db import Store
 
@@ -372,7 +372,7 @@ def thread_messaging(
     contact = contacts.find(store, item.medium, sender)
     if contact is None:
         return None, None
-    cutoff = iso(parse_iso(now) - settings.reopen_window)  # type: ignore[operator]
+    cutoff = shift(now, -settings.reopen_window)
     row = store.one(
         "SELECT id, status, COALESCE(closed_at, solved_at) AS ended FROM tickets "
         "WHERE contact_id = ? AND channel = ? AND merged_into IS NULL "

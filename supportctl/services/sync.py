@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from supportctl.channels.base import Channel
 from supportctl.errors import LockHeld, SupportError

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import timedelta
+from typing import Any
 
 from supportctl.errors import NotFound, UsageError
-from supportctl.models import PRIORITY_RANK, Status, iso, parse_iso
+from supportctl.models import PRIORITY_RANK, Status, shift
 from supportctl.store.db import Store
 
 STATUSES = [s.value for s in Status]
@@ -31,7 +32,7 @@ def require(store: Store, ticket_id: int) -> sqlite3.Row:
     return row
 
 
-def _set_status(store: Store, t: sqlite3.Row, status: str, actor: str, now: str, **why: object) -> None:
+def _set_status(store: Store, t: sqlite3.Row, status: str, actor: str, now: str, **why: Any) -> None:
     if t["status"] == status:
         return
     fields: dict[str, object] = {"status": status, "updated_at": now}
@@ -198,7 +199,7 @@ def delete(store: Store, ticket_id: int, actor: str, now: str) -> None:
 
 def auto_close(store: Store, close_after: timedelta, actor: str, now: str) -> int:
     """Close solved tickets whose solve is older than ``close_after``."""
-    cutoff = iso(parse_iso(now) - close_after)  # type: ignore[operator]
+    cutoff = shift(now, -close_after)
     ids = [
         r[0]
         for r in store.execute(

@@ -81,9 +81,9 @@ def _where(f: TicketFilter, now: str) -> tuple[str, list[Any]]:
         # Not yet breached, but a clock runs out within the next 4 hours.
         from datetime import timedelta
 
-        from supportctl.models import iso, parse_iso
+        from supportctl.models import shift
 
-        soon = iso(parse_iso(now) + timedelta(hours=4))  # type: ignore[operator]
+        soon = shift(now, timedelta(hours=4))
         clauses.append(
             "((t.first_response_at IS NULL AND t.first_response_due > ? AND t.first_response_due <= ?)"
             " OR (t.solved_at IS NULL AND t.resolution_due > ? AND t.resolution_due <= ?))"

@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from supportctl.errors import UsageError
-from supportctl.models import iso, parse_iso
+from supportctl.models import iso, parse_iso, shift
 from supportctl.store.db import Store
 
 FIELDS = ("from", "to", "subject", "tag", "status", "channel", "assignee", "before", "after", "is")
@@ -45,7 +45,7 @@ def _date(value: str, now: str) -> str:
     if m:
         n, unit = int(m.group(1)), m.group(2)
         delta = {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
-        return iso(parse_iso(now) - delta) or now  # type: ignore[operator]
+        return shift(now, -delta)
     try:
         return iso(parse_iso(value)) or ""
     except ValueError:
