@@ -91,11 +91,11 @@ STATE = Ctx()
 
 @app.callback()
 def root(
-    db: str = typer.Option(None, "--db", envvar="SUPPORTCTL_DB", help="Store path.",
+    db: str | None = typer.Option(None, "--db", envvar="SUPPORTCTL_DB", help="Store path.",
                            show_envvar=True),
-    config: str = typer.Option(None, "--config", envvar="SUPPORTCTL_CONFIG",
+    config: str | None = typer.Option(None, "--config", envvar="SUPPORTCTL_CONFIG",
                                help="Config file.", show_envvar=True),
-    as_: str = typer.Option(None, "--as", envvar="SUPPORTCTL_AGENT",
+    as_: str | None = typer.Option(None, "--as", envvar="SUPPORTCTL_AGENT",
                             help="Who you are, for the audit log.", show_envvar=True),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Say nothing unless something failed."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="More detail; tracebacks."),
@@ -182,7 +182,7 @@ def now_iso() -> str:
 
 
 def _register() -> None:
-    from supportctl.cli import admin, channels, contacts, data, tickets  # noqa: F401
+    from supportctl.cli import admin, channels, contacts, data, tickets, triage  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

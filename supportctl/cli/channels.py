@@ -137,15 +137,15 @@ def _signature(entry: dict[str, Any]) -> str:
 @app.command()
 def reply(
     ticket_id: str = typer.Argument(..., metavar="ID"),
-    source: str = typer.Argument(None, metavar="[-]", help="'-' reads the text from stdin."),
-    message: str = typer.Option(None, "--message", "-m"),
-    file: Path = typer.Option(None, "--file"),
-    template: str = typer.Option(None, "--template", "-t"),
-    via: str = typer.Option(None, "--via", help="Answer on another medium of the contact."),
-    account: str = typer.Option(None, "--account"),
+    source: str | None = typer.Argument(None, metavar="[-]", help="'-' reads the text from stdin."),
+    message: str | None = typer.Option(None, "--message", "-m"),
+    file: Path | None = typer.Option(None, "--file"),
+    template: str | None = typer.Option(None, "--template", "-t"),
+    via: str | None = typer.Option(None, "--via", help="Answer on another medium of the contact."),
+    account: str | None = typer.Option(None, "--account"),
     attach: list[Path] = typer.Option([], "--attach"),
     cc: list[str] = typer.Option([], "--cc"),
-    status: str = typer.Option(None, "--status", help="Status after the reply (e.g. pending)."),
+    status: str | None = typer.Option(None, "--status", help="Status after the reply (e.g. pending)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send nothing."),
 ) -> None:
     """Answer a ticket on its channel (or --via another)."""
@@ -282,7 +282,7 @@ def run_sync(names: list[str], since: str | None, retry_quarantine: bool) -> int
 def sync(
     accounts: list[str] = typer.Argument(None, metavar="[ACCOUNT…]"),
     watch: bool = typer.Option(False, "--watch", help="Keep running (IMAP IDLE, polling others)."),
-    since: str = typer.Option(None, "--since", help="How far back a first sync reaches (30d, a date)."),
+    since: str | None = typer.Option(None, "--since", help="How far back a first sync reaches (30d, a date)."),
     wait: float = typer.Option(0.0, "--wait", help="Wait up to SECONDS for another sync to finish."),
     retry_quarantine: bool = typer.Option(False, "--retry-quarantine"),
     interval: float = typer.Option(60.0, "--interval", help="With --watch: seconds between polls."),
@@ -321,14 +321,14 @@ app.add_typer(outbox_app, name="outbox")
 @outbox_app.callback()
 def outbox_root(ctx: typer.Context,
                 all_: bool = typer.Option(False, "--all", help="Include sent entries."),
-                fmt: str = typer.Option(None, "--format", "-f")) -> None:
+                fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
     if ctx.invoked_subcommand is None:
         _outbox_list(all_, fmt)
 
 
 @outbox_app.command("list")
 def outbox_list(all_: bool = typer.Option(False, "--all", help="Include sent entries."),
-                fmt: str = typer.Option(None, "--format", "-f")) -> None:
+                fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
     """Outbox entries (default: queued, failed, unknown)."""
     _outbox_list(all_, fmt)
 
@@ -394,13 +394,13 @@ app.add_typer(q_app, name="quarantine")
 
 
 @q_app.callback()
-def q_root(ctx: typer.Context, fmt: str = typer.Option(None, "--format", "-f")) -> None:
+def q_root(ctx: typer.Context, fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
     if ctx.invoked_subcommand is None:
         _q_list(fmt)
 
 
 @q_app.command("list")
-def q_list(fmt: str = typer.Option(None, "--format", "-f")) -> None:
+def q_list(fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
     """Quarantined messages with their reason."""
     _q_list(fmt)
 

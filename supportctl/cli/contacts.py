@@ -24,8 +24,8 @@ def _contacts(where: str = "", params: list[object] | None = None) -> list[dict[
 
 @contact_app.command("list")
 def contact_list(
-    query: str = typer.Argument(None, help="Part of a name or address."),
-    fmt: str = typer.Option(None, "--format", "-f"),
+    query: str | None = typer.Argument(None, help="Part of a name or address."),
+    fmt: str | None = typer.Option(None, "--format", "-f"),
 ) -> None:
     """Contacts with their identities and ticket counts."""
     from supportctl.cli import render
@@ -51,7 +51,7 @@ def contact_list(
 
 @contact_app.command("show")
 def contact_show(contact_id: int = typer.Argument(..., metavar="ID"),
-                 fmt: str = typer.Option(None, "--format", "-f")) -> None:
+                 fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
     """A contact, its identities and every ticket across channels."""
     from supportctl.cli import render
     from supportctl.services.contacts import resolve
@@ -79,7 +79,7 @@ def contact_show(contact_id: int = typer.Argument(..., metavar="ID"),
 @contact_app.command("link")
 def contact_link(contact_id: int = typer.Argument(..., metavar="ID"),
                  address: str = typer.Argument(..., metavar="ADDRESS"),
-                 channel: str = typer.Option(None, "--channel", help="Medium (guessed if omitted).")) -> None:
+                 channel: str | None = typer.Option(None, "--channel", help="Medium (guessed if omitted).")) -> None:
     """Give a contact another identity (merging with its owner if it has one)."""
     from supportctl.services import contacts
 

@@ -18,8 +18,8 @@ def export(
     raw: bool = typer.Option(False, "--raw", help="Include original payloads (base64)."),
     status: str = typer.Option("all", "--status", "-s"),
     tag: list[str] = typer.Option([], "--tag", "-t"),
-    channel: str = typer.Option(None, "--channel"),
-    since: str = typer.Option(None, "--since"),
+    channel: str | None = typer.Option(None, "--channel"),
+    since: str | None = typer.Option(None, "--since"),
 ) -> None:
     """Stream tickets of every status (snoozed and merged too), constant memory."""
     from supportctl.cli import render
@@ -57,7 +57,7 @@ def export(
 @app.command("import")
 def import_cmd(
     file: str = typer.Argument(..., metavar="FILE", help="A file, a Maildir, or '-' for stdin."),
-    fmt: str = typer.Option(None, "--format", "-f", help="jsonl|mbox|maildir|eml"),
+    fmt: str | None = typer.Option(None, "--format", "-f", help="jsonl|mbox|maildir|eml"),
 ) -> None:
     """Bring in an export, an mbox, a Maildir or .eml files."""
     from supportctl.cli import render
@@ -116,7 +116,7 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("info")
-def db_info(fmt: str = typer.Option(None, "--format", "-f")) -> None:
+def db_info(fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
     """Where the store is, its schema and its size."""
     from supportctl.cli import render
 
@@ -212,3 +212,57 @@ def demo(
             store.close()
             STATE._store = None
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@app.command()
+def report(
+    since: str = typer.Option("30d", "--since", help="Tickets created since (30d, a date)."),
+    by: str | None = typer.Option(None, "--by", help="channel|tag|assignee|day|week"),
+    fmt: str | None = typer.Option(None, "--format", "-f", help="table|json|jsonl|csv"),
+) -> None:
+    """Volume, first-response and resolution times, SLA attainment, backlog."""
+    from supportctl.cli import render
+    from supportctl.cli.tickets import _time_arg
+    from supportctl.services.report import report as run
+
+    rows = run(STATE.store(), _time_arg(since) or "", now_iso(), by)
+    if fmt == "json":
+        render.write_json(rows)
+        return
+    if fmt == "jsonl":
+        render.write_jsonl(rows)
+        return
+
+    def h(v: float | None) -> str:
+        return "-" if v is None else (f"{v:.1f}h" if v < 48 else f"{v / 24:.1f}d")
+
+    flat = [{
+        "group": r["group"], "tickets": str(r["tickets"]), "solved": str(r["solved"]),
+        "first_response_median": h(r["first_response_hours"]["median"]),
+        "first_response_p90": h(r["first_response_hours"]["p90"]),
+        "resolution_median": h(r["resolution_hours"]["median"]),
+        "resolution_p90": h(r["resolution_hours"]["p90"]),
+        "sla": "-" if r["sla_attainment"] is None else f"{r['sla_attainment'] * 100:.0f}%",
+        "backlog": str(r["backlog"]), "oldest_open": h(r["backlog_age_hours"]["max"]),
+    } for r in rows]
+    cols = list(flat[0]) if flat else ["group"]
+    if fmt == "csv":
+        render.write_csv(flat, cols)  # type: ignore[arg-type]
+        return
+    if render.is_tty():
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(box=None, header_style="bold")
+        for c in cols:
+            table.add_column(c.replace("_", " "), justify="left" if c == "group" else "right")
+        top = max((r["tickets"] for r in rows), default=0) or 1
+        table.add_column("volume")
+        for r, f in zip(rows, flat, strict=True):
+            bar = "█" * max(1, round(20 * r["tickets"] / top))
+            table.add_row(*[Text(f[c]) for c in cols], Text(bar, style="cyan"))
+        render.console().print(table)
+    else:
+        sys.stdout.write("\t".join(cols) + "\n")
+        for f in flat:
+            sys.stdout.write("\t".join(f[c] for c in cols) + "\n")

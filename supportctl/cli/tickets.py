@@ -45,17 +45,17 @@ def list_cmd(
     status: str = typer.Option("new,open,pending", "--status", "-s",
                                help="Comma-separated statuses, or 'all'."),
     tag: list[str] = typer.Option([], "--tag", "-t", help="Has this tag (repeatable)."),
-    assignee: str = typer.Option(None, "--assignee", "-a", help="me, none or a NAME."),
-    channel: str = typer.Option(None, "--channel", help="Medium: email, sms, whatsapp, …"),
-    account: str = typer.Option(None, "--account", help="Configured channel entry name."),
-    priority: str = typer.Option(None, "--priority", "-p", help="Comma-separated priorities."),
-    contact: int = typer.Option(None, "--contact", help="Contact id."),
-    sla: str = typer.Option(None, "--sla", help="breached or due-soon."),
-    since: str = typer.Option(None, "--since", help="Updated since (7d, 2026-11-01)."),
-    until: str = typer.Option(None, "--until", help="Updated before."),
-    query: str = typer.Option(None, "--query", help="Full-text query, as `search`."),
+    assignee: str | None = typer.Option(None, "--assignee", "-a", help="me, none or a NAME."),
+    channel: str | None = typer.Option(None, "--channel", help="Medium: email, sms, whatsapp, …"),
+    account: str | None = typer.Option(None, "--account", help="Configured channel entry name."),
+    priority: str | None = typer.Option(None, "--priority", "-p", help="Comma-separated priorities."),
+    contact: int | None = typer.Option(None, "--contact", help="Contact id."),
+    sla: str | None = typer.Option(None, "--sla", help="breached or due-soon."),
+    since: str | None = typer.Option(None, "--since", help="Updated since (7d, 2026-11-01)."),
+    until: str | None = typer.Option(None, "--until", help="Updated before."),
+    query: str | None = typer.Option(None, "--query", help="Full-text query, as `search`."),
     sort: str = typer.Option("updated", "--sort", help="updated|created|priority|due"),
-    limit: int = typer.Option(None, "--limit", "-n", help="At most N (0: all)."),
+    limit: int | None = typer.Option(None, "--limit", "-n", help="At most N (0: all)."),
     offset: int = typer.Option(0, "--offset"),
     fmt: str = FormatOpt,
 ) -> None:
@@ -124,7 +124,7 @@ def show(
 @app.command()
 def search(
     query: list[str] = typer.Argument(..., help="Words, \"phrases\", field:value, -negation."),
-    limit: int = typer.Option(None, "--limit", "-n"),
+    limit: int | None = typer.Option(None, "--limit", "-n"),
     offset: int = typer.Option(0, "--offset"),
     fmt: str = FormatOpt,
 ) -> None:
@@ -171,9 +171,9 @@ def new(
                                 help="email, sms, whatsapp, telegram (sent) or phone, in-person, post (logged)."),
     to: str = typer.Option(..., "--to", help="Address, number, user id, or for logs just a name."),
     subject: str = typer.Option("", "--subject", "-s"),
-    message: str = typer.Option(None, "--message", "-m", help="Text ('-' reads stdin)."),
-    file: Path = typer.Option(None, "--file", help="Read the text from a file ('-': stdin)."),
-    account: str = typer.Option(None, "--account", help="Channel entry to send from."),
+    message: str | None = typer.Option(None, "--message", "-m", help="Text ('-' reads stdin)."),
+    file: Path | None = typer.Option(None, "--file", help="Read the text from a file ('-': stdin)."),
+    account: str | None = typer.Option(None, "--account", help="Channel entry to send from."),
     name: str = typer.Option("", "--name", help="The customer's name."),
     attach: list[Path] = typer.Option([], "--attach"),
     fmt: str = FormatOpt,
@@ -221,8 +221,8 @@ def _print_ticket(store: Any, tid: int, fmt: str | None) -> None:
 @app.command()
 def note(
     ticket_id: str = typer.Argument(..., metavar="ID"),
-    message: str = typer.Option(None, "--message", "-m"),
-    file: Path = typer.Option(None, "--file"),
+    message: str | None = typer.Option(None, "--message", "-m"),
+    file: Path | None = typer.Option(None, "--file"),
 ) -> None:
     """Add an internal note (never sent)."""
     from supportctl.services import tickets as svc
@@ -373,7 +373,7 @@ def delete(ids: list[str] = typer.Argument(..., metavar="ID…"),
 @app.command()
 def attachments(
     ticket_id: str = typer.Argument(..., metavar="ID"),
-    save: Path = typer.Option(None, "--save", help="Write them into this directory."),
+    save: Path | None = typer.Option(None, "--save", help="Write them into this directory."),
     fmt: str = FormatOpt,
 ) -> None:
     """List a ticket's attachments, or save them with safe file names."""
@@ -388,12 +388,12 @@ def attachments(
             if not STATE.quiet:
                 sys.stdout.write(f"{path}\n")
         return
-    fmt = _fmt(fmt)
-    if fmt == "json":
+    fmt_ = _fmt(fmt)
+    if fmt_ == "json":
         render.write_json(items)
-    elif fmt == "jsonl":
+    elif fmt_ == "jsonl":
         render.write_jsonl(items)
-    elif fmt == "csv":
+    elif fmt_ == "csv":
         render.write_csv(items, ["message_id", "filename", "content_type", "size", "sha256"])
     else:
         from supportctl.safe import one_line
