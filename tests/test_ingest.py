@@ -278,3 +278,34 @@ def test_whatsapp_window(store: Store) -> None:
     assert store.scalar("SELECT count(*) FROM outbox") == 0
     outbox.queue_reply(store, r.ticket_id, text="", medium="whatsapp",  # type: ignore[arg-type]
                        account={"name": "mem"}, actor="me", meta={"content_sid": "HX1"})
+
+
+def test_auto_reply_rules(store: Store) -> None:
+    from types import SimpleNamespace
+
+    from supportctl.services import autoreply
+
+    SERVERS.pop("mem", None)
+    srv = server("mem")
+    srv.batch_size = 10
+    cfg = SimpleNamespace(auto_reply=SimpleNamespace(enabled=True, template="ack",
+                                                     max_per_contact=3, window=timedelta(hours=1)),
+                          rules=[], sla=None)
+    human = [mail(f"h{k}@x", subject=f"q{k}") for k in range(5)]
+    robot = mail("ooo@x", sender="bob@example.com", subject="Out of office")
+    robot.auto_reason = "auto-submitted: auto-replied"
+    own = mail("own@x", sender="help@shop.example", to="zed@example.com")
+    srv.inbox = [*human, robot, own]
+    ch = build({"name": "mem", "type": "memory"})
+
+    def queue(tid: int) -> int:
+        return autoreply.queue(store, tid, "We got your message.", "email",
+                               {"name": "mem", "addresses": ["help@shop.example"]})
+
+    res = sync.sync_entry(store, ch, settings_(config=cfg), auto_reply=queue)
+    assert res.ok, res.error
+    assert [o.auto for o in srv.sent] == [True, True, True]  # at most 3 per contact per window
+    assert {o.to[0].address for o in srv.sent} == {"ann@example.com"}
+    t = ticket(store, res.results[0].ticket_id)  # type: ignore[arg-type]
+    assert t["status"] == "new"  # an acknowledgement is not a first response
+    assert t["first_response_at"] is None

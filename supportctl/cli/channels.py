@@ -215,6 +215,27 @@ def _settings(name: str) -> Any:
                           reopen_window=cfg.reopen_window, config=cfg)
 
 
+def _auto_replier(store: Any, entry: dict[str, Any]) -> Any:
+    """Queue the configured acknowledgement on a new ticket (SPEC §4 rules
+    are checked by the service before this is called)."""
+    cfg = STATE.config()
+    ar = getattr(cfg, "auto_reply", None)
+    if ar is None or not getattr(ar, "enabled", False) or not getattr(ar, "template", None):
+        return None
+    from supportctl.channels import MEDIA_OF_TYPE
+    from supportctl.services import autoreply
+    from supportctl.services.templates import render_template
+
+    def queue(ticket_id: int) -> int | None:
+        medium = store.scalar("SELECT channel FROM tickets WHERE id = ?", [ticket_id])
+        if medium not in MEDIA_OF_TYPE.get(entry["type"], ()) or medium == "whatsapp":
+            return None
+        text, meta = render_template(cfg, ar.template, store, ticket_id, "auto-reply")
+        return autoreply.queue(store, ticket_id, text, medium, entry, meta)
+
+    return queue
+
+
 def _entry_since(entry: dict[str, Any], since: str | None) -> Any:
     from supportctl.models import utcnow
     from supportctl.timeparse import parse_since
@@ -256,7 +277,8 @@ def run_sync(names: list[str], since: str | None, retry_quarantine: bool) -> int
         try:
             results.append(svc.sync_entry(store, channel, _settings(entry["name"]),
                                           since=_entry_since(entry, since),
-                                          max_attempts=cfg.outbox_max_attempts))
+                                          max_attempts=cfg.outbox_max_attempts,
+                                          auto_reply=_auto_replier(store, entry)))
         finally:
             try:
                 channel.close()

@@ -25,7 +25,7 @@ from pathlib import Path
 from supportctl.channels.base import Channel
 from supportctl.errors import LockHeld, SupportError
 from supportctl.models import iso, utcnow
-from supportctl.services import ingest, outbox
+from supportctl.services import autoreply, ingest, outbox
 from supportctl.store.db import Store
 
 
@@ -74,7 +74,12 @@ def sync_entry(
     *,
     since: datetime | None = None,
     max_attempts: int = 5,
+    auto_reply: Callable[[int], int | None] | None = None,
 ) -> EntryResult:
+    """Sync one entry. ``auto_reply(ticket_id)`` (built by the caller from
+    the configured template) is called for each new ticket that may get an
+    acknowledgement under the loop rules; it queues the reply into the
+    outbox and returns the entry, which is sent at once."""
     res = EntryResult(channel.name)
     started = time.monotonic()
     try:
@@ -86,6 +91,14 @@ def sync_entry(
             res.quarantined += summary.quarantined
             res.tickets_created += summary.tickets_created
             res.results += summary.results
+            if auto_reply is not None:
+                now = iso(utcnow()) or ""
+                for tid in autoreply.candidates(store, summary.results, settings.config, now):
+                    entry = auto_reply(tid)
+                    if entry is not None and outbox.send_entry(
+                        store, entry, channel, max_attempts=max_attempts
+                    ) not in ("failed", "unknown"):
+                        res.sent += 1
         for entry in outbox.due_entries(store, channel.name, max_attempts):
             if outbox.send_entry(store, entry, channel, max_attempts=max_attempts) not in (
                 "failed", "unknown"
