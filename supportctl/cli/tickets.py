@@ -86,7 +86,7 @@ def list_cmd(
 
 
 def _check_statuses(statuses: list[str] | None) -> None:
-    from supportctl.services.triage import STATUSES
+    from supportctl.store.read import STATUSES
 
     for s in statuses or []:
         if s not in STATUSES:

@@ -16,7 +16,6 @@ Contract:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -174,6 +173,8 @@ class Store:
 
     def put_file(self, data: bytes) -> str:
         """Store bytes content-addressed; returns the SHA-256 hex."""
+        import hashlib
+
         digest = hashlib.sha256(data).hexdigest()
         target = self.file_path(digest)
         if target.exists():

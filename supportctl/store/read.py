@@ -17,6 +17,7 @@ from typing import Any
 from supportctl.store.db import Store
 
 OPEN_STATUSES = ("new", "open", "pending")
+STATUSES = ("new", "open", "pending", "solved", "closed")
 
 
 @dataclass
