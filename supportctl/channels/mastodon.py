@@ -502,6 +502,9 @@ class MastodonChannel(BaseChannel):
                 return ChannelError(f"{where} failed (HTTP {status}){detail}", temporary=True,
                                     unknown_outcome=posting and status in (502, 504))
             if status == 404:
+                if posting:
+                    return ChannelError(f"{where} answered 404{detail}: the status being "
+                                        "answered may have been deleted")
                 return ChannelError(f"{where} answered 404{detail}: check base_url")
             return ChannelError(f"{where} refused the request (HTTP {status}){detail}")
         return ChannelError(f"{where}: {self._scrub(type(exc).__name__)}: "
@@ -581,6 +584,8 @@ class MastodonChannel(BaseChannel):
         # again as a conversation's last status; yield it once. (Across runs
         # ingest's dedupe by external_id covers it.)
         seen: set[str] = set()
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=timezone.utc)
         for source in SOURCES:
             yield from self._fetch_source(source, cursors.get(source), since, seen)
 

@@ -567,3 +567,18 @@ def test_sample_notifications() -> None:
     for r in replies:
         if r.in_reply_to in ids:
             assert order.index(r.in_reply_to) < order.index(r.external_id)
+
+
+def test_reply_to_a_deleted_status_fails_for_good(server: MastodonServer) -> None:
+    with pytest.raises(ChannelError) as info:
+        channel(server).send(outbound("bob@remote.example", "hi", reply_to="999999"))
+    assert not info.value.temporary and not info.value.unknown_outcome
+    assert "deleted" in str(info.value) and server.posted == []
+
+
+def test_fetch_timeout_is_temporary(server: MastodonServer) -> None:
+    server.http.fail(r"/api/v1/notifications/?", "hang", times=mod.ATTEMPTS)
+    with pytest.raises(ChannelError) as info:
+        list(channel(server).fetch({}))
+    assert info.value.temporary and "timed out" in str(info.value)
+    assert TOKEN not in error_texts(info.value)
