@@ -40,7 +40,7 @@ Contract (on top of ``channels.base``):
 from __future__ import annotations
 
 import logging
-import os
+import math
 import re
 import smtplib
 import socket
@@ -91,13 +91,15 @@ _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _CLIENTS: dict[str, Any] = {}
 
 
-def _devnull() -> Any:
+class _Quiet:
     """imaplib2 writes its debug ring buffer to ``debug_file`` (stderr by
-    default) when a connection breaks; a cron run must stay quiet. It must
-    be a real text file (imaplib2 checks the type against stderr's)."""
-    if "devnull" not in _CLIENTS:
-        _CLIENTS["devnull"] = open(os.devnull, "w")  # noqa: SIM115 (kept for the process)
-    return _CLIENTS["devnull"]
+    default) when a connection breaks; a cron run must stay quiet."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        return None
 
 
 def _imaplib2() -> Any:
@@ -130,6 +132,7 @@ def _client_class(secure: bool) -> Any:
         - The greeting request is registered before the threads start, so
           the handler's fixed 0.1 s start-up sleep (a guard for exactly that
           race) can be skipped (see ``_Clock``).
+        - Its debug output goes nowhere (``_init_debug``).
         - ``read`` raises at EOF: imaplib2 retries an empty read five times
           with 0.1 s sleeps, which makes every LOGOUT cost ~0.1-0.5 s.
         """
@@ -144,8 +147,14 @@ def _client_class(secure: bool) -> Any:
             self._context = context
             self._timeout = timeout
             self._welcome: Any = None
-            super().__init__(host=host, port=port, timeout=timeout, identifier=_IDENTIFIER,
-                             debug=0, debug_file=_devnull())  # type: ignore[call-arg]
+            super().__init__(host=host, port=port, timeout=timeout,  # type: ignore[call-arg]
+                             identifier=_IDENTIFIER)
+
+        def _init_debug(self, debug: Any = None, debug_file: Any = None,
+                        debug_buf_lvl: Any = None) -> None:
+            # imaplib2 only accepts a debug_file of stderr's exact type.
+            super()._init_debug(0, None, None)  # type: ignore[misc]
+            self.debug_file = _Quiet()
 
         def open_socket(self) -> socket.socket:
             return socket.create_connection((self.host, self.port), timeout=self._timeout)
@@ -595,8 +604,11 @@ class ImapChannel(BaseChannel):
         if uidnext and seen and uidnext > seen:
             return  # mail arrived since this channel last looked
         # RFC 2177: servers may drop an IDLE after 30 minutes; stay below.
+        # imaplib2 ignores a timeout that is not an int (it type-checks it
+        # against its default) and would IDLE for 29 minutes.
+        seconds = int(max(1, min(math.ceil(timeout), 29 * 60)))
         with self._errors("IDLE"):
-            conn.idle(timeout=max(1.0, min(timeout, 29 * 60)))
+            conn.idle(timeout=seconds)
 
     # -- check ---------------------------------------------------------------
 

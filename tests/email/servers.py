@@ -200,6 +200,10 @@ service anvil {{
             raise RuntimeError(f"doveadm {' '.join(args)}: {proc.stderr}")
         return proc.stdout
 
+    def folders(self, user: str) -> list[str]:
+        """Folder names as Dovecot stores them (UTF-8)."""
+        return self.doveadm("mailbox", "list", "-u", user).split("\n")[:-1]
+
     def set_uidvalidity(self, user: str, value: int, folder: str = "INBOX") -> None:
         self.doveadm("mailbox", "update", "-u", user, "--uid-validity", str(value), folder)
 
@@ -211,12 +215,15 @@ service anvil {{
 
     def append(self, user: str, messages: list[bytes], folder: str = "INBOX",
                flags: str = "", date: Any = None) -> None:
+        from supportctl.channels.imap import encode_mailbox
+
         conn = self.imap(user)
+        mailbox = encode_mailbox(folder)
         try:
             if folder.upper() != "INBOX":
-                conn.create(folder)
+                conn.create(mailbox)
             for raw in messages:
-                typ, dat = conn.append(folder, flags or None,
+                typ, dat = conn.append(mailbox, flags or None,
                                        imaplib.Time2Internaldate(date or time.time()), raw)
                 assert typ == "OK", dat
         finally:
@@ -226,7 +233,9 @@ service anvil {{
         """(uid, flags, raw) of every message, read without changing flags."""
         conn = self.imap(user)
         try:
-            conn.select(folder, readonly=True)
+            from supportctl.channels.imap import encode_mailbox
+
+            conn.select(encode_mailbox(folder), readonly=True)
             typ, dat = conn.uid("FETCH", "1:*", "(UID FLAGS BODY.PEEK[])")
             out = []
             for part in dat:
