@@ -481,6 +481,9 @@ class ImapChannel(BaseChannel):
         window = since if state is None else None
         reconnects = 0
         while True:
+            # Connecting has its own bounded retry; failing that ends the
+            # fetch. Only a session lost after it was up is reopened here.
+            self._session()
             try:
                 for batch in self._fetch_once(folder, state, window, since):
                     # The caller commits each batch before resuming us, so
@@ -492,7 +495,7 @@ class ImapChannel(BaseChannel):
                 if not exc.temporary or reconnects >= RECONNECTS:
                     raise
                 reconnects += 1
-                log.warning("%s: %s; reconnecting (%d/%d)", self.name, exc, reconnects, RECONNECTS)
+                log.info("%s: %s; reconnecting (%d/%d)", self.name, exc, reconnects, RECONNECTS)
                 self._drop()
 
     def _fetch_once(

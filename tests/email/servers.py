@@ -365,16 +365,26 @@ class Proxy:
 
 class Recorder:
     """aiosmtpd handler: keeps every message; or answers ``reply`` to DATA;
-    or drops the connection at DATA (``drop=True``)."""
+    or drops the connection at DATA (``drop=True``); refuses the
+    recipients in ``refuse``."""
 
-    def __init__(self, reply: str | None = None, drop: bool = False) -> None:
+    def __init__(self, reply: str | None = None, drop: bool = False,
+                 refuse: tuple[str, ...] = ()) -> None:
         self.messages: list[dict[str, Any]] = []
         self.reply = reply
         self.drop = drop
+        self.refuse = refuse
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.drop:
-            session.transport.close()
+            server.transport.close()
             return "250 OK"
         if self.reply:
             return self.reply

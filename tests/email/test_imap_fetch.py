@@ -282,6 +282,7 @@ def test_wait_returns_when_mail_arrives(dovecot: Dovecot, user: str, account: Ac
         ch.wait(20)
         elapsed = time.monotonic() - started
         timer.join()
+        print("ELAPSED", elapsed)
         assert 0.3 < elapsed < 10
         assert bodies(drain(ch, cursors)) == ["1"]
     finally:
