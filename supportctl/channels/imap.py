@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-import smtplib
+import select
 import socket
 import ssl
 import threading
@@ -50,13 +50,15 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from email.utils import parseaddr
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from supportctl.channels.base import BaseChannel
 from supportctl.channels.retry import retry
 from supportctl.errors import AuthError, ChannelError, TLSError
 from supportctl.models import Address, Batch, Inbound, Outbound, SendResult
+
+if TYPE_CHECKING:
+    import smtplib
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ _INTERNALDATE = re.compile(
     rb'INTERNALDATE "\s?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([-+])(\d\d)(\d\d)"'
 )
 _UID = re.compile(rb"\bUID (\d+)")
+_LITERAL = re.compile(rb"\{(\d+)\}\r?\n$")
 _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 
 
@@ -141,6 +144,14 @@ def _client_class(secure: bool) -> Any:
         port: int
         sock: Any
         read_fd: int
+        identifier: str
+        inq: Any
+        state: str
+        read_size: int
+        read_poll_timeout: float
+        Terminate: bool
+        TerminateReader: bool
+        abort: Any
 
         def __init__(self, host: str, port: int, *, context: ssl.SSLContext | None,
                      timeout: float) -> None:
@@ -181,6 +192,66 @@ def _client_class(secure: bool) -> Any:
             if not data:
                 raise ConnectionResetError("connection closed by the server")
             return data
+
+        def _reader(self) -> None:
+            """imaplib2's reader, aware of literals (RFC 3501 §4.3).
+
+            imaplib2 splits everything it reads into lines and queues each
+            one to the handler thread, so a 50 MB mailbox becomes ~800 000
+            queue round trips between two threads. Here a literal's bytes go
+            to the handler as the chunks they arrive in; the handler already
+            accumulates literal data of any chunking (``_put_response``), so
+            only the reader differs. Otherwise the same loop: poll, stop on
+            ``Terminate``/``TerminateReader`` (STARTTLS reads byte by byte
+            until the OK line), report errors through ``inq`` as aborts."""
+            threading.current_thread().name = self.identifier + "reader"
+            line_part = b""
+            literal = 0  # bytes of a literal still to come
+            terminate = False
+            poll = select.poll()
+            poll.register(self.read_fd, select.POLLIN)
+            try:
+                while not (terminate or self.Terminate):
+                    timeout = 10 if self.state == "LOGOUT" else self.read_poll_timeout * 1000
+                    events = poll.poll(timeout)
+                    if not events:
+                        continue
+                    _, state = events[0]
+                    if state & select.POLLIN:
+                        data = self.read(self.read_size)
+                        pending = getattr(self.sock, "pending", None)
+                        while pending is not None and pending() > 0:
+                            data += self.read(self.read_size)  # TLS bytes already decrypted
+                        start, end = 0, len(data)
+                        while start < end:
+                            if literal:
+                                chunk = data[start:start + literal]
+                                literal -= len(chunk)
+                                start += len(chunk)
+                                self.inq.put(chunk)
+                                continue
+                            stop = data.find(b"\n", start)
+                            if stop < 0:
+                                line_part += data[start:]
+                                break
+                            line = line_part + data[start:stop + 1]
+                            line_part, start = b"", stop + 1
+                            self.inq.put(line)
+                            m = _LITERAL.search(line)
+                            if m:
+                                literal = int(m.group(1))
+                            if self.TerminateReader:
+                                terminate = True
+                                break
+                    if state & ~select.POLLIN:
+                        raise OSError(f"connection lost (poll: {state:#x})")
+            except Exception as exc:
+                self.inq.put((self.abort, f"socket error: {type(exc).__name__} - {exc}"))
+            finally:
+                try:
+                    poll.unregister(self.read_fd)
+                except (OSError, ValueError, KeyError):
+                    pass
 
     base = imaplib2.IMAP4_SSL if secure else imaplib2.IMAP4
     cls = type(f"Supportctl{base.__name__}", (Client, base), {})
@@ -623,6 +694,8 @@ class ImapChannel(BaseChannel):
         n = len(self.folders)
         parts = [f"IMAP ok ({n} folder{'s' if n != 1 else ''})"]
         if self.smtp.get("host"):
+            import smtplib
+
             smtp = self._smtp_connect()
             try:
                 smtp.quit()
@@ -655,6 +728,8 @@ class ImapChannel(BaseChannel):
         )
 
     def _smtp_connect(self) -> smtplib.SMTP:
+        import smtplib  # only sending needs it: kept off the sync path
+
         host = str(self.smtp.get("host") or "")
         if not host:
             raise ChannelError(
@@ -709,6 +784,8 @@ class ImapChannel(BaseChannel):
             raise
 
     def _from_address(self, out: Outbound) -> Address:
+        from email.utils import parseaddr
+
         raw = (out.from_addr.address if out.from_addr else "") or str(
             self.smtp.get("from") or (self.addresses[0] if self.addresses else self.username)
         )
@@ -718,6 +795,9 @@ class ImapChannel(BaseChannel):
         return Address(address or raw, name)
 
     def send(self, message: Outbound) -> SendResult:
+        import smtplib
+        from email.utils import parseaddr
+
         from supportctl.mail.compose import build_email, domain_of, new_message_id
 
         sender = self._from_address(message)
