@@ -311,3 +311,27 @@ def test_check_logs_in_to_imap_and_smtp(dovecot: Dovecot, user: str, account: Ac
         ch.check()
     assert "Nope" in str(err.value)
     ch.close()
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_raw_bytes_arrive_exactly(dovecot: Dovecot, user: str, account: Account,
+                                  cert: Any, tls: bool) -> None:
+    """Literals of every size and ending reach ``raw`` byte for byte (the
+    reader hands literal chunks to imaplib2's handler, also through TLS)."""
+    import random
+
+    rng = random.Random(7)
+    big = "".join(rng.choice("abcdef{}*()\r\n ") for _ in range(300_000)).replace("\r\n", "\n")
+    raws = [
+        message(0, body="no newline at the end"),
+        message(1, body=big.replace("\n", "\r\n")),
+        message(2, body="literal lookalike {12}\r\n* 3 FETCH (UID 9)\r\n)\r\n"),
+        message(3, body="x" * 70_000),
+    ]
+    dovecot.append(user, raws)
+    cfg = account(host="localhost", port=dovecot.ssl_port, security="ssl",
+                  ca_file=str(cert[0])) if tls else account()
+    items = [i for b in fetch_all(cfg, {}) for i in b.items]
+    stored = [raw for _, _, raw in dovecot.messages(user)]  # read by stdlib imaplib
+    assert len(stored[1]) > 300_000
+    assert [i.raw for i in items] == stored
