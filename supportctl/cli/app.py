@@ -138,6 +138,33 @@ def hoist_globals(argv: list[str]) -> list[str]:
     return front + rest
 
 
+_SEARCH_VALUED = ("-n", "--limit", "--offset", "-f", "--format")
+
+
+def protect_search_terms(args: list[str]) -> list[str]:
+    """``search uhr -tag:warranty``: a negated term looks like an option to
+    click. Put search's own options first and every query term after ``--``."""
+    if "search" not in args or "--" in args:
+        return args
+    at = args.index("search")
+    head, rest = args[: at + 1], args[at + 1 :]
+    opts: list[str] = []
+    terms: list[str] = []
+    i = 0
+    while i < len(rest):
+        a = rest[i]
+        if a in _SEARCH_VALUED and i + 1 < len(rest):
+            opts += [a, rest[i + 1]]
+            i += 2
+            continue
+        if a.split("=", 1)[0] in _SEARCH_VALUED or a in ("-h", "--help"):
+            opts.append(a)
+        else:
+            terms.append(a)
+        i += 1
+    return head + opts + (["--", *terms] if terms else [])
+
+
 def read_ids(values: list[str]) -> list[int]:
     """Ticket ids from arguments; ``-`` reads them from stdin."""
     out: list[int] = []
@@ -229,7 +256,7 @@ def _click_exceptions() -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     cx = _click_exceptions()
-    args = hoist_globals(list(sys.argv[1:] if argv is None else argv))
+    args = protect_search_terms(hoist_globals(list(sys.argv[1:] if argv is None else argv)))
     verbose = "-v" in args or "--verbose" in args
     code = 0
     try:

@@ -135,7 +135,8 @@ def search(
 
     store = STATE.store()
     now = now_iso()
-    text = " ".join(f'"{q}"' if " " in q else q for q in query)
+    # One argument with spaces is a phrase (the shell already removed its quotes).
+    text = " ".join(f'"{q}"' if " " in q and '"' not in q else q for q in query)
     hits = run(store, text, now, limit=_limit(limit), offset=offset)
     records = tickets_json(store, [tid for tid, _ in hits], now)
     snippets = dict(hits)
