@@ -309,3 +309,20 @@ def test_auto_reply_rules(store: Store) -> None:
     t = ticket(store, res.results[0].ticket_id)  # type: ignore[arg-type]
     assert t["status"] == "new"  # an acknowledgement is not a first response
     assert t["first_response_at"] is None
+
+
+def test_rules_on_new_tickets(store: Store) -> None:
+    from supportctl.config import Config, Rule
+
+    cfg = Config(rules=[Rule(name="refunds", match={"subject": "REFUND"}, tag=["refund"],
+                             assign="marta", priority="high"),
+                        Rule(name="vip", match={"from": "@big.example", "channel": "email"},
+                             priority="urgent")])
+    a = put(store, mail("r@x", subject="Refund please"), config=cfg)[0]
+    t = ticket(store, a.ticket_id)  # type: ignore[arg-type]
+    assert t["tags"] == ["refund"] and t["assignee"] == "marta" and t["priority"] == "high"
+    assert any(e["actor"] == "rule:refunds" for e in t["events"])
+    b = put(store, mail("v@x", sender="boss@big.example", subject="Refund"), config=cfg)[0]
+    assert ticket(store, b.ticket_id)["priority"] == "urgent"  # type: ignore[arg-type]
+    c = put(store, mail("n@x", subject="Hello"), config=cfg)[0]
+    assert ticket(store, c.ticket_id)["tags"] == []  # type: ignore[arg-type]
