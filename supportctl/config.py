@@ -1,25 +1,34 @@
-"""Configuration: YAML → validated ``Config`` (SPEC §7).
+"""Configuration: YAML → validated ``Config`` (SPEC §5, §7, §9).
 
 Contract:
-- Every problem is found in one pass and reported together, each as
-  ``FILE:LINE: key.path: what is wrong`` (unknown keys included, with a
-  suggestion); ``ConfigError.problems`` lists them.
+- ``load_config`` finds every problem in one pass and raises one
+  ``ConfigError`` whose ``problems`` lists them, each written
+  ``FILE:LINE: key.path: what is wrong`` (unknown keys at every level, with a
+  suggestion; wrong types; bad durations, times, dates, zones, enum values;
+  duplicate channel or agent names; a secret given two ways; a required key
+  missing). ``str(error)`` is one line: the only problem, or
+  ``config has N problems; first: …``. It never raises anything else for
+  bad content.
+- A missing file gives ``Config()`` (the store works without a config),
+  unless ``required``.
 - A secret key ``x`` may be written ``x``, ``x_env`` or ``x_cmd``, exactly
-  one of them. ``resolve_secrets`` turns ``_env``/``_cmd`` into values; only
-  commands that talk to a channel call it, never read commands.
-- Secrets never appear in messages: a failing ``_cmd`` is named, its output
-  is not shown.
-- The read path (``list``, ``show``) only calls ``store_path_fast`` and the
-  default paths, which do not import yaml.
+  one of them. ``Config.channels`` keeps them as written; ``resolve_secrets``
+  turns ``_env``/``_cmd`` into values and is called only by commands that talk
+  to a channel (sync, reply, ``config check --online``), never by read
+  commands. No message ever contains a secret or a ``_cmd``'s output.
+- The read path (``list``, ``show``, ``search``) calls only
+  ``default_config_path``, ``default_data_dir`` and ``store_path_fast``, which
+  never import yaml; ``store_path_fast`` and ``load_config`` agree on
+  ``store:`` (``~`` expanded, a relative path taken from the config file's
+  directory, so cron's working directory does not matter).
+- Heavy imports (yaml, jinja2, holidays, zoneinfo data, subprocess) happen
+  inside the functions that need them.
 """
 
 from __future__ import annotations
 
-import copy
-import difflib
 import os
 import re
-import subprocess
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from pathlib import Path
@@ -31,63 +40,162 @@ from supportctl.errors import ConfigError
 
 
 def default_config_path() -> Path:
+    """``$SUPPORTCTL_CONFIG``, else ``$XDG_CONFIG_HOME/supportctl/config.yaml``."""
     env = os.environ.get("SUPPORTCTL_CONFIG")
     if env:
         return Path(env).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "supportctl" / "config.yaml"
+    return _xdg("XDG_CONFIG_HOME", ".config") / "supportctl" / "config.yaml"
 
 
 def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "supportctl"
+    """``$XDG_DATA_HOME/supportctl`` (default ``~/.local/share/supportctl``)."""
+    return _xdg("XDG_DATA_HOME", ".local/share") / "supportctl"
 
 
-_STORE_LINE = re.compile(r"^store\s*:\s*(.*?)\s*$")
+def _xdg(var: str, fallback: str) -> Path:
+    # The XDG spec says a relative value is invalid and must be ignored.
+    value = os.environ.get(var, "")
+    return Path(value) if os.path.isabs(value) else Path.home() / fallback
+
+
+def _store_value(value: str, config_path: Path) -> str:
+    """``~`` expanded; a relative path is relative to the config's directory."""
+    p = Path(value).expanduser()
+    if not p.is_absolute():
+        p = config_path.parent / p
+    return str(p)
+
+
+_STORE_LINE = re.compile(r"""^(?:store|"store"|'store')[ \t]*:(?:[ \t]+(.*?))?[ \t]*$""")
+_NULLS = ("", "~", "null", "Null", "NULL")
+_DQ_ESCAPES = {"\\": "\\", '"': '"', "/": "/", " ": " ", "t": "\t", "\t": "\t",
+               "n": "\n", "r": "\r", "0": "\0", "a": "\a", "b": "\b", "e": "\x1b",
+               "f": "\f", "v": "\v", "N": "\x85", "_": "\xa0", "L": "\u2028", "P": "\u2029"}
+
+
+class _Unusual(Exception):
+    """The scan met YAML it does not handle; the caller asks yaml."""
 
 
 def store_path_fast(config_path: Path) -> str | None:
-    """The top-level ``store:`` value, read with a line scan (no yaml)."""
+    """The top-level ``store:`` value, by a line scan that does not import yaml.
+
+    Handles plain, single- and double-quoted scalars, trailing comments and
+    ``~``; ``None`` when absent, null, or the file is missing or unreadable.
+    A shape the scan does not handle (a block scalar, an anchor, a tag, a
+    value on the next line, a flow-style document) is read with yaml instead,
+    so the answer always equals ``load_config(config_path).store``."""
     try:
-        with open(config_path, encoding="utf-8") as fh:
-            for line in fh:
-                m = _STORE_LINE.match(line)
-                if not m:
-                    continue
-                value = m.group(1)
-                if value[:1] in ("'", '"'):
-                    q = value[0]
-                    end = value.find(q, 1)
-                    value = value[1:end] if end > 0 else value[1:]
-                    if q == "'":
-                        value = value.replace("''", "'")
-                else:
-                    value = re.split(r"\s+#", value, maxsplit=1)[0].strip()
-                    if value.startswith("#"):
-                        value = ""
-                if not value or value in ("~", "null"):
-                    return None
-                return os.path.expanduser(value)
-    except (FileNotFoundError, IsADirectoryError, PermissionError, UnicodeDecodeError):
+        with open(config_path, encoding="utf-8-sig") as fh:
+            lines = fh.read().splitlines()
+    except (OSError, UnicodeDecodeError):
         return None
+    try:
+        for i, line in enumerate(lines):
+            if line.startswith("{"):
+                raise _Unusual
+            m = _STORE_LINE.match(line)
+            if not m:
+                continue
+            raw = m.group(1) or ""
+            if raw.startswith("#"):
+                raw = ""
+            if not raw:
+                nxt = next((ln for ln in lines[i + 1:] if ln.strip() and not ln.lstrip().startswith("#")), "")
+                if nxt[:1] in (" ", "\t"):
+                    raise _Unusual  # the value continues on the next line
+                return None
+            value = _scalar(raw)
+            if value is None:
+                return None
+            return _store_value(value, config_path)
+    except _Unusual:
+        return _store_slow(config_path)
+    return None
+
+
+def _scalar(raw: str) -> str | None:
+    if raw[0] == "'":
+        end = 1
+        while True:
+            end = raw.find("'", end)
+            if end < 0:
+                raise _Unusual  # continues on the next line
+            if raw[end + 1:end + 2] == "'":
+                end += 2
+                continue
+            break
+        _only_comment_after(raw[end + 1:])
+        return raw[1:end].replace("''", "'")
+    if raw[0] == '"':
+        out: list[str] = []
+        i = 1
+        while i < len(raw):
+            c = raw[i]
+            if c == '"':
+                _only_comment_after(raw[i + 1:])
+                return "".join(out)
+            if c == "\\":
+                i += 1
+                e = raw[i:i + 1]
+                if e in _DQ_ESCAPES:
+                    out.append(_DQ_ESCAPES[e])
+                elif e in ("x", "u", "U"):
+                    n = {"x": 2, "u": 4, "U": 8}[e]
+                    digits = raw[i + 1:i + 1 + n]
+                    if len(digits) != n or not all(d in "0123456789abcdefABCDEF" for d in digits):
+                        raise _Unusual
+                    out.append(chr(int(digits, 16)))
+                    i += n
+                else:
+                    raise _Unusual
+            else:
+                out.append(c)
+            i += 1
+        raise _Unusual  # continues on the next line
+    if raw[0] in "|>&*!%@`[{":
+        raise _Unusual
+    value = re.split(r"[ \t]#", raw, maxsplit=1)[0].rstrip()
+    return None if value in _NULLS else value
+
+
+def _only_comment_after(rest: str) -> None:
+    rest = rest.strip()
+    if rest and not rest.startswith("#"):
+        raise _Unusual
+
+
+def _store_slow(config_path: Path) -> str | None:
+    import yaml
+
+    try:
+        data = yaml.load(config_path.read_text(encoding="utf-8-sig"),
+                         Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    value = data.get("store") if isinstance(data, dict) else None
+    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
+        return _store_value(str(value), config_path)
     return None
 
 
 # -- values -----------------------------------------------------------------
 
+_DURATION = re.compile(r"\s*(\d+)\s*([smhdw])\s*")
+_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
 
 def parse_duration(text: str) -> timedelta:
-    m = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", str(text))
+    """``45s``, ``90m``, ``36h``, ``7d``, ``2w``; ``ValueError`` otherwise."""
+    m = _DURATION.fullmatch(text) if isinstance(text, str) else None
     if not m:
         raise ValueError(f"bad duration {text!r}: write it like 90m, 36h or 7d")
-    n, unit = int(m.group(1)), m.group(2)
-    return {"s": timedelta(seconds=n), "m": timedelta(minutes=n), "h": timedelta(hours=n),
-            "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
+    return timedelta(**{_UNIT[m.group(2)]: int(m.group(1))})
 
 
 @dataclass
 class BusinessHours:
-    days: set[int] = field(default_factory=lambda: {0, 1, 2, 3, 4})
+    days: set[int] = field(default_factory=lambda: {0, 1, 2, 3, 4})  # Monday is 0
     start: time = time(9, 0)
     end: time = time(17, 0)
 
@@ -110,6 +218,7 @@ class Agent:
 class Sla:
     first_response: timedelta | None = None
     resolution: timedelta | None = None
+    #: priority -> (first_response, resolution); None keeps the general target.
     by_priority: dict[str, tuple[timedelta | None, timedelta | None]] = field(default_factory=dict)
     business_hours_only: bool = True
 
@@ -117,6 +226,7 @@ class Sla:
 @dataclass
 class Rule:
     name: str
+    #: condition -> case-insensitive substring; every condition must match.
     match: dict[str, str]
     tag: list[str] = field(default_factory=list)
     assign: str | None = None
@@ -128,7 +238,7 @@ class Rule:
 class Template:
     body: str
     subject: str = ""
-    content_sid: str | None = None
+    content_sid: str | None = None  # an approved WhatsApp template (Twilio Content API)
 
 
 @dataclass
@@ -169,7 +279,7 @@ class Config:
                 return c
         raise ConfigError(
             f"no channel entry named {name!r}: configured are "
-            f"{', '.join(c['name'] for c in self.channels) or 'none'}"
+            f"{', '.join(c['name'] for c in self.channels) or 'none'} (see `supportctl config check`)"
         )
 
     def agent_names(self) -> list[str]:
@@ -181,16 +291,18 @@ class Config:
 TOP_KEYS = ("store", "timezone", "business_hours", "holidays", "agents", "channels", "sla",
             "rules", "templates", "auto_reply", "csat", "reopen_window", "close_after", "outbox")
 
-#: Per channel type: key -> (kind, required, default). Kinds: str, int, bool,
-#: list, secret, path, block:smtp, enum:a|b, since, url.
-_TLS = {"tls_verify": ("bool", False, True), "ca_file": ("path", False, None)}
+#: Per channel type: key -> (kind, required, default). Kinds are those of
+#: ``_value``, plus ``secret`` (also ``x_env``/``x_cmd``) and ``block:smtp``.
+_TLS: dict[str, tuple[str, bool, Any]] = {
+    "tls_verify": ("bool", False, True), "ca_file": ("file", False, None),
+}
 CHANNEL_KEYS: dict[str, dict[str, tuple[str, bool, Any]]] = {
     "imap": {
-        "host": ("str", True, None), "port": ("int", False, None),
+        "host": ("text", True, None), "port": ("port", False, None),
         "security": ("enum:ssl|starttls|none", False, "ssl"), **_TLS,
-        "username": ("str", True, None), "password": ("secret", True, None),
+        "username": ("text", True, None), "password": ("secret", True, None),
         "folders": ("list", False, ["INBOX"]), "since": ("since", False, None),
-        "addresses": ("list", False, None), "smtp": ("block:smtp", False, None),
+        "addresses": ("emails", False, None), "smtp": ("block:smtp", False, None),
     },
     "twilio": {
         "account_sid": ("secret", True, None), "auth_token": ("secret", True, None),
@@ -208,38 +320,63 @@ CHANNEL_KEYS: dict[str, dict[str, tuple[str, bool, Any]]] = {
     "memory": {},
 }
 SMTP_KEYS: dict[str, tuple[str, bool, Any]] = {
-    "host": ("str", True, None), "port": ("int", False, None),
+    "host": ("text", True, None), "port": ("port", False, None),
     "security": ("enum:ssl|starttls|none", False, "starttls"), **_TLS,
-    "username": ("str", False, None), "password": ("secret", False, None),
-    "from": ("str", False, None), "reply_to": ("str", False, None),
-    "save_sent": ("str", False, None),
+    "username": ("text", False, None), "password": ("secret", False, None),
+    "from": ("mailbox", False, None), "reply_to": ("mailbox", False, None),
+    "save_sent": ("text", False, None),
 }
+IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
+SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 COMMON_CHANNEL_KEYS = ("name", "type", "signature")
+#: Secret-able keys that are not secret enough to warn about in clear.
+NOT_WARNED = frozenset({"account_sid"})
+CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_DAY_NAMES = {d: i for i, d in enumerate(DAYS)} | {
+    n: i for i, n in enumerate(["monday", "tuesday", "wednesday", "thursday", "friday",
+                                "saturday", "sunday"])}
 PRIORITIES = ("low", "normal", "high", "urgent")
 STATUSES = ("new", "open", "pending", "solved", "closed")
+RULE_MATCH = ("channel", "account", "from", "to", "subject", "text")
+RULE_ACTIONS = ("tag", "assign", "priority", "status")
+RESERVED_AGENTS = ("me", "none")  # `list --assignee me|none|NAME`
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_E164 = re.compile(r"(whatsapp:)?\+[1-9]\d{5,14}")
+_EMAIL = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
+_CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
 
 
 class _Problems:
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
         self.items: list[str] = []
 
-    def add(self, node: Any, where: str, message: str) -> None:
-        line = f":{node.start_mark.line + 1}" if node is not None and hasattr(node, "start_mark") else ""
-        prefix = f"{self.path}{line}: " if self.path else ""
+    def add(self, node: Any, where: str, message: str, *, line: int | None = None) -> None:
+        if line is None and node is not None and hasattr(node, "start_mark"):
+            line = node.start_mark.line + 1
+        prefix = f"{self.path}:{line}: " if line else f"{self.path}: "
         self.items.append(f"{prefix}{where}: {message}" if where else f"{prefix}{message}")
+
+
+def _key(knode: Any) -> str:
+    import yaml
+
+    return str(knode.value) if isinstance(knode, yaml.ScalarNode) else "<complex key>"
 
 
 def _pairs(node: Any) -> list[tuple[str, Any, Any]]:
     """(key, key node, value node) of a YAML mapping node."""
-    return [(k.value, k, v) for k, v in node.value]
+    return [(_key(k), k, v) for k, v in node.value]
 
 
 def _py(node: Any) -> Any:
+    """The Python value of a node, as yaml.safe_load would build it."""
+    if node is None:
+        return None
     import yaml
 
-    return yaml.safe_load(yaml.serialize(node)) if node is not None else None
+    return yaml.constructor.SafeConstructor().construct_document(node)
 
 
 def _is_map(node: Any) -> bool:
@@ -248,16 +385,34 @@ def _is_map(node: Any) -> bool:
     return isinstance(node, yaml.MappingNode)
 
 
+def _is_seq(node: Any) -> bool:
+    import yaml
+
+    return isinstance(node, yaml.SequenceNode)
+
+
+def _is_null(node: Any) -> bool:
+    import yaml
+
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
 def _suggest(key: str, allowed: Any) -> str:
-    close = difflib.get_close_matches(key, list(allowed), n=1)
+    import difflib
+
+    close = difflib.get_close_matches(key, [str(a) for a in allowed], n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where and key else where or key
+
+
 def _check_keys(node: Any, allowed: Any, where: str, probs: _Problems) -> dict[str, Any]:
-    """Mapping of key -> value node, with unknown and duplicate keys reported."""
+    """Mapping of key -> value node, with unknown and repeated keys reported."""
     out: dict[str, Any] = {}
     for key, knode, vnode in _pairs(node):
-        path = f"{where}.{key}" if where else key
+        path = _join(where, key)
         if key not in allowed:
             probs.add(knode, path, "unknown key" + _suggest(key, allowed))
             continue
@@ -265,6 +420,13 @@ def _check_keys(node: Any, allowed: Any, where: str, probs: _Problems) -> dict[s
             probs.add(knode, path, "given twice")
         out[key] = vnode
     return out
+
+
+def _mapping(node: Any, where: str, what: str, probs: _Problems) -> bool:
+    if _is_map(node):
+        return True
+    probs.add(node, where, f"must be a mapping of {what}")
+    return False
 
 
 def _allowed(spec: dict[str, tuple[str, bool, Any]], top: bool) -> list[str]:
@@ -278,23 +440,55 @@ def _allowed(spec: dict[str, tuple[str, bool, Any]], top: bool) -> list[str]:
     return allowed
 
 
+def _text(value: Any) -> str | None:
+    """Text as YAML gives it; numbers count (a port-like host, a numeric
+    password), booleans, dates and collections do not."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    return str(value)
+
+
 def _value(kind: str, node: Any, where: str, probs: _Problems) -> Any:
+    """The validated value of ``node``, or None after reporting a problem."""
     value = _py(node)
-    if kind in ("str", "url", "path") or kind == "secret":
-        if not isinstance(value, (str, int)) or isinstance(value, bool):
+    if kind in ("str", "text", "secret", "url", "file", "mailbox", "env", "cmd"):
+        text = _text(value)
+        if text is None:
             probs.add(node, where, "must be text")
             return None
-        value = str(value)
-        if kind == "url" and not re.match(r"https?://", value):
-            probs.add(node, where, "must be an http:// or https:// URL")
-        if kind == "path":
-            value = os.path.expanduser(value)
-            if not Path(value).is_file():
-                probs.add(node, where, f"no such file {value}")
-        return value
-    if kind == "int":
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            probs.add(node, where, "must be a positive whole number")
+        if kind != "str" and not text.strip():
+            probs.add(node, where, "must not be empty")
+            return None
+        if kind == "url":
+            if not re.match(r"https?://[^/\s]+", text):
+                probs.add(node, where, "must be an http:// or https:// URL")
+                return None
+            return text.rstrip("/")
+        if kind == "file":
+            p = Path(text).expanduser()
+            if not p.is_absolute():
+                p = probs.path.parent / p
+            if not p.is_file():
+                probs.add(node, where, f"no such file {p}")
+                return None
+            return str(p)
+        if kind == "mailbox":
+            from email.utils import parseaddr
+
+            if not _EMAIL.fullmatch(parseaddr(text)[1]):
+                probs.add(node, where, f"{text!r} is not an email address (Name <addr@example.com>)")
+                return None
+        if kind == "env" and not _ENV_NAME.fullmatch(text):
+            hint = ": write the variable's name without $" if text.startswith("$") else ""
+            probs.add(node, where, f"{text!r} is not an environment variable name{hint}")
+            return None
+        return text
+    if kind in ("int", "port", "count"):
+        low, high = {"int": (1, None), "port": (1, 65535), "count": (0, None)}[kind]
+        if (not isinstance(value, int) or isinstance(value, bool) or value < low
+                or (high is not None and value > high)):
+            probs.add(node, where, "must be a port number (1-65535)" if kind == "port"
+                      else f"must be a whole number of at least {low}")
             return None
         return value
     if kind == "bool":
@@ -302,12 +496,19 @@ def _value(kind: str, node: Any, where: str, probs: _Problems) -> Any:
             probs.add(node, where, "must be true or false")
             return None
         return value
-    if kind == "list":
+    if kind in ("list", "emails"):
         if isinstance(value, str):
             value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if (not isinstance(value, list) or not value
+                or not all(isinstance(v, str) and v.strip() for v in value)):
             probs.add(node, where, "must be a list of text")
             return None
+        if kind == "emails":
+            bad = [v for v in value if not _EMAIL.fullmatch(v)]
+            if bad:
+                probs.add(node, where, f"{bad[0]!r} is not an email address")
+                return None
+            return [v.lower() for v in value]
         return value
     if kind == "numbers":
         if isinstance(value, str):
@@ -315,29 +516,29 @@ def _value(kind: str, node: Any, where: str, probs: _Problems) -> Any:
         if not isinstance(value, list) or not value:
             probs.add(node, where, "must be a list of E.164 numbers (+15551234567 or whatsapp:+…)")
             return None
-        for v in value:
-            if not isinstance(v, str) or not re.fullmatch(r"(whatsapp:)?\+\d{6,15}", v):
-                probs.add(node, where, f"{v!r} is not an E.164 number (+15551234567 or whatsapp:+…)")
-        return value
+        bad = [v for v in value if not isinstance(v, str) or not _E164.fullmatch(v)]
+        for v in bad:
+            probs.add(node, where, f"{v!r} is not an E.164 number (+15551234567 or whatsapp:+…)")
+        return None if bad else value
     if kind == "since":
         if isinstance(value, date):
             return value.isoformat()
         if isinstance(value, str):
             try:
                 parse_duration(value)
-                return value
+                return value.strip()
             except ValueError:
                 try:
-                    date.fromisoformat(value)
-                    return value
+                    return date.fromisoformat(value.strip()).isoformat()
                 except ValueError:
                     pass
         probs.add(node, where, "must be a date (2026-01-31) or a duration (30d)")
         return None
     if kind.startswith("enum:"):
         choices = kind[5:].split("|")
-        if value not in choices:
-            probs.add(node, where, f"must be one of {', '.join(choices)}")
+        if not isinstance(value, str) or value not in choices:
+            hint = _suggest(value, choices) if isinstance(value, str) else ""
+            probs.add(node, where, f"must be one of {', '.join(choices)}{hint}")
             return None
         return value
     raise AssertionError(kind)
@@ -345,59 +546,76 @@ def _value(kind: str, node: Any, where: str, probs: _Problems) -> Any:
 
 def _block(node: Any, spec: dict[str, tuple[str, bool, Any]], where: str, probs: _Problems,
            *, top: bool = True) -> dict[str, Any]:
-    if not _is_map(node):
-        probs.add(node, where, "must be a mapping of keys")
+    if not _mapping(node, where, "keys", probs):
         return {}
     nodes = _check_keys(node, _allowed(spec, top), where, probs)
     out: dict[str, Any] = {}
     for key, (kind, required, default) in spec.items():
-        forms = [f for f in (key, f"{key}_env", f"{key}_cmd") if f in nodes] if kind == "secret" else (
-            [key] if key in nodes else [])
-        if kind == "secret" and len(forms) > 1:
-            probs.add(nodes[forms[1]], f"{where}.{forms[1]}",
+        if kind == "secret":
+            forms = [f for f in (key, f"{key}_env", f"{key}_cmd") if f in nodes]
+        else:
+            forms = [key] if key in nodes else []
+        if len(forms) > 1:
+            probs.add(nodes[forms[1]], _join(where, forms[1]),
                       f"give {key} one way only, not {' and '.join(forms)}")
         if not forms:
             if required:
                 hint = f" (or {key}_env / {key}_cmd)" if kind == "secret" else ""
                 probs.add(node, where, f"missing required key {key!r}{hint}")
             if default is not None:
-                out[key] = copy.deepcopy(default)
+                out[key] = list(default) if isinstance(default, list) else default
             continue
         form = forms[0]
         if kind.startswith("block:"):
-            out[key] = _block(nodes[form], SMTP_KEYS, f"{where}.{form}", probs, top=False)
+            out[key] = _block(nodes[form], SMTP_KEYS, _join(where, form), probs, top=False)
             continue
-        val = _value("str" if form != key else kind, nodes[form], f"{where}.{form}", probs)
+        if form.endswith("_env"):
+            kind = "env"
+        elif form.endswith("_cmd"):
+            kind = "cmd"
+        val = _value(kind, nodes[form], _join(where, form), probs)
         if val is not None:
             out[form] = val
-    if "signature" in nodes:
-        out["signature"] = str(_py(nodes["signature"]) or "")
+        elif default is not None:
+            out[key] = default
+    if top and "signature" in nodes:
+        sig = _value("str", nodes["signature"], _join(where, "signature"), probs)
+        out["signature"] = sig or ""
     return out
 
 
 def _duration(node: Any, where: str, probs: _Problems) -> timedelta | None:
     try:
         return parse_duration(_py(node))
-    except (ValueError, TypeError):
-        probs.add(node, where, "bad duration: write it like 90m, 36h or 7d")
+    except ValueError:
+        probs.add(node, where, "bad duration: write it like 45s, 90m, 36h, 7d or 2w")
         return None
 
 
 def _time(node: Any, where: str, probs: _Problems) -> time | None:
     value = _py(node)
-    if isinstance(value, int):  # YAML 1.1 reads 09:00 as a sexagesimal number
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 09:00 as the sexagesimal number 540.
         value = f"{value // 60:02d}:{value % 60:02d}"
     try:
         return time.fromisoformat(str(value).zfill(5))
     except ValueError:
-        probs.add(node, where, "must be a time like 09:00")
+        probs.add(node, where, "must be a time like \"09:00\"")
         return None
 
 
+# -- loading ----------------------------------------------------------------
+
+
 def load_config(path: Path | None = None, *, required: bool = False) -> Config:
-    path = path or default_config_path()
+    """The validated config at ``path`` (default: ``default_config_path()``).
+
+    A missing file gives ``Config()``, or with ``required`` a ConfigError
+    naming ``supportctl init``. Any problem raises one ConfigError listing all.
+    """
+    path = Path(path) if path is not None else default_config_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         if required:
             raise ConfigError(f"no config at {path}: run `supportctl init`") from None
@@ -411,22 +629,26 @@ def load_config(path: Path | None = None, *, required: bool = False) -> Config:
     import yaml
 
     try:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        root = yaml.compose(text, Loader=loader)
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ConfigError(f"{where}: {problem}") from None
+        raise ConfigError(f"{where}: {problem} (the file is not valid YAML)") from None
     cfg = Config(path=path)
-    if root is None:
+    if root is None or _is_null(root):
         return cfg
     probs = _Problems(path)
     if not _is_map(root):
         probs.add(root, "", "the config must be a mapping of keys (see config.example.yaml)")
-        raise ConfigError(probs.items[0], probs.items)
-    top = _check_keys(root, TOP_KEYS, "", probs)
-    _load_top(cfg, top, probs)
+    else:
+        top = {k: v for k, v in _check_keys(root, TOP_KEYS, "", probs).items() if not _is_null(v)}
+        try:
+            _load_top(cfg, top, probs)
+        except yaml.YAMLError as exc:  # a value yaml cannot build (e.g. a bad !!tag)
+            mark = getattr(exc, "problem_mark", None)
+            probs.add(None, "", getattr(exc, "problem", None) or str(exc),
+                      line=mark.line + 1 if mark else None)
     if probs.items:
         n = len(probs.items)
         summary = probs.items[0] if n == 1 else f"config has {n} problems; first: {probs.items[0]}"
@@ -436,25 +658,20 @@ def load_config(path: Path | None = None, *, required: bool = False) -> Config:
 
 def _load_top(cfg: Config, top: dict[str, Any], probs: _Problems) -> None:
     if "store" in top:
-        cfg.store = _value("str", top["store"], "store", probs)
+        store = _value("text", top["store"], "store", probs)
+        cfg.store = _store_value(store, probs.path) if store else None
     if "timezone" in top:
-        tz = _py(top["timezone"])
-        try:
-            from zoneinfo import ZoneInfo
-
-            ZoneInfo(str(tz))
-            cfg.timezone = str(tz)
-        except Exception:
-            probs.add(top["timezone"], "timezone", f"unknown time zone {tz!r} (use e.g. Europe/Rome)")
-    for key, attr in (("reopen_window", "reopen_window"), ("close_after", "close_after")):
+        cfg.timezone = _timezone(top["timezone"], probs)
+    for key in ("reopen_window", "close_after"):
         if key in top:
             d = _duration(top[key], key, probs)
             if d is not None:
-                setattr(cfg, attr, d)
-    if "outbox" in top and _is_map(top["outbox"]):
+                setattr(cfg, key, d)
+    if "outbox" in top and _mapping(top["outbox"], "outbox", "keys: max_attempts", probs):
         ob = _check_keys(top["outbox"], ("max_attempts",), "outbox", probs)
         if "max_attempts" in ob:
-            cfg.outbox_max_attempts = _value("int", ob["max_attempts"], "outbox.max_attempts", probs) or 5
+            cfg.outbox_max_attempts = (
+                _value("int", ob["max_attempts"], "outbox.max_attempts", probs) or 5)
     if "business_hours" in top:
         cfg.business_hours = _business_hours(top["business_hours"], probs)
     if "holidays" in top:
@@ -468,305 +685,456 @@ def _load_top(cfg: Config, top: dict[str, Any], probs: _Problems) -> None:
     if "templates" in top:
         cfg.templates = _templates(top["templates"], probs)
     if "rules" in top:
-        cfg.rules = _rules(top["rules"], probs)
-    for key, cls in (("auto_reply", AutoReply), ("csat", Csat)):
-        if key in top:
-            setattr(cfg, key, _toggle(top[key], key, cls, probs))
-    for key in ("auto_reply", "csat"):
-        tpl = getattr(cfg, key).template
-        if tpl and cfg.templates is not None and tpl not in cfg.templates:
-            probs.add(top.get(key), f"{key}.template", f"no template named {tpl!r} in templates")
+        cfg.rules = _rules(top["rules"], cfg.agent_names(), probs)
+    if "auto_reply" in top:
+        cfg.auto_reply = _auto_reply(top["auto_reply"], cfg.templates, probs)
+    if "csat" in top:
+        cfg.csat = _csat(top["csat"], cfg.templates, probs)
+
+
+def _timezone(node: Any, probs: _Problems) -> str | None:
+    tz = _py(node)
+    if isinstance(tz, str) and tz.strip():
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(tz)
+            return tz
+        except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+            pass
+        from zoneinfo import available_timezones
+
+        hint = _suggest(tz, available_timezones())
+    else:
+        hint = ""
+    probs.add(node, "timezone", f"unknown time zone {tz!r}{hint or ' (use e.g. Europe/Rome)'}")
+    return None
+
+
+def _days(node: Any, probs: _Problems) -> set[int] | None:
+    value = _py(node)
+    if isinstance(value, str):
+        value = [d.strip() for d in value.split(",")]
+    if not isinstance(value, list) or not value:
+        probs.add(node, "business_hours.days", "must be a list of days like [mon, tue, wed]")
+        return None
+    got: set[int] = set()
+    for item in value:
+        parts = str(item).strip().lower().split("-")
+        if len(parts) > 2 or any(p not in _DAY_NAMES for p in parts):
+            probs.add(node, "business_hours.days",
+                      f"unknown day {item!r}: use mon … sun, or a range like mon-fri")
+            continue
+        first, last = _DAY_NAMES[parts[0]], _DAY_NAMES[parts[-1]]
+        got.update(range(first, last + 1) if first <= last else [*range(first, 7), *range(last + 1)])
+    return got
 
 
 def _business_hours(node: Any, probs: _Problems) -> BusinessHours | None:
-    if not _is_map(node):
-        probs.add(node, "business_hours", "must be a mapping: days, start, end")
+    if not _mapping(node, "business_hours", "keys: days, start, end", probs):
         return None
     keys = _check_keys(node, ("days", "start", "end"), "business_hours", probs)
     bh = BusinessHours()
     if "days" in keys:
-        days = _py(keys["days"])
-        if isinstance(days, str):
-            days = [d.strip() for d in days.split(",")]
-        got = set()
-        for d in days if isinstance(days, list) else []:
-            d = str(d).lower()[:3]
-            if d not in DAYS:
-                probs.add(keys["days"], "business_hours.days", f"unknown day {d!r}: use mon … sun")
-            else:
-                got.add(DAYS.index(d))
-        bh.days = got
+        bh.days = _days(keys["days"], probs) or bh.days
     for k in ("start", "end"):
         if k in keys:
             t = _time(keys[k], f"business_hours.{k}", probs)
             if t is not None:
                 setattr(bh, k, t)
     if bh.end <= bh.start:
-        probs.add(node, "business_hours", "end must be after start")
+        probs.add(keys.get("end", node), "business_hours.end", "must be after start")
     return bh
 
 
 def _holidays(node: Any, probs: _Problems) -> Holidays:
     h = Holidays()
-    if isinstance(_py(node), str):
-        h.country = _py(node)
-        return h
-    if not _is_map(node):
+    if _is_map(node):
+        keys = _check_keys(node, ("country", "dates"), "holidays", probs)
+    elif isinstance(_py(node), str):
+        keys = {"country": node}
+    else:
         probs.add(node, "holidays", "must be a country code (IT) or a mapping: country, dates")
         return h
-    keys = _check_keys(node, ("country", "dates"), "holidays", probs)
     if "country" in keys:
-        h.country = str(_py(keys["country"])).upper()
-        try:
-            import holidays as hol
-
-            hol.country_holidays(h.country)
-        except Exception:
-            probs.add(keys["country"], "holidays.country", f"unknown country code {h.country!r}")
+        code = _py(keys["country"])
+        if not isinstance(code, str) or not _country_known(code.upper()):
+            probs.add(keys["country"], _join("holidays", "country" if _is_map(node) else ""),
+                      f"{code!r} is not a country the holidays calendar knows "
+                      "(an ISO 3166 code such as IT, DE, US)")
+        else:
+            h.country = code.upper()
     if "dates" in keys:
-        for v in _py(keys["dates"]) or []:
+        value = _py(keys["dates"])
+        if not isinstance(value, list):
+            value = [value]
+        for v in value:
+            if isinstance(v, date):
+                h.dates.append(v)
+                continue
             try:
-                h.dates.append(v if isinstance(v, date) else date.fromisoformat(str(v)))
+                h.dates.append(date.fromisoformat(str(v)))
             except ValueError:
                 probs.add(keys["dates"], "holidays.dates", f"{v!r} is not a date (2026-12-24)")
     return h
 
 
-def _agents(node: Any, probs: _Problems) -> list[Agent]:
-    import yaml
+def _country_known(code: str) -> bool:
+    if not re.fullmatch(r"[A-Z]{2,3}", code):
+        return False
+    import holidays
 
+    try:
+        holidays.country_holidays(code)
+    except NotImplementedError:
+        return False
+    return True
+
+
+def _agents(node: Any, probs: _Problems) -> list[Agent]:
     out: list[Agent] = []
-    if not isinstance(node, yaml.SequenceNode):
-        probs.add(node, "agents", "must be a list")
+    if not _is_seq(node):
+        probs.add(node, "agents", "must be a list of names or of mappings (name, email, groups, signature)")
         return out
+    seen: set[str] = set()
     for i, item in enumerate(node.value):
         where = f"agents[{i}]"
-        if isinstance(item, yaml.ScalarNode):
-            out.append(Agent(name=str(item.value)))
-            continue
-        if not _is_map(item):
-            probs.add(item, where, "must be a name or a mapping")
-            continue
-        keys = _check_keys(item, ("name", "email", "groups", "signature"), where, probs)
+        if _is_map(item):
+            keys = _check_keys(item, ("name", "email", "groups", "signature"), where, probs)
+        else:
+            keys = {"name": item}
         if "name" not in keys:
             probs.add(item, where, "missing required key 'name'")
             continue
-        out.append(Agent(
-            name=str(_py(keys["name"])), email=str(_py(keys.get("email")) or ""),
-            groups=list(_py(keys.get("groups")) or []),
-            signature=str(_py(keys.get("signature")) or ""),
-        ))
+        name_where = f"{where}.name" if _is_map(item) else where
+        name = _value("text", keys["name"], name_where, probs)
+        if name is None:
+            continue
+        name = name.strip()
+        if name.lower() in RESERVED_AGENTS:
+            probs.add(keys["name"], name_where, f"{name!r} is reserved (`--assignee me|none`)")
+            continue
+        if name in seen:
+            probs.add(keys["name"], name_where, f"duplicate agent name {name!r}")
+        seen.add(name)
+        agent = Agent(name=name)
+        if "email" in keys:
+            agent.email = _value("mailbox", keys["email"], f"{where}.email", probs) or ""
+        if "groups" in keys:
+            agent.groups = _value("list", keys["groups"], f"{where}.groups", probs) or []
+        if "signature" in keys:
+            agent.signature = _value("str", keys["signature"], f"{where}.signature", probs) or ""
+        out.append(agent)
     return out
 
 
 def _channels(node: Any, probs: _Problems) -> list[dict[str, Any]]:
-    import yaml
-
     out: list[dict[str, Any]] = []
-    if not isinstance(node, yaml.SequenceNode):
+    if not _is_seq(node):
         probs.add(node, "channels", "must be a list of channel entries")
         return out
     names: set[str] = set()
+    types = [t for t in CHANNEL_KEYS if t != "memory"]
     for i, item in enumerate(node.value):
         where = f"channels[{i}]"
         if not _is_map(item):
             probs.add(item, where, "must be a mapping with name and type")
             continue
         raw = {k: v for k, _, v in _pairs(item)}
-        type_ = _py(raw.get("type")) if "type" in raw else None
-        name = _py(raw.get("name")) if "name" in raw else None
-        if type_ not in CHANNEL_KEYS:
-            probs.add(raw.get("type", item), f"{where}.type",
-                      f"unknown channel type {type_!r}: use imap, twilio, telegram or mastodon"
-                      if type_ is not None else "missing required key 'type'")
+        if "type" not in raw:
+            probs.add(item, where, f"missing required key 'type' ({', '.join(types)})")
             continue
-        if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
-            probs.add(raw.get("name", item), f"{where}.name",
-                      "missing or bad name: lower-case letters, digits, - and _")
-            name = f"channel-{i}"
+        type_ = _py(raw["type"])
+        if not isinstance(type_, str) or type_ not in CHANNEL_KEYS:
+            hint = _suggest(type_, types) if isinstance(type_, str) else ""
+            probs.add(raw["type"], f"{where}.type",
+                      f"unknown channel type {type_!r}{hint}: use {', '.join(types)}")
+            continue
+        name = _py(raw["name"]) if "name" in raw else None
+        if "name" not in raw:
+            probs.add(item, where, "missing required key 'name'")
+        elif not isinstance(name, str) or not CHANNEL_NAME.fullmatch(name):
+            probs.add(raw["name"], f"{where}.name",
+                      f"bad name {name!r}: lower-case letters, digits, - and _, "
+                      "starting with a letter or digit")
         elif name in names:
             probs.add(raw["name"], f"{where}.name", f"duplicate channel name {name!r}")
-        names.add(name)
+        if isinstance(name, str):
+            names.add(name)
         entry = _block(item, CHANNEL_KEYS[type_], where, probs)
-        entry["name"], entry["type"] = name, type_
+        entry["name"] = name if isinstance(name, str) else f"channel-{i}"
+        entry["type"] = type_
         if type_ == "imap":
-            sec = entry.get("security", "ssl")
-            entry.setdefault("port", 993 if sec == "ssl" else 143)
-            if not entry.get("addresses") and "@" in str(entry.get("username", "")):
-                entry["addresses"] = [str(entry["username"]).lower()]
-            smtp = entry.get("smtp")
-            if smtp:
-                smtp.setdefault("security", "starttls")
-                smtp.setdefault("port", {"ssl": 465, "starttls": 587, "none": 25}[smtp["security"]])
-                has_pw = any(k in smtp for k in ("password", "password_env", "password_cmd"))
-                if smtp.get("username") and not has_pw:
-                    probs.add(item, f"{where}.smtp", "username is set but no password (or password_env / password_cmd)")
+            _imap_defaults(entry, item, raw, where, probs)
         out.append(entry)
     return out
 
 
+def _imap_defaults(entry: dict[str, Any], item: Any, raw: dict[str, Any], where: str,
+                   probs: _Problems) -> None:
+    entry.setdefault("port", IMAP_PORTS[entry.get("security", "ssl")])
+    username = str(entry.get("username", ""))
+    if "addresses" not in entry and _EMAIL.fullmatch(username):
+        entry["addresses"] = [username.lower()]
+    smtp = entry.get("smtp")
+    if "smtp" in raw and isinstance(smtp, dict) and _is_map(raw["smtp"]):
+        smtp.setdefault("security", "starttls")
+        smtp.setdefault("port", SMTP_PORTS[smtp["security"]])
+        has_pw = any(k in smtp for k in ("password", "password_env", "password_cmd"))
+        has_pw_key = any(_key(k) in ("password", "password_env", "password_cmd")
+                         for k, _ in raw["smtp"].value)
+        has_user = any(_key(k) == "username" for k, _ in raw["smtp"].value)
+        if has_user and not has_pw_key:
+            probs.add(raw["smtp"], f"{where}.smtp",
+                      "username is set but no password (or password_env / password_cmd)")
+        elif has_pw and not has_user:
+            probs.add(raw["smtp"], f"{where}.smtp",
+                      "a password without username: SMTP logs in only when username is set")
+
+
 def _sla(node: Any, probs: _Problems) -> Sla | None:
-    if not _is_map(node):
-        probs.add(node, "sla", "must be a mapping: first_response, resolution, by_priority")
+    if not _mapping(node, "sla", "keys: first_response, resolution, by_priority, business_hours_only",
+                    probs):
         return None
     keys = _check_keys(node, ("first_response", "resolution", "by_priority", "business_hours_only"),
                        "sla", probs)
     sla = Sla()
     for k in ("first_response", "resolution"):
-        if k in keys:
+        if k in keys and not _is_null(keys[k]):
             setattr(sla, k, _duration(keys[k], f"sla.{k}", probs))
     if "business_hours_only" in keys:
-        sla.business_hours_only = bool(_value("bool", keys["business_hours_only"],
-                                              "sla.business_hours_only", probs))
+        flag = _value("bool", keys["business_hours_only"], "sla.business_hours_only", probs)
+        sla.business_hours_only = True if flag is None else flag
     if "by_priority" in keys:
         bp = keys["by_priority"]
-        if _is_map(bp):
+        if _mapping(bp, "sla.by_priority", "priority to targets (urgent: {first_response: 1h})",
+                    probs):
             for prio, knode, vnode in _pairs(bp):
                 where = f"sla.by_priority.{prio}"
                 if prio not in PRIORITIES:
-                    probs.add(knode, where, "unknown priority" + _suggest(prio, PRIORITIES))
+                    probs.add(knode, where, f"unknown priority{_suggest(prio, PRIORITIES)}: use "
+                              + ", ".join(PRIORITIES))
                     continue
-                if not _is_map(vnode):
-                    probs.add(vnode, where, "must be a mapping: first_response, resolution")
+                if not _mapping(vnode, where, "keys: first_response, resolution", probs):
                     continue
                 pk = _check_keys(vnode, ("first_response", "resolution"), where, probs)
-                sla.by_priority[prio] = (
-                    _duration(pk["first_response"], f"{where}.first_response", probs)
-                    if "first_response" in pk else None,
-                    _duration(pk["resolution"], f"{where}.resolution", probs)
-                    if "resolution" in pk else None,
-                )
-        else:
-            probs.add(bp, "sla.by_priority", "must be a mapping of priority to targets")
+                fr, res = (_duration(pk[k], f"{where}.{k}", probs) if k in pk else None
+                           for k in ("first_response", "resolution"))
+                sla.by_priority[prio] = (fr, res)
     return sla
 
 
 def _templates(node: Any, probs: _Problems) -> dict[str, Template]:
     out: dict[str, Template] = {}
-    if not _is_map(node):
-        probs.add(node, "templates", "must be a mapping of name to text")
+    if not _mapping(node, "templates", "name to text (or to subject/body)", probs):
         return out
-    for name, _knode, vnode in _pairs(node):
+    for name, knode, vnode in _pairs(node):
         where = f"templates.{name}"
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            probs.add(knode, where, "a template name is letters, digits, -, _ and .")
+            continue
+        body_node: Any = vnode
         if _is_map(vnode):
             keys = _check_keys(vnode, ("body", "subject", "content_sid"), where, probs)
             if "body" not in keys and "content_sid" not in keys:
                 probs.add(vnode, where, "missing required key 'body'")
                 continue
-            t = Template(body=str(_py(keys.get("body")) or ""),
-                         subject=str(_py(keys.get("subject")) or ""),
-                         content_sid=_py(keys.get("content_sid")))
+            body_node = keys.get("body")
+            t = Template(body="")
+            if "subject" in keys:
+                t.subject = _value("str", keys["subject"], f"{where}.subject", probs) or ""
+            if "content_sid" in keys:
+                sid = _value("text", keys["content_sid"], f"{where}.content_sid", probs)
+                if sid is not None and not _CONTENT_SID.fullmatch(sid):
+                    probs.add(keys["content_sid"], f"{where}.content_sid",
+                              "must be a Twilio Content SID (HX and 32 hex digits)")
+                t.content_sid = sid
+            body_where = f"{where}.body"
         else:
-            t = Template(body=str(_py(vnode) or ""))
-        try:
-            from jinja2 import TemplateSyntaxError
-            from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-            ImmutableSandboxedEnvironment().parse(t.body)
-        except TemplateSyntaxError as exc:
-            line = vnode.start_mark.line + (exc.lineno or 1)
-            probs.items.append(f"{probs.path}:{line}: {where}: template error: {exc.message}")
-            continue
+            t = Template(body="")
+            body_where = where
+        if body_node is not None:
+            body = _value("text", body_node, body_where, probs)
+            if body is None:
+                continue
+            t.body = body
+            _check_jinja(body, body_node, body_where, probs)
         out[name] = t
     return out
 
 
-RULE_MATCH = ("channel", "account", "from", "to", "subject", "text")
+def _check_jinja(body: str, node: Any, where: str, probs: _Problems) -> None:
+    from jinja2 import TemplateSyntaxError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    try:
+        ImmutableSandboxedEnvironment().parse(body)
+    except TemplateSyntaxError as exc:
+        # A block scalar (| or >) starts its text on the line after the key.
+        first = node.start_mark.line + (2 if getattr(node, "style", None) in ("|", ">") else 1)
+        probs.add(None, where, f"template error: {exc.message}",
+                  line=first + (exc.lineno or 1) - 1)
 
 
-def _rules(node: Any, probs: _Problems) -> list[Rule]:
-    import yaml
-
+def _rules(node: Any, agents: list[str], probs: _Problems) -> list[Rule]:
     out: list[Rule] = []
-    if not isinstance(node, yaml.SequenceNode):
+    if not _is_seq(node):
         probs.add(node, "rules", "must be a list of rules")
         return out
     for i, item in enumerate(node.value):
         where = f"rules[{i}]"
-        if not _is_map(item):
-            probs.add(item, where, "must be a mapping: name, match, and actions")
+        if not _mapping(item, where, "keys: name, match, and actions (tag, assign, priority, status)",
+                        probs):
             continue
-        keys = _check_keys(item, ("name", "match", "tag", "assign", "priority", "status"), where, probs)
-        match: dict[str, str] = {}
-        if "match" in keys and _is_map(keys["match"]):
-            for k, v in _check_keys(keys["match"], RULE_MATCH, f"{where}.match", probs).items():
-                match[k] = str(_py(v))
-        else:
-            probs.add(item, where, "missing required key 'match'")
-        rule = Rule(name=str(_py(keys.get("name")) or f"rule {i + 1}"), match=match)
+        keys = _check_keys(item, ("name", "match", *RULE_ACTIONS), where, probs)
+        name = _value("text", keys["name"], f"{where}.name", probs) if "name" in keys else None
+        rule = Rule(name=name or f"rule {i + 1}", match={})
+        if "match" not in keys:
+            probs.add(item, where, f"missing required key 'match' ({', '.join(RULE_MATCH)})")
+        elif _mapping(keys["match"], f"{where}.match", "conditions: " + ", ".join(RULE_MATCH),
+                      probs):
+            conds = _check_keys(keys["match"], RULE_MATCH, f"{where}.match", probs)
+            for k, v in conds.items():
+                want = _value("text", v, f"{where}.match.{k}", probs)
+                if want is not None:
+                    rule.match[k] = want
+            if not conds:
+                probs.add(keys["match"], f"{where}.match", "needs at least one condition")
         if "tag" in keys:
             rule.tag = _value("list", keys["tag"], f"{where}.tag", probs) or []
         if "assign" in keys:
-            rule.assign = str(_py(keys["assign"]))
+            rule.assign = _value("text", keys["assign"], f"{where}.assign", probs)
+            if rule.assign and agents and rule.assign not in agents:
+                probs.add(keys["assign"], f"{where}.assign",
+                          f"{rule.assign!r} is not one of agents{_suggest(rule.assign, agents)}")
         if "priority" in keys:
-            rule.priority = _value("enum:" + "|".join(PRIORITIES), keys["priority"], f"{where}.priority", probs)
+            rule.priority = _value("enum:" + "|".join(PRIORITIES), keys["priority"],
+                                   f"{where}.priority", probs)
         if "status" in keys:
-            rule.status = _value("enum:" + "|".join(STATUSES), keys["status"], f"{where}.status", probs)
+            rule.status = _value("enum:" + "|".join(STATUSES), keys["status"],
+                                 f"{where}.status", probs)
+        if not any(k in keys for k in RULE_ACTIONS):
+            probs.add(item, where, f"does nothing: give at least one of {', '.join(RULE_ACTIONS)}")
         out.append(rule)
     return out
 
 
-def _toggle(node: Any, where: str, cls: Any, probs: _Problems) -> Any:
-    obj = cls()
-    if not _is_map(node):
-        probs.add(node, where, "must be a mapping")
-        return obj
-    allowed = ("enabled", "template") + (("max_per_contact", "window") if cls is AutoReply else ())
-    keys = _check_keys(node, allowed, where, probs)
+def _template_ref(node: Any, where: str, templates: dict[str, Template],
+                  probs: _Problems) -> str | None:
+    name = _value("text", node, where, probs)
+    if name is not None and name not in templates:
+        probs.add(node, where, f"no template named {name!r} in templates"
+                  + _suggest(name, templates))
+    return name
+
+
+def _auto_reply(node: Any, templates: dict[str, Template], probs: _Problems) -> AutoReply:
+    ar = AutoReply()
+    if not _mapping(node, "auto_reply", "keys: enabled, template, max_per_contact, window", probs):
+        return ar
+    keys = _check_keys(node, ("enabled", "template", "max_per_contact", "window"), "auto_reply",
+                       probs)
     if "enabled" in keys:
-        obj.enabled = bool(_value("bool", keys["enabled"], f"{where}.enabled", probs))
+        ar.enabled = bool(_value("bool", keys["enabled"], "auto_reply.enabled", probs))
     if "template" in keys:
-        obj.template = str(_py(keys["template"]))
+        ar.template = _template_ref(keys["template"], "auto_reply.template", templates, probs)
     if "max_per_contact" in keys:
-        obj.max_per_contact = _value("int", keys["max_per_contact"], f"{where}.max_per_contact", probs) or 3
+        count = _value("int", keys["max_per_contact"], "auto_reply.max_per_contact", probs)
+        ar.max_per_contact = ar.max_per_contact if count is None else count
     if "window" in keys:
-        obj.window = _duration(keys["window"], f"{where}.window", probs) or obj.window
-    if obj.enabled and not obj.template:
-        probs.add(node, where, "enabled without a template: name one of templates")
-    return obj
+        ar.window = _duration(keys["window"], "auto_reply.window", probs) or ar.window
+    if ar.enabled and "template" not in keys:
+        probs.add(node, "auto_reply", "enabled without a template: name one of templates")
+    return ar
+
+
+def _csat(node: Any, templates: dict[str, Template], probs: _Problems) -> Csat:
+    cs = Csat()
+    if not _mapping(node, "csat", "keys: enabled, template", probs):
+        return cs
+    keys = _check_keys(node, ("enabled", "template"), "csat", probs)
+    if "enabled" in keys:
+        cs.enabled = bool(_value("bool", keys["enabled"], "csat.enabled", probs))
+    if "template" in keys:
+        cs.template = _template_ref(keys["template"], "csat.template", templates, probs)
+    if cs.enabled and "template" not in keys:
+        probs.add(node, "csat", "enabled without a template: name one of templates")
+    return cs
 
 
 # -- secrets ----------------------------------------------------------------
 
+#: How long an ``x_cmd`` may take (a password manager may prompt on a terminal).
+SECRET_CMD_TIMEOUT = 30.0
 
-def _secret_keys(entry: dict[str, Any]) -> list[str]:
-    spec = CHANNEL_KEYS.get(entry.get("type", ""), {})
+
+def _secret_keys(spec: dict[str, tuple[str, bool, Any]]) -> list[str]:
     return [k for k, (kind, _, _) in spec.items() if kind == "secret"]
+
+
+def _run_secret_cmd(cmd: str, where: str) -> str:
+    import subprocess
+
+    # stdin is not the user's: `reply 3 -` may be reading it. stdout and
+    # stderr are captured and never shown (either may hold the secret).
+    try:
+        proc = subprocess.Popen(cmd, shell=True, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise ConfigError(f"{where} could not be started ({exc.strerror})") from None
+    try:
+        out, _ = proc.communicate(timeout=SECRET_CMD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        # A grandchild may still hold the pipes: do not wait to read them.
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        raise ConfigError(f"{where} did not finish within {SECRET_CMD_TIMEOUT:g} s: "
+                          "run it yourself to see why") from None
+    if proc.returncode != 0:
+        how = (f"was killed by signal {-proc.returncode}" if proc.returncode < 0
+               else f"failed (exit {proc.returncode})")
+        raise ConfigError(f"{where} {how}: run it yourself to see why")
+    # Like `pass show`, the secret is the first line of the output.
+    lines = out.decode("utf-8", "replace").strip().splitlines()
+    if not lines or not lines[0].strip():
+        raise ConfigError(f"{where} printed nothing: it must print the secret")
+    return lines[0].strip()
 
 
 def _resolve(block: dict[str, Any], keys: list[str], where: str) -> None:
     for key in keys:
         if f"{key}_env" in block:
             var = block.pop(f"{key}_env")
-            if var not in os.environ:
+            value = os.environ.get(var)
+            if value is None:
                 raise ConfigError(f"{where}.{key}_env: environment variable {var} is not set")
-            block[key] = os.environ[var]
-        elif f"{key}_cmd" in block:
-            cmd = block.pop(f"{key}_cmd")
-            try:
-                p = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=30,
-                                   stdin=subprocess.DEVNULL)
-            except subprocess.TimeoutExpired:
-                raise ConfigError(f"{where}.{key}_cmd did not finish within 30 s") from None
-            if p.returncode != 0:
-                raise ConfigError(f"{where}.{key}_cmd failed (exit {p.returncode}); "
-                                  "run it yourself to see why") from None
-            value = p.stdout.strip("\r\n")
-            if not value:
-                raise ConfigError(f"{where}.{key}_cmd printed nothing")
+            if not value.strip():
+                raise ConfigError(f"{where}.{key}_env: environment variable {var} is empty")
             block[key] = value
+        elif f"{key}_cmd" in block:
+            block[key] = _run_secret_cmd(block.pop(f"{key}_cmd"), f"{where}.{key}_cmd")
 
 
 def resolve_secrets(entry: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a channel entry (and its smtp block) with every
+    ``x_env`` / ``x_cmd`` replaced by ``x``; ConfigError naming the key (and
+    the variable), never the value or the command's output."""
+    import copy
+
     out = copy.deepcopy(entry)
-    name = out.get("name", "?")
-    _resolve(out, _secret_keys(out), f"channels[{name}]")
+    where = f"channels[{out.get('name', '?')}]"
+    _resolve(out, _secret_keys(CHANNEL_KEYS.get(out.get("type", ""), {})), where)
     if isinstance(out.get("smtp"), dict):
-        _resolve(out["smtp"], ["password"], f"channels[{name}].smtp")
+        _resolve(out["smtp"], _secret_keys(SMTP_KEYS), f"{where}.smtp")
     return out
 
 
 def secret_warnings(config: Config) -> list[str]:
+    """One warning per secret written in clear in a config file that group
+    or others may read. The secret itself is never part of the text."""
     if config.path is None:
         return []
     try:
@@ -775,15 +1143,17 @@ def secret_warnings(config: Config) -> list[str]:
         return []
     if not mode & 0o077:
         return []
-    found = []
+    found: list[tuple[str, str]] = []
     for entry in config.channels:
-        for key in _secret_keys(entry):
-            if key in entry:
-                found.append(f"channels[{entry['name']}].{key}")
-        smtp = entry.get("smtp") or {}
-        if "password" in smtp:
-            found.append(f"channels[{entry['name']}].smtp.password")
+        where = f"channels[{entry['name']}]"
+        for key in _secret_keys(CHANNEL_KEYS.get(entry["type"], {})):
+            if key in entry and key not in NOT_WARNED:
+                found.append((f"{where}.{key}", key))
+        smtp = entry.get("smtp")
+        if isinstance(smtp, dict):
+            found += [(f"{where}.smtp.{k}", k) for k in _secret_keys(SMTP_KEYS) if k in smtp]
     return [
-        f"{k} is in clear in {config.path}, which others can read: `chmod 600 {config.path}`, "
-        f"or use {k.rsplit('.', 1)[-1]}_env / _cmd" for k in found
+        f"{where} is in clear in {config.path}, which other users can read: "
+        f"run `chmod 600 {config.path}`, or use {key}_env / {key}_cmd"
+        for where, key in found
     ]
