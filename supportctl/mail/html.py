@@ -48,6 +48,13 @@ def _tidy(text: str) -> str:
     return "\n".join(out).strip()
 
 
+def _link(m: re.Match[str]) -> str:
+    label, url = m.group(1), m.group(2)
+    if label == url or label.startswith(("@", "#")):
+        return label
+    return f"{label} ({url})"
+
+
 def html_to_text(html: str) -> str:
     """Readable text of an HTML document or fragment; never raises."""
     if not html:
@@ -68,8 +75,8 @@ def html_to_text(html: str) -> str:
         conv.single_line_break = False
         text = conv.handle(html)
         # Markdown link syntax reads badly in a terminal: "[text](url)" → "text (url)".
-        text = re.sub(r"\[([^\]\n]+)\]\((\S+?)\)", lambda m: m.group(1) if m.group(1) == m.group(2)
-                      else f"{m.group(1)} ({m.group(2)})", text)
+        # Mentions and hashtags (Mastodon) keep just their text.
+        text = re.sub(r"\[([^\]\n]+)\]\((\S+?)\)", _link, text)
     except Exception:  # a converter bug must not lose the message
         text = ""
     text = strip_controls(text)
