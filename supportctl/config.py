@@ -370,13 +370,31 @@ def _pairs(node: Any) -> list[tuple[str, Any, Any]]:
     return [(_key(k), k, v) for k, v in node.value]
 
 
+_CONSTRUCTOR: Any = None
+
+
 def _py(node: Any) -> Any:
-    """The Python value of a node, as yaml.safe_load would build it."""
+    """The Python value of a node, as yaml.safe_load would build it; a
+    scalar yaml cannot build (``2026-02-30``, ``!!int abc``) stays its text,
+    so that the validators report it like any other bad value."""
     if node is None:
         return None
-    import yaml
+    global _CONSTRUCTOR
+    if _CONSTRUCTOR is None:
+        import yaml
 
-    return yaml.constructor.SafeConstructor().construct_document(node)
+        class Lenient(yaml.constructor.SafeConstructor):
+            def construct_object(self, node: Any, deep: bool = False) -> Any:
+                try:
+                    return super().construct_object(node, deep=deep)
+                except (ValueError, OverflowError, yaml.constructor.ConstructorError):
+                    if not isinstance(node, yaml.ScalarNode):
+                        raise
+                    self.recursive_objects.pop(node, None)
+                    return str(node.value)
+
+        _CONSTRUCTOR = Lenient
+    return _CONSTRUCTOR().construct_document(node)
 
 
 def _is_map(node: Any) -> bool:
