@@ -49,7 +49,7 @@ def recipient(store: Store, ticket_id: int, medium: str) -> tuple[Address, Any]:
     on that medium (for threading), if any."""
     last = store.one(
         "SELECT * FROM messages WHERE ticket_id = ? AND direction = 'in' AND channel = ? "
-        "ORDER BY sent_at DESC, id DESC LIMIT 1",
+        "ORDER BY id DESC LIMIT 1",
         [ticket_id, medium],
     )
     if last is not None and last["from_address"]:
@@ -180,7 +180,7 @@ def _references(store: Store, ticket_id: int, last: Any) -> list[str]:
     if last is None:
         last = store.one(
             "SELECT * FROM messages WHERE ticket_id = ? AND channel = 'email' AND external_id IS NOT NULL"
-            " AND external_id NOT LIKE 'sha256:%' ORDER BY sent_at DESC, id DESC LIMIT 1",
+            " AND external_id NOT LIKE 'sha256:%' ORDER BY id DESC LIMIT 1",
             [ticket_id],
         )
     if last is None:

@@ -217,8 +217,10 @@ def _addr(name: str, address: str) -> dict[str, str]:
 def messages_json(
     store: Store, ticket_id: int, *, raw: bool = False, full: bool = False
 ) -> list[dict[str, Any]]:
+    # Arrival order: a customer's clock (the Date header) can be wrong, and
+    # an answer must never show above the reply it answers.
     rows = store.conn.execute(
-        "SELECT * FROM messages WHERE ticket_id = ? ORDER BY sent_at, id", [ticket_id]
+        "SELECT * FROM messages WHERE ticket_id = ? ORDER BY id", [ticket_id]
     ).fetchall()
     if not rows:
         return []
