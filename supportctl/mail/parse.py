@@ -59,7 +59,13 @@ def _decode_bytes(data: bytes, declared: str | None) -> str:
     UTF-8, then detection; latin-1 as the last resort never fails."""
     tried: list[str] = []
     cs = (declared or "").strip().strip('"').lower()
-    for cand in (_WIDER.get(cs, cs), "utf-8"):
+    order = [_WIDER.get(cs, cs), "utf-8"]
+    if cs != "utf-8" and not data.isascii():
+        # Valid multi-byte UTF-8 is almost never meant as latin-1 text, but
+        # a single-byte charset decodes anything: UTF-8 mislabelled as
+        # iso-8859-1 is the commonest liar, so strict UTF-8 goes first.
+        order.reverse()
+    for cand in order:
         if not cand or cand in tried:
             continue
         tried.append(cand)

@@ -64,7 +64,7 @@ def fold(text: str) -> tuple[str, bool]:
             break
         # A trailing block of quotes (an interleaved reply, with answers
         # between the quotes, is not folded).
-        if line.startswith(">") and own_after[i] <= 2:
+        if line.startswith(">") and own_after[i] == 0:
             cut = i
             break
     if cut is None or cut == 0:
