@@ -70,6 +70,12 @@ def load_demo(store: Store, actor: str) -> dict[str, Any]:
         actor=actor, now=now,
     )
     tickets.add_note(store, tid, "Sent her the return label by post.", actor, now)
+    # The caller is the Giulia who wrote by email: one person, one history.
+    from supportctl.services import contacts
+
+    by_mail = contacts.find(store, "email", "giulia.rossi@example.it")
+    if by_mail is not None:
+        contacts.link(store, by_mail, "phone", "+390612345678", actor, now)
     counts["messages"] += 1
     counts["channels"].append("phone")
     return counts
