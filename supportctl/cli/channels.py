@@ -39,6 +39,29 @@ def own_addresses() -> set[str]:
     return out
 
 
+class _SafeFormatter:
+    """Log lines as one clean line each: channel messages can quote server
+    text, which is untrusted."""
+
+    def format(self, record: Any) -> str:
+        from supportctl.safe import one_line
+
+        return "supportctl: " + one_line(record.getMessage())
+
+
+def setup_logging() -> None:
+    """Channel warnings (a UIDVALIDITY reset, a reconnect with -v) go to
+    stderr; nothing below a warning unless -v, nothing but errors with -q."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_SafeFormatter())  # type: ignore[arg-type]
+    root = logging.getLogger("supportctl")
+    root.handlers[:] = [handler]
+    root.propagate = False
+    root.setLevel(logging.ERROR if STATE.quiet else logging.INFO if STATE.verbose else logging.WARNING)
+
+
 def build_channel(entry: dict[str, Any]) -> Any:
     from supportctl.channels import build
     from supportctl.config import resolve_secrets
@@ -154,6 +177,7 @@ def reply(
     from supportctl.models import LOG_MEDIA
     from supportctl.services import outbox, triage
 
+    setup_logging()
     tid = read_ids([ticket_id])[0]
     store = STATE.store()
     t = triage.require(store, tid)
@@ -312,6 +336,7 @@ def sync(
     """Pull every (or the named) configured channel into the store."""
     from supportctl.services.sync import sync_lock
 
+    setup_logging()
     store = STATE.store()
     STATE.config()  # config errors before taking the lock
     with sync_lock(store, wait):
