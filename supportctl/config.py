@@ -156,6 +156,8 @@ def _scalar(raw: str) -> str | None:
     if raw[0] in "|>&*!%@`[{":
         raise _Unusual
     value = re.split(r"[ \t]#", raw, maxsplit=1)[0].rstrip()
+    if re.fullmatch(r"[-+.]?[0-9][0-9_.:eE+-]*|(?i:y|n|yes|no|on|off|true|false|\.inf|\.nan)", value):
+        raise _Unusual  # YAML reads it as a number, a boolean or a date
     return None if value in _NULLS else value
 
 
@@ -174,7 +176,7 @@ def _store_slow(config_path: Path) -> str | None:
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
     value = data.get("store") if isinstance(data, dict) else None
-    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value):
         return _store_value(str(value), config_path)
     return None
 

@@ -66,6 +66,9 @@ class Ctx:
         return self._store
 
     def config(self, *, required: bool = False) -> Any:
+        # A config named with --config or SUPPORTCTL_CONFIG must exist: a
+        # typo must not silently mean "no channels".
+        required = required or bool(self.config_path)
         if not self._cfg_loaded or (required and self._config.path is None):
             from supportctl.config import load_config
 
