@@ -110,12 +110,31 @@ def _header_str(value: Any) -> str:
     return text
 
 
-def _header(msg: Message, name: str) -> str:
+Headers = dict[str, list[str]]
+
+
+def _index(msg: Message) -> Headers:
+    """Header name (lower case) → raw values, built once: compat32's
+    ``get`` scans every header on every call, which dominated parse time."""
+    out: Headers = {}
     try:
-        value = msg.get(name)
+        items = msg.items()
     except Exception:
-        return ""
-    return _header_str(value) if value is not None else ""
+        return out
+    for k, v in items:
+        if k:
+            out.setdefault(k.lower(), []).append(str(v))
+    return out
+
+
+def _raw(h: Headers, name: str) -> str:
+    values = h.get(name.lower())
+    return values[0] if values else ""
+
+
+def _decoded(h: Headers, name: str) -> str:
+    value = _raw(h, name)
+    return _header_str(value) if value else ""
 
 
 def _raw_header(msg: Message, name: str) -> str:
@@ -130,16 +149,24 @@ def _one_line(text: str) -> str:
     return _WS.sub(" ", strip_controls(text)).strip()
 
 
-def _addresses(msg: Message, name: str) -> list[Address]:
-    try:
-        values = msg.get_all(name) or []
-    except Exception:
-        return []
+_SIMPLE_ADDR = re.compile(r"\s*(?:([^<>\"(),;:]*?)\s*<([^<>\s\"(),;:]+@[^<>\s\"(),;:]+)>|([^<>\s\"(),;:]+@[^<>\s\"(),;:]+))\s*")
+
+
+def _addresses(h: Headers, name: str) -> list[Address]:
+    values = h.get(name.lower()) or []
     out = []
-    try:
-        pairs = getaddresses([_header_str(v) for v in values])
-    except Exception:
-        pairs = []
+    pairs: list[tuple[str, str]] = []
+    for v in values:
+        # Fast path for the common shapes (``Name <a@b>``, ``a@b``); the
+        # stdlib's address parser handles everything else.
+        m = _SIMPLE_ADDR.fullmatch(v) if v.isascii() and "=?" not in v else None
+        if m:
+            pairs.append((m.group(1) or "", m.group(2) or m.group(3)))
+            continue
+        try:
+            pairs += getaddresses([_header_str(v)])
+        except Exception:
+            continue
     for disp, addr in pairs:
         addr = _one_line(addr)
         if not addr or "@" not in addr and not disp:
@@ -152,16 +179,16 @@ def _ids(text: str) -> list[str]:
     return [m.strip() for m in _MSGID.findall(text or "")]
 
 
-def _message_id(msg: Message) -> str:
-    ids = _ids(_raw_header(msg, "Message-ID"))
+def _message_id(h: Headers) -> str:
+    ids = _ids(_raw(h, "Message-ID"))
     if ids:
         return ids[0]
-    bare = _raw_header(msg, "Message-ID").strip()
+    bare = _raw(h, "Message-ID").strip()
     return bare if bare and " " not in bare and "@" in bare else ""
 
 
-def _date(msg: Message) -> datetime | None:
-    value = _raw_header(msg, "Date")
+def _date(h: Headers) -> datetime | None:
+    value = _raw(h, "Date")
     if not value:
         return None
     try:
@@ -224,12 +251,21 @@ def _filename(part: Message, n: int, ctype: str) -> str:
     return name
 
 
-def _walk(msg: Message) -> list[Message]:
-    out: list[Message] = []
+def _ctype(part: Message) -> str:
+    try:
+        return part.get_content_type().lower()
+    except Exception:
+        return "application/octet-stream"
+
+
+def _walk(msg: Message) -> list[tuple[Message, str]]:
+    """Every part with its content type (looked up once: compat32's header
+    lookups are linear scans)."""
+    out: list[tuple[Message, str]] = []
     stack = [msg]
     while stack and len(out) < MAX_PARTS:
         part = stack.pop()
-        out.append(part)
+        out.append((part, _ctype(part)))
         if part.is_multipart():
             payload: Any = part.get_payload()
             if isinstance(payload, list):
@@ -248,43 +284,41 @@ def parse_email(raw: bytes, *, received_at: datetime | None = None, source_ref: 
     if not keys and not raw.lstrip().startswith((b"From ", b"Received", b"Return-Path")):
         raise ParseError("no mail headers found: not an RFC 822 message")
 
-    subject = _one_line(_header(msg, "Subject"))
-    senders = _addresses(msg, "From") or _addresses(msg, "Sender") or _addresses(msg, "Return-Path")
+    h = _index(msg)
+    subject = _one_line(_decoded(h, "Subject"))
+    senders = _addresses(h, "From") or _addresses(h, "Sender") or _addresses(h, "Return-Path")
     item = Inbound(
         medium="email",
         raw=raw,
-        external_id=_message_id(msg) or "sha256:" + hashlib.sha256(raw).hexdigest(),
+        external_id=_message_id(h) or "sha256:" + hashlib.sha256(raw).hexdigest(),
         sender=senders[0] if senders else None,
-        to=_addresses(msg, "To"),
-        cc=_addresses(msg, "Cc"),
+        to=_addresses(h, "To"),
+        cc=_addresses(h, "Cc"),
         subject=subject,
-        sent_at=_date(msg) or received_at or datetime.now(timezone.utc),
+        sent_at=_date(h) or received_at or datetime.now(timezone.utc),
         received_at=received_at,
-        in_reply_to=(_ids(_raw_header(msg, "In-Reply-To")) or [""])[0],
-        references=_ids(_raw_header(msg, "References")),
+        in_reply_to=(_ids(_raw(h, "In-Reply-To")) or [""])[0],
+        references=_ids(_raw(h, "References")),
         source_ref=source_ref,
-        spam=_header(msg, "X-Spam-Flag").strip().upper().startswith("YES"),
+        spam=_raw(h, "X-Spam-Flag").strip().upper().startswith("YES"),
     )
-    item.auto_reason = auto_reason(lambda name: _header(msg, name))
-    _body(msg, item)
-    _report(msg, item)
+    item.auto_reason = auto_reason(lambda name: _decoded(h, name))
+    parts = _walk(msg)
+    _body(msg, parts, item)
+    _report(msg, parts, item)
     if not keys and not item.text.strip():
         raise ParseError("no usable header, text or attachment")
     return item
 
 
-def _body(msg: Message, item: Inbound) -> None:
+def _body(msg: Message, parts: list[tuple[Message, str]], item: Inbound) -> None:
     plain: list[str] = []
     html: list[str] = []
     n = 0
-    for part in _walk(msg):
+    for part, ctype in parts:
         if part.is_multipart():
             continue
         n += 1
-        try:
-            ctype = part.get_content_type().lower()
-        except Exception:
-            ctype = "application/octet-stream"
         try:
             disp = (part.get_content_disposition() or "").lower()
         except Exception:
@@ -313,12 +347,11 @@ def _body(msg: Message, item: Inbound) -> None:
         text = html_to_text(item.html)
     if not text.strip() and not msg.is_multipart():
         # No usable declared type (no Content-Type, odd types): show the body.
-        text = _part_text(msg) if msg.get_content_type() not in _FIELD_TYPES else _fields_text(msg)
+        text = _part_text(msg) if parts[0][1] not in _FIELD_TYPES else _fields_text(msg)
     if not text.strip():
         # A body hidden in an odd part (S/MIME's application/plain, a
         # report's field block): the first small textual part, as text.
-        for part in _walk(msg):
-            pt = part.get_content_type().lower()
+        for part, pt in parts:
             if pt not in _FIELD_TYPES and (part.is_multipart() or not (
                     pt.startswith("text/") or pt == "application/plain")):
                 continue
@@ -347,15 +380,14 @@ _BOUNCE_SUBJECT = re.compile(
     r"|delivery has failed|could not be delivered|non ?remis|unzustellbar)", re.IGNORECASE)
 
 
-def _report(msg: Message, item: Inbound) -> None:
+def _report(msg: Message, parts: list[tuple[Message, str]], item: Inbound) -> None:
     """Fill report_state/report_error/reports_on for DSNs and complaints."""
-    ctype = msg.get_content_type().lower()
+    ctype = parts[0][1]
     report_type = (msg.get_param("report-type") or "") if ctype == "multipart/report" else ""
     report_type = str(report_type).lower()
-    parts = _walk(msg)
+    types = {pt for _, pt in parts}
     originals: list[str] = []
-    for part in parts:
-        pt = part.get_content_type().lower()
+    for part, pt in parts:
         if pt == "message/rfc822":
             inner: Any = part.get_payload()
             if isinstance(inner, list) and inner:
@@ -363,9 +395,8 @@ def _report(msg: Message, item: Inbound) -> None:
         elif pt == "text/rfc822-headers":
             head = email.message_from_string(_part_text(part), policy=policy.compat32)
             originals += _ids(_raw_header(head, "Message-ID"))
-    if report_type == "feedback-report" or any(
-            p.get_content_type().lower() == "message/feedback-report" for p in parts):
-        fb = next((p for p in parts if p.get_content_type().lower() == "message/feedback-report"), None)
+    if report_type == "feedback-report" or "message/feedback-report" in types:
+        fb = next((p for p, pt in parts if pt == "message/feedback-report"), None)
         kind = "abuse"
         if fb is not None:
             m = re.search(r"(?im)^feedback-type:\s*(\S+)", _fields_text(fb))
@@ -375,9 +406,8 @@ def _report(msg: Message, item: Inbound) -> None:
         item.report_error = f"complaint: {kind}"
         item.reports_on = originals
         return
-    if report_type == "delivery-status" or any(
-            p.get_content_type().lower() == "message/delivery-status" for p in parts):
-        ds = next((p for p in parts if p.get_content_type().lower() == "message/delivery-status"), None)
+    if report_type == "delivery-status" or "message/delivery-status" in types:
+        ds = next((p for p, pt in parts if pt == "message/delivery-status"), None)
         fields = _fields_text(ds) if ds is not None else ""
         actions = [a.lower() for a in re.findall(r"(?im)^action:\s*(\S+)", fields)]
         status = re.findall(r"(?im)^status:\s*(\S+)", fields)
