@@ -33,7 +33,7 @@ def test_attachments_are_saved_with_safe_names(cli: Any, tmp_path: Path) -> None
     r = cli("attachments", "1", "--save", str(out))
     assert r.code == 0, r
     saved = sorted(p.name for p in out.iterdir())
-    assert saved == ["bashrc", "inv[2Joice.txt"]  # no path, no leading dot, no ESC
+    assert saved == ["bashrc", "invoice.txt"]  # no path, no leading dot, no escape sequence
     assert all(p.parent == out for p in out.iterdir())
     assert (out / saved[0]).read_bytes() == b"secret data"
     assert not (tmp_path.parent / ".bashrc").exists()
