@@ -58,6 +58,8 @@ class TelegramServer:
         self.files: dict[str, dict[str, Any]] = {}
         self.blobs: dict[str, bytes] = {}
         self.sent: list[dict[str, Any]] = []
+        #: Every message ever in a chat, by (chat id, message id).
+        self.history: dict[tuple[int, int], dict[str, Any]] = {}
         self.offsets: list[int | None] = []
         self.webhook = ""
         self.other_poller = False
@@ -116,6 +118,7 @@ class TelegramServer:
         if reply_to is not None:
             msg["reply_to_message"] = reply_to
         msg.update(content)
+        self.history[(chat["id"], msg["message_id"])] = msg
         return self.push({"message": msg})
 
     # -- HTTP ---------------------------------------------------------------------
@@ -170,10 +173,9 @@ class TelegramServer:
         mid = rp.get("message_id") if isinstance(rp, dict) else p.get("reply_to_message_id")
         if mid is None:
             return None
-        for u in self.queue + self.sent:
-            m = u.get("message") or u
-            if m.get("chat", {}).get("id") == chat_id and m.get("message_id") == int(mid):
-                return {k: v for k, v in m.items() if k != "reply_to_message"}
+        m = self.history.get((chat_id, int(mid)))
+        if m is not None:
+            return {k: v for k, v in m.items() if k != "reply_to_message"}
         if isinstance(rp, dict) and rp.get("allow_sending_without_reply"):
             return {"message_id": int(mid), "chat": self.chats[chat_id], "date": 0}
         return fail(400, "Bad Request: message to be replied not found")
@@ -210,6 +212,7 @@ class TelegramServer:
             msg["reply_to_message"] = reply
         with self.lock:
             self.sent.append({**msg, "_method": method, "_params": p})
+            self.history[(chat_id, msg["message_id"])] = msg
         lose, self.lose_send = self.lose_send, None
         if lose == "hang":
             time.sleep(self.http.hang_seconds)
