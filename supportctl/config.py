@@ -60,7 +60,10 @@ def _xdg(var: str, fallback: str) -> Path:
 
 def _store_value(value: str, config_path: Path) -> str:
     """``~`` expanded; a relative path is relative to the config's directory."""
-    p = Path(value).expanduser()
+    try:
+        p = Path(value).expanduser()
+    except RuntimeError:  # "~user" for a user that does not exist: keep it literal
+        p = Path(value)
     if not p.is_absolute():
         p = config_path.parent / p
     return str(p)

@@ -55,7 +55,7 @@ class Ctx:
 
         found = store_path_fast(self.cfg_path())
         if found:
-            return Path(found).expanduser()
+            return Path(found)  # already expanded and made absolute
         return default_data_dir() / "supportctl.db"
 
     def store(self, *, create: bool = True) -> Any:
