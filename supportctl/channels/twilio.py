@@ -166,10 +166,24 @@ def medium_of(address: str) -> str:
     return "whatsapp" if address.startswith("whatsapp:") else "sms"
 
 
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+
+
 def rfc2822(value: Any) -> datetime | None:
     """Twilio's JSON dates (``Wed, 01 May 2024 10:02:00 +0000``) as UTC."""
     if not value:
         return None
+    # Fast path for Twilio's fixed GMT form: parsedate_to_datetime is ~10x
+    # slower, and a busy number's overlap window holds thousands of dates.
+    try:
+        _, day, mon, year, hms, zone = str(value).split()
+        if zone == "+0000":
+            hh, mm, ss = hms.split(":")
+            return datetime(int(year), _MONTHS[mon], int(day), int(hh), int(mm), int(ss),
+                            tzinfo=timezone.utc)
+    except (ValueError, KeyError):
+        pass
     try:
         dt = parsedate_to_datetime(str(value))
     except (TypeError, ValueError):
@@ -219,9 +233,10 @@ def record_inbound(rec: Mapping[str, Any]) -> Inbound:
 def _oldest_first(records: list[Any]) -> list[dict[str, Any]]:
     """Complete inbound records, oldest first. The list is newest first;
     reversing it keeps Twilio's order among messages of the same second."""
-    done = [r for r in reversed(records) if _complete(r)]
-    done.sort(key=lambda r: rfc2822(r["date_sent"]) or datetime.min.replace(tzinfo=timezone.utc))
-    return done
+    keyed = [(rfc2822(r.get("date_sent")), i, r) for i, r in enumerate(reversed(records))
+             if _complete(r)]
+    keyed.sort(key=lambda t: (t[0], t[1]))
+    return [r for _, _, r in keyed]
 
 
 def inbound_from_json(payload: dict[str, Any], config: dict[str, Any]) -> list[Inbound]:
