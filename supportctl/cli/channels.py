@@ -387,17 +387,8 @@ def _outbox_list(all_: bool, fmt: str | None) -> None:
     from supportctl.services.outbox import outbox_json
 
     rows = outbox_json(STATE.store(), None if all_ else ["queued", "failed", "unknown"])
-    fmt = _fmt(fmt)
-    if fmt == "json":
-        render.write_json(rows)
-    elif fmt == "jsonl":
-        render.write_jsonl(rows)
-    elif fmt == "ids":
-        render.write_ids(rows)
-    elif fmt == "csv":
-        render.write_csv(rows, ["id", "ticket_id", "channel", "account", "state", "error", "attempts",
-                                "created_at", "text"])
-    else:
+    if not render.machine(rows, _fmt(fmt), ["id", "ticket_id", "channel", "account", "state",
+                                            "error", "attempts", "created_at", "text"]):
         for r in rows:
             sys.stdout.write(f"{r['id']}\t#{r['ticket_id']}\t{r['channel']}\t{r['state']}\t"
                              f"{one_line(r['error'] or '', 80)}\t{one_line(r['text'], 50)}\n")
@@ -468,11 +459,8 @@ def _q_list(fmt: str | None) -> None:
     from supportctl.safe import one_line
 
     rows = _q_rows()
-    if fmt == "json":
-        render.write_json(rows)
-    elif fmt == "jsonl":
-        render.write_jsonl(rows)
-    else:
+    if not render.machine(rows, fmt, ["id", "account", "source_ref", "reason", "size",
+                                      "created_at", "resolved_at"]):
         for r in rows:
             state = "recovered" if r["resolved_at"] else "held"
             sys.stdout.write(f"{r['id']}\t{state}\t{r['account'] or ''}\t{r['source_ref'] or ''}\t"

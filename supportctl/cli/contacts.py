@@ -36,13 +36,7 @@ def contact_list(
         where = ("AND (name LIKE ? OR id IN (SELECT contact_id FROM identities WHERE address LIKE ?))")
         params = [f"%{query}%", f"%{query}%"]
     rows = _contacts(where, params)
-    if fmt == "json":
-        render.write_json(rows)  # type: ignore[arg-type]
-    elif fmt == "jsonl":
-        render.write_jsonl(rows)  # type: ignore[arg-type]
-    elif fmt == "ids":
-        render.write_ids(rows)  # type: ignore[arg-type]
-    else:
+    if not render.machine(rows, fmt, ["id", "name", "ticket_count"]):  # type: ignore[arg-type]
         for c in rows:
             ids = ", ".join(f"{i['channel']}:{i['address']}" for i in c["identities"])  # type: ignore[attr-defined]
             sys.stdout.write(f"{c['id']}\t{one_line(str(c['name']), 30)}\t{one_line(ids, 80)}\t"

@@ -84,6 +84,22 @@ def write_ids(records: Iterable[dict[str, Any]], out: IO[str] | None = None) -> 
         out.write(f"{r['id']}\n")
 
 
+def machine(records: list[dict[str, Any]], fmt: str | None, csv_columns: list[str]) -> bool:
+    """Write ``records`` in a machine format; False when ``fmt`` is one for
+    people (the caller draws those)."""
+    if fmt == "json":
+        write_json(records)
+    elif fmt == "jsonl":
+        write_jsonl(records)
+    elif fmt == "ids":
+        write_ids(records)
+    elif fmt == "csv":
+        write_csv(records, csv_columns)
+    else:
+        return False
+    return True
+
+
 def short_time(value: str | None) -> str:
     if not value:
         return ""

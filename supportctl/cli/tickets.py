@@ -389,14 +389,8 @@ def attachments(
             if not STATE.quiet:
                 sys.stdout.write(f"{path}\n")
         return
-    fmt_ = _fmt(fmt)
-    if fmt_ == "json":
-        render.write_json(items)
-    elif fmt_ == "jsonl":
-        render.write_jsonl(items)
-    elif fmt_ == "csv":
-        render.write_csv(items, ["message_id", "filename", "content_type", "size", "sha256"])
-    else:
+    if not render.machine(items, _fmt(fmt), ["message_id", "filename", "content_type", "size",
+                                             "sha256"]):
         from supportctl.safe import one_line
 
         for a in items:

@@ -260,13 +260,19 @@ def send_entry(store: Store, outbox_id: int, channel: Channel, *, max_attempts: 
     return result.state
 
 
-def retry_entry(store: Store, outbox_id: int, channel: Channel, actor: str) -> str:
-    """A person asked to resend (also for ``unknown`` entries)."""
+def _open_entry(store: Store, outbox_id: int, what: str) -> Any:
+    """An entry a person may still act on (queued, failed or unknown)."""
     row = store.one("SELECT * FROM outbox WHERE id = ?", [outbox_id])
     if row is None:
         raise NotFound(f"no outbox entry {outbox_id}: see `supportctl outbox`")
     if row["state"] not in ("failed", "unknown", "queued"):
-        raise UsageError(f"outbox entry {outbox_id} is {row['state']}: nothing to retry")
+        raise UsageError(f"outbox entry {outbox_id} is {row['state']}: {what}")
+    return row
+
+
+def retry_entry(store: Store, outbox_id: int, channel: Channel, actor: str) -> str:
+    """A person asked to resend (also for ``unknown`` entries)."""
+    row = _open_entry(store, outbox_id, "nothing to retry")
     now = iso(utcnow()) or ""
     with store.tx():
         store.update("outbox", outbox_id, {"state": "queued", "updated_at": now})
@@ -275,11 +281,7 @@ def retry_entry(store: Store, outbox_id: int, channel: Channel, actor: str) -> s
 
 
 def cancel_entry(store: Store, outbox_id: int, actor: str) -> None:
-    row = store.one("SELECT * FROM outbox WHERE id = ?", [outbox_id])
-    if row is None:
-        raise NotFound(f"no outbox entry {outbox_id}: see `supportctl outbox`")
-    if row["state"] not in ("failed", "unknown", "queued"):
-        raise UsageError(f"outbox entry {outbox_id} is {row['state']}: it cannot be cancelled")
+    row = _open_entry(store, outbox_id, "it cannot be cancelled")
     now = iso(utcnow()) or ""
     with store.tx():
         store.update("outbox", outbox_id, {"state": "cancelled", "updated_at": now})
