@@ -88,22 +88,6 @@ class TestTelegramContract(ChannelContract):
     def harness(self, srv: TelegramServer) -> TelegramHarness:
         return TelegramHarness(srv)
 
-    def test_uncommitted_batch_is_fetched_again(self, harness: Any) -> None:
-        """Overrides the contract's version, whose ``drain`` resumes the
-        generator after every batch: resuming *is* the commit signal
-        (``channels.base``), and Telegram forgets confirmed updates for good.
-        A crash is a generator abandoned after its batch."""
-        harness.deliver(2)
-        ch = harness.channel()
-        gen = ch.fetch({})
-        first = [i.text for i in next(gen).items]
-        gen.close()
-        ch.close()
-        ch = harness.channel()
-        second = [i.text for b in drain(ch, {}) for i in b.items]
-        ch.close()
-        assert first == second and len(first) == 2
-
 
 # -- fetch ---------------------------------------------------------------------------
 
