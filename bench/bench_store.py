@@ -178,9 +178,20 @@ def pick(store: Path) -> dict[str, Any]:
     return {"show_id": str(show_id[0]), "from": sender[0]}
 
 
-def cases(store: Path, chosen: dict[str, Any]) -> list[Case]:
+def cases(store: Path, chosen: dict[str, Any], *, extra: bool = False) -> list[Case]:
     sc = [PY, "-m", "supportctl", "--db", str(store)]
     s50 = ["--limit", "50", "--format", "json"]
+    more = [
+        # Slow shapes found while profiling; not in SPEC §8's list, same budget.
+        Case("list --query support --limit 50", [*sc, "list", "--query", "support", "--limit", "50",
+                                                 "--format", "json"], "bare typer", "read"),
+        Case(f"search from:{chosen['from']} support",
+             [*sc, "search", *s50, f"from:{chosen['from']}", "support"], "bare typer", "read"),
+        Case("search -support tag:vip", [*sc, "search", *s50, "-support", "tag:vip"],
+             "bare typer", "read"),
+        Case("search support (no --limit: a pipe)", [*sc, "search", "--format", "json", "support"],
+             "bare typer", "read"),
+    ] if extra else []
     return [
         Case("list --limit 50 --format json", [*sc, "list", "--limit", "50", "--format", "json"],
              "bare typer", "read"),
@@ -198,6 +209,7 @@ def cases(store: Path, chosen: dict[str, Any]) -> list[Case]:
              "bare typer", "read"),
         Case("search tag:vip status:open", [*sc, "search", *s50, "tag:vip", "status:open"],
              "bare typer", "read"),
+        *more,
         Case("export --format jsonl", [*sc, "export", "--format", "jsonl"], "sqlite3 -json",
              "export"),
     ]
@@ -249,6 +261,9 @@ def main() -> None:
     ap.add_argument("--small", type=int, default=10_000,
                     help="tickets of the second store for the flat-memory export check")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--extra", action="store_true",
+                    help="also time slow shapes outside SPEC section 8's list (list --query, "
+                         "search from:X word, -word, search without --limit)")
     ap.add_argument("--as-is", action="store_true",
                     help="no bytecode cache for the children if the environment has none")
     a = ap.parse_args()
@@ -272,7 +287,7 @@ def main() -> None:
           f"{size[1]} messages; {a.runs} runs after a warm-up; python {sys.version.split()[0]}, "
           f"sqlite {sqlite3.sqlite_version}; bytecode {bytecode}", flush=True)
 
-    todo = cases(store, chosen)
+    todo = cases(store, chosen, extra=a.extra)
     load0 = os.getloadavg()[0]
     ref_cases = measure(store, a.runs, refs, todo)
     load1 = os.getloadavg()[0]
