@@ -3,39 +3,76 @@
 ``auto_reason`` returns why no automatic reply may ever answer a message
 (an auto-reply, a list or bulk mail, a bounce), or ``""`` when a person
 wrote it. The "from one of our own addresses" rule needs the configuration
-and is applied by ingest.
+and is applied by ingest; the per-contact rate limit by the auto-reply
+service.
+
+Rules, first match wins (RFC 3834 §5, SPEC §4): ``Auto-Submitted`` other
+than ``no``; ``Precedence: bulk|list|junk`` (and ``auto_reply``, which
+vacation programs send); ``List-Id``; ``List-Unsubscribe``;
+``X-Auto-Response-Suppress``; ``X-Autoreply``/``X-Autorespond``
+(``X-Autoresponder``); an empty ``Return-Path: <>``; a MAILER-DAEMON or
+postmaster sender; a no-reply sender (nobody reads an answer to it, and
+another robot may answer back).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
+from email.message import Message
 from email.utils import parseaddr
 
 Getter = Callable[[str], str]
+Headers = Getter | Mapping[str, str] | Message
+
+_NO_REPLY = re.compile(r"^(no-?reply|do-?not-?reply|donotreply|noreply-[\w.-]*)$")
 
 
-def auto_reason(get: Getter) -> str:
-    """``get(name)`` returns a header's decoded value or ``""``."""
-    auto = get("Auto-Submitted").strip().lower()
-    if auto and not auto.startswith("no"):
-        return f"auto-submitted: {auto.split(';')[0]}"
+def _getter(headers: Headers) -> Getter:
+    if callable(headers) and not isinstance(headers, Message | Mapping):
+        return headers
+    if isinstance(headers, Message):
+        msg = headers
+
+        def from_message(name: str) -> str:
+            try:
+                value = msg.get(name)
+            except Exception:  # a broken header is as good as none here
+                return ""
+            return "" if value is None else str(value)
+
+        return from_message
+    lower = {str(k).lower(): v for k, v in headers.items()}
+    return lambda name: str(lower.get(name.lower()) or "")
+
+
+def auto_reason(headers: Headers) -> str:
+    """Why a message is automatic, or ``""``. ``headers`` is a getter
+    (``get(name)`` returns a header's decoded value or ``""``), a mapping of
+    header names (any case) to values, or an ``email.message.Message``."""
+    get = _getter(headers)
+    auto = re.split(r"[;(\s]", get("Auto-Submitted").strip().lower(), maxsplit=1)[0]
+    if auto and auto != "no":
+        return f"auto-submitted: {auto}"
     precedence = get("Precedence").strip().lower()
-    if precedence in ("bulk", "list", "junk"):
+    if precedence in ("bulk", "list", "junk", "auto_reply"):
         return f"precedence: {precedence}"
-    if get("List-Id"):
+    if get("List-Id").strip():
         return "mailing list (List-Id)"
-    if get("List-Unsubscribe"):
+    if get("List-Unsubscribe").strip():
         return "bulk mail (List-Unsubscribe)"
-    if get("X-Auto-Response-Suppress"):
+    if get("X-Auto-Response-Suppress").strip():
         return "x-auto-response-suppress"
     for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder"):
-        if get(name):
+        if get(name).strip():
             return name.lower()
     return_path = get("Return-Path").strip()
-    if return_path in ("<>", "< >"):
+    if return_path.replace(" ", "") == "<>":
         return "empty return-path"
     sender = parseaddr(get("From"))[1].lower()
     local = sender.split("@")[0]
     if local in ("mailer-daemon", "postmaster"):
         return f"{local} sender"
+    if _NO_REPLY.match(local):
+        return "no-reply sender"
     return ""

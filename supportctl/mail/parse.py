@@ -2,33 +2,57 @@
 
 Contract:
 - Anything Python's ``email`` package can read becomes an ``Inbound`` with
-  readable text; ``ParseError`` only when there is nothing usable (empty
-  input, no header and no body), and then ingest quarantines the raw bytes.
+  readable text. ``ParseError`` only when there is nothing usable: empty
+  input, or bytes with no mail header at all. A MIME structure the package
+  cannot build (``RecursionError`` on thousands of nested multiparts) is
+  read again with headers only and its body kept as text.
 - Parsing uses ``policy.compat32``: about 0.15 ms a mail against 1.1 ms for
   ``policy.default``, and it does not raise lazily on broken headers
   (Outlook-style Message-IDs, a lone ``"`` in ``To:``, bogus charsets).
-  Every header access still goes through ``_header``, which never raises.
-- Charsets: the declared one, then the usual liars' real charsets
-  (windows-1252 for latin-1, cp949/gb18030 for their ancestors), then
-  ``charset-normalizer``; never ``?`` soup.
-- Subjects and names are folded to one line (a decoded Subject may hold
-  CR/LF: header injection, CVE-2024-6923).
+  Headers are read through guarded helpers that never raise.
+- Raw 8-bit header bytes (RFC 6532 UTF-8, or a legacy charset) are decoded
+  before anything reads them: UTF-8, then the message's own declared body
+  charset, then detection. Encoded words (RFC 2047) are decoded by our own
+  liar-tolerant decoder, and only AFTER an address list is split, so an
+  encoded ``<`` or ``,`` in a display name cannot change the address.
+- Charsets: the declared one (normalised: ``uft-8``, ``cp-850``, junk after
+  the name), UTF-8 first when a single-byte charset is declared (UTF-8
+  labelled latin-1 is the commonest liar), the usual liars' real charsets
+  (windows-1252 for latin-1/ASCII, cp949/gb18030 for their ancestors), then
+  ``charset-normalizer``; never ``?`` or U+FFFD soup where a charset fits.
+- Text: per ``multipart/alternative`` the plain part, else the HTML one
+  converted; every other inline text part in order. An enclosed message
+  (``message/rfc822``, ``message/global``) is shown under a "Forwarded
+  message" header block and its attachments are kept, except inside a
+  delivery report or complaint, where the enclosed original is ours and is
+  only used for ``reports_on``.
+- Subjects and names are folded to one line, controls removed (a decoded
+  Subject may hold CR/LF: header injection, CVE-2024-6923).
 - The external id is the Message-ID without brackets, else ``sha256:`` of
   the raw bytes, so the same bytes always get the same key.
 - Delivery reports (``multipart/report`` DSNs and the common non-standard
-  bounces) and abuse complaints (ARF) carry ``report_state`` and the
-  Message-IDs of the message they report on.
+  bounces) and abuse complaints (ARF) carry ``report_state`` ``failed``,
+  the error, and the Message-IDs of the message they report on. A DSN whose
+  every action is ``delayed`` (or ``delivered``/``relayed``/``expanded``)
+  is not a failure: ``report_state`` stays ``""`` and it is a plain
+  automatic message (its ``auto_reason`` says so).
+- Work is bounded: at most ``MAX_PARTS`` MIME parts and ``MAX_DEPTH``
+  levels are looked at, HTML conversion is capped in ``html.py``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email
+import functools
 import hashlib
 import re
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email import policy
-from email.header import decode_header, make_header
 from email.message import Message
+from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
@@ -37,104 +61,177 @@ from supportctl.mail.html import html_to_text, strip_controls
 from supportctl.mail.loops import auto_reason
 from supportctl.models import Address, AttachmentData, Inbound
 
+#: At most this many parts are looked at (torture tests, endless nesting).
+MAX_PARTS = 500
+#: Nesting (multiparts and enclosed messages) followed for text.
+MAX_DEPTH = 30
+#: A "Message-ID" longer than a header line may be is junk, not a key.
+MAX_ID = 998
+
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _WS = re.compile(r"\s+")
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?]*)\?=")
+_CHARSET_NAME = re.compile(r"[a-z0-9][a-z0-9_.:+-]*")
 #: Charsets mail programs declare when they mean something wider.
 _WIDER = {
     "iso-8859-1": "windows-1252", "latin-1": "windows-1252", "latin1": "windows-1252",
     "us-ascii": "windows-1252", "ascii": "windows-1252", "iso-8859-8-i": "iso-8859-8",
     "ks_c_5601-1987": "cp949", "euc-kr": "cp949", "gb2312": "gb18030", "gbk": "gb18030",
-    "x-gbk": "gb18030", "shift_jis": "cp932", "tis-620": "cp874", "unicode-1-1-utf-7": "utf-7",
+    "x-gbk": "gb18030", "shift_jis": "cp932", "tis-620": "cp874", "windows-874": "cp874",
+    "unicode-1-1-utf-7": "utf-7", "uft-8": "utf-8", "utf8": "utf-8", "x-unknown": "",
+    "unknown-8bit": "", "unknown": "", "x-user-defined": "windows-1252",
 }
+#: Declared charsets for which trying strict UTF-8 (or plain ASCII) first
+#: would be wrong: wide Unicode, and 7-bit encodings whose bytes are ASCII.
+_WIDE_UNICODE = ("utf-16", "utf-32", "utf-7", "ucs-2", "ucs-4", "unicode", "iso-2022",
+                 "iso2022", "csiso2022", "hz")
 #: Parts made of header-like fields: read by ``_report``, shown only when a
 #: message has no other text.
 _FIELD_TYPES = ("message/delivery-status", "message/feedback-report", "text/rfc822-headers",
-                "message/disposition-notification")
-#: At most this many parts are looked at (torture tests, endless nesting).
-MAX_PARTS = 500
+                "message/disposition-notification", "message/global-delivery-status",
+                "message/global-headers")
+_BODY_TYPES = ("text/plain", "text/html")
 
 
-def _decode_bytes(data: bytes, declared: str | None) -> str:
-    """Bytes to text: the declared charset (or its wider superset), then
-    UTF-8, then detection; latin-1 as the last resort never fails."""
-    tried: list[str] = []
-    cs = (declared or "").strip().strip('"').lower()
-    order = [_WIDER.get(cs, cs), "utf-8"]
-    if cs != "utf-8" and not data.isascii():
+# -- charsets ---------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=256)
+def _norm_charset(declared: str | None) -> str:
+    """A codec name for a declared charset, or ``""`` (seen in the wild:
+    ``utf-8 euao6y69zh2w``, ``_iso-2022-jp$esc``, ``cp-850``, ``"uft-8"``)."""
+    if not declared:
+        return ""
+    cs = str(declared).strip().strip("\"'").lower().lstrip("_-. ")
+    m = _CHARSET_NAME.match(cs)
+    if not m:
+        return ""
+    cs = m.group(0)
+    cs = re.sub(r"^cp-(\d+)$", r"cp\1", cs)
+    return _WIDER.get(cs, cs)
+
+
+def _decode_bytes(data: bytes, declared: str | None, hint: str = "") -> str:
+    """Bytes to text, never raising: the declared charset (or its wider
+    superset), UTF-8, the message's ``hint`` charset, then detection;
+    windows-1252 with replacement as the very last resort."""
+    if not data:
+        return ""
+    cs = _norm_charset(declared)
+    if data.isascii() and not cs.startswith(_WIDE_UNICODE):
+        return data.decode("ascii")
+    order = [cs, "utf-8", _norm_charset(hint)]
+    if cs != "utf-8" and not cs.startswith(_WIDE_UNICODE):
         # Valid multi-byte UTF-8 is almost never meant as latin-1 text, but
         # a single-byte charset decodes anything: UTF-8 mislabelled as
         # iso-8859-1 is the commonest liar, so strict UTF-8 goes first.
-        order.reverse()
+        order = ["utf-8", cs, order[2]]
+    tried: set[str] = set()
     for cand in order:
         if not cand or cand in tried:
             continue
-        tried.append(cand)
+        tried.add(cand)
         try:
             return data.decode(cand)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeDecodeError, ValueError):
             continue
-    try:
-        from charset_normalizer import from_bytes
+    # UTF-8 with a few broken sequences (a name cut inside a character, one
+    # stray byte) is still UTF-8: detection would turn all of it to mojibake.
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    good = len(text) - len(text.encode("ascii", "ignore")) - bad
+    if good > 0 and good >= 2 * bad:
+        return text
+    # Detection needs material: on a handful of bytes it guesses wildly, and
+    # windows-1252 is then the likeliest meaning.
+    if len(data) - len(data.decode("ascii", "ignore")) >= 8:
+        try:
+            from charset_normalizer import from_bytes
 
-        best = from_bytes(data[:200_000]).best()
-        if best is not None and best.encoding:
-            return data.decode(best.encoding, errors="replace")
-    except Exception:
-        pass
+            best = from_bytes(data[:200_000]).best()
+            if best is not None and best.encoding:
+                return data.decode(best.encoding, errors="replace")
+        except Exception:  # detection is a nicety; never let it lose the text
+            pass
     return data.decode("windows-1252", errors="replace")
 
 
-def _header_str(value: Any) -> str:
-    """A header value (str or Header) decoded from RFC 2047, never raising."""
-    if value is None:
-        return ""
-    raw = str(value) if not isinstance(value, str) else value
+def _unraw(value: str, hint: str = "") -> str:
+    """A header value as compat32 stores it (8-bit bytes as surrogates) to
+    real text."""
+    if value.isascii():
+        return value
     try:
-        parts = decode_header(raw)
-    except Exception:
-        return raw
-    out = []
-    for chunk, cs in parts:
-        if isinstance(chunk, bytes):
-            out.append(_decode_bytes(chunk, cs))
-        else:
-            out.append(chunk)
-    text = "".join(out) if len(parts) > 1 else (out[0] if out else "")
-    if len(parts) > 1:
-        # decode_header drops the whitespace between encoded words and
-        # plain text; make_header knows the rules, when it can cope.
-        try:
-            text = str(make_header(parts))
-        except Exception:
-            pass
-    return text
+        data = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value
+    return _decode_bytes(data, None, hint)
 
 
-Headers = dict[str, list[str]]
-
-
-def _index(msg: Message) -> Headers:
-    """Header name (lower case) → raw values, built once: compat32's
-    ``get`` scans every header on every call, which dominated parse time."""
-    out: Headers = {}
+def _fix_headers(part: Message, hint: str) -> None:
+    """Decode raw 8-bit header bytes in place, so that compat32's own
+    accessors (get, get_param, get_filename) see text instead of turning
+    them into U+FFFD."""
     try:
-        items = msg.items()
+        headers = part._headers  # type: ignore[attr-defined]
+        if any(not v.isascii() for _, v in headers if isinstance(v, str)):
+            part._headers = [  # type: ignore[attr-defined]
+                (k, _unraw(v, hint) if isinstance(v, str) else v) for k, v in headers
+            ]
     except Exception:
-        return out
-    for k, v in items:
-        if k:
-            out.setdefault(k.lower(), []).append(str(v))
-    return out
+        pass
 
 
-def _raw(h: Headers, name: str) -> str:
-    values = h.get(name.lower())
-    return values[0] if values else ""
+def _decode_words(text: str, hint: str = "") -> str:
+    """RFC 2047 encoded words decoded with the liar-tolerant decoder.
+    Whitespace between adjacent encoded words is dropped (§6.2); adjacent
+    words in one charset are joined before decoding, because senders split
+    multi-byte characters across words."""
+    if "=?" not in text:
+        return text
+    out: list[str] = []
+    run_cs = ""
+    run: list[bytes] = []
+    pos = 0
+
+    def flush() -> None:
+        if run:
+            out.append(_decode_bytes(b"".join(run), run_cs, hint))
+            run.clear()
+
+    for m in _ENCODED_WORD.finditer(text):
+        gap = text[pos:m.start()]
+        cs = m.group(1).split("*", 1)[0]  # RFC 2231 language suffix
+        data = _word_bytes(m.group(2), m.group(3))
+        if data is None:
+            continue  # left in place as text by the next gap
+        if not (run and not gap.strip()):
+            flush()
+            out.append(gap)
+        elif cs != run_cs and _norm_charset(cs) != _norm_charset(run_cs):
+            flush()
+        run_cs = cs
+        run.append(data)
+        pos = m.end()
+    flush()
+    out.append(text[pos:])
+    return "".join(out)
 
 
-def _decoded(h: Headers, name: str) -> str:
-    value = _raw(h, name)
-    return _header_str(value) if value else ""
+def _word_bytes(encoding: str, payload: str) -> bytes | None:
+    raw = payload.encode("utf-8", "surrogateescape")
+    if encoding in "Qq":
+        return binascii.a2b_qp(raw, header=True)  # "_" is a space in headers
+    raw = re.sub(rb"[^A-Za-z0-9+/]", b"", raw)
+    if len(raw) % 4 == 1:
+        raw = raw[:-1]  # a stray last character cannot be padded into a byte
+    try:
+        return base64.b64decode(raw + b"=" * (-len(raw) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
+# -- headers ----------------------------------------------------------------
 
 
 def _raw_header(msg: Message, name: str) -> str:
@@ -145,50 +242,64 @@ def _raw_header(msg: Message, name: str) -> str:
     return "" if value is None else str(value)
 
 
+def _header(msg: Message, name: str, hint: str = "") -> str:
+    """A header's text, RFC 2047 decoded; ``""`` when absent or broken."""
+    return _decode_words(_raw_header(msg, name), hint)
+
+
 def _one_line(text: str) -> str:
     return _WS.sub(" ", strip_controls(text)).strip()
 
 
-_SIMPLE_ADDR = re.compile(r"\s*(?:([^<>\"(),;:]*?)\s*<([^<>\s\"(),;:]+@[^<>\s\"(),;:]+)>|([^<>\s\"(),;:]+@[^<>\s\"(),;:]+))\s*")
+_TOKEN = re.compile("\ue000(\\d+)\ue001")
 
 
-def _addresses(h: Headers, name: str) -> list[Address]:
-    values = h.get(name.lower()) or []
+def _addresses(msg: Message, name: str, hint: str = "") -> list[Address]:
+    """Split first, decode names after: decoding first would let an encoded
+    "<x@y>" or "," in a display name become an address. Encoded words are
+    swapped for private-use placeholders while splitting, because senders
+    put raw ":" and "@" in them too, which would start a group or an
+    address."""
+    words: list[str] = []
+
+    def protect(m: re.Match[str]) -> str:
+        words.append(m.group(0))
+        return f"\ue000{len(words) - 1}\ue001"
+
+    def restore(text: str) -> str:
+        return _TOKEN.sub(lambda m: words[int(m.group(1))], text)
+
+    try:
+        values = [_ENCODED_WORD.sub(protect, str(v)) for v in msg.get_all(name) or []]
+        pairs = getaddresses(values)
+    except Exception:
+        return []
     out = []
-    pairs: list[tuple[str, str]] = []
-    for v in values:
-        # Fast path for the common shapes (``Name <a@b>``, ``a@b``); the
-        # stdlib's address parser handles everything else.
-        m = _SIMPLE_ADDR.fullmatch(v) if v.isascii() and "=?" not in v else None
-        if m:
-            pairs.append((m.group(1) or "", m.group(2) or m.group(3)))
-            continue
-        try:
-            pairs += getaddresses([_header_str(v)])
-        except Exception:
-            continue
     for disp, addr in pairs:
-        addr = _one_line(addr)
-        if not addr or "@" not in addr and not disp:
+        addr = _one_line(restore(addr))
+        disp = _one_line(_decode_words(restore(disp), hint))
+        if not addr or ("@" not in addr and not disp):
             continue
-        out.append(Address(addr, _one_line(disp)))
+        out.append(Address(addr, disp))
     return out
 
 
 def _ids(text: str) -> list[str]:
-    return [m.strip() for m in _MSGID.findall(text or "")]
+    """Message-IDs in a header: ``<…>`` tokens, else bare ``x@y`` words
+    (some clients drop the brackets in In-Reply-To)."""
+    found = [m for m in _MSGID.findall(text or "") if len(m) <= MAX_ID]
+    if not found and text and "<" not in text:
+        found = [w for w in text.split() if "@" in w and len(w) <= MAX_ID]
+    return found
 
 
-def _message_id(h: Headers) -> str:
-    ids = _ids(_raw(h, "Message-ID"))
-    if ids:
-        return ids[0]
-    bare = _raw(h, "Message-ID").strip()
-    return bare if bare and " " not in bare and "@" in bare else ""
+def _message_id(msg: Message) -> str:
+    ids = _ids(_raw_header(msg, "Message-ID"))
+    return ids[0] if ids else ""
 
 
-def _date(h: Headers) -> datetime | None:
-    value = _raw(h, "Date")
+def _date(msg: Message) -> datetime | None:
+    value = _raw_header(msg, "Date")
     if not value:
         return None
     try:
@@ -204,51 +315,24 @@ def _date(h: Headers) -> datetime | None:
     except (OverflowError, ValueError):
         return None
     if dt.year < 1980 or dt.year > 2100:
-        return None
+        return None  # a clock at zero or a typo: arrival time is more honest
     return dt
 
 
-def _payload(part: Message) -> bytes:
-    try:
-        data = part.get_payload(decode=True)
-    except Exception:
-        data = None
-    if isinstance(data, bytes):
-        return data
-    raw = part.get_payload()
-    if isinstance(raw, str):
-        return raw.encode("utf-8", "surrogateescape")
-    return b""
-
-
-def _part_text(part: Message) -> str:
-    try:
-        cs = part.get_content_charset()
-    except Exception:
-        cs = None
-    return _decode_bytes(_payload(part), cs)
-
-
-def _filename(part: Message, n: int, ctype: str) -> str:
-    name = ""
-    try:
-        name = part.get_filename() or ""
-    except Exception:
-        name = ""
-    if not name:
+def _charset_hint(msg: Message) -> str:
+    """The first non-Unicode charset a text part declares: mail programs
+    that put raw 8-bit bytes in headers use the body's charset for them."""
+    for part in _walk(msg, limit=50):
         try:
-            name = part.get_param("name") or ""  # type: ignore[assignment]
+            cs = _norm_charset(part.get_param("charset") or None)  # type: ignore[arg-type]
         except Exception:
-            name = ""
-        if isinstance(name, tuple):
-            name = email.utils.collapse_rfc2231_value(name)
-    name = _one_line(_header_str(name)) if name else ""
-    if not name:
-        import mimetypes
+            continue
+        if cs and cs != "utf-8" and not cs.startswith(_WIDE_UNICODE):
+            return cs
+    return ""
 
-        ext = mimetypes.guess_extension(ctype) or ".bin"
-        name = f"part-{n}{ext}"
-    return name
+
+# -- parts ------------------------------------------------------------------
 
 
 def _ctype(part: Message) -> str:
@@ -258,192 +342,369 @@ def _ctype(part: Message) -> str:
         return "application/octet-stream"
 
 
-def _walk(msg: Message) -> list[tuple[Message, str]]:
-    """Every part with its content type (looked up once: compat32's header
-    lookups are linear scans)."""
-    out: list[tuple[Message, str]] = []
+def _payload(part: Message) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if isinstance(data, bytes):
+        return data
+    try:
+        raw = part.get_payload()
+    except Exception:
+        return b""
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "surrogateescape")
+    return b""
+
+
+def _part_text(part: Message, hint: str = "") -> str:
+    try:
+        cs = part.get_param("charset")
+    except Exception:
+        cs = None
+    return _decode_bytes(_payload(part), cs if isinstance(cs, str) else None, hint)
+
+
+def _param(part: Message, name: str, header: str, hint: str) -> str:
+    try:
+        value: Any = part.get_param(name, header=header)
+    except Exception:
+        return ""
+    if isinstance(value, tuple):  # RFC 2231: (charset, language, %-decoded text)
+        charset, _lang, text = (list(value) + ["", "", ""])[:3]
+        try:
+            value = _decode_bytes(str(text).encode("latin-1"), charset or None, hint)
+        except UnicodeEncodeError:
+            value = str(text)
+    if not isinstance(value, str):
+        return ""
+    return _one_line(_decode_words(email.utils.unquote(value), hint))
+
+
+def _filename(part: Message, n: int, ctype: str, hint: str) -> str:
+    name = (_param(part, "filename", "content-disposition", hint)
+            or _param(part, "name", "content-type", hint))
+    if not name:
+        import mimetypes
+
+        ext = mimetypes.guess_extension(ctype) or ".bin"
+        name = f"part-{n}{ext}"
+    return name
+
+
+def _walk(msg: Message, limit: int = MAX_PARTS) -> list[Message]:
+    """Every part, depth first, at most ``limit`` (no recursion)."""
+    out: list[Message] = []
     stack = [msg]
-    while stack and len(out) < MAX_PARTS:
+    while stack and len(out) < limit:
         part = stack.pop()
-        out.append((part, _ctype(part)))
-        if part.is_multipart():
+        out.append(part)
+        try:
             payload: Any = part.get_payload()
-            if isinstance(payload, list):
-                stack.extend(p for p in reversed(payload) if isinstance(p, Message))
+        except Exception:
+            continue
+        if isinstance(payload, list):
+            stack.extend(p for p in reversed(payload) if isinstance(p, Message))
     return out
 
 
-def parse_email(raw: bytes, *, received_at: datetime | None = None, source_ref: str = "") -> Inbound:
+@dataclass
+class _Body:
+    """What one walk over the parts collects."""
+
+    hint: str
+    skip_enclosed: bool
+    seen: int = 0
+    enclosed: int = 0
+    html: list[str] = field(default_factory=list)
+    attachments: list[AttachmentData] = field(default_factory=list)
+
+
+#: A piece of body text: (kind, text) with kind "plain" or "html" (converted
+#: only when chosen, so 3 000 HTML alternatives cost nothing).
+Segment = tuple[str, str]
+
+
+def _segments(part: Message, depth: int, body: _Body, *, top: bool = False) -> list[Segment]:
+    body.seen += 1
+    if body.seen > MAX_PARTS or depth > MAX_DEPTH:
+        return []
+    _fix_headers(part, body.hint)
+    ctype = _ctype(part)
+    try:
+        payload: Any = part.get_payload()
+    except Exception:
+        payload = ""
+    if isinstance(payload, list):
+        children = [p for p in payload if isinstance(p, Message)]
+        if ctype in _FIELD_TYPES:
+            return []  # read by _report
+        if ctype.startswith("message/"):
+            if body.skip_enclosed or not children:
+                return []
+            return _forwarded(children[0], depth, body)
+        if ctype == "multipart/alternative":
+            return _alternative(children, depth, body)
+        out: list[Segment] = []
+        for child in children:
+            out += _segments(child, depth + 1, body)
+        return out
+    return _leaf(part, ctype, body, top=top)
+
+
+def _alternative(children: list[Message], depth: int, body: _Body) -> list[Segment]:
+    """The plain alternative when it has text, else the first with any
+    (HTML converted later). Every alternative is walked, so inline images
+    of a multipart/related HTML alternative are kept as attachments."""
+    options = [_segments(child, depth + 1, body) for child in children]
+    for segs in options:
+        if any(kind == "plain" and text.strip() for kind, text in segs):
+            return segs
+    for segs in options:
+        if any(text.strip() for _, text in segs):
+            return segs
+    return []
+
+
+def _forwarded(inner: Message, depth: int, body: _Body) -> list[Segment]:
+    _fix_headers(inner, body.hint)
+    head = ["---------- Forwarded message ----------"]
+    for name in ("From", "Date", "Subject", "To"):
+        value = _one_line(_header(inner, name, body.hint))
+        if value:
+            head.append(f"{name}: {value}")
+    body.enclosed += 1
+    try:
+        return [("plain", "\n".join(head) + "\n")] + _segments(inner, depth + 1, body)
+    finally:
+        body.enclosed -= 1
+
+
+def _leaf(part: Message, ctype: str, body: _Body, *, top: bool) -> list[Segment]:
+    try:
+        disp = (part.get_content_disposition() or "").lower()
+    except Exception:
+        disp = ""
+    has_name = bool(_param(part, "filename", "content-disposition", body.hint)
+                    or _param(part, "name", "content-type", body.hint))
+    is_body = disp != "attachment" and not has_name
+    if ctype in _BODY_TYPES and (is_body or top):
+        text = _part_text(part, body.hint)
+        if ctype == "text/html":
+            if not body.enclosed:
+                body.html.append(text)
+            return [("html", text)]
+        return [("plain", text)]
+    if ctype.startswith("multipart/") or (top and ctype.startswith("message/")):
+        # A multipart without its boundary (or an unparsed message): the
+        # payload is all there is; show it as text when it holds any.
+        text = _part_text(part, body.hint)
+        return [("plain", text)] if text.strip() else []
+    if ctype in _FIELD_TYPES:
+        return []
+    data = _payload(part)
+    if not data:
+        return []
+    cid = _ids(_raw_header(part, "Content-ID"))
+    n = len(body.attachments) + 1
+    body.attachments.append(AttachmentData(
+        filename=_filename(part, n, ctype, body.hint), content_type=ctype, data=data,
+        content_id=cid[0] if cid else "",
+        inline=disp == "inline" or (bool(cid) and disp != "attachment"),
+    ))
+    return []
+
+
+def _body(msg: Message, item: Inbound, hint: str, is_report: bool) -> None:
+    body = _Body(hint=hint, skip_enclosed=is_report)
+    segs = _segments(msg, 0, body, top=True)
+    texts = [html_to_text(text) if kind == "html" else text for kind, text in segs]
+    text = "\n\n".join(t.strip("\n") for t in texts if t.strip())
+    item.html = "\n".join(body.html)
+    item.attachments = body.attachments
+    if not text.strip():
+        text = _fallback_text(msg, hint)
+    item.text = strip_controls(text).strip("\n")
+
+
+def _fallback_text(msg: Message, hint: str) -> str:
+    """A body hidden in an odd part (S/MIME's application/plain, a report's
+    field block, a named text part): the first small textual part."""
+    for part in _walk(msg):
+        pt = _ctype(part)
+        if pt in _FIELD_TYPES:
+            candidate = _fields_text(part, hint)
+        elif part.is_multipart() or not (pt.startswith("text/") or pt == "application/plain"):
+            continue
+        else:
+            candidate = _part_text(part, hint)
+        if candidate.strip() and len(candidate) < 1_000_000:
+            return html_to_text(candidate) if pt == "text/html" else candidate
+    return ""
+
+
+# -- the entry point --------------------------------------------------------
+
+
+def _read(raw: bytes) -> Message:
+    try:
+        return email.message_from_bytes(raw, policy=policy.compat32)
+    except Exception:
+        # The MIME tree could not be built (RecursionError on thousands of
+        # nested multiparts): headers only, the body kept as one text part.
+        try:
+            msg = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+        except Exception as exc:
+            raise ParseError(f"unreadable message: {type(exc).__name__}") from None
+        for name in ("Content-Type", "Content-Transfer-Encoding"):
+            del msg[name]
+        return msg
+
+
+def parse_email(raw: bytes, *, received_at: datetime | None = None,
+                source_ref: str = "") -> Inbound:
+    """The ``Inbound`` of one RFC 822 message. Raises ``ParseError`` only
+    when nothing usable can be read (see the module contract)."""
     if not raw or not raw.strip():
         raise ParseError("empty message")
-    try:
-        msg = email.message_from_bytes(raw, policy=policy.compat32)
-    except Exception as exc:  # pragma: no cover - compat32 is lenient
-        raise ParseError(f"unreadable message: {type(exc).__name__}") from None
+    msg = _read(raw)
     keys = [k for k in list(msg.keys()) if k]
     if not keys and not raw.lstrip().startswith((b"From ", b"Received", b"Return-Path")):
         raise ParseError("no mail headers found: not an RFC 822 message")
+    hint = _charset_hint(msg)
+    _fix_headers(msg, hint)
 
-    h = _index(msg)
-    subject = _one_line(_decoded(h, "Subject"))
-    senders = _addresses(h, "From") or _addresses(h, "Sender") or _addresses(h, "Return-Path")
+    senders = (_addresses(msg, "From", hint) or _addresses(msg, "Sender", hint)
+               or _addresses(msg, "Return-Path", hint))
+    spam_status = _raw_header(msg, "X-Spam-Status").strip().upper()
     item = Inbound(
         medium="email",
         raw=raw,
-        external_id=_message_id(h) or "sha256:" + hashlib.sha256(raw).hexdigest(),
+        external_id=_message_id(msg) or "sha256:" + hashlib.sha256(raw).hexdigest(),
         sender=senders[0] if senders else None,
-        to=_addresses(h, "To"),
-        cc=_addresses(h, "Cc"),
-        subject=subject,
-        sent_at=_date(h) or received_at or datetime.now(timezone.utc),
+        to=_addresses(msg, "To", hint),
+        cc=_addresses(msg, "Cc", hint),
+        subject=_one_line(_header(msg, "Subject", hint)),
+        sent_at=_date(msg) or received_at or datetime.now(timezone.utc),
         received_at=received_at,
-        in_reply_to=(_ids(_raw(h, "In-Reply-To")) or [""])[0],
-        references=_ids(_raw(h, "References")),
+        in_reply_to=(_ids(_raw_header(msg, "In-Reply-To")) or [""])[0],
+        references=_ids(_raw_header(msg, "References")),
         source_ref=source_ref,
-        spam=_raw(h, "X-Spam-Flag").strip().upper().startswith("YES"),
+        spam=(_raw_header(msg, "X-Spam-Flag").strip().upper().startswith("YES")
+              or spam_status.startswith("YES")),
     )
-    item.auto_reason = auto_reason(lambda name: _decoded(h, name))
-    parts = _walk(msg)
-    _body(msg, parts, item)
-    _report(msg, parts, item)
+    item.auto_reason = auto_reason(lambda name: _header(msg, name, hint))
+    _body(msg, item, hint, is_report=_ctype(msg) == "multipart/report")
+    _report(msg, item, hint)
     if not keys and not item.text.strip():
         raise ParseError("no usable header, text or attachment")
     return item
 
 
-def _body(msg: Message, parts: list[tuple[Message, str]], item: Inbound) -> None:
-    plain: list[str] = []
-    html: list[str] = []
-    n = 0
-    for part, ctype in parts:
-        if part.is_multipart():
-            continue
-        n += 1
-        try:
-            disp = (part.get_content_disposition() or "").lower()
-        except Exception:
-            disp = ""
-        is_body = part is msg or not disp or disp == "inline"
-        has_name = bool(part.get_param("name") or part.get_param("filename", header="content-disposition"))
-        if ctype == "text/plain" and is_body and not has_name and disp != "attachment":
-            plain.append(_part_text(part))
-            continue
-        if ctype == "text/html" and is_body and not has_name and disp != "attachment":
-            html.append(_part_text(part))
-            continue
-        if ctype in _FIELD_TYPES:
-            continue  # read by _report; the human part carries the text
-        data = _payload(part) if ctype != "message/rfc822" else _rfc822_bytes(part)
-        if not data:
-            continue
-        cid = _ids(_raw_header(part, "Content-ID"))
-        item.attachments.append(AttachmentData(
-            filename=_filename(part, n, ctype), content_type=ctype, data=data,
-            content_id=cid[0] if cid else "", inline=disp == "inline" or bool(cid) and disp != "attachment",
-        ))
-    text = "\n\n".join(t for t in plain if t.strip())
-    item.html = "\n".join(html)
-    if not text.strip() and item.html:
-        text = html_to_text(item.html)
-    if not text.strip() and not msg.is_multipart():
-        # No usable declared type (no Content-Type, odd types): show the body.
-        text = _part_text(msg) if parts[0][1] not in _FIELD_TYPES else _fields_text(msg)
-    if not text.strip():
-        # A body hidden in an odd part (S/MIME's application/plain, a
-        # report's field block): the first small textual part, as text.
-        for part, pt in parts:
-            if pt not in _FIELD_TYPES and (part.is_multipart() or not (
-                    pt.startswith("text/") or pt == "application/plain")):
-                continue
-            candidate = _fields_text(part) if pt in _FIELD_TYPES else _part_text(part)
-            if candidate.strip() and len(candidate) < 1_000_000:
-                text = html_to_text(candidate) if pt == "text/html" else candidate
-                break
-    item.text = strip_controls(text).strip("\n")
-
-
-def _rfc822_bytes(part: Message) -> bytes:
-    payload: Any = part.get_payload()
-    if isinstance(payload, list) and payload:
-        try:
-            return payload[0].as_bytes(policy=policy.compat32)
-        except Exception:
-            try:
-                return str(payload[0]).encode("utf-8", "replace")
-            except Exception:
-                return b""
-    return _payload(part)
+# -- delivery reports and complaints ---------------------------------------
 
 
 _BOUNCE_SUBJECT = re.compile(
     r"(undeliver|delivery (status )?notification|failure notice|returned mail|mail delivery failed"
-    r"|delivery has failed|could not be delivered|non ?remis|unzustellbar)", re.IGNORECASE)
+    r"|delivery has failed|could not be delivered|non ?remis|unzustellbar|not delivered)",
+    re.IGNORECASE)
+_DELAY_SUBJECT = re.compile(r"(delayed|still being retried|will be retried|warning:)", re.IGNORECASE)
+#: Where non-standard bounces state the reason, most specific first.
+_BOUNCE_REASON = (
+    re.compile(r"\b([45]\d\d[ -][45]\.\d{1,3}\.\d{1,3}\b.*)"),
+    re.compile(r"(?im)^technical details of permanent failure:\s*\n?\s*(\S.*)$"),
+    re.compile(r"\b([45]\d\d\s+\S.*)"),
+)
 
 
-def _report(msg: Message, parts: list[tuple[Message, str]], item: Inbound) -> None:
+def _report(msg: Message, item: Inbound, hint: str) -> None:
     """Fill report_state/report_error/reports_on for DSNs and complaints."""
-    ctype = parts[0][1]
-    report_type = (msg.get_param("report-type") or "") if ctype == "multipart/report" else ""
-    report_type = str(report_type).lower()
-    types = {pt for _, pt in parts}
+    ctype = _ctype(msg)
+    try:
+        report_type = str(msg.get_param("report-type") or "").lower() if ctype == "multipart/report" else ""
+    except Exception:
+        report_type = ""
+    parts = _walk(msg)
+    types = [_ctype(p) for p in parts]
     originals: list[str] = []
-    for part, pt in parts:
-        if pt == "message/rfc822":
+    for part, pt in zip(parts, types, strict=True):
+        if pt in ("message/rfc822", "message/global"):
             inner: Any = part.get_payload()
-            if isinstance(inner, list) and inner:
+            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
                 originals += _ids(_raw_header(inner[0], "Message-ID"))
-        elif pt == "text/rfc822-headers":
-            head = email.message_from_string(_part_text(part), policy=policy.compat32)
-            originals += _ids(_raw_header(head, "Message-ID"))
+        elif pt in ("text/rfc822-headers", "message/global-headers"):
+            try:
+                head = email.message_from_string(_part_text(part, hint), policy=policy.compat32)
+                originals += _ids(_raw_header(head, "Message-ID"))
+            except Exception:
+                pass
     if report_type == "feedback-report" or "message/feedback-report" in types:
-        fb = next((p for p, pt in parts if pt == "message/feedback-report"), None)
+        fb = parts[types.index("message/feedback-report")] if "message/feedback-report" in types else None
         kind = "abuse"
         if fb is not None:
-            m = re.search(r"(?im)^feedback-type:\s*(\S+)", _fields_text(fb))
+            m = re.search(r"(?im)^feedback-type:\s*([\w-]+)", _fields_text(fb, hint))
             if m:
                 kind = m.group(1).lower()
         item.report_state = "failed"
         item.report_error = f"complaint: {kind}"
-        item.reports_on = originals
+        item.reports_on = _unique(originals)
         return
-    if report_type == "delivery-status" or "message/delivery-status" in types:
-        ds = next((p for p, pt in parts if pt == "message/delivery-status"), None)
-        fields = _fields_text(ds) if ds is not None else ""
-        actions = [a.lower() for a in re.findall(r"(?im)^action:\s*(\S+)", fields)]
-        status = re.findall(r"(?im)^status:\s*(\S+)", fields)
+    status_types = ("message/delivery-status", "message/global-delivery-status")
+    if report_type in ("delivery-status", "global-delivery-status") or any(t in types for t in status_types):
+        ds = next((p for p, t in zip(parts, types, strict=True) if t in status_types), None)
+        fields = _fields_text(ds, hint) if ds is not None else ""
+        actions = [a.lower() for a in re.findall(r"(?im)^action:\s*([\w-]+)", fields)]
+        status = re.findall(r"(?im)^status:\s*(\d\.\d{1,3}\.\d{1,3})", fields)
         diag = re.findall(r"(?im)^diagnostic-code:\s*(?:[^;\n]*;)?\s*(.+(?:\n[ \t].+)*)", fields)
         orig = re.findall(r"(?im)^original-message-id:\s*(.+)", fields)
         originals += [i for v in orig for i in _ids(v)]
         if "failed" in actions or (not actions and status and status[0].startswith("5")):
             item.report_state = "failed"
-        elif actions and all(a in ("delayed", "relayed", "expanded", "delivered") for a in actions):
-            item.report_state = ""  # a delay or a success report is not a failure
+        elif actions:
+            item.report_state = ""  # delayed, relayed, delivered, expanded: not a failure
         else:
             item.report_state = "failed" if status and status[0].startswith(("4", "5")) else ""
         if item.report_state:
-            err = " ".join(_one_line(d) for d in diag[:1]) or (status[0] if status else "")
-            item.report_error = ((status[0] + " ") if status and status[0] not in err else "") + err
-            item.reports_on = originals
+            err = _one_line(diag[0])[:300] if diag else ""
+            code = status[0] if status else ""
+            item.report_error = (f"{code} {err}".strip() if code and code not in err
+                                 else err or "delivery failed")
+            item.reports_on = _unique(originals)
         return
+    # Non-standard bounces: a mailer-daemon/postmaster sender and a bounce
+    # subject; a delay warning ("still being retried") is not a failure.
     local = item.sender.address.split("@")[0].lower() if item.sender else ""
-    if local in ("mailer-daemon", "postmaster") and _BOUNCE_SUBJECT.search(item.subject):
-        body_ids = [i for i in _ids(re.sub(r"(?im)^(?!message-id:).*$", "", item.text))]
+    if (local in ("mailer-daemon", "postmaster") and _BOUNCE_SUBJECT.search(item.subject)
+            and not _DELAY_SUBJECT.search(item.subject)):
+        body_ids = _ids("\n".join(re.findall(r"(?im)^message-id:\s*(.+)$", item.text)))
         item.report_state = "failed"
-        m = re.search(r"\b([45]\d\d[ -][45]\.\d{1,3}\.\d{1,3}\b.*)", item.text)
-        item.report_error = _one_line(m.group(1))[:200] if m else "delivery failed"
-        item.reports_on = originals + body_ids
+        item.report_error = "delivery failed"
+        for pattern in _BOUNCE_REASON:
+            m = pattern.search(item.text[:20_000])
+            if m:
+                item.report_error = _one_line(m.group(1))[:200]
+                break
+        item.reports_on = _unique(originals + body_ids)
 
 
-def _fields_text(part: Message) -> str:
+def _unique(ids: list[str]) -> list[str]:
+    return list(dict.fromkeys(ids))
+
+
+def _fields_text(part: Message, hint: str = "") -> str:
     """The text of a message/delivery-status or feedback-report part
     (compat32 parses its field groups into sub-messages)."""
-    payload: Any = part.get_payload()
+    try:
+        payload: Any = part.get_payload()
+    except Exception:
+        return ""
     if isinstance(payload, list):
         chunks = []
         for sub in payload:
             try:
-                chunks.append("\n".join(f"{k}: {v}" for k, v in sub.items()))
+                chunks.append("\n".join(f"{k}: {_unraw(str(v), hint)}" for k, v in sub.items()))
             except Exception:
                 continue
         return "\n\n".join(chunks)
-    return _part_text(part)
+    return _part_text(part, hint)

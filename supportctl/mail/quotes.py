@@ -56,7 +56,7 @@ def fold(text: str) -> tuple[str, bool]:
         if len(line) < 400 and _ATTRIBUTION.match(line):
             cut = i
             break
-        if i + 1 < len(lines) and len(line) < 400 and _ATTRIBUTION.match(line + " " + lines[i + 1]):
+        if i + 1 < len(lines) and len(line) < 400 and _ATTRIBUTION.match(line + " " + lines[i + 1][:400]):
             cut = i  # attributions are often wrapped over two lines
             break
         if _HEADER.match(line) and any(_HEADER2.match(nl) for nl in lines[i + 1 : i + 4]):
