@@ -86,3 +86,25 @@ def test_mbox_import_threads_like_sync(cli: Any, tmp_path: Path) -> None:
     assert r.code == 0, r
     [t] = cli("list", "--format", "json").json()
     assert t["message_count"] == 2 and t["created_at"].startswith("20")
+
+
+def test_from_and_to_search_use_words_of_names_and_addresses(cli: Any, tmp_path: Path) -> None:
+    a = eml(tmp_path, "a.eml", "From: Ann Becker <ann.becker@example.com>\nTo: sales@shop.example\n"
+            "Subject: one\nMessage-ID: <fa@x>\n")
+    b = eml(tmp_path, "b.eml", "From: Giulia Rossi <giulia@example.it>\nTo: help@shop.example\n"
+            "Subject: two\nMessage-ID: <fb@x>\n")
+    cli("import", str(a))
+    cli("import", str(b))
+
+    def ids(*q: str) -> list[int]:
+        return [t["id"] for t in cli("search", *q, "--format", "json").json()]
+
+    assert ids("from:ann.becker@example.com") == [1]
+    assert ids("from:becker") == [1]
+    assert ids("from:giu") == [2]  # a word's beginning
+    assert ids("from:example.it") == [2]
+    assert ids("to:sales@shop.example") == [1]
+    assert sorted(ids("to:shop.example")) == [1, 2]
+    assert ids("-from:ann", "to:shop") == [2]
+    cli("contact", "forget", "1", "--yes")
+    assert ids("from:becker") == []  # the index forgets with the person

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-LATEST = 1
+LATEST = 2
 
 _M001 = [
     """CREATE TABLE contacts (
@@ -189,6 +189,46 @@ _M001 = [
 ]
 
 
+# Words of a message's sender and recipients, for ``from:`` and ``to:``
+# searches: a LIKE '%x%' over every message cost 1.5 s on a million messages;
+# this index answers in milliseconds. Contentless (the words live in
+# messages); the triggers hand it the old words to delete.
+_SENDER = "new.from_name || ' ' || new.from_address"
+_RECIPIENTS = (
+    "(SELECT group_concat(json_extract(value, '$.name') || ' ' || json_extract(value, '$.address'), ' ')"
+    " FROM json_each(CASE WHEN json_valid({0}) THEN {0} ELSE '[]' END))"
+)
+
+
+def _addr_values(prefix: str) -> str:
+    sender = _SENDER.replace("new.", prefix)
+    to = _RECIPIENTS.format(f"{prefix}to_json")
+    cc = _RECIPIENTS.format(f"{prefix}cc_json")
+    return f"{sender}, COALESCE({to}, '') || ' ' || COALESCE({cc}, '')"
+
+
+_M002 = [
+    """CREATE VIRTUAL TABLE addresses_fts USING fts5(
+        sender, recipients, content='', tokenize='unicode61 remove_diacritics 2'
+    )""",
+    f"""INSERT INTO addresses_fts(rowid, sender, recipients)
+        SELECT id, {_addr_values("")} FROM messages""",
+    f"""CREATE TRIGGER addresses_fts_ai AFTER INSERT ON messages BEGIN
+        INSERT INTO addresses_fts(rowid, sender, recipients) VALUES (new.id, {_addr_values("new.")});
+    END""",
+    f"""CREATE TRIGGER addresses_fts_ad AFTER DELETE ON messages BEGIN
+        INSERT INTO addresses_fts(addresses_fts, rowid, sender, recipients)
+        VALUES ('delete', old.id, {_addr_values("old.")});
+    END""",
+    f"""CREATE TRIGGER addresses_fts_au AFTER UPDATE OF from_name, from_address, to_json, cc_json
+        ON messages BEGIN
+        INSERT INTO addresses_fts(addresses_fts, rowid, sender, recipients)
+        VALUES ('delete', old.id, {_addr_values("old.")});
+        INSERT INTO addresses_fts(rowid, sender, recipients) VALUES (new.id, {_addr_values("new.")});
+    END""",
+]
+
+
 def _run(db: Any, statements: list[str], version: int) -> None:
     for sql in statements:
         db.execute(sql)
@@ -207,5 +247,10 @@ def migrations() -> Any:
         payload, content-addressed attachments, tags, the event log, channel
         cursors, outbox, quarantine and full-text search kept by triggers."""
         _run(db, _M001, 1)
+
+    @m()
+    def m002_address_index(db: Any) -> None:
+        """Full-text index of senders and recipients for ``from:``/``to:``."""
+        _run(db, _M002, 2)
 
     return m

@@ -17,11 +17,9 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from supportctl.errors import UsageError
-from supportctl.models import iso, parse_iso, shift
 from supportctl.store.db import Store
 
 FIELDS = ("from", "to", "subject", "tag", "status", "channel", "assignee", "before", "after", "is")
@@ -41,6 +39,10 @@ def _fts_quote(text: str) -> str:
 
 
 def _date(value: str, now: str) -> str:
+    from datetime import timedelta
+
+    from supportctl.models import iso, parse_iso, shift
+
     m = re.fullmatch(r"(\d+)([hdw])", value)
     if m:
         n, unit = int(m.group(1)), m.group(2)
@@ -88,17 +90,23 @@ def _field(q: Query, name: str, value: str, neg: bool, now: str) -> None:
         term = "subject : (" + " ".join(_fts_quote(w) for w in words) + ")"
         (q.fts_neg if neg else q.fts_pos).append(term)
         return
-    if name == "from":
+    if name in ("from", "to"):
+        # Words of names and addresses, as notmuch matches them: the words
+        # of the value in order, the last one as a prefix ("from:giu",
+        # "from:ann@example.com", "to:example.com").
+        words = re.findall(r"\w+", value)
+        if not words:
+            raise UsageError(f"{name}: needs a name or an address")
+        column = "sender" if name == "from" else "recipients"
+        # from: is the customer (inbound mail); to: any message's recipients
+        # (which support address a customer wrote to, or whom we answered).
+        only_in = " AND m2.direction = 'in'" if name == "from" else ""
+        phrase = '"' + " ".join(words).replace('"', "") + '"*'
         q.where.append(
-            f"{nt}EXISTS (SELECT 1 FROM messages mm WHERE mm.ticket_id = t.id AND mm.direction = 'in'"
-            " AND (mm.from_address LIKE ? OR mm.from_name LIKE ?))"
+            f"t.id {nt}IN (SELECT m2.ticket_id FROM addresses_fts a JOIN messages m2"
+            f" ON m2.id = a.rowid WHERE addresses_fts MATCH ?{only_in})"
         )
-        q.params += [f"%{value}%", f"%{value}%"]
-    elif name == "to":
-        q.where.append(
-            f"{nt}EXISTS (SELECT 1 FROM messages mm WHERE mm.ticket_id = t.id AND mm.to_json LIKE ?)"
-        )
-        q.params.append(f"%{value}%")
+        q.params.append(f"{column} : {phrase}")
     elif name == "tag":
         q.where.append(f"{nt}EXISTS (SELECT 1 FROM tags g WHERE g.ticket_id = t.id AND g.tag = ?)")
         q.params.append(value)
