@@ -207,3 +207,15 @@ def test_closed_pipe_is_quiet(cli: Any) -> None:
         shell=True, capture_output=True, text=True,
     )
     assert p.stderr == ""
+
+
+def test_list_query_combines_with_filters(cli: Any) -> None:
+    a = _new(cli)
+    r = cli("new", "--channel", "phone", "--to", "Bob", "--subject", "Garantie", "-m", "Uhr kaputt")
+    b = int(r.out)
+    cli("tag", "vip", str(b))
+    ids = lambda *a_: [t["id"] for t in cli("list", *a_, "--format", "json").json()]  # noqa: E731
+    assert ids("--query", "uhr") == [b]
+    assert ids("--query", "uhr", "--tag", "vip") == [b]
+    assert ids("--query", "-uhr") == [a]
+    assert ids("--query", "scarpe tag:vip") == []

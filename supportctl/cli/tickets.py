@@ -79,9 +79,9 @@ def list_cmd(
         sort=sort, limit=_limit(limit), offset=offset,
     )
     if query:
-        from supportctl.store.search import search
+        from supportctl.store.search import condition
 
-        f.ids = [tid for tid, _ in search(store, query, now)]
+        f.where, f.params = condition(query, now)
     render.tickets(tickets_json(store, ticket_ids(store, f, now), now), _fmt(fmt))
 
 

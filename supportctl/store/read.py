@@ -32,7 +32,9 @@ class TicketFilter:
     sla: str | None = None  # breached | due-soon
     since: str | None = None
     until: str | None = None
-    ids: list[int] | None = None  # from a full-text query
+    ids: list[int] | None = None
+    where: list[str] = field(default_factory=list)  # extra SQL on tickets t (a --query)
+    params: list[Any] = field(default_factory=list)
     include_snoozed: bool = False
     include_merged: bool = False
     sort: str = "updated"
@@ -97,6 +99,8 @@ def _where(f: TicketFilter, now: str) -> tuple[str, list[Any]]:
         clauses.append("t.merged_into IS NULL")
     if f.ids is not None:
         clauses.append(f"t.id IN ({', '.join(str(int(i)) for i in f.ids) or 'NULL'})")
+    clauses += f.where
+    params += f.params
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 

@@ -154,6 +154,23 @@ def _match(q: Query) -> str:
     return expr
 
 
+def condition(text: str, now: str) -> tuple[list[str], list[Any]]:
+    """``list --query``: the query as SQL conditions on tickets ``t``
+    (matching ticket ids from the full-text index as a subquery, so a
+    common word never turns into a list of 70 000 ids or snippets)."""
+    q = parse(text, now)
+    where, params = list(q.where), list(q.params)
+    sub = ("SELECT m.ticket_id FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
+           " WHERE messages_fts MATCH ?")
+    if q.fts_pos:
+        where.append(f"t.id IN ({sub})")
+        params.append(_match(q))
+    elif q.fts_neg:
+        where.append(f"t.id NOT IN ({sub})")
+        params.append(" OR ".join(q.fts_neg))
+    return where, params
+
+
 def search(
     store: Store, text: str, now: str, *, limit: int = 0, offset: int = 0,
     extra_where: list[str] | None = None, extra_params: list[Any] | None = None,
