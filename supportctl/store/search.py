@@ -92,8 +92,7 @@ def _field(q: Query, name: str, value: str, neg: bool, now: str) -> None:
         return
     if name in ("from", "to"):
         # Words of names and addresses, as notmuch matches them: the words
-        # of the value in order, the last one as a prefix ("from:giu",
-        # "from:ann@example.com", "to:example.com").
+        # of the value in order ("from:ann@example.com", "to:example.com").
         words = re.findall(r"\w+", value)
         if not words:
             raise UsageError(f"{name}: needs a name or an address")
@@ -101,7 +100,11 @@ def _field(q: Query, name: str, value: str, neg: bool, now: str) -> None:
         # from: is the customer (inbound mail); to: any message's recipients
         # (which support address a customer wrote to, or whom we answered).
         only_in = " AND m2.direction = 'in'" if name == "from" else ""
-        phrase = '"' + " ".join(words).replace('"', "") + '"*'
+        phrase = '"' + " ".join(words).replace('"', "") + '"'
+        if "@" not in value and "." not in value:
+            # A name or its beginning ("from:giu"); a whole address or
+            # domain is matched exactly (a prefix on "com" costs 20 ms).
+            phrase += "*"
         q.where.append(
             f"t.id {nt}IN (SELECT m2.ticket_id FROM addresses_fts a JOIN messages m2"
             f" ON m2.id = a.rowid WHERE addresses_fts MATCH ?{only_in})"
