@@ -53,27 +53,21 @@ def _where(f: TicketFilter, now: str) -> tuple[str, list[Any]]:
         params.append(tag)
     if f.assignee == "none":
         clauses.append("t.assignee IS NULL")
-    elif f.assignee:
-        clauses.append("t.assignee = ?")
-        params.append(f.assignee)
-    if f.channel:
-        clauses.append("t.channel = ?")
-        params.append(f.channel)
-    if f.account:
-        clauses.append("t.account = ?")
-        params.append(f.account)
     if f.priority:
         clauses.append(f"t.priority IN ({', '.join('?' for _ in f.priority)})")
         params += f.priority
-    if f.contact is not None:
-        clauses.append("t.contact_id = ?")
-        params.append(f.contact)
-    if f.since:
-        clauses.append("t.updated_at >= ?")
-        params.append(f.since)
-    if f.until:
-        clauses.append("t.updated_at < ?")
-        params.append(f.until)
+    simple = (
+        ("t.assignee = ?", f.assignee if f.assignee != "none" else None),
+        ("t.channel = ?", f.channel),
+        ("t.account = ?", f.account),
+        ("t.contact_id = ?", f.contact),
+        ("t.updated_at >= ?", f.since),
+        ("t.updated_at < ?", f.until),
+    )
+    for clause, value in simple:
+        if value is not None and value != "":
+            clauses.append(clause)
+            params.append(value)
     if f.sla == "breached":
         clauses.append(
             "((t.first_response_due IS NOT NULL AND COALESCE(t.first_response_at, ?) > t.first_response_due)"
