@@ -730,3 +730,14 @@ def test_relative_store_is_beside_the_config_whatever_the_cwd(tmp_path: Path) ->
     assert r.code == 0, r
     assert (tmp_path / "rel.db").exists()
     assert not (ROOT / "rel.db").exists()
+
+
+def test_logged_ticket_gets_sla_clock(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    cfg = write(tmp_path, "sla:\n  first_response: 4h\n  resolution: 3d\n")
+    r = cli("new", "--channel", "phone", "--to", "+15550001111", "-m", "call back",
+            env={"SUPPORTCTL_CONFIG": str(cfg)})
+    t = cli("show", r.out.strip(), "--format", "json").json()
+    assert t["sla"]["first_response_due"] and t["sla"]["resolution_due"]
+    assert t["sla"]["first_response_due"] < t["sla"]["resolution_due"]
+    late = cli("list", "--sla", "breached", "--format", "ids")
+    assert late.out == ""

@@ -191,14 +191,15 @@ def new(
         if attach:
             raise UsageError("--attach applies to sent channels; log files with a note instead")
         tid = svc.log_ticket(store, medium=channel, who=to, name=name, subject=subject,
-                             text=text, actor=STATE.actor, now=now_iso())
+                             text=text, actor=STATE.actor, now=now_iso(), config=STATE.config())
     else:
         from supportctl.cli.channels import account_for, send_now
 
         entry = account_for(channel, account)
         tid, outbox_id = svc.start_ticket(store, medium=channel, who=to, name=name,
                                           subject=subject, text=text, account=entry,
-                                          actor=STATE.actor, now=now_iso(), attachments=attach)
+                                          actor=STATE.actor, now=now_iso(), attachments=attach,
+                                          config=STATE.config())
         send_now(store, outbox_id, entry)
     _print_ticket(store, tid, fmt)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
@@ -345,6 +344,4 @@ def outbox_json(store: Store, states: list[str] | None = None) -> list[dict[str,
         for r in store.execute(sql, params)
     ]
 
-
-ChannelFactory = Callable[[str], Channel]
 

@@ -26,7 +26,7 @@ def _contact_for(store: Store, medium: str, who: str, name: str, now: str) -> in
 
 
 def log_ticket(store: Store, *, medium: str, who: str, name: str, subject: str, text: str,
-               actor: str, now: str) -> int:
+               actor: str, now: str, config: Any = None) -> int:
     """A call, visit or letter, logged by an agent: the customer's words
     are an inbound message; the ticket starts ``new`` (SPEC §2)."""
     if not who.strip():
@@ -35,7 +35,7 @@ def log_ticket(store: Store, *, medium: str, who: str, name: str, subject: str, 
         cid = _contact_for(store, medium, who, name, now)
         tid = ingest.create_ticket(store, channel=medium, account=None, contact_id=cid,
                                    subject=subject or ingest._subject_from_text(text),
-                                   created_at=now, actor=actor, now=now, config=None)
+                                   created_at=now, actor=actor, now=now, config=config)
         item = Inbound(medium=medium, raw=b"", sender=Address(who, name), subject=subject, text=text)
         mid = ingest.insert_message(store, tid, item, direction="in", account=None,
                                     external_id=None, sent_at=now, now=now, author=actor)
@@ -46,7 +46,7 @@ def log_ticket(store: Store, *, medium: str, who: str, name: str, subject: str, 
 
 def start_ticket(store: Store, *, medium: str, who: str, name: str, subject: str, text: str,
                  account: dict[str, Any], actor: str, now: str,
-                 attachments: list[Path] | None = None) -> tuple[int, int]:
+                 attachments: list[Path] | None = None, config: Any = None) -> tuple[int, int]:
     """An agent writes first: the ticket is created and the message queued
     in the outbox; the caller sends it."""
     if medium == "whatsapp":
@@ -59,7 +59,7 @@ def start_ticket(store: Store, *, medium: str, who: str, name: str, subject: str
         cid = contacts.find_or_create(store, medium, address, name, now)
         tid = ingest.create_ticket(store, channel=medium, account=account.get("name"),
                                    contact_id=cid, subject=subject or ingest._subject_from_text(text),
-                                   created_at=now, actor=actor, now=now, config=None)
+                                   created_at=now, actor=actor, now=now, config=config)
         oid = outbox.queue_reply(
             store, tid, text=text, medium=medium, account=account, actor=actor,
             attachments=attachments, to=Address(address, name),
