@@ -270,8 +270,11 @@ def _entry_since(entry: dict[str, Any], since: str | None) -> Any:
     return parse_since(str(value), utcnow())
 
 
-def run_sync(names: list[str], since: str | None, retry_quarantine: bool) -> int:
-    """One pass over the entries; returns the exit code."""
+def run_sync(names: list[str], since: str | None, retry_quarantine: bool,
+             keep: dict[str, Any] | None = None) -> int:
+    """One pass over the entries; returns the exit code. With ``keep``
+    (``--watch``), channels stay open between passes, so IMAP's ``wait``
+    knows what the last pass saw and returns at once if mail came since."""
     from supportctl.cli import render
     from supportctl.services import sync as svc
     from supportctl.services.triage import auto_close
@@ -294,20 +297,25 @@ def run_sync(names: list[str], since: str | None, retry_quarantine: bool) -> int
     results = []
     for entry in entries:
         try:
-            channel = build_channel(entry)
+            channel = (keep or {}).get(entry["name"]) or build_channel(entry)
         except SupportError as exc:
             results.append(svc.EntryResult(entry["name"], ok=False, error=str(exc)))
             continue
         try:
-            results.append(svc.sync_entry(store, channel, _settings(entry["name"]),
-                                          since=_entry_since(entry, since),
-                                          max_attempts=cfg.outbox_max_attempts,
-                                          auto_reply=_auto_replier(store, entry)))
+            result = svc.sync_entry(store, channel, _settings(entry["name"]),
+                                    since=_entry_since(entry, since),
+                                    max_attempts=cfg.outbox_max_attempts,
+                                    auto_reply=_auto_replier(store, entry))
+            results.append(result)
         finally:
-            try:
-                channel.close()
-            except Exception:
-                pass
+            if keep is not None and results[-1:] and results[-1].ok:
+                keep[entry["name"]] = channel
+            else:
+                (keep or {}).pop(entry["name"], None)
+                try:
+                    channel.close()
+                except Exception:
+                    pass
     if retry_quarantine:
         ok, left = svc.retry_quarantine(store, _settings)
         if not STATE.quiet or left:
@@ -339,25 +347,31 @@ def sync(
     setup_logging()
     store = STATE.store()
     STATE.config()  # config errors before taking the lock
-    with sync_lock(store, wait):
-        code = run_sync(accounts or [], since, retry_quarantine)
-        while watch:
-            _wait_any(interval)
-            code = run_sync(accounts or [], None, False)
+    keep: dict[str, Any] | None = {} if watch else None
+    try:
+        with sync_lock(store, wait):
+            code = run_sync(accounts or [], since, retry_quarantine, keep)
+            while watch:
+                _wait_any(interval, keep or {})
+                code = run_sync(accounts or [], None, False, keep)
+    finally:
+        for channel in (keep or {}).values():
+            try:
+                channel.close()
+            except Exception:
+                pass
     raise typer.Exit(code)
 
 
-def _wait_any(interval: float) -> None:
-    imap = [e for e in _entries() if e["type"] == "imap"]
-    if imap:
-        ch = build_channel(imap[0])
-        try:
-            ch.wait(interval)
-        except ChannelError:
-            time.sleep(interval)
-        finally:
-            ch.close()
-    else:
+def _wait_any(interval: float, keep: dict[str, Any]) -> None:
+    """Until an IMAP folder reports news (IDLE) or ``interval`` passes."""
+    imap = [keep[e["name"]] for e in _entries() if e["type"] == "imap" and e["name"] in keep]
+    if not imap:
+        time.sleep(interval)
+        return
+    try:
+        imap[0].wait(interval)
+    except ChannelError:
         time.sleep(interval)
 
 

@@ -1,0 +1,48 @@
+"""``sync --watch`` against the real Dovecot: new mail shows up while it
+runs (IDLE), and Ctrl-C ends it cleanly with exit 130."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import ROOT
+from tests.email.servers import PASSWORD, Dovecot, Smtp, message
+from tests.email.test_e2e import write_config
+
+
+def test_watch_picks_up_new_mail_and_stops_on_ctrl_c(
+        tmp_path: Path, cli: Any, dovecot: Dovecot, user: str, smtp: Smtp) -> None:
+    cfg = tmp_path / "config.yaml"
+    write_config(cfg, dovecot, user, smtp.port)
+    env = {**os.environ, "SUPPORTCTL_CONFIG": str(cfg), "SUPPORT_MAIL_PASSWORD": PASSWORD}
+    dovecot.append(user, [message(1, msgid="w1@example.com")])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "supportctl", "--db", str(cli.db), "sync", "--watch",
+         "--interval", "30"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        def count() -> int:
+            r = cli("list", "--status", "all", "--format", "ids", env=env)
+            return len(r.out.split())
+
+        deadline = time.monotonic() + 20
+        while count() < 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert count() == 1
+        started = time.monotonic()
+        dovecot.append(user, [message(2, msgid="w2@example.com")])
+        while count() < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert count() == 2
+        assert time.monotonic() - started < 15  # IDLE, not the 30 s interval
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
