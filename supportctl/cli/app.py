@@ -243,7 +243,8 @@ def _register(args: list[str]) -> None:
         command = args[i]
         break
     module = COMMAND_MODULES.get(command or "")
-    names = [module] if module else sorted(set(COMMAND_MODULES.values()))
+    # --help lists commands in this order: daily work first.
+    names = [module] if module else ["tickets", "channels", "triage", "contacts", "data", "admin"]
     for name in names:
         importlib.import_module(f"supportctl.cli.{name}")
 
