@@ -326,3 +326,28 @@ def test_rules_on_new_tickets(store: Store) -> None:
     assert ticket(store, b.ticket_id)["priority"] == "urgent"  # type: ignore[arg-type]
     c = put(store, mail("n@x", subject="Hello"), config=cfg)[0]
     assert ticket(store, c.ticket_id)["tags"] == []  # type: ignore[arg-type]
+
+
+def test_send_interrupted_mid_flight_is_never_resent_blindly(store: Store) -> None:
+    SERVERS.pop("mem", None)
+    a = put(store, sms("SM1"))[0]
+    oid = outbox.queue_reply(store, a.ticket_id, text="Your refund is on its way",  # type: ignore[arg-type]
+                             medium="sms", account={"name": "mem"}, actor="me")
+
+    class Dies:
+        name = "mem"
+
+        def send(self, out: Any) -> Any:
+            raise KeyboardInterrupt  # the process is stopped while the request is out
+
+    with pytest.raises(KeyboardInterrupt):
+        outbox.send_entry(store, oid, Dies())  # type: ignore[arg-type]
+    row = store.one("SELECT state, error FROM outbox WHERE id = ?", [oid])
+    assert row is not None and row["state"] == "unknown" and "interrupted" in row["error"]
+    store.execute("UPDATE outbox SET updated_at = '2000-01-01T00:00:00Z'")
+    assert outbox.due_entries(store, "mem", 5) == []  # sync will not resend it
+    ch = build({"name": "mem", "type": "memory"})
+    assert outbox.send_entry(store, oid, ch) == "unknown"  # nor will a second sender
+    assert server("mem").sent == []
+    assert outbox.retry_entry(store, oid, ch, "me") == "sent"  # a person decides
+    assert len(server("mem").sent) == 1

@@ -213,6 +213,10 @@ def _load(store: Store, outbox_id: int) -> tuple[Any, Outbound]:
     return row, out
 
 
+INTERRUPTED = ("the send was interrupted: it may or may not have reached the customer; "
+               "check, then `supportctl outbox retry` or `cancel`")
+
+
 def send_entry(store: Store, outbox_id: int, channel: Channel, *, max_attempts: int = 5) -> str:
     """Send one entry; returns its new state. Never raises for a channel
     failure: the state and error are stored instead."""
@@ -220,6 +224,21 @@ def send_entry(store: Store, outbox_id: int, channel: Channel, *, max_attempts: 
     if row["state"] not in ("queued", "failed"):
         return str(row["state"])
     now = iso(utcnow()) or ""
+    # Claim the entry as "unknown" and commit BEFORE anything goes on the
+    # wire: if this process dies mid-send (kill -9, Ctrl-C, power), the
+    # entry is never resent blindly by a later sync (SPEC §2), and a second
+    # process cannot claim it too.
+    with store.tx():
+        claimed = store.execute(
+            "UPDATE outbox SET state = 'unknown', error = ?, updated_at = ? "
+            "WHERE id = ? AND state IN ('queued', 'failed')",
+            [INTERRUPTED, now, outbox_id],
+        ).rowcount
+        if claimed:
+            store.update("messages", row["message_id"], {
+                "delivery_state": "unknown", "delivery_error": INTERRUPTED})
+    if not claimed:
+        return str(store.scalar("SELECT state FROM outbox WHERE id = ?", [outbox_id]))
     try:
         result = channel.send(out)
     except ChannelError as exc:
