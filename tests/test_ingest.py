@@ -186,8 +186,8 @@ def test_unparseable_goes_to_quarantine(store: Store, monkeypatch: pytest.Monkey
 
 # -- exactly once through crashes -------------------------------------------
 
-class Crash(Exception):
-    pass
+class Crash(BaseException):
+    """The process dying (kill -9, power): not an error ingest handles."""
 
 
 def _sync(store: Store) -> sync.EntryResult:
@@ -351,3 +351,22 @@ def test_send_interrupted_mid_flight_is_never_resent_blindly(store: Store) -> No
     assert server("mem").sent == []
     assert outbox.retry_entry(store, oid, ch, "me") == "sent"  # a person decides
     assert len(server("mem").sent) == 1
+
+
+def test_a_message_that_trips_a_bug_is_quarantined_not_blocking(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = ingest.insert_message
+
+    def flaky(st: Store, tid: int, item: Inbound, **kw: Any) -> int:
+        if item.external_id == "SM2":
+            raise ValueError("a bug")
+        return real(st, tid, item, **kw)
+
+    monkeypatch.setattr(ingest, "insert_message", flaky)
+    batch = Batch("inbox", "3", [sms("SM1"), sms("SM2", "+15550002222"), sms("SM3")])
+    summary = ingest.ingest_batch(store, batch, settings_())
+    assert (summary.stored, summary.quarantined) == (2, 1)
+    assert store.get_cursors("mem") == {"inbox": "3"}  # the mail behind it still flows
+    assert store.scalar("SELECT count(*) FROM tickets") == 1  # SM2's half-made ticket rolled back
+    row = store.one("SELECT raw, reason FROM quarantine")
+    assert row is not None and bytes(row["raw"]) == b"{}" and "a bug" in row["reason"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,7 +28,7 @@ from typing import Any
 from supportctl.errors import ParseError
 from supportctl.models import Batch, Inbound, iso, parse_iso, shift, utcnow
 from supportctl.services import contacts, triage
-from supportctl.store.db import Store
+from supportctl.store.db import Store, StoreError
 
 TOKEN = re.compile(r"\[#(\d+)\]")
 
@@ -66,7 +67,7 @@ def ingest_batch(store: Store, batch: Batch, settings: IngestSettings) -> BatchS
     now = iso(utcnow()) or ""
     with store.tx():
         for item in batch.items:
-            res = ingest_one(store, item, settings, now=now)
+            res = _ingest_isolated(store, item, settings, now)
             summary.results.append(res)
             if res.quarantined:
                 summary.quarantined += 1
@@ -78,6 +79,24 @@ def ingest_batch(store: Store, batch: Batch, settings: IngestSettings) -> BatchS
         if batch.cursor is not None:
             store.set_cursor(settings.account, batch.source, batch.cursor, now)
     return summary
+
+
+def _ingest_isolated(store: Store, item: Inbound, settings: IngestSettings, now: str) -> IngestResult:
+    """One item in its own savepoint: a bug that trips over one message
+    quarantines that message (raw, with the reason) instead of failing the
+    batch on every run and blocking the mail behind it. Storage errors
+    (disk full, a locked store) still abort the batch: nothing is lost,
+    the cursor does not move."""
+    try:
+        with store.tx():
+            return ingest_one(store, item, settings, now=now)
+    except (sqlite3.OperationalError, StoreError):
+        raise
+    except Exception as exc:
+        quarantine(store, item.raw, f"could not be stored ({item.medium}): "
+                   f"{type(exc).__name__}: {exc}", settings.account, item.source_ref,
+                   iso(item.received_at), now)
+        return IngestResult(quarantined=True)
 
 
 def quarantine(store: Store, raw: bytes, reason: str, account: str, source_ref: str,
