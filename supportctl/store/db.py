@@ -75,13 +75,6 @@ class Store:
 
     # -- schema -----------------------------------------------------------
 
-    def pending_migrations(self) -> list[str]:
-        from sqlite_utils import Database
-
-        from supportctl.store.migrations import migrations
-
-        return [m.name for m in migrations().pending(Database(self.conn))]
-
     def migrate(self) -> list[str]:
         from sqlite_utils import Database
 

@@ -31,7 +31,6 @@ class Query:
     fts_neg: list[str] = field(default_factory=list)
     where: list[str] = field(default_factory=list)
     params: list[Any] = field(default_factory=list)
-    has_status: bool = False
 
 
 def _fts_quote(text: str) -> str:
@@ -117,7 +116,6 @@ def _field(q: Query, name: str, value: str, neg: bool, now: str) -> None:
         values = value.split(",")
         q.where.append(f"t.status {nt}IN ({', '.join('?' for _ in values)})")
         q.params += values
-        q.has_status = True
     elif name == "channel":
         q.where.append(f"t.channel {'!=' if neg else '='} ?")
         q.params.append(value)
@@ -176,12 +174,11 @@ def condition(text: str, now: str) -> tuple[list[str], list[Any]]:
 
 def search(
     store: Store, text: str, now: str, *, limit: int = 0, offset: int = 0,
-    extra_where: list[str] | None = None, extra_params: list[Any] | None = None,
 ) -> list[tuple[int, str]]:
     """Ticket ids with a snippet each, newest matching activity first."""
     q = parse(text, now)
-    where = list(q.where) + list(extra_where or [])
-    params = list(q.params) + list(extra_params or [])
+    where = list(q.where)
+    params = list(q.params)
     where.append("t.merged_into IS NULL")
     cond = " AND ".join(where)
     want = (limit + offset) if limit else 0
