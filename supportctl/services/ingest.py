@@ -185,14 +185,10 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
         external_id=ext, sent_at=sent_at, now=now,
         delivery=(item.report_state, item.report_error) if is_report else None,
     )
-    if direction == "in":
-        bump_ticket(store, ticket_id, sent_at, inbound=True, now=now)
-        if not created and not is_report:
-            triage.on_inbound(store, ticket_id, settings.actor, now)
-        elif is_report and not created:
-            triage.on_inbound(store, ticket_id, settings.actor, now)
-    else:
-        bump_ticket(store, ticket_id, sent_at, inbound=False, now=now)
+    bump_ticket(store, ticket_id, sent_at, inbound=direction == "in", now=now)
+    if direction == "in" and not created:
+        # A customer's answer, or a bounce of our reply: someone must look.
+        triage.on_inbound(store, ticket_id, settings.actor, now)
     if item.spam or spam_sender:
         tags.append("spam")
     for name in tags:
