@@ -370,3 +370,14 @@ def test_a_message_that_trips_a_bug_is_quarantined_not_blocking(
     assert store.scalar("SELECT count(*) FROM tickets") == 1  # SM2's half-made ticket rolled back
     row = store.one("SELECT raw, reason FROM quarantine")
     assert row is not None and bytes(row["raw"]) == b"{}" and "a bug" in row["reason"]
+
+
+def test_a_channel_bug_fails_only_that_channel(store: Store) -> None:
+    class Broken:
+        name = "broken"
+
+        def fetch(self, cursors: Any, since: Any = None) -> Any:
+            raise TypeError("https://api.example/bot123:SECRET/getUpdates")
+
+    res = sync.sync_entry(store, Broken(), settings_(account="broken"))  # type: ignore[arg-type]
+    assert not res.ok and "TypeError" in res.error and "SECRET" not in res.error

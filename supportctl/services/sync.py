@@ -108,6 +108,11 @@ def sync_entry(
     except SupportError as exc:
         res.ok = False
         res.error = str(exc)
+    except Exception as exc:
+        # A bug in one channel must not stop the others (R70). Its text may
+        # quote a URL with a token in it, so only the type is shown.
+        res.ok = False
+        res.error = f"unexpected {type(exc).__name__} in this channel; nothing was lost"
     finally:
         res.seconds = time.monotonic() - started
     return res
