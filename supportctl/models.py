@@ -8,6 +8,7 @@ the ingest service turns ``Inbound`` into stored messages. Times are aware
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -48,6 +49,19 @@ def identity_kind(medium: str) -> str:
 
 
 def utcnow() -> datetime:
+    """The one clock (SPEC §10): every time-dependent decision reads it.
+
+    ``SUPPORTCTL_NOW`` (ISO 8601; a time without a zone is UTC) pins it for
+    tests and scripts; nothing else changes behaviour with it. An unreadable
+    value is ignored rather than failing every command."""
+    pinned = os.environ.get("SUPPORTCTL_NOW")
+    if pinned:
+        try:
+            dt = datetime.fromisoformat(pinned.strip().replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
     return datetime.now(timezone.utc)
 
 

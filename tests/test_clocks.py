@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -79,3 +80,14 @@ def test_named_times_use_the_zone() -> None:
     assert parse_when("friday", now, ROME).astimezone(ROME).weekday() == 4
     with pytest.raises(UsageError):
         parse_when("next blue moon", now)
+
+
+def test_supportctl_now_pins_the_one_clock(cli: Any) -> None:
+    from tests.conftest import run_cli
+
+    env = {"SUPPORTCTL_NOW": "2026-03-01T10:00:00Z"}
+    made = run_cli("--db", str(cli.db), "new", "--channel", "phone", "--to", "Ann",
+                   "--subject", "Pinned", "-m", "hello", env=env)
+    assert made.code == 0, made
+    shown = run_cli("--db", str(cli.db), "list", "--format", "json", env=env).json()
+    assert shown[0]["created_at"] == "2026-03-01T10:00:00Z"

@@ -208,8 +208,13 @@ def for_each(ids: list[int], action: Any) -> None:
 def now_iso() -> str:
     """Now, as the store writes times (SPEC §6); without importing models,
     which the read path does not otherwise need."""
+    import os
     import time
 
+    if os.environ.get("SUPPORTCTL_NOW"):  # the pinned clock lives in models
+        from supportctl.models import iso, utcnow
+
+        return iso(utcnow()) or ""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
