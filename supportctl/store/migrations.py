@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-LATEST = 2
+LATEST = 4
 
 _M001 = [
     """CREATE TABLE contacts (
@@ -229,6 +229,21 @@ _M002 = [
 ]
 
 
+# When each channel entry first synced: an acknowledgement never answers
+# mail that arrived before it (the backlog of a first sync, SPEC §4).
+# Entries that synced before this step count from their first stored
+# message, the closest record there is.
+_M004 = [
+    """CREATE TABLE channel_entries (
+        account TEXT PRIMARY KEY,
+        first_synced_at TEXT NOT NULL
+    )""",
+    """INSERT INTO channel_entries (account, first_synced_at)
+        SELECT account, min(created_at) FROM messages
+        WHERE account IS NOT NULL GROUP BY account""",
+]
+
+
 def _run(db: Any, statements: list[str], version: int) -> None:
     for sql in statements:
         db.execute(sql)
@@ -252,5 +267,11 @@ def migrations() -> Any:
     def m002_address_index(db: Any) -> None:
         """Full-text index of senders and recipients for ``from:``/``to:``."""
         _run(db, _M002, 2)
+
+    @m()
+    def m004_first_sync(db: Any) -> None:
+        """When each channel entry first synced (no acknowledgement to the
+        backlog a first sync brings in)."""
+        _run(db, _M004, 4)
 
     return m
