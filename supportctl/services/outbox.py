@@ -334,13 +334,17 @@ def cancel_entry(store: Store, outbox_id: int, actor: str) -> None:
 
 
 def due_entries(store: Store, account: str, max_attempts: int) -> list[int]:
+    """Failed temporary entries whose backoff is over, and entries queued
+    but never handed to the channel for 5 minutes (their command died).
+    A ``queued`` entry with attempts was accepted by the provider (Twilio
+    answers "queued"): resending it would send it twice."""
     now = iso(utcnow())
     return [
         r[0]
         for r in store.execute(
             "SELECT id FROM outbox WHERE account = ? AND ((state = 'failed' AND temporary = 1 "
             "AND attempts < ? AND COALESCE(next_attempt_at, '') <= ?) OR (state = 'queued' "
-            "AND updated_at <= ?)) ORDER BY id",
+            "AND attempts = 0 AND updated_at <= ?)) ORDER BY id",
             [account, max_attempts, now, iso(utcnow() - timedelta(minutes=5))],
         )
     ]

@@ -30,12 +30,13 @@ def acknowledgements_since(store: Store, contact_id: int, since: str) -> int:
 
 
 def queued_acknowledgements(store: Store, account: str) -> list[int]:
-    """Acknowledgements decided at ingest and not sent yet. Only ``sync``
+    """Acknowledgements decided at ingest and never handed to the channel
+    (``queued`` with attempts is Twilio's "accepted"). Only ``sync``
     writes them, under the sync lock, so none is in another process's hands."""
     return [
         r[0]
         for r in store.execute(
-            "SELECT id FROM outbox WHERE account = ? AND state = 'queued' "
+            "SELECT id FROM outbox WHERE account = ? AND state = 'queued' AND attempts = 0 "
             "AND json_extract(payload, '$.auto') = 1 ORDER BY id",
             [account],
         )
