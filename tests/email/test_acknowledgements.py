@@ -139,13 +139,24 @@ def test_kill_9_at_several_points_then_each_new_ticket_has_exactly_one_acknowled
     dovecot.append(user, [message(k, msgid=f"k{k}@example.com", subject=f"Issue {k}",
                                   sender=f"c{k}@example.com") for k in range(n)])
     full_env = {**os.environ, **env}
-    for delay in (0.15, 0.3, 0.5, 0.8, 1.2, 1.8):
+
+    def sync_killed(ready: Any) -> None:
         proc = subprocess.Popen(
             [sys.executable, "-m", "supportctl", "--db", str(cli.db), "sync", "-q"],
             cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
+        deadline = time.monotonic() + 60
+        while not ready() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+
+    # Before anything is stored (as the kill tests of tests/email/test_e2e.py) ...
+    for delay in (0.15, 0.5):
+        started = time.monotonic()
+        sync_killed(lambda d=delay, s=started: time.monotonic() - s >= d)
+    # ... and with tickets stored and their acknowledgements going out.
+    for count in (3, 25, 50, 80):
+        sync_killed(lambda c=count: len(smtp.handler.messages) >= c)
     res = cli("sync", env=env)
     assert res.code == 0, res
     got = tickets(cli, env)
