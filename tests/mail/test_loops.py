@@ -7,7 +7,6 @@ import email
 from email import policy
 
 import pytest
-
 from hypothesis import given
 from hypothesis import strategies as st
 
