@@ -312,6 +312,26 @@ def test_auto_reply_rules(store: Store) -> None:
         == ["auto_reply.max_per_contact reached"]
 
 
+def test_a_broken_acknowledgement_template_costs_no_message(store: Store) -> None:
+    from types import SimpleNamespace
+
+    SERVERS.pop("mem", None)
+    srv = server("mem")
+    cfg = SimpleNamespace(auto_reply=SimpleNamespace(enabled=True, template="ack",
+                                                     max_per_contact=3, window=timedelta(hours=1),
+                                                     max_age=timedelta(hours=4)),
+                          templates={"ack": "Hi {{ no_such_variable }}"}, rules=[], sla=None)
+    srv.inbox = [mail("b1@x", subject="Help")]
+    ch = build({"name": "mem", "type": "memory"})
+    res = sync.sync_entry(store, ch, settings_(config=cfg, entry={"name": "mem", "type": "memory"},
+                                               acknowledge=True))
+    assert res.ok and res.quarantined == 0 and res.tickets_created == 1
+    assert srv.sent == []
+    t = ticket(store, res.results[0].ticket_id)  # type: ignore[arg-type]
+    [why] = [e["detail"]["reason"] for e in t["events"] if e["action"] == "auto_reply_skipped"]
+    assert why.startswith("could not be written: template 'ack' failed")
+
+
 def test_rules_on_new_tickets(store: Store) -> None:
     from supportctl.config import Config, Rule
 

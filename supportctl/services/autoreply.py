@@ -22,12 +22,13 @@ Contract:
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from supportctl.errors import SupportError
 from supportctl.models import Inbound, parse_iso, shift
 from supportctl.store import sends
-from supportctl.store.db import Store
+from supportctl.store.db import Store, StoreError
 
 if TYPE_CHECKING:
     from supportctl.services.ingest import IngestSettings
@@ -92,9 +93,13 @@ def decide(store: Store, ticket_id: int, item: Inbound, settings: IngestSettings
                 return outbox.queue_reply(store, ticket_id, text=text, medium=item.medium,
                                           account=settings.entry, actor="auto-reply", auto=True,
                                           meta=meta, own_addresses=settings.own_addresses)
+        except (sqlite3.OperationalError, StoreError):
+            raise  # the store failed: the batch rolls back, nothing is lost
         except SupportError as exc:  # a broken template must not cost the message
             from supportctl.safe import one_line
 
             reason = f"could not be written: {one_line(str(exc), 200)}"
+        except Exception as exc:  # nor a bug in rendering it
+            reason = f"could not be written: unexpected {type(exc).__name__}"
     store.event("auto-reply", "auto_reply_skipped", now, ticket_id=ticket_id, reason=reason)
     return None

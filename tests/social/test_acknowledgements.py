@@ -4,7 +4,12 @@ first sync brings in gets none, a message after it gets one, once."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -12,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.social.mastodon_server import TOKEN as MA_TOKEN
 from tests.social.mastodon_server import MastodonServer
 from tests.social.telegram_server import TOKEN as TG_TOKEN
@@ -99,3 +105,53 @@ def test_a_reply_twilio_accepted_as_queued_is_never_sent_again(cli: Any, servers
     res = cli("sync", "shop-sms", env={**env, "SUPPORTCTL_NOW": later})
     assert res.code == 0, res
     assert len(tw.created) == 1  # Twilio's "queued" means accepted: not resent
+
+
+def test_kill_between_fetch_and_commit_then_each_new_ticket_has_one_acknowledgement(
+        cli: Any, servers: Servers) -> None:
+    """The kill points of tests/social/test_e2e_twilio_telegram.py: the
+    first batch (100) committed, the second hanging on a download."""
+    tw, tg, ma, env = servers
+    assert cli("sync", env=env).code == 0  # the first sync: nothing yet
+    time.sleep(1.1)
+    for k in range(149):
+        tw.inbound(f"+1555030{k:04d}", f"sms {k}")
+    tw.inbound("+15550309999", "photo attached", media=[(b"\xff\xd8jpeg", "image/jpeg")])
+    for k in range(149):
+        tg.message(tg.user(7000000000 + k, f"Cliente{k}"), f"tg {k}")
+    doc = tg.add_file(b"%PDF-1.4", "documents", "pdf", file_name="ricevuta.pdf")
+    tg.message(tg.user(7999999999, "Ultima"), None, document=doc)
+    tw.http.hang_seconds = tg.http.hang_seconds = 60
+    tw.http.fail(r"/cdn/\w+", "hang")
+    tg.http.fail(r"/file/bot.*", "hang")
+    cmd = [sys.executable, "-m", "supportctl", "--db", str(cli.db), "sync"]
+
+    def sync_killed(name: str, ready: Any) -> None:
+        proc = subprocess.Popen([*cmd, name], env={**os.environ, **env}, cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not ready():
+            assert proc.poll() is None and time.monotonic() < deadline, "the sync never got there"
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    # Killed while the first batch's acknowledgements go out, then with the
+    # second batch hanging on a download (its first batch committed).
+    sync_killed("shop-sms", lambda: len(tw.created) >= 10)
+    sync_killed("shop-sms", lambda: bool(tw.http.requests(r"/cdn/\w+")))
+    sync_killed("shop-telegram", lambda: len(tg.sent) >= 10)
+    sync_killed("shop-telegram", lambda: bool(tg.http.requests(r"/file/bot.*")))
+    res = cli("sync", env=env)
+    assert res.code == 0, res
+    tickets = cli("list", "--format", "json", env=env).json()
+    assert len(tickets) == 300
+    entries = cli("outbox", "list", "--all", "--format", "json", env=env).json()
+    # Decided with each ticket: exactly one each, none lost, none doubled.
+    assert sorted(e["ticket_id"] for e in entries) == sorted(t["id"] for t in tickets)
+    sms = Counter(c["To"] for c in tw.created)
+    chats = Counter(s["chat"]["id"] for s in tg.sent)
+    assert set(sms.values()) == {1} and set(chats.values()) == {1}
+    # A send cut by the kill is "unknown" (never resent blindly): at most one per kill.
+    unknown = [e for e in entries if e["state"] == "unknown"]
+    assert len(unknown) <= 4 and len(sms) + len(chats) >= 300 - len(unknown)
