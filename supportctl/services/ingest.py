@@ -12,6 +12,11 @@ Contract:
   reason, never dropped; quarantine is keyed by the raw bytes' hash.
 - Threading follows SPEC §3 (see ``thread_email`` / ``thread_messaging``);
   status changes go through ``triage``; noise and loops follow SPEC §4.
+- Mail from our own addresses (plus-addresses included) is ours, never a
+  customer's; automatic mail that opens a ticket is filed solved, tagged
+  ``auto``, without SLA clocks. A new ticket's acknowledgement is decided
+  (and queued in the outbox) in the transaction that creates it: see
+  ``autoreply``.
 """
 
 from __future__ import annotations
