@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-LATEST = 4
+LATEST = 6
 
 _M001 = [
     """CREATE TABLE contacts (
@@ -244,6 +244,16 @@ _M004 = [
 ]
 
 
+# ``report`` (SPEC §11) counts messages by the hour they were sent, over a
+# period: without an index that is a scan of every message and its text
+# (seconds on a million messages). This one covers the whole query: when,
+# which way, who wrote it (automatic acknowledgements are left out) and the
+# ticket, for grouping.
+_M006 = [
+    "CREATE INDEX messages_sent ON messages(sent_at, direction, author, ticket_id)",
+]
+
+
 def _run(db: Any, statements: list[str], version: int) -> None:
     for sql in statements:
         db.execute(sql)
@@ -273,5 +283,10 @@ def migrations() -> Any:
         """When each channel entry first synced (no acknowledgement to the
         backlog a first sync brings in)."""
         _run(db, _M004, 4)
+
+    @m()
+    def m006_report_index(db: Any) -> None:
+        """Messages by time sent, for ``report``'s volume by hour of week."""
+        _run(db, _M006, 6)
 
     return m
