@@ -33,7 +33,7 @@ h1{font-size:1.35em;margin:.2em 0}h2{font-size:1.1em;margin:1.4em 0 .5em}
 .card{background:#fff;border-radius:8px;padding:10px 12px;box-shadow:0 1px 2px #0001}
 .card b{display:block;font-size:1.35em}.card span{color:#5b6475;font-size:.85em}
 .box{background:#fff;border-radius:8px;padding:10px;box-shadow:0 1px 2px #0001}
-svg{width:100%;height:auto;display:block}
+svg{width:100%;max-width:720px;height:auto;display:block}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:.9em;background:#fff}
 th,td{padding:5px 8px;text-align:right;border-bottom:1px solid #e6e8ec;white-space:nowrap}
@@ -49,7 +49,7 @@ def _num(v: float) -> str:
 
 def _line_chart(days: list[dict[str, Any]]) -> str:
     """Customer messages and our answers per day, two polylines."""
-    w, h, pad = 640, 200, 28
+    w, h, pad = 400, 170, 24
     n = len(days)
     top = max([max(d["in"], d["out"]) for d in days] + [1])
 
@@ -78,7 +78,7 @@ def _line_chart(days: list[dict[str, Any]]) -> str:
 def _bars(groups: list[dict[str, Any]]) -> str:
     """Tickets per group, horizontal bars."""
     rows = groups[:30]
-    w, bar_h, label_w = 640, 22, 190
+    w, bar_h, label_w = 400, 24, 130
     h = bar_h * len(rows) + 8
     top = max([g["tickets"] for g in rows] + [1])
     parts = [f'<svg viewBox="0 0 {w} {h}" role="img" aria-label="tickets per group">']
@@ -86,7 +86,7 @@ def _bars(groups: list[dict[str, Any]]) -> str:
         y = 4 + i * bar_h
         bw = (w - label_w - 60) * g["tickets"] / top
         name = str(g["group"])
-        name = name if len(name) <= 26 else name[:25] + "…"
+        name = name if len(name) <= 18 else name[:17] + "…"
         parts.append(f'<text x="{label_w - 8}" y="{y + 15}" font-size="13" text-anchor="end" '
                      f'fill="#1d2330">{escape(name)}</text>')
         parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{_num(bw)}" height="{bar_h - 6}" '
@@ -98,7 +98,7 @@ def _bars(groups: list[dict[str, Any]]) -> str:
 
 
 def _heat(grid: list[list[int]], rgb: str, label: str) -> str:
-    cell, left, top_pad = 24, 40, 18
+    cell, left, top_pad = 15, 32, 16
     w, h = left + 24 * cell + 4, top_pad + 7 * cell + 4
     top = max(max(r) for r in grid) or 1
     parts = [f'<svg viewBox="0 0 {w} {h}" role="img" aria-label="{escape(label)}">']
@@ -107,11 +107,11 @@ def _heat(grid: list[list[int]], rgb: str, label: str) -> str:
                      f'fill="#5b6475">{hour}</text>')
     for d, row in enumerate(grid):
         y = top_pad + d * cell
-        parts.append(f'<text x="0" y="{y + 16}" font-size="12" fill="#5b6475">{_DAYS[d]}</text>')
+        parts.append(f'<text x="0" y="{y + 11}" font-size="11" fill="#5b6475">{_DAYS[d]}</text>')
         for hour, v in enumerate(row):
             op = 0.06 if v == 0 else 0.18 + 0.82 * v / top
             parts.append(f'<rect x="{left + hour * cell}" y="{y}" width="{cell - 2}" '
-                         f'height="{cell - 2}" rx="3" fill="{rgb}" fill-opacity="{op:.2f}">'
+                         f'height="{cell - 2}" rx="2" fill="{rgb}" fill-opacity="{op:.2f}">'
                          f'<title>{_DAYS[d]} {hour:02d}:00 {v}</title></rect>')
     parts.append("</svg>")
     return "".join(parts)
