@@ -44,17 +44,17 @@ STOP_WORDS = frozenset(_STOP_TEXT.split())
 @lru_cache(maxsize=65536)
 def subject_phrases(subject: str) -> tuple[str, ...]:
     """The distinct phrases of one subject (cached: subjects repeat)."""
-    runs: list[list[str]] = [[]]
-    for m in _WORD.finditer(subject.casefold()):
-        w = m.group()
-        if len(w) < 2 or not w[0].isalpha() or w in STOP_WORDS:
-            if runs[-1]:
-                runs.append([])
-            continue
-        runs[-1].append(w)
     out: dict[str, None] = {}
-    for run in runs:
-        for n in (2, 3):
-            for i in range(len(run) - n + 1):
-                out[" ".join(run[i:i + n])] = None
+    run: list[str] = []
+    for w in (*_WORD.findall(subject.casefold()), ""):
+        if len(w) > 1 and w[0].isalpha() and w not in STOP_WORDS:
+            run.append(w)
+            continue
+        n = len(run)
+        if n > 1:
+            for i in range(n - 1):
+                out[run[i] + " " + run[i + 1]] = None
+                if i < n - 2:
+                    out[run[i] + " " + run[i + 1] + " " + run[i + 2]] = None
+        run = []
     return tuple(out)

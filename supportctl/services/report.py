@@ -188,6 +188,8 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
     tags_of: dict[int, list[str]] = {}
     for tid, tag in q.report_tags(store, window_start, until):
         tags_of.setdefault(tid, []).append(tag)
+    for found in tags_of.values():
+        found.sort()
     reopened = q.reopened_tickets(store, since, until)
     have = q.ticket_columns(store)
     csat_recorded = "csat_rating" in have
@@ -201,7 +203,7 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
          fr_due, res_due, next_created, policy, paused, csat_asked, csat_rating, _answered) = row
         if created is None or created >= t_end:
             continue  # only read as a later ticket of its contact
-        tags = sorted(tags_of.get(tid, ()))
+        tags = tags_of.get(tid) or []
         if created < t_start or by in ("day", "week"):
             prev_rows.append((prev_key_of(row, tags, created), tags, subject or "",
                               created < t_start))
@@ -209,7 +211,12 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
             continue
         day_tickets[days.date_of(created)] += 1
         keys = key_of(row, tags, created)
-        accs = [groups.setdefault(k, _Acc()) for k in keys]
+        accs = []
+        for k in keys:
+            acc = groups.get(k)
+            if acc is None:
+                acc = groups[k] = _Acc()
+            accs.append(acc)
         if by is not None:
             accs.append(overall)
         frh = res = None
@@ -237,7 +244,9 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
             if backlog:
                 a.backlog_ages.append(max(t_now - created, 0) / 3600)
             if has_sla:
-                counts = a.sla.setdefault(pname, [0] * 7)
+                counts = a.sla.get(pname)
+                if counts is None:
+                    counts = a.sla[pname] = [0] * 7
                 counts[0] += 1
                 if decided:
                     counts[2 if missed else 1] += 1
@@ -254,41 +263,25 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
                 a.csat_asked += 1
             if csat_rating is not None:
                 a.csat_ratings.append(int(csat_rating))
-            a.tags.update(tags)
+            for tag in tags:
+                a.tags[tag] += 1
             a.subjects[subject or ""] += 1
     for prev, tags, subject, earlier in prev_rows:
         targets = [groups[k] for k in prev if k in groups]
         if by is not None and earlier:
             targets.append(overall)
         for a in targets:
-            a.tags_prev.update(tags)
+            for tag in tags:
+                a.tags_prev[tag] += 1
             a.subjects_prev[subject] += 1
     if by is None:
         overall = groups.get("all") or groups.setdefault("all", _Acc())
 
     # Messages by hour of week, and per day for the daily line.
-    bucket = _bucket_seconds(tz, start, end)
-    cell: dict[int, tuple[int, int, date]] = {}
+    offsets = _offsets(tz, start, end)
+    epoch = date(1970, 1, 1)
     day_in: Counter[date] = Counter()
     day_out: Counter[date] = Counter()
-
-    def where(b: int) -> tuple[int, int, date]:
-        found = cell.get(b)
-        if found is None:
-            local = datetime.fromtimestamp(b * bucket, tz)
-            found = cell[b] = (local.weekday(), local.hour, local.date())
-        return found
-
-    def add_volume(rows: Any, group_of: Any) -> None:
-        for key, direction, b, n in rows:
-            wd, hour, d = where(b)
-            a = group_of(key, d)
-            if a is None:
-                continue
-            (a.hour_in if direction == "in" else a.hour_out)[wd][hour] += n
-
-    def overall_of(key: Any, d: date) -> _Acc | None:
-        return overall
 
     def group_of(key: Any, d: date) -> _Acc | None:
         if by in ("day", "week"):
@@ -297,15 +290,24 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
             k = key if key is not None else ("(untagged)" if by == "tag" else "(unassigned)")
         return groups.get(k)
 
-    overall_rows = list(q.message_volume(store, since, until, None, bucket))
-    add_volume(overall_rows, overall_of)
-    for _key, direction, b, n in overall_rows:
-        d = where(b)[2]
+    def add(a: _Acc | None, direction: str, cell: int, n: int) -> None:
+        if a is not None:
+            (a.hour_in if direction == "in" else a.hour_out)[cell // 24][cell % 24] += n
+
+    for kind, _key, direction, value, n in q.message_volume(store, since, until, None, offsets):
+        if kind == "cell":
+            add(overall, direction, value, n)
+            continue
+        d = epoch + timedelta(days=value)
         (day_in if direction == "in" else day_out)[d] += n
     if by in ("day", "week"):
-        add_volume(overall_rows, group_of)
+        # a day group's messages are those sent on its days
+        for _kind, day_no, direction, cell, n in q.message_volume(
+                store, since, until, "day", offsets):
+            add(group_of(None, epoch + timedelta(days=day_no)), direction, cell, n)
     elif by is not None:
-        add_volume(q.message_volume(store, since, until, by, bucket), group_of)
+        for _kind, key, direction, cell, n in q.message_volume(store, since, until, by, offsets):
+            add(group_of(key, epoch), direction, cell, n)
 
     out = [_group(name, groups[name], by, business) for name in sorted(groups)]
     overall_obj = out[0] if by is None and out else _group("all", overall, None, business)
@@ -330,15 +332,34 @@ def _clock_state(done: float | None, due: float | None, ref: float) -> bool | No
     return False if ref > due else None
 
 
-def _bucket_seconds(tz: tzinfo, start: datetime, end: datetime) -> int:
-    """Hour buckets, or quarter hours in a zone whose offset is not whole
-    hours (India, Nepal, Newfoundland, parts of Australia)."""
-    probes = [start, end] + [start + (end - start) * i / 12 for i in range(1, 12)]
-    for p in probes:
-        off = p.astimezone(tz).utcoffset() or timedelta(0)
-        if off.total_seconds() % 3600:
-            return 900
-    return 3600
+def _offset(tz: tzinfo, t: float) -> int:
+    off = datetime.fromtimestamp(t, timezone.utc).astimezone(tz).utcoffset()
+    return int(off.total_seconds()) if off else 0
+
+
+def _offsets(tz: tzinfo, start: datetime, end: datetime) -> list[tuple[int, int]]:
+    """The zone's UTC offsets over [start, end] as ``(until, seconds)``:
+    each offset holds until the Unix time ``until`` (the last one beyond
+    ``end``). Found by probing every 12 hours and narrowing each change
+    down to the second (zones change at most a few times a year)."""
+    t, stop = int(start.timestamp()), int(end.timestamp())
+    current = _offset(tz, t)
+    out: list[tuple[int, int]] = []
+    while t < stop:
+        nxt = min(t + 43200, stop)
+        if _offset(tz, nxt) != current:
+            lo, hi = t, nxt  # offset(lo) == current, offset(hi) differs
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if _offset(tz, mid) == current:
+                    lo = mid
+                else:
+                    hi = mid
+            out.append((hi, current))
+            current = _offset(tz, hi)
+        t = nxt
+    out.append((stop, current))
+    return out
 
 
 def _attainment(met: int, missed: int) -> float | None:

@@ -24,7 +24,7 @@ def ticket_columns(store: Store) -> set[str]:
 
 
 def report_tickets(store: Store, start: str, end: str) -> Iterator[tuple[Any, ...]]:
-    """Tickets created in [start, end), merged ones left out, oldest first:
+    """Tickets created in [start, end), merged ones left out:
     ``(id, status, priority, channel, account, assignee, contact_id, subject,
     created, first_response, solved, first_response_due, resolution_due,
     next_created, sla_policy, sla_paused, csat_asked, csat_rating,
@@ -49,8 +49,7 @@ def report_tickets(store: Store, start: str, end: str) -> Iterator[tuple[Any, ..
         " CASE WHEN contact_id IS NOT NULL THEN unixepoch(LEAD(created_at) OVER"
         "  (PARTITION BY contact_id ORDER BY created_at, id)) END, "
         + ", ".join(optional)
-        + " FROM tickets WHERE created_at >= ? AND created_at < ? AND merged_into IS NULL"
-        " ORDER BY created_at, id",
+        + " FROM tickets WHERE created_at >= ? AND created_at < ? AND merged_into IS NULL",
         [start, end],
     )
 
@@ -86,27 +85,57 @@ def reopened_tickets(store: Store, start: str, end: str) -> set[int]:
 _VOLUME_KEY = {
     None: ("NULL", ""),
     "day": ("NULL", ""),
-    "week": ("NULL", ""),
     "channel": ("t.channel", " JOIN tickets t ON t.id = m.ticket_id"),
     "assignee": ("t.assignee", " JOIN tickets t ON t.id = m.ticket_id"),
     "tag": ("g.tag", " LEFT JOIN tags g ON g.ticket_id = m.ticket_id"),
 }
+#: The UTC hour of a message: the first column of the ``messages_hour`` index.
+_HOUR = "substr(m.sent_at, 1, 13)"
 
 
 def message_volume(store: Store, start: str, end: str, by: str | None,
-                   bucket_seconds: int) -> Iterator[tuple[Any, str, int, int]]:
-    """(group key, direction, bucket, count) of customer messages (``in``)
-    and our own answers (``out``, automatic acknowledgements left out) sent
-    in [start, end); ``bucket`` is Unix seconds // ``bucket_seconds``. The
-    ``messages_sent`` index (m006) covers it."""
+                   offsets: list[tuple[int, int]]) -> Iterator[tuple[str, Any, str, int, int]]:
+    """Customer messages (``in``) and our own answers (``out``; automatic
+    acknowledgements and rule replies left out) sent in [start, end), counted
+    two ways: ``("cell", key, direction, hour of week, n)`` and, overall only,
+    ``("day", None, direction, local day, n)``. With ``by="day"`` the key of
+    a cell is the local day.
+
+    ``offsets`` are the zone's UTC offsets as ``(until, seconds)`` pairs, in
+    order, the last one open-ended: local time is the Unix time plus the
+    offset in force. The hour of week counts from Monday 00:00 (1970-01-01
+    was a Thursday: 72 hours into its week); the local day counts days since
+    1970-01-01. Messages are first counted per UTC hour straight off the
+    ``messages_hour`` index (m006), in its order, so neither a sort of every
+    message nor a row per message reaches Python; a zone whose offset is not
+    whole hours counts quarter hours instead."""
     key, join = _VOLUME_KEY[by]
+    whole_hours = all(off % 3600 == 0 for _, off in offsets)
+    bucket = (f"unixepoch({_HOUR} || ':00:00')" if whole_hours
+              else "unixepoch(m.sent_at) / 900 * 900")
+    case: list[str] = []
+    params: list[Any] = []
+    for until, offset in offsets[:-1]:
+        case.append("WHEN s < ? THEN s + ?")
+        params += [until, offset]
+    params.append(offsets[-1][1] if offsets else 0)
+    local = f"CASE {' '.join(case)} ELSE s + ? END" if case else "s + ?"
+    days = ("UNION ALL SELECT 'day', NULL, d, l / 86400, sum(n) FROM local GROUP BY 3, 4"
+            if by is None else "")
+    grouped = by not in (None, "day")
+    cell_key = "l / 86400" if by == "day" else "k"
     cur = store.conn.cursor()
     cur.row_factory = None
     yield from cur.execute(
-        f"SELECT {key}, m.direction, unixepoch(m.sent_at) / ?, count(*)"
+        "WITH counted AS MATERIALIZED ("
+        f" SELECT {key} AS k, m.direction AS d, {bucket} AS s, count(*) AS n"
         f" FROM messages m{join}"
-        " WHERE m.sent_at >= ? AND m.sent_at < ? AND m.direction IN ('in', 'out')"
-        " AND (m.author IS NULL OR (m.author != 'auto-reply' AND m.author NOT LIKE 'rule:%'))"
-        " GROUP BY 1, 2, 3",
-        [bucket_seconds, start, end],
+        f" WHERE {_HOUR} >= substr(?, 1, 13) AND {_HOUR} <= substr(?, 1, 13)"
+        "  AND m.sent_at >= ? AND m.sent_at < ? AND m.direction IN ('in', 'out')"
+        "  AND (m.author IS NULL OR (m.author != 'auto-reply' AND m.author NOT LIKE 'rule:%'))"
+        f" GROUP BY {_HOUR}, {'k, ' if grouped else ''}m.direction{'' if whole_hours else ', s'}),"
+        f" local AS (SELECT k, d, n, {local} AS l FROM counted)"
+        f" SELECT 'cell', {cell_key}, d, (l / 3600 + 72) % 168, sum(n) FROM local GROUP BY 2, 3, 4 "
+        + days,
+        [start, end, start, end, *params],
     )
