@@ -300,3 +300,28 @@ def test_html_page_is_self_contained_and_private(shop: Any, tmp_path: Path) -> N
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     r = shop(*PERIOD, "--html", str(tmp_path / "missing" / "r.html"))
     assert r.code == 2 and "folder that exists" in r.err
+
+
+def test_hour_of_week_follows_daylight_saving(cli: Any, tmp_path: Path) -> None:
+    """08:00 UTC is 10:00 in Rome before the change of 25 October 2026 and
+    09:00 after it; Kolkata (UTC+5:30) counts by its own half hours."""
+    dump = tmp_path / "dst.jsonl"
+    dump.write_text(json.dumps(_ticket(
+        1, 1, "email", "2026-10-23T08:00:00Z", "Hello", messages=[
+            _msg(1, "in", "2026-10-23T08:00:00Z"),    # Fri, summer time
+            _msg(2, "in", "2026-10-26T08:00:00Z"),    # Mon, winter time
+            _msg(3, "out", "2026-10-26T08:29:00Z"),   # Mon 09:29 Rome, 13:59 Kolkata
+            _msg(4, "out", "2026-10-26T08:30:00Z"),   # Mon 09:30 Rome, 14:00 Kolkata
+        ])) + "\n")
+    assert cli("import", str(dump), "--format", "jsonl").code == 0
+    period = ("--since", "2026-10-19T00:00:00Z", "--until", "2026-11-02T00:00:00Z")
+    for zone, cells_in, cells_out in (
+            ("Europe/Rome", {(4, 10): 1, (0, 9): 1}, {(0, 9): 2}),
+            ("Asia/Kolkata", {(4, 13): 1, (0, 13): 1}, {(0, 13): 1, (0, 14): 1})):
+        config = tmp_path / f"{zone.replace('/', '-')}.yaml"
+        config.write_text(f"timezone: {zone}\n")
+        r = cli("--config", str(config), "report", *period, "--format", "json",
+                env={"SUPPORTCTL_NOW": NOW})
+        assert r.code == 0, r
+        [g] = r.json()
+        assert g["hour_of_week"] == {"in": _grid(cells_in), "out": _grid(cells_out)}, zone
