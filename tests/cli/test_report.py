@@ -325,3 +325,30 @@ def test_hour_of_week_follows_daylight_saving(cli: Any, tmp_path: Path) -> None:
         assert r.code == 0, r
         [g] = r.json()
         assert g["hour_of_week"] == {"in": _grid(cells_in), "out": _grid(cells_out)}, zone
+
+
+def test_policies_and_csat_fill_in_when_the_store_records_them(shop: Any, cli: Any) -> None:
+    """The columns SPEC §10's work adds (``sla_policy``, ``csat_*``) are read
+    as soon as a migration has added them; here they are added by hand."""
+    import sqlite3
+
+    conn = sqlite3.connect(cli.db)
+    for col in ("sla_policy TEXT", "csat_asked_at TEXT", "csat_rating INTEGER",
+                "csat_answered_at TEXT"):
+        conn.execute(f"ALTER TABLE tickets ADD COLUMN {col}")
+    conn.execute("UPDATE tickets SET sla_policy = 'urgent' WHERE id IN (2, 4)")
+    conn.execute("UPDATE tickets SET sla_policy = 'standard' WHERE id NOT IN (2, 4)")
+    asked = "2026-11-25T10:00:00Z"
+    for tid, rating in ((1, 5), (3, 2), (7, 4)):
+        conn.execute("UPDATE tickets SET csat_asked_at = ?, csat_rating = ?, csat_answered_at = ?"
+                     " WHERE id = ?", [asked, rating, asked, tid])
+    conn.execute("UPDATE tickets SET csat_asked_at = ? WHERE id = 2", [asked])
+    conn.commit()
+    conn.close()
+    [g] = shop(*PERIOD, "--format", "json").json()
+    assert g["csat"] == {"average": pytest.approx(11 / 3), "responses": 3, "asked": 4,
+                         "response_rate": 0.75, "satisfied_share": pytest.approx(2 / 3)}
+    policies = {p["name"]: p for p in g["sla"]["policies"]}
+    assert policies["urgent"]["tickets"] == 2 and policies["urgent"]["attainment"] == 0.0
+    assert policies["standard"]["tickets"] == 4 and policies["standard"]["attainment"] == 1.0
+    assert policies["urgent"]["first_response_attainment"] == 0.5
