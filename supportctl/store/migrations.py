@@ -247,12 +247,13 @@ _M004 = [
 # ``report`` (SPEC §11) counts messages by the hour they were sent, over a
 # period: without an index that is a scan of every message and its text
 # (seconds on a million messages). This one covers the whole query: the UTC
-# hour first, so counting per hour follows the index order with no sort,
-# then which way, who wrote it (automatic acknowledgements are left out),
-# the exact time (the period's edges) and the ticket, for grouping.
+# hour first, then which way and by which medium, so counting per hour (and
+# channel) follows the index order with no sort; then who wrote it
+# (automatic acknowledgements are left out), the exact time (the period's
+# edges) and the ticket, for grouping by tag or assignee.
 _M006 = [
-    "CREATE INDEX messages_hour ON messages(substr(sent_at, 1, 13), direction, author, sent_at,"
-    " ticket_id)",
+    "CREATE INDEX messages_hour ON messages(substr(sent_at, 1, 13), direction, channel, author,"
+    " sent_at, ticket_id)",
 ]
 
 

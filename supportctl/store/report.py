@@ -27,10 +27,8 @@ def report_tickets(store: Store, start: str, end: str) -> Iterator[tuple[Any, ..
     """Tickets created in [start, end), merged ones left out:
     ``(id, status, priority, channel, account, assignee, contact_id, subject,
     created, first_response, solved, first_response_due, resolution_due,
-    next_created, sla_policy, sla_paused, csat_asked, csat_rating,
-    csat_answered)`` with times as Unix seconds. ``next_created`` is when the
-    same contact opened their next ticket (within the range), for repeat
-    contacts."""
+    sla_policy, sla_paused, csat_asked, csat_rating, csat_answered)`` with
+    times as Unix seconds."""
     have = ticket_columns(store)
     optional = []
     for col in OPTIONAL_TICKET_COLUMNS:
@@ -45,9 +43,7 @@ def report_tickets(store: Store, start: str, end: str) -> Iterator[tuple[Any, ..
     yield from cur.execute(
         "SELECT id, status, priority, channel, account, assignee, contact_id, subject,"
         " unixepoch(created_at), unixepoch(first_response_at), unixepoch(solved_at),"
-        " unixepoch(first_response_due), unixepoch(resolution_due),"
-        " CASE WHEN contact_id IS NOT NULL THEN unixepoch(LEAD(created_at) OVER"
-        "  (PARTITION BY contact_id ORDER BY created_at, id)) END, "
+        " unixepoch(first_response_due), unixepoch(resolution_due), "
         + ", ".join(optional)
         + " FROM tickets WHERE created_at >= ? AND created_at < ? AND merged_into IS NULL",
         [start, end],
@@ -85,7 +81,7 @@ def reopened_tickets(store: Store, start: str, end: str) -> set[int]:
 _VOLUME_KEY = {
     None: ("NULL", ""),
     "day": ("NULL", ""),
-    "channel": ("t.channel", " JOIN tickets t ON t.id = m.ticket_id"),
+    "channel": ("m.channel", ""),  # the medium the message came or went by
     "assignee": ("t.assignee", " JOIN tickets t ON t.id = m.ticket_id"),
     "tag": ("g.tag", " LEFT JOIN tags g ON g.ticket_id = m.ticket_id"),
 }
@@ -133,7 +129,7 @@ def message_volume(store: Store, start: str, end: str, by: str | None,
         f" WHERE {_HOUR} >= substr(?, 1, 13) AND {_HOUR} <= substr(?, 1, 13)"
         "  AND m.sent_at >= ? AND m.sent_at < ? AND m.direction IN ('in', 'out')"
         "  AND (m.author IS NULL OR (m.author != 'auto-reply' AND m.author NOT LIKE 'rule:%'))"
-        f" GROUP BY {_HOUR}, {'k, ' if grouped else ''}m.direction{'' if whole_hours else ', s'}),"
+        f" GROUP BY {_HOUR}, m.direction{', k' if grouped else ''}{'' if whole_hours else ', s'}),"
         f" local AS (SELECT k, d, n, {local} AS l FROM counted)"
         f" SELECT 'cell', {cell_key}, d, (l / 3600 + 72) % 168, sum(n) FROM local GROUP BY 2, 3, 4 "
         + days,
