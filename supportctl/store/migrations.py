@@ -290,6 +290,9 @@ def migrations() -> Any:
     @m()
     def m006_report_index(db: Any) -> None:
         """Messages by time sent, for ``report``'s volume by hour of week."""
-        _run(db, _M006, 6)
+        # Never lower user_version: on a store where a later-numbered step
+        # ran first, this one must not make the read path think it is behind.
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        _run(db, _M006, max(current, 6))
 
     return m
