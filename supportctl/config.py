@@ -273,7 +273,8 @@ class Kb:
 
     def folder(self, config: Config) -> Path:
         base = (config.path or default_config_path()).parent
-        return (base / Path(self.path).expanduser()) if self.path else base / "kb"
+        return Path(os.path.normpath(base / Path(self.path).expanduser())) if self.path \
+            else base / "kb"
 
 
 @dataclass

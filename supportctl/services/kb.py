@@ -89,7 +89,7 @@ def load(folder: Path) -> list[Article]:
     """Every article of the folder (none when it does not exist), by slug."""
     if not folder.is_dir():
         return []
-    return [parse_article(p) for p in sorted(folder.glob("*.md"))]
+    return [parse_article(p) for p in sorted(folder.glob("*.md"), key=lambda p: p.stem)]
 
 
 def find(folder: Path, slug: str) -> Article:
