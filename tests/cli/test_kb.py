@@ -115,3 +115,31 @@ def test_export_html_site_works_offline_and_escapes_html(cli: Any, tmp_path: Pat
     assert "<script>alert(1)" not in page and "&lt;script&gt;" in page
     assert "href=\"javascript:" not in page  # the link is refused, left as text
     assert '<html lang="en">' in page
+
+
+def test_auto_reply_adds_the_best_article_with_its_url(cli: Any, tmp_path: Path) -> None:
+    from tests.social.twilio_server import SHOP, SID, TOKEN, TwilioServer
+
+    with TwilioServer() as tw:
+        d = config(tmp_path, (
+            f"channels:\n  - name: shop-sms\n    type: twilio\n    account_sid: {SID}\n"
+            f"    auth_token_env: TW_TOKEN\n    numbers: ['{SHOP}']\n    api_base_url: {tw.url}\n"
+            "templates:\n  ack: Grazie, le rispondiamo presto.\n"
+            "auto_reply:\n  enabled: true\n  template: ack\n"
+            "kb:\n  base_url: https://help.shop.example\n  auto_reply: 1\n"
+            "  auto_reply_min_score: 0.3\n"))
+        (d / "kb").mkdir()
+        (d / "kb" / "rimborsi.md").write_text(
+            "---\ntitle: Quando arriva il rimborso delle scarpe\nlanguage: it\n---\n"
+            "Il rimborso arriva sulla carta 3-5 giorni dopo il reso.\n")
+        (d / "kb" / "draft.md").write_text(
+            "---\ntitle: Rimborso scarpe bozza\nlanguage: it\ndraft: true\n---\nrimborso scarpe\n")
+        env = {"TW_TOKEN": TOKEN}
+        tw.inbound("+15550123456", "rimborso scarpe non arrivato")
+        tw.inbound("+15550199999", "What are your opening hours on Sunday?")
+        assert cli("sync", env=env).code == 0
+        bodies = {c["To"]: c["Body"] for c in tw.created}
+        assert bodies["+15550123456"] == (
+            "Grazie, le rispondiamo presto.\n\n- Quando arriva il rimborso delle scarpe: "
+            "https://help.shop.example/it/rimborsi.html")
+        assert bodies["+15550199999"] == "Grazie, le rispondiamo presto."
