@@ -31,44 +31,49 @@ from typing import Any
 from supportctl.store import answers as q
 from supportctl.store.db import Store
 
+
+def _w(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 #: Function words (and greetings, sign-offs) per language: never topic
 #: words, and what tells the language of a text.
 STOPWORDS: dict[str, frozenset[str]] = {
-    "en": frozenset("""
+    "en": _w("""
         the a an and or but if of to in on at for from by with about as is are was were be
         been being have has had do does did not no yes my your our their his her its it this
         that these those there here what which who whom when where why how can could would
         should will shall may might must i you he she we they me him us them am so than then
         too very just also please thanks thank hello hi dear regards best kind cheers
-        any some all into out up down again still get got would like need help know""".split()),
-    "it": frozenset("""
+        any some all into out up down again still get got would like need help know"""),
+    "it": _w("""
         il lo la i gli le un uno una di del dello della dei degli delle da dal dalla in nel
         nella con su sul sulla per tra fra e ed o ma se che chi cui non si mi ti ci vi ne
         sono sei siamo siete ho hai ha abbiamo avete hanno era essere avere mio mia miei
         mie tuo tua suo sua nostro vostro loro questo questa quello quella come quando dove
         perche anche ancora gia piu molto buongiorno buonasera salve ciao grazie cordiali
-        saluti gentile vorrei potete potreste sto stato stata fatto al alla ai alle""".split()),
-    "fr": frozenset("""
+        saluti gentile vorrei potete potreste sto stato stata fatto al alla ai alle"""),
+    "fr": _w("""
         le la les un une des de du et ou mais si que qui quoi ne pas plus je tu il elle nous
         vous ils elles me te se mon ma mes ton ta tes son sa ses notre votre nos vos leur
         leurs ce cet cette ces est sont suis es sommes etes ai as avons avez ont etait etre
         avoir dans sur avec pour par en au aux comme quand ou pourquoi aussi encore deja tres
         bonjour bonsoir merci cordialement salutations madame monsieur voudrais pouvez
-        pourriez fait""".split()),
-    "de": frozenset("""
+        pourriez fait"""),
+    "de": _w("""
         der die das den dem des ein eine einen einem einer eines und oder aber wenn dass
         nicht kein keine ich du er sie es wir ihr mich dich sich uns euch mein meine meinen
         dein sein ihre unser euer ist sind bin bist war waren sein haben habe hast hat hatte
         in im an am auf aus bei mit nach von vom zu zum zur fur uber unter vor wie wann wo
         warum auch noch schon sehr hallo guten tag danke vielen gruss grusse freundlichen
-        sehr geehrte damen herren bitte konnen konnten mochte wurde kann muss will soll""".split()),
-    "es": frozenset("""
+        sehr geehrte damen herren bitte konnen konnten mochte wurde kann muss will soll"""),
+    "es": _w("""
         el la los las un una unos unas de del al y o pero si que quien no ni me te se nos os
         le les lo mi mis tu tus su sus nuestro vuestro este esta estos estas ese esa es son
         soy eres somos estoy esta estan era ser estar he ha han hemos tengo tiene en con por
         para sin sobre entre como cuando donde porque tambien todavia ya muy hola buenos
         buenas dias tardes gracias saludos atentamente estimado estimada quisiera pueden
-        podrian hecho""".split()),
+        podrian hecho"""),
 }
 ALL_STOP = frozenset().union(*STOPWORDS.values())
 
