@@ -66,7 +66,8 @@ STOPWORDS: dict[str, frozenset[str]] = {
         dein sein ihre unser euer ist sind bin bist war waren sein haben habe hast hat hatte
         in im an am auf aus bei mit nach von vom zu zum zur fur uber unter vor wie wann wo
         warum auch noch schon sehr hallo guten tag danke vielen gruss grusse freundlichen
-        sehr geehrte damen herren bitte konnen konnten mochte wurde kann muss will soll"""),
+        sehr geehrte damen herren bitte konnen konnten mochte wurde kann muss will soll
+        meinem meiner meines ihrem ihren ihrer unserem unsere"""),
     "es": _w("""
         el la los las un una unos unas de del al y o pero si que quien no ni me te se nos os
         le les lo mi mis tu tus su sus nuestro vuestro este esta estos estas ese esa es son

@@ -143,3 +143,14 @@ def test_auto_reply_adds_the_best_article_with_its_url(cli: Any, tmp_path: Path)
             "Grazie, le rispondiamo presto.\n\n- Quando arriva il rimborso delle scarpe: "
             "https://help.shop.example/it/rimborsi.html")
         assert bodies["+15550199999"] == "Grazie, le rispondiamo presto."
+
+
+def test_example_config_documents_the_kb_block(tmp_path: Path) -> None:
+    from supportctl.config import load_config
+    from tests.test_config import _uncommented_example
+
+    p = tmp_path / "c.yaml"
+    p.write_text(_uncommented_example())
+    kb = load_config(p).kb
+    assert (kb.path, kb.base_url, kb.auto_reply, kb.auto_reply_min_score) == (
+        "kb", "https://shop.example/help", 2, 0.5)
