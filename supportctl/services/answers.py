@@ -11,9 +11,10 @@ How a ticket is matched, the same for a two-word SMS and a long email:
 - function words of English, Italian, French, German and Spanish are
   dropped; the same lists tell the customer's language (the one with the
   most of them, when it is clear);
-- the index says how many messages hold each prefix; the rarest ones, up
-  to a budget of postings, go into one FTS5 OR query ranked by bm25
-  (bounded: a common word is never what the query is made of);
+- for each prefix the index gives the newest messages holding it (all of
+  them for a rare word, the newest 2 000 for a common one: bounded work on
+  any store, and how far back those reach tells how common the word is);
+  messages sharing the most rarity-weighted words are the candidates;
 - each candidate, ticket or article, gets one score in [0, 1]: half how
   much of the ticket's informative words (weighted by rarity) it covers,
   half how much of its own words the ticket covers. Candidates in the
@@ -78,10 +79,17 @@ STOPWORDS: dict[str, frozenset[str]] = {
 }
 ALL_STOP = frozenset().union(*STOPWORDS.values())
 
-#: Summed document frequency the full-text query may touch: bm25 over a
-#: few ten thousand postings costs milliseconds, over a million a second.
-POSTINGS_BUDGET = 60_000
-MAX_TERMS = 12
+#: How many of the newest messages holding a word are read per word: every
+#: message of a rare word, the newest of a common one (cost is bounded
+#: whatever the store; recent answers are the current ones anyway).
+POSTINGS = 2000
+MAX_TERMS = 16
+#: Index reads stop after this long; the words read so far decide.
+WORK_SECONDS = 0.08
+CANDIDATES = 300
+FINALISTS = 10  # candidate tickets whose question and answer are read and scored
+#: A word in fewer messages than this is looked up by its prefix too.
+RARE = 200
 MIN_SCORE = 0.12
 _WORD = re.compile(r"[^\W_]+")
 
@@ -139,44 +147,50 @@ class Terms:
     idf: dict[str, float]
     words_of: dict[str, str] = field(default_factory=dict)  # stem -> a word it came from
     language: str | None = None
+    postings: dict[str, list[int]] = field(default_factory=dict)  # stem -> newest message ids
 
     def weight(self) -> float:
         return sum(self.idf[s] for s in self.stems) or 1.0
 
 
-def terms_for(store: Store, text: str, *, exclude: set[str] = frozenset()) -> Terms:  # type: ignore[assignment]
+def terms_for(store: Store, text: str, *, exclude: frozenset[str] = frozenset()) -> Terms:
+    """The ticket's word prefixes, weighted by rarity in the store. The
+    document frequency of a common word is estimated from how far back its
+    newest ``POSTINGS`` messages reach (ids grow with time)."""
+    import time
+
     found: dict[str, str] = {}
+    forms: dict[str, list[str]] = {}
     for w in content_words(text):
-        if w in exclude:
-            continue
-        found.setdefault(stem(w), w)
-    stems = list(found)[:80]
-    df = q.prefix_doc_counts(store, stems)
+        if w not in exclude:
+            found.setdefault(stem(w), w)
+            if w not in forms.setdefault(stem(w), []):
+                forms[stem(w)].append(w)
+    # Longer words first: in every language here the rarer, topical ones.
+    stems = sorted(found, key=lambda s: -len(found[s]))[:MAX_TERMS]
     total = max(q.message_count(store), 1)
-    idf = {s: math.log(1 + total / (df.get(s, 0) + 1)) for s in stems}
-    # Words in more than a fifth of all messages say nothing about the topic.
-    keep = [s for s in stems if df.get(s, 0) <= total / 5 or total < 50]
-    keep.sort(key=lambda s: (df.get(s, 0) == 0, df.get(s, 0)))
-    return Terms(stems=keep, idf=idf, words_of=found, language=detect_language(text))
-
-
-def match_expression(store: Store, terms: Terms) -> str | None:
-    """The FTS5 OR query of the rarest stems that exist in the index, up to
-    the postings budget (at least three)."""
-    df = q.prefix_doc_counts(store, terms.stems)
-    chosen: list[str] = []
-    spent = 0
-    for s in terms.stems:
-        n = df.get(s, 0)
-        if n == 0:
-            continue
-        if len(chosen) >= 3 and (spent + n > POSTINGS_BUDGET or len(chosen) >= MAX_TERMS):
+    deadline = time.monotonic() + WORK_SECONDS
+    postings: dict[str, list[int]] = {}
+    df: dict[str, float] = {}
+    for s in stems:
+        if time.monotonic() > deadline:
             break
-        chosen.append(s)
-        spent += n
-    if not chosen:
-        return None
-    return " OR ".join('"' + s.replace('"', '""') + '"*' for s in chosen)
+        # The words as written (cheap); for a rare one also its inflections
+        # (a prefix query, cheap when the family is rare too).
+        ids = q.recent_postings(store, forms[s], POSTINGS)
+        if len(ids) < RARE and len(s) >= 5:
+            ids = q.recent_postings(store, [s], POSTINGS, prefix=True)
+        postings[s] = ids
+        if len(ids) < POSTINGS:
+            df[s] = len(ids)
+        else:
+            df[s] = min(total, POSTINGS * total / max(total - ids[-1] + 1, 1))
+    idf = {s: math.log(1 + total / (n + 1)) for s, n in df.items()}
+    # Words in more than a fifth of all messages say nothing about the topic.
+    keep = [s for s in df if df[s] <= total / 5 or total < 50]
+    keep.sort(key=lambda s: df[s])
+    return Terms(stems=keep, idf=idf, words_of=found, language=detect_language(text),
+                 postings={s: postings[s] for s in keep})
 
 
 def score(terms: Terms, text: str) -> tuple[float, list[str]]:
@@ -219,7 +233,7 @@ def ticket_terms(store: Store, ticket_id: int) -> Terms | None:
     if info is None:
         return None
     text = "\n".join([info["subject"], *(strip_quotes(t) for t in info["texts"])])
-    return terms_for(store, text, exclude=set(words(info["contact_name"])))
+    return terms_for(store, text, exclude=frozenset(words(info["contact_name"])))
 
 
 def rank(items: list[Suggestion], language: str | None, limit: int) -> list[Suggestion]:
@@ -230,19 +244,34 @@ def rank(items: list[Suggestion], language: str | None, limit: int) -> list[Sugg
 
 
 def from_tickets(store: Store, terms: Terms, exclude_ticket: int | None) -> list[Suggestion]:
-    expr = match_expression(store, terms)
-    if expr is None:
-        return []
+    """Solved tickets whose customer messages share the most (rarity-
+    weighted) words with the ticket."""
+    import heapq
+
+    acc: dict[int, float] = {}
+    for s in terms.stems:
+        w = terms.idf[s]
+        for mid in terms.postings.get(s, ()):
+            acc[mid] = acc.get(mid, 0.0) + w
+    best = heapq.nlargest(CANDIDATES, acc.items(), key=lambda kv: (kv[1], kv[0]))
+    solved = q.solved_inbound(store, [mid for mid, _ in best], exclude_ticket=exclude_ticket)
     out: list[Suggestion] = []
-    for tid, mid, _bm25 in q.similar_solved(store, expr, exclude_ticket=exclude_ticket, limit=20):
-        qa = q.question_and_answer(store, tid, mid)
+    seen: set[int] = set()
+    for mid, _ in best:
+        tid = solved.get(mid)
+        if tid is None or tid in seen:
+            continue
+        seen.add(tid)
+        qa = q.question_and_answer(store, tid, mid, tags=False)
         if qa is None:
             continue
         question = strip_quotes(qa["question"])
-        s, matched = score(terms, qa["subject"] + "\n" + question)
-        out.append(Suggestion(kind="ticket", ticket_id=tid, score=s, matched=matched,
+        sc, matched = score(terms, qa["subject"] + "\n" + question)
+        out.append(Suggestion(kind="ticket", ticket_id=tid, score=sc, matched=matched,
                               question=question.strip(), answer=strip_quotes(qa["answer"]).strip(),
                               language=detect_language(question), title=qa["subject"]))
+        if len(seen) >= FINALISTS:
+            break
     return out
 
 

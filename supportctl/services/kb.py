@@ -152,12 +152,12 @@ def draft_from_ticket(store: Any, folder: Path, ticket_id: int, title: str | Non
                      extra={"draft": True, "source_ticket": ticket_id})
 
 
-def search(articles: list[Article], text: str, store: Any = None) -> list[tuple[Article, float, list[str]]]:
+def search(articles: list[Article], text: str) -> list[tuple[Article, float, list[str]]]:
     """Articles for a free-text question, best first (drafts included:
     this is for the team)."""
     from supportctl.services import answers
 
-    terms = _plain_terms(text, articles) if store is None else answers.terms_for(store, text)
+    terms = _plain_terms(text, articles)
     out = []
     for a in articles:
         s, matched = answers.score(terms, f"{a.title}\n{' '.join(a.tags)}\n{a.body}")
