@@ -400,6 +400,10 @@ def triage(
 
     if not (sys.stdin.isatty() and render.is_tty()):
         raise UsageError("triage needs a terminal; scripts use list/tag/close instead")
+    # prompt_toolkit takes longer to import than the queue and the first
+    # ticket take to read: load it meanwhile (SQLite releases the GIL).
+    loading = threading.Thread(target=_import_screen, daemon=True)
+    loading.start()
     store = STATE.store()
     ids = triage_queue(store, status.split(","), STATE.actor if assignee == "me" else assignee,
                        now_iso())
@@ -408,4 +412,36 @@ def triage(
         return
     session = Session(store, ids)
     session.load()
-    run_screen(session)
+    import termios
+
+    saved = termios.tcgetattr(sys.stdin.fileno())
+    try:
+        _first_paint(session)
+        loading.join()
+        run_screen(session)
+    finally:
+        termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
+
+
+def _first_paint(session: Session) -> None:
+    """Draw the first ticket at once, plainly, on the alternate screen, while
+    the screen library is still loading (it repaints the same lines). Keys
+    typed meanwhile wait unechoed for it."""
+    import os
+    import tty
+
+    tty.setcbreak(sys.stdin.fileno())
+    try:
+        cols, rows = os.get_terminal_size(sys.stdout.fileno())
+    except OSError:
+        cols, rows = 80, 24
+    text = "".join(part for _, part in _screen_text(session, rows - 3))
+    lines = [line[:cols] for line in text.splitlines()][: max(rows - 3, 1)]
+    sys.stdout.write("\x1b[?1049h\x1b[H\x1b[2J" + "\r\n".join(lines) + "\r\n\r\n"
+                     + _keys_text()[: cols * 2])
+    sys.stdout.flush()
+
+
+def _import_screen() -> None:
+    import prompt_toolkit.application  # noqa: F401
+    import prompt_toolkit.layout  # noqa: F401
