@@ -24,7 +24,6 @@ How a ticket is matched, the same for a two-word SMS and a long email:
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,18 +90,18 @@ FINALISTS = 10  # candidate tickets whose question and answer are read and score
 #: A word in fewer messages than this is looked up by its prefix too.
 RARE = 200
 MIN_SCORE = 0.12
-_WORD = re.compile(r"[^\W_]+")
 
 
 def fold(text: str) -> str:
-    """Lower case without diacritics, as the index's unicode61 tokenizer
-    (remove_diacritics 2) sees it."""
+    """Lower case without diacritics (article names, the FAQ site's index);
+    words for matching come from ``words``, the index's own tokenizer."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def words(text: str) -> list[str]:
-    return _WORD.findall(fold(text))
+    """Folded words, as the store's full-text index tokenizes them."""
+    return q.tokenize(text)
 
 
 def stem(word: str) -> str:

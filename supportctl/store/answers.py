@@ -9,9 +9,29 @@ of those are customer messages on solved tickets.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from typing import Any
 
 from supportctl.store.db import Store
+
+_TOKENIZERS = threading.local()
+
+
+def tokenize(text: str) -> list[str]:
+    """The words of ``text`` exactly as the messages index sees them (its
+    own tokenizer, unicode61 with diacritics removed, in a private
+    in-memory table): what is looked up then always matches what was
+    indexed, in every script."""
+    conn = getattr(_TOKENIZERS, "conn", None)
+    if conn is None:
+        conn = sqlite3.connect(":memory:")
+        conn.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='unicode61 remove_diacritics 2')")
+        conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, instance)")
+        _TOKENIZERS.conn = conn
+    conn.execute("DELETE FROM t")
+    conn.execute("INSERT INTO t(rowid, x) VALUES (1, ?)", [text])
+    return [r[0] for r in conn.execute("SELECT term FROM v ORDER BY offset")]
 
 #: Outbound messages that are not an agent's answer (acknowledgements,
 #: rule replies): never offered as "our final reply".
