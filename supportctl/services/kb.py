@@ -132,11 +132,10 @@ def draft_from_ticket(store: Any, folder: Path, ticket_id: int, title: str | Non
     """A draft article from a solved ticket's question and our final reply,
     for a person to edit (``draft: true`` until they remove it)."""
     from supportctl.services.answers import detect_language, strip_quotes
+    from supportctl.services.triage import require
     from supportctl.store.answers import question_and_answer
 
-    row = store.one("SELECT status FROM tickets WHERE id = ?", [ticket_id])
-    if row is None:
-        raise NotFound(f"no ticket #{ticket_id}: see `supportctl list --status all`")
+    require(store, ticket_id)  # NotFound names the next command
     qa = question_and_answer(store, ticket_id)
     if qa is None:
         raise UsageError(f"ticket #{ticket_id} has no customer question and agent reply to draft"
@@ -280,12 +279,13 @@ def auto_reply_articles(store: Any, config: Any, ticket_id: int) -> str:
     terms = answers.ticket_terms(store, ticket_id)
     if terms is None:
         return ""
-    found = answers.from_articles(terms, load(kb.folder(config)))
+    articles = load(kb.folder(config))
+    found = answers.from_articles(terms, articles)
     found = [s for s in found if s.score >= kb.auto_reply_min_score
              and (terms.language is None or s.language in (None, terms.language))]
     found.sort(key=lambda s: -s.score)
     parts = []
-    by_slug = {a.slug: a for a in load(kb.folder(config))}
+    by_slug = {a.slug: a for a in articles}
     for s in found[: kb.auto_reply]:
         a = by_slug[s.article or ""]
         url = url_for(kb.base_url, a)
