@@ -50,9 +50,10 @@ def suggest(
 
     fmt = _fmt(fmt)
     store = STATE.store(create=False)
-    found = answers.suggest(store, ticket_id, _articles(), limit=max(limit, 0))
+    articles = _articles()
+    found = answers.suggest(store, ticket_id, articles, limit=max(limit, 0))
     cfg = STATE.config()
-    by_slug = {a.slug: a for a in _articles()} if any(s.article for s in found) else {}
+    by_slug = {a.slug: a for a in articles}
     for s in found:
         if s.article and s.article in by_slug:
             s.url = kb.url_for(cfg.kb.base_url, by_slug[s.article])
@@ -75,8 +76,8 @@ def _print_suggestions(found: list[Any]) -> None:
                   f"matched: {one_line(', '.join(s.matched), 120)}\n")
         out.write(f"   Q: {one_line(s.question, 160)}\n")
         answer = clean(s.answer).strip().splitlines()
-        for line in answer[:6]:
-            out.write(f"   A: {line}\n" if line is answer[0] else f"      {line}\n")
+        for k, line in enumerate(answer[:6]):
+            out.write(f"   A: {line}\n" if k == 0 else f"      {line}\n")
         if len(answer) > 6:
             out.write("      […]\n")
         if s.url:

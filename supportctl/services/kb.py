@@ -21,10 +21,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from supportctl.errors import NotFound, UsageError
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_LANG = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 
 
 @dataclass
@@ -58,7 +60,10 @@ def parse_article(path: Path) -> Article:
     matter is not a YAML mapping with a title."""
     import yaml
 
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text: save it as UTF-8") from None
     meta: Any = {}
     body = text
     m = re.match(r"^---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)", text, re.S)
@@ -77,8 +82,10 @@ def parse_article(path: Path) -> Article:
     tags = meta.get("tags") or []
     if isinstance(tags, str):
         tags = [t.strip() for t in tags.split(",") if t.strip()]
-    lang = meta.get("language")
-    return Article(slug=path.stem, title=title, language=str(lang).lower() if lang else None,
+    lang = str(meta.get("language") or "").strip().lower() or None
+    if lang is not None and not _LANG.match(lang):
+        raise UsageError(f"{path}: language {lang!r} is not a language code: use e.g. it, en, pt-br")
+    return Article(slug=path.stem, title=title, language=lang,
                    tags=[str(t) for t in tags], body=body, path=path,
                    draft=bool(meta.get("draft", False)),
                    extra={k: v for k, v in meta.items()
@@ -188,7 +195,7 @@ def _plain_terms(text: str, articles: list[Article]) -> Any:
 def url_for(base_url: str | None, article: Article) -> str | None:
     if not base_url:
         return None
-    return f"{base_url.rstrip('/')}/{article.language or 'xx'}/{article.slug}.html"
+    return f"{base_url.rstrip('/')}/{article.language or 'und'}/{quote(article.slug)}.html"
 
 
 # -- the static FAQ site ----------------------------------------------------
@@ -235,7 +242,7 @@ def export_html(articles: list[Article], target: Path) -> list[Path]:
     written: list[Path] = []
     by_lang: dict[str, list[Article]] = {}
     for a in public:
-        by_lang.setdefault(a.language or "xx", []).append(a)
+        by_lang.setdefault(a.language or "und", []).append(a)
     index: list[str] = []
     sections = []
     for lang in sorted(by_lang):
@@ -251,7 +258,8 @@ def export_html(articles: list[Article], target: Path) -> list[Path]:
             from supportctl.services.answers import fold
 
             index.append(fold(f"{a.title} {' '.join(a.tags)} {a.body}"))
-            items.append(f'<li data-i="{len(index) - 1}"><a href="{lang}/{a.slug}.html">'
+            href = html.escape(quote(f"{lang}/{a.slug}.html"))
+            items.append(f'<li data-i="{len(index) - 1}"><a href="{href}">'
                          f"{html.escape(a.title)}</a></li>")
         sections.append(f'<h2 id="{lang}" lang="{lang}">{html.escape(lang)}</h2><ul>'
                         + "".join(items) + "</ul>")

@@ -64,6 +64,12 @@ def test_bad_front_matter_names_the_file(cli: Any, tmp_path: Path) -> None:
     (d / "kb" / "broken.md").write_text("---\ntitle: [unclosed\n---\nbody\n")
     r = cli("kb", "list")
     assert r.code == 2 and "broken.md" in r.err and "front matter" in r.err
+    (d / "kb" / "broken.md").write_text("---\ntitle: T\nlanguage: 'x\" onload=\"y'\n---\nbody\n")
+    r = cli("kb", "list")
+    assert r.code == 2 and "broken.md" in r.err and "not a language code" in r.err
+    (d / "kb" / "broken.md").write_bytes(b"---\ntitle: caf\xe9\n---\n")
+    r = cli("kb", "list")
+    assert r.code == 2 and "broken.md is not UTF-8" in r.err
 
 
 def test_from_ticket_drafts_and_drafts_stay_private(cli: Any, tmp_path: Path) -> None:
