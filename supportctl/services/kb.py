@@ -92,11 +92,20 @@ def parse_article(path: Path) -> Article:
                           if k not in ("title", "language", "tags", "draft")})
 
 
-def load(folder: Path) -> list[Article]:
-    """Every article of the folder (none when it does not exist), by slug."""
+def load(folder: Path, *, strict: bool = True) -> list[Article]:
+    """Every article of the folder (none when it does not exist), by slug.
+    A broken one is an error naming it, or with ``strict=False`` left out
+    (an automatic reply goes out without it: `kb list` shows the error)."""
     if not folder.is_dir():
         return []
-    return [parse_article(p) for p in sorted(folder.glob("*.md"), key=lambda p: p.stem)]
+    out = []
+    for p in sorted(folder.glob("*.md"), key=lambda p: p.stem):
+        try:
+            out.append(parse_article(p))
+        except UsageError:
+            if strict:
+                raise
+    return out
 
 
 def find(folder: Path, slug: str) -> Article:
@@ -287,7 +296,7 @@ def auto_reply_articles(store: Any, config: Any, ticket_id: int) -> str:
     terms = answers.ticket_terms(store, ticket_id)
     if terms is None:
         return ""
-    articles = load(kb.folder(config))
+    articles = load(kb.folder(config), strict=False)
     found = answers.from_articles(terms, articles)
     found = [s for s in found if s.score >= kb.auto_reply_min_score
              and (terms.language is None or s.language in (None, terms.language))]

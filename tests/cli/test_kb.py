@@ -140,6 +140,8 @@ def test_auto_reply_adds_the_best_article_with_its_url(cli: Any, tmp_path: Path)
             "Il rimborso arriva sulla carta 3-5 giorni dopo il reso.\n")
         (d / "kb" / "draft.md").write_text(
             "---\ntitle: Rimborso scarpe bozza\nlanguage: it\ndraft: true\n---\nrimborso scarpe\n")
+        # A broken article never stops the acknowledgement.
+        (d / "kb" / "broken.md").write_text("---\ntitle: [rimborso scarpe\n---\nrimborso\n")
         env = {"TW_TOKEN": TOKEN}
         tw.inbound("+15550123456", "rimborso scarpe non arrivato")
         tw.inbound("+15550199999", "What are your opening hours on Sunday?")
