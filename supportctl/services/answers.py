@@ -15,9 +15,10 @@ How a ticket is matched, the same for a two-word SMS and a long email:
   them for a rare word, the newest 2 000 for a common one: bounded work on
   any store, and how far back those reach tells how common the word is);
   messages sharing the most rarity-weighted words are the candidates;
-- each candidate, ticket or article, gets one score in [0, 1]: half how
-  much of the ticket's informative words (weighted by rarity) it covers,
-  half how much of its own words the ticket covers. Candidates in the
+- each candidate, ticket (its subject, question and our answer) or
+  article, gets one score in [0, 1]: half how much of the ticket's
+  informative words (weighted by rarity) it covers, half how much of its
+  own words the ticket covers. Candidates in the
   customer's language come first, then by score.
 """
 
@@ -265,9 +266,12 @@ def from_tickets(store: Store, terms: Terms, exclude_ticket: int | None) -> list
         if qa is None:
             continue
         question = strip_quotes(qa["question"])
-        sc, matched = score(terms, qa["subject"] + "\n" + question)
+        # The case is the question and our answer: an answer names the
+        # remedy ("replacement", "refund") the next customer asks for.
+        answer = strip_quotes(qa["answer"]).strip()
+        sc, matched = score(terms, f"{qa['subject']}\n{question}\n{answer}")
         out.append(Suggestion(kind="ticket", ticket_id=tid, score=sc, matched=matched,
-                              question=question.strip(), answer=strip_quotes(qa["answer"]).strip(),
+                              question=question.strip(), answer=answer,
                               language=detect_language(question), title=qa["subject"]))
         if len(seen) >= FINALISTS:
             break
