@@ -263,6 +263,21 @@ class Csat:
 
 
 @dataclass
+class Kb:
+    """The knowledge base (SPEC §11): a folder of Markdown articles."""
+
+    path: str | None = None  # default: kb/ beside the config file
+    base_url: str | None = None  # where `kb export --html` is published
+    auto_reply: int = 0  # articles an automatic reply may add (0: none)
+    auto_reply_min_score: float = 0.5
+
+    def folder(self, config: Config) -> Path:
+        base = (config.path or default_config_path()).parent
+        return Path(os.path.normpath(base / Path(self.path).expanduser())) if self.path \
+            else base / "kb"
+
+
+@dataclass
 class Config:
     path: Path | None = None
     store: str | None = None
@@ -279,6 +294,7 @@ class Config:
     reopen_window: timedelta = timedelta(days=7)
     close_after: timedelta = timedelta(days=4)
     outbox_max_attempts: int = 5
+    kb: Kb = field(default_factory=Kb)
 
     def channel(self, name: str) -> dict[str, Any]:
         for c in self.channels:
@@ -296,7 +312,8 @@ class Config:
 # -- schema -----------------------------------------------------------------
 
 TOP_KEYS = ("store", "timezone", "business_hours", "holidays", "agents", "channels", "sla",
-            "rules", "templates", "auto_reply", "csat", "reopen_window", "close_after", "outbox")
+            "rules", "templates", "auto_reply", "csat", "reopen_window", "close_after", "outbox",
+            "kb")
 
 #: Per channel type: key -> (kind, required, default). Kinds are those of
 #: ``_value``, plus ``secret`` (also ``x_env``/``x_cmd``) and ``block:smtp``.
@@ -715,6 +732,8 @@ def _load_top(cfg: Config, top: dict[str, Any], probs: _Problems) -> None:
         cfg.auto_reply = _auto_reply(top["auto_reply"], cfg.templates, probs)
     if "csat" in top:
         cfg.csat = _csat(top["csat"], cfg.templates, probs)
+    if "kb" in top:
+        cfg.kb = _kb(top["kb"], probs)
 
 
 def _timezone(node: Any, probs: _Problems) -> str | None:
@@ -1093,6 +1112,29 @@ def _csat(node: Any, templates: dict[str, Template], probs: _Problems) -> Csat:
     if cs.enabled and "template" not in keys:
         probs.add(node, "csat", "enabled without a template: name one of templates")
     return cs
+
+
+def _kb(node: Any, probs: _Problems) -> Kb:
+    kb = Kb()
+    if not _mapping(node, "kb", "keys: path, base_url, auto_reply, auto_reply_min_score", probs):
+        return kb
+    keys = _check_keys(node, ("path", "base_url", "auto_reply", "auto_reply_min_score"), "kb",
+                       probs)
+    if "path" in keys:
+        kb.path = _value("text", keys["path"], "kb.path", probs)
+    if "base_url" in keys:
+        kb.base_url = _value("url", keys["base_url"], "kb.base_url", probs)
+    if "auto_reply" in keys:
+        n = _value("int", keys["auto_reply"], "kb.auto_reply", probs)
+        kb.auto_reply = n if n is not None else 0
+    if "auto_reply_min_score" in keys:
+        v = _py(keys["auto_reply_min_score"])
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1:
+            kb.auto_reply_min_score = float(v)
+        else:
+            probs.add(keys["auto_reply_min_score"], "kb.auto_reply_min_score",
+                      "must be a number from 0 to 1 (a suggestion's score)")
+    return kb
 
 
 # -- secrets ----------------------------------------------------------------

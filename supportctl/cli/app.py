@@ -231,6 +231,7 @@ COMMAND_MODULES = {
     "contact": "contacts",
     "triage": "triage",
     "report": "report",
+    **dict.fromkeys(("suggest", "kb"), "answers"),
 }
 
 
@@ -250,8 +251,8 @@ def _register(args: list[str]) -> None:
         break
     module = COMMAND_MODULES.get(command or "")
     # --help lists commands in this order: daily work first.
-    names = [module] if module else ["tickets", "channels", "triage", "contacts", "data", "report",
-                                         "admin"]
+    names = [module] if module else ["tickets", "channels", "triage", "answers", "contacts", "data",
+                                         "report", "admin"]
     for name in names:
         importlib.import_module(f"supportctl.cli.{name}")
 

@@ -1,92 +1,447 @@
-"""``triage``: walk the queue one ticket at a time with one-key actions."""
+"""``triage``: a full-screen queue, most urgent first (SPEC §11).
+
+One ticket at a time: its thread and the contact's other tickets (the very
+lines ``show`` prints, so customer text passes the same ``safe`` boundary),
+the SLA time left, and suggested answers. One key per action; the screen
+stays on a ticket until ``j``/``k`` (or the arrows) move, so one can tag,
+then note, then reply. Replies open ``$EDITOR`` on a draft (empty, a
+suggestion's answer, or a rendered template) and go out through ``reply``.
+prompt_toolkit is imported here only, so no other command pays for it.
+"""
 
 from __future__ import annotations
 
+import io
 import sys
+import threading
+from contextlib import redirect_stdout
+from typing import Any
 
 import typer
 
 from supportctl.cli.app import STATE, app, now_iso
-from supportctl.errors import UsageError
+from supportctl.errors import SupportError, UsageError
 
-KEYS = ("[r]eply [n]ote [s]olve [c]lose [p]ending [m]ine [t]ag [z]snooze 1d [u]rgent "
-        "[enter] next [q]uit")
+KEYS = [("r", "reply"), ("1-3", "reply from suggestion"), ("m", "reply from template"),
+        ("n", "note"), ("t", "tag"), ("a", "assign"), ("p", "priority"), ("z", "snooze"),
+        ("s", "solve"), ("x", "spam"), ("j/→", "next"), ("k/←", "previous"),
+        ("space/b", "scroll"), ("q", "quit")]
+PRIORITIES = ("low", "normal", "high", "urgent")
 
 
-def _getkey() -> str:
-    import termios
-    import tty
+def _duration(seconds: float) -> str:
+    s = int(abs(seconds))
+    d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
+    return f"{d}d {h}h" if d else (f"{h}h {m:02d}m" if h else f"{m}m")
 
-    fd = sys.stdin.fileno()
-    old = termios.tcgetattr(fd)
-    try:
-        tty.setraw(fd)
-        ch = sys.stdin.read(1)
-    finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, old)
-    if ch in ("\x03", "\x04"):
-        raise KeyboardInterrupt
-    return ch
+
+def sla_left(ticket: dict[str, Any], now: str) -> str:
+    """The running clock: first response until answered, then resolution."""
+    from supportctl.models import parse_iso
+
+    sla = ticket["sla"]
+    if ticket.get("first_response_at") is None and sla.get("first_response_due"):
+        what, due = "first response", sla["first_response_due"]
+    elif sla.get("resolution_due") and ticket["status"] not in ("solved", "closed"):
+        what, due = "resolution", sla["resolution_due"]
+    else:
+        return "no SLA clock running"
+    left = (parse_iso(due) - parse_iso(now)).total_seconds()  # type: ignore[operator]
+    if left < 0:
+        return f"{what} OVERDUE by {_duration(left)}"
+    return f"{what} due in {_duration(left)}"
+
+
+class Session:
+    """The queue and the ticket on screen; every change goes through the
+    same services as the one-shot commands."""
+
+    def __init__(self, store: Any, ids: list[int]) -> None:
+        self.store = store
+        self.ids = ids
+        self.pos = 0
+        self.ticket: dict[str, Any] | None = None
+        self.lines: list[str] = []
+        self.scroll = 0
+        self.message = ""
+        self.suggestions: dict[int, list[Any]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def tid(self) -> int:
+        return self.ids[self.pos]
+
+    def load(self) -> None:
+        from supportctl.cli import render
+        from supportctl.store.read import show_json
+
+        self.ticket = show_json(self.store, self.tid, now_iso())
+        buf = io.StringIO()
+        if self.ticket is not None:
+            with redirect_stdout(buf):  # not a terminal: show's plain lines
+                render.show(self.ticket)
+        self.lines = buf.getvalue().splitlines()
+
+    def move(self, step: int) -> None:
+        new = self.pos + step
+        if 0 <= new < len(self.ids):
+            self.pos = new
+            self.scroll = 0
+            self.load()
+            self.message = ""
+        else:
+            self.message = "end of the queue" if step > 0 else "first ticket of the queue"
+
+
+def _suggest_in_background(session: Session, tid: int, on_done: Any) -> None:
+    """Suggestions on their own connection, so the ticket shows at once."""
+    from pathlib import Path
+
+    from supportctl.services import answers, kb
+
+    def work() -> None:
+        from supportctl.store.db import open_store
+
+        try:
+            store = open_store(Path(session.store.path), create=False)
+            try:
+                cfg = STATE.config()
+                found = answers.suggest(store, tid, kb.load(cfg.kb.folder(cfg)))
+            finally:
+                store.close()
+        except Exception as exc:  # shown, never fatal: the screen still works
+            found = []
+            session.message = f"no suggestions: {exc}"
+        with session._lock:
+            session.suggestions[tid] = found
+        on_done()
+
+    threading.Thread(target=work, daemon=True).start()
+
+
+def _screen_text(session: Session, height: int) -> list[tuple[str, str]]:
+    from supportctl.safe import clean, one_line
+
+    t = session.ticket
+    out: list[tuple[str, str]] = []
+    if t is None:
+        return [("", f"ticket #{session.tid} is gone (merged or deleted): press j or k\n")]
+    head = (f" #{t['id']} ({session.pos + 1}/{len(session.ids)})  {t['status']} · "
+            f"{t['priority']} · {t['channel']} · {one_line(t.get('assignee') or 'unassigned')}"
+            f"  SLA: {sla_left(t, now_iso())}")
+    out.append(("reverse bold", head.ljust(200)[:200] + "\n"))
+    body = list(session.lines)
+    sugg = session.suggestions.get(session.tid)
+    body.append("")
+    if sugg is None:
+        body.append("Suggestions: looking…")
+    elif not sugg:
+        body.append("Suggestions: none")
+    else:
+        body.append("Suggestions (press 1-3 to reply with one as the draft):")
+        for n, s in enumerate(sugg, 1):
+            what = f"ticket #{s.ticket_id}" if s.kind == "ticket" else f"article {s.article}"
+            body.append(f" {n}. {what}  score {s.score:.2f}  matched: "
+                        f"{one_line(', '.join(s.matched), 60)}")
+            body.append(f"    Q: {one_line(s.question, 100)}")
+            body.append(f"    A: {one_line(s.answer, 100)}")
+    view = max(height - 4, 3)
+    session.scroll = max(0, min(session.scroll, max(len(body) - view, 0)))
+    for line in body[session.scroll: session.scroll + view]:
+        out.append(("", clean(line) + "\n"))
+    return out
+
+
+def _keys_text() -> str:
+    return "  ".join(f"{k} {what}" for k, what in KEYS)
+
+
+def run_screen(session: Session) -> None:
+    from prompt_toolkit.application import Application, run_in_terminal
+    from prompt_toolkit.buffer import Buffer
+    from prompt_toolkit.filters import Condition
+    from prompt_toolkit.key_binding import KeyBindings
+    from prompt_toolkit.layout import ConditionalContainer, HSplit, Layout, Window
+    from prompt_toolkit.layout.controls import BufferControl, FormattedTextControl
+
+    from supportctl.services import triage as svc
+
+    state: dict[str, Any] = {"ask": None}  # (label, callback) while a line is asked for
+    asking = Condition(lambda: state["ask"] is not None)
+    app_ref: dict[str, Any] = {}
+
+    def refresh() -> None:
+        a = app_ref.get("app")
+        if a is not None:
+            a.invalidate()
+
+    def size() -> int:
+        a = app_ref.get("app")
+        return a.output.get_size().rows if a is not None else 24
+
+    def want_suggestions() -> None:
+        if session.ticket is not None and session.tid not in session.suggestions:
+            _suggest_in_background(session, session.tid, refresh)
+
+    main = Window(FormattedTextControl(lambda: _screen_text(session, size())), wrap_lines=False)
+    status = Window(FormattedTextControl(lambda: [("bold", session.message)]), height=1)
+    keys = Window(FormattedTextControl(lambda: [("reverse", _keys_text())]), height=2,
+                  wrap_lines=True)
+    line = Buffer(multiline=False)
+    prompt = ConditionalContainer(
+        HSplit([Window(FormattedTextControl(lambda: [("bold", (state["ask"] or ("",))[0])]),
+                       height=1),
+                Window(BufferControl(buffer=line), height=1)]),
+        filter=asking)
+    kb = KeyBindings()
+
+    def act(what: str, fn: Any) -> None:
+        try:
+            fn()
+            session.message = what
+        except SupportError as exc:
+            session.message = f"not done: {exc}"
+        session.load()
+
+    def ask(label: str, callback: Any) -> None:
+        state["ask"] = (label, callback)
+        line.reset()
+        app_ref["app"].layout.focus(line)
+
+    @kb.add("enter", filter=asking)
+    def _(event: Any) -> None:
+        label, callback = state["ask"]
+        state["ask"] = None
+        event.app.layout.focus(main)
+        text = line.text.strip()
+        if text:
+            callback(text)
+        else:
+            session.message = "cancelled"
+
+    @kb.add("escape", filter=asking, eager=True)
+    @kb.add("c-g", filter=asking)
+    def _(event: Any) -> None:
+        state["ask"] = None
+        event.app.layout.focus(main)
+        session.message = "cancelled"
+
+    normal = ~asking
+
+    @kb.add("q", filter=normal)
+    @kb.add("c-c")
+    def _(event: Any) -> None:
+        event.app.exit()
+
+    @kb.add("j", filter=normal)
+    @kb.add("right", filter=normal)
+    def _(event: Any) -> None:
+        session.move(1)
+        want_suggestions()
+
+    @kb.add("k", filter=normal)
+    @kb.add("left", filter=normal)
+    def _(event: Any) -> None:
+        session.move(-1)
+        want_suggestions()
+
+    @kb.add(" ", filter=normal)
+    @kb.add("pagedown", filter=normal)
+    def _(event: Any) -> None:
+        session.scroll += max(size() - 8, 1)
+
+    @kb.add("b", filter=normal)
+    @kb.add("pageup", filter=normal)
+    def _(event: Any) -> None:
+        session.scroll = max(session.scroll - max(size() - 8, 1), 0)
+
+    def actor() -> str:
+        return STATE.actor
+
+    @kb.add("s", filter=normal)
+    def _(event: Any) -> None:
+        act(f"#{session.tid} solved", lambda: svc.solve(session.store, session.tid, actor(),
+                                                          now_iso()))
+
+    @kb.add("x", filter=normal)
+    def _(event: Any) -> None:
+        def yes(text: str) -> None:
+            if text.lower() in ("y", "yes"):
+                from supportctl.services.tickets import mark_spam
+
+                act(f"#{session.tid} marked spam and closed",
+                    lambda: mark_spam(session.store, session.tid, actor(), now_iso()))
+            else:
+                session.message = "not marked as spam"
+        ask("Spam? This closes the ticket and files the sender's mail as spam. y/n:", yes)
+
+    @kb.add("n", filter=normal)
+    def _(event: Any) -> None:
+        from supportctl.services.tickets import add_note
+
+        ask("Note (Enter saves, Esc cancels):",
+            lambda text: act("note added", lambda: add_note(session.store, session.tid, text,
+                                                            actor(), now_iso())))
+
+    @kb.add("t", filter=normal)
+    def _(event: Any) -> None:
+        def tags(text: str) -> None:
+            words = [w.strip() for w in text.replace(",", " ").split() if w.strip()]
+            add = [w.lstrip("+") for w in words if not w.startswith("-")]
+            rem = [w[1:] for w in words if w.startswith("-") and len(w) > 1]
+
+            def do() -> None:
+                if add:
+                    svc.tag(session.store, session.tid, add, actor(), now_iso())
+                if rem:
+                    svc.tag(session.store, session.tid, rem, actor(), now_iso(), remove=True)
+            act("tags changed", do)
+        ask("Tags (space or comma separated; -tag removes):", tags)
+
+    @kb.add("a", filter=normal)
+    def _(event: Any) -> None:
+        def assign(text: str) -> None:
+            name = actor() if text == "me" else (None if text in ("none", "-") else text)
+            agents = STATE.config().agent_names()
+            if name and agents and name not in agents:
+                session.message = f"unknown agent {name!r}: one of {', '.join(agents)}"
+                return
+            act(f"assigned to {name or 'nobody'}",
+                lambda: svc.assign(session.store, session.tid, name, actor(), now_iso()))
+        ask("Assign to (a name, me, or none):", assign)
+
+    @kb.add("p", filter=normal)
+    def _(event: Any) -> None:
+        def prio(text: str) -> None:
+            if text not in PRIORITIES:
+                session.message = f"unknown priority {text!r}: one of {', '.join(PRIORITIES)}"
+                return
+            act(f"priority {text}",
+                lambda: svc.priority(session.store, session.tid, text, actor(), now_iso()))
+        ask(f"Priority ({'/'.join(PRIORITIES)}):", prio)
+
+    @kb.add("z", filter=normal)
+    def _(event: Any) -> None:
+        def snooze(text: str) -> None:
+            from supportctl.cli.tickets import _tz
+            from supportctl.models import iso, utcnow
+            from supportctl.timeparse import parse_when
+
+            try:
+                until = iso(parse_when(text, utcnow(), _tz()))
+            except (ValueError, UsageError) as exc:
+                session.message = f"not snoozed: {exc}"
+                return
+            act(f"snoozed until {until}",
+                lambda: svc.snooze(session.store, session.tid, until, actor(), now_iso()))
+        ask("Snooze until (2h, 3d, tomorrow 9:00, ISO 8601):", snooze)
+
+    def reply_with(draft: str) -> None:
+        from supportctl.cli.channels import _editor_text, reply
+
+        def run() -> None:
+            try:
+                text = _editor_text(session.store, session.tid, draft)
+                if not text.strip():
+                    session.message = "empty draft: nothing sent"
+                    return
+                reply(str(session.tid), None, text, None, None, None, None, [], [], None, False)
+                session.message = f"reply to #{session.tid} sent"
+            except (SupportError, typer.Exit) as exc:
+                session.message = f"reply not sent: {exc}"
+            session.load()
+
+        run_in_terminal(run)
+
+    @kb.add("r", filter=normal)
+    def _(event: Any) -> None:
+        reply_with("")
+
+    for digit in "123":
+        @kb.add(digit, filter=normal)
+        def _(event: Any, n: int = int(digit)) -> None:
+            found = session.suggestions.get(session.tid) or []
+            if n > len(found):
+                session.message = f"no suggestion {n}"
+                return
+            reply_with(found[n - 1].answer)
+
+    @kb.add("m", filter=normal)
+    def _(event: Any) -> None:
+        def template(name: str) -> None:
+            from supportctl.services.templates import render_template
+
+            try:
+                text, _meta = render_template(STATE.config(), name, session.store, session.tid,
+                                              actor())
+            except SupportError as exc:
+                session.message = f"template: {exc}"
+                return
+            reply_with(text)
+        names = ", ".join(STATE.config().templates) or "none configured"
+        ask(f"Template ({names}):", template)
+
+    root = HSplit([main, status, prompt, keys])
+    application: Any = Application(layout=Layout(root, focused_element=main), key_bindings=kb,
+                                   full_screen=True, mouse_support=False)
+    app_ref["app"] = application
+    want_suggestions()
+    application.run()
 
 
 @app.command()
 def triage(
     status: str = typer.Option("new,open", "--status", "-s"),
-    assignee: str | None = typer.Option(None, "--assignee", "-a"),
+    assignee: str | None = typer.Option(None, "--assignee", "-a", help="NAME, me or none"),
 ) -> None:
-    """Walk the queue (most urgent first) with one-key actions."""
+    """Work through the queue, most urgent SLA first, on a full screen with one-key actions."""
     from supportctl.cli import render
-    from supportctl.services import triage as svc
-    from supportctl.store.read import TicketFilter, show_json, ticket_ids
+    from supportctl.store.answers import triage_queue
 
     if not (sys.stdin.isatty() and render.is_tty()):
         raise UsageError("triage needs a terminal; scripts use list/tag/close instead")
+    # prompt_toolkit takes longer to import than the queue and the first
+    # ticket take to read: load it meanwhile (SQLite releases the GIL).
+    loading = threading.Thread(target=_import_screen, daemon=True)
+    loading.start()
     store = STATE.store()
-    f = TicketFilter(statuses=status.split(","), sort="priority",
-                     assignee=STATE.actor if assignee == "me" else assignee)
-    ids = ticket_ids(store, f, now_iso())
+    ids = triage_queue(store, status.split(","), STATE.actor if assignee == "me" else assignee,
+                       now_iso())
     if not ids:
         render.info("nothing to triage")
         return
-    for n, tid in enumerate(ids, 1):
-        ticket = show_json(store, tid, now_iso())
-        if ticket is None:
-            continue
-        render.console().clear()
-        render.show(ticket)
-        render.info(f"\n({n}/{len(ids)}) {KEYS}")
-        key = _getkey().lower()
-        now = now_iso()
-        if key == "q":
-            return
-        if key == "r":
-            from supportctl.cli.channels import reply
+    session = Session(store, ids)
+    session.load()
+    import termios
 
-            try:
-                reply(str(tid), None, None, None, None, None, None, [], [], None, False)
-            except (typer.Exit, UsageError) as exc:
-                render.info(f"reply not sent: {exc}")
-        elif key == "n":
-            text = typer.prompt("note")
-            from supportctl.services.tickets import add_note
+    saved = termios.tcgetattr(sys.stdin.fileno())
+    try:
+        _first_paint(session)
+        loading.join()
+        run_screen(session)
+    finally:
+        termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
 
-            add_note(store, tid, text, STATE.actor, now)
-        elif key == "s":
-            svc.solve(store, tid, STATE.actor, now)
-        elif key == "c":
-            svc.close(store, tid, STATE.actor, now)
-        elif key == "p":
-            svc.set_status(store, tid, "pending", STATE.actor, now)
-        elif key == "m":
-            svc.assign(store, tid, STATE.actor, STATE.actor, now)
-        elif key == "u":
-            svc.priority(store, tid, "urgent", STATE.actor, now)
-        elif key == "t":
-            tags = [t.strip() for t in typer.prompt("tags (comma-separated)").split(",") if t.strip()]
-            svc.tag(store, tid, tags, STATE.actor, now)
-        elif key == "z":
-            from datetime import timedelta
 
-            from supportctl.models import shift
+def _first_paint(session: Session) -> None:
+    """Draw the first ticket at once, plainly, on the alternate screen, while
+    the screen library is still loading (it repaints the same lines). Keys
+    typed meanwhile wait unechoed for it."""
+    import os
+    import tty
 
-            svc.snooze(store, tid, shift(now, timedelta(days=1)), STATE.actor, now)
+    tty.setcbreak(sys.stdin.fileno())
+    try:
+        cols, rows = os.get_terminal_size(sys.stdout.fileno())
+    except OSError:
+        cols, rows = 80, 24
+    text = "".join(part for _, part in _screen_text(session, rows - 3))
+    lines = [line[:cols] for line in text.splitlines()][: max(rows - 3, 1)]
+    sys.stdout.write("\x1b[?1049h\x1b[H\x1b[2J" + "\r\n".join(lines) + "\r\n\r\n"
+                     + _keys_text()[: cols * 2])
+    sys.stdout.flush()
+
+
+def _import_screen() -> None:
+    import prompt_toolkit.application  # noqa: F401
+    import prompt_toolkit.layout  # noqa: F401

@@ -37,9 +37,12 @@ if TYPE_CHECKING:
 def acknowledgement_text(config: Any, store: Store, ticket_id: int, now: str) -> tuple[str, dict[str, Any]]:
     """The text of the acknowledgement for ``ticket_id`` and its send
     metadata. The one place that chooses what an acknowledgement says."""
+    from supportctl.services.kb import auto_reply_articles
     from supportctl.services.templates import render_template
 
-    return render_template(config, config.auto_reply.template, store, ticket_id, "auto-reply")
+    text, meta = render_template(config, config.auto_reply.template, store, ticket_id, "auto-reply")
+    articles = auto_reply_articles(store, config, ticket_id)  # SPEC §11: kb.auto_reply
+    return (f"{text.rstrip()}\n\n{articles}" if articles else text), meta
 
 
 def enabled(config: Any) -> bool:

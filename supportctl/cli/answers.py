@@ -1,0 +1,188 @@
+"""``suggest`` and ``kb``: answers from the store's history and the
+knowledge base (SPEC §11). Suggestions are printed for the agent; nothing
+here sends a message."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from supportctl.cli.app import STATE, app
+from supportctl.errors import UsageError
+
+kb_app = typer.Typer(help="Knowledge base: Markdown articles for customers and agents.",
+                     no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+
+_FMT = typer.Option(None, "--format", "-f", help="table or json (default: table)")
+
+
+def _fmt(value: str | None) -> str:
+    fmt = value or "table"
+    if fmt not in ("table", "json"):
+        raise UsageError(f"unknown --format {fmt!r}: use table or json")
+    return fmt
+
+
+def _kb_folder() -> Path:
+    cfg = STATE.config()
+    return Path(cfg.kb.folder(cfg))
+
+
+def _articles() -> list[Any]:
+    from supportctl.services import kb
+
+    return kb.load(_kb_folder())
+
+
+@app.command()
+def suggest(
+    ticket_id: int = typer.Argument(..., metavar="ID"),
+    fmt: str | None = _FMT,
+    limit: int = typer.Option(3, "--limit", help="How many suggestions (default 3)."),
+) -> None:
+    """Up to 3 answers for a ticket from solved tickets and the knowledge base (never sent)."""
+    from supportctl.cli import render
+    from supportctl.services import answers, kb
+
+    fmt = _fmt(fmt)
+    store = STATE.store(create=False)
+    articles = _articles()
+    found = answers.suggest(store, ticket_id, articles, limit=max(limit, 0))
+    cfg = STATE.config()
+    by_slug = {a.slug: a for a in articles}
+    for s in found:
+        if s.article and s.article in by_slug:
+            s.url = kb.url_for(cfg.kb.base_url, by_slug[s.article])
+    if fmt == "json":
+        render.write_json([s.to_json() for s in found])
+        return
+    if not found:
+        render.info(f"no suggestions for #{ticket_id}: nothing solved before looks like it")
+        return
+    _print_suggestions(found)
+
+
+def _print_suggestions(found: list[Any]) -> None:
+    from supportctl.safe import clean, one_line
+
+    out = sys.stdout
+    for n, s in enumerate(found, 1):
+        what = f"ticket #{s.ticket_id}" if s.kind == "ticket" else f"article {s.article}"
+        out.write(f"{n}. {what}  score {s.score:.2f}  [{s.language or '?'}]  "
+                  f"matched: {one_line(', '.join(s.matched), 120)}\n")
+        out.write(f"   Q: {one_line(s.question, 160)}\n")
+        answer = clean(s.answer).strip().splitlines()
+        for k, line in enumerate(answer[:6]):
+            out.write(f"   A: {line}\n" if k == 0 else f"      {line}\n")
+        if len(answer) > 6:
+            out.write("      […]\n")
+        if s.url:
+            out.write(f"   {one_line(s.url)}\n")
+
+
+@kb_app.command("list")
+def kb_list(fmt: str | None = _FMT,
+            language: str | None = typer.Option(None, "--language", "-l")) -> None:
+    """Articles: name, language, title, tags."""
+    from supportctl.cli import render
+    from supportctl.safe import one_line
+
+    fmt = _fmt(fmt)
+    items = [a for a in _articles() if not language or a.language == language]
+    if fmt == "json":
+        render.write_json([a.to_json() for a in items])
+        return
+    if not items:
+        render.info(f"no articles in {_kb_folder()}: `supportctl kb new TITLE` writes one")
+    for a in items:
+        sys.stdout.write(f"{a.slug}\t{a.language or '-'}\t{one_line(a.title, 80)}\t"
+                         f"{one_line(','.join(a.tags))}{chr(9) + 'draft' if a.draft else ''}\n")
+
+
+@kb_app.command("show")
+def kb_show(name: str = typer.Argument(..., metavar="NAME"), fmt: str | None = _FMT) -> None:
+    """One article."""
+    from supportctl.cli import render
+    from supportctl.safe import clean
+    from supportctl.services import kb
+
+    fmt = _fmt(fmt)
+    a = kb.find(_kb_folder(), name)
+    if fmt == "json":
+        render.write_json([a.to_json(body=True)])
+        return
+    sys.stdout.write(clean(f"{a.title}\n[{a.language or '-'}] {', '.join(a.tags)}"
+                           f"{'  (draft)' if a.draft else ''}\n\n{a.body.strip()}\n"))
+
+
+@kb_app.command("new")
+def kb_new(
+    title: str = typer.Argument(...),
+    language: str | None = typer.Option(None, "--language", "-l", help="ISO 639-1, e.g. it"),
+    tags: str = typer.Option("", "--tags", help="Comma-separated."),
+    message: str | None = typer.Option(None, "--message", "-m", help="The article's text."),
+) -> None:
+    """Write a new article (opens $EDITOR on a terminal when no -m is given)."""
+    from supportctl.services import kb
+
+    body = message if message is not None else "Write the answer here.\n"
+    path = kb.write_new(_kb_folder(), title, language,
+                        [t.strip() for t in tags.split(",") if t.strip()], body)
+    _maybe_edit(path, message is None)
+    sys.stdout.write(f"{path}\n")
+
+
+def _maybe_edit(path: Path, wanted: bool) -> None:
+    import os
+    import shlex
+    import subprocess
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+    if wanted and editor and sys.stdin.isatty() and sys.stdout.isatty():
+        subprocess.run([*shlex.split(editor), str(path)], check=False)
+
+
+@kb_app.command("from-ticket")
+def kb_from_ticket(ticket_id: int = typer.Argument(..., metavar="ID"),
+                   title: str | None = typer.Option(None, "--title")) -> None:
+    """Draft an article from a solved ticket's question and answer, for a person to edit."""
+    from supportctl.cli import render
+    from supportctl.services import kb
+
+    path = kb.draft_from_ticket(STATE.store(create=False), _kb_folder(), ticket_id, title)
+    _maybe_edit(path, True)
+    sys.stdout.write(f"{path}\n")
+    render.info("a draft: it is not exported or sent until you remove `draft: true`")
+
+
+@kb_app.command("search")
+def kb_search(query: list[str] = typer.Argument(..., metavar="WORDS"), fmt: str | None = _FMT
+              ) -> None:
+    """Articles that answer a question, best first."""
+    from supportctl.cli import render
+    from supportctl.safe import one_line
+    from supportctl.services import kb
+
+    fmt = _fmt(fmt)
+    found = kb.search(_articles(), " ".join(query))
+    if fmt == "json":
+        render.write_json([{**a.to_json(), "score": s, "matched": m} for a, s, m in found])
+        return
+    for a, s, m in found:
+        sys.stdout.write(f"{a.slug}\t{s:.2f}\t{a.language or '-'}\t{one_line(a.title, 80)}\t"
+                         f"{one_line(', '.join(m))}\n")
+
+
+@kb_app.command("export")
+def kb_export(html_dir: Path = typer.Option(..., "--html", metavar="DIR",
+                                            help="Write the static FAQ site here.")) -> None:
+    """Write a static FAQ site (index.html with a search box, one page per article)."""
+    from supportctl.cli import render
+    from supportctl.services import kb
+
+    written = kb.export_html(_articles(), html_dir)
+    render.info(f"wrote {len(written) - 1} articles; open {html_dir / 'index.html'}")
