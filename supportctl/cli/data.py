@@ -260,9 +260,7 @@ def report(
         table.add_column("volume")
         for r, f in zip(rows, flat, strict=True):
             bar = "█" * max(1, round(20 * r["tickets"] / top))
-            table.add_row(*[Text(f[c]) for c in cols], Text(bar, style="cyan"))
+            table.add_row(*[Text(render.cell(f[c])) for c in cols], Text(bar, style="cyan"))
         render.console().print(table)
     else:
-        sys.stdout.write("\t".join(cols) + "\n")
-        for f in flat:
-            sys.stdout.write("\t".join(f[c] for c in cols) + "\n")
+        render.plain([cols, *([f[c] for c in cols] for f in flat)])
