@@ -62,6 +62,11 @@ def one_line(text: str | None, limit: int = 0) -> str:
     return out
 
 
+def is_label(text: str) -> bool:
+    """A tag or an assignee: not blank, one line, nothing invisible."""
+    return bool(text.strip()) and not INVISIBLE.search(text) and "\x1b" not in text
+
+
 def header_value(text: str | None) -> str:
     """A value safe to put in a header we build: no CR/LF (CVE-2024-6923),
     no controls."""

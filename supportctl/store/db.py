@@ -226,6 +226,59 @@ class Store:
             if not self.scalar("SELECT 1 FROM attachments WHERE sha256 = ? LIMIT 1", [digest]):
                 path.unlink(missing_ok=True)
 
+    def backup(self, target: Path) -> dict[str, int]:
+        """A consistent copy of the database at ``target`` (0600) and of
+        every attachment file it refers to, beside it as ``files_dir_for
+        (target)``, so ``--db target`` opens everything. Safe while others
+        write: the database is copied with SQLite's online backup first, and
+        files are never removed while a row points at them."""
+        import shutil
+
+        target_files = files_dir_for(target)
+        for p in (target, target_files):
+            if os.path.lexists(p):
+                raise UsageError(f"{p} exists: choose a new path")
+        try:
+            private_dir(target.parent)
+            os.close(create_private(target))
+        except OSError as exc:
+            raise UsageError(f"cannot create {target}: {exc.strerror}") from None
+        dest = sqlite3.connect(str(target))
+        try:
+            self.conn.backup(dest)
+            digests = [r[0] for r in dest.execute("SELECT DISTINCT sha256 FROM attachments")]
+        finally:
+            dest.close()
+        try:
+            return self._copy_files(digests, target_files)
+        except BaseException:
+            # Half a backup must not pass for one.
+            target.unlink(missing_ok=True)
+            shutil.rmtree(target_files, ignore_errors=True)
+            raise
+
+    def _copy_files(self, digests: list[str], target_files: Path) -> dict[str, int]:
+        import shutil
+
+        out = {"files": 0, "bytes": 0}
+        private_dir(target_files)
+        for digest in digests:
+            src = self.file_path(digest)
+            dst = attachment_path(target_files, digest)
+            private_dir(dst.parent)
+            try:
+                with open(src, "rb") as fin, os.fdopen(create_private(dst), "wb") as fout:
+                    shutil.copyfileobj(fin, fout, 1 << 20)
+            except FileNotFoundError:
+                raise StoreError(f"attachment {digest[:12]} is missing from {self.files_dir}: "
+                                 "no backup was written") from None
+            except OSError as exc:
+                raise StoreError(f"cannot copy attachment {digest[:12]} to {target_files}: "
+                                 f"{exc.strerror}") from None
+            out["files"] += 1
+            out["bytes"] += dst.stat().st_size
+        return out
+
     # -- small shared helpers ---------------------------------------------
 
     def event(
