@@ -110,7 +110,8 @@ def import_cmd(
                 raise UsageError(f"no such file {path}") from None
         if not STATE.quiet:
             render.info(f"imported {counts['tickets']} tickets, {counts['messages']} messages, "
-                        f"{counts['contacts']} contacts; {counts['skipped']} already present")
+                        f"{counts['contacts']} contacts, {counts['files']} attachment files; "
+                        f"{counts['skipped']} already present")
         return
     if fmt not in ("mbox", "maildir", "eml"):
         raise UsageError(f"unknown import --format {fmt!r}: use jsonl, mbox, maildir or eml")

@@ -19,10 +19,14 @@ import binascii
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from supportctl.errors import UsageError
+from supportctl.models import DELIVERY_STATES, MEDIA, Priority, Status
+from supportctl.safe import is_label
 from supportctl.store.db import Store
+from supportctl.store.files import valid_digest
 from supportctl.store.read import (
     TicketFilter,
     events_json,
@@ -127,16 +131,12 @@ def _text(value: Any, what: str, *, optional: bool = True) -> None:
 
 def _name(value: Any, what: str, *, optional: bool = True) -> None:
     """A label an agent gives (tag, assignee): what ``tag``/``assign`` take."""
-    from supportctl.safe import is_label
-
     _text(value, what, optional=optional)
     if value is not None and not is_label(value):
         raise ValueError(f"{what} {_show(value)} is empty or holds control characters")
 
 
 def _time(value: Any, what: str, *, optional: bool = True) -> None:
-    from datetime import datetime
-
     if value is None and optional:
         return
     if not isinstance(value, str):
@@ -173,32 +173,38 @@ def _show(value: Any) -> str:
     return one_line(json.dumps(value, ensure_ascii=True), 40)
 
 
+_STATUSES = tuple(s.value for s in Status)
+_PRIORITIES = tuple(p.value for p in Priority)
+_DIRECTIONS = ("in", "out", "note")
+_TICKET_TIMES = ("first_response_at", "solved_at", "closed_at", "snoozed_until", "last_message_at",
+                 "last_inbound_at")
+_MESSAGE_TEXTS = ("account", "external_id", "subject", "text", "html", "in_reply_to", "references",
+                  "conversation", "author", "auto_reason", "source_ref", "raw")
+
+
 def check_ticket(t: Any) -> None:
     """Raise ``ValueError`` naming the first field of an exported ticket
-    that import cannot take as it is."""
-    from supportctl.models import DELIVERY_STATES, MEDIA, Priority, Status
-    from supportctl.store.files import valid_digest
-
+    that import cannot take as it is. (Labels are constants: this runs for
+    every line of a million-message import.)"""
     t = _dict(t, "a line")
     if "id" not in t or "status" not in t:
         raise ValueError("not a supportctl ticket (no id/status)")
     _id(t["id"], "id")
-    _one_of(t["status"], [s.value for s in Status], "status")
+    _one_of(t["status"], _STATUSES, "status")
     if t.get("priority") is not None:
-        _one_of(t["priority"], [p.value for p in Priority], "priority")
+        _one_of(t["priority"], _PRIORITIES, "priority")
     _one_of(t.get("channel"), MEDIA, "channel")
     _text(t.get("subject"), "subject")
     _text(t.get("account"), "account")
     _name(t.get("assignee"), "assignee")
     _time(t.get("created_at"), "created_at", optional=False)
     _time(t.get("updated_at"), "updated_at", optional=False)
-    for key in ("first_response_at", "solved_at", "closed_at", "snoozed_until",
-                "last_message_at", "last_inbound_at"):
+    for key in _TICKET_TIMES:
         _time(t.get(key), key)
     sla = t.get("sla")
     if sla is not None:
         for key in ("first_response_due", "resolution_due"):
-            _time(_dict(sla, "sla").get(key), f"sla.{key}")
+            _time(_dict(sla, "sla").get(key), key)
     for key in ("merged_into", "linked_ticket"):
         _id(t.get(key), key, optional=True)
     if t.get("message_count") is not None and (type(t["message_count"]) is not int
@@ -218,49 +224,62 @@ def check_ticket(t: Any) -> None:
             _text(i.get("address"), "identity address", optional=False)
     for m in _list(t.get("messages"), "messages"):
         m = _dict(m, "message")
-        _id(m.get("id"), "message id")
-        _one_of(m.get("direction"), ("in", "out", "note"), f"message {m['id']} direction")
-        _one_of(m.get("channel"), MEDIA, f"message {m['id']} channel")
-        _time(m.get("sent_at"), f"message {m['id']} sent_at", optional=False)
-        _time(m.get("created_at"), f"message {m['id']} created_at")
-        for key in ("account", "external_id", "subject", "text", "html", "in_reply_to",
-                    "references", "conversation", "author", "auto_reason", "source_ref", "raw"):
-            _text(m.get(key), f"message {m['id']} {key}")
-        frm = m.get("from")
-        if frm is not None:
-            frm = _dict(frm, f"message {m['id']} from")
-            _text(frm.get("name"), f"message {m['id']} from.name")
-            _text(frm.get("address"), f"message {m['id']} from.address")
-        _list(m.get("to"), f"message {m['id']} to")
-        _list(m.get("cc"), f"message {m['id']} cc")
-        if m.get("meta") is not None:
-            _dict(m["meta"], f"message {m['id']} meta")
-        d = m.get("delivery")
-        if d is not None:
-            d = _dict(d, f"message {m['id']} delivery")
-            _one_of(d.get("state"), DELIVERY_STATES, f"message {m['id']} delivery state")
-            _text(d.get("error"), f"message {m['id']} delivery error")
-        for a in _list(m.get("attachments"), f"message {m['id']} attachments"):
-            a = _dict(a, f"message {m['id']} attachment")
-            _text(a.get("filename"), "attachment filename", optional=False)
-            _text(a.get("content_type"), "attachment content_type", optional=False)
-            if type(a.get("size")) is not int or a["size"] < 0:
-                raise ValueError(f"attachment size {_show(a.get('size'))} is not a size")
-            if not valid_digest(a.get("sha256")):
-                raise ValueError(f"attachment sha256 {_show(a.get('sha256'))} is not 64 "
-                                 "lowercase hex digits")
-            _text(a.get("content_id"), "attachment content_id")
-            _text(a.get("data"), "attachment data")
+        try:
+            _check_message(m)
+        except ValueError as exc:
+            raise ValueError(f"message {_show(m.get('id'))}: {exc}") from None
     for e in _list(t.get("events"), "events"):
         e = _dict(e, "event")
-        _id(e.get("id"), "event id")
-        _id(e.get("ticket_id"), "event ticket_id", optional=True)
-        _id(e.get("contact_id"), "event contact_id", optional=True)
-        _text(e.get("actor"), "event actor", optional=False)
-        _text(e.get("action"), "event action", optional=False)
-        _time(e.get("at"), "event at", optional=False)
-        if e.get("detail") is not None:
-            _dict(e["detail"], "event detail")
+        try:
+            _check_event(e)
+        except ValueError as exc:
+            raise ValueError(f"event {_show(e.get('id'))}: {exc}") from None
+
+
+def _check_message(m: dict[str, Any]) -> None:
+    _id(m.get("id"), "id")
+    _one_of(m.get("direction"), _DIRECTIONS, "direction")
+    _one_of(m.get("channel"), MEDIA, "channel")
+    _time(m.get("sent_at"), "sent_at", optional=False)
+    _time(m.get("created_at"), "created_at")
+    for key in _MESSAGE_TEXTS:
+        _text(m.get(key), key)
+    frm = m.get("from")
+    if frm is not None:
+        frm = _dict(frm, "from")
+        _text(frm.get("name"), "from.name")
+        _text(frm.get("address"), "from.address")
+    _list(m.get("to"), "to")
+    _list(m.get("cc"), "cc")
+    if m.get("meta") is not None:
+        _dict(m["meta"], "meta")
+    d = m.get("delivery")
+    if d is not None:
+        d = _dict(d, "delivery")
+        _one_of(d.get("state"), DELIVERY_STATES, "delivery state")
+        _text(d.get("error"), "delivery error")
+    for a in _list(m.get("attachments"), "attachments"):
+        a = _dict(a, "attachment")
+        _text(a.get("filename"), "attachment filename", optional=False)
+        _text(a.get("content_type"), "attachment content_type", optional=False)
+        if type(a.get("size")) is not int or a["size"] < 0:
+            raise ValueError(f"attachment size {_show(a.get('size'))} is not a size")
+        if not valid_digest(a.get("sha256")):
+            raise ValueError(f"attachment sha256 {_show(a.get('sha256'))} is not 64 "
+                             "lowercase hex digits")
+        _text(a.get("content_id"), "attachment content_id")
+        _text(a.get("data"), "attachment data")
+
+
+def _check_event(e: dict[str, Any]) -> None:
+    _id(e.get("id"), "id")
+    _id(e.get("ticket_id"), "ticket_id", optional=True)
+    _id(e.get("contact_id"), "contact_id", optional=True)
+    _text(e.get("actor"), "actor", optional=False)
+    _text(e.get("action"), "action", optional=False)
+    _time(e.get("at"), "at", optional=False)
+    if e.get("detail") is not None:
+        _dict(e["detail"], "detail")
 
 
 def _import_contact(store: Store, c: dict[str, Any], now: str, counts: dict[str, int]) -> None:

@@ -42,7 +42,7 @@ def check_everywhere(db: Path, commands: list[list[str]], env: dict[str, str] | 
 
 
 def test_mail_fields_tags_status_and_quarantine_reach_the_terminal_clean(cli: Any, tmp_path: Path) -> None:
-    mail = eml(tmp_path / "m.eml", [(f"in\u200bvoice\u202efdp.exe", f"application/x-evil{LIVE}", b"x")],
+    mail = eml(tmp_path / "m.eml", [("in\u200bvoice\u202efdp.exe", f"application/x-evil{LIVE}", b"x")],
                sender="Ev\u200be\u2066 <eve@example.com>")
     assert cli("import", str(mail), "--format", "eml").code == 0
     # A store written before import checked its values (or edited by hand):
