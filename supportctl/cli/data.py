@@ -168,8 +168,7 @@ def db_info(fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
     if fmt == "json":
         sys.stdout.write(render.dumps(info) + "\n")
     else:
-        for k, v in info.items():
-            sys.stdout.write(f"{k}\t{v}\n")
+        render.plain(info.items())
 
 
 @db_app.command("migrate")
