@@ -194,6 +194,11 @@ def db_backup(target: Path = typer.Argument(..., metavar="PATH")) -> None:
     render.info(f"backed up {store.path} to {target} and {done['files']} attachment files "
                 f"({done['bytes']} bytes) to {files_dir_for(target)}; "
                 f"restore with `supportctl --db {target} …`")
+    if done["missing"]:
+        from supportctl.errors import PartialFailure
+
+        raise PartialFailure(f"{done['missing']} attachment files were already missing from "
+                             f"{store.files_dir}; the backup lacks them too")
 
 
 @db_app.command("vacuum")

@@ -32,7 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from supportctl.errors import SupportError, UsageError
-from supportctl.store.files import UnsafePath, attachment_path, create_private, private_dir
+from supportctl.store.files import (
+    UnsafePath,
+    attachment_path,
+    create_private,
+    private_dir,
+    valid_digest,
+)
 from supportctl.store.migrations import LATEST
 
 
@@ -260,9 +266,11 @@ class Store:
     def _copy_files(self, digests: list[str], target_files: Path) -> dict[str, int]:
         import shutil
 
-        out = {"files": 0, "bytes": 0}
+        out = {"files": 0, "bytes": 0, "missing": 0}
         private_dir(target_files)
         for digest in digests:
+            if not valid_digest(digest):
+                continue  # a damaged row names no file of ours
             src = self.file_path(digest)
             dst = attachment_path(target_files, digest)
             private_dir(dst.parent)
@@ -270,8 +278,10 @@ class Store:
                 with open(src, "rb") as fin, os.fdopen(create_private(dst), "wb") as fout:
                     shutil.copyfileobj(fin, fout, 1 << 20)
             except FileNotFoundError:
-                raise StoreError(f"attachment {digest[:12]} is missing from {self.files_dir}: "
-                                 "no backup was written") from None
+                # Lost before this backup (by hand): nothing to copy; say so.
+                attachment_path(target_files, digest).unlink(missing_ok=True)
+                out["missing"] += 1
+                continue
             except OSError as exc:
                 raise StoreError(f"cannot copy attachment {digest[:12]} to {target_files}: "
                                  f"{exc.strerror}") from None

@@ -168,3 +168,12 @@ def test_export_with_attachments_restores_the_files(cli: Any, tmp_path: Path) ->
     (tmp_path / "bad.jsonl").write_text(json.dumps(line) + "\n")
     r = run_cli("--db", other, "import", str(tmp_path / "bad.jsonl"), "--format", "jsonl")
     assert r.code == 2 and "line 1" in r.err and "does not match" in r.err, r
+
+
+def test_backup_of_a_store_missing_a_file_says_so(cli: Any, tmp_path: Path) -> None:
+    mail = eml(tmp_path / "m.eml", [("a.pdf", "application/pdf", b"%PDF a"), ("b.pdf", "application/pdf", b"b")])
+    assert cli("import", str(mail), "--format", "eml").code == 0
+    next(p for p in cli.db.with_name("store.files").rglob("*") if p.is_file()).unlink()
+    r = cli("db", "backup", str(tmp_path / "b.db"))
+    assert r.code == 5 and "1 attachment files were already missing" in r.err, r
+    assert len([p for p in (tmp_path / "b.files").rglob("*") if p.is_file()]) == 1
