@@ -25,7 +25,16 @@ _ESCAPES = re.compile(
     """,
     re.VERBOSE,
 )
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+# Controls, bidi marks and overrides, and zero-width characters (which make
+# two names or file names look alike); a zero-width joiner stays where it
+# joins emoji (a family, a flag), since that is what it is for.
+_CONTROLS = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b\u200c\u200e\u200f\u202a-\u202e"
+    r"\u2060-\u2064\u2066-\u2069\ufeff]"
+    r"|(?<![\u2600-\u27bf\ufe0f\U0001f000-\U0001faff])\u200d"
+)
+#: Everything ``clean`` marks, and tabs and line breaks: for file names.
+INVISIBLE = re.compile(r"[\t\n]|" + _CONTROLS.pattern)
 
 
 def _visible(match: re.Match[str]) -> str:
@@ -51,6 +60,11 @@ def one_line(text: str | None, limit: int = 0) -> str:
     if limit and len(out) > limit:
         out = out[: max(limit - 1, 0)] + "…"
     return out
+
+
+def is_label(text: str) -> bool:
+    """A tag or an assignee: not blank, one line, nothing invisible."""
+    return bool(text.strip()) and not INVISIBLE.search(text) and "\x1b" not in text
 
 
 def header_value(text: str | None) -> str:

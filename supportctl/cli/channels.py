@@ -382,9 +382,8 @@ def _outbox_list(all_: bool, fmt: str | None) -> None:
     rows = outbox_json(STATE.store(), None if all_ else ["queued", "failed", "unknown"])
     if not render.machine(rows, _fmt(fmt), ["id", "ticket_id", "channel", "account", "state",
                                             "error", "attempts", "created_at", "text"]):
-        for r in rows:
-            sys.stdout.write(f"{r['id']}\t#{r['ticket_id']}\t{r['channel']}\t{r['state']}\t"
-                             f"{one_line(r['error'] or '', 80)}\t{one_line(r['text'], 50)}\n")
+        render.plain([r["id"], f"#{r['ticket_id']}", r["channel"], r["state"],
+                      one_line(r["error"] or "", 80), one_line(r["text"], 50)] for r in rows)
         if not rows and render.is_tty():
             render.info("outbox is empty")
 
@@ -454,10 +453,8 @@ def _q_list(fmt: str | None) -> None:
     rows = _q_rows()
     if not render.machine(rows, fmt, ["id", "account", "source_ref", "reason", "size",
                                       "created_at", "resolved_at"]):
-        for r in rows:
-            state = "recovered" if r["resolved_at"] else "held"
-            sys.stdout.write(f"{r['id']}\t{state}\t{r['account'] or ''}\t{r['source_ref'] or ''}\t"
-                             f"{r['size']}\t{one_line(r['reason'], 100)}\n")
+        render.plain([r["id"], "recovered" if r["resolved_at"] else "held", r["account"],
+                      r["source_ref"], r["size"], one_line(r["reason"], 100)] for r in rows)
 
 
 def _q_raw(entry_id: int) -> bytes:

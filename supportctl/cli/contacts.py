@@ -39,8 +39,8 @@ def contact_list(
     if not render.machine(rows, fmt, ["id", "name", "ticket_count"]):  # type: ignore[arg-type]
         for c in rows:
             ids = ", ".join(f"{i['channel']}:{i['address']}" for i in c["identities"])  # type: ignore[attr-defined]
-            sys.stdout.write(f"{c['id']}\t{one_line(str(c['name']), 30)}\t{one_line(ids, 80)}\t"
-                             f"{c['ticket_count']} tickets\n")
+            render.plain([[c["id"], one_line(str(c["name"]), 30), one_line(ids, 80),
+                           f"{c['ticket_count']} tickets"]])
 
 
 @contact_app.command("show")
@@ -64,9 +64,9 @@ def contact_show(contact_id: int = typer.Argument(..., metavar="ID"),
         return
     from supportctl.safe import one_line
 
-    sys.stdout.write(f"contact {c['id']}: {one_line(c['name']) or '-'}\n")
+    render.line(f"contact {c['id']}: {one_line(c['name']) or '-'}")
     for i in c["identities"]:
-        sys.stdout.write(f"  {i['channel']}: {one_line(i['address'])}\n")
+        render.line(f"  {one_line(i['channel'])}: {one_line(i['address'])}")
     render.tickets(ts, "table" if render.is_tty() else None)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 import typer
 
@@ -16,13 +18,16 @@ def export(
     fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl|json|csv"),
     messages: bool = typer.Option(False, "--messages", help="Include messages, notes and events."),
     raw: bool = typer.Option(False, "--raw", help="Include original payloads (base64)."),
+    files: bool = typer.Option(False, "--attachments",
+                               help="Include attachment files (base64); needs --messages."),
+    output: Path | None = typer.Option(None, "--output", "-o",
+                                       help="Write to this new file (mode 600) instead of stdout."),
     status: str = typer.Option("all", "--status", "-s"),
     tag: list[str] = typer.Option([], "--tag", "-t"),
     channel: str | None = typer.Option(None, "--channel"),
     since: str | None = typer.Option(None, "--since"),
 ) -> None:
     """Stream tickets of every status (snoozed and merged too), constant memory."""
-    from supportctl.cli import render
     from supportctl.cli.tickets import _check_statuses, _time_arg
     from supportctl.services.transfer import export as run
     from supportctl.store.read import TicketFilter
@@ -33,8 +38,34 @@ def export(
     _check_statuses(statuses)
     f = TicketFilter(statuses=statuses, tags=tag, channel=channel, since=_time_arg(since),
                      include_snoozed=True, include_merged=True, sort="id")
-    records = run(STATE.store(), f, now_iso(), messages=messages, raw=raw)
-    out = sys.stdout
+    if files and not messages:
+        raise UsageError("--attachments needs --messages: attachments belong to messages")
+    records = run(STATE.store(), f, now_iso(), messages=messages, raw=raw, files=files)
+    if output is None:
+        _export_to(sys.stdout, fmt, records)
+        return
+    import os
+
+    from supportctl.store.files import create_private, private_dir
+
+    try:
+        private_dir(output.parent)
+        fd = create_private(output)
+    except FileExistsError:
+        raise UsageError(f"{output} exists: choose a new file") from None
+    except OSError as exc:
+        raise UsageError(f"cannot create {output}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            _export_to(fh, fmt, records)
+    except BaseException:
+        output.unlink(missing_ok=True)  # half an export must not pass for one
+        raise
+
+
+def _export_to(out: IO[str], fmt: str, records: Iterator[dict[str, Any]]) -> None:
+    from supportctl.cli import render
+
     if fmt == "jsonl":
         for r in records:
             out.write(render.dumps(r) + "\n")
@@ -79,7 +110,8 @@ def import_cmd(
                 raise UsageError(f"no such file {path}") from None
         if not STATE.quiet:
             render.info(f"imported {counts['tickets']} tickets, {counts['messages']} messages, "
-                        f"{counts['contacts']} contacts; {counts['skipped']} already present")
+                        f"{counts['contacts']} contacts, {counts['files']} attachment files; "
+                        f"{counts['skipped']} already present")
         return
     if fmt not in ("mbox", "maildir", "eml"):
         raise UsageError(f"unknown import --format {fmt!r}: use jsonl, mbox, maildir or eml")
@@ -136,8 +168,7 @@ def db_info(fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
     if fmt == "json":
         sys.stdout.write(render.dumps(info) + "\n")
     else:
-        for k, v in info.items():
-            sys.stdout.write(f"{k}\t{v}\n")
+        render.plain(info.items())
 
 
 @db_app.command("migrate")
@@ -154,20 +185,20 @@ def db_migrate() -> None:
 
 @db_app.command("backup")
 def db_backup(target: Path = typer.Argument(..., metavar="PATH")) -> None:
-    """A consistent copy of the store, safe while others use it."""
-    import sqlite3
-
+    """A consistent copy of the store and its attachment files, safe while others use it."""
     from supportctl.cli import render
+    from supportctl.store.db import files_dir_for
 
     store = STATE.store()
-    if target.exists():
-        raise UsageError(f"{target} exists: choose a new path")
-    dest = sqlite3.connect(str(target))
-    try:
-        store.conn.backup(dest)
-    finally:
-        dest.close()
-    render.info(f"backed up {store.path} to {target} (attachments stay in {store.files_dir})")
+    done = store.backup(target)
+    render.info(f"backed up {store.path} to {target} and {done['files']} attachment files "
+                f"({done['bytes']} bytes) to {files_dir_for(target)}; "
+                f"restore with `supportctl --db {target} …`")
+    if done["missing"]:
+        from supportctl.errors import PartialFailure
+
+        raise PartialFailure(f"{done['missing']} attachment files were already missing from "
+                             f"{store.files_dir}; the backup lacks them too")
 
 
 @db_app.command("vacuum")

@@ -1,9 +1,12 @@
 """Output: the only place that knows rich (and only for terminals).
 
 Machine formats (json, jsonl, csv, ids) are plain stdlib writes. Human
-formats pass every customer string through ``safe.clean``/``one_line``
-first and hand it to rich as a ``Text`` object, never as markup, so
-``[bold]``, ``[link=…]`` and ESC sequences print literally or not at all.
+formats sanitise every value at this boundary, not per field: a table
+cell, a tab-separated cell (``cell``, ``plain``) and a ``show`` line pass
+through ``safe.clean``/``one_line`` however they were built, so a status,
+tag, content type or file name from data cannot carry a live escape. They
+reach rich as ``Text`` objects, never as markup, so ``[bold]``,
+``[link=…]`` and ESC sequences print literally or not at all.
 When stdout is not a terminal, ``table`` becomes tab-separated text
 without colour.
 """
@@ -70,6 +73,23 @@ def _flat(value: Any) -> str:
     return str(value)
 
 
+def cell(value: Any, limit: int = 0) -> str:
+    """Any value as one safe line: what every human format prints."""
+    return one_line(_flat(value), limit)
+
+
+def plain(rows: Iterable[Iterable[Any]], out: IO[str] | None = None) -> None:
+    """Tab-separated lines for people and ``cut``; every cell sanitised."""
+    out = out or sys.stdout
+    for r in rows:
+        out.write("\t".join(cell(v) for v in r) + "\n")
+
+
+def line(text: str, out: IO[str] | None = None) -> None:
+    """One line of text for people, indentation kept, sanitised."""
+    (out or sys.stdout).write(clean(text).replace("\n", " ") + "\n")
+
+
 def write_csv(records: list[dict[str, Any]], columns: list[str], out: IO[str] | None = None) -> None:
     out = out or sys.stdout
     w = csv.writer(out, lineterminator="\n")
@@ -111,7 +131,7 @@ def ticket_row(t: dict[str, Any]) -> dict[str, str]:
     who = contact.get("name") or next(
         (i["address"] for i in contact.get("identities", [])), ""
     )
-    return {
+    row = {
         "id": str(t["id"]),
         "status": t["status"],
         "priority": t["priority"],
@@ -123,6 +143,7 @@ def ticket_row(t: dict[str, Any]) -> dict[str, str]:
         "assignee": one_line(t.get("assignee") or "", 16),
         "sla": "BREACHED" if t["sla"]["breached"] else "",
     }
+    return {k: cell(v) for k, v in row.items()}
 
 
 TICKET_COLUMNS = ["id", "status", "priority", "updated", "channel", "contact", "subject", "tags",
@@ -154,14 +175,12 @@ def tickets(records: list[dict[str, Any]], fmt: str | None, *, extra: dict[int, 
     rows = [ticket_row(t) for t in records]
     if extra:
         for t, r in zip(records, rows, strict=True):
-            r["snippet"] = one_line(extra.get(t["id"], ""), 80)
+            r["snippet"] = cell(extra.get(t["id"], ""), 80)
     if fmt == "table" or (fmt is None and is_tty()):
         _table(rows, extra is not None)
     else:
         cols = TICKET_COLUMNS + (["snippet"] if extra else [])
-        out = sys.stdout
-        for r in rows:
-            out.write("\t".join(r[c] for c in cols) + "\n")
+        plain([r[c] for c in cols] for r in rows)
 
 
 def _table(rows: list[dict[str, str]], with_snippet: bool) -> None:
@@ -193,7 +212,8 @@ def show(ticket: dict[str, Any]) -> None:
     lines: list[tuple[str, str]] = []  # (text, style)
 
     def add(text: str, style: str = "") -> None:
-        lines.append((text, style))
+        # The boundary: whatever a line was built from, it leaves clean.
+        lines.append((clean(text).replace("\n", " "), style))
 
     c = ticket.get("contact") or {}
     ids = ", ".join(f"{i['channel']}:{i['address']}" for i in c.get("identities", []))

@@ -390,13 +390,10 @@ def attachments(
     store = STATE.store()
     items = svc.attachments(store, tid)
     if save is not None:
-        for path in svc.save_attachments(store, items, save):
-            if not STATE.quiet:
-                sys.stdout.write(f"{path}\n")
+        saved = svc.save_attachments(store, items, save)
+        if not STATE.quiet:
+            render.plain([path] for path in saved)
         return
     if not render.machine(items, _fmt(fmt), ["message_id", "filename", "content_type", "size",
                                              "sha256"]):
-        from supportctl.safe import one_line
-
-        for a in items:
-            sys.stdout.write(f"{a['message_id']}\t{one_line(a['filename'])}\t{a['content_type']}\t{a['size']}\n")
+        render.plain([a["message_id"], a["filename"], a["content_type"], a["size"]] for a in items)

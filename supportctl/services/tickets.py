@@ -113,29 +113,37 @@ def attachments(store: Store, ticket_id: int) -> list[dict[str, Any]]:
 
 def safe_filename(name: str, fallback: str) -> str:
     """A file name that cannot escape the target directory or hide: no
-    path separators, no leading dots, no controls, bounded length."""
+    path separators, no leading dots, no controls or invisible characters,
+    at most ``files.NAME_BYTES`` bytes."""
+    from supportctl.safe import INVISIBLE
+    from supportctl.store.files import cap_name
+
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = re.sub(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", "", name)
+    name = INVISIBLE.sub("", name)
     name = re.sub(r'[<>:"|?*]', "_", name).strip().lstrip(".").strip()
     if not name:
         name = fallback
-    stem, dot, ext = name.rpartition(".")
-    if len(name) > 150:
-        name = (stem[:140] + dot + ext[:9]) if dot else name[:150]
-    return name
+    return cap_name(name)
 
 
 def save_attachments(store: Store, items: list[dict[str, Any]], target: Path) -> list[Path]:
-    target.mkdir(parents=True, exist_ok=True)
+    """Write each attachment as a new private file in ``target``: a name
+    already taken, or a symbolic link planted there, gets ``name-1``…"""
+    from supportctl.store.files import private_dir, write_new
+
+    try:
+        private_dir(target)
+    except OSError as exc:
+        raise UsageError(f"cannot create {target}: {exc.strerror}") from None
+    if not target.is_dir():
+        raise UsageError(f"{target} is not a directory: give --save a directory")
     written = []
     for n, a in enumerate(items, 1):
         name = safe_filename(a["filename"], f"attachment-{n}")
-        path = target / name
-        k = 1
-        while path.exists():
-            stem, dot, ext = name.rpartition(".")
-            path = target / (f"{stem}-{k}.{ext}" if dot else f"{name}-{k}")
-            k += 1
-        path.write_bytes(store.read_file(a["sha256"]))
-        written.append(path)
+        data = store.read_file(a["sha256"])
+        try:
+            written.append(write_new(target, name, data))
+        except OSError as exc:
+            raise UsageError(f"cannot write {target / name}: {exc.strerror}; "
+                             f"{len(written)} of {len(items)} saved") from None
     return written

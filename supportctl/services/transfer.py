@@ -5,7 +5,8 @@ Contract:
   flat however big the store is. With ``messages`` each line carries the
   ticket's messages and events; with ``raw`` the original payloads too.
 - ``import_jsonl`` restores contacts, identities, tickets, messages, notes,
-  attachments (metadata), tags and events with their ids and timestamps
+  attachments (metadata, and their files when the export carries them),
+  tags and events with their ids and timestamps
   verbatim. It writes no events of its own, runs no threading or rules,
   sends nothing, and skips an id that already exists. Export → import →
   export gives identical output.
@@ -14,12 +15,18 @@ Contract:
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from supportctl.errors import UsageError
+from supportctl.models import DELIVERY_STATES, MEDIA, Priority, Status
+from supportctl.safe import is_label
 from supportctl.store.db import Store
+from supportctl.store.files import valid_digest
 from supportctl.store.read import (
     TicketFilter,
     events_json,
@@ -32,63 +39,247 @@ CHUNK = 500
 
 
 def export(store: Store, f: TicketFilter, now: str, *, messages: bool = False,
-           raw: bool = False) -> Iterator[dict[str, Any]]:
+           raw: bool = False, files: bool = False) -> Iterator[dict[str, Any]]:
+    """``files`` puts each attachment's bytes (base64, as ``data``) beside
+    its metadata, so the export alone restores everything."""
     chunk: list[int] = []
     for tid in iter_ticket_ids(store, f, now):
         chunk.append(tid)
         if len(chunk) >= CHUNK:
-            yield from _chunk(store, chunk, now, messages, raw)
+            yield from _chunk(store, chunk, now, messages, raw, files)
             chunk = []
     if chunk:
-        yield from _chunk(store, chunk, now, messages, raw)
+        yield from _chunk(store, chunk, now, messages, raw, files)
 
 
-def _chunk(store: Store, ids: list[int], now: str, messages: bool, raw: bool) -> Iterator[dict[str, Any]]:
+def _chunk(store: Store, ids: list[int], now: str, messages: bool, raw: bool,
+           files: bool) -> Iterator[dict[str, Any]]:
     for t in tickets_json(store, ids, now, full=True):
         if messages:
             t["messages"] = messages_json(store, t["id"], raw=raw, full=True)
             t["events"] = events_json(store, t["id"])
+            if files:
+                for m in t["messages"]:
+                    for a in m["attachments"]:
+                        a["data"] = base64.b64encode(store.read_file(a["sha256"])).decode("ascii")
         yield t
 
 
 def import_jsonl(store: Store, lines: Iterable[str]) -> dict[str, int]:
-    counts = {"tickets": 0, "skipped": 0, "messages": 0, "contacts": 0}
-    batch: list[dict[str, Any]] = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"line {n} is not JSON ({exc.msg}): nothing after line "
-                             f"{n - len(batch) - 1} was imported") from None
-        if not isinstance(obj, dict) or "id" not in obj or "status" not in obj:
-            raise UsageError(f"line {n} is not a supportctl ticket (no id/status)")
-        batch.append(obj)
-        if len(batch) >= CHUNK:
-            _import_batch(store, batch, counts)
-            batch = []
-    if batch:
-        _import_batch(store, batch, counts)
+    """All or nothing: the whole file is one transaction, and every line is
+    checked (types, statuses, priorities, tags, ids, timestamps, digests)
+    before it is written; on any error the store is exactly as before and
+    the ``UsageError`` names the line."""
+    counts = {"tickets": 0, "skipped": 0, "messages": 0, "contacts": 0, "files": 0}
+    links: list[tuple[int, str, int]] = []
+    n = 0
+    with store.tx():
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"line {n} is not JSON ({exc.msg}): nothing was imported; "
+                                 "fix or remove that line and import again") from None
+            except UnicodeDecodeError:
+                raise UsageError(f"line {n} is not UTF-8: nothing was imported") from None
+            try:
+                check_ticket(obj)
+            except ValueError as exc:
+                raise UsageError(f"line {n}: {exc}; nothing was imported") from None
+            if store.scalar("SELECT 1 FROM tickets WHERE id = ?", [obj["id"]]):
+                counts["skipped"] += 1
+                continue
+            try:
+                _import_ticket(store, obj, counts)
+            except sqlite3.IntegrityError as exc:
+                raise UsageError(f"line {n}: {exc} (an id clashes with one already stored); "
+                                 "nothing was imported") from None
+            except (ValueError, binascii.Error) as exc:
+                raise UsageError(f"line {n}: {exc}; nothing was imported") from None
+            links += [(obj["id"], key, obj[key]) for key in ("merged_into", "linked_ticket")
+                      if obj.get(key)]
+        # Links may point at tickets later in the file: restore them last.
+        for tid, key, target in links:
+            store.execute(
+                f"UPDATE tickets SET {key} = ? WHERE id = ? AND {key} IS NULL "
+                "AND EXISTS (SELECT 1 FROM tickets WHERE id = ?)",
+                [target, tid, target],
+            )
     return counts
 
 
-def _import_batch(store: Store, batch: list[dict[str, Any]], counts: dict[str, int]) -> None:
-    with store.tx():
-        for t in batch:
-            if store.scalar("SELECT 1 FROM tickets WHERE id = ?", [t["id"]]):
-                counts["skipped"] += 1
-                continue
-            _import_ticket(store, t, counts)
-        # Links may point at tickets later in the file: restore them last.
-        for t in batch:
-            for key in ("merged_into", "linked_ticket"):
-                if t.get(key):
-                    store.execute(
-                        f"UPDATE tickets SET {key} = ? WHERE id = ? AND {key} IS NULL "
-                        "AND EXISTS (SELECT 1 FROM tickets WHERE id = ?)",
-                        [t[key], t["id"], t[key]],
-                    )
+# -- what a line must look like ------------------------------------------
+
+_MAX_ID = 2**63 - 1
+
+
+def _id(value: Any, what: str, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if type(value) is not int or not 1 <= value <= _MAX_ID:
+        raise ValueError(f"{what} must be a positive integer, not {_show(value)}")
+
+
+def _text(value: Any, what: str, *, optional: bool = True) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text, not {_show(value)}")
+
+
+def _name(value: Any, what: str, *, optional: bool = True) -> None:
+    """A label an agent gives (tag, assignee): what ``tag``/``assign`` take."""
+    _text(value, what, optional=optional)
+    if value is not None and not is_label(value):
+        raise ValueError(f"{what} {_show(value)} is empty or holds control characters")
+
+
+def _time(value: Any, what: str, *, optional: bool = True) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be an ISO 8601 time, not {_show(value)}")
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{what} {_show(value)} is not an ISO 8601 time") from None
+
+
+def _one_of(value: Any, allowed: Iterable[str], what: str) -> None:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ValueError(f"{what} {_show(value)} is not one of {', '.join(allowed)}")
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"{what} must be a list, not {_show(value)}")
+    return value
+
+
+def _dict(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be an object, not {_show(value)}")
+    return value
+
+
+def _show(value: Any) -> str:
+    from supportctl.safe import one_line
+
+    return one_line(json.dumps(value, ensure_ascii=True), 40)
+
+
+_STATUSES = tuple(s.value for s in Status)
+_PRIORITIES = tuple(p.value for p in Priority)
+_DIRECTIONS = ("in", "out", "note")
+_TICKET_TIMES = ("first_response_at", "solved_at", "closed_at", "snoozed_until", "last_message_at",
+                 "last_inbound_at")
+_MESSAGE_TEXTS = ("account", "external_id", "subject", "text", "html", "in_reply_to", "references",
+                  "conversation", "author", "auto_reason", "source_ref", "raw")
+
+
+def check_ticket(t: Any) -> None:
+    """Raise ``ValueError`` naming the first field of an exported ticket
+    that import cannot take as it is. (Labels are constants: this runs for
+    every line of a million-message import.)"""
+    t = _dict(t, "a line")
+    if "id" not in t or "status" not in t:
+        raise ValueError("not a supportctl ticket (no id/status)")
+    _id(t["id"], "id")
+    _one_of(t["status"], _STATUSES, "status")
+    if t.get("priority") is not None:
+        _one_of(t["priority"], _PRIORITIES, "priority")
+    _one_of(t.get("channel"), MEDIA, "channel")
+    _text(t.get("subject"), "subject")
+    _text(t.get("account"), "account")
+    _name(t.get("assignee"), "assignee")
+    _time(t.get("created_at"), "created_at", optional=False)
+    _time(t.get("updated_at"), "updated_at", optional=False)
+    for key in _TICKET_TIMES:
+        _time(t.get(key), key)
+    sla = t.get("sla")
+    if sla is not None:
+        for key in ("first_response_due", "resolution_due"):
+            _time(_dict(sla, "sla").get(key), key)
+    for key in ("merged_into", "linked_ticket"):
+        _id(t.get(key), key, optional=True)
+    if t.get("message_count") is not None and (type(t["message_count"]) is not int
+                                              or t["message_count"] < 0):
+        raise ValueError(f"message_count {_show(t['message_count'])} is not a count")
+    _text(t.get("conversation"), "conversation")
+    for tag in _list(t.get("tags"), "tags"):
+        _name(tag, "tag", optional=False)
+    c = t.get("contact")
+    if c is not None:
+        c = _dict(c, "contact")
+        _id(c.get("id"), "contact.id")
+        _text(c.get("name"), "contact.name")
+        for i in _list(c.get("identities"), "contact.identities"):
+            i = _dict(i, "identity")
+            _one_of(i.get("channel"), MEDIA, "identity channel")
+            _text(i.get("address"), "identity address", optional=False)
+    for m in _list(t.get("messages"), "messages"):
+        m = _dict(m, "message")
+        try:
+            _check_message(m)
+        except ValueError as exc:
+            raise ValueError(f"message {_show(m.get('id'))}: {exc}") from None
+    for e in _list(t.get("events"), "events"):
+        e = _dict(e, "event")
+        try:
+            _check_event(e)
+        except ValueError as exc:
+            raise ValueError(f"event {_show(e.get('id'))}: {exc}") from None
+
+
+def _check_message(m: dict[str, Any]) -> None:
+    _id(m.get("id"), "id")
+    _one_of(m.get("direction"), _DIRECTIONS, "direction")
+    _one_of(m.get("channel"), MEDIA, "channel")
+    _time(m.get("sent_at"), "sent_at", optional=False)
+    _time(m.get("created_at"), "created_at")
+    for key in _MESSAGE_TEXTS:
+        _text(m.get(key), key)
+    frm = m.get("from")
+    if frm is not None:
+        frm = _dict(frm, "from")
+        _text(frm.get("name"), "from.name")
+        _text(frm.get("address"), "from.address")
+    _list(m.get("to"), "to")
+    _list(m.get("cc"), "cc")
+    if m.get("meta") is not None:
+        _dict(m["meta"], "meta")
+    d = m.get("delivery")
+    if d is not None:
+        d = _dict(d, "delivery")
+        _one_of(d.get("state"), DELIVERY_STATES, "delivery state")
+        _text(d.get("error"), "delivery error")
+    for a in _list(m.get("attachments"), "attachments"):
+        a = _dict(a, "attachment")
+        _text(a.get("filename"), "attachment filename", optional=False)
+        _text(a.get("content_type"), "attachment content_type", optional=False)
+        if type(a.get("size")) is not int or a["size"] < 0:
+            raise ValueError(f"attachment size {_show(a.get('size'))} is not a size")
+        if not valid_digest(a.get("sha256")):
+            raise ValueError(f"attachment sha256 {_show(a.get('sha256'))} is not 64 "
+                             "lowercase hex digits")
+        _text(a.get("content_id"), "attachment content_id")
+        _text(a.get("data"), "attachment data")
+
+
+def _check_event(e: dict[str, Any]) -> None:
+    _id(e.get("id"), "id")
+    _id(e.get("ticket_id"), "ticket_id", optional=True)
+    _id(e.get("contact_id"), "contact_id", optional=True)
+    _text(e.get("actor"), "actor", optional=False)
+    _text(e.get("action"), "action", optional=False)
+    _time(e.get("at"), "at", optional=False)
+    if e.get("detail") is not None:
+        _dict(e["detail"], "detail")
 
 
 def _import_contact(store: Store, c: dict[str, Any], now: str, counts: dict[str, int]) -> None:
@@ -99,7 +290,7 @@ def _import_contact(store: Store, c: dict[str, Any], now: str, counts: dict[str,
     counts["contacts"] += 1
     from supportctl.models import identity_kind
 
-    for ident in c.get("identities", []):
+    for ident in c.get("identities") or []:
         kind = identity_kind(ident["channel"])
         if store.scalar("SELECT 1 FROM identities WHERE kind = ? AND address = ?",
                         [kind, ident["address"]]):
@@ -128,9 +319,9 @@ def _import_ticket(store: Store, t: dict[str, Any], counts: dict[str, int]) -> N
         "message_count": t.get("message_count") or 0, "conversation": t.get("conversation"),
     })
     counts["tickets"] += 1
-    for tag in t.get("tags", []):
+    for tag in t.get("tags") or []:
         store.execute("INSERT OR IGNORE INTO tags (ticket_id, tag) VALUES (?, ?)", [t["id"], tag])
-    for m in t.get("messages", []):
+    for m in t.get("messages") or []:
         if store.scalar("SELECT 1 FROM messages WHERE id = ?", [m["id"]]):
             continue
         if m.get("external_id") and store.scalar(
@@ -156,15 +347,21 @@ def _import_ticket(store: Store, t: dict[str, Any], counts: dict[str, int]) -> N
             "meta": json.dumps(m["meta"], ensure_ascii=False, sort_keys=True) if m.get("meta") else None,
         })
         if m.get("raw"):
-            store.insert("originals", {"message_id": m["id"], "raw": base64.b64decode(m["raw"])})
-        for a in m.get("attachments", []):
+            store.insert("originals", {"message_id": m["id"],
+                                       "raw": base64.b64decode(m["raw"], validate=True)})
+        for a in m.get("attachments") or []:
+            if a.get("data") is not None:
+                data = base64.b64decode(a["data"], validate=True)
+                if store.put_file(data) != a["sha256"]:
+                    raise ValueError(f"attachment {a['filename']!r} does not match its sha256")
+                counts["files"] += 1
             store.insert("attachments", {
                 "message_id": m["id"], "filename": a["filename"], "content_type": a["content_type"],
                 "size": a["size"], "sha256": a["sha256"], "content_id": a.get("content_id"),
                 "inline": int(bool(a.get("inline"))),
             })
         counts["messages"] += 1
-    for e in t.get("events", []):
+    for e in t.get("events") or []:
         if store.scalar("SELECT 1 FROM events WHERE id = ?", [e["id"]]):
             continue
         store.insert("events", {

@@ -20,6 +20,7 @@ from typing import Any
 
 from supportctl.errors import NotFound, UsageError
 from supportctl.models import PRIORITY_RANK, Status, shift
+from supportctl.safe import is_label
 from supportctl.store.db import Store
 
 STATUSES = [s.value for s in Status]
@@ -103,6 +104,8 @@ def on_reply_sent(store: Store, ticket_id: int, at: str) -> None:
 
 
 def assign(store: Store, ticket_id: int, name: str | None, actor: str, now: str) -> None:
+    if name is not None and not is_label(name):
+        raise UsageError(f"assignee {name!r} is blank or holds control characters: give a plain name")
     with store.tx():
         t = require(store, ticket_id)
         if t["assignee"] == name:
@@ -123,6 +126,9 @@ def priority(store: Store, ticket_id: int, level: str, actor: str, now: str) -> 
 
 
 def tag(store: Store, ticket_id: int, tags: list[str], actor: str, now: str, *, remove: bool = False) -> None:
+    bad = [t for t in tags if not is_label(t)]
+    if bad and not remove:
+        raise UsageError(f"tag {bad[0]!r} is blank or holds control characters: give a plain word")
     with store.tx():
         require(store, ticket_id)
         for name in tags:

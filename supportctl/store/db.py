@@ -11,7 +11,13 @@ Contract:
   start on the stdlib ``sqlite3`` alone.
 - Attachment bytes are written (fsync'd, atomically renamed) under
   ``files_dir/ab/cdef…`` before the row that points at them commits; a file
-  with no row is harmless, a row with no file never happens.
+  with no row is harmless, a row with no file never happens. A digest
+  becomes a path only through ``files.attachment_path`` (validated, inside
+  ``files_dir``).
+- Customer data is private: the database (and so its -wal/-shm, which
+  SQLite creates with the database's mode), the files and the directories
+  we create are 0600/0700 whatever the umask; a store of ours found wider
+  is tightened on opening.
 """
 
 from __future__ import annotations
@@ -19,12 +25,20 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from supportctl.errors import SupportError, UsageError
+from supportctl.store.files import (
+    UnsafePath,
+    attachment_path,
+    create_private,
+    private_dir,
+    valid_digest,
+)
 from supportctl.store.migrations import LATEST
 
 
@@ -47,10 +61,14 @@ class Store:
                     f"no store at {self.path}: run `supportctl init` or pass --db"
                 )
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(self.path.parent)
+                os.close(create_private(self.path))
+            except FileExistsError:
+                pass  # another process created it first
             except OSError as exc:
-                raise StoreError(f"cannot create {self.path.parent}: {exc.strerror}") from None
+                raise StoreError(f"cannot create {self.path}: {exc.strerror}") from None
         self.files_dir = files_dir_for(self.path)
+        _tighten(self.path, self.files_dir)
         try:
             self.conn = sqlite3.connect(
                 str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
@@ -172,10 +190,11 @@ class Store:
         target = self.file_path(digest)
         if target.exists():
             return digest
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{digest}.{os.getpid()}.tmp")
         try:
-            with open(tmp, "wb") as fh:
+            private_dir(target.parent)
+            tmp.unlink(missing_ok=True)
+            with os.fdopen(create_private(tmp), "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -188,18 +207,87 @@ class Store:
         return digest
 
     def file_path(self, sha256: str) -> Path:
-        return self.files_dir / sha256[:2] / sha256[2:]
+        """Where an attachment's bytes live; raises ``UnsafePath`` for
+        anything that is not a SHA-256 inside ``files_dir``."""
+        return attachment_path(self.files_dir, sha256)
 
     def read_file(self, sha256: str) -> bytes:
+        path = self.file_path(sha256)
         try:
-            return self.file_path(sha256).read_bytes()
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             raise StoreError(f"attachment {sha256[:12]} is missing from {self.files_dir}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read attachment {sha256[:12]} in {self.files_dir}: "
+                             f"{exc.strerror}") from None
+        with os.fdopen(fd, "rb") as fh:
+            return fh.read()
 
     def drop_unused_files(self, digests: set[str]) -> None:
         for digest in digests:
+            try:
+                path = self.file_path(digest)
+            except UnsafePath:
+                continue  # a damaged row names no file of ours: nothing to remove
             if not self.scalar("SELECT 1 FROM attachments WHERE sha256 = ? LIMIT 1", [digest]):
-                self.file_path(digest).unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
+
+    def backup(self, target: Path) -> dict[str, int]:
+        """A consistent copy of the database at ``target`` (0600) and of
+        every attachment file it refers to, beside it as ``files_dir_for
+        (target)``, so ``--db target`` opens everything. Safe while others
+        write: the database is copied with SQLite's online backup first, and
+        files are never removed while a row points at them."""
+        import shutil
+
+        target_files = files_dir_for(target)
+        for p in (target, target_files):
+            if os.path.lexists(p):
+                raise UsageError(f"{p} exists: choose a new path")
+        try:
+            private_dir(target.parent)
+            os.close(create_private(target))
+        except OSError as exc:
+            raise UsageError(f"cannot create {target}: {exc.strerror}") from None
+        dest = sqlite3.connect(str(target))
+        try:
+            self.conn.backup(dest)
+            digests = [r[0] for r in dest.execute("SELECT DISTINCT sha256 FROM attachments")]
+        finally:
+            dest.close()
+        try:
+            return self._copy_files(digests, target_files)
+        except BaseException:
+            # Half a backup must not pass for one.
+            target.unlink(missing_ok=True)
+            shutil.rmtree(target_files, ignore_errors=True)
+            raise
+
+    def _copy_files(self, digests: list[str], target_files: Path) -> dict[str, int]:
+        import shutil
+
+        out = {"files": 0, "bytes": 0, "missing": 0}
+        private_dir(target_files)
+        for digest in digests:
+            if not valid_digest(digest):
+                continue  # a damaged row names no file of ours
+            src = self.file_path(digest)
+            dst = attachment_path(target_files, digest)
+            private_dir(dst.parent)
+            try:
+                with open(src, "rb") as fin, os.fdopen(create_private(dst), "wb") as fout:
+                    shutil.copyfileobj(fin, fout, 1 << 20)
+            except FileNotFoundError:
+                # Lost before this backup (by hand): nothing to copy; say so.
+                attachment_path(target_files, digest).unlink(missing_ok=True)
+                out["missing"] += 1
+                continue
+            except OSError as exc:
+                raise StoreError(f"cannot copy attachment {digest[:12]} to {target_files}: "
+                                 f"{exc.strerror}") from None
+            out["files"] += 1
+            out["bytes"] += dst.stat().st_size
+        return out
 
     # -- small shared helpers ---------------------------------------------
 
@@ -238,6 +326,20 @@ class Store:
             "updated_at = excluded.updated_at",
             [account, source, value, at],
         )
+
+
+def _tighten(db: Path, files_dir: Path) -> None:
+    """Stores made before files were private: make ours 0600/0700. Someone
+    else's store (opened read-only) is left alone."""
+    uid = os.getuid()
+    for path, mode in ((db, 0o600), (Path(f"{db}-wal"), 0o600), (Path(f"{db}-shm"), 0o600),
+                       (files_dir, 0o700)):
+        try:
+            st = os.stat(path, follow_symlinks=False)
+            if st.st_uid == uid and st.st_mode & 0o077 and not stat.S_ISLNK(st.st_mode):
+                os.chmod(path, mode)
+        except OSError:
+            continue
 
 
 def open_store(path: Path | str, *, create: bool = True) -> Store:
