@@ -4,7 +4,6 @@ page (``--html FILE``)."""
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import typer
@@ -91,9 +90,5 @@ def report(
         from supportctl.cli.report_term import draw
 
         draw(result)
-    else:
-        out = sys.stdout
-        out.write("\t".join(COLUMNS) + "\n")
-        for g in rows:
-            f = flat(g)
-            out.write("\t".join(f[c].replace("\t", " ") for c in COLUMNS) + "\n")
+    else:  # plain text for people and cut: through the one sanitising boundary
+        render.plain([COLUMNS, *([flat(g)[c] for c in COLUMNS] for g in rows)])

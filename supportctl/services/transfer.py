@@ -256,7 +256,8 @@ def _check_message(m: dict[str, Any]) -> None:
     d = m.get("delivery")
     if d is not None:
         d = _dict(d, "delivery")
-        _one_of(d.get("state"), DELIVERY_STATES, "delivery state")
+        if d.get("state") is not None:  # {state: null}: nothing was sent, as an inbound message
+            _one_of(d["state"], DELIVERY_STATES, "delivery state")
         _text(d.get("error"), "delivery error")
     for a in _list(m.get("attachments"), "attachments"):
         a = _dict(a, "attachment")
