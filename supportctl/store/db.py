@@ -134,10 +134,7 @@ class Store:
         """One write transaction (``BEGIN IMMEDIATE``); nested calls use a
         savepoint."""
         if self.readonly:
-            raise StoreError(
-                f"{self.path} is read-only for you: reading works, changing it needs write "
-                "permission on the store and its directory"
-            )
+            raise self._readonly_error()
         if self.conn.in_transaction:
             self.conn.execute("SAVEPOINT sp")
             try:
@@ -169,10 +166,18 @@ class Store:
                 ) from None
             raise
 
+    def _readonly_error(self) -> StoreError:
+        return StoreError(
+            f"{self.path} is read-only for you: reading works; changing it needs write "
+            "permission on the store and its directory"
+        )
+
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         try:
             return self.conn.execute(sql, params)
         except sqlite3.OperationalError as exc:
+            if self.readonly and "readonly" in str(exc):
+                raise self._readonly_error() from None
             if "full" in str(exc):
                 raise StoreError(
                     f"disk full writing {self.path}: nothing was stored; free space and run again"
