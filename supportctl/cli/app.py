@@ -182,11 +182,23 @@ def read_ids(values: list[str]) -> list[int]:
     return out
 
 
+#: The largest id SQLite can hold (a signed 64-bit integer). Ids, limits
+#: and offsets typed at the command line are checked against it where they
+#: are read (``read_ids``, and typer's ``min``/``max`` as ``**ID_RANGE``),
+#: so none reaches the store as "Python int too large".
+ID_MAX = 2**63 - 1
+ID_RANGE: dict[str, Any] = {"min": 1, "max": ID_MAX}
+COUNT_RANGE: dict[str, Any] = {"min": 0, "max": ID_MAX}
+
+
 def _int_id(tok: str) -> int:
     try:
-        return int(tok.lstrip("#"))
+        value = int(tok.lstrip("#"))
     except ValueError:
         raise UsageError(f"{tok!r} is not a ticket id") from None
+    if not 1 <= value <= ID_MAX:
+        raise UsageError(f"{tok!r} is not a ticket id: ids are whole numbers from 1 to {ID_MAX}")
+    return value
 
 
 def for_each(ids: list[int], action: Any) -> None:

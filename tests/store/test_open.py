@@ -96,7 +96,7 @@ def _lock_down(directory: Path) -> None:
 
 
 def _unlock(directory: Path) -> None:
-    for root, dirs, files in os.walk(directory):
+    for root, dirs, _files in os.walk(directory):
         os.chmod(root, 0o700)
         for d in dirs:
             os.chmod(os.path.join(root, d), 0o700)
