@@ -312,6 +312,7 @@ CHANNEL_KEYS: dict[str, dict[str, tuple[str, bool, Any]]] = {
         "username": ("text", True, None), "password": ("secret", True, None),
         "folders": ("list", False, ["INBOX"]), "since": ("since", False, None),
         "addresses": ("emails", False, None), "smtp": ("block:smtp", False, None),
+        "timeout": ("seconds", False, None),
     },
     "twilio": {
         "account_sid": ("secret", True, None), "auth_token": ("secret", True, None),
@@ -333,7 +334,7 @@ SMTP_KEYS: dict[str, tuple[str, bool, Any]] = {
     "security": ("enum:ssl|starttls|none", False, "starttls"), **_TLS,
     "username": ("text", False, None), "password": ("secret", False, None),
     "from": ("mailbox", False, None), "reply_to": ("mailbox", False, None),
-    "save_sent": ("text", False, None),
+    "save_sent": ("text", False, None), "timeout": ("seconds", False, None),
 }
 IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
 SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
@@ -569,6 +570,16 @@ def _value(kind: str, node: Any, where: str, probs: _Problems) -> Any:
                     pass
         probs.add(node, where, "must be a date (2026-01-31) or a duration (30d)")
         return None
+    if kind == "seconds":  # a duration (30s, 2m), given to the channel in seconds
+        try:
+            seconds = parse_duration(value).total_seconds() if isinstance(value, str) else 0
+        except ValueError as exc:
+            probs.add(node, where, str(exc))
+            return None
+        if not 0 < seconds <= 3600:
+            probs.add(node, where, "must be a duration from 1s to 1h, like 30s or 2m")
+            return None
+        return seconds
     if kind.startswith("enum:"):
         choices = kind[5:].split("|")
         if not isinstance(value, str) or value not in choices:
