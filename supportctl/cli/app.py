@@ -275,7 +275,25 @@ def _click_exceptions() -> Any:
     return exceptions
 
 
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _say_interrupted() -> None:
+    try:
+        sys.stderr.write("interrupted: nothing half-written was kept; run the command again\n")
+        sys.stderr.flush()
+    except OSError:  # SIGHUP: the terminal may be gone
+        pass
+
+
 def main(argv: list[str] | None = None) -> None:
+    import signal
+
+    # cron's timeout (SIGTERM) and a closed SSH session (SIGHUP) end a run
+    # as Ctrl-C does: transactions roll back, temp files go, locks are freed.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupted)
     cx = _click_exceptions()
     args = protect_search_terms(hoist_globals(list(sys.argv[1:] if argv is None else argv)))
     verbose = "-v" in args or "--verbose" in args
@@ -284,6 +302,8 @@ def main(argv: list[str] | None = None) -> None:
         _register(args)
         rv = app(args=args, prog_name="supportctl", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
+        if code == 130:  # typer returns Ctrl-C (and SIGTERM, SIGHUP) as 130, silently
+            _say_interrupted()
     except typer.Exit as exc:
         code = exc.exit_code
     except typer.Abort:
@@ -307,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         code = exc.exit_code
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted: nothing half-written was kept; run the command again\n")
+        _say_interrupted()
         code = 130
     except SystemExit as exc:  # rich ends a broken pipe this way
         code = exc.code if isinstance(exc.code, int) else 1

@@ -331,6 +331,7 @@ def sync(
     keep: dict[str, Any] | None = {} if watch else None
     try:
         with sync_lock(store, wait):
+            store.remove_stale_temp_files()  # of a run killed mid-write
             code = run_sync(accounts or [], since, retry_quarantine, keep)
             while watch:
                 _wait_any(interval, keep or {})

@@ -230,7 +230,26 @@ class Store:
             raise StoreError(
                 f"cannot write attachment under {self.files_dir}: {exc.strerror}; free space and run again"
             ) from None
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM, SIGHUP): leave nothing half-written
+            tmp.unlink(missing_ok=True)
+            raise
         return digest
+
+    def remove_stale_temp_files(self) -> int:
+        """Delete attachment temp files (``.<sha256>.<pid>.tmp``) left by a
+        process that died mid-write (kill -9, power loss); a live writer's
+        are kept. Returns how many were removed."""
+        removed = 0
+        for tmp in self.files_dir.glob("??/.*.tmp"):
+            pid = tmp.name.rsplit(".", 2)[-2]
+            if pid.isdigit() and _alive(int(pid)):
+                continue
+            try:
+                tmp.unlink()
+                removed += 1
+            except OSError:
+                pass
+        return removed
 
     def file_path(self, sha256: str) -> Path:
         return self.files_dir / sha256[:2] / sha256[2:]
@@ -283,6 +302,18 @@ class Store:
             "updated_at = excluded.updated_at",
             [account, source, value, at],
         )
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def _writable(path: Path) -> bool:
