@@ -276,6 +276,11 @@ def _click_exceptions() -> Any:
 
 
 def _interrupted(signum: int, frame: Any) -> None:
+    import signal
+
+    # Once is enough: a repeated SIGTERM/SIGHUP must not cut the clean-up.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -350,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
         if STATE._store is not None:
             try:
                 STATE._store.close()
-            except Exception:
+            except BaseException:  # also a second interrupt while closing
                 pass
     try:
         sys.stdout.flush()
