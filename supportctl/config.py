@@ -192,10 +192,12 @@ _UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"
 
 def parse_duration(text: str) -> timedelta:
     """``45s``, ``90m``, ``36h``, ``7d``, ``2w``; ``ValueError`` otherwise."""
+    from supportctl.timeparse import duration
+
     m = _DURATION.fullmatch(text) if isinstance(text, str) else None
     if not m:
         raise ValueError(f"bad duration {text!r}: write it like 90m, 36h or 7d")
-    return timedelta(**{_UNIT[m.group(2)]: int(m.group(1))})
+    return duration(m.group(1), m.group(2), text)  # DurationTooLong (a ValueError) past 100 years
 
 
 @dataclass
@@ -327,6 +329,7 @@ CHANNEL_KEYS: dict[str, dict[str, tuple[str, bool, Any]]] = {
         "username": ("text", True, None), "password": ("secret", True, None),
         "folders": ("list", False, ["INBOX"]), "since": ("since", False, None),
         "addresses": ("emails", False, None), "smtp": ("block:smtp", False, None),
+        "timeout": ("seconds", False, None),
     },
     "twilio": {
         "account_sid": ("secret", True, None), "auth_token": ("secret", True, None),
@@ -348,7 +351,7 @@ SMTP_KEYS: dict[str, tuple[str, bool, Any]] = {
     "security": ("enum:ssl|starttls|none", False, "starttls"), **_TLS,
     "username": ("text", False, None), "password": ("secret", False, None),
     "from": ("mailbox", False, None), "reply_to": ("mailbox", False, None),
-    "save_sent": ("text", False, None),
+    "save_sent": ("text", False, None), "timeout": ("seconds", False, None),
 }
 IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
 SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
@@ -526,11 +529,14 @@ def _value(kind: str, node: Any, where: str, probs: _Problems) -> Any:
             return None
         return text
     if kind in ("int", "port", "count"):
-        low, high = {"int": (1, None), "port": (1, 65535), "count": (0, None)}[kind]
+        # Counts past a million are typos (and past 2**63 SQLite cannot bind them).
+        low, high = {"int": (1, 10**6), "port": (1, 65535), "count": (0, 10**6)}[kind]
         if (not isinstance(value, int) or isinstance(value, bool) or value < low
                 or (high is not None and value > high)):
             probs.add(node, where, "must be a port number (1-65535)" if kind == "port"
-                      else f"must be a whole number of at least {low}")
+                      else f"must be a whole number of at least {low}" if
+                      isinstance(value, int) and value < low
+                      else f"must be a whole number from {low} to {high}")
             return None
         return value
     if kind == "bool":
@@ -569,13 +575,28 @@ def _value(kind: str, node: Any, where: str, probs: _Problems) -> Any:
             try:
                 parse_duration(value)
                 return value.strip()
-            except ValueError:
+            except ValueError as exc:
+                from supportctl.timeparse import DurationTooLong
+
+                if isinstance(exc, DurationTooLong):
+                    probs.add(node, where, str(exc))
+                    return None
                 try:
                     return date.fromisoformat(value.strip()).isoformat()
                 except ValueError:
                     pass
         probs.add(node, where, "must be a date (2026-01-31) or a duration (30d)")
         return None
+    if kind == "seconds":  # a duration (30s, 2m), given to the channel in seconds
+        try:
+            seconds = parse_duration(value).total_seconds() if isinstance(value, str) else 0
+        except ValueError as exc:
+            probs.add(node, where, str(exc))
+            return None
+        if not 0 < seconds <= 3600:
+            probs.add(node, where, "must be a duration from 1s to 1h, like 30s or 2m")
+            return None
+        return seconds
     if kind.startswith("enum:"):
         choices = kind[5:].split("|")
         if not isinstance(value, str) or value not in choices:
@@ -627,8 +648,13 @@ def _block(node: Any, spec: dict[str, tuple[str, bool, Any]], where: str, probs:
 
 
 def _duration(node: Any, where: str, probs: _Problems) -> timedelta | None:
+    from supportctl.timeparse import DurationTooLong
+
     try:
         return parse_duration(_py(node))
+    except DurationTooLong as exc:
+        probs.add(node, where, str(exc))
+        return None
     except ValueError:
         probs.add(node, where, "bad duration: write it like 45s, 90m, 36h, 7d or 2w")
         return None

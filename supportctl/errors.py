@@ -45,6 +45,15 @@ class ChannelError(SupportError):
         self.unknown_outcome = unknown_outcome
 
 
+class ChannelTimeout(ChannelError):
+    """A server that stopped answering (silent, or trickling a byte at a
+    time). Temporary: the next run tries again. Never retried within a
+    run, where each attempt would hold the sync lock for another timeout."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, temporary=True)
+
+
 class AuthError(ChannelError):
     pass
 

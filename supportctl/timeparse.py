@@ -11,7 +11,47 @@ from datetime import datetime, time, timedelta, timezone, tzinfo
 from supportctl.errors import UsageError
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+#: The longest duration anyone means (a snooze, a search window, an SLA, a
+#: config window). Past it a duration is a typo, and the datetime
+#: arithmetic it feeds would overflow (years end at 9999).
+MAX_DURATION = timedelta(days=100 * 366)
+#: Times outside these years are typos too (and ``iso()`` would write a
+#: year that is not four digits).
+_FIRST_YEAR, _LAST_YEAR = 1000, 9998
 _DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+class DurationTooLong(UsageError, ValueError):
+    """A duration past ``MAX_DURATION``: a usage error on the command line,
+    a ``ValueError`` to the config's validation."""
+
+
+def duration(amount: str | int, unit: str, text: str | None = None) -> timedelta:
+    """``amount`` of ``unit`` (s, m, h, d, w) as a timedelta, at most
+    ``MAX_DURATION``: the one place durations are built from digits."""
+    n = int(amount)
+    if n * _SECONDS[unit] > MAX_DURATION.total_seconds():
+        shown = text if text is not None else f"{amount}{unit}"
+        raise DurationTooLong(
+            f"duration {shown.strip()!r} is too long: at most 100 years "
+            f"({MAX_DURATION.days}d)"
+        )
+    return timedelta(**{_UNITS[unit]: n})
+
+
+def _in_range(dt: datetime, text: str) -> datetime:
+    if not _FIRST_YEAR <= dt.year <= _LAST_YEAR:
+        raise UsageError(f"time {text.strip()!r} is out of range: use a year from "
+                         f"{_FIRST_YEAR} to {_LAST_YEAR}")
+    return dt
+
+
+def _moved(now: datetime, delta: timedelta, text: str) -> datetime:
+    try:
+        return _in_range(now + delta, text)
+    except OverflowError:
+        raise UsageError(f"time {text.strip()!r} is out of range") from None
 
 
 def parse_when(text: str, now: datetime, tz: tzinfo | None = None) -> datetime:
@@ -20,7 +60,7 @@ def parse_when(text: str, now: datetime, tz: tzinfo | None = None) -> datetime:
     s = " ".join(text.strip().lower().split())
     m = re.fullmatch(r"(?:in )?(\d+)\s*([smhdw])", s)
     if m:
-        return now + timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        return _moved(now, duration(m.group(1), m.group(2), text), text)
     local_now = now.astimezone(tz)
     m = re.fullmatch(r"(today|tomorrow|" + "|".join(_DAYS) + r")(?:\s+(?:at\s+)?(\d{1,2})(?::(\d{2}))?)?", s)
     if m:
@@ -36,7 +76,8 @@ def parse_when(text: str, now: datetime, tz: tzinfo | None = None) -> datetime:
         minute = int(m.group(3)) if m.group(3) else 0
         if hour > 23 or minute > 59:
             raise UsageError(f"bad time {text!r}")
-        return datetime.combine(day, time(hour, minute), tz).astimezone(timezone.utc)
+        return _in_range(datetime.combine(day, time(hour, minute), tz).astimezone(timezone.utc),
+                         text)
     try:
         dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -45,12 +86,15 @@ def parse_when(text: str, now: datetime, tz: tzinfo | None = None) -> datetime:
         ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
-    return dt.astimezone(timezone.utc)
+    try:
+        return _in_range(dt.astimezone(timezone.utc), text)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last UTC year
+        raise UsageError(f"time {text.strip()!r} is out of range") from None
 
 
 def parse_since(text: str, now: datetime, tz: tzinfo | None = None) -> datetime:
     """A point in the past: ``30d`` means thirty days ago."""
     m = re.fullmatch(r"(\d+)\s*([smhdw])", text.strip().lower())
     if m:
-        return now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        return _moved(now, -duration(m.group(1), m.group(2), text), text)
     return parse_when(text, now, tz)

@@ -28,9 +28,17 @@ Contract (on top of ``channels.base``):
 - TLS (``ssl`` and ``starttls``, IMAP and SMTP) verifies the chain against
   the system CAs plus ``ca_file`` and checks the host name, unless
   ``tls_verify: false``; imaplib2 on its own checks neither (R20).
-- Every socket operation has a timeout (``TIMEOUT``); connecting is retried
-  with bounded backoff; errors are ``ChannelError`` (temporary for network
-  trouble), ``AuthError`` or ``TLSError``, one line, never a secret.
+- Every exchange with a server has a deadline (``timeout``, default
+  ``TIMEOUT``; a body FETCH or a send gets ``size / MIN_RATE`` more): the
+  connect, the greeting and login together, each command, each SMTP
+  session. Past it the socket is cut, whatever the server is doing (silent,
+  or trickling a byte at a time), and the error is a ``ChannelTimeout``
+  naming the server and what it was doing: temporary, so the next run tries
+  again, but never retried within this run, which would hold the sync lock
+  for another timeout each time (issue 7: a silent server held it 3 min).
+- Connecting is otherwise retried with bounded backoff; errors are
+  ``ChannelError`` (temporary for network trouble), ``AuthError`` or
+  ``TLSError``, one line, never a secret.
 - ``send`` builds the message with ``mail.compose``, sends it once (the
   outbox decides about retries) and, when ``smtp.save_sent`` names a folder,
   appends a ``\\Seen`` copy there; failing to save is reported in
@@ -54,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 
 from supportctl.channels.base import BaseChannel
 from supportctl.channels.retry import retry
-from supportctl.errors import AuthError, ChannelError, TLSError
+from supportctl.errors import AuthError, ChannelError, ChannelTimeout, TLSError
 from supportctl.models import Address, Batch, Inbound, Outbound, SendResult
 
 if TYPE_CHECKING:
@@ -65,6 +73,9 @@ log = logging.getLogger(__name__)
 #: Seconds any one socket operation (connect, handshake, a response line)
 #: may take before the run gives up on the server. Tests shrink it.
 TIMEOUT = 60.0
+#: Bytes per second a server must at least deliver: a body FETCH or a send
+#: of N bytes may take ``timeout + N / MIN_RATE`` seconds.
+MIN_RATE = 16 * 1024
 #: Attempts to connect and log in (bounded backoff in ``retry``).
 CONNECT_ATTEMPTS = 3
 #: Reconnects allowed within one ``fetch`` after the connection dropped.
@@ -154,9 +165,10 @@ def _client_class(secure: bool) -> Any:
         abort: Any
 
         def __init__(self, host: str, port: int, *, context: ssl.SSLContext | None,
-                     timeout: float) -> None:
+                     timeout: float, fds: list[int]) -> None:
             self._context = context
             self._timeout = timeout
+            self._fds = fds
             self._welcome: Any = None
             super().__init__(host=host, port=port, timeout=timeout,  # type: ignore[call-arg]
                              identifier=_IDENTIFIER)
@@ -168,7 +180,9 @@ def _client_class(secure: bool) -> Any:
             self.debug_file = _Quiet()
 
         def open_socket(self) -> socket.socket:
-            return socket.create_connection((self.host, self.port), timeout=self._timeout)
+            sock = socket.create_connection((self.host, self.port), timeout=self._timeout)
+            self._fds.append(sock.fileno())  # for the deadline to cut (``_cut``)
+            return sock
 
         def open(self, host: str | None = None, port: int | None = None) -> None:
             super().open(host, port)  # type: ignore[misc]
@@ -438,6 +452,11 @@ class ImapChannel(BaseChannel):
         self.smtp: dict[str, Any] = dict(config.get("smtp") or {})
         self._conn: Any = None
         self._seen_uidnext: dict[str, int] = {}
+        #: Seconds an exchange may take (config ``timeout``; SMTP: ``smtp.timeout``).
+        self.timeout: float = float(config.get("timeout") or TIMEOUT)
+        self.smtp_timeout: float = float(self.smtp.get("timeout") or TIMEOUT)
+        #: File descriptors of the live IMAP connection's socket.
+        self._fds: list[int] = []
 
     # -- connection ----------------------------------------------------------
 
@@ -464,27 +483,90 @@ class ImapChannel(BaseChannel):
                 "check port and security (ssl, starttls or none)"
             ) from None
         except TimeoutError:
-            raise ChannelError(
-                f"{self._where()}: no answer within {TIMEOUT:g}s while {doing}", temporary=True
-            ) from None
+            raise self._hung(doing, self.timeout) from None
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             raise ChannelError(
                 f"{self._where()}: {reason} while {doing}", temporary=True
             ) from None
         except imaplib2.IMAP4.abort as exc:
+            if "no response after" in str(exc):  # imaplib2's own response timeout
+                raise self._hung(doing, self.timeout) from None
             raise ChannelError(
                 f"{self._where()}: connection lost while {doing} ({_short(exc)})", temporary=True
             ) from None
         except imaplib2.IMAP4.error as exc:
             raise ChannelError(f"{self._where()}: {doing} failed: {_short(exc)}") from None
 
+    def _hung(self, doing: str, seconds: float, where: str | None = None) -> ChannelTimeout:
+        return ChannelTimeout(
+            f"{where or self._where()} stopped answering while {doing} (nothing complete "
+            f"within {seconds:g}s): check host and port, or raise timeout; the next sync "
+            "tries again"
+        )
+
+    def _cut(self) -> None:
+        """Shut the live connection's socket down from another thread: every
+        read on it ends at once (imaplib2's reader, a blocked command)."""
+        for fd in list(self._fds):
+            try:
+                sock = socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM)
+            except OSError:
+                continue
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            finally:
+                sock.close()  # a duplicate: the connection's own fd stays open
+
+    @contextmanager
+    def _deadline(self, doing: str, seconds: float, smtp: Any = None) -> Iterator[None]:
+        """Cut the connection (IMAP's, or ``smtp``'s) if the block has not
+        finished in ``seconds``; any error then is a ``ChannelTimeout``."""
+        fired = threading.Event()
+        where = self._smtp_where() if smtp is not None else None
+
+        def expire() -> None:
+            fired.set()
+            if smtp is None:
+                self._cut()
+            elif getattr(smtp, "sock", None) is not None:
+                try:
+                    smtp.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        timer = threading.Timer(seconds, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        except (ChannelError, OSError):
+            if fired.is_set():
+                raise self._hung(doing, seconds, where) from None
+            raise
+        except Exception:
+            if fired.is_set() and smtp is not None:  # smtplib's own errors on a cut socket
+                raise self._hung(doing, seconds, where) from None
+            raise
+        finally:
+            timer.cancel()
+        if fired.is_set():  # finished as the cut came: the connection is gone
+            raise self._hung(doing, seconds, where)
+
     def _login(self) -> Any:
+        self._fds = []
+        with self._deadline("connecting", self.timeout):
+            return self._login_now()
+
+    def _login_now(self) -> Any:
         secure = self.security == "ssl"
         context = tls_context(self.tls_verify, self.ca_file) if self.security != "none" else None
         conn = None
         with self._errors("connecting"):
-            conn = _client_class(secure)(self.host, self.port, context=context, timeout=TIMEOUT)
+            conn = _client_class(secure)(self.host, self.port, context=context,
+                                         timeout=self.timeout, fds=self._fds)
         try:
             if self.security == "starttls":
                 with self._errors("starting TLS"):
@@ -517,6 +599,7 @@ class ImapChannel(BaseChannel):
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
+        self._fds = []
         _shutdown(conn)
 
     def close(self) -> None:
@@ -528,10 +611,16 @@ class ImapChannel(BaseChannel):
                 _shutdown(conn)
 
     def _command(self, doing: str, method: Callable[..., tuple[str, list[Any]]],
-                 *args: Any) -> list[Any]:
-        """Run one imaplib2 command; a NO or BAD becomes a ChannelError."""
-        with self._errors(doing):
-            typ, data = method(*args)
+                 *args: Any, size: int = 0) -> list[Any]:
+        """Run one imaplib2 command within its deadline (``size``: bytes it
+        brings); a NO or BAD becomes a ChannelError. A server that hangs
+        leaves the connection dropped and raises ``ChannelTimeout``."""
+        try:
+            with self._deadline(doing, self.timeout + size / MIN_RATE), self._errors(doing):
+                typ, data = method(*args)
+        except ChannelTimeout:
+            self._drop()
+            raise
         if typ != "OK":
             raise ChannelError(f"{self._where()}: {doing} failed: {_short(data)}")
         return data
@@ -563,7 +652,7 @@ class ImapChannel(BaseChannel):
                     yield batch
                 return
             except ChannelError as exc:
-                if not exc.temporary or reconnects >= RECONNECTS:
+                if not exc.temporary or reconnects >= RECONNECTS or isinstance(exc, ChannelTimeout):
                     raise
                 reconnects += 1
                 log.info("%s: %s; reconnecting (%d/%d)", self.name, exc, reconnects, RECONNECTS)
@@ -608,7 +697,7 @@ class ImapChannel(BaseChannel):
         position = last
         yielded = f"{state[0]}:{state[1]}" if state is not None else None
         for group in _groups(sizes):
-            items = self._fetch_bodies(conn, folder, group)
+            items = self._fetch_bodies(conn, folder, group, sum(sizes[u] for u in group))
             position = max(group)
             yielded = f"{validity}:{position}"
             yield Batch(source=folder, cursor=yielded, items=items)
@@ -642,11 +731,11 @@ class ImapChannel(BaseChannel):
                         sizes[uid] = int(size_m.group(1)) if size_m else 0
         return sizes
 
-    def _fetch_bodies(self, conn: Any, folder: str, uids: list[int]) -> list[Inbound]:
+    def _fetch_bodies(self, conn: Any, folder: str, uids: list[int], size: int) -> list[Inbound]:
         items: dict[int, Inbound] = {}
         for uid_set in uid_sets(uids):
             data = self._command(f"FETCH {folder}", conn.uid, "FETCH", uid_set,
-                                 "(UID INTERNALDATE BODY.PEEK[])")
+                                 "(UID INTERNALDATE BODY.PEEK[])", size=size)
             for head, raw in _fetch_records(data):
                 uid_m = _UID.search(head)
                 if uid_m is None or raw is None:
@@ -739,40 +828,22 @@ class ImapChannel(BaseChannel):
         port = self._smtp_port()
         context = tls_context(self.smtp.get("tls_verify") is not False,
                               self.smtp.get("ca_file") or None)
-        smtp: smtplib.SMTP | None = None
+        # Built unconnected, so the deadline can cut its socket from the
+        # connect on (the greeting is read inside ``connect``).
+        if security == "ssl":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(timeout=self.smtp_timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(timeout=self.smtp_timeout)
+        smtp._host = host  # type: ignore[attr-defined]  # TLS server_hostname, as __init__ sets it
         try:
-            if security == "ssl":
-                smtp = smtplib.SMTP_SSL(host, port, timeout=TIMEOUT, context=context)
-            else:
-                smtp = smtplib.SMTP(host, port, timeout=TIMEOUT)
-            smtp.ehlo()
-            if security == "starttls":
-                if not smtp.has_extn("starttls"):
-                    raise ChannelError(
-                        f"{self._smtp_where()} does not offer STARTTLS: use smtp.security: ssl "
-                        "(port 465) or check the port"
-                    )
-                smtp.starttls(context=context)
-                smtp.ehlo()
-            user = self.smtp.get("username")
-            if user:
-                try:
-                    smtp.login(str(user), str(self.smtp.get("password") or ""))
-                except smtplib.SMTPAuthenticationError:
-                    raise AuthError(
-                        f"IMAP account {self.name}: {host} refused the SMTP login as {user!r}: "
-                        "check smtp username and password"
-                    ) from None
-                except smtplib.SMTPNotSupportedError:
-                    raise ChannelError(
-                        f"{self._smtp_where()} offers no AUTH here: use security ssl or starttls"
-                    ) from None
-            return smtp
+            with self._deadline("connecting", self.smtp_timeout, smtp):
+                return self._smtp_open(smtp, host, port, security, context)
         except BaseException as exc:
-            if smtp is not None:
-                smtp.close()
+            smtp.close()
             if isinstance(exc, ChannelError):
                 raise
+            if isinstance(exc, TimeoutError):
+                raise self._hung("connecting", self.smtp_timeout, self._smtp_where()) from None
             if isinstance(exc, ssl.SSLError):
                 raise self._smtp_tls_error(exc) from None
             if isinstance(exc, smtplib.SMTPResponseException):
@@ -782,6 +853,37 @@ class ImapChannel(BaseChannel):
                 raise ChannelError(f"{self._smtp_where()}: {reason} while connecting",
                                    temporary=True) from None
             raise
+
+    def _smtp_open(self, smtp: smtplib.SMTP, host: str, port: int, security: str,
+                   context: ssl.SSLContext) -> smtplib.SMTP:
+        import smtplib
+
+        code, msg = smtp.connect(host, port)
+        if code != 220:
+            raise smtplib.SMTPConnectError(code, msg)
+        smtp.ehlo()
+        if security == "starttls":
+            if not smtp.has_extn("starttls"):
+                raise ChannelError(
+                    f"{self._smtp_where()} does not offer STARTTLS: use smtp.security: ssl "
+                    "(port 465) or check the port"
+                )
+            smtp.starttls(context=context)
+            smtp.ehlo()
+        user = self.smtp.get("username")
+        if user:
+            try:
+                smtp.login(str(user), str(self.smtp.get("password") or ""))
+            except smtplib.SMTPAuthenticationError:
+                raise AuthError(
+                    f"IMAP account {self.name}: {host} refused the SMTP login as {user!r}: "
+                    "check smtp username and password"
+                ) from None
+            except smtplib.SMTPNotSupportedError:
+                raise ChannelError(
+                    f"{self._smtp_where()} offers no AUTH here: use security ssl or starttls"
+                ) from None
+        return smtp
 
     def _from_address(self, out: Outbound) -> Address:
         from email.utils import parseaddr
@@ -814,43 +916,20 @@ class ImapChannel(BaseChannel):
         recipients = [a.address for a in [*message.to, *message.cc] if a.address]
         smtp = self._smtp_connect()
         where = self._smtp_where()
-        data_started = False
+        progress = {"data": False}
         refused: dict[str, Any] = {}
         try:
-            code, resp = smtp.mail(sender.address)
-            if code != 250:
-                raise _smtp_code_error(where, "MAIL FROM", smtplib.SMTPSenderRefused(
-                    code, resp, sender.address))
-            for rcpt in recipients:
-                code, resp = smtp.rcpt(rcpt)
-                if code not in (250, 251):
-                    refused[rcpt] = (code, resp)
-            if len(refused) == len(recipients):
-                code, resp = next(iter(refused.values()))
-                smtp.rset()
-                raise _smtp_code_error(where, "RCPT TO", smtplib.SMTPResponseException(code, resp))
-            # From here on the server may have taken the message even if we
-            # never see its answer (RFC 5321 §4.1.1.4, §6.1).
-            data_started = True
-            code, resp = smtp.data(raw)
-            if code != 250:
-                raise _smtp_code_error(where, "DATA", smtplib.SMTPDataError(code, resp))
-        except ChannelError:
+            with self._deadline("sending", self.smtp_timeout + len(raw) / MIN_RATE, smtp):
+                self._smtp_transaction(smtp, where, sender, recipients, raw, refused, progress)
+        except ChannelTimeout:
             smtp.close()
-            raise
-        except smtplib.SMTPResponseException as exc:
-            smtp.close()
-            raise _smtp_code_error(where, "DATA" if data_started else "sending", exc) from None
-        except (OSError, smtplib.SMTPException) as exc:
-            smtp.close()
-            reason = getattr(exc, "strerror", None) or type(exc).__name__
-            if data_started:
+            if progress["data"]:  # RFC 5321 §6.1: it may have been taken
                 raise ChannelError(
-                    f"{where}: {reason} after the message was handed over: it may or may "
-                    "not have been sent; check the recipient's copy before retrying",
+                    f"{where} stopped answering after the message was handed over: it may or "
+                    "may not have been sent; check the recipient's copy before retrying",
                     temporary=True, unknown_outcome=True,
                 ) from None
-            raise ChannelError(f"{where}: {reason} while sending", temporary=True) from None
+            raise
         try:
             smtp.quit()
         except (OSError, smtplib.SMTPException):
@@ -866,6 +945,48 @@ class ImapChannel(BaseChannel):
                 notes.append(note)
         return SendResult(external_id=message.message_id, state="sent", raw=raw,
                           error="; ".join(notes))
+
+    def _smtp_transaction(self, smtp: smtplib.SMTP, where: str, sender: Address,
+                          recipients: list[str], raw: bytes, refused: dict[str, Any],
+                          progress: dict[str, bool]) -> None:
+        """MAIL, RCPT, DATA; ``progress["data"]`` is set once DATA began."""
+        import smtplib
+
+        try:
+            code, resp = smtp.mail(sender.address)
+            if code != 250:
+                raise _smtp_code_error(where, "MAIL FROM", smtplib.SMTPSenderRefused(
+                    code, resp, sender.address))
+            for rcpt in recipients:
+                code, resp = smtp.rcpt(rcpt)
+                if code not in (250, 251):
+                    refused[rcpt] = (code, resp)
+            if len(refused) == len(recipients):
+                code, resp = next(iter(refused.values()))
+                smtp.rset()
+                raise _smtp_code_error(where, "RCPT TO", smtplib.SMTPResponseException(code, resp))
+            # From here on the server may have taken the message even if we
+            # never see its answer (RFC 5321 §4.1.1.4, §6.1).
+            progress["data"] = True
+            code, resp = smtp.data(raw)
+            if code != 250:
+                raise _smtp_code_error(where, "DATA", smtplib.SMTPDataError(code, resp))
+        except ChannelError:
+            smtp.close()
+            raise
+        except smtplib.SMTPResponseException as exc:
+            smtp.close()
+            raise _smtp_code_error(where, "DATA" if progress["data"] else "sending", exc) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            smtp.close()
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            if progress["data"]:
+                raise ChannelError(
+                    f"{where}: {reason} after the message was handed over: it may or may "
+                    "not have been sent; check the recipient's copy before retrying",
+                    temporary=True, unknown_outcome=True,
+                ) from None
+            raise ChannelError(f"{where}: {reason} while sending", temporary=True) from None
 
     def _save_sent(self, folder: str, raw: bytes) -> str:
         """APPEND a ``\\Seen`` copy (RFC 3501 §6.3.11); a failure is a note,

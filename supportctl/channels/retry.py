@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from supportctl.errors import ChannelError
+from supportctl.errors import ChannelError, ChannelTimeout
 
 T = TypeVar("T")
 
@@ -41,7 +41,7 @@ def retry(
         try:
             return call()
         except ChannelError as exc:
-            if not exc.temporary or attempt == attempts:
+            if not exc.temporary or attempt == attempts or isinstance(exc, ChannelTimeout):
                 raise
             if exc.unknown_outcome and not idempotent:
                 raise

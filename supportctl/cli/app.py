@@ -182,11 +182,23 @@ def read_ids(values: list[str]) -> list[int]:
     return out
 
 
+#: The largest id SQLite can hold (a signed 64-bit integer). Ids, limits
+#: and offsets typed at the command line are checked against it where they
+#: are read (``read_ids``, and typer's ``min``/``max`` as ``**ID_RANGE``),
+#: so none reaches the store as "Python int too large".
+ID_MAX = 2**63 - 1
+ID_RANGE: dict[str, Any] = {"min": 1, "max": ID_MAX}
+COUNT_RANGE: dict[str, Any] = {"min": 0, "max": ID_MAX}
+
+
 def _int_id(tok: str) -> int:
     try:
-        return int(tok.lstrip("#"))
+        value = int(tok.lstrip("#"))
     except ValueError:
         raise UsageError(f"{tok!r} is not a ticket id") from None
+    if not 1 <= value <= ID_MAX:
+        raise UsageError(f"{tok!r} is not a ticket id: ids are whole numbers from 1 to {ID_MAX}")
+    return value
 
 
 def for_each(ids: list[int], action: Any) -> None:
@@ -266,7 +278,30 @@ def _click_exceptions() -> Any:
     return exceptions
 
 
+def _interrupted(signum: int, frame: Any) -> None:
+    import signal
+
+    # Once is enough: a repeated SIGTERM/SIGHUP must not cut the clean-up.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def _say_interrupted() -> None:
+    try:
+        sys.stderr.write("interrupted: nothing half-written was kept; run the command again\n")
+        sys.stderr.flush()
+    except OSError:  # SIGHUP: the terminal may be gone
+        pass
+
+
 def main(argv: list[str] | None = None) -> None:
+    import signal
+
+    # cron's timeout (SIGTERM) and a closed SSH session (SIGHUP) end a run
+    # as Ctrl-C does: transactions roll back, temp files go, locks are freed.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupted)
     cx = _click_exceptions()
     args = protect_search_terms(hoist_globals(list(sys.argv[1:] if argv is None else argv)))
     verbose = "-v" in args or "--verbose" in args
@@ -275,6 +310,8 @@ def main(argv: list[str] | None = None) -> None:
         _register(args)
         rv = app(args=args, prog_name="supportctl", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
+        if code == 130:  # typer returns Ctrl-C (and SIGTERM, SIGHUP) as 130, silently
+            _say_interrupted()
     except typer.Exit as exc:
         code = exc.exit_code
     except typer.Abort:
@@ -298,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         code = exc.exit_code
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted: nothing half-written was kept; run the command again\n")
+        _say_interrupted()
         code = 130
     except SystemExit as exc:  # rich ends a broken pipe this way
         code = exc.code if isinstance(exc.code, int) else 1
@@ -321,7 +358,7 @@ def main(argv: list[str] | None = None) -> None:
         if STATE._store is not None:
             try:
                 STATE._store.close()
-            except Exception:
+            except BaseException:  # also a second interrupt while closing
                 pass
     try:
         sys.stdout.flush()

@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from supportctl.cli.app import STATE, app, now_iso, read_ids
+from supportctl.cli.app import ID_RANGE, STATE, app, now_iso, read_ids
 from supportctl.errors import ChannelError, ConfigError, SupportError, UsageError
 
 
@@ -316,9 +316,11 @@ def sync(
     accounts: list[str] = typer.Argument(None, metavar="[ACCOUNT…]"),
     watch: bool = typer.Option(False, "--watch", help="Keep running (IMAP IDLE, polling others)."),
     since: str | None = typer.Option(None, "--since", help="How far back a first sync reaches (30d, a date)."),
-    wait: float = typer.Option(0.0, "--wait", help="Wait up to SECONDS for another sync to finish."),
+    wait: float = typer.Option(0.0, "--wait", min=0.0,
+                               help="Wait up to SECONDS for another sync to finish."),
     retry_quarantine: bool = typer.Option(False, "--retry-quarantine"),
-    interval: float = typer.Option(60.0, "--interval", help="With --watch: seconds between polls."),
+    interval: float = typer.Option(60.0, "--interval", min=0.1, max=86400.0,
+                                   help="With --watch: seconds between polls."),
 ) -> None:
     """Pull every (or the named) configured channel into the store."""
     from supportctl.services.sync import sync_lock
@@ -329,6 +331,7 @@ def sync(
     keep: dict[str, Any] | None = {} if watch else None
     try:
         with sync_lock(store, wait):
+            store.remove_stale_temp_files()  # of a run killed mid-write
             code = run_sync(accounts or [], since, retry_quarantine, keep)
             while watch:
                 _wait_any(interval, keep or {})
@@ -389,7 +392,7 @@ def _outbox_list(all_: bool, fmt: str | None) -> None:
 
 
 @outbox_app.command("retry")
-def outbox_retry(entry_id: int = typer.Argument(..., metavar="ID")) -> None:
+def outbox_retry(entry_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)) -> None:
     """Send an entry again (also one whose outcome is unknown: you decide)."""
     from supportctl.services import outbox
 
@@ -412,7 +415,7 @@ def outbox_retry(entry_id: int = typer.Argument(..., metavar="ID")) -> None:
 
 
 @outbox_app.command("cancel")
-def outbox_cancel(entry_id: int = typer.Argument(..., metavar="ID")) -> None:
+def outbox_cancel(entry_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)) -> None:
     """Give up on an entry (the message stays on the ticket, marked failed)."""
     from supportctl.services import outbox
 
@@ -467,7 +470,7 @@ def _q_raw(entry_id: int) -> bytes:
 
 
 @q_app.command("show")
-def q_show(entry_id: int = typer.Argument(..., metavar="ID")) -> None:
+def q_show(entry_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)) -> None:
     """The raw message, made safe for the terminal."""
     from supportctl.safe import clean
 
@@ -475,7 +478,7 @@ def q_show(entry_id: int = typer.Argument(..., metavar="ID")) -> None:
 
 
 @q_app.command("export")
-def q_export(entry_id: int = typer.Argument(..., metavar="ID")) -> None:
+def q_export(entry_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)) -> None:
     """The raw bytes, exactly as fetched, to stdout."""
     sys.stdout.flush()
     sys.stdout.buffer.write(_q_raw(entry_id))

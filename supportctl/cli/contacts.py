@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from supportctl.cli.app import STATE, app, now_iso
+from supportctl.cli.app import ID_RANGE, STATE, app, now_iso
 from supportctl.errors import NotFound
 
 contact_app = typer.Typer(help="Contacts and their identities.", no_args_is_help=True)
@@ -44,7 +44,7 @@ def contact_list(
 
 
 @contact_app.command("show")
-def contact_show(contact_id: int = typer.Argument(..., metavar="ID"),
+def contact_show(contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE),
                  fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
     """A contact, its identities and every ticket across channels."""
     from supportctl.cli import render
@@ -71,7 +71,7 @@ def contact_show(contact_id: int = typer.Argument(..., metavar="ID"),
 
 
 @contact_app.command("link")
-def contact_link(contact_id: int = typer.Argument(..., metavar="ID"),
+def contact_link(contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE),
                  address: str = typer.Argument(..., metavar="ADDRESS"),
                  channel: str | None = typer.Option(None, "--channel", help="Medium (guessed if omitted).")) -> None:
     """Give a contact another identity (merging with its owner if it has one)."""
@@ -82,8 +82,8 @@ def contact_link(contact_id: int = typer.Argument(..., metavar="ID"),
 
 
 @contact_app.command("merge")
-def contact_merge(from_id: int = typer.Argument(..., metavar="FROM_ID"),
-                  into_id: int = typer.Argument(..., metavar="INTO_ID"),
+def contact_merge(from_id: int = typer.Argument(..., metavar="FROM_ID", **ID_RANGE),
+                  into_id: int = typer.Argument(..., metavar="INTO_ID", **ID_RANGE),
                   yes: bool = typer.Option(False, "--yes", "-y")) -> None:
     """Make two contacts one person: identities and tickets move to INTO."""
     from supportctl.cli.tickets import _confirm
@@ -97,7 +97,7 @@ def contact_merge(from_id: int = typer.Argument(..., metavar="FROM_ID"),
 
 
 @contact_app.command("export")
-def contact_export(contact_id: int = typer.Argument(..., metavar="ID")) -> None:
+def contact_export(contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)) -> None:
     """Everything stored about a person, as JSON (a subject access request)."""
     from supportctl.cli import render
     from supportctl.store.read import (
@@ -123,7 +123,7 @@ def contact_export(contact_id: int = typer.Argument(..., metavar="ID")) -> None:
 
 
 @contact_app.command("forget")
-def contact_forget(contact_id: int = typer.Argument(..., metavar="ID"),
+def contact_forget(contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE),
                    yes: bool = typer.Option(False, "--yes", "-y")) -> None:
     """Erase a person's data for good (GDPR), keeping anonymous counts."""
     from supportctl.cli import render

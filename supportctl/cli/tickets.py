@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from supportctl.cli.app import STATE, app, for_each, now_iso, read_ids
+from supportctl.cli.app import COUNT_RANGE, ID_RANGE, STATE, app, for_each, now_iso, read_ids
 from supportctl.errors import NotFound, UsageError
 
 FormatOpt = typer.Option(None, "--format", "-f", help="table|json|jsonl|csv|ids")
@@ -49,14 +49,14 @@ def list_cmd(
     channel: str | None = typer.Option(None, "--channel", help="Medium: email, sms, whatsapp, …"),
     account: str | None = typer.Option(None, "--account", help="Configured channel entry name."),
     priority: str | None = typer.Option(None, "--priority", "-p", help="Comma-separated priorities."),
-    contact: int | None = typer.Option(None, "--contact", help="Contact id."),
+    contact: int | None = typer.Option(None, "--contact", help="Contact id.", **ID_RANGE),
     sla: str | None = typer.Option(None, "--sla", help="breached or due-soon."),
     since: str | None = typer.Option(None, "--since", help="Updated since (7d, 2026-11-01)."),
     until: str | None = typer.Option(None, "--until", help="Updated before."),
     query: str | None = typer.Option(None, "--query", help="Full-text query, as `search`."),
     sort: str = typer.Option("updated", "--sort", help="updated|created|priority|due"),
-    limit: int | None = typer.Option(None, "--limit", "-n", help="At most N (0: all)."),
-    offset: int = typer.Option(0, "--offset"),
+    limit: int | None = typer.Option(None, "--limit", "-n", help="At most N (0: all).", **COUNT_RANGE),
+    offset: int = typer.Option(0, "--offset", **COUNT_RANGE),
     fmt: str = FormatOpt,
 ) -> None:
     """List tickets (default: new, open and pending; snoozed ones hidden).
@@ -128,8 +128,8 @@ def show(
 @app.command()
 def search(
     query: list[str] = typer.Argument(..., help="Words, \"phrases\", field:value, -negation."),
-    limit: int | None = typer.Option(None, "--limit", "-n"),
-    offset: int = typer.Option(0, "--offset"),
+    limit: int | None = typer.Option(None, "--limit", "-n", **COUNT_RANGE),
+    offset: int = typer.Option(0, "--offset", **COUNT_RANGE),
     fmt: str = FormatOpt,
 ) -> None:
     """Full-text search over every status, newest activity first."""

@@ -68,19 +68,41 @@ class Store:
             except OSError as exc:
                 raise StoreError(f"cannot create {self.path}: {exc.strerror}") from None
         self.files_dir = files_dir_for(self.path)
-        _tighten(self.path, self.files_dir)
+        #: True when this user may only read the store (file or directory
+        #: not writable): read commands work, writes fail with one clear line.
+        self.readonly = not _writable(self.path)
+        if not self.readonly:
+            _tighten(self.path, self.files_dir)
+        version = self._connect()
+        if version < LATEST:
+            if self.readonly:
+                self.close()
+                raise StoreError(
+                    f"{self.path} needs a schema upgrade (schema {version}, this supportctl "
+                    f"uses {LATEST}) but you may only read it: run `supportctl db migrate` "
+                    "as a user who can write the store and its directory"
+                )
+            if migrate:
+                self.migrate()
+
+    def _connect(self) -> int:
+        """Open the connection; returns the schema version."""
         try:
-            self.conn = sqlite3.connect(
-                str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
-            )
+            if self.readonly:
+                self.conn = _connect_readonly(self.path)
+            else:
+                self.conn = sqlite3.connect(
+                    str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
+                )
             self.conn.row_factory = sqlite3.Row
             self.conn.execute("PRAGMA busy_timeout = 30000")
             self.conn.execute("PRAGMA foreign_keys = ON")
-            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            # WAL is a property of the file: set once, when the schema is made.
-            if version < LATEST and self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = NORMAL")
+            version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+            if not self.readonly:
+                self.conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.OperationalError as exc:
+            # Busy, locked, unreadable: not a verdict on the file's contents.
+            raise StoreError(f"cannot open store {self.path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a supportctl store ({exc})") from None
         self.version = version
@@ -88,25 +110,39 @@ class Store:
             raise StoreError(
                 f"{self.path} was written by a newer supportctl (schema {version}); upgrade supportctl"
             )
-        if version < LATEST and migrate:
-            self.migrate()
+        return version
 
     # -- schema -----------------------------------------------------------
 
     def migrate(self) -> list[str]:
+        """Apply pending migrations, all in one ``BEGIN IMMEDIATE``
+        transaction (sqlite-utils nests each step as a savepoint), under
+        the creation lock: the pending check and the steps see one state."""
         from sqlite_utils import Database
 
         from supportctl.store.migrations import migrations
 
+        if self.readonly:
+            raise StoreError(
+                f"cannot migrate {self.path}: you may only read it; run `supportctl db migrate` "
+                "as a user who can write the store and its directory"
+            )
         db = Database(self.conn)
         m = migrations()
-        # Take the write lock first so two processes opening a fresh store
-        # at once do not both try to create the tables.
-        self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.execute("COMMIT")
-        pending = [p.name for p in m.pending(db)]
-        if pending:
-            m.apply(db)
+        # A new store, or one with a migration pending: one process at a
+        # time creates and migrates it; the others wait, then find it done
+        # (issue 7: two of twenty processes opening a fresh path at once
+        # failed with "table contacts already exists" or "database is
+        # locked"). The lock file sits beside the store and is taken only
+        # here, never on the read path of a current store.
+        with _creation_lock(self.path):
+            # WAL is a property of the file: set once, when the schema is made.
+            if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self.conn.execute("PRAGMA journal_mode = WAL")
+            with self.tx():
+                pending = [p.name for p in m.pending(db)]
+                if pending:
+                    m.apply(db)
         self.version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         return pending
 
@@ -116,6 +152,8 @@ class Store:
     def tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE``); nested calls use a
         savepoint."""
+        if self.readonly:
+            raise self._readonly_error()
         if self.conn.in_transaction:
             self.conn.execute("SAVEPOINT sp")
             try:
@@ -147,10 +185,18 @@ class Store:
                 ) from None
             raise
 
+    def _readonly_error(self) -> StoreError:
+        return StoreError(
+            f"{self.path} is read-only for you: reading works; changing it needs write "
+            "permission on the store and its directory"
+        )
+
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         try:
             return self.conn.execute(sql, params)
         except sqlite3.OperationalError as exc:
+            if self.readonly and "readonly" in str(exc):
+                raise self._readonly_error() from None
             if "full" in str(exc):
                 raise StoreError(
                     f"disk full writing {self.path}: nothing was stored; free space and run again"
@@ -204,7 +250,26 @@ class Store:
             raise StoreError(
                 f"cannot write attachment under {self.files_dir}: {exc.strerror}; free space and run again"
             ) from None
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM, SIGHUP): leave nothing half-written
+            tmp.unlink(missing_ok=True)
+            raise
         return digest
+
+    def remove_stale_temp_files(self) -> int:
+        """Delete attachment temp files (``.<sha256>.<pid>.tmp``) left by a
+        process that died mid-write (kill -9, power loss); a live writer's
+        are kept. Returns how many were removed."""
+        removed = 0
+        for tmp in self.files_dir.glob("??/.*.tmp"):
+            pid = tmp.name.rsplit(".", 2)[-2]
+            if pid.isdigit() and _alive(int(pid)):
+                continue
+            try:
+                tmp.unlink()
+                removed += 1
+            except OSError:
+                pass
+        return removed
 
     def file_path(self, sha256: str) -> Path:
         """Where an attachment's bytes live; raises ``UnsafePath`` for
@@ -340,6 +405,68 @@ def _tighten(db: Path, files_dir: Path) -> None:
                 os.chmod(path, mode)
         except OSError:
             continue
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def _writable(path: Path) -> bool:
+    """May this process write the store? A new store: its directory must
+    be writable; an existing one: the file and its directory (WAL keeps
+    ``-wal`` and ``-shm`` files beside it)."""
+    directory = path.parent
+    if not path.exists():
+        return True  # creating it reports its own error if it cannot
+    return os.access(path, os.W_OK) and os.access(directory, os.W_OK | os.X_OK)
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that never writes: no WAL or ``-shm`` file is created,
+    no migration is tried.
+
+    ``mode=ro`` reads a WAL store through its ``-shm`` file when a writer
+    has it open. When none has (no ``-shm`` beside it) and the directory is
+    not writable, SQLite cannot create one; then the file alone is the whole
+    store and ``immutable=1`` reads it without any locking file. A writer
+    starting meanwhile appends to its ``-wal``, which this short read does
+    not see, and only a checkpoint would change the file under it."""
+    from urllib.parse import quote
+
+    uri = "file:" + quote(str(path.resolve()))
+    shm = Path(str(path) + "-shm")
+    if shm.exists() or os.access(path.parent, os.W_OK | os.X_OK):
+        options = "?mode=ro"
+    else:
+        options = "?mode=ro&immutable=1"
+    return sqlite3.connect(uri + options, uri=True, timeout=30.0, isolation_level=None,
+                           check_same_thread=False)
+
+
+@contextmanager
+def _creation_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``<db>.init.lock`` (0600), released when
+    the block ends or the process dies."""
+    import fcntl
+
+    lock = Path(str(path) + ".init.lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot create {lock}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def open_store(path: Path | str, *, create: bool = True) -> Store:

@@ -38,19 +38,18 @@ def _fts_quote(text: str) -> str:
 
 
 def _date(value: str, now: str) -> str:
-    from datetime import timedelta
+    from supportctl.models import iso, parse_iso, utcnow
+    from supportctl.timeparse import parse_since
 
-    from supportctl.models import iso, parse_iso, shift
-
-    m = re.fullmatch(r"(\d+)([hdw])", value)
-    if m:
-        n, unit = int(m.group(1)), m.group(2)
-        delta = {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
-        return shift(now, -delta)
+    if re.fullmatch(r"(\d+)([hdw])", value):
+        return iso(parse_since(value, parse_iso(now) or utcnow())) or ""  # bounded: at most 100 years
     try:
-        return iso(parse_iso(value)) or ""
-    except ValueError:
-        raise UsageError(f"bad date {value!r} in search: use YYYY-MM-DD or 7d") from None
+        when = parse_iso(value)
+    except (ValueError, OverflowError):
+        when = None
+    if when is None or not 1000 <= when.year <= 9998:
+        raise UsageError(f"bad date {value!r} in search: use YYYY-MM-DD or 7d")
+    return iso(when) or ""
 
 
 def parse(text: str, now: str) -> Query:
