@@ -136,15 +136,33 @@ def _editor_text(store: Any, ticket_id: int, initial: str) -> str:
                                      delete=False, encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
         path = fh.name
+    keep = False
     try:
         rc = subprocess.call(f'{editor} "{path}"', shell=True)
         if rc != 0:
             raise UsageError(f"editor exited with {rc}: reply aborted, nothing sent")
         text = Path(path).read_text(encoding="utf-8")
+        body = draft_body(text, cut)
+        if body is None:
+            keep = True
+            raise UsageError(f"the cut line is gone from the draft, so the quoted thread would be "
+                             f"sent: nothing sent; your draft is kept in {path}")
     finally:
-        os.unlink(path)
-    body = text.split(cut, 1)[0]
-    return "\n".join(ln for ln in body.splitlines() if not ln.startswith("#")).strip()
+        if not keep:
+            os.unlink(path)
+    return body
+
+
+def draft_body(text: str, cut: str) -> str | None:
+    """The reply in an edited draft: everything above the cut line, every
+    line kept (``#1042 left the warehouse`` is the customer's order, not a
+    comment); the cut line and all below it are ignored. None when the cut
+    line was deleted: then nothing tells the reply from the quoted thread."""
+    lines = text.splitlines()
+    for n, line in enumerate(lines):
+        if line.strip() == cut:
+            return "\n".join(lines[:n]).strip()
+    return None
 
 
 def _signature(entry: dict[str, Any]) -> str:
