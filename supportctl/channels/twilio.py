@@ -502,7 +502,9 @@ class TwilioChannel(BaseChannel):
         file with the account's credentials)."""
         url = f"{API}/2010-04-01/Accounts/{self.account_sid}/Messages/{message_sid}/Media.json"
         entries: list[Any] = []
-        while url:
+        visited: set[str] = set()
+        while url and url not in visited:  # to the last page, as list_messages
+            visited.add(url)
             page = fetch_retry(partial(self._get_json, url), sleep=self.sleep)
             found = page.get("media_list") if isinstance(page, dict) else None
             if not isinstance(found, list):
