@@ -64,7 +64,7 @@ from urllib.parse import parse_qs, urlsplit
 from supportctl.channels import retry as retry_module
 from supportctl.channels.base import BaseChannel
 from supportctl.channels.retry import RetryAfter, retry
-from supportctl.errors import AuthError, ChannelError, ConfigError, TLSError
+from supportctl.errors import AuthError, ChannelError, ConfigError, ParseError, TLSError
 from supportctl.models import (
     Address,
     AttachmentData,
@@ -287,6 +287,25 @@ def inbound_from_json(
         out.append((id_key(_entry_key(entry)), item))
     out.sort(key=lambda pair: pair[0])
     return [item for _, item in out]
+
+
+def parse_stored(raw: bytes, config: Mapping[str, Any]) -> Inbound:
+    """The status of one stored notification, conversation or status
+    (``Inbound.raw``), without the network: media are not downloaded again
+    and our own leading mention stays in the text."""
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        raise ParseError("not a Mastodon entry (not JSON)") from None
+    found = inbound_from_json(entry, config) if isinstance(entry, dict) else []
+    if not found:
+        raise ParseError("not a Mastodon status, mention or conversation")
+    item = found[0]
+    media = (_entry_status(entry) or {}).get("media_attachments") or []
+    if media:
+        item.text = (item.text + f"\n\n({len(media)} media were not downloaded again: the "
+                     "message was read back from quarantine)").strip()
+    return item
 
 
 def reply_visibility(customer: object) -> str:

@@ -458,10 +458,10 @@ def _q_rows() -> list[dict[str, Any]]:
     return [
         {"id": r["id"], "account": r["account"], "source_ref": r["source_ref"], "reason": r["reason"],
          "size": r["size"], "created_at": r["created_at"], "retried_at": r["retried_at"],
-         "resolved_at": r["resolved_at"]}
+         "resolved_at": r["resolved_at"], "channel": r["medium"]}
         for r in STATE.store().execute(
             "SELECT id, account, source_ref, reason, length(raw) AS size, created_at, retried_at, "
-            "resolved_at FROM quarantine ORDER BY id")
+            "resolved_at, medium FROM quarantine ORDER BY id")
     ]
 
 
@@ -470,7 +470,7 @@ def _q_list(fmt: str | None) -> None:
     from supportctl.safe import one_line
 
     rows = _q_rows()
-    if not render.machine(rows, fmt, ["id", "account", "source_ref", "reason", "size",
+    if not render.machine(rows, fmt, ["id", "channel", "account", "source_ref", "reason", "size",
                                       "created_at", "resolved_at"]):
         for r in rows:
             state = "recovered" if r["resolved_at"] else "held"

@@ -639,6 +639,11 @@ def parse_email(raw: bytes, *, received_at: datetime | None = None,
     return item
 
 
+def parse_stored(raw: bytes, config: Any = None) -> Inbound:
+    """``parse_email`` as the stored-payload parser of the email medium."""
+    return parse_email(raw)
+
+
 # -- delivery reports and complaints ---------------------------------------
 
 

@@ -104,16 +104,20 @@ def _ingest_isolated(store: Store, item: Inbound, settings: IngestSettings, now:
     except Exception as exc:
         quarantine(store, item.raw, f"could not be stored ({item.medium}): "
                    f"{type(exc).__name__}: {exc}", settings.account, item.source_ref,
-                   iso(item.received_at), now)
+                   iso(item.received_at), now, medium=item.medium)
         return IngestResult(quarantined=True)
 
 
 def quarantine(store: Store, raw: bytes, reason: str, account: str, source_ref: str,
-               received_at: str | None, now: str) -> None:
+               received_at: str | None, now: str, *, medium: str = "email") -> None:
+    """Keep ``raw`` with the reason, the account and the medium it came on
+    (a retry reads it with that medium's parser)."""
     store.execute(
-        "INSERT INTO quarantine (account, source_ref, reason, raw, sha256, received_at, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO UPDATE SET reason = excluded.reason",
-        [account, source_ref, reason[:500], raw, hashlib.sha256(raw).hexdigest(), received_at, now],
+        "INSERT INTO quarantine (account, source_ref, reason, raw, sha256, received_at, created_at, "
+        "medium) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (sha256) DO UPDATE SET reason = excluded.reason",
+        [account, source_ref, reason[:500], raw, hashlib.sha256(raw).hexdigest(), received_at, now,
+         medium],
     )
 
 
@@ -131,11 +135,12 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
         item = parse_item(item)
     except ParseError as exc:
         quarantine(store, item.raw, str(exc) or "unparseable", settings.account,
-                   item.source_ref, iso(item.received_at), now)
+                   item.source_ref, iso(item.received_at), now, medium=item.medium)
         return IngestResult(quarantined=True)
     except Exception as exc:  # a parser bug must not lose the message
         quarantine(store, item.raw, f"parser crashed: {type(exc).__name__}: {exc}",
-                   settings.account, item.source_ref, iso(item.received_at), now)
+                   settings.account, item.source_ref, iso(item.received_at), now,
+                   medium=item.medium)
         return IngestResult(quarantined=True)
 
     medium = item.medium
