@@ -639,6 +639,40 @@ def parse_email(raw: bytes, *, received_at: datetime | None = None,
     return item
 
 
+#: Headers that say what a message is (its author, recipients, time, subject,
+#: and the MIME structure of its body), as opposed to trace fields each
+#: delivery adds (Received, Delivered-To, Return-Path, X-Original-To, ...).
+_CONTENT_HEADERS = (b"from", b"sender", b"to", b"cc", b"date", b"subject", b"message-id",
+                    b"in-reply-to", b"references", b"content-type",
+                    b"content-transfer-encoding")
+_HEADER_LINE = re.compile(rb"^([!-9;-~]+)[ \t]*:(.*)$")
+
+
+def content_key(raw: bytes) -> str:
+    """A digest of what a mail says, the same for every copy of one
+    message: CC'd to two of our addresses (each delivery adds its own
+    trace headers), filed in two folders, fetched again after a crash,
+    read from an mbox with LF line ends instead of CRLF. Two different
+    messages that share a Message-ID (two senders' ``<1@localhost>``)
+    differ in author, recipients, date, subject or body."""
+    data = raw.replace(b"\r\n", b"\n")
+    head, sep, body = data.partition(b"\n\n")
+    if not sep:
+        head, body = data, b""
+    fields: list[bytes] = []
+    for line in head.split(b"\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b" " + line.strip()  # a folded continuation
+            continue
+        m = _HEADER_LINE.match(line)
+        fields.append(m.group(1).lower() + b":" + m.group(2).strip() if m else b"")
+    digest = hashlib.sha256()
+    for f in sorted(f for f in fields if f.split(b":", 1)[0] in _CONTENT_HEADERS):
+        digest.update(b" ".join(f.split()) + b"\n")
+    digest.update(b"\n" + body.rstrip())
+    return digest.hexdigest()
+
+
 def parse_stored(raw: bytes, config: Any = None) -> Inbound:
     """``parse_email`` as the stored-payload parser of the email medium."""
     return parse_email(raw)

@@ -7,7 +7,10 @@ Contract:
 - A message whose ``(channel, external_id)`` is stored is a duplicate and is
   skipped (mail CC'd to two support addresses, seen in two folders, or
   refetched after a crash). Email without a Message-ID is keyed by the
-  SHA-256 of its raw bytes (the parser does that).
+  SHA-256 of its raw bytes (the parser does that). For email the stored
+  mail must also say the same (``mail.parse.content_key``): a different
+  mail reusing a Message-ID is stored under the SHA-256 of its bytes and
+  marked (``reused_message_id``, event ``message.id_reused``), never dropped.
 - A message that cannot be parsed at all is kept raw in quarantine with the
   reason, never dropped; quarantine is keyed by the raw bytes' hash.
 - Threading follows SPEC §3 (see ``thread_email`` / ``thread_messaging``);
@@ -145,11 +148,11 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
 
     medium = item.medium
     ext = item.external_id or "sha256:" + hashlib.sha256(item.raw).hexdigest()
-    dup = store.one(
-        "SELECT id, ticket_id FROM messages WHERE channel = ? AND external_id = ?", [medium, ext]
-    )
+    dup, ext, reused = _stored_copy(store, item, ext)
     if dup is not None:
         return IngestResult(ticket_id=dup["ticket_id"], message_id=dup["id"], duplicate=True)
+    if reused:
+        item.meta = {**item.meta, "reused_message_id": reused}
 
     sent_at = iso(item.sent_at or item.received_at) or now
     sender = item.sender.address if item.sender else ""
@@ -240,6 +243,10 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
     store.event(settings.actor, "message.in" if direction == "in" else "message.own", now,
                 ticket_id=ticket_id, message_id=message_id, account=settings.account,
                 source=item.source_ref or None)
+    if reused:
+        # Kept, not dropped as a duplicate: say so where an agent looks.
+        store.event(settings.actor, "message.id_reused", now, ticket_id=ticket_id,
+                    message_id=message_id, message_id_header=reused, stored_as=ext)
     if created and settings.config is not None and getattr(settings.config, "rules", None):
         from supportctl.services.rules import apply_rules
 
@@ -257,6 +264,47 @@ def is_ours(address: str, own_addresses: set[str]) -> bool:
     from supportctl.mail.loops import is_own_address
 
     return is_own_address(address, own_addresses)
+
+
+def _stored_copy(store: Store, item: Inbound, ext: str) -> tuple[Any, str, str]:
+    """The stored copy of ``item`` if there is one, the key to store it
+    under, and the Message-ID it reuses (or ``""``).
+
+    A channel's id is the message for every medium but email, where anyone
+    can write any Message-ID: a stored mail with the same id is the same
+    message only when it says the same (``content_key``: author,
+    recipients, date, subject, body; trace headers aside), as copies CC'd
+    to two of our addresses, filed in two folders or fetched again after a
+    crash do. A different mail with that id is stored under the SHA-256 of
+    its bytes, as a mail without an id is, and marked ``reused_message_id``."""
+    from supportctl.store.messages import mails_reusing_id, message_by_external_id
+
+    dup = message_by_external_id(store, item.medium, ext)
+    if dup is None or item.medium != "email" or ext.startswith("sha256:") or not item.raw:
+        return dup, ext, ""
+    from supportctl.mail.parse import content_key
+
+    key = content_key(item.raw)
+    if _says_the_same(store, dup["id"], key):
+        return dup, ext, ""
+    own = "sha256:" + hashlib.sha256(item.raw).hexdigest()
+    again = message_by_external_id(store, item.medium, own)
+    if again is not None:
+        return again, own, ""
+    for other in mails_reusing_id(store, ext):
+        if _says_the_same(store, other["id"], key):
+            return other, own, ""
+    return None, own, ext
+
+
+def _says_the_same(store: Store, message_id: int, key: str) -> bool:
+    from supportctl.mail.parse import content_key
+    from supportctl.store.messages import original_raw
+
+    raw = original_raw(store, message_id)
+    # Without its original (imported without --raw) a stored mail cannot be
+    # compared: it is taken as the same, as before ids could be reused.
+    return raw is None or content_key(raw) == key
 
 
 def _subject_from_text(text: str) -> str:
