@@ -37,7 +37,9 @@ Contract:
   is not a failure: ``report_state`` stays ``""`` and it is a plain
   automatic message (its ``auto_reason`` says so).
 - Work is bounded: at most ``MAX_PARTS`` MIME parts and ``MAX_DEPTH``
-  levels are looked at, HTML conversion is capped in ``html.py``.
+  levels are looked at, HTML conversion is capped in ``html.py``. Parts
+  left out are counted in ``meta["parts_not_extracted"]`` (shown on the
+  message); the original keeps them.
 """
 
 from __future__ import annotations
@@ -436,6 +438,22 @@ def _walk(msg: Message, limit: int = MAX_PARTS) -> list[Message]:
     return out
 
 
+def _leaves(part: Message) -> int:
+    """How many non-multipart parts ``part`` holds, itself included."""
+    count, stack = 0, [part]
+    while stack:
+        p = stack.pop()
+        try:
+            payload: Any = p.get_payload()
+        except Exception:
+            payload = None
+        if isinstance(payload, list):
+            stack.extend(c for c in payload if isinstance(c, Message))
+        else:
+            count += 1
+    return count
+
+
 @dataclass
 class _Body:
     """What one walk over the parts collects."""
@@ -444,6 +462,9 @@ class _Body:
     skip_enclosed: bool
     seen: int = 0
     enclosed: int = 0
+    #: Leaf parts past ``MAX_PARTS`` or ``MAX_DEPTH``: not extracted, and
+    #: the message says so (``meta["parts_not_extracted"]``).
+    dropped: int = 0
     html: list[str] = field(default_factory=list)
     attachments: list[AttachmentData] = field(default_factory=list)
 
@@ -456,6 +477,7 @@ Segment = tuple[str, str]
 def _segments(part: Message, depth: int, body: _Body, *, top: bool = False) -> list[Segment]:
     body.seen += 1
     if body.seen > MAX_PARTS or depth > MAX_DEPTH:
+        body.dropped += _leaves(part)
         return []
     _fix_headers(part, body.hint)
     ctype = _ctype(part)
@@ -550,6 +572,8 @@ def _body(msg: Message, item: Inbound, hint: str, is_report: bool) -> None:
     text = "\n\n".join(t.strip("\n") for t in texts if t.strip())
     item.html = "\n".join(body.html)
     item.attachments = body.attachments
+    if body.dropped:
+        item.meta["parts_not_extracted"] = body.dropped
     if not text.strip():
         text = _fallback_text(msg, hint)
     item.text = strip_controls(text).strip("\n")

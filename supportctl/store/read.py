@@ -308,8 +308,8 @@ def _notices(meta: str | None) -> list[str]:
         out.append(f"another message already has Message-ID <{facts['reused_message_id']}>: "
                    "this different one is kept beside it")
     if facts.get("parts_not_extracted"):
-        out.append(f"{facts['parts_not_extracted']} MIME parts were not extracted (too many parts "
-                   "or too deeply nested); `export --messages --raw` has the whole original")
+        out.append(f"MIME parts not extracted: {facts['parts_not_extracted']} (too many parts or "
+                   "nested too deep); `export --messages --raw` has the whole original")
     return out
 
 
