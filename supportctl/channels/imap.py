@@ -73,6 +73,8 @@ RECONNECTS = 2
 #: and one transaction, many enough to keep round trips few.
 BATCH_MESSAGES = 200
 BATCH_BYTES = 8 * 1024 * 1024
+#: A literal this large (a big mail) is received into one buffer of its size.
+LARGE_LITERAL = 1024 * 1024
 #: UID sets are sent as ``a:b`` ranges and split so a command line stays
 #: short (RFC 2683 §3.2.1.5 suggests ~1000 octets).
 MAX_SET_CHARS = 900
@@ -152,6 +154,7 @@ def _client_class(secure: bool) -> Any:
         Terminate: bool
         TerminateReader: bool
         abort: Any
+        untagged_responses: list[Any]
 
         def __init__(self, host: str, port: int, *, context: ssl.SSLContext | None,
                      timeout: float) -> None:
@@ -193,6 +196,61 @@ def _client_class(secure: bool) -> Any:
                 raise ConnectionResetError("connection closed by the server")
             return data
 
+        # These three are imaplib2's without their debug lines: each formats
+        # ``%.80r`` of the whole response first (strings twice the size of a
+        # fetched mail, whatever the debug level) and only then cuts it to 80.
+
+        def _untagged_response(self, typ: Any, dat: Any, name: Any) -> tuple[Any, Any]:
+            if typ == "NO":
+                return typ, dat
+            data = self._get_untagged_response(name)
+            if not data:
+                return typ, [None]
+            while True:
+                more = self._get_untagged_response(name)
+                if not more:
+                    break
+                data += more
+            return typ, data
+
+        def _get_untagged_response(self, name: Any, leave: bool = False) -> Any:
+            with self.commands_lock:
+                for i, (typ, dat) in enumerate(self.untagged_responses):
+                    if typ == name:
+                        if not leave:
+                            del self.untagged_responses[i]
+                        return dat
+            return None
+
+        def _append_untagged(self, typ: Any, dat: Any) -> None:
+            if dat is None:
+                dat = b""
+            with self.commands_lock:
+                urd = None
+                if self.untagged_responses:
+                    urn, last = self.untagged_responses[-1]
+                    if urn == typ:
+                        urd = last
+                if urd is None:
+                    urd = []
+                    self.untagged_responses.append([typ, urd])
+                urd.append(dat)
+
+        def _read_literal(self, size: int, head: bytes) -> bytes:
+            """The ``size`` bytes of a literal whose first bytes (``head``)
+            were already read, received straight into one buffer."""
+            buf = bytearray(size)
+            buf[:len(head)] = head
+            view = memoryview(buf)
+            filled = len(head)
+            while filled < size:
+                got = self.sock.recv_into(view[filled:], min(size - filled, 1 << 20))
+                if not got:
+                    raise ConnectionResetError("connection closed by the server")
+                filled += got
+            view.release()
+            return bytes(buf)
+
         def _reader(self) -> None:
             """imaplib2's reader, aware of literals (RFC 3501 §4.3).
 
@@ -224,6 +282,14 @@ def _client_class(secure: bool) -> Any:
                             data += self.read(self.read_size)  # TLS bytes already decrypted
                         start, end = 0, len(data)
                         while start < end:
+                            if literal >= LARGE_LITERAL and getattr(self, "decompressor", None) is None:
+                                # One buffer of the literal's size, filled in
+                                # place: no list of chunks to join beside it
+                                # (a 70 MB mail cost 4 × its size here).
+                                self.inq.put(self._read_literal(literal, data[start:start + literal]))
+                                start += min(literal, end - start)
+                                literal = 0
+                                continue
                             if literal:
                                 chunk = data[start:start + literal]
                                 literal -= len(chunk)

@@ -60,6 +60,7 @@ from typing import Any
 
 from supportctl.errors import ParseError
 from supportctl.mail.html import html_to_text, strip_controls
+from supportctl.mail.largeparts import LARGE_PART, LargePart, elide
 from supportctl.mail.loops import auto_reason
 from supportctl.models import Address, AttachmentData, Inbound
 
@@ -465,6 +466,13 @@ class _Body:
     #: Leaf parts past ``MAX_PARTS`` or ``MAX_DEPTH``: not extracted, and
     #: the message says so (``meta["parts_not_extracted"]``).
     dropped: int = 0
+    #: Large bodies kept out of the tree (``largeparts``): the marker
+    #: header naming each, which were read back as attachments, and
+    #: whether one was met where an attachment could not be.
+    marker: str = ""
+    large: list[LargePart] = field(default_factory=list)
+    claimed: set[int] = field(default_factory=set)
+    misread: bool = False
     html: list[str] = field(default_factory=list)
     attachments: list[AttachmentData] = field(default_factory=list)
 
@@ -538,6 +546,11 @@ def _leaf(part: Message, ctype: str, body: _Body, *, top: bool) -> list[Segment]
     has_name = bool(_param(part, "filename", "content-disposition", body.hint)
                     or _param(part, "name", "content-type", body.hint))
     is_body = disp != "attachment" and not has_name
+    large = _large_index(part, body)
+    if large is not None and (ctype in _BODY_TYPES or ctype.startswith(("multipart/", "message/"))
+                              or ctype in _FIELD_TYPES):
+        body.misread = True
+        return []
     if ctype in _BODY_TYPES and (is_body or top):
         text = _part_text(part, body.hint)
         if ctype == "text/html":
@@ -552,22 +565,42 @@ def _leaf(part: Message, ctype: str, body: _Body, *, top: bool) -> list[Segment]
         return [("plain", text)] if text.strip() else []
     if ctype in _FIELD_TYPES:
         return []
-    data = _payload(part)
-    if not data:
-        return []
+    chunks = None
+    if large is not None:
+        body.claimed.add(large)
+        data, chunks = b"", body.large[large].chunks
+    else:
+        data = _payload(part)
+        if not data:
+            return []
     cid = _ids(_raw_header(part, "Content-ID"))
     n = len(body.attachments) + 1
     body.attachments.append(AttachmentData(
         filename=_filename(part, n, ctype, body.hint), content_type=ctype, data=data,
         content_id=cid[0] if cid else "",
-        inline=disp == "inline" or (bool(cid) and disp != "attachment"),
+        inline=disp == "inline" or (bool(cid) and disp != "attachment"), chunks=chunks,
     ))
     return []
 
 
-def _body(msg: Message, item: Inbound, hint: str, is_report: bool) -> None:
-    body = _Body(hint=hint, skip_enclosed=is_report)
+def _large_index(part: Message, body: _Body) -> int | None:
+    """Which elided large body ``part`` is, if it is one."""
+    if not body.marker:
+        return None
+    value = _raw_header(part, body.marker).strip()
+    if value.isdigit() and int(value) < len(body.large) and int(value) not in body.claimed:
+        return int(value)
+    return None
+
+
+def _body(msg: Message, item: Inbound, hint: str, is_report: bool, marker: str = "",
+          large: list[LargePart] | None = None) -> bool:
+    """Fill text, html and attachments; False when an elided large part
+    was not read back as an attachment (the caller parses again, whole)."""
+    body = _Body(hint=hint, skip_enclosed=is_report, marker=marker, large=large or [])
     segs = _segments(msg, 0, body, top=True)
+    if body.large and (body.misread or (len(body.claimed) < len(body.large) and not body.dropped)):
+        return False
     texts = [html_to_text(text) if kind == "html" else text for kind, text in segs]
     text = "\n\n".join(t.strip("\n") for t in texts if t.strip())
     item.html = "\n".join(body.html)
@@ -577,6 +610,7 @@ def _body(msg: Message, item: Inbound, hint: str, is_report: bool) -> None:
     if not text.strip():
         text = _fallback_text(msg, hint)
     item.text = strip_controls(text).strip("\n")
+    return True
 
 
 def _fallback_text(msg: Message, hint: str) -> str:
@@ -614,12 +648,16 @@ def _read(raw: bytes) -> Message:
 
 
 def parse_email(raw: bytes, *, received_at: datetime | None = None,
-                source_ref: str = "") -> Inbound:
+                source_ref: str = "", large_part: int | None = LARGE_PART) -> Inbound:
     """The ``Inbound`` of one RFC 822 message. Raises ``ParseError`` only
-    when nothing usable can be read (see the module contract)."""
-    if not raw or not raw.strip():
+    when nothing usable can be read (see the module contract). Attachments
+    of ``large_part`` bytes or more come as ``chunks`` decoded from ``raw``
+    on demand (``largeparts``); None reads every part into memory."""
+    if not raw or raw.isspace():  # (strip() would copy a 70 MB message)
         raise ParseError("empty message")
-    msg = _read(raw)
+    small, marker, large = elide(raw, threshold=large_part) if large_part else (raw, "", [])
+    msg = _read(small)
+    del small
     keys = [k for k in list(msg.keys()) if k]
     if not keys and not raw.lstrip().startswith((b"From ", b"Received", b"Return-Path")):
         raise ParseError("no mail headers found: not an RFC 822 message")
@@ -656,7 +694,9 @@ def parse_email(raw: bytes, *, received_at: datetime | None = None,
     loops = [a.address for a in _addresses(h, "X-Loop", hint) if a.address]
     if loops:
         item.meta["x_loop"] = loops
-    _body(msg, item, hint, is_report=_ctype(msg) == "multipart/report")
+    if not _body(msg, item, hint, is_report=_ctype(msg) == "multipart/report", marker=marker,
+                 large=large):
+        return parse_email(raw, received_at=received_at, source_ref=source_ref, large_part=None)
     _report(msg, item, hint)
     if not keys and not item.text.strip():
         raise ParseError("no usable header, text or attachment")

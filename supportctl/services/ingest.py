@@ -340,7 +340,11 @@ def insert_message(
     external_id: str | None, sent_at: str, now: str, author: str | None = None,
     delivery: tuple[str, str] | None = None,
 ) -> int:
-    digests = [(a, store.put_file(a.data)) for a in item.attachments]
+    # A large attachment comes in pieces (``AttachmentData.chunks``) and is
+    # streamed to its file, never held whole (SPEC §8: peak memory a few
+    # times the largest message).
+    digests = [(a, *(store.put_stream(a.chunks()) if a.chunks is not None
+                     else (store.put_file(a.data), len(a.data)))) for a in item.attachments]
     mid = store.insert(
         "messages",
         {
@@ -364,12 +368,12 @@ def insert_message(
         },
     )
     if item.raw:
-        store.insert("originals", {"message_id": mid, "raw": item.raw})
-    for att, digest in digests:
+        store.put_original(mid, item.raw)
+    for att, digest, size in digests:
         store.insert(
             "attachments",
             {"message_id": mid, "filename": att.filename, "content_type": att.content_type,
-             "size": len(att.data), "sha256": digest, "content_id": att.content_id or None,
+             "size": size, "sha256": digest, "content_id": att.content_id or None,
              "inline": int(att.inline)},
         )
     return mid

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -186,6 +186,54 @@ class Store:
                 f"cannot write attachment under {self.files_dir}: {exc.strerror}; free space and run again"
             ) from None
         return digest
+
+    def put_stream(self, chunks: Iterable[bytes]) -> tuple[str, int]:
+        """Store content that comes in pieces (a large attachment decoded as
+        it goes), never holding it whole; returns (SHA-256 hex, size)."""
+        import hashlib
+        import uuid
+
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.files_dir / f".stream.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with open(tmp, "wb") as fh:
+                for piece in chunks:
+                    digest.update(piece)
+                    fh.write(piece)
+                    size += len(piece)
+                fh.flush()
+                os.fsync(fh.fileno())
+            hexdigest = digest.hexdigest()
+            target = self.file_path(hexdigest)
+            if target.exists():
+                tmp.unlink()
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(
+                f"cannot write attachment under {self.files_dir}: {exc.strerror}; free space and run again"
+            ) from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return hexdigest, size
+
+    def put_original(self, message_id: int, raw: bytes) -> None:
+        """Keep a message's original payload. A large one is written into a
+        zeroblob in pieces: binding it whole makes SQLite copy it first."""
+        if len(raw) < (1 << 20):
+            self.insert("originals", {"message_id": message_id, "raw": raw})
+            return
+        cur = self.execute("INSERT INTO originals (message_id, raw) VALUES (?, zeroblob(?))",
+                           [message_id, len(raw)])
+        view = memoryview(raw)
+        with self.conn.blobopen("originals", "raw", int(cur.lastrowid or message_id)) as blob:
+            for pos in range(0, len(raw), 1 << 20):
+                blob.write(view[pos:pos + (1 << 20)])
 
     def file_path(self, sha256: str) -> Path:
         return self.files_dir / sha256[:2] / sha256[2:]
