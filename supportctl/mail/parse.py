@@ -719,10 +719,15 @@ def content_key(raw: bytes) -> str:
     read from an mbox with LF line ends instead of CRLF. Two different
     messages that share a Message-ID (two senders' ``<1@localhost>``)
     differ in author, recipients, date, subject or body."""
-    data = raw.replace(b"\r\n", b"\n")
-    head, sep, body = data.partition(b"\n\n")
-    if not sep:
-        head, body = data, b""
+    # The body is hashed in pieces, never copied whole (a 70 MB mail met
+    # again after a crash).
+    ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i >= 0]
+    split = min(ends) if ends else len(raw)
+    head = raw[:split + 1].replace(b"\r\n", b"\n")
+    start = split + (2 if raw.startswith(b"\n\n", split) else 3) if ends else len(raw)
+    end = len(raw)
+    while end > start and raw[end - 1] in b" \t\r\n\x0b\x0c":
+        end -= 1
     fields: list[bytes] = []
     for line in head.split(b"\n"):
         if line[:1] in (b" ", b"\t") and fields:
@@ -733,7 +738,14 @@ def content_key(raw: bytes) -> str:
     digest = hashlib.sha256()
     for f in sorted(f for f in fields if f.split(b":", 1)[0] in _CONTENT_HEADERS):
         digest.update(b" ".join(f.split()) + b"\n")
-    digest.update(b"\n" + body.rstrip())
+    digest.update(b"\n")
+    view, pos = memoryview(raw), start
+    while pos < end:
+        stop = min(pos + (1 << 20), end)
+        if stop < end and raw[stop - 1] == 0x0D:
+            stop += 1  # keep a CR LF pair in one piece
+        digest.update(bytes(view[pos:stop]).replace(b"\r\n", b"\n"))
+        pos = stop
     return digest.hexdigest()
 
 
