@@ -282,6 +282,10 @@ def _stored_copy(store: Store, item: Inbound, ext: str) -> tuple[Any, str, str]:
     dup = message_by_external_id(store, item.medium, ext)
     if dup is None or item.medium != "email" or ext.startswith("sha256:") or not item.raw:
         return dup, ext, ""
+    if dup["direction"] == "out":
+        # Our own Message-ID (random, our domain): a copy that comes back
+        # (Sent folder, a Bcc) may carry a footer our server added.
+        return dup, ext, ""
     from supportctl.mail.parse import content_key
 
     key = content_key(item.raw)

@@ -8,8 +8,10 @@ from supportctl.store.db import Store
 
 
 def message_by_external_id(store: Store, channel: str, external_id: str) -> sqlite3.Row | None:
-    """The stored message (``id``, ``ticket_id``) with this channel id."""
-    return store.one("SELECT id, ticket_id FROM messages WHERE channel = ? AND external_id = ?",
+    """The stored message (``id``, ``ticket_id``, ``direction``) with this
+    channel id."""
+    return store.one("SELECT id, ticket_id, direction FROM messages "
+                     "WHERE channel = ? AND external_id = ?",
                      [channel, external_id])
 
 
