@@ -73,8 +73,6 @@ RECONNECTS = 2
 #: and one transaction, many enough to keep round trips few.
 BATCH_MESSAGES = 200
 BATCH_BYTES = 8 * 1024 * 1024
-#: A literal this large (a big mail) is received into one buffer of its size.
-LARGE_LITERAL = 1024 * 1024
 #: UID sets are sent as ``a:b`` ranges and split so a command line stays
 #: short (RFC 2683 §3.2.1.5 suggests ~1000 octets).
 MAX_SET_CHARS = 900
@@ -236,21 +234,6 @@ def _client_class(secure: bool) -> Any:
                     self.untagged_responses.append([typ, urd])
                 urd.append(dat)
 
-        def _read_literal(self, size: int, head: bytes) -> bytes:
-            """The ``size`` bytes of a literal whose first bytes (``head``)
-            were already read, received straight into one buffer."""
-            buf = bytearray(size)
-            buf[:len(head)] = head
-            view = memoryview(buf)
-            filled = len(head)
-            while filled < size:
-                got = self.sock.recv_into(view[filled:], min(size - filled, 1 << 20))
-                if not got:
-                    raise ConnectionResetError("connection closed by the server")
-                filled += got
-            view.release()
-            return bytes(buf)
-
         def _reader(self) -> None:
             """imaplib2's reader, aware of literals (RFC 3501 §4.3).
 
@@ -282,14 +265,6 @@ def _client_class(secure: bool) -> Any:
                             data += self.read(self.read_size)  # TLS bytes already decrypted
                         start, end = 0, len(data)
                         while start < end:
-                            if literal >= LARGE_LITERAL and getattr(self, "decompressor", None) is None:
-                                # One buffer of the literal's size, filled in
-                                # place: no list of chunks to join beside it
-                                # (a 70 MB mail cost 4 × its size here).
-                                self.inq.put(self._read_literal(literal, data[start:start + literal]))
-                                start += min(literal, end - start)
-                                literal = 0
-                                continue
                             if literal:
                                 chunk = data[start:start + literal]
                                 literal -= len(chunk)

@@ -152,9 +152,11 @@ def retry_quarantine(store: Store, settings_for: Callable[[str], ingest.IngestSe
             if medium != "email":
                 try:
                     item = parse_stored(medium, raw, _entry_config(settings, r["account"]))
-                except ParseError as exc:
+                except Exception as exc:  # a parser bug must not stop the other retries
+                    why = str(exc) if isinstance(exc, ParseError) else \
+                        f"parser crashed: {type(exc).__name__}: {exc}"
                     store.execute("UPDATE quarantine SET reason = ? WHERE id = ?",
-                                  [f"{exc} ({medium})"[:500], r["id"]])
+                                  [f"{why} ({medium})"[:500], r["id"]])
                     continue
                 item.raw = raw
                 item.received_at = item.received_at or received
