@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -105,6 +106,10 @@ class AttachmentData:
     data: bytes
     content_id: str = ""
     inline: bool = False
+    #: A large part is not held decoded in memory: ``chunks()`` yields its
+    #: content piece by piece (decoded from the raw message as it goes) and
+    #: ``data`` is empty. The store streams it to its file.
+    chunks: Callable[[], Iterator[bytes]] | None = None
 
 
 @dataclass

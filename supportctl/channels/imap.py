@@ -163,6 +163,7 @@ def _client_class(secure: bool) -> Any:
         Terminate: bool
         TerminateReader: bool
         abort: Any
+        untagged_responses: list[Any]
 
         def __init__(self, host: str, port: int, *, context: ssl.SSLContext | None,
                      timeout: float, fds: list[int]) -> None:
@@ -206,6 +207,46 @@ def _client_class(secure: bool) -> Any:
             if not data:
                 raise ConnectionResetError("connection closed by the server")
             return data
+
+        # These three are imaplib2's without their debug lines: each formats
+        # ``%.80r`` of the whole response first (strings twice the size of a
+        # fetched mail, whatever the debug level) and only then cuts it to 80.
+
+        def _untagged_response(self, typ: Any, dat: Any, name: Any) -> tuple[Any, Any]:
+            if typ == "NO":
+                return typ, dat
+            data = self._get_untagged_response(name)
+            if not data:
+                return typ, [None]
+            while True:
+                more = self._get_untagged_response(name)
+                if not more:
+                    break
+                data += more
+            return typ, data
+
+        def _get_untagged_response(self, name: Any, leave: bool = False) -> Any:
+            with self.commands_lock:
+                for i, (typ, dat) in enumerate(self.untagged_responses):
+                    if typ == name:
+                        if not leave:
+                            del self.untagged_responses[i]
+                        return dat
+            return None
+
+        def _append_untagged(self, typ: Any, dat: Any) -> None:
+            if dat is None:
+                dat = b""
+            with self.commands_lock:
+                urd = None
+                if self.untagged_responses:
+                    urn, last = self.untagged_responses[-1]
+                    if urn == typ:
+                        urd = last
+                if urd is None:
+                    urd = []
+                    self.untagged_responses.append([typ, urd])
+                urd.append(dat)
 
         def _reader(self) -> None:
             """imaplib2's reader, aware of literals (RFC 3501 §4.3).

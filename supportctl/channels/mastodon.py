@@ -16,10 +16,14 @@ Fetch contract (on top of ``channels.base``):
 - With a cursor, pages are walked forward with ``min_id`` (R58: ``since_id``
   alone returns only the newest page and leaves a gap), oldest first; each
   page is one ``Batch`` whose cursor is the highest id in it, so a crash
-  re-fetches at worst the uncommitted page. A short page ends the walk; what
-  arrives meanwhile waits for the next run from the committed cursor.
+  re-fetches at worst the uncommitted page.
+- Every walk follows the ``Link`` header (``prev`` forward, ``next``
+  backward) until the server gives none or a page is empty; a page's length
+  never ends a walk, because a server may cap ``limit`` below what we ask
+  (and Mastodon caps conversations at 40, GoToSocial lower).
 - Without a cursor (first sync) pages are walked backwards from the newest
-  until ``since`` (or ``FIRST_SYNC_MAX_PAGES``), then yielded oldest first.
+  until ``since`` (or ``FIRST_SYNC_MAX`` entries, however the server pages
+  them), then yielded oldest first.
 - Nothing new costs exactly one request per source. When there is something
   new, one ``verify_credentials`` (cached for the run) tells which mention
   is our own, to drop it from the text; media are downloaded.
@@ -55,12 +59,12 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from supportctl.channels import retry as retry_module
 from supportctl.channels.base import BaseChannel
 from supportctl.channels.retry import RetryAfter, retry
-from supportctl.errors import AuthError, ChannelError, ConfigError, TLSError
+from supportctl.errors import AuthError, ChannelError, ConfigError, ParseError, TLSError
 from supportctl.models import (
     Address,
     AttachmentData,
@@ -79,10 +83,11 @@ T = TypeVar("T")
 
 SOURCES = ("notifications", "conversations")
 #: Page size asked for. Mastodon's maxima are 80 (notifications) and 40
-#: (conversations); a server that caps lower only makes a walk end early.
+#: (conversations); a server may cap lower: walks follow ``Link``, so that
+#: only costs requests.
 PAGE_LIMIT = 40
-#: First sync without ``since``: how far back to reach (pages).
-FIRST_SYNC_MAX_PAGES = 10
+#: First sync without ``since``: how far back to reach (entries per source).
+FIRST_SYNC_MAX = 400
 #: Seconds per HTTP request (Mastodon.py's default is 300).
 REQUEST_TIMEOUT = 30.0
 #: A rate limit that resets within this many seconds is waited out;
@@ -284,6 +289,25 @@ def inbound_from_json(
     return [item for _, item in out]
 
 
+def parse_stored(raw: bytes, config: Mapping[str, Any]) -> Inbound:
+    """The status of one stored notification, conversation or status
+    (``Inbound.raw``), without the network: media are not downloaded again
+    and our own leading mention stays in the text."""
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        raise ParseError("not a Mastodon entry (not JSON)") from None
+    found = inbound_from_json(entry, config) if isinstance(entry, dict) else []
+    if not found:
+        raise ParseError("not a Mastodon status, mention or conversation")
+    item = found[0]
+    media = (_entry_status(entry) or {}).get("media_attachments") or []
+    if media:
+        item.text = (item.text + f"\n\n({len(media)} media were not downloaded again: the "
+                     "message was read back from quarantine)").strip()
+    return item
+
+
 def reply_visibility(customer: object) -> str:
     """The visibility of our reply, given the customer's status.
 
@@ -389,6 +413,37 @@ class _Stop(ChannelError):
 
 
 # -- the channel ---------------------------------------------------------------
+
+
+class _Page:
+    """One answer of a paged list: its entries and its ``Link`` header."""
+
+    def __init__(self, entries: list[dict[str, Any]], links: dict[str, str] | None) -> None:
+        self.entries = entries
+        #: rel → URL, or None when the answer had no ``Link`` header at all.
+        self.links = links
+
+    def follow(self, rel: str, param: str, fallback: str) -> str | None:
+        """The ``param`` of the ``rel`` link: where the next page starts, or
+        None when the server says there is none. A server that sends no
+        ``Link`` header at all is walked by the ids we saw (``fallback``)
+        until a page comes back empty."""
+        if self.links is None:
+            return fallback
+        url = self.links.get(rel)
+        if not url:
+            return None
+        values = parse_qs(urlsplit(url).query).get(param)
+        return values[0] if values and values[0] else None
+
+
+def _links(response: Any) -> dict[str, str] | None:
+    if response is None or not response.headers.get("Link"):
+        return None
+    try:
+        return {rel: str(link.get("url") or "") for rel, link in response.links.items()}
+    except Exception:  # an unreadable header is no header
+        return None
 
 
 class MastodonChannel(BaseChannel):
@@ -543,14 +598,14 @@ class MastodonChannel(BaseChannel):
             raise ChannelError(f"Mastodon at {self.host} sent a malformed answer (not JSON)",
                                temporary=True) from None
 
-    def _get_list(self, fn: Callable[[Mastodon], Any]) -> list[dict[str, Any]]:
-        def call(api: Mastodon) -> list[dict[str, Any]]:
+    def _get_list(self, fn: Callable[[Mastodon], Any]) -> _Page:
+        def call(api: Mastodon) -> _Page:
             fn(api)
             data = self._json()
             if not isinstance(data, list):
                 raise ChannelError(f"Mastodon at {self.host} sent an unexpected answer",
                                    temporary=True)
-            return [e for e in data if isinstance(e, dict)]
+            return _Page([e for e in data if isinstance(e, dict)], _links(self._last))
 
         return self._call(call)
 
@@ -570,7 +625,7 @@ class MastodonChannel(BaseChannel):
     # -- fetch -----------------------------------------------------------------
 
     def _page(self, source: str, *, min_id: str | None = None,
-              max_id: str | None = None) -> list[dict[str, Any]]:
+              max_id: str | None = None) -> _Page:
         if source == "notifications":
             return self._get_list(lambda api: api.notifications(
                 types=["mention"], min_id=min_id, max_id=max_id, limit=PAGE_LIMIT))
@@ -592,36 +647,40 @@ class MastodonChannel(BaseChannel):
     def _fetch_source(self, source: str, cursor: str | None,
                       since: datetime | None, seen_ids: set[str]) -> Iterator[Batch]:
         if cursor:
-            position = cursor
-            while True:
+            position: str | None = cursor
+            while position is not None:
                 page = self._page(source, min_id=position)
                 # Servers have mishandled min_id (mastodon#25245): keep only
                 # what is really newer than the cursor.
-                entries = sorted((e for e in page if _entry_key(e)
+                entries = sorted((e for e in page.entries if _entry_key(e)
                                   and id_key(_entry_key(e)) > id_key(position)),
                                  key=lambda e: id_key(_entry_key(e)))
                 if not entries:
                     return
-                position = _entry_key(entries[-1])
-                yield Batch(source, position, self._items(entries, seen_ids))
-                if len(page) < PAGE_LIMIT:
-                    return
+                newest = _entry_key(entries[-1])
+                yield Batch(source, newest, self._items(entries, seen_ids))
+                # Newer pages are the ``prev`` link (Mastodon pages newest
+                # first); one that would not move forward ends the walk.
+                nxt = page.follow("prev", "min_id", newest)
+                position = nxt if nxt is not None and id_key(nxt) > id_key(position) else None
             return
         # First sync: walk back from the newest, then hand out oldest first.
         seen: dict[str, dict[str, Any]] = {}
         max_id: str | None = None
-        for _ in range(FIRST_SYNC_MAX_PAGES):
+        while len(seen) < FIRST_SYNC_MAX:
             page = self._page(source, max_id=max_id)
-            fresh = [e for e in page if _entry_key(e) and _entry_key(e) not in seen]
+            fresh = [e for e in page.entries if _entry_key(e) and _entry_key(e) not in seen]
             for e in fresh:
                 seen[_entry_key(e)] = e
-            if not fresh or len(page) < PAGE_LIMIT:
+            if not fresh:
                 break
             oldest = min(fresh, key=lambda e: id_key(_entry_key(e)))
             when = _entry_time(oldest)
             if since is not None and when is not None and when < since:
                 break
-            max_id = _entry_key(oldest)
+            max_id = page.follow("next", "max_id", _entry_key(oldest))
+            if max_id is None:
+                break
         if not seen:
             return
         ordered = sorted(seen.values(), key=lambda e: id_key(_entry_key(e)))

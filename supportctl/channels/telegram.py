@@ -70,7 +70,7 @@ from supportctl.channels.http import (
     status_error,
 )
 from supportctl.channels.retry import RetryAfter
-from supportctl.errors import AuthError, ChannelError, ConfigError
+from supportctl.errors import AuthError, ChannelError, ConfigError, ParseError
 from supportctl.models import (
     Address,
     AttachmentData,
@@ -219,6 +219,25 @@ def inbound_from_json(payload: dict[str, Any], config: dict[str, Any]) -> list[I
     updates = [u for u in result if isinstance(u, dict)]
     updates.sort(key=lambda u: u["update_id"] if isinstance(u.get("update_id"), int) else 0)
     return [item for item in map(update_inbound, updates) if item is not None]
+
+
+def parse_stored(raw: bytes, config: Mapping[str, Any]) -> Inbound:
+    """The message of one stored update (``Inbound.raw``), without the
+    network: files are not downloaded again, the text says which."""
+    try:
+        update = json.loads(raw)
+    except ValueError:
+        raise ParseError("not a Telegram update (not JSON)") from None
+    item = update_inbound(update) if isinstance(update, dict) else None
+    if item is None:
+        raise ParseError("not a Telegram message update")
+    files = item.meta.get("files")
+    notes = [f"({f.get('kind')} {f.get('file_name')} was not downloaded again: "
+             "the message was read back from quarantine)"
+             for f in (files if isinstance(files, list) else []) if isinstance(f, dict)]
+    if notes:
+        item.text = (item.text + "\n\n" + "\n".join(notes)).strip()
+    return item
 
 
 # -- the channel ---------------------------------------------------------------

@@ -96,7 +96,7 @@ from supportctl.channels.http import (
     split_message,
     status_error,
 )
-from supportctl.errors import AuthError, ChannelError, ConfigError
+from supportctl.errors import AuthError, ChannelError, ConfigError, ParseError
 from supportctl.models import (
     Address,
     AttachmentData,
@@ -248,6 +248,22 @@ def inbound_from_json(payload: dict[str, Any], config: dict[str, Any]) -> list[I
     if not isinstance(records, list):
         return []
     return [record_inbound(r) for r in _oldest_first(records)]
+
+
+def parse_stored(raw: bytes, config: Mapping[str, Any]) -> Inbound:
+    """The message of one stored Message resource (``Inbound.raw``),
+    without the network: media are not downloaded again, the text says so."""
+    try:
+        rec = json.loads(raw)
+    except ValueError:
+        raise ParseError("not a Twilio message (not JSON)") from None
+    if not isinstance(rec, dict) or not rec.get("sid"):
+        raise ParseError("not a Twilio message resource")
+    item = record_inbound(rec)
+    if item.meta.get("num_media"):
+        item.text = (item.text + f"\n\n({item.meta['num_media']} media were not downloaded "
+                     "again: the message was read back from quarantine)").strip()
+    return item
 
 
 @dataclass
@@ -502,7 +518,9 @@ class TwilioChannel(BaseChannel):
         file with the account's credentials)."""
         url = f"{API}/2010-04-01/Accounts/{self.account_sid}/Messages/{message_sid}/Media.json"
         entries: list[Any] = []
-        while url:
+        visited: set[str] = set()
+        while url and url not in visited:  # to the last page, as list_messages
+            visited.add(url)
             page = fetch_retry(partial(self._get_json, url), sleep=self.sleep)
             found = page.get("media_list") if isinstance(page, dict) else None
             if not isinstance(found, list):

@@ -136,15 +136,33 @@ def _editor_text(store: Any, ticket_id: int, initial: str) -> str:
                                      delete=False, encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
         path = fh.name
+    keep = False
     try:
         rc = subprocess.call(f'{editor} "{path}"', shell=True)
         if rc != 0:
             raise UsageError(f"editor exited with {rc}: reply aborted, nothing sent")
         text = Path(path).read_text(encoding="utf-8")
+        body = draft_body(text, cut)
+        if body is None:
+            keep = True
+            raise UsageError(f"the cut line is gone from the draft, so the quoted thread would be "
+                             f"sent: nothing sent; your draft is kept in {path}")
     finally:
-        os.unlink(path)
-    body = text.split(cut, 1)[0]
-    return "\n".join(ln for ln in body.splitlines() if not ln.startswith("#")).strip()
+        if not keep:
+            os.unlink(path)
+    return body
+
+
+def draft_body(text: str, cut: str) -> str | None:
+    """The reply in an edited draft: everything above the cut line, every
+    line kept (``#1042 left the warehouse`` is the customer's order, not a
+    comment); the cut line and all below it are ignored. None when the cut
+    line was deleted: then nothing tells the reply from the quoted thread."""
+    lines = text.splitlines()
+    for n, line in enumerate(lines):
+        if line.strip() == cut:
+            return "\n".join(lines[:n]).strip()
+    return None
 
 
 def _signature(entry: dict[str, Any]) -> str:
@@ -442,10 +460,10 @@ def _q_rows() -> list[dict[str, Any]]:
     return [
         {"id": r["id"], "account": r["account"], "source_ref": r["source_ref"], "reason": r["reason"],
          "size": r["size"], "created_at": r["created_at"], "retried_at": r["retried_at"],
-         "resolved_at": r["resolved_at"]}
+         "resolved_at": r["resolved_at"], "channel": r["medium"]}
         for r in STATE.store().execute(
             "SELECT id, account, source_ref, reason, length(raw) AS size, created_at, retried_at, "
-            "resolved_at FROM quarantine ORDER BY id")
+            "resolved_at, medium FROM quarantine ORDER BY id")
     ]
 
 
@@ -454,7 +472,7 @@ def _q_list(fmt: str | None) -> None:
     from supportctl.safe import one_line
 
     rows = _q_rows()
-    if not render.machine(rows, fmt, ["id", "account", "source_ref", "reason", "size",
+    if not render.machine(rows, fmt, ["id", "channel", "account", "source_ref", "reason", "size",
                                       "created_at", "resolved_at"]):
         render.plain([r["id"], "recovered" if r["resolved_at"] else "held", r["account"],
                       r["source_ref"], r["size"], one_line(r["reason"], 100)] for r in rows)

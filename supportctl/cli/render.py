@@ -258,6 +258,8 @@ def show(ticket: dict[str, Any]) -> None:
         add(head, style)
         if m.get("auto_reason"):
             add(f"  (automatic: {one_line(m['auto_reason'])})", "dim")
+        for notice in m.get("notices") or []:
+            add(f"  (note: {one_line(notice)})", "yellow")
         text = m["text"] or ""
         folded = False
         if m["channel"] == "email" and m["direction"] == "in":

@@ -37,7 +37,9 @@ Contract:
   is not a failure: ``report_state`` stays ``""`` and it is a plain
   automatic message (its ``auto_reason`` says so).
 - Work is bounded: at most ``MAX_PARTS`` MIME parts and ``MAX_DEPTH``
-  levels are looked at, HTML conversion is capped in ``html.py``.
+  levels are looked at, HTML conversion is capped in ``html.py``. Parts
+  left out are counted in ``meta["parts_not_extracted"]`` (shown on the
+  message); the original keeps them.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from typing import Any
 
 from supportctl.errors import ParseError
 from supportctl.mail.html import html_to_text, strip_controls
+from supportctl.mail.largeparts import LARGE_PART, LargePart, elide
 from supportctl.mail.loops import auto_reason
 from supportctl.models import Address, AttachmentData, Inbound
 
@@ -436,6 +439,22 @@ def _walk(msg: Message, limit: int = MAX_PARTS) -> list[Message]:
     return out
 
 
+def _leaves(part: Message) -> int:
+    """How many non-multipart parts ``part`` holds, itself included."""
+    count, stack = 0, [part]
+    while stack:
+        p = stack.pop()
+        try:
+            payload: Any = p.get_payload()
+        except Exception:
+            payload = None
+        if isinstance(payload, list):
+            stack.extend(c for c in payload if isinstance(c, Message))
+        else:
+            count += 1
+    return count
+
+
 @dataclass
 class _Body:
     """What one walk over the parts collects."""
@@ -444,6 +463,16 @@ class _Body:
     skip_enclosed: bool
     seen: int = 0
     enclosed: int = 0
+    #: Leaf parts past ``MAX_PARTS`` or ``MAX_DEPTH``: not extracted, and
+    #: the message says so (``meta["parts_not_extracted"]``).
+    dropped: int = 0
+    #: Large bodies kept out of the tree (``largeparts``): the marker
+    #: header naming each, which were read back as attachments, and
+    #: whether one was met where an attachment could not be.
+    marker: str = ""
+    large: list[LargePart] = field(default_factory=list)
+    claimed: set[int] = field(default_factory=set)
+    misread: bool = False
     html: list[str] = field(default_factory=list)
     attachments: list[AttachmentData] = field(default_factory=list)
 
@@ -456,6 +485,7 @@ Segment = tuple[str, str]
 def _segments(part: Message, depth: int, body: _Body, *, top: bool = False) -> list[Segment]:
     body.seen += 1
     if body.seen > MAX_PARTS or depth > MAX_DEPTH:
+        body.dropped += _leaves(part)
         return []
     _fix_headers(part, body.hint)
     ctype = _ctype(part)
@@ -516,6 +546,11 @@ def _leaf(part: Message, ctype: str, body: _Body, *, top: bool) -> list[Segment]
     has_name = bool(_param(part, "filename", "content-disposition", body.hint)
                     or _param(part, "name", "content-type", body.hint))
     is_body = disp != "attachment" and not has_name
+    large = _large_index(part, body)
+    if large is not None and (ctype in _BODY_TYPES or ctype.startswith(("multipart/", "message/"))
+                              or ctype in _FIELD_TYPES):
+        body.misread = True
+        return []
     if ctype in _BODY_TYPES and (is_body or top):
         text = _part_text(part, body.hint)
         if ctype == "text/html":
@@ -530,29 +565,52 @@ def _leaf(part: Message, ctype: str, body: _Body, *, top: bool) -> list[Segment]
         return [("plain", text)] if text.strip() else []
     if ctype in _FIELD_TYPES:
         return []
-    data = _payload(part)
-    if not data:
-        return []
+    chunks = None
+    if large is not None:
+        body.claimed.add(large)
+        data, chunks = b"", body.large[large].chunks
+    else:
+        data = _payload(part)
+        if not data:
+            return []
     cid = _ids(_raw_header(part, "Content-ID"))
     n = len(body.attachments) + 1
     body.attachments.append(AttachmentData(
         filename=_filename(part, n, ctype, body.hint), content_type=ctype, data=data,
         content_id=cid[0] if cid else "",
-        inline=disp == "inline" or (bool(cid) and disp != "attachment"),
+        inline=disp == "inline" or (bool(cid) and disp != "attachment"), chunks=chunks,
     ))
     return []
 
 
-def _body(msg: Message, item: Inbound, hint: str, is_report: bool) -> None:
-    body = _Body(hint=hint, skip_enclosed=is_report)
+def _large_index(part: Message, body: _Body) -> int | None:
+    """Which elided large body ``part`` is, if it is one."""
+    if not body.marker:
+        return None
+    value = _raw_header(part, body.marker).strip()
+    if value.isdigit() and int(value) < len(body.large) and int(value) not in body.claimed:
+        return int(value)
+    return None
+
+
+def _body(msg: Message, item: Inbound, hint: str, is_report: bool, marker: str = "",
+          large: list[LargePart] | None = None) -> bool:
+    """Fill text, html and attachments; False when an elided large part
+    was not read back as an attachment (the caller parses again, whole)."""
+    body = _Body(hint=hint, skip_enclosed=is_report, marker=marker, large=large or [])
     segs = _segments(msg, 0, body, top=True)
+    if body.large and (body.misread or (len(body.claimed) < len(body.large) and not body.dropped)):
+        return False
     texts = [html_to_text(text) if kind == "html" else text for kind, text in segs]
     text = "\n\n".join(t.strip("\n") for t in texts if t.strip())
     item.html = "\n".join(body.html)
     item.attachments = body.attachments
+    if body.dropped:
+        item.meta["parts_not_extracted"] = body.dropped
     if not text.strip():
         text = _fallback_text(msg, hint)
     item.text = strip_controls(text).strip("\n")
+    return True
 
 
 def _fallback_text(msg: Message, hint: str) -> str:
@@ -590,12 +648,16 @@ def _read(raw: bytes) -> Message:
 
 
 def parse_email(raw: bytes, *, received_at: datetime | None = None,
-                source_ref: str = "") -> Inbound:
+                source_ref: str = "", large_part: int | None = LARGE_PART) -> Inbound:
     """The ``Inbound`` of one RFC 822 message. Raises ``ParseError`` only
-    when nothing usable can be read (see the module contract)."""
-    if not raw or not raw.strip():
+    when nothing usable can be read (see the module contract). Attachments
+    of ``large_part`` bytes or more come as ``chunks`` decoded from ``raw``
+    on demand (``largeparts``); None reads every part into memory."""
+    if not raw or raw.isspace():  # (strip() would copy a 70 MB message)
         raise ParseError("empty message")
-    msg = _read(raw)
+    small, marker, large = elide(raw, threshold=large_part) if large_part else (raw, "", [])
+    msg = _read(small)
+    del small
     keys = [k for k in list(msg.keys()) if k]
     if not keys and not raw.lstrip().startswith((b"From ", b"Received", b"Return-Path")):
         raise ParseError("no mail headers found: not an RFC 822 message")
@@ -632,11 +694,64 @@ def parse_email(raw: bytes, *, received_at: datetime | None = None,
     loops = [a.address for a in _addresses(h, "X-Loop", hint) if a.address]
     if loops:
         item.meta["x_loop"] = loops
-    _body(msg, item, hint, is_report=_ctype(msg) == "multipart/report")
+    if not _body(msg, item, hint, is_report=_ctype(msg) == "multipart/report", marker=marker,
+                 large=large):
+        return parse_email(raw, received_at=received_at, source_ref=source_ref, large_part=None)
     _report(msg, item, hint)
     if not keys and not item.text.strip():
         raise ParseError("no usable header, text or attachment")
     return item
+
+
+#: Headers that say what a message is (its author, recipients, time, subject,
+#: and the MIME structure of its body), as opposed to trace fields each
+#: delivery adds (Received, Delivered-To, Return-Path, X-Original-To, ...).
+_CONTENT_HEADERS = (b"from", b"sender", b"to", b"cc", b"date", b"subject", b"message-id",
+                    b"in-reply-to", b"references", b"content-type",
+                    b"content-transfer-encoding")
+_HEADER_LINE = re.compile(rb"^([!-9;-~]+)[ \t]*:(.*)$")
+
+
+def content_key(raw: bytes) -> str:
+    """A digest of what a mail says, the same for every copy of one
+    message: CC'd to two of our addresses (each delivery adds its own
+    trace headers), filed in two folders, fetched again after a crash,
+    read from an mbox with LF line ends instead of CRLF. Two different
+    messages that share a Message-ID (two senders' ``<1@localhost>``)
+    differ in author, recipients, date, subject or body."""
+    # The body is hashed in pieces, never copied whole (a 70 MB mail met
+    # again after a crash).
+    ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i >= 0]
+    split = min(ends) if ends else len(raw)
+    head = raw[:split + 1].replace(b"\r\n", b"\n")
+    start = split + (2 if raw.startswith(b"\n\n", split) else 3) if ends else len(raw)
+    end = len(raw)
+    while end > start and raw[end - 1] in b" \t\r\n\x0b\x0c":
+        end -= 1
+    fields: list[bytes] = []
+    for line in head.split(b"\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b" " + line.strip()  # a folded continuation
+            continue
+        m = _HEADER_LINE.match(line)
+        fields.append(m.group(1).lower() + b":" + m.group(2).strip() if m else b"")
+    digest = hashlib.sha256()
+    for f in sorted(f for f in fields if f.split(b":", 1)[0] in _CONTENT_HEADERS):
+        digest.update(b" ".join(f.split()) + b"\n")
+    digest.update(b"\n")
+    view, pos = memoryview(raw), start
+    while pos < end:
+        stop = min(pos + (1 << 20), end)
+        if stop < end and raw[stop - 1] == 0x0D:
+            stop += 1  # keep a CR LF pair in one piece
+        digest.update(bytes(view[pos:stop]).replace(b"\r\n", b"\n"))
+        pos = stop
+    return digest.hexdigest()
+
+
+def parse_stored(raw: bytes, config: Any = None) -> Inbound:
+    """``parse_email`` as the stored-payload parser of the email medium."""
+    return parse_email(raw)
 
 
 # -- delivery reports and complaints ---------------------------------------

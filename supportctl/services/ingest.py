@@ -7,7 +7,10 @@ Contract:
 - A message whose ``(channel, external_id)`` is stored is a duplicate and is
   skipped (mail CC'd to two support addresses, seen in two folders, or
   refetched after a crash). Email without a Message-ID is keyed by the
-  SHA-256 of its raw bytes (the parser does that).
+  SHA-256 of its raw bytes (the parser does that). For email the stored
+  mail must also say the same (``mail.parse.content_key``): a different
+  mail reusing a Message-ID is stored under the SHA-256 of its bytes and
+  marked (``reused_message_id``, event ``message.id_reused``), never dropped.
 - A message that cannot be parsed at all is kept raw in quarantine with the
   reason, never dropped; quarantine is keyed by the raw bytes' hash.
 - Threading follows SPEC §3 (see ``thread_email`` / ``thread_messaging``);
@@ -104,16 +107,20 @@ def _ingest_isolated(store: Store, item: Inbound, settings: IngestSettings, now:
     except Exception as exc:
         quarantine(store, item.raw, f"could not be stored ({item.medium}): "
                    f"{type(exc).__name__}: {exc}", settings.account, item.source_ref,
-                   iso(item.received_at), now)
+                   iso(item.received_at), now, medium=item.medium)
         return IngestResult(quarantined=True)
 
 
 def quarantine(store: Store, raw: bytes, reason: str, account: str, source_ref: str,
-               received_at: str | None, now: str) -> None:
+               received_at: str | None, now: str, *, medium: str = "email") -> None:
+    """Keep ``raw`` with the reason, the account and the medium it came on
+    (a retry reads it with that medium's parser)."""
     store.execute(
-        "INSERT INTO quarantine (account, source_ref, reason, raw, sha256, received_at, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO UPDATE SET reason = excluded.reason",
-        [account, source_ref, reason[:500], raw, hashlib.sha256(raw).hexdigest(), received_at, now],
+        "INSERT INTO quarantine (account, source_ref, reason, raw, sha256, received_at, created_at, "
+        "medium) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (sha256) DO UPDATE SET reason = excluded.reason",
+        [account, source_ref, reason[:500], raw, hashlib.sha256(raw).hexdigest(), received_at, now,
+         medium],
     )
 
 
@@ -131,20 +138,21 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
         item = parse_item(item)
     except ParseError as exc:
         quarantine(store, item.raw, str(exc) or "unparseable", settings.account,
-                   item.source_ref, iso(item.received_at), now)
+                   item.source_ref, iso(item.received_at), now, medium=item.medium)
         return IngestResult(quarantined=True)
     except Exception as exc:  # a parser bug must not lose the message
         quarantine(store, item.raw, f"parser crashed: {type(exc).__name__}: {exc}",
-                   settings.account, item.source_ref, iso(item.received_at), now)
+                   settings.account, item.source_ref, iso(item.received_at), now,
+                   medium=item.medium)
         return IngestResult(quarantined=True)
 
     medium = item.medium
     ext = item.external_id or "sha256:" + hashlib.sha256(item.raw).hexdigest()
-    dup = store.one(
-        "SELECT id, ticket_id FROM messages WHERE channel = ? AND external_id = ?", [medium, ext]
-    )
+    dup, ext, reused = _stored_copy(store, item, ext)
     if dup is not None:
         return IngestResult(ticket_id=dup["ticket_id"], message_id=dup["id"], duplicate=True)
+    if reused:
+        item.meta = {**item.meta, "reused_message_id": reused}
 
     sent_at = iso(item.sent_at or item.received_at) or now
     sender = item.sender.address if item.sender else ""
@@ -235,6 +243,10 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
     store.event(settings.actor, "message.in" if direction == "in" else "message.own", now,
                 ticket_id=ticket_id, message_id=message_id, account=settings.account,
                 source=item.source_ref or None)
+    if reused:
+        # Kept, not dropped as a duplicate: say so where an agent looks.
+        store.event(settings.actor, "message.id_reused", now, ticket_id=ticket_id,
+                    message_id=message_id, message_id_header=reused, stored_as=ext)
     if created and settings.config is not None and getattr(settings.config, "rules", None):
         from supportctl.services.rules import apply_rules
 
@@ -252,6 +264,51 @@ def is_ours(address: str, own_addresses: set[str]) -> bool:
     from supportctl.mail.loops import is_own_address
 
     return is_own_address(address, own_addresses)
+
+
+def _stored_copy(store: Store, item: Inbound, ext: str) -> tuple[Any, str, str]:
+    """The stored copy of ``item`` if there is one, the key to store it
+    under, and the Message-ID it reuses (or ``""``).
+
+    A channel's id is the message for every medium but email, where anyone
+    can write any Message-ID: a stored mail with the same id is the same
+    message only when it says the same (``content_key``: author,
+    recipients, date, subject, body; trace headers aside), as copies CC'd
+    to two of our addresses, filed in two folders or fetched again after a
+    crash do. A different mail with that id is stored under the SHA-256 of
+    its bytes, as a mail without an id is, and marked ``reused_message_id``."""
+    from supportctl.store.messages import mails_reusing_id, message_by_external_id
+
+    dup = message_by_external_id(store, item.medium, ext)
+    if dup is None or item.medium != "email" or ext.startswith("sha256:") or not item.raw:
+        return dup, ext, ""
+    if dup["direction"] == "out":
+        # Our own Message-ID (random, our domain): a copy that comes back
+        # (Sent folder, a Bcc) may carry a footer our server added.
+        return dup, ext, ""
+    from supportctl.mail.parse import content_key
+
+    key = content_key(item.raw)
+    if _says_the_same(store, dup["id"], key):
+        return dup, ext, ""
+    own = "sha256:" + hashlib.sha256(item.raw).hexdigest()
+    again = message_by_external_id(store, item.medium, own)
+    if again is not None:
+        return again, own, ""
+    for other in mails_reusing_id(store, ext):
+        if _says_the_same(store, other["id"], key):
+            return other, own, ""
+    return None, own, ext
+
+
+def _says_the_same(store: Store, message_id: int, key: str) -> bool:
+    from supportctl.mail.parse import content_key
+    from supportctl.store.messages import original_raw
+
+    raw = original_raw(store, message_id)
+    # Without its original (imported without --raw) a stored mail cannot be
+    # compared: it is taken as the same, as before ids could be reused.
+    return raw is None or content_key(raw) == key
 
 
 def _subject_from_text(text: str) -> str:
@@ -287,7 +344,11 @@ def insert_message(
     external_id: str | None, sent_at: str, now: str, author: str | None = None,
     delivery: tuple[str, str] | None = None,
 ) -> int:
-    digests = [(a, store.put_file(a.data)) for a in item.attachments]
+    # A large attachment comes in pieces (``AttachmentData.chunks``) and is
+    # streamed to its file, never held whole (SPEC §8: peak memory a few
+    # times the largest message).
+    digests = [(a, *(store.put_stream(a.chunks()) if a.chunks is not None
+                     else (store.put_file(a.data), len(a.data)))) for a in item.attachments]
     mid = store.insert(
         "messages",
         {
@@ -311,12 +372,12 @@ def insert_message(
         },
     )
     if item.raw:
-        store.insert("originals", {"message_id": mid, "raw": item.raw})
-    for att, digest in digests:
+        store.put_original(mid, item.raw)
+    for att, digest, size in digests:
         store.insert(
             "attachments",
             {"message_id": mid, "filename": att.filename, "content_type": att.content_type,
-             "size": len(att.data), "sha256": digest, "content_id": att.content_id or None,
+             "size": size, "sha256": digest, "content_id": att.content_id or None,
              "inline": int(att.inline)},
         )
     return mid

@@ -13,6 +13,9 @@ from supportctl.services.ingest import BatchSummary, IngestSettings, ingest_batc
 from supportctl.store.db import Store
 
 BATCH = 200
+#: A batch also ends past this many bytes of mail (as IMAP's), so memory is
+#: bounded by the largest message, not by 200 of them.
+BATCH_BYTES = 8 * 1024 * 1024
 
 
 def raw_messages(path: Path, fmt: str) -> Iterator[tuple[str, bytes]]:
@@ -51,10 +54,14 @@ def import_mail(store: Store, path: Path, fmt: str, settings: IngestSettings) ->
         total.tickets_created += s.tickets_created
         items.clear()
 
+    size = 0
     for ref, raw in raw_messages(path, fmt):
         items.append(Inbound(medium="email", raw=raw, needs_parse=True, source_ref=ref))
-        if len(items) >= BATCH:
+        size += len(raw)
+        del raw
+        if len(items) >= BATCH or size >= BATCH_BYTES:
             flush()
+            size = 0
     if items:
         flush()
     return total

@@ -125,27 +125,56 @@ def _send_acknowledgements(store: Store, channel: Channel, max_attempts: int) ->
 
 
 def retry_quarantine(store: Store, settings_for: Callable[[str], ingest.IngestSettings]) -> tuple[int, int]:
-    """Re-ingest quarantined messages; returns (recovered, still quarantined)."""
-    from supportctl.models import Inbound
+    """Re-ingest quarantined messages; returns (recovered, still quarantined).
+
+    Each item is read again by the parser of the medium it came on (a
+    Telegram update as a Telegram update, never as an email), from the
+    payload kept in quarantine, without the network, and stored under the
+    account it came through."""
+    from supportctl.channels import parse_stored
+    from supportctl.errors import ParseError
+    from supportctl.models import Inbound, parse_iso
 
     rows = store.execute(
-        "SELECT id, account, source_ref, raw, received_at FROM quarantine WHERE resolved_at IS NULL"
+        "SELECT id, account, medium, source_ref, raw, received_at FROM quarantine "
+        "WHERE resolved_at IS NULL ORDER BY id"
     ).fetchall()
     ok = 0
     for r in rows:
         now = iso(utcnow()) or ""
-        item = Inbound(medium="email", raw=r["raw"], needs_parse=True, source_ref=r["source_ref"] or "")
-        from supportctl.models import parse_iso
-
-        item.received_at = parse_iso(r["received_at"])
+        raw, medium = bytes(r["raw"]), r["medium"] or "email"
         settings = settings_for(r["account"] or "import")
+        received = parse_iso(r["received_at"])
+        item = Inbound(medium=medium, raw=raw, needs_parse=True, source_ref=r["source_ref"] or "",
+                       received_at=received)
         with store.tx():
-            result = ingest.ingest_one(store, item, settings, now=now)
             store.execute("UPDATE quarantine SET retried_at = ? WHERE id = ?", [now, r["id"]])
+            if medium != "email":
+                try:
+                    item = parse_stored(medium, raw, _entry_config(settings, r["account"]))
+                except Exception as exc:  # a parser bug must not stop the other retries
+                    why = str(exc) if isinstance(exc, ParseError) else \
+                        f"parser crashed: {type(exc).__name__}: {exc}"
+                    store.execute("UPDATE quarantine SET reason = ? WHERE id = ?",
+                                  [f"{why} ({medium})"[:500], r["id"]])
+                    continue
+                item.raw = raw
+                item.received_at = item.received_at or received
+                item.source_ref = item.source_ref or r["source_ref"] or ""
+            result = ingest._ingest_isolated(store, item, settings, now)
             if not result.quarantined:
                 store.execute("UPDATE quarantine SET resolved_at = ? WHERE id = ?", [now, r["id"]])
                 ok += 1
     return ok, len(rows) - ok
+
+
+def _entry_config(settings: ingest.IngestSettings, account: str | None) -> dict[str, object]:
+    """The configured channel entry of ``account`` (its parser may need the
+    instance's host), or nothing when it is no longer configured."""
+    for entry in getattr(settings.config, "channels", None) or []:
+        if isinstance(entry, dict) and entry.get("name") == account:
+            return entry
+    return {}
 
 
 def describe(res: EntryResult) -> str:

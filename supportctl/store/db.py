@@ -26,7 +26,7 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -256,11 +256,12 @@ class Store:
         return digest
 
     def remove_stale_temp_files(self) -> int:
-        """Delete attachment temp files (``.<sha256>.<pid>.tmp``) left by a
+        """Delete attachment temp files (``.<sha256>.<pid>.tmp``,
+        ``.stream.<uuid>.<pid>.tmp``) left by a
         process that died mid-write (kill -9, power loss); a live writer's
         are kept. Returns how many were removed."""
         removed = 0
-        for tmp in self.files_dir.glob("??/.*.tmp"):
+        for tmp in [*self.files_dir.glob("??/.*.tmp"), *self.files_dir.glob(".stream.*.tmp")]:
             pid = tmp.name.rsplit(".", 2)[-2]
             if pid.isdigit() and _alive(int(pid)):
                 continue
@@ -270,6 +271,55 @@ class Store:
             except OSError:
                 pass
         return removed
+
+    def put_stream(self, chunks: Iterable[bytes]) -> tuple[str, int]:
+        """Store content that comes in pieces (a large attachment decoded as
+        it goes), never holding it whole; returns (SHA-256 hex, size)."""
+        import hashlib
+        import uuid
+
+        private_dir(self.files_dir)
+        # The pid last, as put_file's: remove_stale_temp_files reads it there.
+        tmp = self.files_dir / f".stream.{uuid.uuid4().hex}.{os.getpid()}.tmp"
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with os.fdopen(create_private(tmp), "wb") as fh:
+                for piece in chunks:
+                    digest.update(piece)
+                    fh.write(piece)
+                    size += len(piece)
+                fh.flush()
+                os.fsync(fh.fileno())
+            hexdigest = digest.hexdigest()
+            target = self.file_path(hexdigest)
+            if target.exists():
+                tmp.unlink()
+            else:
+                private_dir(target.parent)
+                os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(
+                f"cannot write attachment under {self.files_dir}: {exc.strerror}; free space and run again"
+            ) from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return hexdigest, size
+
+    def put_original(self, message_id: int, raw: bytes) -> None:
+        """Keep a message's original payload. A large one is written into a
+        zeroblob in pieces: binding it whole makes SQLite copy it first."""
+        if len(raw) < (1 << 20):
+            self.insert("originals", {"message_id": message_id, "raw": raw})
+            return
+        cur = self.execute("INSERT INTO originals (message_id, raw) VALUES (?, zeroblob(?))",
+                           [message_id, len(raw)])
+        view = memoryview(raw)
+        with self.conn.blobopen("originals", "raw", int(cur.lastrowid or message_id)) as blob:
+            for pos in range(0, len(raw), 1 << 20):
+                blob.write(view[pos:pos + (1 << 20)])
 
     def file_path(self, sha256: str) -> Path:
         """Where an attachment's bytes live; raises ``UnsafePath`` for

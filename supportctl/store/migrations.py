@@ -257,6 +257,18 @@ _M006 = [
 ]
 
 
+# A quarantined item keeps the medium it came on, so a retry reads it with
+# that medium's parser (a Telegram update is not an email). Items held
+# before this step were all email unless ingest's reason names the medium.
+_M003 = [
+    "ALTER TABLE quarantine ADD COLUMN medium TEXT NOT NULL DEFAULT 'email'",
+    """UPDATE quarantine SET medium = substr(reason, 22, instr(reason, ')') - 22)
+        WHERE reason LIKE 'could not be stored (%)%'
+        AND substr(reason, 22, instr(reason, ')') - 22)
+            IN ('sms', 'whatsapp', 'telegram', 'mastodon')""",
+]
+
+
 def _run(db: Any, statements: list[str], version: int) -> None:
     for sql in statements:
         db.execute(sql)
@@ -294,5 +306,11 @@ def migrations() -> Any:
         # ran first, this one must not make the read path think it is behind.
         current = db.execute("PRAGMA user_version").fetchone()[0]
         _run(db, _M006, max(current, 6))
+
+    @m()
+    def m003_quarantine_medium(db: Any) -> None:
+        """Quarantine remembers each item's medium for its retry."""
+        # Appended after m004 (merged first): never lower user_version.
+        _run(db, _M003, max(3, db.execute("PRAGMA user_version").fetchone()[0]))
 
     return m

@@ -282,6 +282,7 @@ def messages_json(
             "author": r["author"],
             "in_reply_to": r["in_reply_to"],
             "auto_reason": r["auto_reason"],
+            "notices": _notices(r["meta"]),
         }
         if full:
             obj["created_at"] = r["created_at"]
@@ -293,6 +294,22 @@ def messages_json(
         if raw and r["id"] in raws:
             obj["raw"] = base64.b64encode(raws[r["id"]]).decode()
         out.append(obj)
+    return out
+
+
+def _notices(meta: str | None) -> list[str]:
+    """What ingest had to say about how a message was stored (kept in its
+    ``meta``): an agent reading the thread must know."""
+    if not meta or ("reused_message_id" not in meta and "parts_not_extracted" not in meta):
+        return []
+    facts = json.loads(meta)
+    out = []
+    if facts.get("reused_message_id"):
+        out.append(f"another message already has Message-ID <{facts['reused_message_id']}>: "
+                   "this different one is kept beside it")
+    if facts.get("parts_not_extracted"):
+        out.append(f"MIME parts not extracted: {facts['parts_not_extracted']} (too many parts or "
+                   "nested too deep); `export --messages --raw` has the whole original")
     return out
 
 

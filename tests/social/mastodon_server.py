@@ -67,6 +67,9 @@ class MastodonServer:
         #: The next POST creates its status but answers with cut-off JSON
         #: (the reply lost on the way back).
         self.lose_post_replies = 0
+        #: A lower page-size cap than Mastodon's (80 notifications, 40
+        #: conversations), as other servers and instance settings have.
+        self.page_cap: int | None = None
         self.me = self.account(OWN, "Example Shop Help Desk")
         self._install()
 
@@ -221,7 +224,7 @@ class MastodonServer:
               default: int, maximum: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
         """Mastodon's id pagination over ``items``: newest first; ``min_id``
         gives the page just above it (still newest first)."""
-        limit = min(int(self._arg(req, "limit") or default), maximum)
+        limit = min(int(self._arg(req, "limit") or default), maximum, self.page_cap or maximum)
         max_id, since_id, min_id = (self._arg(req, n) for n in ("max_id", "since_id", "min_id"))
         ordered = sorted(items, key=lambda i: _key(key(i)))
         if max_id:

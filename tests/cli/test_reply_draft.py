@@ -1,0 +1,95 @@
+"""`reply` through $EDITOR: what the agent wrote above the cut line is sent
+as written, every line of it; the cut line and the thread below it are not."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import ROOT
+
+CONFIG = """channels:
+  - name: support-mail
+    type: imap
+    host: 127.0.0.1
+    username: support@shop.example
+    password: not-used-in-a-dry-run
+    smtp: {host: 127.0.0.1, from: support@shop.example}
+"""
+
+
+def _setup(cli: Any, tmp_path: Path) -> Path:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(CONFIG)
+    cfg.chmod(0o600)
+    mail = tmp_path / "q.eml"
+    mail.write_bytes(b"From: Ann <ann@example.com>\r\nTo: support@shop.example\r\n"
+                     b"Subject: where is my order\r\nMessage-ID: <q1@example.com>\r\n\r\n"
+                     b"# not a comment either: my order #1042\r\n")
+    assert cli("--config", str(cfg), "import", str(mail)).code == 0
+    return cfg
+
+
+def _editor(tmp_path: Path, above: str) -> Path:
+    """An editor that writes ``above`` at the top of the draft, as a person
+    would, and leaves the rest (cut line, quoted thread) alone."""
+    script = tmp_path / "editor.py"
+    script.write_text(
+        "import sys\n"
+        "p = sys.argv[1]\n"
+        "draft = open(p, encoding='utf-8').read()\n"
+        f"open(p, 'w', encoding='utf-8').write({above!r} + draft)\n")
+    return script
+
+
+def _reply_on_tty(cli: Any, cfg: Path, editor: Path) -> tuple[int, str]:
+    """``reply 1 --dry-run`` with stdin and stdout on a terminal, so the
+    editor path is taken; returns (exit code, what it printed)."""
+    master, slave = pty.openpty()
+    env = dict(os.environ, EDITOR=f"{sys.executable} {editor}", COLUMNS="200")
+    env.pop("VISUAL", None)
+    p = subprocess.Popen([sys.executable, "-m", "supportctl", "--db", str(cli.db), "--config",
+                          str(cfg), "reply", "1", "--dry-run"], stdin=slave, stdout=slave,
+                         stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    p.wait(timeout=60)
+    os.close(master)
+    assert p.stderr is not None
+    err = p.stderr.read().decode()
+    return p.returncode, b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n") + err
+
+
+def test_lines_starting_with_hash_above_the_cut_line_are_sent(cli: Any, tmp_path: Path) -> None:
+    cfg = _setup(cli, tmp_path)
+    wrote = "Hello Ann,\n#1042 left the warehouse today\n# 2 boxes, tracking 123\n\nMarta\n"
+    code, out = _reply_on_tty(cli, cfg, _editor(tmp_path, wrote))
+    assert code == 0, out
+    sent = json.loads(out[out.index("{"):])
+    assert sent["text"] == wrote.strip()
+    assert ">8" not in sent["text"] and "not a comment either" not in sent["text"]
+
+
+def test_a_draft_without_its_cut_line_is_not_sent_and_is_kept(cli: Any, tmp_path: Path) -> None:
+    cfg = _setup(cli, tmp_path)
+    script = tmp_path / "editor.py"
+    script.write_text("import sys\nopen(sys.argv[1], 'w').write('#1042 shipped\\n# quoted\\n')\n")
+    code, out = _reply_on_tty(cli, cfg, script)
+    assert code == 2, out
+    assert "cut line" in out and "nothing sent" in out
+    kept = out.split("kept in ")[1].split()[0]
+    assert Path(kept).read_text() == "#1042 shipped\n# quoted\n"
+    Path(kept).unlink()
