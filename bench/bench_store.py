@@ -11,7 +11,8 @@ Compared, all with stdout into /dev/null (so not a terminal: no colour,
 and ``--limit`` given explicitly where a terminal would apply 50):
 - ``list --limit 50 --format json``, ``show ID`` (an email ticket with 10
   messages; json and plain), ``search --limit 50 --format json`` for a
-  common word, a phrase, ``subject:``, ``from:`` and ``tag: status:``:
+  common word, a phrase, ``subject:``, ``from:`` and ``tag: status:``,
+  ``list --sla breached`` (50, and every one into a pipe), ``list --sort due``:
   against a bare typer app with one command (written to
   bench/out/bare_typer.py); budget reference + 40 ms.
 - ``export --format jsonl`` against ``sqlite3 -json S 'select * from
@@ -208,6 +209,12 @@ def cases(store: Path, chosen: dict[str, Any], *, extra: bool = False) -> list[C
         Case(f"search from:{chosen['from']}", [*sc, "search", *s50, f"from:{chosen['from']}"],
              "bare typer", "read"),
         Case("search tag:vip status:open", [*sc, "search", *s50, "tag:vip", "status:open"],
+             "bare typer", "read"),
+        Case("list --sla breached --limit 50", [*sc, "list", "--sla", "breached", *s50],
+             "bare typer", "read"),
+        Case("list --sla breached (no --limit: a pipe)",
+             [*sc, "list", "--sla", "breached", "--format", "ids"], "bare typer", "read"),
+        Case("list --sort due --limit 50", [*sc, "list", "--sort", "due", *s50],
              "bare typer", "read"),
         *more,
         Case("export --format jsonl", [*sc, "export", "--format", "jsonl"], "sqlite3 -json",

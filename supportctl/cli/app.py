@@ -230,6 +230,7 @@ COMMAND_MODULES = {
     **dict.fromkeys(("init", "config", "template"), "admin"),
     "contact": "contacts",
     "triage": "triage",
+    "notify": "notify",
 }
 
 
@@ -249,7 +250,7 @@ def _register(args: list[str]) -> None:
         break
     module = COMMAND_MODULES.get(command or "")
     # --help lists commands in this order: daily work first.
-    names = [module] if module else ["tickets", "channels", "triage", "contacts", "data", "admin"]
+    names = [module] if module else ["tickets", "channels", "triage", "contacts", "data", "admin", "notify"]
     for name in names:
         importlib.import_module(f"supportctl.cli.{name}")
 
@@ -261,6 +262,24 @@ def _click_exceptions() -> Any:
     except ImportError:  # pragma: no cover - older typer
         from click import exceptions  # type: ignore[no-redef]
     return exceptions
+
+
+def _refresh_sla(store: Any) -> None:
+    """After a command that wrote, recompute the due times its changes made
+    stale (a priority, tag, channel or pending change: triggers mark them),
+    so a ticket made urgent gets the urgent targets at once. Read commands
+    wrote nothing and pay nothing. Without a loadable config the marks stay
+    for the next ``sync``."""
+    try:
+        if not store.conn.total_changes or not store.scalar(
+                "SELECT 1 FROM tickets WHERE sla_stale = 1 LIMIT 1"):
+            return
+        from supportctl.services import sla
+
+        with store.tx():
+            sla.refresh_stale(store, STATE.config())
+    except Exception:  # the command itself succeeded; sync will catch up
+        return
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -316,6 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         code = 1
     finally:
         if STATE._store is not None:
+            _refresh_sla(STATE._store)
             try:
                 STATE._store.close()
             except Exception:
