@@ -99,7 +99,7 @@ def test_owner_and_team_are_told_once(shop: tuple[TwilioServer, TelegramServer, 
     tw, tg, call = shop
     tw.inbound(CUSTOMER, "Il pacco 1049 non è arrivato\nordine del 20 novembre", sent=at(SAT_NIGHT))
     call("sync", now=SAT_NIGHT)
-    for m in tw.created:  # as Twilio does a moment later (a queued one is resent after 5 min)
+    for m in tw.created:  # as Twilio reports a moment later
         tw.set_status(m["_sid"], "delivered")
     [note] = to_owner(tw)
     assert note.startswith("#1 new · ") and f"{CUSTOMER}" in note and " · sms · " in note
