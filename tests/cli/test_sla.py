@@ -147,26 +147,3 @@ def test_list_sla_filters_sort_and_time_left(tmp_path: Path, cli: Any) -> None:
                     env={"SUPPORTCTL_NOW": later}).decode()
     assert "DUE" in drawn
     assert "\x1b[1;31m-30m" in drawn and "\x1b[33m30m" in drawn  # late in red, soon in yellow
-
-
-def test_automatic_acknowledgement_is_no_first_response(tmp_path: Path, cli: Any) -> None:
-    from supportctl.config import load_config
-    from supportctl.models import Address, Inbound
-    from supportctl.services.autoreply import queue
-    from supportctl.services.ingest import IngestSettings, ingest_one
-    from supportctl.store.db import Store
-
-    call = setup(tmp_path, cli)
-    call("list")  # creates the store
-    store = Store(cli.db)
-    cfg = load_config(call.cfg)
-    item = Inbound(medium="sms", raw=b"{}", external_id="SM1", sender=Address("+393331234567"),
-                   text="Where is my parcel?")
-    with store.tx():
-        res = ingest_one(store, item, IngestSettings(account="mem", actor="sync", config=cfg),
-                         now=MON_0830)
-    assert res.ticket_id
-    queue(store, res.ticket_id, "Thanks, we answer soon", "sms", {"name": "mem", "type": "memory"})
-    store.close()
-    t = ticket(call, res.ticket_id, now="2026-11-30T09:30:00Z")
-    assert t["first_response_at"] is None and t["sla"]["first_response_breached"] is True
