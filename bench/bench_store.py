@@ -11,7 +11,8 @@ Compared, all with stdout into /dev/null (so not a terminal: no colour,
 and ``--limit`` given explicitly where a terminal would apply 50):
 - ``list --limit 50 --format json``, ``show ID`` (an email ticket with 10
   messages; json and plain), ``search --limit 50 --format json`` for a
-  common word, a phrase, ``subject:``, ``from:`` and ``tag: status:``:
+  common word, a phrase, ``subject:``, ``from:`` and ``tag: status:``,
+  ``list --sla breached`` (50, and every one into a pipe), ``list --sort due``:
   against a bare typer app with one command (written to
   bench/out/bare_typer.py); budget reference + 40 ms.
 - ``suggest ID --format json`` for the newest open email and SMS tickets:
@@ -220,6 +221,12 @@ def cases(store: Path, chosen: dict[str, Any], *, extra: bool = False) -> list[C
         *[Case(f"suggest {tid} ({medium}) --format json",
                [*sc, "suggest", tid, "--format", "json"], "bare typer", "suggest")
           for medium, tid in chosen["suggest"].items()],
+        Case("list --sla breached --limit 50", [*sc, "list", "--sla", "breached", *s50],
+             "bare typer", "read"),
+        Case("list --sla breached (no --limit: a pipe)",
+             [*sc, "list", "--sla", "breached", "--format", "ids"], "bare typer", "read"),
+        Case("list --sort due --limit 50", [*sc, "list", "--sort", "due", *s50],
+             "bare typer", "read"),
         *more,
         Case("export --format jsonl", [*sc, "export", "--format", "jsonl"], "sqlite3 -json",
              "export"),

@@ -414,10 +414,10 @@ def _schema(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
 
 
 def _deferred_statements() -> list[str]:
-    """Secondary indexes and FTS triggers, verbatim from migrations.py."""
-    from supportctl.store.migrations import _M001
+    """Secondary indexes and FTS and SLA triggers, verbatim from migrations.py."""
+    from supportctl.store.migrations import _M001, _M008
 
-    return [s for s in _M001 if s.lstrip().startswith(
+    return [s for s in [*_M001, *_M008] if s.lstrip().startswith(
         ("CREATE INDEX", "CREATE UNIQUE INDEX", "CREATE TRIGGER"))]
 
 

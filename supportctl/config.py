@@ -205,11 +205,15 @@ class BusinessHours:
     days: set[int] = field(default_factory=lambda: {0, 1, 2, 3, 4})  # Monday is 0
     start: time = time(9, 0)
     end: time = time(17, 0)
+    #: weekday -> [(open, close)] when written per day (``mon-fri: ["09:00-13:00"]``);
+    #: a close of 00:00 means midnight at the end of the day ("24:00").
+    periods: dict[int, list[tuple[time, time]]] | None = None
 
 
 @dataclass
 class Holidays:
     country: str | None = None
+    subdivision: str | None = None  # a region of the country's calendar (BY for DE-BY)
     dates: list[date] = field(default_factory=list)
 
 
@@ -228,6 +232,24 @@ class Sla:
     #: priority -> (first_response, resolution); None keeps the general target.
     by_priority: dict[str, tuple[timedelta | None, timedelta | None]] = field(default_factory=dict)
     business_hours_only: bool = True
+    name: str = ""
+    #: channel, account, priority, tag, contact_tag -> accepted values
+    match: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class Notify:
+    """A notification entry (SPEC §10): a short message to a person."""
+
+    name: str
+    via: str
+    to: str
+    on: list[str] = field(default_factory=list)
+    at: time | None = None  # local time of the daily digest
+    priority: list[str] = field(default_factory=list)
+    channel: list[str] = field(default_factory=list)
+    tag: list[str] = field(default_factory=list)
+    outside_hours: bool | None = None
 
 
 @dataclass
@@ -288,7 +310,9 @@ class Config:
     holidays: Holidays = field(default_factory=Holidays)
     agents: list[Agent] = field(default_factory=list)
     channels: list[dict[str, Any]] = field(default_factory=list)
-    sla: Sla | None = None
+    sla: Sla | None = None  # the first (or only) policy
+    sla_policies: list[Sla] = field(default_factory=list)
+    notify: list[Notify] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     templates: dict[str, Template] = field(default_factory=dict)
     auto_reply: AutoReply = field(default_factory=AutoReply)
@@ -315,7 +339,7 @@ class Config:
 
 TOP_KEYS = ("store", "timezone", "business_hours", "holidays", "agents", "channels", "sla",
             "rules", "templates", "auto_reply", "csat", "reopen_window", "close_after", "outbox",
-            "kb")
+            "kb", "notify")
 
 #: Per channel type: key -> (kind, required, default). Kinds are those of
 #: ``_value``, plus ``secret`` (also ``x_env``/``x_cmd``) and ``block:smtp``.
@@ -749,7 +773,8 @@ def _load_top(cfg: Config, top: dict[str, Any], probs: _Problems) -> None:
     if "channels" in top:
         cfg.channels = _channels(top["channels"], probs)
     if "sla" in top:
-        cfg.sla = _sla(top["sla"], probs)
+        cfg.sla_policies = _sla_policies(top["sla"], probs)
+        cfg.sla = cfg.sla_policies[0] if cfg.sla_policies else None
     if "templates" in top:
         cfg.templates = _templates(top["templates"], probs)
     if "rules" in top:
@@ -760,6 +785,8 @@ def _load_top(cfg: Config, top: dict[str, Any], probs: _Problems) -> None:
         cfg.csat = _csat(top["csat"], cfg.templates, probs)
     if "kb" in top:
         cfg.kb = _kb(top["kb"], probs)
+    if "notify" in top:
+        cfg.notify = _notify(top["notify"], cfg.channels, probs)
 
 
 def _timezone(node: Any, probs: _Problems) -> str | None:
@@ -781,19 +808,18 @@ def _timezone(node: Any, probs: _Problems) -> str | None:
     return None
 
 
-def _days(node: Any, probs: _Problems) -> set[int] | None:
+def _days(node: Any, probs: _Problems, where: str = "business_hours.days") -> set[int] | None:
     value = _py(node)
     if isinstance(value, str):
         value = [d.strip() for d in value.split(",")]
     if not isinstance(value, list) or not value:
-        probs.add(node, "business_hours.days", "must be a list of days like [mon, tue, wed]")
+        probs.add(node, where, "must be a list of days like [mon, tue, wed]")
         return None
     got: set[int] = set()
     for item in value:
         parts = str(item).strip().lower().split("-")
         if len(parts) > 2 or any(p not in _DAY_NAMES for p in parts):
-            probs.add(node, "business_hours.days",
-                      f"unknown day {item!r}: use mon … sun, or a range like mon-fri")
+            probs.add(node, where, f"unknown day {item!r}: use mon … sun, or a range like mon-fri")
             continue
         first, last = _DAY_NAMES[parts[0]], _DAY_NAMES[parts[-1]]
         got.update(range(first, last + 1) if first <= last else [*range(first, 7), *range(last + 1)])
@@ -801,8 +827,11 @@ def _days(node: Any, probs: _Problems) -> set[int] | None:
 
 
 def _business_hours(node: Any, probs: _Problems) -> BusinessHours | None:
-    if not _mapping(node, "business_hours", "keys: days, start, end", probs):
+    if not _mapping(node, "business_hours", "days to periods (mon-fri: [\"09:00-13:00\"]) "
+                    "or keys: days, start, end", probs):
         return None
+    if not any(k in ("days", "start", "end") for k, _, _ in _pairs(node)):
+        return _business_periods(node, probs)
     keys = _check_keys(node, ("days", "start", "end"), "business_hours", probs)
     bh = BusinessHours()
     if "days" in keys:
@@ -817,10 +846,55 @@ def _business_hours(node: Any, probs: _Problems) -> BusinessHours | None:
     return bh
 
 
+_PERIOD = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
+
+
+def _business_periods(node: Any, probs: _Problems) -> BusinessHours | None:
+    """``mon-fri: ["09:00-13:00", "14:00-18:00"]``, ``sat: ["09:00-12:00"]``."""
+    periods: dict[int, list[tuple[time, time]]] = {}
+    for key, knode, vnode in _pairs(node):
+        where = f"business_hours.{key}"
+        days = _days(knode, probs, where)
+        if days is None:
+            continue
+        value = _py(vnode)
+        if isinstance(value, str):
+            value = [value]
+        if value is None:
+            value = []  # `sun: []` or `sun:`: closed
+        if not isinstance(value, list):
+            probs.add(vnode, where, 'must be a list of periods like ["09:00-13:00", "14:00-18:00"]')
+            continue
+        spans: list[tuple[time, time]] = []
+        for item in value:
+            m = _PERIOD.fullmatch(str(item))
+            bad = m is None
+            if m:
+                h1, m1, h2, m2 = (int(g) for g in m.groups())
+                a, b = h1 * 60 + m1, h2 * 60 + m2
+                bad = h1 > 23 or m1 > 59 or m2 > 59 or b > 1440 or a >= b
+            if bad or m is None:
+                probs.add(vnode, where, f"{item!r} is not a period like \"09:00-13:00\" "
+                          "(start before end, 24:00 at most)")
+                continue
+            spans.append((time(h1, m1), time(0) if b == 1440 else time(h2, m2)))
+        for d in days:
+            if d in periods:
+                probs.add(knode, where, f"{DAYS[d]} is given twice")
+            periods[d] = sorted(periods.get(d, []) + spans)
+    periods = {d: p for d, p in periods.items() if p}
+    if not periods:
+        probs.add(node, "business_hours", "no working period on any day")
+        return None
+    first = min(periods)
+    return BusinessHours(days=set(periods), start=periods[first][0][0],
+                         end=periods[first][-1][1], periods=periods)
+
+
 def _holidays(node: Any, probs: _Problems) -> Holidays:
     h = Holidays()
     if _is_map(node):
-        keys = _check_keys(node, ("country", "dates"), "holidays", probs)
+        keys = _check_keys(node, ("country", "subdivision", "dates"), "holidays", probs)
     elif isinstance(_py(node), str):
         keys = {"country": node}
     else:
@@ -828,12 +902,23 @@ def _holidays(node: Any, probs: _Problems) -> Holidays:
         return h
     if "country" in keys:
         code = _py(keys["country"])
+        sub = _py(keys["subdivision"]) if "subdivision" in keys else None
+        if isinstance(code, str) and "-" in code and sub is None:
+            code, _, sub = code.partition("-")  # DE-BY: ISO 3166-2
+        where = _join("holidays", "country" if _is_map(node) else "")
         if not isinstance(code, str) or not _country_known(code.upper()):
-            probs.add(keys["country"], _join("holidays", "country" if _is_map(node) else ""),
+            probs.add(keys["country"], where,
                       f"{code!r} is not a country the holidays calendar knows "
                       "(an ISO 3166 code such as IT, DE, US)")
+        elif sub is not None and not _subdivision_known(code.upper(), str(sub).upper()):
+            probs.add(keys.get("subdivision", keys["country"]), "holidays.subdivision",
+                      f"{sub!r} is not a subdivision of {code.upper()} the holidays calendar "
+                      "knows (e.g. BY for DE-BY, RM for Rome)")
         else:
             h.country = code.upper()
+            h.subdivision = str(sub).upper() if sub is not None else None
+    elif "subdivision" in keys and not _is_null(keys["subdivision"]):
+        probs.add(keys["subdivision"], "holidays.subdivision", "needs a country")
     if "dates" in keys:
         value = _py(keys["dates"])
         if not isinstance(value, list):
@@ -847,6 +932,16 @@ def _holidays(node: Any, probs: _Problems) -> Holidays:
             except ValueError:
                 probs.add(keys["dates"], "holidays.dates", f"{v!r} is not a date (2026-12-24)")
     return h
+
+
+def _subdivision_known(code: str, sub: str) -> bool:
+    import holidays
+
+    try:
+        holidays.country_holidays(code, subdiv=sub)
+    except NotImplementedError:
+        return False
+    return True
 
 
 def _country_known(code: str) -> bool:
@@ -962,25 +1057,70 @@ def _imap_defaults(entry: dict[str, Any], item: Any, raw: dict[str, Any], where:
                       "a password without username: SMTP logs in only when username is set")
 
 
-def _sla(node: Any, probs: _Problems) -> Sla | None:
-    if not _mapping(node, "sla", "keys: first_response, resolution, by_priority, business_hours_only",
-                    probs):
+SLA_MATCH = ("channel", "account", "priority", "tag", "contact_tag")
+SLA_KEYS = ("first_response", "resolution", "by_priority", "business_hours_only")
+
+
+def _sla_policies(node: Any, probs: _Problems) -> list[Sla]:
+    """``sla`` is one policy (a mapping, the old form) or a list of named
+    policies with ``match``; the first that matches a ticket applies."""
+    if not _is_seq(node):
+        one = _sla(node, probs, "sla", SLA_KEYS)
+        return [one] if one is not None else []
+    out: list[Sla] = []
+    names: set[str] = set()
+    for i, item in enumerate(node.value):
+        where = f"sla[{i}]"
+        pol = _sla(item, probs, where, ("name", "match", *SLA_KEYS))
+        if pol is None:
+            continue
+        pol.name = pol.name or f"policy-{i + 1}"
+        if pol.name in names:
+            probs.add(item, f"{where}.name", f"duplicate policy name {pol.name!r}")
+        names.add(pol.name)
+        out.append(pol)
+    return out
+
+
+def _sla(node: Any, probs: _Problems, top: str = "sla", allowed: tuple[str, ...] = SLA_KEYS
+         ) -> Sla | None:
+    if not _mapping(node, top, "keys: " + ", ".join(allowed), probs):
         return None
-    keys = _check_keys(node, ("first_response", "resolution", "by_priority", "business_hours_only"),
-                       "sla", probs)
+    keys = _check_keys(node, allowed, top, probs)
     sla = Sla()
+    if "name" in keys:
+        sla.name = _value("text", keys["name"], f"{top}.name", probs) or ""
+    if "match" in keys and _mapping(keys["match"], f"{top}.match",
+                                    "conditions: " + ", ".join(SLA_MATCH), probs):
+        for k, v in _check_keys(keys["match"], SLA_MATCH, f"{top}.match", probs).items():
+            want = _value("list", v, f"{top}.match.{k}", probs)
+            if want is None:
+                continue
+            if k == "priority":
+                for p in want:
+                    if p not in PRIORITIES:
+                        probs.add(v, f"{top}.match.priority",
+                                  f"unknown priority {p!r}: use {', '.join(PRIORITIES)}")
+            if k == "channel":
+                from supportctl.models import MEDIA
+
+                for c in want:
+                    if c not in MEDIA:
+                        probs.add(v, f"{top}.match.channel",
+                                  f"unknown channel {c!r}: use a medium ({', '.join(MEDIA)})")
+            sla.match[k] = [str(w) for w in want]
     for k in ("first_response", "resolution"):
         if k in keys and not _is_null(keys[k]):
-            setattr(sla, k, _duration(keys[k], f"sla.{k}", probs))
+            setattr(sla, k, _duration(keys[k], f"{top}.{k}", probs))
     if "business_hours_only" in keys:
-        flag = _value("bool", keys["business_hours_only"], "sla.business_hours_only", probs)
+        flag = _value("bool", keys["business_hours_only"], f"{top}.business_hours_only", probs)
         sla.business_hours_only = True if flag is None else flag
     if "by_priority" in keys:
         bp = keys["by_priority"]
-        if _mapping(bp, "sla.by_priority", "priority to targets (urgent: {first_response: 1h})",
+        if _mapping(bp, f"{top}.by_priority", "priority to targets (urgent: {first_response: 1h})",
                     probs):
             for prio, knode, vnode in _pairs(bp):
-                where = f"sla.by_priority.{prio}"
+                where = f"{top}.by_priority.{prio}"
                 if prio not in PRIORITIES:
                     probs.add(knode, where, f"unknown priority{_suggest(prio, PRIORITIES)}: use "
                               + ", ".join(PRIORITIES))
@@ -992,6 +1132,83 @@ def _sla(node: Any, probs: _Problems) -> Sla | None:
                            for k in ("first_response", "resolution"))
                 sla.by_priority[prio] = (fr, res)
     return sla
+
+
+NOTIFY_EVENTS = ("new", "due-soon", "breached", "assigned", "customer-replied", "sync-failed",
+                 "digest")
+NOTIFY_KEYS = ("name", "via", "to", "on", "at", "priority", "channel", "tag", "outside_hours")
+_TELEGRAM_CHAT = re.compile(r"-?\d+|@[A-Za-z][A-Za-z0-9_]{4,}")
+
+
+def _notify(node: Any, channels: list[dict[str, Any]], probs: _Problems) -> list[Notify]:
+    out: list[Notify] = []
+    if not _is_seq(node):
+        probs.add(node, "notify", "must be a list of entries (name, via, to, on)")
+        return out
+    by_name = {c["name"]: c for c in channels}
+    seen: set[str] = set()
+    for i, item in enumerate(node.value):
+        where = f"notify[{i}]"
+        if not _mapping(item, where, "keys: " + ", ".join(NOTIFY_KEYS), probs):
+            continue
+        keys = _check_keys(item, NOTIFY_KEYS, where, probs)
+        missing = [k for k in ("name", "via", "to", "on") if k not in keys]
+        if missing:
+            probs.add(item, where, f"missing required key {missing[0]!r}")
+            continue
+        name = _value("text", keys["name"], f"{where}.name", probs) or f"notify-{i + 1}"
+        if name in seen:
+            probs.add(keys["name"], f"{where}.name", f"duplicate notify name {name!r}")
+        seen.add(name)
+        via = _value("text", keys["via"], f"{where}.via", probs) or ""
+        to = _value("text", keys["to"], f"{where}.to", probs) or ""
+        entry = Notify(name=name, via=via, to=to)
+        target = by_name.get(via)
+        if via and target is None:
+            probs.add(keys["via"], f"{where}.via", f"no channel entry named {via!r}"
+                      + _suggest(via, by_name))
+        elif target is not None:
+            kind = target["type"]
+            if kind == "imap" and not target.get("smtp"):
+                probs.add(keys["via"], f"{where}.via",
+                          f"channel {via!r} has no smtp block to send email with")
+            elif kind == "imap" and to and not _EMAIL.fullmatch(to):
+                probs.add(keys["to"], f"{where}.to", f"{to!r} is not an email address")
+            elif kind == "twilio" and to and not _E164.fullmatch(to):
+                probs.add(keys["to"], f"{where}.to",
+                          f"{to!r} is not an E.164 number (+393331112222 or whatsapp:+…)")
+            elif kind == "telegram" and to and not _TELEGRAM_CHAT.fullmatch(to):
+                probs.add(keys["to"], f"{where}.to",
+                          f"{to!r} is not a Telegram chat id (a number; ask the bot's getUpdates)")
+            elif kind not in ("imap", "twilio", "telegram", "memory"):
+                probs.add(keys["via"], f"{where}.via",
+                          f"channel {via!r} ({kind}) cannot notify: use an imap (its smtp), "
+                          "twilio or telegram entry")
+        on = _value("list", keys["on"], f"{where}.on", probs) or []
+        for ev in on:
+            if ev not in NOTIFY_EVENTS:
+                probs.add(keys["on"], f"{where}.on", f"unknown event {ev!r}{_suggest(ev, NOTIFY_EVENTS)}: "
+                          f"use {', '.join(NOTIFY_EVENTS)}")
+        entry.on = [e for e in on if e in NOTIFY_EVENTS]
+        if "at" in keys:
+            entry.at = _time(keys["at"], f"{where}.at", probs)
+            if "digest" not in on:
+                probs.add(keys["at"], f"{where}.at", "only a digest has a time: add digest to on")
+        elif "digest" in on:
+            probs.add(item, where, 'a digest needs at: the local time to send it ("08:30")')
+        for k, choices in (("priority", PRIORITIES), ("channel", None), ("tag", None)):
+            if k in keys:
+                values = _value("list", keys[k], f"{where}.{k}", probs) or []
+                if choices:
+                    for v in values:
+                        if v not in choices:
+                            probs.add(keys[k], f"{where}.{k}",
+                                      f"unknown priority {v!r}: use {', '.join(choices)}")
+                setattr(entry, k, values)
+        if "outside_hours" in keys:
+            entry.outside_hours = _value("bool", keys["outside_hours"], f"{where}.outside_hours", probs)
+        out.append(entry)
+    return out
 
 
 def _templates(node: Any, probs: _Problems) -> dict[str, Template]:

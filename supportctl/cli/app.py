@@ -244,6 +244,7 @@ COMMAND_MODULES = {
     "triage": "triage",
     "report": "report",
     **dict.fromkeys(("suggest", "kb"), "answers"),
+    "notify": "notify",
 }
 
 
@@ -264,7 +265,7 @@ def _register(args: list[str]) -> None:
     module = COMMAND_MODULES.get(command or "")
     # --help lists commands in this order: daily work first.
     names = [module] if module else ["tickets", "channels", "triage", "answers", "contacts", "data",
-                                         "report", "admin"]
+                                         "report", "admin", "notify"]
     for name in names:
         importlib.import_module(f"supportctl.cli.{name}")
 
@@ -293,6 +294,22 @@ def _say_interrupted() -> None:
         sys.stderr.flush()
     except OSError:  # SIGHUP: the terminal may be gone
         pass
+def _refresh_sla(store: Any) -> None:
+    """After a command that wrote, recompute the due times its changes made
+    stale (a priority, tag, channel or pending change: triggers mark them),
+    so a ticket made urgent gets the urgent targets at once. Read commands
+    wrote nothing and pay nothing. Without a loadable config the marks stay
+    for the next ``sync``."""
+    try:
+        if not store.conn.total_changes or not store.scalar(
+                "SELECT 1 FROM tickets WHERE sla_stale = 1 LIMIT 1"):
+            return
+        from supportctl.services import sla
+
+        with store.tx():
+            sla.refresh_stale(store, STATE.config())
+    except Exception:  # the command itself succeeded; sync will catch up
+        return
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -356,6 +373,7 @@ def main(argv: list[str] | None = None) -> None:
         code = 1
     finally:
         if STATE._store is not None:
+            _refresh_sla(STATE._store)
             try:
                 STATE._store.close()
             except BaseException:  # also a second interrupt while closing

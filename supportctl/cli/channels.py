@@ -272,10 +272,10 @@ def run_sync(names: list[str], since: str | None, retry_quarantine: bool,
     knows what the last pass saw and returns at once if mail came since."""
     from supportctl.cli import render
     from supportctl.services import sync as svc
-    from supportctl.services.triage import auto_close
 
     cfg = STATE.config()
     store = STATE.store()
+    started = now_iso()
     entries = _entries()
     if names:
         known = {e["name"] for e in entries}
@@ -317,16 +317,63 @@ def run_sync(names: list[str], since: str | None, retry_quarantine: bool,
         ok, left = svc.retry_quarantine(store, _settings)
         if not STATE.quiet or left:
             render.info(f"quarantine: {ok} recovered, {left} still quarantined")
-    auto_close(store, cfg.close_after, STATE.actor, now_iso())
     failed = [r for r in results if not r.ok]
     for r in results:
         if not STATE.quiet or not r.ok or r.quarantined:
             render.info(svc.describe(r))
+    housekeeping(store, {r.name: (None if r.ok else r.error) for r in results}, keep, started)
     if failed and len(failed) == len(results):
         return 1
     if failed:
         return 5
     return 0
+
+
+class ChannelPool:
+    """Channels for notifications, by entry name: the ones ``--watch``
+    keeps open, else built on first use and closed by ``close``."""
+
+    def __init__(self, keep: dict[str, Any] | None = None) -> None:
+        self.keep = keep or {}
+        self.built: dict[str, Any] = {}
+
+    def __call__(self, name: str) -> Any:
+        if name in self.keep:
+            return self.keep[name]
+        if name not in self.built:
+            self.built[name] = build_channel(STATE.config().channel(name))
+        return self.built[name]
+
+    def close(self) -> None:
+        for channel in self.built.values():
+            try:
+                channel.close()
+            except Exception:
+                pass
+        self.built.clear()
+
+
+def housekeeping(store: Any, synced: dict[str, str | None], keep: dict[str, Any] | None,
+                 started: str) -> None:
+    """Close, wake, recompute due times, notify (services.housekeeping)."""
+    from supportctl.cli import render
+    from supportctl.services import housekeeping as hk
+
+    pool = ChannelPool(keep)
+    try:
+        rep = hk.run(store, STATE.config(), now_iso(), actor=STATE.actor, channel_for=pool,
+                     synced=synced, started=started)
+    finally:
+        pool.close()
+    for problem in rep.problems:
+        render.error(problem)
+    if STATE.quiet:
+        return
+    done = [f"{n} {what}" for n, what in ((rep.closed, "closed"), (rep.woken, "woken"),
+                                          (rep.notified, "notified")) if n]
+    done += [f"{n} {name}" for name, n in rep.counts.items() if n]
+    if done:
+        render.info("housekeeping: " + ", ".join(done))
 
 
 @app.command()

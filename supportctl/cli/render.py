@@ -142,12 +142,38 @@ def ticket_row(t: dict[str, Any]) -> dict[str, str]:
         "tags": one_line(",".join(t["tags"]), 30),
         "assignee": one_line(t.get("assignee") or "", 16),
         "sla": "BREACHED" if t["sla"]["breached"] else "",
+        "due": due_left(t),
     }
     return {k: cell(v) for k, v in row.items()}
 
 
+def due_left(t: dict[str, Any], now: str | None = None) -> str:
+    """Time left on the clock that still runs (``3h20m``), ``-1h05m`` when
+    overdue, ``paused`` while pending; empty without a clock."""
+    from supportctl.models import parse_iso, utcnow
+
+    sla = t.get("sla") or {}
+    due = None
+    if not t.get("first_response_at") and sla.get("first_response_due"):
+        due = sla["first_response_due"]
+    elif not t.get("solved_at") and sla.get("resolution_due"):
+        if sla.get("paused"):
+            return "paused"
+        due = sla["resolution_due"]
+    when = parse_iso(due)
+    if when is None:
+        return ""
+    left = int((when - (parse_iso(now) or utcnow())).total_seconds() // 60)
+    sign, left = ("-", -left) if left < 0 else ("", left)
+    days, rest = divmod(left, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d{hours}h"
+    return f"{sign}{hours}h{minutes:02d}m" if hours else f"{sign}{minutes}m"
+
+
 TICKET_COLUMNS = ["id", "status", "priority", "updated", "channel", "contact", "subject", "tags",
-                  "assignee"]
+                  "assignee", "due"]
 CSV_TICKET_COLUMNS = ["id", "status", "priority", "subject", "channel", "account", "contact",
                       "assignee", "tags", "created_at", "updated_at", "first_response_at",
                       "solved_at", "message_count", "last_message_at", "snoozed_until"]
@@ -203,6 +229,11 @@ def _table(rows: list[dict[str, str]], with_snippet: bool) -> None:
             cells[6].append("\n" + r["snippet"], style="dim")
         if r["sla"]:
             cells[0].stylize("reverse red")
+        due = cells[TICKET_COLUMNS.index("due")]
+        soon = r["due"].endswith("m") and "h" not in r["due"] or r["due"][:1] in "0123" and \
+            r["due"][1:2] == "h"  # under 4 hours: `list --sla due-soon`
+        due.stylize("bold red" if r["due"].startswith("-") else "dim" if r["due"] == "paused"
+                    else "yellow" if soon else "green")
         table.add_row(*cells)
     con.print(table)
 

@@ -86,7 +86,11 @@ def list_cmd(
         from supportctl.store.search import condition
 
         f.where, f.params = condition(query, now)
-    render.tickets(tickets_json(store, ticket_ids(store, f, now), now), _fmt(fmt))
+    ids = ticket_ids(store, f, now)
+    if _fmt(fmt) == "ids":  # `list --sla breached --format ids | …`: no objects to build
+        sys.stdout.write("".join(f"{i}\n" for i in ids))
+        return
+    render.tickets(tickets_json(store, ids, now), _fmt(fmt))
 
 
 def _check_statuses(statuses: list[str] | None) -> None:

@@ -251,6 +251,11 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
         from supportctl.services.rules import apply_rules
 
         apply_rules(store, ticket_id, item, settings, now)
+    if settings.config is not None:
+        from supportctl.services import sla
+
+        # Rules may have changed what the ticket's policy depends on.
+        sla.refresh_stale(store, settings.config, limit_to=ticket_id)
     if created and direction == "in" and settings.acknowledge:
         from supportctl.services import autoreply
 
@@ -323,7 +328,8 @@ def create_ticket(
 ) -> int:
     from supportctl.services.sla import due_times
 
-    first_due, res_due = due_times(parse_iso(created_at) or utcnow(), priority, config)
+    first_due, res_due = due_times(parse_iso(created_at) or utcnow(), priority, config,
+                                   channel=channel, account=account)
     tid = store.insert(
         "tickets",
         {
@@ -332,6 +338,9 @@ def create_ticket(
             "created_at": created_at, "updated_at": created_at,
             "first_response_due": iso(first_due), "resolution_due": iso(res_due),
             "linked_ticket": linked_ticket, "conversation": conversation,
+            # The policy may depend on tags rules add next: sla.refresh
+            # settles it (with the policy's name) once they have run.
+            "sla_stale": 1,
         },
     )
     store.event(actor, "create", now, ticket_id=tid, channel=channel, account=account,

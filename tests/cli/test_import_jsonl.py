@@ -88,3 +88,20 @@ def test_a_bad_line_names_itself_and_changes_nothing(seeded: Any, tmp_path: Path
     assert r.err.startswith("error: line 3: ") and field in r.err and "internal error" not in r.err
     assert "\x1b" not in r.err
     assert counts(seeded.db) == (1, 1, 1)
+
+
+def test_import_keeps_due_times_verbatim_under_an_sla_config(cli: Any, tmp_path: Path) -> None:
+    """Tags inserted by an import mark tickets for an SLA recompute; an
+    import restores due times as exported (SPEC §6), config or not."""
+    config = tmp_path / "config.yaml"
+    config.write_text("sla:\n  first_response: 1h\n  resolution: 1d\n  business_hours_only: false\n")
+    config.chmod(0o600)
+    due = {"first_response_due": "2026-12-09T09:00:00Z", "resolution_due": "2026-12-19T09:00:00Z"}
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(ticket(7, sla=due)) + "\n")
+    for pre in ((), ("--config", str(config))):
+        db = tmp_path / f"s{len(pre)}.db"
+        r = cli("--db", str(db), *pre, "import", str(src), "--format", "jsonl")
+        assert r.code == 0, r
+        [t] = cli("--db", str(db), *pre, "list", "--status", "all", "--format", "json").json()
+        assert {k: t["sla"][k] for k in due} == due

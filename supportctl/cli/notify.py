@@ -1,0 +1,28 @@
+"""``notify test NAME``: check that a notification entry reaches its person."""
+
+from __future__ import annotations
+
+import typer
+
+from supportctl.cli.app import STATE, app, now_iso
+
+notify_app = typer.Typer(help="Notifications to agents and the owner (SPEC §10).",
+                         no_args_is_help=True)
+app.add_typer(notify_app, name="notify")
+
+
+@notify_app.command("test")
+def notify_test(name: str = typer.Argument(..., metavar="NAME")) -> None:
+    """Send a test message through the notify entry NAME."""
+    from supportctl.cli import render
+    from supportctl.cli.channels import ChannelPool, setup_logging
+    from supportctl.services import notify
+
+    setup_logging()
+    pool = ChannelPool()
+    try:
+        entry = notify.send_test(STATE.config(required=True), name, pool, now_iso())
+    finally:
+        pool.close()
+    if not STATE.quiet:
+        render.info(f"sent a test notification to {entry.to} via {entry.via}")

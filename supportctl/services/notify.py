@@ -1,0 +1,386 @@
+"""Notifications to people (SPEC §10): a short message to an agent or the
+owner when something needs them, through a configured channel entry.
+
+Contract:
+- A notification goes to the entry's ``to`` only (an address, a number, a
+  Telegram chat id from the config), through the channel's own ``send``.
+  It never touches the outbox or the messages of a ticket, so it can never
+  reach a customer, never counts as a reply and never moves an SLA clock.
+- Each (ticket, event, entry) notifies once: a row in ``notifications``
+  (its primary key) and an event ``notify`` on the ticket, written after
+  the send succeeded. A failed send is tried again on the next run.
+  Events that happen more than once on a ticket are keyed per occurrence
+  (``customer-replied`` per message, ``assigned`` per assignment).
+- Quiet while nothing changes: ticket events are read from the event log
+  after a stored position; the first run starts with the sync pass it ends
+  (``started``), and only clocks that run out after that are reported, so
+  configuring ``notify`` on an old store sends no backlog.
+- A digest goes once per local day, at or after its ``at`` time.
+- ``sync-failed`` notifies once per failure streak of a channel entry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from supportctl.channels.base import Channel
+from supportctl.errors import ChannelError, ConfigError
+from supportctl.models import Address, Outbound, iso, parse_iso
+from supportctl.services import sla
+from supportctl.store.db import Store
+from supportctl.store.read import BREACHED_SQL, DUE_SOON_SQL, OPEN_STATUSES, due_soon_params
+
+CURSOR_KEY = "notify.cursor"
+SINCE_KEY = "notify.since"
+#: Customer text in a notification: a first line, this long at most.
+FIRST_LINE = 60
+DIGEST_LINES = 10
+
+ChannelFor = Callable[[str], Channel]
+
+
+@dataclass
+class Pending:
+    entry: Any
+    ticket_id: int  # 0: about no ticket
+    key: str  # what makes it once-only on (ticket, key, entry)
+    event: str  # the SPEC name: new, due-soon, breached, ...
+    text: str
+    subject: str
+    event_id: int | None = None  # the event-log row it came from
+
+
+@dataclass
+class Report:
+    sent: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def _state(store: Store, key: str) -> str | None:
+    value = store.scalar("SELECT value FROM service_state WHERE key = ?", [key])
+    return None if value is None else str(value)
+
+
+def _set_state(store: Store, key: str, value: str, now: str) -> None:
+    store.execute(
+        "INSERT INTO service_state (key, value, updated_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        [key, value, now])
+
+
+def outbound_for(entry: Any, channel: Channel, text: str, subject: str) -> Outbound:
+    """The message for ``entry.to`` on the entry's channel."""
+    kind = getattr(channel, "type", "")
+    to = entry.to
+    if kind == "imap" or (kind == "memory" and "@" in to):
+        medium = "email"
+    elif kind == "telegram" or (kind == "memory" and not to.lstrip("+").startswith(tuple("0123456789"))
+                                and not to.startswith("whatsapp:")):
+        medium = "telegram"
+    elif to.startswith("whatsapp:"):
+        medium = "whatsapp"
+    else:
+        medium = "sms"
+    out = Outbound(medium=medium, to=[Address(to.removeprefix("whatsapp:"))], text=text,
+                   subject=subject if medium == "email" else "", auto=True)
+    if medium == "telegram":
+        out.conversation = to
+    return out
+
+
+def deliver(entry: Any, channel_for: ChannelFor, text: str, subject: str) -> None:
+    """Send one notification; ChannelError when it did not go."""
+    channel = channel_for(entry.via)
+    channel.send(outbound_for(entry, channel, text, subject))
+
+
+# -- what to say ----------------------------------------------------------------
+
+
+def _tz(config: Any) -> Any:
+    return sla._tz(config)
+
+
+def local_time(value: str | None, config: Any) -> str:
+    when = parse_iso(value)
+    if when is None:
+        return ""
+    return when.astimezone(_tz(config)).strftime("%a %d %b %H:%M")
+
+
+def ticket_line(store: Store, ticket_id: int, config: Any, *, event: str,
+                message_id: int | None = None, due: str | None = None) -> tuple[str, str]:
+    """(text, email subject): id, customer, channel, first line, due time."""
+    from supportctl.safe import one_line
+
+    t = store.one(
+        "SELECT t.id, t.channel, t.subject, t.first_response_at, t.first_response_due, "
+        "t.solved_at, t.resolution_due, t.assignee, c.name AS contact_name, "
+        "(SELECT address FROM identities i WHERE i.contact_id = t.contact_id ORDER BY id LIMIT 1) "
+        "AS address FROM tickets t LEFT JOIN contacts c ON c.id = t.contact_id WHERE t.id = ?",
+        [ticket_id])
+    if t is None:
+        return f"#{ticket_id} {event}", f"#{ticket_id} {event}"
+    if message_id is None:
+        message_id = store.scalar(
+            "SELECT max(id) FROM messages WHERE ticket_id = ? AND direction = 'in'", [ticket_id])
+    text = store.scalar("SELECT text FROM messages WHERE id = ?", [message_id]) or t["subject"]
+    first = next((ln for ln in str(text).splitlines() if ln.strip()), "")
+    who = one_line(t["contact_name"] or t["address"] or "unknown", 30)
+    due = due or (t["first_response_due"] if not t["first_response_at"] and t["first_response_due"]
+                  else t["resolution_due"] if not t["solved_at"] else None)
+    what = event + (f" to {one_line(t['assignee'], 20)}" if event == "assigned" and t["assignee"]
+                    else "")
+    parts = [f"#{t['id']} {what}", who, t["channel"], one_line(first, FIRST_LINE)]
+    if due:
+        parts.append(f"due {local_time(due, config)}")
+    return " · ".join(p for p in parts if p), f"[supportctl] #{t['id']} {what}: {who}"
+
+
+# -- conditions -------------------------------------------------------------------
+
+
+def applies(store: Store, entry: Any, ticket_id: int, at: datetime, config: Any) -> bool:
+    """The entry's optional conditions: priority, channel (medium or
+    account), tag, outside_hours (at the moment of the event)."""
+    if entry.priority or entry.channel:
+        row = store.one("SELECT priority, channel, account FROM tickets WHERE id = ?", [ticket_id])
+        if row is None:
+            return False
+        if entry.priority and row["priority"] not in entry.priority:
+            return False
+        if entry.channel and row["channel"] not in entry.channel and row["account"] not in entry.channel:
+            return False
+    if entry.tag:
+        marks = ", ".join("?" for _ in entry.tag)
+        if not store.scalar(f"SELECT 1 FROM tags WHERE ticket_id = ? AND tag IN ({marks}) LIMIT 1",
+                            [ticket_id, *entry.tag]):
+            return False
+    return outside_ok(entry, at, config)
+
+
+def outside_ok(entry: Any, at: datetime, config: Any) -> bool:
+    if entry.outside_hours is None:
+        return True
+    hours = sla.hours_from_config(config)
+    return (not sla.is_business_time(at, hours)) == entry.outside_hours if hours else not entry.outside_hours
+
+
+# -- finding what is due -----------------------------------------------------------------
+
+
+def _entries(config: Any, event: str) -> list[Any]:
+    return [e for e in getattr(config, "notify", None) or [] if event in e.on]
+
+
+def _from_log(store: Store, config: Any, cursor: int) -> Iterator[Pending]:
+    wanted = {ev for e in getattr(config, "notify", None) or [] for ev in e.on}
+    if not wanted & {"new", "assigned", "customer-replied"}:
+        return
+    rows = store.execute(
+        "SELECT id, ticket_id, action, detail, at FROM events WHERE id > ? "
+        "AND action IN ('message.in', 'assign') ORDER BY id", [cursor]).fetchall()
+    for eid, tid, action, detail, at in rows:
+        if tid is None:
+            continue
+        try:
+            d = json.loads(detail)
+        except ValueError:
+            d = {}
+        when = parse_iso(at)
+        assert when is not None
+        if action == "assign":
+            if not d.get("new"):
+                continue
+            event, key, mid = "assigned", f"assigned:{eid}", None
+        else:
+            mid = d.get("message_id")
+            if _noise(store, tid, mid):
+                continue
+            first = store.scalar("SELECT min(id) FROM messages WHERE ticket_id = ?", [tid])
+            if mid is not None and mid == first:
+                event, key = "new", "new"
+            else:
+                event, key = "customer-replied", f"customer-replied:{mid}"
+        for entry in _entries(config, event):
+            if applies(store, entry, tid, when, config):
+                text, subject = ticket_line(store, tid, config, event=event, message_id=mid)
+                yield Pending(entry, tid, key, event, text, subject, event_id=eid)
+
+
+def _noise(store: Store, ticket_id: int, message_id: Any) -> bool:
+    """Spam, bounces, closed tickets and automatic mail (an out-of-office,
+    a list) wake nobody."""
+    if store.scalar("SELECT 1 FROM tags WHERE ticket_id = ? AND tag IN ('spam', 'bounce')",
+                    [ticket_id]):
+        return True
+    if store.scalar("SELECT status FROM tickets WHERE id = ?", [ticket_id]) in ("closed", None):
+        return True
+    return bool(store.scalar("SELECT auto_reason FROM messages WHERE id = ?", [message_id]))
+
+
+def _clocks(store: Store, config: Any, now: str, since: str) -> Iterator[Pending]:
+    """Tickets whose clock runs out soon, or ran out (after ``since``)."""
+    statuses = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+    at = parse_iso(now)
+    assert at is not None
+    soon = due_soon_params(now)[1]
+
+    def running_out(due: str, stopped: str | None, event: str) -> bool:
+        if event == "breached":
+            return due <= (stopped or now)
+        return stopped is None and now < due <= soon
+
+    for event, sql, params in (("due-soon", DUE_SOON_SQL, due_soon_params(now)),
+                               ("breached", BREACHED_SQL, [now, now])):
+        entries = _entries(config, event)
+        if not entries:
+            continue
+        rows = store.execute(
+            "SELECT t.id, t.first_response_at, t.first_response_due, t.solved_at, "
+            "t.sla_paused_at, t.resolution_due FROM tickets t "
+            f"WHERE t.status IN ({statuses}) AND t.merged_into IS NULL AND {sql}", params).fetchall()
+        for tid, fr_at, fr_due, solved, paused, res_due in rows:
+            clocks = []
+            if fr_due and not fr_at and running_out(fr_due, None, event):
+                clocks.append(("first_response", fr_due))
+            if res_due and not solved and running_out(res_due, paused, event):
+                clocks.append(("resolution", res_due))
+            for clock, due in clocks:
+                if event == "breached" and due < since:
+                    continue  # ran out before anyone asked to be told
+                for entry in entries:
+                    if applies(store, entry, tid, at, config):
+                        text, subject = ticket_line(store, tid, config, event=event, due=due)
+                        label = clock.replace("_", " ")
+                        text = text.replace(f"#{tid} {event}", f"#{tid} {event} ({label})", 1)
+                        yield Pending(entry, tid, f"{event}:{clock}", event, text, subject)
+
+
+def digest_text(store: Store, config: Any, entry: Any, now: str) -> tuple[str, str]:
+    """Breached tickets and those due within a day, a line each."""
+    from supportctl.safe import one_line
+
+    statuses = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+    day = iso((parse_iso(now) or datetime.now()) + timedelta(days=1)) or now
+    rows = store.execute(
+        "SELECT t.id, t.channel, t.subject, c.name, t.first_response_at, t.first_response_due, "
+        "t.solved_at, t.sla_paused_at, t.resolution_due FROM tickets t "
+        "LEFT JOIN contacts c ON c.id = t.contact_id "
+        f"WHERE t.status IN ({statuses}) AND t.merged_into IS NULL AND ("
+        "(t.first_response_at IS NULL AND t.first_response_due <= ?) OR "
+        "(t.solved_at IS NULL AND t.resolution_due <= ?)) ORDER BY t.id", [day, day]).fetchall()
+    at = parse_iso(now)
+    assert at is not None
+    breached: list[str] = []
+    due: list[str] = []
+    for tid, channel, subject, name, fr_at, fr_due, solved, paused, res_due in rows:
+        if not applies(store, entry, tid, at, config):
+            continue
+        nxt = fr_due if not fr_at and fr_due else res_due
+        late = bool((not fr_at and fr_due and fr_due <= now)
+                    or (not solved and res_due and res_due <= (paused or now)))
+        line = f"#{tid} {one_line(name or '', 24)} · {channel} · {one_line(subject, 40)}"
+        (breached if late else due).append(line + ("" if late else f" · due {local_time(nxt, config)}"))
+    text = [f"Digest {local_time(now, config)}: {len(breached)} breached, {len(due)} due within a day"]
+    for title, lines in (("Breached", breached), ("Due", due)):
+        if lines:
+            text.append(f"{title}:")
+            text += lines[:DIGEST_LINES]
+            if len(lines) > DIGEST_LINES:
+                text.append(f"… and {len(lines) - DIGEST_LINES} more: supportctl list --sort due")
+    return "\n".join(text), f"[supportctl] digest: {len(breached)} breached, {len(due)} due"
+
+
+def _digests(store: Store, config: Any, now: str) -> Iterator[Pending]:
+    at = parse_iso(now)
+    assert at is not None
+    local = at.astimezone(_tz(config))
+    for entry in _entries(config, "digest"):
+        if entry.at is None or local.time() < entry.at:
+            continue
+        text, subject = digest_text(store, config, entry, now)
+        yield Pending(entry, 0, f"digest:{local.date().isoformat()}", "digest", text, subject)
+
+
+def _sync_failures(config: Any, now: str, failures: dict[str, str]) -> Iterator[Pending]:
+    from supportctl.safe import one_line
+
+    at = parse_iso(now)
+    assert at is not None
+    for account, error in failures.items():
+        for entry in _entries(config, "sync-failed"):
+            if outside_ok(entry, at, config):
+                text = f"sync of {account} failed: {one_line(error, 100)}"
+                yield Pending(entry, 0, f"sync-failed:{account}", "sync-failed", text,
+                              f"[supportctl] sync of {account} failed")
+
+
+# -- the run -------------------------------------------------------------------------
+
+
+def run(store: Store, config: Any, now: str, channel_for: ChannelFor, *,
+        synced: dict[str, str | None] | None = None, started: str | None = None) -> Report:
+    """Send every notification that is due now. ``synced`` maps each
+    channel entry this sync ran to its error (None: it worked); ``started``
+    is when this sync pass began (the first run reports from there)."""
+    report = Report()
+    if not getattr(config, "notify", None):
+        return report
+    last = int(store.scalar("SELECT COALESCE(max(id), 0) FROM events") or 0)
+    with store.tx():
+        cursor_text = _state(store, CURSOR_KEY)
+        since = _state(store, SINCE_KEY)
+        if cursor_text is None or since is None:
+            # First run: from the start of this pass, no backlog.
+            since = started or now
+            first = store.scalar("SELECT COALESCE(max(id), 0) FROM events WHERE at < ?", [since])
+            cursor_text = str(first or 0)
+            _set_state(store, CURSOR_KEY, cursor_text, now)
+            _set_state(store, SINCE_KEY, since, now)
+        for account, error in (synced or {}).items():
+            if error is None:  # the streak ended: a new failure notifies again
+                store.execute("DELETE FROM notifications WHERE ticket_id = 0 AND event = ?",
+                              [f"sync-failed:{account}"])
+    cursor = int(cursor_text)
+    failures = {a: e for a, e in (synced or {}).items() if e is not None}
+    todo = [*_from_log(store, config, cursor), *_clocks(store, config, now, since),
+            *_digests(store, config, now), *_sync_failures(config, now, failures)]
+    oldest_failed: int | None = None
+    for p in todo:
+        if store.scalar("SELECT 1 FROM notifications WHERE ticket_id = ? AND event = ? AND entry = ?",
+                        [p.ticket_id, p.key, p.entry.name]):
+            continue
+        try:
+            deliver(p.entry, channel_for, p.text, p.subject)
+        except (ChannelError, ConfigError) as exc:
+            report.failed.append(f"notify {p.entry.name}: {exc}")
+            if p.event_id is not None:
+                oldest_failed = min(oldest_failed or p.event_id, p.event_id)
+            continue
+        with store.tx():
+            store.execute("INSERT OR IGNORE INTO notifications (ticket_id, event, entry, at) "
+                          "VALUES (?, ?, ?, ?)", [p.ticket_id, p.key, p.entry.name, now])
+            store.event(f"notify:{p.entry.name}", "notify", now, ticket_id=p.ticket_id or None,
+                        event=p.event, entry=p.entry.name, via=p.entry.via)
+        report.sent += 1
+    with store.tx():
+        # A failed send is retried next time: the position stays before it.
+        _set_state(store, CURSOR_KEY, str(last if oldest_failed is None else oldest_failed - 1), now)
+    return report
+
+
+def send_test(config: Any, name: str, channel_for: ChannelFor, now: str) -> Any:
+    """``notify test NAME``: one test message through the entry."""
+    entry = next((e for e in getattr(config, "notify", None) or [] if e.name == name), None)
+    if entry is None:
+        names = ", ".join(e.name for e in getattr(config, "notify", None) or []) or "none"
+        raise ConfigError(f"no notify entry named {name!r}: configured are {names}")
+    deliver(entry, channel_for, f"supportctl test notification for {entry.name} "
+            f"({local_time(now, config)}): notifications reach you here.",
+            "[supportctl] test notification")
+    return entry
