@@ -230,6 +230,7 @@ COMMAND_MODULES = {
     **dict.fromkeys(("init", "config", "template"), "admin"),
     "contact": "contacts",
     "triage": "triage",
+    "rules": "rules",
 }
 
 
@@ -249,7 +250,7 @@ def _register(args: list[str]) -> None:
         break
     module = COMMAND_MODULES.get(command or "")
     # --help lists commands in this order: daily work first.
-    names = [module] if module else ["tickets", "channels", "triage", "contacts", "data", "admin"]
+    names = [module] if module else ["tickets", "channels", "triage", "contacts", "data", "admin", "rules"]
     for name in names:
         importlib.import_module(f"supportctl.cli.{name}")
 

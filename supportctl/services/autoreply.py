@@ -53,3 +53,41 @@ def queue(store: Store, ticket_id: int, text: str, medium: str, account: dict[st
           meta: dict[str, Any] | None = None) -> int:
     return outbox.queue_reply(store, ticket_id, text=text, medium=medium, account=account,
                               actor="auto-reply", auto=True, meta=meta)
+
+
+def ack_text(store: Store, config: Any, ticket_id: int, medium: str,
+             now: str) -> tuple[str, dict[str, Any], str] | None:
+    """The acknowledgement for a new ticket: (text, send metadata,
+    template name), or None when none may go on ``medium``.
+
+    Inside business hours ``auto_reply.template``, outside them
+    ``outside_hours_template`` (whose ``next_business_time`` says when we
+    answer), falling back to the other when only one is set; in the
+    contact's language (the template's variant). On WhatsApp a plain text
+    only inside the 24 hours after the customer's last message, after that
+    only a template with a ``content_sid``."""
+    from supportctl.models import parse_iso
+    from supportctl.services.outbox import WHATSAPP_WINDOW
+    from supportctl.services.sla import hours_from_config, next_business_time
+    from supportctl.services.templates import render_template
+
+    ar = getattr(config, "auto_reply", None)
+    if ar is None:
+        return None
+    at = parse_iso(now)
+    hours = hours_from_config(config)
+    outside = at is not None and hours is not None and next_business_time(at, hours) > at
+    name = ((getattr(ar, "outside_hours_template", None) or ar.template) if outside
+            else (ar.template or getattr(ar, "outside_hours_template", None)))
+    if not name:
+        return None
+    if medium == "whatsapp":
+        tpl = (getattr(config, "templates", None) or {}).get(name)
+        from supportctl.store.workflows import last_inbound_at
+
+        last_in = parse_iso(last_inbound_at(store, ticket_id, "whatsapp"))
+        in_window = last_in is not None and at is not None and at - last_in <= WHATSAPP_WINDOW
+        if not in_window and not getattr(tpl, "content_sid", None):
+            return None
+    text, meta = render_template(config, name, store, ticket_id, "auto-reply")
+    return text, meta, name

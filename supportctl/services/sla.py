@@ -95,3 +95,20 @@ def due_times(
         add_business_time(created, first, hours) if first else None,
         add_business_time(created, resolution, hours) if resolution else None,
     )
+
+
+def next_business_time(t: datetime, hours: Hours | None) -> datetime:
+    """The first instant at or after ``t`` inside business hours (``t``
+    itself when it is inside them, or when there are no hours)."""
+    if hours is None or hours.end <= hours.start or not hours.days:
+        return t
+    local = t.astimezone(hours.tz)
+    for _ in range(3700):  # ten years of days bounds a misconfigured calendar
+        day = local.date()
+        if day.weekday() in hours.days and not hours.is_holiday(day):
+            open_at = datetime.combine(day, hours.start, hours.tz)
+            close_at = datetime.combine(day, hours.end, hours.tz)
+            if local < close_at:
+                return max(local, open_at).astimezone(timezone.utc)
+        local = datetime.combine(day + timedelta(days=1), time(0, 0), hours.tz)
+    return t

@@ -164,6 +164,9 @@ def tickets_json(store: Store, ids: list[int], now: str, *, full: bool = False) 
     ):
         tags[tid].append(tag)
     idents = _identities(store, {r[6] for r in rows.values() if r[6]})
+    from supportctl.store.workflows import csat_of
+
+    csats = csat_of(store, ids)
     out = []
     for i in ids:
         r = rows.get(i)
@@ -206,6 +209,7 @@ def tickets_json(store: Store, ids: list[int], now: str, *, full: bool = False) 
             "snoozed_until": snoozed_until,
             "merged_into": merged_into,
             "linked_ticket": linked_ticket,
+            "csat": csats.get(tid),
         }
         if full:
             obj["closed_at"] = closed_at
@@ -282,6 +286,7 @@ def messages_json(
             "author": r["author"],
             "in_reply_to": r["in_reply_to"],
             "auto_reason": r["auto_reason"],
+            "language": r["language"],
         }
         if full:
             obj["created_at"] = r["created_at"]
@@ -357,5 +362,7 @@ def contact_json(store: Store, contact_id: int) -> dict[str, Any] | None:
         "updated_at": r["updated_at"],
         "merged_into": r["merged_into"],
         "forgotten_at": r["forgotten_at"],
+        "language": r["language"],
+        "opted_out_at": r["opted_out_at"],
         "ticket_count": store.scalar("SELECT count(*) FROM tickets WHERE contact_id = ?", [contact_id]),
     }
