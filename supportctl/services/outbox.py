@@ -315,7 +315,9 @@ def due_entries(store: Store, account: str, max_attempts: int) -> list[int]:
         for r in store.execute(
             "SELECT id FROM outbox WHERE account = ? AND ((state = 'failed' AND temporary = 1 "
             "AND attempts < ? AND COALESCE(next_attempt_at, '') <= ?) OR (state = 'queued' "
-            "AND updated_at <= ?)) ORDER BY id",
+            # attempts = 0: never handed to the channel. A send the provider
+            # accepted as 'queued' (Twilio does) must not be sent again.
+            "AND attempts = 0 AND updated_at <= ?)) ORDER BY id",
             [account, max_attempts, now, iso(utcnow() - timedelta(minutes=5))],
         )
     ]
