@@ -201,6 +201,19 @@ def _check(key: str, want: Any, ctx: Context, low: _Lower, out: Outcome) -> bool
     return False
 
 
+_sorted: dict[int, tuple[Any, list[tuple[str, Any]]]] = {}
+
+
+def _conditions(rule: Any) -> list[tuple[str, Any]]:
+    """The rule's conditions, cheapest first (sorted once per rule)."""
+    cached = _sorted.get(id(rule))
+    if cached is None or cached[0] is not rule:
+        conds = sorted(rule.match.items(),
+                       key=lambda kv: _ORDER.index(kv[0]) if kv[0] in _ORDER else 99)
+        cached = _sorted[id(rule)] = (rule, conds)
+    return cached[1]
+
+
 def _group_members(config: Any, group: str) -> list[str]:
     return [a.name for a in getattr(config, "agents", None) or [] if group in (a.groups or [])]
 
@@ -228,9 +241,7 @@ def evaluate(store: Store, config: Any, ctx: Context) -> list[Outcome]:
     for rule in getattr(config, "rules", None) or []:
         out = Outcome(rule.name, matched=False)
         outcomes.append(out)
-        conds = sorted(rule.match.items(),
-                       key=lambda kv: _ORDER.index(kv[0]) if kv[0] in _ORDER else 99)
-        failed = next((k for k, v in conds if not _check(k, v, ctx, low, out)), None)
+        failed = next((k for k, v in _conditions(rule) if not _check(k, v, ctx, low, out)), None)
         if failed is not None:
             out.reason = out.reason or f"{failed} does not match"
             continue
