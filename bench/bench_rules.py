@@ -43,7 +43,7 @@ KEYWORDS = [
     "thanks|grazie|merci|danke|gracias", "urgent|urgente|dringend", "lawyer|avvocato|avocat|Anwalt",
     "scam|truffa|arnaque|Betrug|estafa", "blue|blu|bleu|Blau|azul", "shoes|scarpe|chaussures|Schuhe|zapatos",
     "account|conto|compte|Konto|cuenta", "delivery|consegna|livraison|Lieferung|entrega",
-    "parcel|pacco|paquet|Paket|paquete", "coupon|buono|bon|Gutschein|cupón",
+    "parcel|pacco|paquet|Paket|paquete", "coupon|buono|bon d'achat|Gutschein|cupón",
     "black friday", "gift card|carta regalo|carte cadeau", "newsletter", "unsubscribe",
     "complaint|reclamo|plainte|Beschwerde|queja", "wrong|sbagliato|mauvais|falsch|equivocado",
     "missing|manca|manque|fehlt|falta", "exchange|cambio|échange|Umtausch", "receipt|scontrino|reçu|Quittung",
@@ -62,6 +62,7 @@ def rules_yaml() -> str:
     n = 0
     for i, kw in enumerate(KEYWORDS):
         field = "subject" if i % 5 == 0 else "text"
+        kw = kw.replace("'", "''")
         lines.append(f"  - {{name: kw{i}, match: {{{field}: '{kw}'}}, tag: [kw{i}]}}")
         n += 1
     for i, rx in enumerate(REGEXES):

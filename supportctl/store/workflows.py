@@ -202,3 +202,9 @@ def last_inbound_at(store: Store, ticket_id: int, channel: str) -> str | None:
         "SELECT max(sent_at) FROM messages WHERE ticket_id = ? AND direction = 'in' "
         "AND channel = ?", [ticket_id, channel])
     return at
+
+
+def add_tag(store: Store, ticket_id: int, tag: str) -> bool:
+    """Tag a ticket; True if it was not tagged so."""
+    cur = store.execute("INSERT OR IGNORE INTO tags (ticket_id, tag) VALUES (?, ?)", [ticket_id, tag])
+    return bool(cur.rowcount)
