@@ -102,7 +102,7 @@ def open_csat_for_contact(store: Store, contact_id: int, asked_since: str) -> in
 
 
 def record_csat_answer(store: Store, ticket_id: int, rating: int, comment: str,
-                       answered_at: str, message_id: int) -> None:
+                       answered_at: str, message_id: int | None) -> None:
     store.execute(
         "UPDATE csat SET rating = ?, comment = ?, answered_at = ?, message_id = ? "
         "WHERE ticket_id = ?",
@@ -208,3 +208,9 @@ def add_tag(store: Store, ticket_id: int, tag: str) -> bool:
     """Tag a ticket; True if it was not tagged so."""
     cur = store.execute("INSERT OR IGNORE INTO tags (ticket_id, tag) VALUES (?, ?)", [ticket_id, tag])
     return bool(cur.rowcount)
+
+
+def forget_csat_comments(store: Store, ticket_ids: list[int]) -> None:
+    """A forgotten person's words go; their ratings stay as anonymous counts."""
+    marks = ", ".join(str(int(t)) for t in ticket_ids) or "NULL"
+    store.execute(f"UPDATE csat SET comment = NULL WHERE ticket_id IN ({marks})")
