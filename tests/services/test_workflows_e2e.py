@@ -324,3 +324,64 @@ def test_contact_opt_out_command_and_spam_are_never_asked(cli: Any, shop: Any) -
     sync(cli, env, WEDNESDAY + timedelta(days=1))
     assert tw.created == []
     assert cli("contact", "opt-out", "999", env=env).code == 3
+
+
+def _on_terminal(args: list[str], env: dict[str, str]) -> int:
+    """Run the CLI with stdin and stdout on a pseudo-terminal."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "supportctl", *args], stdin=slave, stdout=slave,
+                         stderr=subprocess.PIPE, env={**os.environ, **env}, cwd=ROOT)
+    os.close(slave)
+    while True:
+        try:
+            if not os.read(master, 65536):
+                break
+        except OSError:
+            break
+    rc = p.wait(timeout=120)
+    os.close(master)
+    return rc
+
+
+def test_reply_template_on_a_terminal_is_the_editor_draft(cli: Any, shop: Any, tmp_path: Path) -> None:
+    tw, configure = shop
+    env = configure("")
+    tw.inbound("+393331234567", "Buongiorno, il mio ordine 1042 non è ancora arrivato.",
+               sent=SATURDAY_NIGHT)
+    sync(cli, env, SATURDAY_NIGHT)
+    tid = str(tickets(cli, env)[0]["id"])
+    seen = tmp_path / "draft-seen.txt"
+    editor = tmp_path / "editor.sh"
+    editor.write_text(f'#!/bin/sh\ncp "$1" {seen}\n', encoding="utf-8")
+    editor.chmod(0o700)
+    rc = _on_terminal(["--db", str(cli.db), "reply", tid, "--template", "ack"],
+                      {**env, "EDITOR": str(editor), "VISUAL": "", "SUPPORTCTL_NOW": iso(SATURDAY_NIGHT)})
+    assert rc == 0
+    draft = seen.read_text(encoding="utf-8")
+    assert draft.startswith("Ciao, grazie: le rispondiamo lunedì 7 dicembre alle 9:00.\n")
+    assert "# ------------------------ >8" in draft
+    assert [c["Body"] for c in tw.created] == ["Ciao, grazie: le rispondiamo lunedì 7 dicembre alle 9:00."]
+
+
+def test_a_one_megabyte_message_under_fifty_patterns(cli: Any, shop: Any, tmp_path: Path) -> None:
+    _, configure = shop
+    rules = "".join(f"  - {{name: r{i}, match: {{text: '(\\w+\\s?)+{i}$'}}, tag: [r{i}]}}\n"
+                    for i in range(50))
+    env = configure("rules:\n" + rules)
+    big = tmp_path / "big.eml"
+    body = ("word " * 200_000)[:1_000_000]
+    big.write_text("From: Anna <anna@example.com>\nTo: help@shop.example\nSubject: long\n"
+                   "Message-ID: <big@example.com>\n\n" + body + "!\n", encoding="utf-8")
+    started = time.monotonic()
+    res = cli("import", str(big), "--format", "eml", env=env)
+    assert res.code == 0, res
+    assert time.monotonic() - started < 60
+    [t] = tickets(cli, env)
+    assert t["tags"] == [] and len(t["messages"][0]["text"]) >= 1_000_000
