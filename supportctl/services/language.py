@@ -23,9 +23,10 @@ DEFAULT_LANGUAGES = ("en", "it", "fr", "de", "es")
 #: Normalised probability at or above which a guess counts (0.7 keeps
 #: every sample right while "hola", "thanks" or "Order 1042" stay unsure).
 CONFIDENT = 0.7
-#: Characters of text looked at: the customer's first words say enough,
+#: Characters of text looked at: the customer's first words say enough
+#: (the cost is linear in them: 2 000 cost 12 ms here, 400 about 3),
 #: and a 1 MB message must cost no more than a short one.
-SAMPLE = 2000
+SAMPLE = 400
 
 _QUOTE = re.compile(r"^\s*>.*$", re.M)
 _NOISE = re.compile(r"https?://\S+|\S+@\S+|[\d#]+")
