@@ -75,6 +75,8 @@ def _fold(text: str) -> str:
 def is_stop(text: str) -> bool:
     """The whole message is an opt-out keyword (one word, or two run
     together: "opt out", "stop all")."""
+    if len(text or "") > 40:
+        return False
     words = re.sub(r"[\W_]+", " ", _fold(text or "")).split()
     return 1 <= len(words) <= 2 and "".join(words) in STOP_WORDS
 

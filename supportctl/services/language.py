@@ -47,9 +47,19 @@ def _model(languages: tuple[str, ...]) -> Any:
     return _identifier
 
 
+_configured: dict[int, tuple[Any, tuple[str, ...]]] = {}
+
+
 def languages_of(config: Any) -> tuple[str, ...]:
     """The languages to tell apart: the defaults plus every language the
-    config names (template variants, rule conditions)."""
+    config names (template variants, rule conditions). Once per config."""
+    cached = _configured.get(id(config))
+    if cached is None or cached[0] is not config:
+        cached = _configured[id(config)] = (config, _languages_in(config))
+    return cached[1]
+
+
+def _languages_in(config: Any) -> tuple[str, ...]:
     found = set(DEFAULT_LANGUAGES)
     for tpl in (getattr(config, "templates", None) or {}).values():
         found.update(getattr(tpl, "languages", None) or {})
