@@ -115,13 +115,13 @@ def _pattern(pattern: str) -> Any:
     return p
 
 
-def search(pattern: str, text: str, lowered: Callable[[], str]) -> bool | None:
+def search(pattern: str, text: str) -> bool | None:
     """Whether ``pattern`` occurs in ``text``; None when it timed out."""
     if pattern in _timed_out:
         return None
     kind, p = _pattern(pattern)
     if kind == "words":
-        low = lowered()
+        low = text.lower()
         return any(w in low for w in p)
     if not text:
         # Nothing to backtrack over; and regex's timer costs ~1 ms on an
@@ -158,22 +158,14 @@ def _address_matcher(want: str) -> Callable[[Address], bool]:
 
 
 class _Lower:
-    """Lower-cased subject and text, computed once per message."""
+    """Lower-cased subject and text, made once per message (the keyword
+    lists of every rule search them)."""
+
+    __slots__ = ("subject", "text")
 
     def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self._subject: str | None = None
-        self._text: str | None = None
-
-    def subject(self) -> str:
-        if self._subject is None:
-            self._subject = self.ctx.subject.lower()
-        return self._subject
-
-    def text(self) -> str:
-        if self._text is None:
-            self._text = self.ctx.text.lower()
-        return self._text
+        self.subject = ctx.subject.lower()
+        self.text = ctx.text.lower()
 
 
 # Cheap conditions first: most rules fail on one of them before any pattern runs.
@@ -223,16 +215,12 @@ def _predicate(key: str, want: Any) -> Predicate:
                 return False
 
             if key == "subject":
-                return lambda _c, low: found(low.subject())
-            return lambda _c, low: found(low.text())
+                return lambda _c, low: found(low.subject)
+            return lambda _c, low: found(low.text)
         if key == "subject":
-            return lambda c, _l: search(want, c.subject, _no_lower)
-        return lambda c, _l: search(want, c.text, _no_lower)
+            return lambda c, _l: search(want, c.subject)
+        return lambda c, _l: search(want, c.text)
     return lambda _c, _l: False
-
-
-def _no_lower() -> str:
-    return ""
 
 
 _compiled_rules: dict[int, tuple[Any, list[tuple[str, Predicate]]]] = {}
@@ -246,6 +234,18 @@ def _conditions(rule: Any) -> list[tuple[str, Predicate]]:
                        key=lambda kv: _ORDER.index(kv[0]) if kv[0] in _ORDER else 99)
         cached = _compiled_rules[id(rule)] = (rule, [(k, _predicate(k, v)) for k, v in conds])
     return cached[1]
+
+
+_by_config: dict[int, tuple[Any, list[Any], list[tuple[Any, list[tuple[str, Predicate]]]]]] = {}
+
+
+def _compiled_config(config: Any) -> list[tuple[Any, list[tuple[str, Predicate]]]]:
+    """Every rule with its predicates, built once per loaded config."""
+    rules = getattr(config, "rules", None) or []
+    cached = _by_config.get(id(config))
+    if cached is None or cached[0] is not config or cached[1] is not rules:
+        cached = _by_config[id(config)] = (config, rules, [(r, _conditions(r)) for r in rules])
+    return cached[2]
 
 
 def _group_members(config: Any, group: str) -> list[str]:
@@ -273,9 +273,9 @@ def evaluate(store: Store, config: Any, ctx: Context, *, explain: bool = True) -
     Without ``explain``, rules that simply do not match are left out."""
     outcomes: list[Outcome] = []
     low = _Lower(ctx)
-    for rule in getattr(config, "rules", None) or []:
+    for rule, conditions in _compiled_config(config):
         failed = timed_out = None
-        for key, pred in _conditions(rule):
+        for key, pred in conditions:
             ok = pred(ctx, low)
             if not ok:
                 failed = key
