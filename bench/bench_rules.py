@@ -146,7 +146,8 @@ def main() -> int:
     print(f"sync of {args.messages} new SMS, 50 rules: {rules:.2f} s wall, {rules_cpu:.2f} s cpu")
     print(f"extra: {100 * (rules / base - 1):+.1f} % wall, {100 * (rules_cpu / base_cpu - 1):+.1f} % cpu"
           " (budget: +20 %)")
-    return 0 if rules_cpu <= base_cpu * 1.2 or rules <= base * 1.2 else 1
+    # The verdict is on CPU time: on a shared machine wall time swings by more than the budget.
+    return 0 if rules_cpu <= base_cpu * 1.2 else 1
 
 
 if __name__ == "__main__":
