@@ -1,5 +1,6 @@
 """Short support messages in the five languages the shop serves, for
-measuring language detection (bench/lang_bench.py) and for its test.
+measuring language detection (tests/services/test_language.py; the
+library choice in supportctl/services/language.py was measured on them).
 SMS-length texts (a few words) are on purpose: they are most of what
 customers write on SMS and WhatsApp."""
 
