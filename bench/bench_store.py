@@ -50,6 +50,7 @@ PY = sys.executable
 READ_BUDGET_MS = 40.0
 EXPORT_BUDGET_MS = 3000.0
 EXPORT_BUDGET_MB = 100.0
+REPORT_BUDGET_MS = 1500.0
 FORBIDDEN = re.compile(r"^(sqlite_utils|rich|yaml)(\.|$)")
 
 BARE_TYPER = '''\
@@ -102,7 +103,7 @@ class Case:
     name: str
     argv: list[str]
     ref: str  # key into the references
-    budget: str  # "read" or "export"
+    budget: str  # "read", "export" or "report"
     times: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
     rss_mb: float = 0.0
@@ -212,6 +213,17 @@ def cases(store: Path, chosen: dict[str, Any], *, extra: bool = False) -> list[C
         *more,
         Case("export --format jsonl", [*sc, "export", "--format", "jsonl"], "sqlite3 -json",
              "export"),
+        # The generated tickets end on 2026-11-01: the last 30 days is what a
+        # bare `report` shows; one year by channel and the whole store by tag
+        # are the heaviest shapes (the previous period and hour of week too).
+        Case("report (30 days)", [*sc, "report", "--since", "2026-10-02", "--until", "2026-11-01",
+                                  "--format", "json"], "bare typer", "report"),
+        Case("report --by channel (1 year)", [*sc, "report", "--since", "2025-11-01", "--until",
+                                              "2026-11-01", "--by", "channel", "--format", "json"],
+             "bare typer", "report"),
+        Case("report --by tag (all 100 000 tickets)",
+             [*sc, "report", "--since", "2024-11-01", "--until", "2026-11-01", "--by", "tag",
+              "--format", "json"], "bare typer", "report"),
     ]
 
 
@@ -264,6 +276,8 @@ def main() -> None:
     ap.add_argument("--extra", action="store_true",
                     help="also time slow shapes outside SPEC section 8's list (list --query, "
                          "search from:X word, -word, search without --limit)")
+    ap.add_argument("--only", metavar="TEXT",
+                    help="time only the commands whose name contains TEXT (e.g. report)")
     ap.add_argument("--as-is", action="store_true",
                     help="no bytecode cache for the children if the environment has none")
     a = ap.parse_args()
@@ -271,8 +285,9 @@ def main() -> None:
 
     store = a.store or store_for(a.tickets, a.messages, a.seed)
     ratio = max(1, a.messages // max(a.tickets, 1))
-    small = store_for(a.small, a.small * ratio, a.seed) if a.small and a.small != a.tickets \
-        else None
+    exporting = not a.only or a.only in "export --format jsonl"
+    small = store_for(a.small, a.small * ratio, a.seed) \
+        if a.small and a.small != a.tickets and exporting else None
     OUT.mkdir(parents=True, exist_ok=True)
     bare = OUT / "bare_typer.py"
     bare.write_text(BARE_TYPER)
@@ -287,7 +302,9 @@ def main() -> None:
           f"{size[1]} messages; {a.runs} runs after a warm-up; python {sys.version.split()[0]}, "
           f"sqlite {sqlite3.sqlite_version}; bytecode {bytecode}", flush=True)
 
-    todo = cases(store, chosen, extra=a.extra)
+    todo = [c for c in cases(store, chosen, extra=a.extra) if not a.only or a.only in c.name]
+    if not todo:
+        raise SystemExit(f"no command matches --only {a.only!r}")
     load0 = os.getloadavg()[0]
     ref_cases = measure(store, a.runs, refs, todo)
     load1 = os.getloadavg()[0]
@@ -301,6 +318,9 @@ def main() -> None:
             ok = med <= rmed + READ_BUDGET_MS
             cpu_ok = cpu <= rcpu + READ_BUDGET_MS
             budget = f"<= ref + {READ_BUDGET_MS:.0f} ms"
+        elif c.budget == "report":
+            ok, cpu_ok = med <= REPORT_BUDGET_MS, cpu <= REPORT_BUDGET_MS
+            budget = f"<= {REPORT_BUDGET_MS:.0f} ms"
         else:
             ok = med <= EXPORT_BUDGET_MS and c.rss_mb <= EXPORT_BUDGET_MB
             cpu_ok = cpu <= EXPORT_BUDGET_MS and c.rss_mb <= EXPORT_BUDGET_MB
@@ -312,7 +332,7 @@ def main() -> None:
 
     # Flat memory: export's peak RSS on a 10 000-ticket store beside this one.
     flat: dict[str, Any] = {}
-    if small is not None:
+    if small is not None and any(c.budget == "export" for c in todo):
         ex = [PY, "-m", "supportctl", "--db", str(small), "export", "--format", "jsonl"]
         peaks = [run(ex, rss=True).rss_mb for _ in range(3)]
         big = next(c for c in todo if c.budget == "export").rss_mb
@@ -348,6 +368,8 @@ def main() -> None:
         print(f"  {cum_us / 1000:7.1f} ms  (self {self_us / 1000:5.1f})  {name}")
     offenders: dict[str, list[str]] = {}
     for c in todo:
+        if c.budget != "read":  # report reads the config (yaml) and may draw (rich)
+            continue
         bad = sorted({r[0].split(".")[0] for r in importtime(c.argv[1:]) if FORBIDDEN.match(r[0])})
         if bad:
             offenders[c.name] = bad

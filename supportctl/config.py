@@ -267,6 +267,8 @@ class AutoReply:
     outside_hours_template: str | None = None
     max_per_contact: int = 3
     window: timedelta = timedelta(hours=1)
+    #: Only mail that arrived this recently is acknowledged (SPEC §4).
+    max_age: timedelta = timedelta(hours=4)
 
 
 @dataclass
@@ -1152,10 +1154,10 @@ def _template_ref(node: Any, where: str, templates: dict[str, Template],
 def _auto_reply(node: Any, templates: dict[str, Template], probs: _Problems) -> AutoReply:
     ar = AutoReply()
     if not _mapping(node, "auto_reply", "keys: enabled, template, outside_hours_template, "
-                    "max_per_contact, window", probs):
+                    "max_per_contact, window, max_age", probs):
         return ar
     keys = _check_keys(node, ("enabled", "template", "outside_hours_template", "max_per_contact",
-                              "window"), "auto_reply", probs)
+                              "window", "max_age"), "auto_reply", probs)
     if "enabled" in keys:
         ar.enabled = bool(_value("bool", keys["enabled"], "auto_reply.enabled", probs))
     if "template" in keys:
@@ -1168,6 +1170,13 @@ def _auto_reply(node: Any, templates: dict[str, Template], probs: _Problems) -> 
         ar.max_per_contact = ar.max_per_contact if count is None else count
     if "window" in keys:
         ar.window = _duration(keys["window"], "auto_reply.window", probs) or ar.window
+    if "max_age" in keys:
+        age = _duration(keys["max_age"], "auto_reply.max_age", probs)
+        if age is not None and age <= timedelta(0):
+            probs.add(keys["max_age"], "auto_reply.max_age",
+                      "must be longer than 0 (to send none, set enabled: false)")
+        elif age is not None:
+            ar.max_age = age
     if ar.enabled and "template" not in keys:
         probs.add(node, "auto_reply", "enabled without a template: name one of templates")
     return ar

@@ -228,6 +228,8 @@ BAD_VALUES = [
     ("auto_reply: {template: nope}\n", 1, "auto_reply.template: no template named 'nope'"),
     ("auto_reply: {max_per_contact: many}\n", 1, "auto_reply.max_per_contact: must be a whole number"),
     ("auto_reply: {window: soon}\n", 1, "auto_reply.window: bad duration"),
+    ("auto_reply:\n  max_age: soon\n", 2, "auto_reply.max_age: bad duration"),
+    ("auto_reply:\n  max_age: 0m\n", 2, "auto_reply.max_age: must be longer than 0"),
     ("csat: {enabled: yes please}\n", 1, "csat.enabled: must be true or false"),
     ("csat: true\n", 1, "csat: must be a mapping"),
     ("store: a\nstore: b\n", 2, "store: given twice"),
@@ -288,6 +290,7 @@ def test_missing_file_gives_defaults_unless_required(tmp_path: Path) -> None:
     assert cfg.outbox_max_attempts == 5 and cfg.sla is None and cfg.business_hours is None
     assert cfg.auto_reply.enabled is False and cfg.auto_reply.max_per_contact == 3
     assert cfg.auto_reply.window == timedelta(hours=1) and cfg.csat.enabled is False
+    assert cfg.auto_reply.max_age == timedelta(hours=4)
     with pytest.raises(ConfigError, match=r"no config at .*nope\.yaml: run `supportctl init`"):
         load_config(missing, required=True)
 

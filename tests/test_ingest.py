@@ -165,7 +165,8 @@ def test_bounce_marks_our_reply_failed(store: Store) -> None:
     orphan = put(store, Inbound(medium="email", raw=b"d2", external_id="dsn2@mta",
                                 sender=Address("MAILER-DAEMON@mx"), text="550",
                                 report_state="failed", reports_on=["unknown@x"]))[0]
-    assert orphan.created and ticket(store, orphan.ticket_id)["tags"] == ["bounce"]  # type: ignore[arg-type]
+    assert orphan.created and ticket(store, orphan.ticket_id)["tags"] == ["auto", "bounce"]  # type: ignore[arg-type]
+    assert ticket(store, orphan.ticket_id)["status"] == "solved"  # type: ignore[arg-type]
 
 
 def test_unparseable_goes_to_quarantine(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -283,32 +284,52 @@ def test_whatsapp_window(store: Store) -> None:
 def test_auto_reply_rules(store: Store) -> None:
     from types import SimpleNamespace
 
-    from supportctl.services import autoreply
-
     SERVERS.pop("mem", None)
     srv = server("mem")
     srv.batch_size = 10
     cfg = SimpleNamespace(auto_reply=SimpleNamespace(enabled=True, template="ack",
-                                                     max_per_contact=3, window=timedelta(hours=1)),
-                          rules=[], sla=None)
+                                                     max_per_contact=3, window=timedelta(hours=1),
+                                                     max_age=timedelta(hours=4)),
+                          templates={"ack": "We got your message."}, rules=[], sla=None)
     human = [mail(f"h{k}@x", subject=f"q{k}") for k in range(5)]
     robot = mail("ooo@x", sender="bob@example.com", subject="Out of office")
     robot.auto_reason = "auto-submitted: auto-replied"
     own = mail("own@x", sender="help@shop.example", to="zed@example.com")
     srv.inbox = [*human, robot, own]
     ch = build({"name": "mem", "type": "memory"})
+    entry = {"name": "mem", "type": "memory", "addresses": ["help@shop.example"]}
 
-    def queue(tid: int) -> int:
-        return autoreply.queue(store, tid, "We got your message.", "email",
-                               {"name": "mem", "addresses": ["help@shop.example"]})
-
-    res = sync.sync_entry(store, ch, settings_(config=cfg), auto_reply=queue)
+    res = sync.sync_entry(store, ch, settings_(config=cfg, entry=entry, acknowledge=True))
     assert res.ok, res.error
     assert [o.auto for o in srv.sent] == [True, True, True]  # at most 3 per contact per window
     assert {o.to[0].address for o in srv.sent} == {"ann@example.com"}
+    assert srv.sent[0].text == "We got your message."
     t = ticket(store, res.results[0].ticket_id)  # type: ignore[arg-type]
     assert t["status"] == "new"  # an acknowledgement is not a first response
     assert t["first_response_at"] is None
+    skipped = ticket(store, res.results[3].ticket_id)  # type: ignore[arg-type]
+    assert [e["detail"]["reason"] for e in skipped["events"] if e["action"] == "auto_reply_skipped"] \
+        == ["auto_reply.max_per_contact reached"]
+
+
+def test_a_broken_acknowledgement_template_costs_no_message(store: Store) -> None:
+    from types import SimpleNamespace
+
+    SERVERS.pop("mem", None)
+    srv = server("mem")
+    cfg = SimpleNamespace(auto_reply=SimpleNamespace(enabled=True, template="ack",
+                                                     max_per_contact=3, window=timedelta(hours=1),
+                                                     max_age=timedelta(hours=4)),
+                          templates={"ack": "Hi {{ no_such_variable }}"}, rules=[], sla=None)
+    srv.inbox = [mail("b1@x", subject="Help")]
+    ch = build({"name": "mem", "type": "memory"})
+    res = sync.sync_entry(store, ch, settings_(config=cfg, entry={"name": "mem", "type": "memory"},
+                                               acknowledge=True))
+    assert res.ok and res.quarantined == 0 and res.tickets_created == 1
+    assert srv.sent == []
+    t = ticket(store, res.results[0].ticket_id)  # type: ignore[arg-type]
+    [why] = [e["detail"]["reason"] for e in t["events"] if e["action"] == "auto_reply_skipped"]
+    assert why.startswith("could not be written: template 'ack' failed")
 
 
 def test_rules_on_new_tickets(store: Store) -> None:

@@ -226,10 +226,11 @@ COMMAND_MODULES = {
         ("list", "show", "search", "new", "note", "tag", "untag", "assign", "priority", "solve",
          "close", "reopen", "snooze", "spam", "merge", "delete", "attachments"), "tickets"),
     **dict.fromkeys(("reply", "sync", "outbox", "quarantine"), "channels"),
-    **dict.fromkeys(("export", "import", "db", "demo", "report"), "data"),
+    **dict.fromkeys(("export", "import", "db", "demo"), "data"),
     **dict.fromkeys(("init", "config", "template"), "admin"),
     "contact": "contacts",
     "triage": "triage",
+    "report": "report",
     "rules": "rules",
 }
 
@@ -250,7 +251,8 @@ def _register(args: list[str]) -> None:
         break
     module = COMMAND_MODULES.get(command or "")
     # --help lists commands in this order: daily work first.
-    names = [module] if module else ["tickets", "channels", "triage", "contacts", "data", "admin", "rules"]
+    names = [module] if module else ["tickets", "channels", "triage", "contacts", "data", "report",
+                                         "admin", "rules"]
     for name in names:
         importlib.import_module(f"supportctl.cli.{name}")
 

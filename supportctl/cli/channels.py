@@ -26,16 +26,14 @@ def _entries() -> list[dict[str, Any]]:
 
 
 def own_addresses() -> set[str]:
+    """Every address of ours: each mail entry's ``addresses``, login,
+    ``from`` and ``reply_to`` (plus-addresses of them are ours too)."""
+    from supportctl.services.outbox import account_addresses
+
     out: set[str] = set()
     for e in _entries():
-        for a in e.get("addresses") or []:
-            out.add(a.lower())
-        smtp = e.get("smtp") or {}
-        for k in ("from", "reply_to"):
-            if smtp.get(k):
-                from email.utils import parseaddr
-
-                out.add(parseaddr(smtp[k])[1].lower())
+        if e.get("type") == "imap":
+            out |= account_addresses(e)
     return out
 
 
@@ -218,14 +216,14 @@ def reply(
     if sig and not template:
         text = text.rstrip() + "\n\n-- \n" + sig
     if dry_run:
-        to, _ = outbox.recipient(store, tid, medium)
+        to, _ = outbox.recipient(store, tid, medium, own_addresses())
         sys.stdout.write(render.dumps({"ticket_id": tid, "channel": medium, "account": entry["name"],
                                        "to": to.address, "cc": cc, "text": text,
                                        "attachments": [str(a) for a in attach]}) + "\n")
         return
     oid = outbox.queue_reply(store, tid, text=text, medium=medium, account=entry, actor=STATE.actor,
                              cc=cc, attachments=attach, status=status, template=template or "",
-                             meta=meta)
+                             meta=meta, own_addresses=own_addresses())
     send_now(store, oid, entry)
 
 
@@ -244,29 +242,6 @@ def _settings(name: str) -> Any:
     cfg = STATE.config()
     return IngestSettings(account=name, actor=STATE.actor, own_addresses=own_addresses(),
                           reopen_window=cfg.reopen_window, config=cfg)
-
-
-def _auto_replier(store: Any, entry: dict[str, Any]) -> Any:
-    """Queue the configured acknowledgement on a new ticket (SPEC §4 rules
-    are checked by the service before this is called)."""
-    cfg = STATE.config()
-    ar = getattr(cfg, "auto_reply", None)
-    if ar is None or not getattr(ar, "enabled", False) or not getattr(ar, "template", None):
-        return None
-    from supportctl.channels import MEDIA_OF_TYPE
-    from supportctl.services import autoreply
-
-    def queue(ticket_id: int) -> int | None:
-        medium = store.scalar("SELECT channel FROM tickets WHERE id = ?", [ticket_id])
-        if medium not in MEDIA_OF_TYPE.get(entry["type"], ()):
-            return None
-        ack = autoreply.ack_text(store, cfg, ticket_id, medium, now_iso())
-        if ack is None:
-            return None
-        text, meta, _name = ack
-        return autoreply.queue(store, ticket_id, text, medium, entry, meta)
-
-    return queue
 
 
 def _entry_since(entry: dict[str, Any], since: str | None) -> Any:
@@ -314,10 +289,12 @@ def run_sync(names: list[str], since: str | None, retry_quarantine: bool,
             results.append(svc.EntryResult(entry["name"], ok=False, error=str(exc)))
             continue
         try:
-            result = svc.sync_entry(store, channel, _settings(entry["name"]),
+            settings = _settings(entry["name"])
+            # New tickets may be acknowledged (decided as ingest stores them).
+            settings.entry, settings.acknowledge = entry, True
+            result = svc.sync_entry(store, channel, settings,
                                     since=_entry_since(entry, since),
-                                    max_attempts=cfg.outbox_max_attempts,
-                                    auto_reply=_auto_replier(store, entry))
+                                    max_attempts=cfg.outbox_max_attempts)
             results.append(result)
         finally:
             if keep is not None and results[-1:] and results[-1].ok:

@@ -206,6 +206,10 @@ def show(ticket: dict[str, Any]) -> None:
         "",
     )
     add(f"contact: {one_line(c.get('name') or '-')} <{one_line(ids)}>" if c else "contact: -", "")
+    if ticket.get("answer_to"):
+        to = ", ".join(f"{one_line(a['name'])} <{one_line(a['address'])}>" if a["name"]
+                       else one_line(a["address"]) for a in ticket["answer_to"])
+        add(f"a reply goes to: {to}", "")
     sla = ticket["sla"]
     if sla["first_response_due"] or sla["resolution_due"]:
         add(

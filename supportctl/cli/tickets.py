@@ -59,7 +59,11 @@ def list_cmd(
     offset: int = typer.Option(0, "--offset"),
     fmt: str = FormatOpt,
 ) -> None:
-    """List tickets (default: new, open and pending; snoozed ones hidden)."""
+    """List tickets (default: new, open and pending; snoozed ones hidden).
+
+    Automatic mail (auto-replies, bounces, lists, no-reply senders, our own
+    mail) is filed solved and tagged auto: see it with --tag auto --status all.
+    """
     from supportctl.cli import render
     from supportctl.store.read import TicketFilter, ticket_ids, tickets_json
 

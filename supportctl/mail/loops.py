@@ -2,9 +2,9 @@
 
 ``auto_reason`` returns why no automatic reply may ever answer a message
 (an auto-reply, a list or bulk mail, a bounce), or ``""`` when a person
-wrote it. The "from one of our own addresses" rule needs the configuration
-and is applied by ingest; the per-contact rate limit by the auto-reply
-service.
+wrote it. The rules that need the configuration (from one of our own
+addresses, ``X-Loop`` naming one) are applied by ingest through
+``is_own_address``; the per-contact rate limit by the auto-reply service.
 
 Rules, first match wins (RFC 3834 §5, SPEC §4): ``Auto-Submitted`` other
 than ``no``; ``Precedence: bulk|list|junk`` (and ``auto_reply``, which
@@ -12,7 +12,8 @@ vacation programs send); ``List-Id``; ``List-Unsubscribe``;
 ``X-Auto-Response-Suppress``; ``X-Autoreply``/``X-Autorespond``
 (``X-Autoresponder``); an empty ``Return-Path: <>``; a MAILER-DAEMON or
 postmaster sender; a no-reply sender (nobody reads an answer to it, and
-another robot may answer back).
+another robot may answer back), with any ``+tag`` and ``-``, ``_`` or ``.``
+between the words (``noreply+x@``, ``no_reply@``, ``do.not.reply@``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,24 @@ from email.utils import parseaddr
 Getter = Callable[[str], str]
 Headers = Getter | Mapping[str, str] | Message
 
-_NO_REPLY = re.compile(r"^(no-?reply|do-?not-?reply|donotreply|noreply-[\w.-]*)$")
+_SEP = r"[-_.]?"
+_NO_REPLY = re.compile(rf"^(no{_SEP}reply|do{_SEP}not{_SEP}reply)([-_.][\w.-]*)?$")
+
+
+def _base(address: str) -> tuple[str, str]:
+    """(local part without ``+tag``, domain), lower case."""
+    local, _, domain = address.strip().strip("<>").lower().rpartition("@")
+    return local.split("+", 1)[0], domain
+
+
+def is_own_address(address: str, own: set[str] | frozenset[str]) -> bool:
+    """Whether ``address`` is one of ``own``, comparing without case and
+    without a ``+tag`` (``support+orders@shop.example`` is
+    ``support@shop.example``: the mail server delivers it to us)."""
+    if not address or "@" not in address:
+        return False
+    base = _base(address)
+    return any(_base(a) == base for a in own if "@" in a)
 
 
 def _getter(headers: Headers) -> Getter:
@@ -70,7 +88,8 @@ def auto_reason(headers: Headers) -> str:
     if return_path.replace(" ", "") == "<>":
         return "empty return-path"
     sender = parseaddr(get("From"))[1].lower()
-    local = sender.split("@")[0]
+    local = sender.rpartition("@")[0] if "@" in sender else sender
+    local = local.split("+", 1)[0]
     if local in ("mailer-daemon", "postmaster"):
         return f"{local} sender"
     if _NO_REPLY.match(local):

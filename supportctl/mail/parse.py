@@ -623,6 +623,15 @@ def parse_email(raw: bytes, *, received_at: datetime | None = None,
               or spam_status.startswith("YES")),
     )
     item.auto_reason = auto_reason(lambda name: _header(h, name, hint))
+    # Where the customer wants the answer (RFC 5322 §3.6.2), and X-Loop
+    # marks of systems the mail went through (ingest checks them against
+    # our own addresses).
+    reply_to = _addresses(h, "Reply-To", hint)
+    if reply_to:
+        item.meta["reply_to"] = [{"name": a.name, "address": a.address} for a in reply_to]
+    loops = [a.address for a in _addresses(h, "X-Loop", hint) if a.address]
+    if loops:
+        item.meta["x_loop"] = loops
     _body(msg, item, hint, is_report=_ctype(msg) == "multipart/report")
     _report(msg, item, hint)
     if not keys and not item.text.strip():

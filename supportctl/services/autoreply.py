@@ -1,58 +1,111 @@
 """Automatic replies (acknowledgements) and the loop rules of SPEC §4.
 
-An automatic reply goes only to a new ticket a human customer opened: never
-to mail flagged automatic by the parser (``Auto-Submitted``, bulk or list
-``Precedence``, ``List-Id``/``List-Unsubscribe``, auto-reply headers, an
-empty Return-Path, MAILER-DAEMON), never to our own addresses, never to
-spam or delivery reports, and at most ``max_per_contact`` per contact per
-``window``. Ours carry ``Auto-Submitted: auto-replied`` (``Outbound.auto``).
-Imports never auto-reply: only ``sync`` calls this.
+Contract:
+- WHETHER a new ticket gets an acknowledgement is decided by ``decide``,
+  called by ingest inside the transaction that creates the ticket; a yes
+  is written to the outbox there (``Outbound.auto``, ``Auto-Submitted:
+  auto-replied``). A crash therefore can neither lose a decided
+  acknowledgement nor decide it twice: ``sync`` sends queued ones through
+  the normal outbox path, at once and again after a kill.
+- An acknowledgement goes only to a new ticket a human customer opened
+  through ``sync`` (never import): never to mail flagged automatic by the
+  parser or by ingest (``Auto-Submitted``, bulk or list ``Precedence``,
+  ``List-Id``/``List-Unsubscribe``, auto-reply headers, an empty
+  Return-Path, MAILER-DAEMON, no-reply senders, ``X-Loop`` naming us),
+  never to our own addresses, never to spam or delivery reports, never to
+  a message that arrived before the channel entry first synced or longer
+  than ``max_age`` ago (a first sync's backlog), and at most
+  ``max_per_contact`` per contact per ``window``.
+- WHAT it says is chosen by ``acknowledgement_text`` alone.
+- An acknowledgement is never a first response (SLA): see ``outbox``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import sqlite3
+from typing import TYPE_CHECKING, Any
 
-from supportctl.models import shift
-from supportctl.services import outbox
-from supportctl.services.ingest import IngestResult
-from supportctl.store.db import Store
+from supportctl.errors import SupportError
+from supportctl.models import Inbound, parse_iso, shift
+from supportctl.store import sends
+from supportctl.store.db import Store, StoreError
+
+if TYPE_CHECKING:
+    from supportctl.services.ingest import IngestSettings
 
 
-def candidates(store: Store, results: list[IngestResult], config: Any, now: str) -> Iterator[int]:
-    """Tickets (from this batch) that may get an automatic reply. A
-    generator: the per-contact limit is checked as each one is queued."""
+def acknowledgement_text(config: Any, store: Store, ticket_id: int, now: str) -> tuple[str, dict[str, Any]]:
+    """The text of the acknowledgement for ``ticket_id`` and its send
+    metadata. The one place that chooses what an acknowledgement says."""
+    from supportctl.services.templates import render_template
+
+    ack = ack_text(store, config, ticket_id, "", now)
+    if ack is None:
+        return render_template(config, config.auto_reply.template, store, ticket_id, "auto-reply")
+    return ack[0], ack[1]
+
+
+def enabled(config: Any) -> bool:
     ar = getattr(config, "auto_reply", None)
-    if ar is None or not getattr(ar, "enabled", False) or not getattr(ar, "template", None):
-        return
-    for r in results:
-        if not r.created or r.report or r.quarantined or r.duplicate or r.message_id is None:
-            continue
-        m = store.one("SELECT direction, auto_reason, ticket_id FROM messages WHERE id = ?",
-                      [r.message_id])
-        if m is None or m["direction"] != "in" or m["auto_reason"]:
-            continue
-        if store.scalar("SELECT 1 FROM tags WHERE ticket_id = ? AND tag IN ('spam', 'bounce')",
-                        [m["ticket_id"]]):
-            continue
-        contact = store.scalar("SELECT contact_id FROM tickets WHERE id = ?", [m["ticket_id"]])
-        if contact is None:
-            continue
-        since = shift(now, -ar.window)
-        sent = store.scalar(
-            "SELECT count(*) FROM events WHERE contact_id = ? AND action = 'auto_reply' AND at >= ?",
-            [contact, since],
-        )
-        if sent >= ar.max_per_contact:
-            continue
-        yield int(m["ticket_id"])
+    return bool(ar is not None and getattr(ar, "enabled", False) and getattr(ar, "template", None))
 
 
-def queue(store: Store, ticket_id: int, text: str, medium: str, account: dict[str, Any],
-          meta: dict[str, Any] | None = None) -> int:
-    return outbox.queue_reply(store, ticket_id, text=text, medium=medium, account=account,
-                              actor="auto-reply", auto=True, meta=meta)
+def why_not(store: Store, ticket_id: int, item: Inbound, settings: IngestSettings,
+            now: str) -> str:
+    """Why the new ticket ``ticket_id`` (opened by ``item``) gets no
+    acknowledgement, or ``""`` when it gets one."""
+    ar = settings.config.auto_reply
+    if item.auto_reason:
+        return f"automatic mail ({item.auto_reason})"
+    if item.report_state:
+        return "delivery report"
+    if item.medium == "whatsapp":
+        return "WhatsApp accepts only approved templates from a business"
+    if item.spam or sends.ticket_tagged(store, ticket_id, ("spam", "bounce", "auto")):
+        return "spam or automatic"
+    t = store.one("SELECT status, contact_id FROM tickets WHERE id = ?", [ticket_id])
+    if t is None or t["contact_id"] is None:
+        return "no contact to answer"
+    if t["status"] in ("solved", "closed"):
+        return f"ticket already {t['status']}"
+    # A channel that gives no time hands over what just arrived.
+    arrived = item.received_at or item.sent_at or parse_iso(now)
+    first = sends.first_synced_at(store, settings.account)
+    if first is not None and arrived < parse_iso(first):  # type: ignore[operator]
+        return "arrived before this channel entry first synced"
+    if arrived < parse_iso(shift(now, -ar.max_age)):  # type: ignore[operator]
+        return "older than auto_reply.max_age"
+    if sends.acknowledgements_since(store, t["contact_id"], shift(now, -ar.window)) >= ar.max_per_contact:
+        return "auto_reply.max_per_contact reached"
+    return ""
+
+
+def decide(store: Store, ticket_id: int, item: Inbound, settings: IngestSettings, now: str) -> int | None:
+    """Queue the acknowledgement of a new ticket, inside the caller's
+    transaction; returns the outbox id, or None (with an event saying why
+    when a rule, not the setup, held it back)."""
+    if not settings.acknowledge or settings.entry is None or not enabled(settings.config):
+        return None
+    reason = why_not(store, ticket_id, item, settings, now)
+    if not reason:
+        from supportctl.services import outbox
+
+        try:
+            with store.tx():
+                text, meta = acknowledgement_text(settings.config, store, ticket_id, now)
+                return outbox.queue_reply(store, ticket_id, text=text, medium=item.medium,
+                                          account=settings.entry, actor="auto-reply", auto=True,
+                                          meta=meta, own_addresses=settings.own_addresses)
+        except (sqlite3.OperationalError, StoreError):
+            raise  # the store failed: the batch rolls back, nothing is lost
+        except SupportError as exc:  # a broken template must not cost the message
+            from supportctl.safe import one_line
+
+            reason = f"could not be written: {one_line(str(exc), 200)}"
+        except Exception as exc:  # nor a bug in rendering it
+            reason = f"could not be written: unexpected {type(exc).__name__}"
+    store.event("auto-reply", "auto_reply_skipped", now, ticket_id=ticket_id, reason=reason)
+    return None
 
 
 def ack_text(store: Store, config: Any, ticket_id: int, medium: str,

@@ -12,6 +12,11 @@ Contract:
   reason, never dropped; quarantine is keyed by the raw bytes' hash.
 - Threading follows SPEC §3 (see ``thread_email`` / ``thread_messaging``);
   status changes go through ``triage``; noise and loops follow SPEC §4.
+- Mail from our own addresses (plus-addresses included) is ours, never a
+  customer's; automatic mail that opens a ticket is filed solved, tagged
+  ``auto``, without SLA clocks. A new ticket's acknowledgement is decided
+  (and queued in the outbox) in the transaction that creates it: see
+  ``autoreply``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ class IngestSettings:
     own_addresses: set[str] = field(default_factory=set)
     reopen_window: timedelta = timedelta(days=7)
     config: Any = None
+    #: The channel entry's config (for acknowledgements sent through it),
+    #: and whether new tickets may get one (``sync`` yes, import never).
+    entry: dict[str, Any] | None = None
+    acknowledge: bool = False
 
 
 @dataclass
@@ -140,8 +149,19 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
     sent_at = iso(item.sent_at or item.received_at) or now
     sender = item.sender.address if item.sender else ""
     sender_name = item.sender.name if item.sender else ""
-    own = medium == "email" and contacts.normalise("email", sender) in settings.own_addresses
+    own = medium == "email" and is_ours(sender, settings.own_addresses)
     direction = "out" if own else "in"
+    x_loop: list[str] = item.meta.get("x_loop") or []  # type: ignore[assignment]
+    if medium == "email" and not own and not item.auto_reason and any(
+            is_ours(a, settings.own_addresses) for a in x_loop):
+        # Our own mail came back around (a forward, another robot): answering
+        # it would start a loop (RFC 3834 §5, SPEC §4).
+        item.auto_reason = "x-loop names our own address"
+    reply_to: list[dict[str, str]] = item.meta.get("reply_to") or []  # type: ignore[assignment]
+    if medium == "email" and reply_to:
+        # A reply goes to Reply-To as a mail client's would, never to us.
+        item.meta["answer_to"] = [a for a in reply_to
+                                  if not is_ours(a.get("address", ""), settings.own_addresses)]
 
     ticket_id: int | None = None
     linked: int | None = None
@@ -180,8 +200,13 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
         contact_id = None
         if sender and not own:
             contact_id = contacts.find_or_create(store, medium, sender, sender_name, now)
-        elif own and item.to:
-            contact_id = contacts.find_or_create(store, medium, item.to[0].address, item.to[0].name, now)
+        elif own:
+            # Our own mail: the customer is the first recipient who is not us;
+            # with none, the ticket has no contact, so `reply` cannot answer us.
+            customer = next((a for a in [*item.to, *item.cc]
+                             if a.address and not is_ours(a.address, settings.own_addresses)), None)
+            if customer is not None:
+                contact_id = contacts.find_or_create(store, medium, customer.address, customer.name, now)
         subject = item.subject or _subject_from_text(item.text)
         ticket_id = create_ticket(
             store, channel=medium, account=settings.account, contact_id=contact_id,
@@ -197,16 +222,27 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
         delivery=(item.report_state, item.report_error) if is_report else None,
     )
     bump_ticket(store, ticket_id, sent_at, inbound=direction == "in", now=now)
-    if direction == "in" and not created and csat_answer is None:
+    automatic = bool(item.auto_reason) and not is_report
+    if direction == "in" and not created and not automatic and csat_answer is None:
         # A customer's answer, or a bounce of our reply: someone must look.
+        # An out-of-office answer to our reply reopens nothing.
         triage.on_inbound(store, ticket_id, settings.actor, now)
     if item.spam or spam_sender:
         tags.append("spam")
+    if created and "spam" not in tags and (automatic or is_report or (own and contact_id is None)):
+        tags.append("auto")
     for name in tags:
         store.execute("INSERT OR IGNORE INTO tags (ticket_id, tag) VALUES (?, ?)", [ticket_id, name])
     if "spam" in tags and created:
         triage._set_status(store, triage.require(store, ticket_id), "closed", settings.actor, now,
                            reason="spam")
+    elif "auto" in tags:
+        # Automatic mail (auto-replies, bounces, lists, our own mail to
+        # ourselves) stays out of the queue: solved, tagged auto, no SLA
+        # clock; `list --tag auto --status all` and search still find it.
+        store.update("tickets", ticket_id, {"first_response_due": None, "resolution_due": None})
+        triage._set_status(store, triage.require(store, ticket_id), "solved", settings.actor, now,
+                           reason="automatic mail")
     store.event(settings.actor, "message.in" if direction == "in" else "message.own", now,
                 ticket_id=ticket_id, message_id=message_id, account=settings.account,
                 source=item.source_ref or None)
@@ -220,7 +256,19 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
 
         apply_rules(store, ticket_id, item, settings, now, sent_at=sent_at,
                     message_id=message_id, language=language)
+    if created and direction == "in" and settings.acknowledge:
+        from supportctl.services import autoreply
+
+        autoreply.decide(store, ticket_id, item, settings, now)
     return IngestResult(ticket_id=ticket_id, message_id=message_id, created=created, report=is_report)
+
+
+def is_ours(address: str, own_addresses: set[str]) -> bool:
+    """Whether ``address`` is one of ours, plus-addresses included
+    (``support+orders@shop.example`` is ``support@shop.example``)."""
+    from supportctl.mail.loops import is_own_address
+
+    return is_own_address(address, own_addresses)
 
 
 def _detect_language(store: Store, ticket_id: int, message_id: int, item: Inbound,

@@ -30,6 +30,9 @@ from supportctl.services import ingest, triage
 from supportctl.store.db import Store
 
 WHATSAPP_WINDOW = timedelta(hours=24)
+#: Only a reply in one of these states is a first response (SLA): queued,
+#: failed or unknown ones may never have reached the customer.
+FIRST_RESPONSE_STATES = ("sent", "delivered")
 
 
 def _domain(address: str) -> str:
@@ -43,29 +46,47 @@ def _reply_subject(subject: str, ticket_id: int) -> str:
     return f"{base} [#{ticket_id}]"
 
 
-def recipient(store: Store, ticket_id: int, medium: str) -> tuple[Address, Any]:
-    """Who a reply on ``medium`` goes to, and the customer's last message
-    on that medium (for threading), if any."""
-    last = store.one(
-        "SELECT * FROM messages WHERE ticket_id = ? AND direction = 'in' AND channel = ? "
-        "ORDER BY id DESC LIMIT 1",
-        [ticket_id, medium],
-    )
-    if last is not None and last["from_address"]:
-        return Address(last["from_address"], last["from_name"]), last
-    from supportctl.models import identity_kind
+def account_addresses(account: dict[str, Any]) -> set[str]:
+    """The addresses a channel entry sends and receives as (ours)."""
+    from email.utils import parseaddr
 
-    contact = store.scalar("SELECT contact_id FROM tickets WHERE id = ?", [ticket_id])
-    row = store.one(
-        "SELECT address FROM identities WHERE contact_id = ? AND kind = ? ORDER BY id LIMIT 1",
-        [contact, identity_kind(medium)],
-    )
-    if row is None:
+    smtp = account.get("smtp") or {}
+    found = [*(account.get("addresses") or []), smtp.get("from"), smtp.get("reply_to")]
+    if "@" in str(account.get("username") or ""):
+        found.append(account["username"])
+    return {parseaddr(str(a))[1].lower() for a in found if a and parseaddr(str(a))[1]}
+
+
+def recipients(store: Store, ticket_id: int, medium: str,
+               own: set[str] | None = None) -> tuple[list[Address], Any]:
+    """Who a reply on ``medium`` goes to (Reply-To first, as a mail
+    client answers; never one of ``own``), and the customer's last message
+    on that medium (for threading), if any."""
+    from supportctl.mail.loops import is_own_address
+    from supportctl.store.read import answer_to
+
+    found, last = answer_to(store, ticket_id, medium)
+    if not found:
         raise UsageError(
             f"ticket {ticket_id}'s contact has no {medium} address: "
             f"add one with `supportctl contact link` or reply --via another channel"
         )
-    return Address(row["address"]), None
+    to = [Address(a["address"], a["name"]) for a in found
+          if medium != "email" or not is_own_address(a["address"], own or set())]
+    if not to:
+        raise UsageError(
+            f"ticket {ticket_id}: the answer would go to our own address "
+            f"{found[0]['address']}: reply --via another channel, or start a new ticket "
+            "with `supportctl new` to the customer"
+        )
+    return to, last
+
+
+def recipient(store: Store, ticket_id: int, medium: str,
+              own: set[str] | None = None) -> tuple[Address, Any]:
+    """The first of ``recipients``."""
+    to, last = recipients(store, ticket_id, medium, own)
+    return to[0], last
 
 
 def queue_reply(
@@ -84,6 +105,7 @@ def queue_reply(
     auto: bool = False,
     to: Address | None = None,
     subject: str | None = None,
+    own_addresses: set[str] | None = None,
 ) -> int:
     """Write the reply and its outbox entry; returns the outbox id."""
     now = iso(utcnow()) or ""
@@ -100,9 +122,10 @@ def queue_reply(
     with store.tx():
         t = triage.require(store, ticket_id)
         if to is None:
-            to, last = recipient(store, ticket_id, medium)
+            own = set(own_addresses or ()) | account_addresses(account)
+            to_list, last = recipients(store, ticket_id, medium, own)
         else:
-            last = None
+            to_list, last = [to], None
         if medium == "whatsapp" and not (meta or {}).get("content_sid"):
             last_in = store.scalar(
                 "SELECT max(sent_at) FROM messages WHERE ticket_id = ? AND direction = 'in' "
@@ -115,7 +138,7 @@ def queue_reply(
                     "so WhatsApp only accepts a pre-approved template: use --template NAME "
                     "(a template with content_sid) or reply --via sms"
                 )
-        out = Outbound(medium=medium, to=[to], text=text, template=template, auto=auto,
+        out = Outbound(medium=medium, to=to_list, text=text, template=template, auto=auto,
                        meta=dict(meta or {}))
         out.idempotency_key = uuid.uuid4().hex
         out.attachments = files
@@ -275,6 +298,8 @@ def send_entry(store: Store, outbox_id: int, channel: Channel, *, max_attempts: 
             )
         store.event("outbox", "sent", now, ticket_id=row["ticket_id"], outbox_id=outbox_id,
                     state=result.state)
+        if result.state in FIRST_RESPONSE_STATES and not out.auto:
+            triage.on_reply_sent(store, row["ticket_id"], now)
     return result.state
 
 
@@ -309,14 +334,16 @@ def cancel_entry(store: Store, outbox_id: int, actor: str) -> None:
 
 
 def due_entries(store: Store, account: str, max_attempts: int) -> list[int]:
+    """Failed temporary entries whose backoff is over, and entries queued
+    but never handed to the channel for 5 minutes (their command died).
+    A ``queued`` entry with attempts was accepted by the provider (Twilio
+    answers "queued"): resending it would send it twice."""
     now = iso(utcnow())
     return [
         r[0]
         for r in store.execute(
             "SELECT id FROM outbox WHERE account = ? AND ((state = 'failed' AND temporary = 1 "
             "AND attempts < ? AND COALESCE(next_attempt_at, '') <= ?) OR (state = 'queued' "
-            # attempts = 0: never handed to the channel. A send the provider
-            # accepted as 'queued' (Twilio does) must not be sent again.
             "AND attempts = 0 AND updated_at <= ?)) ORDER BY id",
             [account, max_attempts, now, iso(utcnow() - timedelta(minutes=5))],
         )
@@ -327,7 +354,8 @@ def refresh(store: Store, account: str, channel: Channel) -> int:
     """Ask the channel for later delivery states of recent sends."""
     cutoff = iso(utcnow() - timedelta(days=3))
     rows = store.execute(
-        "SELECT o.id, o.message_id, m.external_id FROM outbox o JOIN messages m ON m.id = o.message_id "
+        "SELECT o.id, o.message_id, o.ticket_id, json_extract(o.payload, '$.auto') AS auto, "
+        "m.external_id FROM outbox o JOIN messages m ON m.id = o.message_id "
         "WHERE o.account = ? AND o.state IN ('queued', 'sent') AND m.external_id IS NOT NULL "
         "AND o.created_at >= ?",
         [account, cutoff],
@@ -346,6 +374,8 @@ def refresh(store: Store, account: str, channel: Channel) -> int:
                                              "updated_at": now})
             store.update("messages", r["message_id"], {"delivery_state": u.state,
                                                        "delivery_error": u.error or None})
+            if u.state in FIRST_RESPONSE_STATES and not r["auto"]:
+                triage.on_reply_sent(store, r["ticket_id"], now)
             changed += 1
     return changed
 

@@ -6,8 +6,11 @@ Contract:
   (exit 4). The lock is released by the kernel if the process dies.
 - Each entry runs on its own: one failing channel does not stop the others
   (SPEC §5 exit 5). Per entry: fetch batches → ``ingest_batch`` (items and
-  cursor in one transaction) → resend due outbox entries → refresh
-  delivery states.
+  cursor in one transaction; acknowledgements of new tickets are queued
+  in that same transaction, see ``autoreply``) → send queued
+  acknowledgements → resend due outbox entries → refresh delivery states.
+- The first sync of an entry is recorded (``channel_entries``): mail that
+  arrived before it is never acknowledged.
 - Services never build channels: the caller passes a factory.
 """
 
@@ -25,8 +28,8 @@ from pathlib import Path
 from supportctl.channels.base import Channel
 from supportctl.errors import LockHeld, SupportError
 from supportctl.models import iso, utcnow
-from supportctl.services import autoreply, ingest, outbox
-from supportctl.store import workflows
+from supportctl.services import ingest, outbox
+from supportctl.store import sends, workflows
 from supportctl.store.db import Store
 
 
@@ -75,15 +78,15 @@ def sync_entry(
     *,
     since: datetime | None = None,
     max_attempts: int = 5,
-    auto_reply: Callable[[int], int | None] | None = None,
 ) -> EntryResult:
-    """Sync one entry. ``auto_reply(ticket_id)`` (built by the caller from
-    the configured template) is called for each new ticket that may get an
-    acknowledgement under the loop rules; it queues the reply into the
-    outbox and returns the entry, which is sent at once."""
+    """Sync one entry. Acknowledgements that ingest queued (when
+    ``settings.acknowledge``) are sent after each batch, and any left
+    queued by a killed run are sent first."""
     res = EntryResult(channel.name)
     started = time.monotonic()
     try:
+        sends.mark_synced(store, channel.name, iso(utcnow()) or "")
+        res.sent += _send_acknowledgements(store, channel, max_attempts)
         cursors = store.get_cursors(channel.name)
         for batch in channel.fetch(cursors, since=since):
             summary = ingest.ingest_batch(store, batch, settings)
@@ -92,14 +95,8 @@ def sync_entry(
             res.quarantined += summary.quarantined
             res.tickets_created += summary.tickets_created
             res.results += summary.results
-            if auto_reply is not None:
-                now = iso(utcnow()) or ""
-                for tid in autoreply.candidates(store, summary.results, settings.config, now):
-                    entry = auto_reply(tid)
-                    if entry is not None and outbox.send_entry(
-                        store, entry, channel, max_attempts=max_attempts
-                    ) not in ("failed", "unknown"):
-                        res.sent += 1
+            if summary.tickets_created:
+                res.sent += _send_acknowledgements(store, channel, max_attempts)
         # Rule replies and CSAT questions queued under this sync's lock.
         for entry in workflows.queued_automatic(store, channel.name):
             if outbox.send_entry(store, entry, channel, max_attempts=max_attempts) not in (
@@ -123,6 +120,14 @@ def sync_entry(
     finally:
         res.seconds = time.monotonic() - started
     return res
+
+
+def _send_acknowledgements(store: Store, channel: Channel, max_attempts: int) -> int:
+    sent = 0
+    for entry in sends.queued_acknowledgements(store, channel.name):
+        if outbox.send_entry(store, entry, channel, max_attempts=max_attempts) not in ("failed", "unknown"):
+            sent += 1
+    return sent
 
 
 def retry_quarantine(store: Store, settings_for: Callable[[str], ingest.IngestSettings]) -> tuple[int, int]:

@@ -83,16 +83,23 @@ def on_inbound(store: Store, ticket_id: int, actor: str, now: str) -> None:
 
 
 def on_agent_reply(store: Store, ticket_id: int, actor: str, now: str, status: str | None) -> None:
-    """An agent answered: the first response is stamped and a new ticket
-    becomes open, or takes the status the reply asked for."""
+    """An agent answered: a new ticket becomes open, or takes the status
+    the reply asked for. The first response is stamped only once the reply
+    is sent (``on_reply_sent``): a reply stuck in the outbox reached nobody."""
     if status is not None and status not in STATUSES:
         raise UsageError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
     t = require(store, ticket_id)
-    if not t["first_response_at"]:
-        store.update("tickets", ticket_id, {"first_response_at": now})
     target = status or ("open" if t["status"] in ("new", "solved", "closed") else None)
     if target:
         _set_status(store, require(store, ticket_id), target, actor, now, reason="agent replied")
+
+
+def on_reply_sent(store: Store, ticket_id: int, at: str) -> None:
+    """An agent's reply reached the channel (sent or delivered): the first
+    one is the ticket's first response (SLA). Never called for an
+    automatic acknowledgement."""
+    store.execute("UPDATE tickets SET first_response_at = ? WHERE id = ? AND first_response_at IS NULL",
+                  [at, ticket_id])
 
 
 def assign(store: Store, ticket_id: int, name: str | None, actor: str, now: str) -> None:

@@ -229,6 +229,34 @@ _M002 = [
 ]
 
 
+# When each channel entry first synced: an acknowledgement never answers
+# mail that arrived before it (the backlog of a first sync, SPEC §4).
+# Entries that synced before this step count from their first stored
+# message, the closest record there is.
+_M004 = [
+    """CREATE TABLE channel_entries (
+        account TEXT PRIMARY KEY,
+        first_synced_at TEXT NOT NULL
+    )""",
+    """INSERT INTO channel_entries (account, first_synced_at)
+        SELECT account, min(created_at) FROM messages
+        WHERE account IS NOT NULL GROUP BY account""",
+]
+
+
+# ``report`` (SPEC §11) counts messages by the hour they were sent, over a
+# period: without an index that is a scan of every message and its text
+# (seconds on a million messages). This one covers the whole query: the UTC
+# hour first, then which way and by which medium, so counting per hour (and
+# channel) follows the index order with no sort; then who wrote it
+# (automatic acknowledgements are left out), the exact time (the period's
+# edges) and the ticket, for grouping by tag or assignee.
+_M006 = [
+    "CREATE INDEX messages_hour ON messages(substr(sent_at, 1, 13), direction, channel, author,"
+    " sent_at, ticket_id)",
+]
+
+
 # Languages, CSAT and rule state (SPEC §10). A message's detected language
 # and a contact's last confident one are columns (read with the row, no
 # join); CSAT is its own table, one row per ticket asked, so that "ask once"
@@ -282,8 +310,23 @@ def migrations() -> Any:
         _run(db, _M002, 2)
 
     @m()
+    def m004_first_sync(db: Any) -> None:
+        """When each channel entry first synced (no acknowledgement to the
+        backlog a first sync brings in)."""
+        _run(db, _M004, 4)
+
+    @m()
+    def m006_report_index(db: Any) -> None:
+        """Messages by time sent, for ``report``'s volume by hour of week."""
+        # Never lower user_version: on a store where a later-numbered step
+        # ran first, this one must not make the read path think it is behind.
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        _run(db, _M006, max(current, 6))
+
+    @m()
     def m009_languages_csat(db: Any) -> None:
         """Detected languages, CSAT answers, opt-outs, round-robin state."""
-        _run(db, _M009, 9)
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        _run(db, _M009, max(current, 9))
 
     return m

@@ -347,7 +347,37 @@ def show_json(store: Store, ticket_id: int, now: str) -> dict[str, Any] | None:
         )
     ]
     ticket["outbox"] = outbox
+    answerable = ticket["channel"] not in ("phone", "in-person", "post")
+    ticket["answer_to"] = answer_to(store, ticket_id, ticket["channel"])[0] if answerable else []
     return ticket
+
+
+def answer_to(store: Store, ticket_id: int, medium: str) -> tuple[list[dict[str, str]], Any]:
+    """Where a reply on ``medium`` goes, as a mail client would answer:
+    the customer's last message's Reply-To (as ingest kept it, without our
+    own addresses), else its sender, else the contact's address on that
+    medium; and that last message (for threading), if any. ``[]`` when
+    there is nobody to answer."""
+    last = store.one(
+        "SELECT * FROM messages WHERE ticket_id = ? AND direction = 'in' AND channel = ? "
+        "ORDER BY id DESC LIMIT 1",
+        [ticket_id, medium],
+    )
+    if last is not None:
+        meta = json.loads(last["meta"]) if last["meta"] else {}
+        chosen = [a for a in meta.get("answer_to") or [] if a.get("address")]
+        if chosen:
+            return [{"name": a.get("name") or "", "address": a["address"]} for a in chosen], last
+        if last["from_address"]:
+            return [{"name": last["from_name"] or "", "address": last["from_address"]}], last
+    from supportctl.models import identity_kind
+
+    row = store.one(
+        "SELECT i.address FROM identities i JOIN tickets t ON t.contact_id = i.contact_id "
+        "WHERE t.id = ? AND i.kind = ? ORDER BY i.id LIMIT 1",
+        [ticket_id, identity_kind(medium)],
+    )
+    return ([{"name": "", "address": row["address"]}] if row else []), last
 
 
 def contact_json(store: Store, contact_id: int) -> dict[str, Any] | None:

@@ -1,0 +1,137 @@
+"""The queries behind ``report`` (SPEC §11), each named for what it reads.
+
+Times come back as Unix seconds computed by SQLite (``unixepoch``), so the
+service does arithmetic on integers instead of parsing a hundred thousand
+ISO strings in Python. Columns that later migrations add (``sla_policy``,
+``sla_paused_at``, the ``csat_*`` columns) are read when the store has them
+and come back as None otherwise, so the report fills in as the schema grows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from supportctl.store.db import Store
+
+#: Optional ticket columns the report reads when a migration has added them.
+OPTIONAL_TICKET_COLUMNS = ("sla_policy", "sla_paused_at", "csat_asked_at", "csat_rating",
+                           "csat_answered_at")
+
+
+def ticket_columns(store: Store) -> set[str]:
+    return {r[1] for r in store.conn.execute("PRAGMA table_info(tickets)")}
+
+
+def report_tickets(store: Store, start: str, end: str) -> Iterator[tuple[Any, ...]]:
+    """Tickets created in [start, end), merged ones left out:
+    ``(id, status, priority, channel, account, assignee, contact_id, subject,
+    created, first_response, solved, first_response_due, resolution_due,
+    sla_policy, sla_paused, csat_asked, csat_rating, csat_answered)`` with
+    times as Unix seconds."""
+    have = ticket_columns(store)
+    optional = []
+    for col in OPTIONAL_TICKET_COLUMNS:
+        if col not in have:
+            optional.append("NULL")
+        elif col.endswith("_at"):
+            optional.append(f"unixepoch({col})")
+        else:
+            optional.append(col)
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    yield from cur.execute(
+        "SELECT id, status, priority, channel, account, assignee, contact_id, subject,"
+        " unixepoch(created_at), unixepoch(first_response_at), unixepoch(solved_at),"
+        " unixepoch(first_response_due), unixepoch(resolution_due), "
+        + ", ".join(optional)
+        + " FROM tickets WHERE created_at >= ? AND created_at < ? AND merged_into IS NULL",
+        [start, end],
+    )
+
+
+def report_tags(store: Store, start: str, end: str) -> Iterator[tuple[int, str]]:
+    """(ticket id, tag) for tickets created in [start, end)."""
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    yield from cur.execute(
+        "SELECT g.ticket_id, g.tag FROM tags g JOIN tickets t ON t.id = g.ticket_id"
+        " WHERE t.created_at >= ? AND t.created_at < ? AND t.merged_into IS NULL",
+        [start, end],
+    )
+
+
+def reopened_tickets(store: Store, start: str, end: str) -> set[int]:
+    """Tickets created in [start, end) that came back after being solved or
+    closed: a status event from solved/closed to an open status, or (email
+    on a closed ticket, SPEC §2) a later ticket linked to it."""
+    rows = store.conn.execute(
+        "SELECT e.ticket_id FROM events e JOIN tickets t ON t.id = e.ticket_id"
+        " WHERE e.action = 'status' AND e.at >= ? AND t.created_at >= ? AND t.created_at < ?"
+        " AND json_extract(e.detail, '$.old') IN ('solved', 'closed')"
+        " AND json_extract(e.detail, '$.new') IN ('new', 'open', 'pending')"
+        " UNION SELECT u.linked_ticket FROM tickets u JOIN tickets t ON t.id = u.linked_ticket"
+        " WHERE u.linked_ticket IS NOT NULL AND t.created_at >= ? AND t.created_at < ?",
+        [start, start, end, start, end],
+    )
+    return {r[0] for r in rows}
+
+
+#: How messages are grouped for ``hour_of_week``: the key each group reads.
+_VOLUME_KEY = {
+    None: ("NULL", ""),
+    "day": ("NULL", ""),
+    "channel": ("m.channel", ""),  # the medium the message came or went by
+    "assignee": ("t.assignee", " JOIN tickets t ON t.id = m.ticket_id"),
+    "tag": ("g.tag", " LEFT JOIN tags g ON g.ticket_id = m.ticket_id"),
+}
+#: The UTC hour of a message: the first column of the ``messages_hour`` index.
+_HOUR = "substr(m.sent_at, 1, 13)"
+
+
+def message_volume(store: Store, start: str, end: str, by: str | None,
+                   offsets: list[tuple[int, int]]) -> Iterator[tuple[str, Any, str, int, int]]:
+    """Customer messages (``in``) and our own answers (``out``; automatic
+    acknowledgements and rule replies left out) sent in [start, end), counted
+    two ways: ``("cell", key, direction, hour of week, n)`` and, overall only,
+    ``("day", None, direction, local day, n)``. With ``by="day"`` the key of
+    a cell is the local day.
+
+    ``offsets`` are the zone's UTC offsets as ``(until, seconds)`` pairs, in
+    order, the last one open-ended: local time is the Unix time plus the
+    offset in force. The hour of week counts from Monday 00:00 (1970-01-01
+    was a Thursday: 72 hours into its week); the local day counts days since
+    1970-01-01. Messages are first counted per UTC hour straight off the
+    ``messages_hour`` index (m006), in its order, so neither a sort of every
+    message nor a row per message reaches Python; a zone whose offset is not
+    whole hours counts quarter hours instead."""
+    key, join = _VOLUME_KEY[by]
+    whole_hours = all(off % 3600 == 0 for _, off in offsets)
+    bucket = (f"unixepoch({_HOUR} || ':00:00')" if whole_hours
+              else "unixepoch(m.sent_at) / 900 * 900")
+    case: list[str] = []
+    params: list[Any] = []
+    for until, offset in offsets[:-1]:
+        case.append("WHEN s < ? THEN s + ?")
+        params += [until, offset]
+    params.append(offsets[-1][1] if offsets else 0)
+    local = f"CASE {' '.join(case)} ELSE s + ? END" if case else "s + ?"
+    days = ("UNION ALL SELECT 'day', NULL, d, l / 86400, sum(n) FROM local GROUP BY 3, 4"
+            if by is None else "")
+    grouped = by not in (None, "day")
+    cell_key = "l / 86400" if by == "day" else "k"
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    yield from cur.execute(
+        "WITH counted AS MATERIALIZED ("
+        f" SELECT {key} AS k, m.direction AS d, {bucket} AS s, count(*) AS n"
+        f" FROM messages m{join}"
+        f" WHERE {_HOUR} >= substr(?, 1, 13) AND {_HOUR} <= substr(?, 1, 13)"
+        "  AND m.sent_at >= ? AND m.sent_at < ? AND m.direction IN ('in', 'out')"
+        "  AND (m.author IS NULL OR (m.author != 'auto-reply' AND m.author NOT LIKE 'rule:%'))"
+        f" GROUP BY {_HOUR}, m.direction{', k' if grouped else ''}{'' if whole_hours else ', s'}),"
+        f" local AS (SELECT k, d, n, {local} AS l FROM counted)"
+        f" SELECT 'cell', {cell_key}, d, (l / 3600 + 72) % 168, sum(n) FROM local GROUP BY 2, 3, 4 "
+        + days,
+        [start, end, start, end, *params],
+    )

@@ -1,0 +1,50 @@
+"""Queries behind automatic sends (SPEC §4): when a channel entry first
+synced, how many acknowledgements a contact got lately, and which
+acknowledgements wait in the outbox."""
+
+from __future__ import annotations
+
+from supportctl.store.db import Store
+
+
+def mark_synced(store: Store, account: str, now: str) -> str:
+    """Record the first sync of ``account`` (once); returns its time."""
+    with store.tx():
+        store.execute(
+            "INSERT OR IGNORE INTO channel_entries (account, first_synced_at) VALUES (?, ?)",
+            [account, now],
+        )
+    return str(first_synced_at(store, account) or now)
+
+
+def first_synced_at(store: Store, account: str) -> str | None:
+    value = store.scalar("SELECT first_synced_at FROM channel_entries WHERE account = ?", [account])
+    return None if value is None else str(value)
+
+
+def acknowledgements_since(store: Store, contact_id: int, since: str) -> int:
+    return int(store.scalar(
+        "SELECT count(*) FROM events WHERE contact_id = ? AND action = 'auto_reply' AND at >= ?",
+        [contact_id, since],
+    ))
+
+
+def queued_acknowledgements(store: Store, account: str) -> list[int]:
+    """Acknowledgements decided at ingest and never handed to the channel
+    (``queued`` with attempts is Twilio's "accepted"). Only ``sync``
+    writes them, under the sync lock, so none is in another process's hands."""
+    return [
+        r[0]
+        for r in store.execute(
+            "SELECT id FROM outbox WHERE account = ? AND state = 'queued' AND attempts = 0 "
+            "AND json_extract(payload, '$.auto') = 1 ORDER BY id",
+            [account],
+        )
+    ]
+
+
+def ticket_tagged(store: Store, ticket_id: int, tags: tuple[str, ...]) -> bool:
+    return bool(store.scalar(
+        f"SELECT 1 FROM tags WHERE ticket_id = ? AND tag IN ({', '.join('?' for _ in tags)})",
+        [ticket_id, *tags],
+    ))
