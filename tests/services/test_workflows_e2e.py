@@ -279,6 +279,11 @@ def test_csat_asked_after_solving_answered_by_sms_ticket_stays_solved(cli: Any, 
     assert t["csat"] == {"asked_at": iso(asked_at), "rating": 5, "comment": "great",
                          "answered_at": iso(asked_at + timedelta(minutes=25))}
     assert t["messages"][-1]["text"] == "5 great"
+    # report (SPEC §11) reads the stored answer
+    rep = cli("report", "--since", "7d", "--format", "json",
+              env={**env, "SUPPORTCTL_NOW": iso(asked_at + timedelta(hours=1))})
+    assert rep.code == 0, rep
+    assert '"responses": 1' in rep.out and '"average": 5' in rep.out
 
 
 STOPS = ["STOP", "stop", " Stop. ", "ＳＴＯＰ", "S\u200bTOP", "unsubscribe", "Stop all", "ARRÊT"]
