@@ -255,12 +255,23 @@ class Notify:
 @dataclass
 class Rule:
     name: str
-    #: condition -> case-insensitive substring; every condition must match.
-    match: dict[str, str]
+    #: condition -> wanted value; every condition must match (SPEC §10):
+    #: channel/account/language/priority/tag: text or a list (any of);
+    #: from/to: an address, ``@domain``, or (the old form) a substring;
+    #: subject/text: a regular expression (a plain word matches as before);
+    #: new_contact/outside_hours: true or false.
+    match: dict[str, Any]
     tag: list[str] = field(default_factory=list)
     assign: str | None = None
+    #: ``assign: {group: billing, how: round-robin|least-open}``
+    assign_group: str | None = None
+    assign_how: str = "round-robin"
     priority: str | None = None
     status: str | None = None
+    note: str | None = None
+    reply: str | None = None
+    notify: str | None = None
+    stop: bool = False
 
 
 @dataclass
@@ -268,12 +279,16 @@ class Template:
     body: str
     subject: str = ""
     content_sid: str | None = None  # an approved WhatsApp template (Twilio Content API)
+    #: language (ISO 639-1) -> body; ``body`` is the fallback.
+    languages: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class AutoReply:
     enabled: bool = False
     template: str | None = None
+    #: the acknowledgement outside business hours (names when we answer)
+    outside_hours_template: str | None = None
     max_per_contact: int = 3
     window: timedelta = timedelta(hours=1)
     #: Only mail that arrived this recently is acknowledged (SPEC §4).
@@ -284,6 +299,8 @@ class AutoReply:
 class Csat:
     enabled: bool = False
     template: str | None = None
+    #: how long after solving the question goes out
+    after: timedelta = timedelta(hours=1)
 
 
 @dataclass
@@ -389,8 +406,10 @@ _DAY_NAMES = {d: i for i, d in enumerate(DAYS)} | {
                                 "saturday", "sunday"])}
 PRIORITIES = ("low", "normal", "high", "urgent")
 STATUSES = ("new", "open", "pending", "solved", "closed")
-RULE_MATCH = ("channel", "account", "from", "to", "subject", "text")
-RULE_ACTIONS = ("tag", "assign", "priority", "status")
+RULE_MATCH = ("channel", "account", "from", "to", "subject", "text", "language", "new_contact",
+              "outside_hours", "tag", "priority")
+RULE_ACTIONS = ("tag", "assign", "priority", "status", "note", "reply", "notify", "stop")
+_LANGUAGE = re.compile(r"[a-z]{2}")
 RESERVED_AGENTS = ("me", "none")  # `list --assignee me|none|NAME`
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _E164 = re.compile(r"(whatsapp:)?\+[1-9]\d{5,14}")
@@ -778,7 +797,8 @@ def _load_top(cfg: Config, top: dict[str, Any], probs: _Problems) -> None:
     if "templates" in top:
         cfg.templates = _templates(top["templates"], probs)
     if "rules" in top:
-        cfg.rules = _rules(top["rules"], cfg.agent_names(), probs)
+        cfg.rules = _rules(top["rules"], cfg.agent_names(),
+                           {g for a in cfg.agents for g in a.groups}, cfg.templates, probs)
     if "auto_reply" in top:
         cfg.auto_reply = _auto_reply(top["auto_reply"], cfg.templates, probs)
     if "csat" in top:
@@ -1222,7 +1242,7 @@ def _templates(node: Any, probs: _Problems) -> dict[str, Template]:
             continue
         body_node: Any = vnode
         if _is_map(vnode):
-            keys = _check_keys(vnode, ("body", "subject", "content_sid"), where, probs)
+            keys = _check_keys(vnode, ("body", "subject", "content_sid", "languages"), where, probs)
             if "body" not in keys and "content_sid" not in keys:
                 probs.add(vnode, where, "missing required key 'body'")
                 continue
@@ -1236,6 +1256,8 @@ def _templates(node: Any, probs: _Problems) -> dict[str, Template]:
                     probs.add(keys["content_sid"], f"{where}.content_sid",
                               "must be a Twilio Content SID (HX and 32 hex digits)")
                 t.content_sid = sid
+            if "languages" in keys:
+                t.languages = _template_languages(keys["languages"], f"{where}.languages", probs)
             body_where = f"{where}.body"
         else:
             t = Template(body="")
@@ -1247,6 +1269,21 @@ def _templates(node: Any, probs: _Problems) -> dict[str, Template]:
             t.body = body
             _check_jinja(body, body_node, body_where, probs)
         out[name] = t
+    return out
+
+
+def _template_languages(node: Any, where: str, probs: _Problems) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if not _mapping(node, where, "language code (it, fr, ...) to text", probs):
+        return out
+    for lang, knode, vnode in _pairs(node):
+        if not _LANGUAGE.fullmatch(lang):
+            probs.add(knode, f"{where}.{lang}", "a language is a two-letter ISO 639-1 code (it, fr, de)")
+            continue
+        body = _value("text", vnode, f"{where}.{lang}", probs)
+        if body is not None:
+            _check_jinja(body, vnode, f"{where}.{lang}", probs)
+            out[lang] = body
     return out
 
 
@@ -1263,14 +1300,15 @@ def _check_jinja(body: str, node: Any, where: str, probs: _Problems) -> None:
                   line=first + (exc.lineno or 1) - 1)
 
 
-def _rules(node: Any, agents: list[str], probs: _Problems) -> list[Rule]:
+def _rules(node: Any, agents: list[str], groups: set[str], templates: dict[str, Template],
+           probs: _Problems) -> list[Rule]:
     out: list[Rule] = []
     if not _is_seq(node):
         probs.add(node, "rules", "must be a list of rules")
         return out
     for i, item in enumerate(node.value):
         where = f"rules[{i}]"
-        if not _mapping(item, where, "keys: name, match, and actions (tag, assign, priority, status)",
+        if not _mapping(item, where, "keys: name, match, and actions (" + ", ".join(RULE_ACTIONS) + ")",
                         probs):
             continue
         keys = _check_keys(item, ("name", "match", *RULE_ACTIONS), where, probs)
@@ -1282,7 +1320,7 @@ def _rules(node: Any, agents: list[str], probs: _Problems) -> list[Rule]:
                       probs):
             conds = _check_keys(keys["match"], RULE_MATCH, f"{where}.match", probs)
             for k, v in conds.items():
-                want = _value("text", v, f"{where}.match.{k}", probs)
+                want = _rule_condition(k, v, f"{where}.match.{k}", probs)
                 if want is not None:
                     rule.match[k] = want
             if not conds:
@@ -1290,20 +1328,80 @@ def _rules(node: Any, agents: list[str], probs: _Problems) -> list[Rule]:
         if "tag" in keys:
             rule.tag = _value("list", keys["tag"], f"{where}.tag", probs) or []
         if "assign" in keys:
-            rule.assign = _value("text", keys["assign"], f"{where}.assign", probs)
-            if rule.assign and agents and rule.assign not in agents:
-                probs.add(keys["assign"], f"{where}.assign",
-                          f"{rule.assign!r} is not one of agents{_suggest(rule.assign, agents)}")
+            _rule_assign(rule, keys["assign"], f"{where}.assign", agents, groups, probs)
         if "priority" in keys:
             rule.priority = _value("enum:" + "|".join(PRIORITIES), keys["priority"],
                                    f"{where}.priority", probs)
         if "status" in keys:
             rule.status = _value("enum:" + "|".join(STATUSES), keys["status"],
                                  f"{where}.status", probs)
+        if "note" in keys:
+            rule.note = _value("text", keys["note"], f"{where}.note", probs)
+        if "reply" in keys:
+            rule.reply = _template_ref(keys["reply"], f"{where}.reply", templates, probs)
+        if "notify" in keys:
+            rule.notify = _value("text", keys["notify"], f"{where}.notify", probs)
+        if "stop" in keys:
+            rule.stop = bool(_value("bool", keys["stop"], f"{where}.stop", probs))
         if not any(k in keys for k in RULE_ACTIONS):
             probs.add(item, where, f"does nothing: give at least one of {', '.join(RULE_ACTIONS)}")
         out.append(rule)
     return out
+
+
+def _rule_condition(key: str, node: Any, where: str, probs: _Problems) -> Any:
+    if key in ("new_contact", "outside_hours"):
+        return _value("bool", node, where, probs)
+    if key in ("channel", "account", "language", "tag", "priority"):
+        values = _value("list", node, where, probs)
+        if values is None:
+            return None
+        if key == "language":
+            for v in values:
+                if not _LANGUAGE.fullmatch(v):
+                    probs.add(node, where, f"{v!r} is not a two-letter ISO 639-1 code (it, fr, de)")
+                    return None
+        if key == "priority":
+            for v in values:
+                if v not in PRIORITIES:
+                    probs.add(node, where, f"must be one of {', '.join(PRIORITIES)}{_suggest(v, PRIORITIES)}")
+                    return None
+        return values[0] if len(values) == 1 and isinstance(_py(node), str) else values
+    want = _value("text", node, where, probs)
+    if want is not None and key in ("subject", "text"):
+        import regex
+
+        try:
+            regex.compile(want, regex.IGNORECASE | regex.V0)
+        except regex.error as exc:
+            probs.add(node, where, f"not a regular expression ({exc}): escape special "
+                      "characters with \\ or quote the text")
+            return None
+    return want
+
+
+def _rule_assign(rule: Rule, node: Any, where: str, agents: list[str], groups: set[str],
+                 probs: _Problems) -> None:
+    if _is_map(node):
+        keys = _check_keys(node, ("group", "how"), where, probs)
+        if "group" not in keys:
+            probs.add(node, where, "missing required key 'group' (a group of agents)")
+            return
+        group = _value("text", keys["group"], f"{where}.group", probs)
+        if group is not None and group not in groups:
+            probs.add(keys["group"], f"{where}.group",
+                      f"no agent is in group {group!r}{_suggest(group, sorted(groups))}"
+                      " (agents: - {name: ..., groups: [...]})")
+            return
+        rule.assign_group = group
+        if "how" in keys:
+            rule.assign_how = _value("enum:round-robin|least-open", keys["how"], f"{where}.how",
+                                     probs) or rule.assign_how
+        return
+    rule.assign = _value("text", node, where, probs)
+    if rule.assign and agents and rule.assign not in agents:
+        probs.add(node, where,
+                  f"{rule.assign!r} is not one of agents{_suggest(rule.assign, agents)}")
 
 
 def _template_ref(node: Any, where: str, templates: dict[str, Template],
@@ -1317,15 +1415,18 @@ def _template_ref(node: Any, where: str, templates: dict[str, Template],
 
 def _auto_reply(node: Any, templates: dict[str, Template], probs: _Problems) -> AutoReply:
     ar = AutoReply()
-    if not _mapping(node, "auto_reply", "keys: enabled, template, max_per_contact, window, max_age",
-                    probs):
+    if not _mapping(node, "auto_reply", "keys: enabled, template, outside_hours_template, "
+                    "max_per_contact, window, max_age", probs):
         return ar
-    keys = _check_keys(node, ("enabled", "template", "max_per_contact", "window", "max_age"),
-                       "auto_reply", probs)
+    keys = _check_keys(node, ("enabled", "template", "outside_hours_template", "max_per_contact",
+                              "window", "max_age"), "auto_reply", probs)
     if "enabled" in keys:
         ar.enabled = bool(_value("bool", keys["enabled"], "auto_reply.enabled", probs))
     if "template" in keys:
         ar.template = _template_ref(keys["template"], "auto_reply.template", templates, probs)
+    if "outside_hours_template" in keys:
+        ar.outside_hours_template = _template_ref(keys["outside_hours_template"],
+                                                  "auto_reply.outside_hours_template", templates, probs)
     if "max_per_contact" in keys:
         count = _value("int", keys["max_per_contact"], "auto_reply.max_per_contact", probs)
         ar.max_per_contact = ar.max_per_contact if count is None else count
@@ -1345,9 +1446,11 @@ def _auto_reply(node: Any, templates: dict[str, Template], probs: _Problems) -> 
 
 def _csat(node: Any, templates: dict[str, Template], probs: _Problems) -> Csat:
     cs = Csat()
-    if not _mapping(node, "csat", "keys: enabled, template", probs):
+    if not _mapping(node, "csat", "keys: enabled, template, after", probs):
         return cs
-    keys = _check_keys(node, ("enabled", "template"), "csat", probs)
+    keys = _check_keys(node, ("enabled", "template", "after"), "csat", probs)
+    if "after" in keys:
+        cs.after = _duration(keys["after"], "csat.after", probs) or cs.after
     if "enabled" in keys:
         cs.enabled = bool(_value("bool", keys["enabled"], "csat.enabled", probs))
     if "template" in keys:

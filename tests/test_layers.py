@@ -69,7 +69,7 @@ def test_read_path_stays_light() -> None:
         "import sys, runpy; sys.argv=['supportctl','--db',sys.argv[1],'list','--format','json'];"
         "\ntry:\n runpy.run_module('supportctl', run_name='__main__')\nexcept SystemExit: pass\n"
         "heavy=[m for m in ('sqlite_utils','rich','yaml','twilio','imaplib2','httpx','mastodon',"
-        "'jinja2','html2text') if m in sys.modules]\nprint(','.join(heavy), file=sys.stderr)"
+        "'jinja2','html2text','regex','py3langid','numpy') if m in sys.modules]\nprint(','.join(heavy), file=sys.stderr)"
     )
     import tempfile
 

@@ -245,6 +245,7 @@ COMMAND_MODULES = {
     "report": "report",
     **dict.fromkeys(("suggest", "kb"), "answers"),
     "notify": "notify",
+    "rules": "rules",
 }
 
 
@@ -265,7 +266,7 @@ def _register(args: list[str]) -> None:
     module = COMMAND_MODULES.get(command or "")
     # --help lists commands in this order: daily work first.
     names = [module] if module else ["tickets", "channels", "triage", "answers", "contacts", "data",
-                                         "report", "admin", "notify"]
+                                         "report", "admin", "rules", "notify"]
     for name in names:
         importlib.import_module(f"supportctl.cli.{name}")
 

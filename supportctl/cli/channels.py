@@ -186,6 +186,8 @@ def reply(
     cc: list[str] = typer.Option([], "--cc"),
     status: str | None = typer.Option(None, "--status", help="Status after the reply (e.g. pending)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send nothing."),
+    yes: bool = typer.Option(False, "--yes", "-y",
+                             help="With --template on a terminal: send the rendered text at once."),
 ) -> None:
     """Answer a ticket on its channel (or --via another)."""
     from supportctl.cli import render
@@ -216,7 +218,12 @@ def reply(
         from supportctl.services.templates import render_template
 
         rendered, meta = render_template(STATE.config(), template, store, tid, STATE.actor)
-        text = (text + "\n\n" if text else "") + rendered
+        if text is None and not yes and not meta.get("content_sid") and not dry_run \
+                and sys.stdin.isatty() and render.is_tty():
+            # The rendered template is the draft: read it, change it, or empty it to abort.
+            text = _editor_text(store, tid, rendered)
+        else:
+            text = (text + "\n\n" if text else "") + rendered
     if text is None:
         if not (sys.stdin.isatty() and render.is_tty()):
             raise UsageError("no text: pass -m TEXT, --file FILE, '-' for stdin, or --template NAME")
@@ -289,6 +296,9 @@ def run_sync(names: list[str], since: str | None, retry_quarantine: bool,
             f"no channels configured in {STATE.cfg_path()}: add one (see config.example.yaml), "
             "or try `supportctl demo`"
         )
+    from supportctl.services.csat import ask_due_csat
+
+    ask_due_csat(store, cfg, now_iso())  # sent below, by each entry's sync
     results = []
     for entry in entries:
         try:

@@ -135,3 +135,16 @@ def contact_forget(contact_id: int = typer.Argument(..., metavar="ID", **ID_RANG
     _confirm(f"erase everything about contact {contact_id} for good", yes)
     n = contacts.forget(store, contact_id, STATE.actor, now_iso())
     render.info(f"forgot contact {contact_id}: {n['messages']} messages in {n['tickets']} tickets erased")
+
+
+@contact_app.command("opt-out")
+def contact_opt_out(contact_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Never ask this contact for satisfaction ratings (as replying STOP does)."""
+    from supportctl.cli import render
+    from supportctl.services import contacts, csat
+
+    store = STATE.store()
+    cid = contacts.resolve(store, contacts.require(store, contact_id))
+    changed = csat.opt_out(store, cid, STATE.actor, now_iso(), reason="contact opt-out")
+    if not STATE.quiet:
+        render.info(f"contact {cid} opted out" if changed else f"contact {cid} had already opted out")

@@ -40,7 +40,11 @@ def acknowledgement_text(config: Any, store: Store, ticket_id: int, now: str) ->
     from supportctl.services.kb import auto_reply_articles
     from supportctl.services.templates import render_template
 
-    text, meta = render_template(config, config.auto_reply.template, store, ticket_id, "auto-reply")
+    ack = ack_text(store, config, ticket_id, "", now)
+    if ack is None:
+        text, meta = render_template(config, config.auto_reply.template, store, ticket_id, "auto-reply")
+    else:
+        text, meta = ack[0], ack[1]
     articles = auto_reply_articles(store, config, ticket_id)  # SPEC §11: kb.auto_reply
     return (f"{text.rstrip()}\n\n{articles}" if articles else text), meta
 
@@ -106,3 +110,41 @@ def decide(store: Store, ticket_id: int, item: Inbound, settings: IngestSettings
             reason = f"could not be written: unexpected {type(exc).__name__}"
     store.event("auto-reply", "auto_reply_skipped", now, ticket_id=ticket_id, reason=reason)
     return None
+
+
+def ack_text(store: Store, config: Any, ticket_id: int, medium: str,
+             now: str) -> tuple[str, dict[str, Any], str] | None:
+    """The acknowledgement for a new ticket: (text, send metadata,
+    template name), or None when none may go on ``medium``.
+
+    Inside business hours ``auto_reply.template``, outside them
+    ``outside_hours_template`` (whose ``next_business_time`` says when we
+    answer), falling back to the other when only one is set; in the
+    contact's language (the template's variant). On WhatsApp a plain text
+    only inside the 24 hours after the customer's last message, after that
+    only a template with a ``content_sid``."""
+    from supportctl.models import parse_iso
+    from supportctl.services.outbox import WHATSAPP_WINDOW
+    from supportctl.services.sla import hours_from_config, next_business_time
+    from supportctl.services.templates import render_template
+
+    ar = getattr(config, "auto_reply", None)
+    if ar is None:
+        return None
+    at = parse_iso(now)
+    hours = hours_from_config(config)
+    outside = at is not None and hours is not None and next_business_time(at, hours) > at
+    name = ((getattr(ar, "outside_hours_template", None) or ar.template) if outside
+            else (ar.template or getattr(ar, "outside_hours_template", None)))
+    if not name:
+        return None
+    if medium == "whatsapp":
+        tpl = (getattr(config, "templates", None) or {}).get(name)
+        from supportctl.store.workflows import last_inbound_at
+
+        last_in = parse_iso(last_inbound_at(store, ticket_id, "whatsapp"))
+        in_window = last_in is not None and at is not None and at - last_in <= WHATSAPP_WINDOW
+        if not in_window and not getattr(tpl, "content_sid", None):
+            return None
+    text, meta = render_template(config, name, store, ticket_id, "auto-reply")
+    return text, meta, name

@@ -155,10 +155,14 @@ def forget(store: Store, contact_id: int, actor: str, now: str) -> dict[str, int
             f"from_name = '', from_address = '', to_json = '[]', cc_json = '[]', meta = NULL "
             f"WHERE ticket_id IN ({marks})")
         store.execute(f"UPDATE tickets SET subject = '[forgotten]' WHERE id IN ({marks})")
+        from supportctl.store.workflows import forget_csat_comments
+
+        forget_csat_comments(store, tickets)
         store.execute(f"UPDATE outbox SET payload = '{{}}' WHERE ticket_id IN ({marks})")
         store.execute(f"UPDATE events SET detail = '{{}}' WHERE ticket_id IN ({marks})")
         store.execute("DELETE FROM identities WHERE contact_id = ?", [contact_id])
-        store.update("contacts", contact_id, {"name": "", "forgotten_at": now, "updated_at": now})
+        store.update("contacts", contact_id, {"name": "", "forgotten_at": now, "updated_at": now,
+                                              "language": None})
         store.event(actor, "contact.forget", now, contact_id=contact_id,
                     tickets=len(tickets), messages=n_msgs)
     store.drop_unused_files(digests)

@@ -185,6 +185,17 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
         ticket_id, linked = thread_email(store, item, sender)
     else:
         ticket_id, linked = thread_messaging(store, item, sender, settings, now)
+    # A customer answering our CSAT question (on any of their channels) is
+    # filed on the ticket asked, which stays solved (SPEC §10).
+    csat_answer = None
+    if direction == "in" and not is_report and sender and settings.config is not None:
+        from supportctl.services import csat
+
+        if csat.settings(settings.config) is not None:
+            csat_answer = csat.answered_ticket(store, contacts.find(store, medium, sender),
+                                               item.text or "", now)
+            if csat_answer is not None:
+                ticket_id, linked = csat_answer[0], None
 
     spam_sender = bool(sender) and bool(
         store.scalar(
@@ -220,7 +231,7 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
     )
     bump_ticket(store, ticket_id, sent_at, inbound=direction == "in", now=now)
     automatic = bool(item.auto_reason) and not is_report
-    if direction == "in" and not created and not automatic:
+    if direction == "in" and not created and not automatic and csat_answer is None:
         # A customer's answer, or a bounce of our reply: someone must look.
         # An out-of-office answer to our reply reopens nothing.
         triage.on_inbound(store, ticket_id, settings.actor, now)
@@ -247,10 +258,16 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
         # Kept, not dropped as a duplicate: say so where an agent looks.
         store.event(settings.actor, "message.id_reused", now, ticket_id=ticket_id,
                     message_id=message_id, message_id_header=reused, stored_as=ext)
-    if created and settings.config is not None and getattr(settings.config, "rules", None):
+    language = None
+    if direction == "in" and not is_report:
+        language = _detect_language(store, ticket_id, message_id, item, settings, now)
+        _answers_and_opt_outs(store, ticket_id, message_id, item, csat_answer, settings, now)
+    if (direction == "in" and not is_report and csat_answer is None
+            and settings.config is not None and getattr(settings.config, "rules", None)):
         from supportctl.services.rules import apply_rules
 
-        apply_rules(store, ticket_id, item, settings, now)
+        apply_rules(store, ticket_id, item, settings, now, sent_at=sent_at,
+                    message_id=message_id, language=language)
     if settings.config is not None:
         from supportctl.services import sla
 
@@ -314,6 +331,39 @@ def _says_the_same(store: Store, message_id: int, key: str) -> bool:
     # Without its original (imported without --raw) a stored mail cannot be
     # compared: it is taken as the same, as before ids could be reused.
     return raw is None or content_key(raw) == key
+
+
+def _detect_language(store: Store, ticket_id: int, message_id: int, item: Inbound,
+                     settings: IngestSettings, now: str) -> str | None:
+    """The message's language (None when unsure); the contact keeps the
+    last confident one."""
+    from supportctl.services import language as lang
+    from supportctl.store import workflows
+
+    found = lang.detect(item.text or item.subject or "", lang.languages_of(settings.config))
+    if found is None:
+        return None
+    workflows.set_message_language(store, message_id, found)
+    contact = workflows.ticket_contact(store, ticket_id)
+    if contact is not None:
+        workflows.set_contact_language(store, contact, found, now)
+    return found
+
+
+def _answers_and_opt_outs(store: Store, ticket_id: int, message_id: int, item: Inbound,
+                          csat_answer: Any, settings: IngestSettings, now: str) -> None:
+    """Record a CSAT answer; a STOP opts the contact out of CSAT questions
+    (SPEC §10; carriers require it on SMS and WhatsApp)."""
+    from supportctl.services import csat
+
+    if csat_answer is not None:
+        csat.record_answer(store, ticket_id, csat_answer[1], message_id, settings.actor, now)
+    if csat.is_stop(item.text or ""):
+        from supportctl.store import workflows
+
+        contact = workflows.ticket_contact(store, ticket_id)
+        if contact is not None:
+            csat.opt_out(store, contact, settings.actor, now, reason="replied STOP")
 
 
 def _subject_from_text(text: str) -> str:

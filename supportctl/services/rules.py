@@ -1,48 +1,440 @@
-"""Rules on new tickets: when every listed condition matches (a
-case-insensitive substring of the channel, account, sender, recipients,
-subject or text), tag, assign, prioritise or set the status. Rules run in
-order, inside the ingest transaction, and each change is an event whose
-actor is the rule."""
+"""Rules (SPEC §10): run on each new inbound message, in order, inside the
+ingest transaction. A rule matches when every condition does; its actions
+are then applied, each an event whose actor is ``rule:NAME``; ``stop``
+ends the run.
+
+Conditions: channel, account, language, priority, tag (a value or a list:
+any of), from/to (an address, ``@domain`` with its subdomains, or the old
+form: a case-insensitive substring of "Name <address>"), subject/text (a
+regular expression, case-insensitive, searched), new_contact and
+outside_hours (true/false). Later rules see the tags and priority earlier
+ones set.
+
+Regular expressions are customer-facing attack surface: a pattern such as
+``(x+x+)+y`` backtracks for ever on the right text, and a 1 MB message
+makes any pattern slow. Patterns run in the ``regex`` library with a time
+limit (``REGEX_TIMEOUT``); a search that hits it counts as no match, is
+recorded on the ticket (``rule.timeout``) and the pattern is not run again
+in this process, so one bad rule costs ``sync`` at most that once. A
+pattern that is only words separated by ``|`` (the common case: "refund|
+rimborso") is a substring test, which is several times faster.
+
+``evaluate`` decides (reading the store, never writing) and ``apply_rules``
+carries the outcome out, so ``rules test ID`` shows exactly what a sync
+would do.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from supportctl.models import Inbound
+from supportctl.models import Address, Inbound, parse_iso, shift
 from supportctl.services import triage
+from supportctl.store import workflows
 from supportctl.store.db import Store
 
+log = logging.getLogger("supportctl.rules")
 
-def _field(item: Inbound, account: str, key: str) -> str:
-    if key == "channel":
-        return item.medium
-    if key == "account":
-        return account
-    if key == "from":
-        return f"{item.sender.name} <{item.sender.address}>" if item.sender else ""
-    if key == "to":
-        return " ".join(f"{a.name} <{a.address}>" for a in [*item.to, *item.cc])
-    if key == "subject":
-        return item.subject
-    if key == "text":
-        return item.text
+#: Seconds one regular-expression search may take.
+REGEX_TIMEOUT = 0.25
+_LITERALS = re.compile(r"[\w ]+(?:\|[\w ]+)*")
+_compiled: dict[str, Any] = {}
+#: Patterns that hit the time limit in this process: skipped from then on.
+_timed_out: set[str] = set()
+
+
+@dataclass
+class Context:
+    """What the rules look at: one inbound message and its ticket."""
+
+    store: Store
+    ticket_id: int
+    medium: str
+    account: str
+    sender: Address | None
+    to: list[Address]
+    subject: str
+    text: str
+    language: str | None
+    sent_at: str
+    message_id: int | None
+    config: Any
+    tags: set[str] = field(default_factory=set)
+    priority: str = "normal"
+
+    @cached_property
+    def contact_id(self) -> int | None:
+        return workflows.ticket_contact(self.store, self.ticket_id)
+
+    @cached_property
+    def new_contact(self) -> bool:
+        """The contact has written nothing before this message."""
+        return workflows.contact_inbound_count(self.store, self.contact_id, self.message_id) == 0
+
+    @cached_property
+    def outside_hours(self) -> bool:
+        from supportctl.services.sla import hours_from_config, next_business_time
+
+        hours = hours_from_config(self.config)
+        when = parse_iso(self.sent_at)
+        if hours is None or when is None:
+            return False
+        return next_business_time(when, hours) > when
+
+
+@dataclass
+class Outcome:
+    rule: str
+    matched: bool
+    #: (action, value) in the order they apply
+    actions: list[tuple[str, Any]] = field(default_factory=list)
+    #: why it did not match, or what went wrong (a timed-out pattern)
+    reason: str = ""
+    timed_out: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "matched": self.matched, "reason": self.reason or None,
+                "actions": [{"action": a, "value": v} for a, v in self.actions]}
+
+
+def _pattern(pattern: str) -> Any:
+    p = _compiled.get(pattern)
+    if p is None:
+        if _LITERALS.fullmatch(pattern):
+            words = tuple(w.lower() for w in pattern.split("|"))
+            p = _compiled[pattern] = ("words", words)
+        else:
+            import regex
+
+            p = _compiled[pattern] = ("regex", regex.compile(pattern, regex.IGNORECASE | regex.V0))
+    return p
+
+
+def search(pattern: str, text: str) -> bool | None:
+    """Whether ``pattern`` occurs in ``text``; None when it timed out."""
+    if pattern in _timed_out:
+        return None
+    kind, p = _pattern(pattern)
+    if kind == "words":
+        low = text.lower()
+        return any(w in low for w in p)
+    if not text:
+        # Nothing to backtrack over; and regex's timer costs ~1 ms on an
+        # empty string (every SMS has an empty subject).
+        return p.search(text) is not None
+    try:
+        return p.search(text, timeout=REGEX_TIMEOUT) is not None
+    except TimeoutError:
+        _timed_out.add(pattern)
+        log.warning("a rule's pattern %r took over %s s and is skipped for the rest of this run",
+                    pattern[:60], REGEX_TIMEOUT)
+        return None
+
+
+def _any_of(want: Any) -> list[str]:
+    return [want] if isinstance(want, str) else list(want)
+
+
+def _address_matcher(want: str) -> Callable[[Address], bool]:
+    """``@domain`` (and its subdomains), a whole address, or (the old
+    form) a case-insensitive part of "Name <address>"."""
+    w = want.strip().lower()
+    if w.startswith("@"):
+        dom, sub = w[1:], "." + w[1:]
+
+        def in_domain(a: Address) -> bool:
+            host = a.address.lower().rpartition("@")[2]
+            return host == dom or host.endswith(sub)
+
+        return in_domain
+    if re.fullmatch(r"[^@\s]+@[^@\s]+", w):
+        return lambda a: a.address.strip().lower() == w
+    return lambda a: w in f"{a.name} <{a.address}>".lower()
+
+
+class _Lower:
+    """Lower-cased subject and text, made once per message (the keyword
+    lists of every rule search them)."""
+
+    __slots__ = ("subject", "text")
+
+    def __init__(self, ctx: Context) -> None:
+        self.subject = ctx.subject.lower()
+        self.text = ctx.text.lower()
+
+
+# Cheap conditions first: most rules fail on one of them before any pattern runs.
+_ORDER = ("channel", "account", "language", "priority", "tag", "from", "to", "outside_hours",
+          "new_contact", "subject", "text")
+
+
+Predicate = Callable[[Context, "_Lower"], "bool | None"]
+
+
+def _predicate(key: str, want: Any) -> Predicate:
+    """One condition as a function of the message; None means a pattern
+    timed out. Built once per rule: the per-message work is the test alone."""
+    if key in ("channel", "account"):
+        wants = tuple(w.lower() for w in _any_of(want))
+        if key == "channel":
+            return lambda c, _l: any(w in c.medium for w in wants)
+        return lambda c, _l: any(w in c.account.lower() for w in wants)
+    if key in ("language", "priority"):
+        allowed = frozenset(_any_of(want))
+        if key == "language":
+            return lambda c, _l: c.language in allowed
+        return lambda c, _l: c.priority in allowed
+    if key == "tag":
+        tags = frozenset(_any_of(want))
+        return lambda c, _l: not tags.isdisjoint(c.tags)
+    if key in ("from", "to"):
+        match = _address_matcher(want)
+        if key == "from":
+            return lambda c, _l: c.sender is not None and match(c.sender)
+        return lambda c, _l: any(match(a) for a in c.to)
+    if key == "new_contact":
+        flag = bool(want)
+        return lambda c, _l: c.new_contact is flag
+    if key == "outside_hours":
+        flag = bool(want)
+        return lambda c, _l: c.outside_hours is flag
+    if key in ("subject", "text"):
+        kind, p = _pattern(want)
+        if kind == "words":
+            words = p
+
+            def found(text: str) -> bool:
+                for w in words:  # noqa: SIM110 - a plain loop: any() and a generator cost 2x here
+                    if w in text:
+                        return True
+                return False
+
+            if key == "subject":
+                return lambda _c, low: found(low.subject)
+            return lambda _c, low: found(low.text)
+        if key == "subject":
+            return lambda c, _l: search(want, c.subject)
+        return lambda c, _l: search(want, c.text)
+    return lambda _c, _l: False
+
+
+_compiled_rules: dict[int, tuple[Any, list[tuple[str, Predicate]]]] = {}
+
+
+def _conditions(rule: Any) -> list[tuple[str, Predicate]]:
+    """The rule's conditions as predicates, cheapest first (built once per rule)."""
+    cached = _compiled_rules.get(id(rule))
+    if cached is None or cached[0] is not rule:
+        conds = sorted(rule.match.items(),
+                       key=lambda kv: _ORDER.index(kv[0]) if kv[0] in _ORDER else 99)
+        cached = _compiled_rules[id(rule)] = (rule, [(k, _predicate(k, v)) for k, v in conds])
+    return cached[1]
+
+
+_by_config: dict[int, tuple[Any, list[Any], list[tuple[Any, list[tuple[str, Predicate]]]]]] = {}
+
+
+def _compiled_config(config: Any) -> list[tuple[Any, list[tuple[str, Predicate]]]]:
+    """Every rule with its predicates, built once per loaded config."""
+    rules = getattr(config, "rules", None) or []
+    cached = _by_config.get(id(config))
+    if cached is None or cached[0] is not config or cached[1] is not rules:
+        cached = _by_config[id(config)] = (config, rules, [(r, _conditions(r)) for r in rules])
+    return cached[2]
+
+
+def _group_members(config: Any, group: str) -> list[str]:
+    return [a.name for a in getattr(config, "agents", None) or [] if group in (a.groups or [])]
+
+
+def choose_agent(store: Store, config: Any, rule: Any) -> str | None:
+    """The agent a group assignment picks: round-robin after the rule's
+    last pick, or the one with fewest new/open/pending tickets (config
+    order breaks ties)."""
+    members = _group_members(config, rule.assign_group)
+    if not members:
+        return None
+    if rule.assign_how == "least-open":
+        counts = workflows.open_counts(store, members)
+        return min(members, key=lambda n: counts[n])
+    last = workflows.last_assignee(store, rule.name)
+    if last in members:
+        return members[(members.index(last) + 1) % len(members)]
+    return members[0]
+
+
+def evaluate(store: Store, config: Any, ctx: Context, *, explain: bool = True) -> list[Outcome]:
+    """What each rule would do to this message, in order; reads only.
+    Without ``explain``, rules that simply do not match are left out."""
+    outcomes: list[Outcome] = []
+    low = _Lower(ctx)
+    for rule, conditions in _compiled_config(config):
+        failed = timed_out = None
+        for key, pred in conditions:
+            ok = pred(ctx, low)
+            if not ok:
+                failed = key
+                if ok is None:
+                    timed_out = key
+                break
+        if failed is not None:
+            if timed_out is not None:
+                outcomes.append(Outcome(rule.name, False, timed_out=[timed_out], reason=(
+                    f"{timed_out}: the pattern took over {REGEX_TIMEOUT} s and counts as no match")))
+            elif explain:
+                outcomes.append(Outcome(rule.name, False, reason=f"{failed} does not match"))
+            continue
+        out = Outcome(rule.name, matched=True)
+        outcomes.append(out)
+        if rule.tag:
+            out.actions.append(("tag", list(rule.tag)))
+            ctx.tags.update(rule.tag)
+        if rule.assign:
+            out.actions.append(("assign", rule.assign))
+        elif getattr(rule, "assign_group", None):
+            out.actions.append(("assign", choose_agent(store, config, rule)))
+        if rule.priority:
+            out.actions.append(("priority", rule.priority))
+            ctx.priority = rule.priority
+        if rule.status:
+            out.actions.append(("status", rule.status))
+        if getattr(rule, "note", None):
+            out.actions.append(("note", rule.note))
+        if getattr(rule, "reply", None):
+            out.actions.append(("reply", rule.reply))
+        if getattr(rule, "notify", None):
+            out.actions.append(("notify", rule.notify))
+        if getattr(rule, "stop", False):
+            out.actions.append(("stop", True))
+            break
+    return outcomes
+
+
+def context_for(store: Store, config: Any, ticket_id: int, item: Inbound, account: str,
+                *, sent_at: str, message_id: int | None, language: str | None) -> Context:
+    t = triage.require(store, ticket_id)
+    return Context(
+        store=store, ticket_id=ticket_id, medium=item.medium, account=account or "",
+        sender=item.sender, to=[*item.to, *item.cc], subject=item.subject or "",
+        text=item.text or "", language=language, sent_at=sent_at, message_id=message_id,
+        config=config, tags=workflows.ticket_tags(store, ticket_id), priority=t["priority"],
+    )
+
+
+def stored_context(store: Store, config: Any, ticket_id: int) -> Context | None:
+    """The context of the ticket's last inbound message, as stored."""
+    import json
+
+    m = workflows.last_inbound(store, ticket_id)
+    if m is None:
+        return None
+    to = [Address(a.get("address", ""), a.get("name", ""))
+          for a in [*json.loads(m["to_json"] or "[]"), *json.loads(m["cc_json"] or "[]")]]
+    item = Inbound(medium=m["channel"], raw=b"", subject=m["subject"] or "", text=m["text"] or "",
+                   sender=Address(m["from_address"] or "", m["from_name"] or "") if m["from_address"] else None,
+                   to=to)
+    return context_for(store, config, ticket_id, item, m["account"] or "", sent_at=m["sent_at"],
+                       message_id=m["id"], language=m["language"])
+
+
+def dry_run(store: Store, config: Any, ticket_id: int) -> list[dict[str, Any]]:
+    """``rules test ID``: what each rule would do to the ticket's last
+    inbound message. Changes nothing."""
+    triage.require(store, ticket_id)
+    ctx = stored_context(store, config, ticket_id)
+    if ctx is None:
+        from supportctl.errors import UsageError
+
+        raise UsageError(f"ticket {ticket_id} has no inbound message for rules to look at")
+    return [o.as_json() for o in evaluate(store, config, ctx)]
+
+
+def notify(store: Store, ticket_id: int, entry: str, actor: str, now: str) -> None:
+    """A rule asks the ``notify`` entry named ``entry`` to tell a person
+    about this ticket. Recorded as an event ``notify.request`` that the
+    notification sender delivers."""
+    store.event(actor, "notify.request", now, ticket_id=ticket_id, entry=entry, on="rule")
+
+
+def _may_auto_reply(store: Store, ctx: Context, item: Inbound, config: Any, now: str) -> str:
+    """Why an automatic rule reply may not go (SPEC §4), or ''."""
+    if item.auto_reason:
+        return f"automated sender ({item.auto_reason})"
+    if ctx.tags & {"spam", "bounce"}:
+        return "spam or bounce"
+    ar = getattr(config, "auto_reply", None)
+    if ctx.contact_id is not None and ar is not None:
+        sent = workflows.auto_replies_since(store, ctx.contact_id, shift(now, -ar.window))
+        if sent >= ar.max_per_contact:
+            return f"already {sent} automatic replies to this contact within {ar.window}"
     return ""
 
 
-def matches(rule: Any, item: Inbound, account: str) -> bool:
-    return all(want.lower() in _field(item, account, key).lower() for key, want in rule.match.items())
+def apply_rules(store: Store, ticket_id: int, item: Inbound, settings: Any, now: str, *,
+                sent_at: str | None = None, message_id: int | None = None,
+                language: str | None = None) -> list[Outcome]:
+    config = settings.config
+    ctx = context_for(store, config, ticket_id, item, settings.account, sent_at=sent_at or now,
+                      message_id=message_id, language=language)
+    outcomes = evaluate(store, config, ctx, explain=False)
+    by_name = {r.name: r for r in config.rules}
+    for out in outcomes:
+        actor = f"rule:{out.rule}"
+        if out.timed_out:
+            store.event(actor, "rule.timeout", now, ticket_id=ticket_id, fields=out.timed_out,
+                        seconds=REGEX_TIMEOUT)
+        for action, value in out.actions:
+            if action == "tag":
+                # Inside ingest's savepoint, on a ticket that exists: the two
+                # writes per tag without triage.tag's own savepoint and re-read
+                # (a third of the cost of 50 rules over a big sync).
+                for name in value:
+                    if workflows.add_tag(store, ticket_id, name):
+                        store.event(actor, "tag", now, ticket_id=ticket_id, tag=name)
+            elif action == "assign" and value:
+                triage.assign(store, ticket_id, value, actor, now)
+                if by_name[out.rule].assign_group:
+                    workflows.set_last_assignee(store, out.rule, value)
+            elif action == "priority":
+                triage.priority(store, ticket_id, value, actor, now)
+            elif action == "status":
+                triage.set_status(store, ticket_id, value, actor, now)
+            elif action == "note":
+                from supportctl.services.tickets import add_note
+
+                add_note(store, ticket_id, value, actor, now)
+            elif action == "reply":
+                _reply(store, ctx, item, settings, value, actor, now)
+            elif action == "notify":
+                notify(store, ticket_id, value, actor, now)
+    return outcomes
 
 
-def apply_rules(store: Store, ticket_id: int, item: Inbound, settings: Any, now: str) -> None:
-    for rule in settings.config.rules:
-        if not matches(rule, item, settings.account):
-            continue
-        actor = f"rule:{rule.name}"
-        if rule.tag:
-            triage.tag(store, ticket_id, list(rule.tag), actor, now)
-        if rule.assign:
-            triage.assign(store, ticket_id, rule.assign, actor, now)
-        if rule.priority:
-            triage.priority(store, ticket_id, rule.priority, actor, now)
-        if rule.status:
-            triage.set_status(store, ticket_id, rule.status, actor, now)
+def _reply(store: Store, ctx: Context, item: Inbound, settings: Any, template: str, actor: str,
+           now: str) -> None:
+    """Queue an automatic reply from ``template``; ``sync`` sends it after
+    the batch commits. Loop rules first; a reply that cannot be made (no
+    account for the medium, a missing variable) is an event, not a lost
+    message: the customer's message is stored either way."""
+    from supportctl.errors import SupportError
+    from supportctl.services import outbox
+    from supportctl.services.templates import render_template
+
+    why = _may_auto_reply(store, ctx, item, settings.config, now)
+    if why:
+        store.event(actor, "rule.reply_skipped", now, ticket_id=ctx.ticket_id, reason=why)
+        return
+    try:
+        entry = settings.config.channel(settings.account)
+        with store.tx():
+            text, meta = render_template(settings.config, template, store, ctx.ticket_id, actor)
+            outbox.queue_reply(store, ctx.ticket_id, text=text, medium=ctx.medium, account=entry,
+                               actor=actor, auto=True, meta=meta, template=template)
+    except SupportError as exc:
+        store.event(actor, "rule.reply_skipped", now, ticket_id=ctx.ticket_id,
+                    reason=str(exc)[:200])

@@ -29,7 +29,7 @@ from supportctl.channels.base import Channel
 from supportctl.errors import LockHeld, SupportError
 from supportctl.models import iso, utcnow
 from supportctl.services import ingest, outbox
-from supportctl.store import sends
+from supportctl.store import sends, workflows
 from supportctl.store.db import Store
 
 
@@ -97,6 +97,12 @@ def sync_entry(
             res.results += summary.results
             if summary.tickets_created:
                 res.sent += _send_acknowledgements(store, channel, max_attempts)
+        # Rule replies and CSAT questions queued under this sync's lock.
+        for entry in workflows.queued_automatic(store, channel.name):
+            if outbox.send_entry(store, entry, channel, max_attempts=max_attempts) not in (
+                "failed", "unknown"
+            ):
+                res.sent += 1
         for entry in outbox.due_entries(store, channel.name, max_attempts):
             if outbox.send_entry(store, entry, channel, max_attempts=max_attempts) not in (
                 "failed", "unknown"

@@ -331,6 +331,19 @@ def _import_ticket(store: Store, t: dict[str, Any], counts: dict[str, int]) -> N
     counts["tickets"] += 1
     for tag in t.get("tags") or []:
         store.execute("INSERT OR IGNORE INTO tags (ticket_id, tag) VALUES (?, ?)", [t["id"], tag])
+    cs = t.get("csat")
+    if isinstance(cs, dict) and cs.get("asked_at"):
+        _time(cs["asked_at"], "csat.asked_at")
+        if cs.get("rating") is not None and (not isinstance(cs["rating"], int)
+                                             or not 1 <= cs["rating"] <= 5):
+            raise ValueError(f"csat.rating {_show(cs['rating'])} is not a whole number from 1 to 5")
+        from supportctl.store import workflows
+
+        workflows.record_csat_asked(store, t["id"], contact["id"] if contact else None,
+                                    cs["asked_at"], None)
+        if cs.get("answered_at") and cs.get("rating"):
+            workflows.record_csat_answer(store, t["id"], cs["rating"], cs.get("comment") or "",
+                                         cs["answered_at"], None)
     for m in t.get("messages") or []:
         if store.scalar("SELECT 1 FROM messages WHERE id = ?", [m["id"]]):
             continue
@@ -355,6 +368,7 @@ def _import_ticket(store: Store, t: dict[str, Any], counts: dict[str, int]) -> N
             "delivery_state": delivery.get("state"), "delivery_error": delivery.get("error"),
             "auto_reason": m.get("auto_reason"), "source_ref": m.get("source_ref"),
             "meta": json.dumps(m["meta"], ensure_ascii=False, sort_keys=True) if m.get("meta") else None,
+            "language": m.get("language"),
         })
         if m.get("raw"):
             store.insert("originals", {"message_id": m["id"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-LATEST = 8
+LATEST = 9
 
 _M001 = [
     """CREATE TABLE contacts (
@@ -324,6 +324,34 @@ _M008 = [
 ]
 
 
+# Languages, CSAT and rule state (SPEC §10). A message's detected language
+# and a contact's last confident one are columns (read with the row, no
+# join); CSAT is its own table, one row per ticket asked, so that "ask once"
+# is a primary key and the list query reads it only for the tickets shown.
+# Round-robin assignment remembers the last agent per rule here rather than
+# scanning the event log on every new ticket.
+_M009 = [
+    "ALTER TABLE messages ADD COLUMN language TEXT",
+    "ALTER TABLE contacts ADD COLUMN language TEXT",
+    "ALTER TABLE contacts ADD COLUMN opted_out_at TEXT",
+    """CREATE TABLE csat (
+        ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id) ON DELETE CASCADE,
+        contact_id INTEGER,
+        asked_at TEXT NOT NULL,
+        outbox_id INTEGER,
+        rating INTEGER,
+        comment TEXT,
+        answered_at TEXT,
+        message_id INTEGER
+    )""",
+    "CREATE INDEX csat_contact ON csat(contact_id, answered_at)",
+    """CREATE TABLE rule_state (
+        rule TEXT PRIMARY KEY,
+        last_assignee TEXT
+    ) WITHOUT ROWID""",
+]
+
+
 def _run(db: Any, statements: list[str], version: int) -> None:
     for sql in statements:
         db.execute(sql)
@@ -373,5 +401,11 @@ def migrations() -> Any:
         """SLA policy and pause per ticket, stale marks kept by triggers,
         service state and sent notifications."""
         _run(db, _M008, max(8, db.execute("PRAGMA user_version").fetchone()[0]))
+
+    @m()
+    def m009_languages_csat(db: Any) -> None:
+        """Detected languages, CSAT answers, opt-outs, round-robin state."""
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        _run(db, _M009, max(current, 9))
 
     return m

@@ -186,6 +186,9 @@ def tickets_json(store: Store, ids: list[int], now: str, *, full: bool = False) 
     ):
         tags[tid].append(tag)
     idents = _identities(store, {r[6] for r in rows.values() if r[6]})
+    from supportctl.store.workflows import csat_of
+
+    csats = csat_of(store, ids)
     out = []
     for i in ids:
         r = rows.get(i)
@@ -230,6 +233,7 @@ def tickets_json(store: Store, ids: list[int], now: str, *, full: bool = False) 
             "snoozed_until": snoozed_until,
             "merged_into": merged_into,
             "linked_ticket": linked_ticket,
+            "csat": csats.get(tid),
         }
         if full:
             obj["closed_at"] = closed_at
@@ -308,6 +312,7 @@ def messages_json(
             "in_reply_to": r["in_reply_to"],
             "auto_reason": r["auto_reason"],
             "notices": _notices(r["meta"]),
+            "language": r["language"],
         }
         if full:
             obj["created_at"] = r["created_at"]
@@ -429,5 +434,7 @@ def contact_json(store: Store, contact_id: int) -> dict[str, Any] | None:
         "updated_at": r["updated_at"],
         "merged_into": r["merged_into"],
         "forgotten_at": r["forgotten_at"],
+        "language": r["language"],
+        "opted_out_at": r["opted_out_at"],
         "ticket_count": store.scalar("SELECT count(*) FROM tickets WHERE contact_id = ?", [contact_id]),
     }

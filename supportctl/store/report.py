@@ -30,9 +30,16 @@ def report_tickets(store: Store, start: str, end: str) -> Iterator[tuple[Any, ..
     sla_policy, sla_paused, csat_asked, csat_rating, csat_answered)`` with
     times as Unix seconds."""
     have = ticket_columns(store)
+    # CSAT lives in its own table (m009: one row per ticket asked).
+    csat_table = bool(store.conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'csat'").fetchone())
     optional = []
     for col in OPTIONAL_TICKET_COLUMNS:
-        if col not in have:
+        if col not in have and csat_table and col.startswith("csat_"):
+            field = col[len("csat_"):]
+            value = f"unixepoch(q.{field})" if field.endswith("_at") else f"q.{field}"
+            optional.append(f"(SELECT {value} FROM csat q WHERE q.ticket_id = tickets.id)")
+        elif col not in have:
             optional.append("NULL")
         elif col.endswith("_at"):
             optional.append(f"unixepoch({col})")
