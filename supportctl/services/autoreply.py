@@ -34,14 +34,18 @@ if TYPE_CHECKING:
     from supportctl.services.ingest import IngestSettings
 
 
-def acknowledgement_text(config: Any, store: Store, ticket_id: int, now: str) -> tuple[str, dict[str, Any]]:
+def acknowledgement_text(config: Any, store: Store, ticket_id: int, now: str,
+                         medium: str = "") -> tuple[str, dict[str, Any]]:
     """The text of the acknowledgement for ``ticket_id`` and its send
     metadata. The one place that chooses what an acknowledgement says."""
     from supportctl.services.kb import auto_reply_articles
     from supportctl.services.templates import render_template
 
-    ack = ack_text(store, config, ticket_id, "", now)
+    ack = ack_text(store, config, ticket_id, medium, now)
     if ack is None:
+        if medium == "whatsapp":
+            raise SupportError("WhatsApp takes plain text only within 24 hours of the customer's "
+                               "last message, and the template has no content_sid")
         text, meta = render_template(config, config.auto_reply.template, store, ticket_id, "auto-reply")
     else:
         text, meta = ack[0], ack[1]
@@ -63,8 +67,6 @@ def why_not(store: Store, ticket_id: int, item: Inbound, settings: IngestSetting
         return f"automatic mail ({item.auto_reason})"
     if item.report_state:
         return "delivery report"
-    if item.medium == "whatsapp":
-        return "WhatsApp accepts only approved templates from a business"
     if item.spam or sends.ticket_tagged(store, ticket_id, ("spam", "bounce", "auto")):
         return "spam or automatic"
     t = store.one("SELECT status, contact_id FROM tickets WHERE id = ?", [ticket_id])
@@ -96,7 +98,8 @@ def decide(store: Store, ticket_id: int, item: Inbound, settings: IngestSettings
 
         try:
             with store.tx():
-                text, meta = acknowledgement_text(settings.config, store, ticket_id, now)
+                text, meta = acknowledgement_text(settings.config, store, ticket_id, now,
+                                                  medium=item.medium)
                 return outbox.queue_reply(store, ticket_id, text=text, medium=item.medium,
                                           account=settings.entry, actor="auto-reply", auto=True,
                                           meta=meta, own_addresses=settings.own_addresses)

@@ -43,7 +43,7 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
             "    type: twilio\n"
             f"    account_sid: {SID}\n"
             "    auth_token_env: SHOP_TWILIO_TOKEN\n"
-            f"    numbers: ['{SHOP}']\n"
+            f"    numbers: ['{SHOP}', 'whatsapp:{SHOP}']\n"
             f"    api_base_url: {tw.url}\n"
             "  - name: shop-telegram\n"
             "    type: telegram\n"
@@ -155,3 +155,18 @@ def test_kill_between_fetch_and_commit_then_each_new_ticket_has_one_acknowledgem
     # A send cut by the kill is "unknown" (never resent blindly): at most one per kill.
     unknown = [e for e in entries if e["state"] == "unknown"]
     assert len(unknown) <= 4 and len(sms) + len(chats) >= 300 - len(unknown)
+
+
+def test_whatsapp_gets_a_plain_acknowledgement_inside_the_window(cli: Any, servers: Servers) -> None:
+    """The customer just wrote: WhatsApp's 24-hour window is open, so a
+    plain acknowledgement may go (a template with a content_sid only after)."""
+    tw, tg, ma, env = servers
+    assert cli("sync", env=env).code == 0  # the first sync: no backlog acknowledged
+    time.sleep(1.1)
+    tw.inbound("whatsapp:+15550100009", "Avete la taglia 38?", to=f"whatsapp:{SHOP}")
+    assert cli("sync", env=env).code == 0
+    sent = [(c["To"], c["Body"]) for c in tw.created]
+    assert len(sent) == 1 and sent[0][0] == "whatsapp:+15550100009", sent
+    assert "we answer within a day" in sent[0][1]
+    assert cli("sync", env=env).code == 0
+    assert len(tw.created) == 1  # once
