@@ -40,7 +40,7 @@ def build_export(cases: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dic
         address = f"customer{n}@example.com"
         contact = {"id": n, "name": f"Customer {n}",
                    "identities": [{"channel": "email", "address": address}]}
-        day = f"2026-{9 if c['role'] == 'history' else 10}-{1 + n % 28:02d}"
+        day = f"2026-{9 if c['role'] == 'history' else 10:02d}-{1 + n % 28:02d}"
         msgs = []
         mid += 1
         msgs.append({"id": mid, "direction": "in", "channel": "email",

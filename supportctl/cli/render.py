@@ -160,7 +160,10 @@ def due_left(t: dict[str, Any], now: str | None = None) -> str:
         if sla.get("paused"):
             return "paused"
         due = sla["resolution_due"]
-    when = parse_iso(due)
+    try:
+        when = parse_iso(due)
+    except (TypeError, ValueError):  # a damaged or hand-edited store: show no clock
+        return ""
     if when is None:
         return ""
     left = int((when - (parse_iso(now) or utcnow())).total_seconds() // 60)
