@@ -58,7 +58,10 @@ class Ctx:
             return Path(found)  # already expanded and made absolute
         return default_data_dir() / "supportctl.db"
 
-    def store(self, *, create: bool = True) -> Any:
+    def store(self, *, create: bool = False) -> Any:
+        """The store; one that does not exist is an error (a typo in --db
+        must not mean a new empty store) unless ``create`` (init, import,
+        demo, a configured sync)."""
         if self._store is None:
             from supportctl.store.db import open_store
 
@@ -94,6 +97,7 @@ STATE = Ctx()
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     db: str | None = typer.Option(None, "--db", envvar="SUPPORTCTL_DB", help="Store path.",
                            show_envvar=True),
     config: str | None = typer.Option(None, "--config", envvar="SUPPORTCTL_CONFIG",
@@ -108,6 +112,10 @@ def root(
     STATE.actor_opt = as_ or None
     STATE.quiet = quiet
     STATE.verbose = verbose
+    # A config named with --config or SUPPORTCTL_CONFIG must exist (init
+    # writes it): a typo must not silently mean "no channels, default store".
+    if config and ctx.invoked_subcommand != "init" and not Path(config).expanduser().exists():
+        raise UsageError(f"no config file {config}: check the path, or run `supportctl init`")
 
 
 _GLOBAL_VALUED = ("--db", "--config", "--as")
@@ -169,7 +177,9 @@ def protect_search_terms(args: list[str]) -> list[str]:
 
 
 def read_ids(values: list[str]) -> list[int]:
-    """Ticket ids from arguments; ``-`` reads them from stdin."""
+    """Ticket ids from arguments; ``-`` reads them from stdin. Nothing on
+    stdin is no ids, not an error: ``list --tag spam --format ids | close -``
+    in a cron job must not fail on a day without spam."""
     out: list[int] = []
     for v in values:
         if v == "-":
@@ -177,7 +187,7 @@ def read_ids(values: list[str]) -> list[int]:
                 out.append(_int_id(tok))
         else:
             out.append(_int_id(v))
-    if not out:
+    if not out and "-" not in values:
         raise UsageError("no ticket ids given")
     return out
 
@@ -189,6 +199,14 @@ def read_ids(values: list[str]) -> list[int]:
 ID_MAX = 2**63 - 1
 ID_RANGE: dict[str, Any] = {"min": 1, "max": ID_MAX}
 COUNT_RANGE: dict[str, Any] = {"min": 0, "max": ID_MAX}
+
+
+def read_id(value: str) -> int:
+    """One ticket id (``-``: the first on stdin)."""
+    ids = read_ids([value])
+    if not ids:
+        raise UsageError("no ticket id given (stdin was empty)")
+    return ids[0]
 
 
 def _int_id(tok: str) -> int:

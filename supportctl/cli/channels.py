@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from supportctl.cli.app import ID_RANGE, STATE, app, now_iso, read_ids
+from supportctl.cli.app import ID_RANGE, STATE, app, now_iso, read_id
 from supportctl.errors import ChannelError, ConfigError, SupportError, UsageError
 
 
@@ -196,7 +196,7 @@ def reply(
     from supportctl.services import outbox, triage
 
     setup_logging()
-    tid = read_ids([ticket_id])[0]
+    tid = read_id(ticket_id)
     store = STATE.store()
     t = triage.require(store, tid)
     medium = via or t["channel"]
@@ -401,8 +401,8 @@ def sync(
     from supportctl.services.sync import sync_lock
 
     setup_logging()
-    store = STATE.store()
-    STATE.config()  # config errors before taking the lock
+    # Config errors before taking the lock; a configured first sync makes the store.
+    store = STATE.store(create=STATE.config().path is not None)
     keep: dict[str, Any] | None = {} if watch else None
     try:
         with sync_lock(store, wait):
