@@ -155,9 +155,9 @@ _SEARCH_VALUED = ("-n", "--limit", "--offset", "-f", "--format")
 def protect_search_terms(args: list[str]) -> list[str]:
     """``search uhr -tag:warranty``: a negated term looks like an option to
     click. Put search's own options first and every query term after ``--``."""
-    if "search" not in args or "--" in args:
+    at = _command_index(args)
+    if at is None or args[at] != "search" or "--" in args:
         return args
-    at = args.index("search")
     head, rest = args[: at + 1], args[at + 1 :]
     opts: list[str] = []
     terms: list[str] = []
@@ -174,6 +174,21 @@ def protect_search_terms(args: list[str]) -> list[str]:
             terms.append(a)
         i += 1
     return head + opts + (["--", *terms] if terms else [])
+
+
+def _command_index(args: list[str]) -> int | None:
+    """Where the command name is: the first word that is neither a global
+    option nor its value (``list --query search`` is the list command)."""
+    i = 0
+    while i < len(args):
+        if args[i] in _GLOBAL_VALUED:
+            i += 2
+            continue
+        if args[i].startswith("-"):
+            i += 1
+            continue
+        return i
+    return None
 
 
 def read_ids(values: list[str]) -> list[int]:
@@ -270,17 +285,8 @@ COMMAND_MODULES = {
 def _register(args: list[str]) -> None:
     import importlib
 
-    command = None
-    i = 0
-    while i < len(args):
-        if args[i] in _GLOBAL_VALUED:
-            i += 2
-            continue
-        if args[i].startswith("-"):
-            i += 1
-            continue
-        command = args[i]
-        break
+    at = _command_index(args)
+    command = args[at] if at is not None else None
     module = COMMAND_MODULES.get(command or "")
     # --help lists commands in this order: daily work first.
     names = [module] if module else ["tickets", "channels", "triage", "answers", "contacts", "data",
