@@ -79,9 +79,30 @@ class Ctx:
             self._cfg_loaded = True
         return self._config
 
+    def me(self) -> str:
+        """Who "me" is (``assign me``, ``--assignee me``): never a guess."""
+        name = self.actor_opt or os.environ.get("USER") or os.environ.get("LOGNAME")
+        if not name:
+            raise UsageError(
+                "who is \"me\"? pass --as NAME or set SUPPORTCTL_AGENT=NAME (e.g. in your shell profile)"
+            )
+        return self.actor
+
     @property
     def actor(self) -> str:
         if self.actor_opt:
+            # With agents configured, the name given must be one of them (a
+            # typo would assign tickets to nobody anyone looks for).
+            names = self.config().agent_names() if self.config() is not None else []
+            if names and self.actor_opt not in names:
+                import difflib
+
+                close = difflib.get_close_matches(self.actor_opt, names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise UsageError(
+                    f"--as {self.actor_opt!r} is not one of the configured agents{hint}: "
+                    f"{', '.join(names)}"
+                )
             return self.actor_opt
         for var in ("SUPPORTCTL_AGENT", "USER", "LOGNAME"):
             if os.environ.get(var):
@@ -269,7 +290,7 @@ def now_iso() -> str:
 COMMAND_MODULES = {
     **dict.fromkeys(
         ("list", "show", "search", "new", "note", "tag", "untag", "assign", "priority", "solve",
-         "close", "reopen", "snooze", "spam", "merge", "delete", "attachments"), "tickets"),
+         "close", "reopen", "snooze", "spam", "unspam", "merge", "delete", "attachments"), "tickets"),
     **dict.fromkeys(("reply", "sync", "outbox", "quarantine"), "channels"),
     **dict.fromkeys(("export", "import", "db", "demo"), "data"),
     **dict.fromkeys(("init", "config", "template"), "admin"),

@@ -91,7 +91,7 @@ def list_cmd(
     now = now_iso()
     f = TicketFilter(
         statuses=statuses, tags=tag, channel=channel, account=account,
-        assignee=STATE.actor if assignee == "me" else assignee,
+        assignee=STATE.me() if assignee == "me" else assignee,
         priority=[p.strip() for p in priority.split(",")] if priority else [],
         contact=contact, sla=sla, since=_time_arg(since), until=_time_arg(until),
         sort=sort, limit=_limit(limit), offset=offset,
@@ -166,7 +166,13 @@ def search(
     offset: int = typer.Option(0, "--offset", **COUNT_RANGE),
     fmt: str = FormatOpt,
 ) -> None:
-    """Full-text search over every status, newest activity first."""
+    """Full-text search over every status, newest activity first.
+
+    Words and "phrases" match subject and text; fields: from: to: subject:
+    tag: status: channel: assignee: priority: before: after: (YYYY-MM-DD or
+    7d), is:unassigned|assigned|snoozed|breached, has:attachment; a leading
+    - negates a term.
+    """
     from supportctl.cli import render
     from supportctl.store.read import tickets_json
     from supportctl.store.search import search as run
@@ -284,12 +290,19 @@ def tag(tag_name: str = typer.Argument(..., metavar="TAG"),
 @app.command()
 def untag(tag_name: str = typer.Argument(..., metavar="TAG"),
           ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
-    """Remove a tag from tickets."""
+    """Remove a tag from tickets (untag spam: as `unspam`)."""
+    from supportctl.services import tickets as svc
     from supportctl.services import triage
 
     store, now = STATE.store(), now_iso()
     tags = [t.strip() for t in tag_name.split(",") if t.strip()]
-    for_each(read_ids(ids), lambda t: triage.tag(store, t, tags, STATE.actor, now, remove=True))
+
+    def one(t: int) -> None:
+        if "spam" in (x.lower() for x in tags):
+            svc.unmark_spam(store, t, STATE.actor, now)
+        triage.tag(store, t, tags, STATE.actor, now, remove=True)
+
+    for_each(read_ids(ids), one)
 
 
 @app.command()
@@ -299,7 +312,7 @@ def assign(name: str = typer.Argument(..., metavar="NAME|none|me"),
     from supportctl.services import triage
 
     store, now = STATE.store(), now_iso()
-    who: str | None = None if name == "none" else (STATE.actor if name == "me" else name)
+    who: str | None = None if name == "none" else (STATE.me() if name == "me" else name)
     if who is not None:
         cfg = STATE.config()
         names = cfg.agent_names() if cfg is not None else []
@@ -370,6 +383,15 @@ def spam(ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
 
     store, now = STATE.store(), now_iso()
     for_each(read_ids(ids), lambda t: svc.mark_spam(store, t, STATE.actor, now))
+
+
+@app.command()
+def unspam(ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
+    """Undo spam: reopen tickets, drop the spam tag and lift the sender block."""
+    from supportctl.services import tickets as svc
+
+    store, now = STATE.store(), now_iso()
+    for_each(read_ids(ids), lambda t: svc.unmark_spam(store, t, STATE.actor, now))
 
 
 def _confirm(what: str, yes: bool) -> None:

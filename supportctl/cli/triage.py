@@ -405,7 +405,7 @@ def triage(
     loading = threading.Thread(target=_import_screen, daemon=True)
     loading.start()
     store = STATE.store()
-    ids = triage_queue(store, status.split(","), STATE.actor if assignee == "me" else assignee,
+    ids = triage_queue(store, status.split(","), STATE.me() if assignee == "me" else assignee,
                        now_iso())
     if not ids:
         render.info("nothing to triage")

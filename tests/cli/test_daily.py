@@ -91,3 +91,114 @@ def test_the_word_search_as_a_value_is_not_the_search_command(cli: Any) -> None:
     assert len(r.json()) == 1
     r = cli("search", "--format", "json", "search")
     assert r.code == 0 and len(r.json()) == 1, r
+
+
+def test_unknown_search_field_is_exit_2_naming_the_fields(cli: Any) -> None:
+    for q in ("bogus:x", "prioriy:high"):
+        r = cli("search", q)
+        assert r.code == 2, r
+        assert "priority:" in r.err and "has:" in r.err and "tag:" in r.err
+    assert cli("search", "priority:urgnet").code == 2
+    # A quoted term, a URL or a time of day is text, not a field.
+    for q in ('"re:foo"', "http://example.com", "10:30"):
+        assert cli("search", q).code == 0, q
+
+
+def _email_ticket(cli: Any, tmp_path: Path, name: str, eml: str) -> int:
+    path = tmp_path / f"{name}.eml"
+    path.write_text(eml)
+    r = cli("import", str(path), "--format", "eml")
+    assert r.code == 0, r
+    rows = cli("list", "--status", "all", "--format", "json").json()
+    return max(t["id"] for t in rows)
+
+
+def _eml(sender: str, subject: str, body: str, extra: str = "") -> str:
+    return (f"From: {sender}\nTo: shop@example.com\nSubject: {subject}\n"
+            f"Message-ID: <{abs(hash(subject))}@x>\nDate: Tue, 1 Dec 2026 10:00:00 +0000\n"
+            f"{extra}MIME-Version: 1.0\nContent-Type: text/plain\n\n{body}\n")
+
+
+def test_priority_has_attachment_and_is_snoozed_fields(cli: Any, tmp_path: Path) -> None:
+    plain = _email_ticket(cli, tmp_path, "a", _eml("ann@example.com", "Plain one", "hello"))
+    with_file = _email_ticket(cli, tmp_path, "b", (
+        "From: bob@example.com\nTo: shop@example.com\nSubject: Photo\nMessage-ID: <p@x>\n"
+        "Date: Tue, 1 Dec 2026 10:00:00 +0000\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain\n\nsee photo\n"
+        "--XX\nContent-Type: image/jpeg\nContent-Disposition: attachment; filename=a.jpg\n"
+        "Content-Transfer-Encoding: base64\n\n/9j/4AAQ\n--XX--\n"))
+    assert cli("priority", "urgent", str(plain)).code == 0
+    env = {"SUPPORTCTL_NOW": "2026-12-01T12:00:00Z"}
+    assert cli("snooze", "2h", str(with_file), env=env).code == 0
+
+    def ids(*q: str) -> list[int]:
+        r = cli("search", "--format", "json", *q, env=env)
+        assert r.code == 0, r
+        return sorted(t["id"] for t in r.json())
+
+    assert ids("priority:urgent") == [plain]
+    assert ids("priority:high,urgent") == [plain]
+    assert ids("-priority:urgent") == [with_file]
+    assert ids("has:attachment") == [with_file]
+    assert ids("-has:attachment") == [plain]
+    assert ids("is:snoozed") == [with_file]
+    assert cli("search", "has:bogus").code == 2
+
+
+def test_tags_are_case_insensitive(cli: Any) -> None:
+    tid = _log(cli)
+    assert cli("tag", "Damaged", str(tid)).code == 0
+    assert cli("tag", "damaged,DAMAGED", str(tid)).code == 0
+    t = cli("show", str(tid), "--format", "json").json()
+    assert t["tags"] == ["damaged"]
+    assert [r["id"] for r in cli("list", "--tag", "DAMAGED", "--format", "json").json()] == [tid]
+    assert [r["id"] for r in cli("search", "tag:Damaged", "--format", "json").json()] == [tid]
+    assert cli("untag", "DaMaGeD", str(tid)).code == 0
+    assert cli("show", str(tid), "--format", "json").json()["tags"] == []
+
+
+def test_assign_me_without_a_name_refuses(cli: Any) -> None:
+    tid = _log(cli)
+    env = {"SUPPORTCTL_AGENT": "", "USER": "", "LOGNAME": ""}
+    r = cli("assign", "me", str(tid), env=env)
+    assert r.code == 2, r
+    assert "--as" in r.err and "SUPPORTCTL_AGENT" in r.err
+    assert cli("show", str(tid), "--format", "json").json()["assignee"] is None
+    assert cli("list", "--assignee", "me", env=env).code == 2
+    r = cli("--as", "marta", "assign", "me", str(tid), env=env)
+    assert r.code == 0, r
+    assert cli("show", str(tid), "--format", "json").json()["assignee"] == "marta"
+
+
+def test_as_must_be_a_configured_agent(cli: Any, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("agents: [marta, luca]\n")
+    tid = _log(cli)
+    r = cli("--config", str(cfg), "--as", "mrta", "assign", "me", str(tid))
+    assert r.code == 2 and "did you mean 'marta'" in r.err and "luca" in r.err, r
+    r = cli("--config", str(cfg), "--as", "marta", "note", str(tid), "-m", "x")
+    assert r.code == 0, r
+    assert cli("--config", str(cfg), "--as", "marta", "assign", "me", str(tid)).code == 0
+
+
+def test_unspam_reopens_and_lifts_the_block(cli: Any, tmp_path: Path) -> None:
+    tid = _email_ticket(cli, tmp_path, "s1", _eml("eve@example.com", "Cheap pills", "buy"))
+    assert cli("spam", str(tid)).code == 0
+    contact = cli("show", str(tid), "--format", "json").json()["contact"]["id"]
+    c = cli("contact", "show", str(contact))
+    assert "blocked as spam" in c.out, c
+    assert cli("contact", "show", str(contact), "--format", "json").json()["blocked_since"]
+    r = cli("unspam", str(tid))
+    assert r.code == 0, r
+    t = cli("show", str(tid), "--format", "json").json()
+    assert t["status"] == "open" and "spam" not in t["tags"]
+    assert "blocked" not in cli("contact", "show", str(contact)).out
+    # The sender's next mail is a normal ticket again.
+    nxt = _email_ticket(cli, tmp_path, "s2", _eml("eve@example.com", "Real question", "where?"))
+    t2 = cli("show", str(nxt), "--format", "json").json()
+    assert "spam" not in t2["tags"] and t2["status"] in ("new", "open"), t2
+    # untag spam does the same.
+    assert cli("spam", str(nxt)).code == 0
+    assert cli("untag", "spam", str(nxt)).code == 0
+    assert cli("show", str(nxt), "--format", "json").json()["status"] == "open"
+    assert "blocked" not in cli("contact", "show", str(contact)).out
