@@ -184,6 +184,8 @@ def reply(
     account: str | None = typer.Option(None, "--account"),
     attach: list[Path] = typer.Option([], "--attach"),
     cc: list[str] = typer.Option([], "--cc"),
+    no_cc: bool = typer.Option(False, "--no-cc", help="Email: answer only the customer, not the "
+                               "others on their last message (reply-all is the default)."),
     status: str | None = typer.Option(None, "--status", help="Status after the reply (e.g. pending)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send nothing."),
     yes: bool = typer.Option(False, "--yes", "-y",
@@ -199,6 +201,10 @@ def reply(
     tid = read_id(ticket_id)
     store = STATE.store()
     t = triage.require(store, tid)
+    while t["merged_into"]:  # the conversation goes on where it was merged
+        render.info(f"ticket {t['id']} was merged into #{t['merged_into']}: replying there")
+        t = triage.require(store, t["merged_into"])
+    tid = t["id"]
     medium = via or t["channel"]
     if medium in LOG_MEDIA:
         raise UsageError(
@@ -234,14 +240,20 @@ def reply(
     if sig and not template:
         text = text.rstrip() + "\n\n-- \n" + sig
     if dry_run:
-        to, _ = outbox.recipient(store, tid, medium, own_addresses())
+        for a in attach:
+            if not a.is_file():
+                raise UsageError(f"cannot read attachment {a}")
+        to, cc_list, _ = outbox.plan_reply(store, tid, medium=medium, account=entry, cc=cc,
+                                           keep_cc=not no_cc, meta=meta,
+                                           own_addresses=own_addresses())
         sys.stdout.write(render.dumps({"ticket_id": tid, "channel": medium, "account": entry["name"],
-                                       "to": to.address, "cc": cc, "text": text,
+                                       "to": to[0].address, "cc": [c.address for c in cc_list],
+                                       "text": text,
                                        "attachments": [str(a) for a in attach]}) + "\n")
         return
     oid = outbox.queue_reply(store, tid, text=text, medium=medium, account=entry, actor=STATE.actor,
                              cc=cc, attachments=attach, status=status, template=template or "",
-                             meta=meta, own_addresses=own_addresses())
+                             meta=meta, own_addresses=own_addresses(), keep_cc=not no_cc)
     send_now(store, oid, entry)
 
 
