@@ -40,10 +40,10 @@ app.add_typer(config_app, name="config")
 def config_check(online: bool = typer.Option(False, "--online", help="Log in to each channel.")) -> None:
     """Validate the config, naming the key and line of every problem."""
     from supportctl.cli import render
-    from supportctl.config import secret_warnings
+    from supportctl.config import secret_source_warnings, secret_warnings
 
     cfg = STATE.config(required=True)
-    for w in secret_warnings(cfg):
+    for w in secret_warnings(cfg) + ([] if online else secret_source_warnings(cfg)):
         render.info("warning: " + w)
     render.info(f"{cfg.path}: ok ({len(cfg.channels)} channels)")
     if not online:

@@ -54,7 +54,7 @@ def start_ticket(store: Store, *, medium: str, who: str, name: str, subject: str
             "WhatsApp only lets a business write first with a pre-approved template: "
             "use `supportctl new --channel sms`, or wait for the customer to write"
         )
-    address = contacts.normalise(medium, who)
+    address = contacts.valid_address(medium, who)
     with store.tx():
         cid = contacts.find_or_create(store, medium, address, name, now)
         tid = ingest.create_ticket(store, channel=medium, account=account.get("name"),

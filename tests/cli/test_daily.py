@@ -202,3 +202,47 @@ def test_unspam_reopens_and_lifts_the_block(cli: Any, tmp_path: Path) -> None:
     assert cli("untag", "spam", str(nxt)).code == 0
     assert cli("show", str(nxt), "--format", "json").json()["status"] == "open"
     assert "blocked" not in cli("contact", "show", str(contact)).out
+
+
+def _channels_config(tmp_path: Path, extra: str = "") -> Path:
+    cfg = tmp_path / "channels.yaml"
+    cfg.write_text(
+        "channels:\n"
+        "  - name: mail\n    type: imap\n    host: 127.0.0.1\n    port: 1\n    security: none\n"
+        "    username: shop\n    password_env: SHOP_MAIL_PASSWORD_FOR_TEST\n"
+        "    addresses: [shop@example.org]\n"
+        "    smtp:\n      host: 127.0.0.1\n      port: 1\n      security: none\n"
+        "      from: shop@example.org\n      username: shop\n"
+        "      password_cmd: no-such-password-tool-xyz show mail\n"
+        "  - name: tw\n    type: twilio\n    account_sid: AC123\n    auth_token: t\n"
+        "    numbers: ['+15550001111']\n"
+        "  - name: tg\n    type: telegram\n    token: t\n" + extra,
+        encoding="utf-8")
+    cfg.chmod(0o600)
+    return cfg
+
+
+@pytest.mark.parametrize(("channel", "to"), [
+    ("email", "not-an-address"), ("email", "a@example.com, b@example.com"),
+    ("sms", "0612345"), ("sms", "call me"), ("telegram", "some name"),
+])
+def test_new_with_an_invalid_to_is_exit_2_and_creates_nothing(
+        cli: Any, tmp_path: Path, channel: str, to: str) -> None:
+    cfg = _channels_config(tmp_path)
+    r = cli("--config", str(cfg), "new", "--channel", channel, "--to", to, "-m", "Hello")
+    assert r.code == 2, r
+    assert f"not valid for {channel}" in r.err
+    assert cli("list", "--status", "all", "--format", "json").json() == []
+    assert cli("contact", "list", "--format", "json").json() == []
+
+
+def test_config_check_offline_warns_about_env_and_cmd(cli: Any, tmp_path: Path) -> None:
+    cfg = _channels_config(tmp_path)
+    r = cli("--config", str(cfg), "config", "check")
+    assert r.code == 0, r
+    assert "password_env: environment variable SHOP_MAIL_PASSWORD_FOR_TEST is not set" in r.err
+    assert "smtp.password_cmd: program 'no-such-password-tool-xyz' is not found" in r.err
+    r = cli("--config", str(cfg), "config", "check",
+            env={"SHOP_MAIL_PASSWORD_FOR_TEST": "secret-value"})
+    assert "SHOP_MAIL_PASSWORD_FOR_TEST" not in r.err and "secret-value" not in r.err + r.out
+    assert "no-such-password-tool-xyz" in r.err
