@@ -184,12 +184,12 @@ def reply(
     account: str | None = typer.Option(None, "--account"),
     attach: list[Path] = typer.Option([], "--attach"),
     cc: list[str] = typer.Option([], "--cc"),
-    no_cc: bool = typer.Option(False, "--no-cc", help="Email: answer only the customer, not the "
-                               "others on their last message (reply-all is the default)."),
     status: str | None = typer.Option(None, "--status", help="Status after the reply (e.g. pending)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send nothing."),
     yes: bool = typer.Option(False, "--yes", "-y",
                              help="With --template on a terminal: send the rendered text at once."),
+    no_cc: bool = typer.Option(False, "--no-cc", help="Email: answer only the customer, not the "
+                               "others on their last message (reply-all is the default)."),
 ) -> None:
     """Answer a ticket on its channel (or --via another)."""
     from supportctl.cli import render
