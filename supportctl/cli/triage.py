@@ -346,7 +346,7 @@ def run_screen(session: Session) -> None:
                     session.message = "empty draft: nothing sent"
                     return
                 reply(str(session.tid), None, text, None, None, None, None, [], [], None, False,
-                      no_cc=False)
+                      yes=False, no_cc=False)
                 session.message = f"reply to #{session.tid} sent"
             except (SupportError, typer.Exit) as exc:
                 session.message = f"reply not sent: {exc}"
