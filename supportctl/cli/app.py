@@ -90,7 +90,7 @@ class Ctx:
 
     @property
     def actor(self) -> str:
-        if self.actor_opt:
+        if self.actor_opt and self.actor_opt != os.environ.get("SUPPORTCTL_AGENT"):
             # With agents configured, the name given must be one of them (a
             # typo would assign tickets to nobody anyone looks for).
             names = self.config().agent_names() if self.config() is not None else []
@@ -103,6 +103,7 @@ class Ctx:
                     f"--as {self.actor_opt!r} is not one of the configured agents{hint}: "
                     f"{', '.join(names)}"
                 )
+        if self.actor_opt:
             return self.actor_opt
         for var in ("SUPPORTCTL_AGENT", "USER", "LOGNAME"):
             if os.environ.get(var):
