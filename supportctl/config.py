@@ -1578,3 +1578,39 @@ def secret_warnings(config: Config) -> list[str]:
         f"run `chmod 600 {config.path}`, or use {key}_env / {key}_cmd"
         for where, key in found
     ]
+
+
+def secret_source_warnings(config: Config) -> list[str]:
+    """Offline checks of where secrets come from (``config check`` without
+    ``--online``): an ``x_env`` whose variable is unset or empty, an
+    ``x_cmd`` whose program is not found. Commands are not run (a password
+    manager may prompt); names the key and variable, never a value."""
+    import shlex
+    import shutil
+
+    out: list[str] = []
+
+    def check(block: dict[str, Any], keys: list[str], where: str) -> None:
+        for key in keys:
+            var = block.get(f"{key}_env")
+            if var is not None and not os.environ.get(str(var), "").strip():
+                state = "is not set" if os.environ.get(str(var)) is None else "is empty"
+                out.append(f"{where}.{key}_env: environment variable {var} {state} here: "
+                           "set it where supportctl runs (cron, systemd), or sync will fail")
+            cmd = block.get(f"{key}_cmd")
+            if cmd is not None:
+                try:
+                    program = shlex.split(str(cmd))[0] if str(cmd).strip() else ""
+                except ValueError:
+                    program = str(cmd).split()[0] if str(cmd).split() else ""
+                if not program or (shutil.which(program) is None
+                                   and not (os.sep in program and os.access(program, os.X_OK))):
+                    out.append(f"{where}.{key}_cmd: program {program or '(none)'!r} is not found "
+                               "on PATH: install it or give its full path")
+
+    for entry in config.channels:
+        where = f"channels[{entry['name']}]"
+        check(entry, _secret_keys(CHANNEL_KEYS.get(entry["type"], {})), where)
+        if isinstance(entry.get("smtp"), dict):
+            check(entry["smtp"], _secret_keys(SMTP_KEYS), f"{where}.smtp")
+    return out

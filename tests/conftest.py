@@ -61,8 +61,13 @@ def run_cli(*args: str, input: str | None = None, env: dict[str, str] | None = N
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Any:
-    """``cli("list", "--format", "json")`` against a store in tmp_path."""
+    """``cli("list", "--format", "json")`` against a store in tmp_path,
+    created as `supportctl init` would (commands other than init, import,
+    demo and a configured sync refuse a store that does not exist)."""
+    from supportctl.store.db import Store
+
     db = tmp_path / "store.db"
+    Store(db).close()
 
     def call(*args: str, **kw: Any) -> Result:
         return run_cli("--db", str(db), *args, **kw)

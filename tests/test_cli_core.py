@@ -94,6 +94,7 @@ def test_bad_flag_exits_2(cli: Any) -> None:
 
 def test_global_options_after_the_command(cli: Any, tmp_path: Path) -> None:
     db = tmp_path / "late.db"
+    assert run_cli("init", "--db", str(db), "-q").code == 0
     r = run_cli("new", "--channel", "phone", "--to", "Ada", "-m", "hi", "--db", str(db), "-q")
     assert r.code == 0, r
     assert db.exists()

@@ -714,7 +714,8 @@ def test_init_writes_private_config_that_checks_clean(tmp_path: Path, cli: Any) 
 
 def test_unknown_assignee_with_agents(tmp_path: Path, cli: Any) -> None:
     cfg = write(tmp_path, "agents: [marta, luca]\n")
-    env = {"SUPPORTCTL_CONFIG": str(cfg)}
+    # With agents configured, who you are (--as, SUPPORTCTL_AGENT) is one of them.
+    env = {"SUPPORTCTL_CONFIG": str(cfg), "SUPPORTCTL_AGENT": "luca"}
     tid = cli("new", "--channel", "phone", "--to", "x", "-m", "y", env=env).out.strip()
     assert cli("assign", "marta", tid, env=env).code == 0
     r = cli("assign", "nobody", tid, env=env)
@@ -724,16 +725,14 @@ def test_unknown_assignee_with_agents(tmp_path: Path, cli: Any) -> None:
 def test_store_from_config(tmp_path: Path) -> None:
     db = tmp_path / "elsewhere.db"
     cfg = write(tmp_path, f"store: {db}  # mine\n")
-    r = run_cli("new", "--channel", "phone", "--to", "x", "-m", "y",
-                env={"SUPPORTCTL_CONFIG": str(cfg)})
+    r = run_cli("init", env={"SUPPORTCTL_CONFIG": str(cfg)})
     assert r.code == 0, r
     assert db.exists()
 
 
 def test_relative_store_is_beside_the_config_whatever_the_cwd(tmp_path: Path) -> None:
     cfg = write(tmp_path, "store: rel.db\n")
-    r = run_cli("new", "--channel", "phone", "--to", "x", "-m", "y",
-                env={"SUPPORTCTL_CONFIG": str(cfg)})
+    r = run_cli("init", env={"SUPPORTCTL_CONFIG": str(cfg)})
     assert r.code == 0, r
     assert (tmp_path / "rel.db").exists()
     assert not (ROOT / "rel.db").exists()

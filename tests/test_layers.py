@@ -75,6 +75,8 @@ def test_read_path_stays_light() -> None:
 
     with tempfile.TemporaryDirectory() as d:
         db = f"{d}/s.db"
+        subprocess.run([sys.executable, "-m", "supportctl", "--db", db, "init"], check=True,
+                       capture_output=True)
         subprocess.run([sys.executable, "-m", "supportctl", "--db", db, "new", "--channel", "phone",
                         "--to", "x", "-m", "y"], check=True, capture_output=True)
         p = subprocess.run([sys.executable, "-c", code, db], capture_output=True, text=True)

@@ -28,7 +28,7 @@ def init() -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         render.info(f"wrote {path}: add your channels, then `supportctl config check --online`")
-    store = STATE.store()
+    store = STATE.store(create=True)
     render.info(f"store ready: {store.path}")
 
 
@@ -40,10 +40,10 @@ app.add_typer(config_app, name="config")
 def config_check(online: bool = typer.Option(False, "--online", help="Log in to each channel.")) -> None:
     """Validate the config, naming the key and line of every problem."""
     from supportctl.cli import render
-    from supportctl.config import secret_warnings
+    from supportctl.config import secret_source_warnings, secret_warnings
 
     cfg = STATE.config(required=True)
-    for w in secret_warnings(cfg):
+    for w in secret_warnings(cfg) + ([] if online else secret_source_warnings(cfg)):
         render.info("warning: " + w)
     render.info(f"{cfg.path}: ok ({len(cfg.channels)} channels)")
     if not online:
@@ -91,11 +91,11 @@ def template_show(name: str) -> None:
 @template_app.command("preview")
 def template_preview(name: str, ticket_id: str = typer.Argument(..., metavar="ID")) -> None:
     """A template rendered for a ticket (sandboxed), without sending."""
-    from supportctl.cli.app import read_ids
+    from supportctl.cli.app import read_id
     from supportctl.safe import clean
     from supportctl.services.templates import render_template
 
-    tid = read_ids([ticket_id])[0]
+    tid = read_id(ticket_id)
     text, _ = render_template(STATE.config(), name, STATE.store(), tid, STATE.actor)
     sys.stdout.write(clean(text).rstrip("\n") + "\n")
 

@@ -58,7 +58,10 @@ class Ctx:
             return Path(found)  # already expanded and made absolute
         return default_data_dir() / "supportctl.db"
 
-    def store(self, *, create: bool = True) -> Any:
+    def store(self, *, create: bool = False) -> Any:
+        """The store; one that does not exist is an error (a typo in --db
+        must not mean a new empty store) unless ``create`` (init, import,
+        demo, a configured sync)."""
         if self._store is None:
             from supportctl.store.db import open_store
 
@@ -76,8 +79,30 @@ class Ctx:
             self._cfg_loaded = True
         return self._config
 
+    def me(self) -> str:
+        """Who "me" is (``assign me``, ``--assignee me``): never a guess."""
+        name = self.actor_opt or os.environ.get("USER") or os.environ.get("LOGNAME")
+        if not name:
+            raise UsageError(
+                "who is \"me\"? pass --as NAME or set SUPPORTCTL_AGENT=NAME (e.g. in your shell profile)"
+            )
+        return self.actor
+
     @property
     def actor(self) -> str:
+        if self.actor_opt and self.actor_opt != os.environ.get("SUPPORTCTL_AGENT"):
+            # With agents configured, the name given must be one of them (a
+            # typo would assign tickets to nobody anyone looks for).
+            names = self.config().agent_names() if self.config() is not None else []
+            if names and self.actor_opt not in names:
+                import difflib
+
+                close = difflib.get_close_matches(self.actor_opt, names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise UsageError(
+                    f"--as {self.actor_opt!r} is not one of the configured agents{hint}: "
+                    f"{', '.join(names)}"
+                )
         if self.actor_opt:
             return self.actor_opt
         for var in ("SUPPORTCTL_AGENT", "USER", "LOGNAME"):
@@ -94,6 +119,7 @@ STATE = Ctx()
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     db: str | None = typer.Option(None, "--db", envvar="SUPPORTCTL_DB", help="Store path.",
                            show_envvar=True),
     config: str | None = typer.Option(None, "--config", envvar="SUPPORTCTL_CONFIG",
@@ -108,6 +134,10 @@ def root(
     STATE.actor_opt = as_ or None
     STATE.quiet = quiet
     STATE.verbose = verbose
+    # A config named with --config or SUPPORTCTL_CONFIG must exist (init
+    # writes it): a typo must not silently mean "no channels, default store".
+    if config and ctx.invoked_subcommand != "init" and not Path(config).expanduser().exists():
+        raise UsageError(f"no config file {config}: check the path, or run `supportctl init`")
 
 
 _GLOBAL_VALUED = ("--db", "--config", "--as")
@@ -147,9 +177,9 @@ _SEARCH_VALUED = ("-n", "--limit", "--offset", "-f", "--format")
 def protect_search_terms(args: list[str]) -> list[str]:
     """``search uhr -tag:warranty``: a negated term looks like an option to
     click. Put search's own options first and every query term after ``--``."""
-    if "search" not in args or "--" in args:
+    at = _command_index(args)
+    if at is None or args[at] != "search" or "--" in args:
         return args
-    at = args.index("search")
     head, rest = args[: at + 1], args[at + 1 :]
     opts: list[str] = []
     terms: list[str] = []
@@ -168,8 +198,25 @@ def protect_search_terms(args: list[str]) -> list[str]:
     return head + opts + (["--", *terms] if terms else [])
 
 
+def _command_index(args: list[str]) -> int | None:
+    """Where the command name is: the first word that is neither a global
+    option nor its value (``list --query search`` is the list command)."""
+    i = 0
+    while i < len(args):
+        if args[i] in _GLOBAL_VALUED:
+            i += 2
+            continue
+        if args[i].startswith("-"):
+            i += 1
+            continue
+        return i
+    return None
+
+
 def read_ids(values: list[str]) -> list[int]:
-    """Ticket ids from arguments; ``-`` reads them from stdin."""
+    """Ticket ids from arguments; ``-`` reads them from stdin. Nothing on
+    stdin is no ids, not an error: ``list --tag spam --format ids | close -``
+    in a cron job must not fail on a day without spam."""
     out: list[int] = []
     for v in values:
         if v == "-":
@@ -177,7 +224,7 @@ def read_ids(values: list[str]) -> list[int]:
                 out.append(_int_id(tok))
         else:
             out.append(_int_id(v))
-    if not out:
+    if not out and "-" not in values:
         raise UsageError("no ticket ids given")
     return out
 
@@ -189,6 +236,14 @@ def read_ids(values: list[str]) -> list[int]:
 ID_MAX = 2**63 - 1
 ID_RANGE: dict[str, Any] = {"min": 1, "max": ID_MAX}
 COUNT_RANGE: dict[str, Any] = {"min": 0, "max": ID_MAX}
+
+
+def read_id(value: str) -> int:
+    """One ticket id (``-``: the first on stdin)."""
+    ids = read_ids([value])
+    if not ids:
+        raise UsageError("no ticket id given (stdin was empty)")
+    return ids[0]
 
 
 def _int_id(tok: str) -> int:
@@ -236,7 +291,7 @@ def now_iso() -> str:
 COMMAND_MODULES = {
     **dict.fromkeys(
         ("list", "show", "search", "new", "note", "tag", "untag", "assign", "priority", "solve",
-         "close", "reopen", "snooze", "spam", "merge", "delete", "attachments"), "tickets"),
+         "close", "reopen", "snooze", "spam", "unspam", "merge", "delete", "attachments"), "tickets"),
     **dict.fromkeys(("reply", "sync", "outbox", "quarantine"), "channels"),
     **dict.fromkeys(("export", "import", "db", "demo"), "data"),
     **dict.fromkeys(("init", "config", "template"), "admin"),
@@ -252,17 +307,8 @@ COMMAND_MODULES = {
 def _register(args: list[str]) -> None:
     import importlib
 
-    command = None
-    i = 0
-    while i < len(args):
-        if args[i] in _GLOBAL_VALUED:
-            i += 2
-            continue
-        if args[i].startswith("-"):
-            i += 1
-            continue
-        command = args[i]
-        break
+    at = _command_index(args)
+    command = args[at] if at is not None else None
     module = COMMAND_MODULES.get(command or "")
     # --help lists commands in this order: daily work first.
     names = [module] if module else ["tickets", "channels", "triage", "answers", "contacts", "data",

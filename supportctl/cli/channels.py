@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from supportctl.cli.app import ID_RANGE, STATE, app, now_iso, read_ids
+from supportctl.cli.app import ID_RANGE, STATE, app, now_iso, read_id
 from supportctl.errors import ChannelError, ConfigError, SupportError, UsageError
 
 
@@ -188,6 +188,8 @@ def reply(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be sent; send nothing."),
     yes: bool = typer.Option(False, "--yes", "-y",
                              help="With --template on a terminal: send the rendered text at once."),
+    no_cc: bool = typer.Option(False, "--no-cc", help="Email: answer only the customer, not the "
+                               "others on their last message (reply-all is the default)."),
 ) -> None:
     """Answer a ticket on its channel (or --via another)."""
     from supportctl.cli import render
@@ -196,9 +198,13 @@ def reply(
     from supportctl.services import outbox, triage
 
     setup_logging()
-    tid = read_ids([ticket_id])[0]
+    tid = read_id(ticket_id)
     store = STATE.store()
     t = triage.require(store, tid)
+    while t["merged_into"]:  # the conversation goes on where it was merged
+        render.info(f"ticket {t['id']} was merged into #{t['merged_into']}: replying there")
+        t = triage.require(store, t["merged_into"])
+    tid = t["id"]
     medium = via or t["channel"]
     if medium in LOG_MEDIA:
         raise UsageError(
@@ -234,14 +240,20 @@ def reply(
     if sig and not template:
         text = text.rstrip() + "\n\n-- \n" + sig
     if dry_run:
-        to, _ = outbox.recipient(store, tid, medium, own_addresses())
+        for a in attach:
+            if not a.is_file():
+                raise UsageError(f"cannot read attachment {a}")
+        to, cc_list, _ = outbox.plan_reply(store, tid, medium=medium, account=entry, cc=cc,
+                                           keep_cc=not no_cc, meta=meta,
+                                           own_addresses=own_addresses())
         sys.stdout.write(render.dumps({"ticket_id": tid, "channel": medium, "account": entry["name"],
-                                       "to": to.address, "cc": cc, "text": text,
+                                       "to": to[0].address, "cc": [c.address for c in cc_list],
+                                       "text": text,
                                        "attachments": [str(a) for a in attach]}) + "\n")
         return
     oid = outbox.queue_reply(store, tid, text=text, medium=medium, account=entry, actor=STATE.actor,
                              cc=cc, attachments=attach, status=status, template=template or "",
-                             meta=meta, own_addresses=own_addresses())
+                             meta=meta, own_addresses=own_addresses(), keep_cc=not no_cc)
     send_now(store, oid, entry)
 
 
@@ -401,8 +413,8 @@ def sync(
     from supportctl.services.sync import sync_lock
 
     setup_logging()
-    store = STATE.store()
-    STATE.config()  # config errors before taking the lock
+    # Config errors before taking the lock; a configured first sync makes the store.
+    store = STATE.store(create=STATE.config().path is not None)
     keep: dict[str, Any] | None = {} if watch else None
     try:
         with sync_lock(store, wait):

@@ -67,6 +67,9 @@ def contact_show(contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)
     render.line(f"contact {c['id']}: {one_line(c['name']) or '-'}")
     for i in c["identities"]:
         render.line(f"  {one_line(i['channel'])}: {one_line(i['address'])}")
+    if c.get("blocked_since"):
+        render.line(f"  blocked as spam since {one_line(str(c['blocked_since']))}: "
+                    "`supportctl unspam ID` on one of their tickets lifts it")
     render.tickets(ts, "table" if render.is_tty() else None)
 
 

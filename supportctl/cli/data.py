@@ -96,7 +96,7 @@ def import_cmd(
     path = Path(file)
     if fmt is None:
         fmt = _guess_format(path)
-    store = STATE.store()
+    store = STATE.store(create=True)
     if fmt == "jsonl":
         from supportctl.services.transfer import import_jsonl
 
@@ -177,7 +177,7 @@ def db_migrate() -> None:
     from supportctl.cli import render
     from supportctl.store.db import Store
 
-    store = Store(STATE.db_path(), create=True, migrate=False)
+    store = Store(STATE.db_path(), create=False, migrate=False)
     STATE._store = store
     done = store.migrate()
     render.info(f"applied {', '.join(done)}" if done else "schema is up to date")
@@ -225,7 +225,7 @@ def demo(
     if not STATE.db:
         tmp = tempfile.mkdtemp(prefix="supportctl-demo-")
         STATE.db = str(Path(tmp) / "demo.db")
-    store = STATE.store()
+    store = STATE.store(create=True)
     try:
         counts = load_demo(store, STATE.actor)
         now = now_iso()

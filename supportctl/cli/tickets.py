@@ -8,7 +8,16 @@ from typing import Any
 
 import typer
 
-from supportctl.cli.app import COUNT_RANGE, ID_RANGE, STATE, app, for_each, now_iso, read_ids
+from supportctl.cli.app import (
+    COUNT_RANGE,
+    ID_RANGE,
+    STATE,
+    app,
+    for_each,
+    now_iso,
+    read_id,
+    read_ids,
+)
 from supportctl.errors import NotFound, UsageError
 
 FormatOpt = typer.Option(None, "--format", "-f", help="table|json|jsonl|csv|ids")
@@ -65,19 +74,24 @@ def list_cmd(
     mail) is filed solved and tagged auto: see it with --tag auto --status all.
     """
     from supportctl.cli import render
+    from supportctl.models import MEDIA, Priority
     from supportctl.store.read import TicketFilter, ticket_ids, tickets_json
 
-    if sort not in ("updated", "created", "priority", "due"):
-        raise UsageError(f"unknown --sort {sort!r}: use updated, created, priority or due")
+    one_of("--sort", sort, ("updated", "created", "priority", "due"))
     if sla not in (None, "breached", "due-soon"):
         raise UsageError(f"unknown --sla {sla!r}: use breached or due-soon")
     statuses = None if status == "all" else [s.strip() for s in status.split(",") if s.strip()]
     _check_statuses(statuses)
+    if channel is not None:
+        one_of("--channel", channel, MEDIA)
+    for p in (priority or "").split(","):
+        if p.strip():
+            one_of("--priority", p.strip(), list(Priority))
     store = STATE.store()
     now = now_iso()
     f = TicketFilter(
         statuses=statuses, tags=tag, channel=channel, account=account,
-        assignee=STATE.actor if assignee == "me" else assignee,
+        assignee=STATE.me() if assignee == "me" else assignee,
         priority=[p.strip() for p in priority.split(",")] if priority else [],
         contact=contact, sla=sla, since=_time_arg(since), until=_time_arg(until),
         sort=sort, limit=_limit(limit), offset=offset,
@@ -94,11 +108,27 @@ def list_cmd(
 
 
 def _check_statuses(statuses: list[str] | None) -> None:
-    from supportctl.store.read import STATUSES
+    from supportctl.models import Status
 
     for s in statuses or []:
-        if s not in STATUSES:
-            raise UsageError(f"unknown status {s!r}: use {', '.join(STATUSES)} or all")
+        one_of("--status", s, [*Status, "all"])
+
+
+def one_of(option: str, value: str, valid: Any) -> str:
+    """``value`` if it is one of ``valid``, else a usage error (exit 2) that
+    lists the valid values and, when one is close, asks if it was meant."""
+    choices = [str(v) for v in valid]
+    if value in choices:
+        return value
+    import difflib
+
+    from supportctl.safe import one_line
+
+    close = difflib.get_close_matches(value.lower(), choices, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UsageError(
+        f"unknown {option} {one_line(value, 40)!r}{hint}: use one of {', '.join(choices)}"
+    )
 
 
 @app.command()
@@ -111,7 +141,7 @@ def show(
     from supportctl.cli import render
     from supportctl.store.read import messages_json, show_json
 
-    tid = read_ids([ticket_id])[0]
+    tid = read_id(ticket_id)
     store = STATE.store()
     ticket = show_json(store, tid, now_iso())
     if ticket is None:
@@ -136,7 +166,13 @@ def search(
     offset: int = typer.Option(0, "--offset", **COUNT_RANGE),
     fmt: str = FormatOpt,
 ) -> None:
-    """Full-text search over every status, newest activity first."""
+    """Full-text search over every status, newest activity first.
+
+    Words and "phrases" match subject and text; fields: from: to: subject:
+    tag: status: channel: assignee: priority: before: after: (YYYY-MM-DD or
+    7d), is:unassigned|assigned|snoozed|breached, has:attachment; a leading
+    - negates a term.
+    """
     from supportctl.cli import render
     from supportctl.store.read import tickets_json
     from supportctl.store.search import search as run
@@ -191,8 +227,7 @@ def new(
     from supportctl.models import LOG_MEDIA, MEDIA
     from supportctl.services import tickets as svc
 
-    if channel not in MEDIA:
-        raise UsageError(f"unknown --channel {channel!r}: use one of {', '.join(MEDIA)}")
+    one_of("--channel", channel, MEDIA)
     text = _text(message, file) or ""
     store = STATE.store()
     if channel in LOG_MEDIA:
@@ -237,7 +272,7 @@ def note(
     """Add an internal note (never sent)."""
     from supportctl.services import tickets as svc
 
-    tid = read_ids([ticket_id])[0]
+    tid = read_id(ticket_id)
     svc.add_note(STATE.store(), tid, _text(message, file) or "", STATE.actor, now_iso())
 
 
@@ -255,12 +290,19 @@ def tag(tag_name: str = typer.Argument(..., metavar="TAG"),
 @app.command()
 def untag(tag_name: str = typer.Argument(..., metavar="TAG"),
           ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
-    """Remove a tag from tickets."""
+    """Remove a tag from tickets (untag spam: as `unspam`)."""
+    from supportctl.services import tickets as svc
     from supportctl.services import triage
 
     store, now = STATE.store(), now_iso()
     tags = [t.strip() for t in tag_name.split(",") if t.strip()]
-    for_each(read_ids(ids), lambda t: triage.tag(store, t, tags, STATE.actor, now, remove=True))
+
+    def one(t: int) -> None:
+        if "spam" in (x.lower() for x in tags):
+            svc.unmark_spam(store, t, STATE.actor, now)
+        triage.tag(store, t, tags, STATE.actor, now, remove=True)
+
+    for_each(read_ids(ids), one)
 
 
 @app.command()
@@ -270,7 +312,7 @@ def assign(name: str = typer.Argument(..., metavar="NAME|none|me"),
     from supportctl.services import triage
 
     store, now = STATE.store(), now_iso()
-    who: str | None = None if name == "none" else (STATE.actor if name == "me" else name)
+    who: str | None = None if name == "none" else (STATE.me() if name == "me" else name)
     if who is not None:
         cfg = STATE.config()
         names = cfg.agent_names() if cfg is not None else []
@@ -286,8 +328,9 @@ def priority(level: str = typer.Argument(..., metavar="low|normal|high|urgent"),
     from supportctl.services import triage
 
     store, now = STATE.store(), now_iso()
-    if level not in ("low", "normal", "high", "urgent"):
-        raise UsageError(f"unknown priority {level!r}: use low, normal, high or urgent")
+    from supportctl.models import Priority
+
+    one_of("priority", level, list(Priority))
     for_each(read_ids(ids), lambda t: triage.priority(store, t, level, STATE.actor, now))
 
 
@@ -342,6 +385,15 @@ def spam(ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
     for_each(read_ids(ids), lambda t: svc.mark_spam(store, t, STATE.actor, now))
 
 
+@app.command()
+def unspam(ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
+    """Undo spam: reopen tickets, drop the spam tag and lift the sender block."""
+    from supportctl.services import tickets as svc
+
+    store, now = STATE.store(), now_iso()
+    for_each(read_ids(ids), lambda t: svc.unmark_spam(store, t, STATE.actor, now))
+
+
 def _confirm(what: str, yes: bool) -> None:
     from supportctl.cli.render import is_tty
 
@@ -360,7 +412,7 @@ def merge(from_id: str = typer.Argument(..., metavar="FROM_ID"),
     """Move FROM's messages into INTO; FROM is closed and marked merged."""
     from supportctl.services import triage
 
-    a, b = read_ids([from_id, into_id])
+    a, b = read_id(from_id), read_id(into_id)
     store = STATE.store()
     triage.require(store, a)
     triage.require(store, b)
@@ -390,7 +442,7 @@ def attachments(
     from supportctl.cli import render
     from supportctl.services import tickets as svc
 
-    tid = read_ids([ticket_id])[0]
+    tid = read_id(ticket_id)
     store = STATE.store()
     items = svc.attachments(store, tid)
     if save is not None:

@@ -345,7 +345,8 @@ def run_screen(session: Session) -> None:
                 if not text.strip():
                     session.message = "empty draft: nothing sent"
                     return
-                reply(str(session.tid), None, text, None, None, None, None, [], [], None, False)
+                reply(str(session.tid), None, text, None, None, None, None, [], [], None, False,
+                      yes=False, no_cc=False)
                 session.message = f"reply to #{session.tid} sent"
             except (SupportError, typer.Exit) as exc:
                 session.message = f"reply not sent: {exc}"
@@ -405,7 +406,7 @@ def triage(
     loading = threading.Thread(target=_import_screen, daemon=True)
     loading.start()
     store = STATE.store()
-    ids = triage_queue(store, status.split(","), STATE.actor if assignee == "me" else assignee,
+    ids = triage_queue(store, status.split(","), STATE.me() if assignee == "me" else assignee,
                        now_iso())
     if not ids:
         render.info("nothing to triage")

@@ -35,6 +35,30 @@ def normalise(medium: str, address: str) -> str:
     return address
 
 
+_VALID = {
+    "email": (re.compile(r"[^@\s,;<>\"()\[\]]+@[^@\s,;<>\"()\[\]]+\.[^@\s,;<>\"()\[\].]+"),
+              "one email address, e.g. ada@example.com"),
+    "phone": (re.compile(r"\+[1-9]\d{6,14}"),
+              "a number in international form, e.g. +393471234567"),
+    "telegram": (re.compile(r"-?\d+|@[A-Za-z]\w{4,}"),
+                 "a numeric Telegram chat id (the bot can only write to people who wrote to it)"),
+    "mastodon": (re.compile(r"[A-Za-z0-9_]+(@[A-Za-z0-9.-]+\.[A-Za-z]+)?"),
+                 "an account, e.g. ada@mastodon.social"),
+}
+
+
+def valid_address(medium: str, address: str) -> str:
+    """``address`` normalised for ``medium``, or a usage error saying what
+    the medium takes: checked before a ticket or message is created."""
+    norm = normalise(medium, address)
+    rule = _VALID.get(identity_kind(medium))
+    if rule is not None and not rule[0].fullmatch(norm):
+        from supportctl.safe import one_line
+
+        raise UsageError(f"--to {one_line(address, 60)!r} is not valid for {medium}: give {rule[1]}")
+    return norm
+
+
 def guess_medium(address: str, fallback: str) -> str:
     """The medium an address given on the command line belongs to."""
     if "@" in address and not address.startswith("@") and "." in address.split("@")[-1]:

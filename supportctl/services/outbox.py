@@ -89,6 +89,71 @@ def recipient(store: Store, ticket_id: int, medium: str,
     return to[0], last
 
 
+def reply_all_cc(last: Any, to: list[Address], own: set[str]) -> list[Address]:
+    """The others on the customer's last email (its To and Cc), as a mail
+    client's reply-all keeps them: never one of ``own`` nor the recipients
+    already in ``to``, each once."""
+    from supportctl.mail.loops import is_own_address
+
+    if last is None:
+        return []
+    seen = {a.address.lower() for a in to}
+    out: list[Address] = []
+    for column in ("to_json", "cc_json"):
+        for a in json.loads(last[column] or "[]"):
+            addr = str(a.get("address") or "")
+            if "@" not in addr or addr.lower() in seen or is_own_address(addr, own):
+                continue
+            seen.add(addr.lower())
+            out.append(Address(addr, str(a.get("name") or "")))
+    return out
+
+
+def whatsapp_window(store: Store, ticket_id: int) -> None:
+    """WhatsApp accepts free text only within 24 hours of the customer's
+    last WhatsApp message; say which of the two reasons stops a reply."""
+    last_in = store.scalar(
+        "SELECT max(sent_at) FROM messages WHERE ticket_id = ? AND direction = 'in' "
+        "AND channel = 'whatsapp'",
+        [ticket_id],
+    )
+    fix = ("so WhatsApp only accepts a pre-approved template: use --template NAME "
+           "(a template with content_sid) or reply --via sms")
+    if not last_in:
+        raise SendRefused(f"ticket {ticket_id}: the customer never wrote on WhatsApp, {fix}")
+    ago = utcnow() - parse_iso(last_in)  # type: ignore[operator]
+    if ago > WHATSAPP_WINDOW:
+        hours = int(ago.total_seconds() // 3600)
+        when = f"{hours} hours ago" if hours < 48 else f"{hours // 24} days ago"
+        raise SendRefused(
+            f"ticket {ticket_id}: the customer last wrote on WhatsApp {when} (over 24 hours), {fix}"
+        )
+
+
+def plan_reply(store: Store, ticket_id: int, *, medium: str, account: dict[str, Any],
+               cc: list[str] | None = None, keep_cc: bool = False,
+               meta: dict[str, Any] | None = None, to: Address | None = None,
+               own_addresses: set[str] | None = None) -> tuple[list[Address], list[Address], Any]:
+    """Every check a send makes before anything is written, and where the
+    reply goes: (to, cc, the customer's last message). ``reply --dry-run``
+    shows exactly this; ``queue_reply`` uses it, so the two cannot differ."""
+    triage.require(store, ticket_id)
+    own = set(own_addresses or ()) | account_addresses(account)
+    if to is None:
+        to_list, last = recipients(store, ticket_id, medium, own)
+    else:
+        to_list, last = [to], None
+    if medium == "whatsapp" and not (meta or {}).get("content_sid"):
+        whatsapp_window(store, ticket_id)
+    if medium != "email":
+        if cc:
+            raise UsageError("--cc only applies to email replies")
+        return to_list, [], last
+    extra = [Address(c) for c in cc or []]
+    kept = reply_all_cc(last, [*to_list, *extra], own) if keep_cc else []
+    return to_list, [*kept, *extra], last
+
+
 def queue_reply(
     store: Store,
     ticket_id: int,
@@ -106,8 +171,11 @@ def queue_reply(
     to: Address | None = None,
     subject: str | None = None,
     own_addresses: set[str] | None = None,
+    keep_cc: bool = False,
 ) -> int:
-    """Write the reply and its outbox entry; returns the outbox id."""
+    """Write the reply and its outbox entry; returns the outbox id.
+    ``keep_cc``: an email reply keeps the others on the customer's last
+    message (reply-all, minus our own addresses)."""
     now = iso(utcnow()) or ""
     files: list[AttachmentData] = []
     for path in attachments or []:
@@ -121,23 +189,9 @@ def queue_reply(
         files.append(AttachmentData(filename=path.name, content_type=ctype, data=data))
     with store.tx():
         t = triage.require(store, ticket_id)
-        if to is None:
-            own = set(own_addresses or ()) | account_addresses(account)
-            to_list, last = recipients(store, ticket_id, medium, own)
-        else:
-            to_list, last = [to], None
-        if medium == "whatsapp" and not (meta or {}).get("content_sid"):
-            last_in = store.scalar(
-                "SELECT max(sent_at) FROM messages WHERE ticket_id = ? AND direction = 'in' "
-                "AND channel = 'whatsapp'",
-                [ticket_id],
-            )
-            if not last_in or utcnow() - parse_iso(last_in) > WHATSAPP_WINDOW:  # type: ignore[operator]
-                raise SendRefused(
-                    f"ticket {ticket_id}: the customer last wrote on WhatsApp over 24 hours ago, "
-                    "so WhatsApp only accepts a pre-approved template: use --template NAME "
-                    "(a template with content_sid) or reply --via sms"
-                )
+        to_list, cc_list, last = plan_reply(
+            store, ticket_id, medium=medium, account=account, cc=cc, keep_cc=keep_cc, meta=meta,
+            to=to, own_addresses=own_addresses)
         out = Outbound(medium=medium, to=to_list, text=text, template=template, auto=auto,
                        meta=dict(meta or {}))
         out.idempotency_key = uuid.uuid4().hex
@@ -158,14 +212,12 @@ def queue_reply(
             if smtp.get("reply_to"):
                 out.reply_to = Address(smtp["reply_to"])
             out.subject = subject or _reply_subject(t["subject"], ticket_id)
-            out.cc = [Address(c) for c in cc or []]
+            out.cc = cc_list
             out.message_id = f"{uuid.uuid4().hex}.t{ticket_id}@{_domain(sender)}"
             external_id = out.message_id
             refs = _references(store, ticket_id, last)
             out.in_reply_to = refs[-1] if refs else ""
             out.references = refs
-        elif cc:
-            raise UsageError("--cc only applies to email replies")
         msg = Inbound(medium=medium, raw=b"", sender=out.from_addr, to=out.to, cc=out.cc,
                       subject=out.subject, text=text, attachments=files,
                       in_reply_to=out.in_reply_to, references=out.references,

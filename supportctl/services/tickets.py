@@ -54,7 +54,7 @@ def start_ticket(store: Store, *, medium: str, who: str, name: str, subject: str
             "WhatsApp only lets a business write first with a pre-approved template: "
             "use `supportctl new --channel sms`, or wait for the customer to write"
         )
-    address = contacts.normalise(medium, who)
+    address = contacts.valid_address(medium, who)
     with store.tx():
         cid = contacts.find_or_create(store, medium, address, name, now)
         tid = ingest.create_ticket(store, channel=medium, account=account.get("name"),
@@ -81,21 +81,43 @@ def add_note(store: Store, ticket_id: int, text: str, actor: str, now: str) -> i
     return mid
 
 
-def mark_spam(store: Store, ticket_id: int, actor: str, now: str) -> None:
-    with store.tx():
-        triage.require(store, ticket_id)
+def _senders(store: Store, ticket_id: int) -> list[tuple[str, str]]:
+    """The (identity kind, address) of everyone who wrote in on a ticket."""
+    return [
+        (identity_kind(r[0]), contacts.normalise(r[0], r[1]))
         for r in store.execute(
             "SELECT DISTINCT channel, from_address FROM messages WHERE ticket_id = ? "
             "AND direction = 'in' AND from_address != ''",
             [ticket_id],
-        ).fetchall():
+        ).fetchall()
+    ]
+
+
+def mark_spam(store: Store, ticket_id: int, actor: str, now: str) -> None:
+    with store.tx():
+        triage.require(store, ticket_id)
+        for kind, address in _senders(store, ticket_id):
             store.execute(
                 "INSERT OR IGNORE INTO spam_senders (kind, address, at) VALUES (?, ?, ?)",
-                [identity_kind(r[0]), contacts.normalise(r[0], r[1]), now],
+                [kind, address, now],
             )
         triage.tag(store, ticket_id, ["spam"], actor, now)
         triage._set_status(store, triage.require(store, ticket_id), "closed", actor, now,
                            reason="spam")
+
+
+def unmark_spam(store: Store, ticket_id: int, actor: str, now: str) -> None:
+    """Undo ``spam``: the senders' later mail is filed normally again, the
+    spam tag goes and the ticket reopens."""
+    with store.tx():
+        triage.require(store, ticket_id)
+        for kind, address in _senders(store, ticket_id):
+            if store.execute("DELETE FROM spam_senders WHERE kind = ? AND address = ?",
+                             [kind, address]).rowcount:
+                store.event(actor, "unblock", now, ticket_id=ticket_id, address=address)
+        triage.tag(store, ticket_id, ["spam"], actor, now, remove=True)
+        triage._set_status(store, triage.require(store, ticket_id), "open", actor, now,
+                           reason="not spam")
 
 
 def attachments(store: Store, ticket_id: int) -> list[dict[str, Any]]:

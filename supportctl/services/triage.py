@@ -137,7 +137,9 @@ def tag(store: Store, ticket_id: int, tags: list[str], actor: str, now: str, *, 
         raise UsageError(f"tag {bad[0]!r} is blank or holds control characters: give a plain word")
     with store.tx():
         require(store, ticket_id)
-        for name in tags:
+        # Tags are case-insensitive: `Damaged` and `damaged` are one tag,
+        # stored lower-case (the read filters lower their argument too).
+        for name in dict.fromkeys(t.strip().lower() for t in tags if t.strip()):
             if remove:
                 cur = store.execute("DELETE FROM tags WHERE ticket_id = ? AND tag = ?", [ticket_id, name])
             else:

@@ -50,7 +50,7 @@ def _where(f: TicketFilter, now: str) -> tuple[str, list[Any]]:
         params += f.statuses
     for tag in f.tags:
         clauses.append("EXISTS (SELECT 1 FROM tags g WHERE g.ticket_id = t.id AND g.tag = ?)")
-        params.append(tag)
+        params.append(tag.lower())
     if f.assignee == "none":
         clauses.append("t.assignee IS NULL")
     if f.priority:
@@ -437,4 +437,10 @@ def contact_json(store: Store, contact_id: int) -> dict[str, Any] | None:
         "language": r["language"],
         "opted_out_at": r["opted_out_at"],
         "ticket_count": store.scalar("SELECT count(*) FROM tickets WHERE contact_id = ?", [contact_id]),
+        # Since when ``spam`` files this sender's messages as spam (None: not blocked).
+        "blocked_since": store.scalar(
+            "SELECT min(s.at) FROM spam_senders s JOIN identities i ON i.address = s.address"
+            " AND s.kind = CASE WHEN i.channel IN ('sms', 'whatsapp', 'phone') THEN 'phone'"
+            " WHEN i.channel IN ('in-person', 'post') THEN 'name' ELSE i.channel END"
+            " WHERE i.contact_id = ?", [contact_id]),
     }

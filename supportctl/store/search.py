@@ -1,7 +1,8 @@
 """Search queries: notmuch-style terms compiled to FTS5 plus SQL.
 
 Syntax (SPEC §5): bare words and ``"phrases"`` match subject and text;
-``subject:WORD``; ``from: to: tag: status: channel: assignee:`` filter;
+``subject:WORD``; ``from: to: tag: status: channel: assignee: priority:``
+filter; ``has:attachment``;
 ``before:DATE after:DATE`` (``YYYY-MM-DD`` or ``7d``: seven days ago) bound
 the last activity; ``is:unassigned`` (also ``is:assigned``,
 ``is:snoozed``); a leading ``-`` negates any term.
@@ -22,7 +23,8 @@ from typing import Any
 from supportctl.errors import UsageError
 from supportctl.store.db import Store
 
-FIELDS = ("from", "to", "subject", "tag", "status", "channel", "assignee", "before", "after", "is")
+FIELDS = ("from", "to", "subject", "tag", "status", "channel", "assignee", "priority", "before",
+          "after", "is", "has")
 
 
 @dataclass
@@ -68,6 +70,13 @@ def parse(text: str, now: str) -> Query:
         if sep and name.lower() in FIELDS and value:
             _field(q, name.lower(), value, neg, now)
             continue
+        if sep and value and tok not in phrases and re.fullmatch(r"[A-Za-z_]+", name) \
+                and not value.startswith("//"):
+            # A typo'd field must not quietly become two words to match.
+            raise UsageError(
+                f"unknown search field {name}: (fields: {', '.join(f + ':' for f in FIELDS)});"
+                f' quote it to search the text: \'"{tok}"\''
+            )
         if tok in phrases or " " in tok:
             term = _fts_quote(tok)
         else:
@@ -110,7 +119,23 @@ def _field(q: Query, name: str, value: str, neg: bool, now: str) -> None:
         q.params.append(f"{column} : {phrase}")
     elif name == "tag":
         q.where.append(f"{nt}EXISTS (SELECT 1 FROM tags g WHERE g.ticket_id = t.id AND g.tag = ?)")
-        q.params.append(value)
+        q.params.append(value.lower())
+    elif name == "priority":
+        from supportctl.models import Priority
+
+        values = [v.strip().lower() for v in value.split(",") if v.strip()]
+        for v in values:
+            if v not in list(Priority):
+                raise UsageError(f"unknown priority:{v}: use {', '.join(Priority)}")
+        q.where.append(f"t.priority {nt}IN ({', '.join('?' for _ in values)})")
+        q.params += values
+    elif name == "has":
+        if value.lower() not in ("attachment", "attachments"):
+            raise UsageError(f"unknown has:{value}: use has:attachment")
+        q.where.append(
+            f"{nt}EXISTS (SELECT 1 FROM attachments a JOIN messages m3 ON m3.id = a.message_id"
+            " WHERE m3.ticket_id = t.id AND a.inline = 0)"
+        )
     elif name == "status":
         values = value.split(",")
         q.where.append(f"t.status {nt}IN ({', '.join('?' for _ in values)})")

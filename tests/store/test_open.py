@@ -185,6 +185,7 @@ def test_a_pending_migration_on_a_read_only_store_is_named(tmp_path: Path) -> No
     home = tmp_path / "store"
     home.mkdir()
     db = home / "s.db"
+    assert run_cli("--db", str(db), "init").code == 0
     assert run_cli("--db", str(db), "new", "--channel", "phone", "--to", "Ann", "-m", "hi").code == 0
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA user_version = 1")  # as a store written before m002
