@@ -77,8 +77,7 @@ def why_not(store: Store, ticket_id: int, item: Inbound, settings: IngestSetting
     # A channel that gives no time hands over what just arrived.
     arrived = item.received_at or item.sent_at or parse_iso(now)
     first = sends.first_synced_at(store, settings.account)
-    # The same second as the first sync began is its backlog too (times have whole seconds).
-    if first is not None and arrived <= parse_iso(first):  # type: ignore[operator]
+    if first is not None and arrived < parse_iso(first):  # type: ignore[operator]
         return "arrived before this channel entry first synced"
     if arrived < parse_iso(shift(now, -ar.max_age)):  # type: ignore[operator]
         return "older than auto_reply.max_age"
