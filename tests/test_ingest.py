@@ -17,6 +17,7 @@ from supportctl.channels.memory import SERVERS, server
 from supportctl.errors import ChannelError
 from supportctl.models import Address, Batch, Inbound, iso
 from supportctl.services import ingest, outbox, sync, triage
+from supportctl.store import sends
 from supportctl.store.db import Store
 from supportctl.store.read import show_json
 
@@ -298,6 +299,7 @@ def test_auto_reply_rules(store: Store) -> None:
     srv.inbox = [*human, robot, own]
     ch = build({"name": "mem", "type": "memory"})
     entry = {"name": "mem", "type": "memory", "addresses": ["help@shop.example"]}
+    sends.mark_synced(store, "mem", "2026-01-01T00:00:00Z")  # not the entry's first sync
 
     res = sync.sync_entry(store, ch, settings_(config=cfg, entry=entry, acknowledge=True))
     assert res.ok, res.error
@@ -323,6 +325,7 @@ def test_a_broken_acknowledgement_template_costs_no_message(store: Store) -> Non
                           templates={"ack": "Hi {{ no_such_variable }}"}, rules=[], sla=None)
     srv.inbox = [mail("b1@x", subject="Help")]
     ch = build({"name": "mem", "type": "memory"})
+    sends.mark_synced(store, "mem", "2026-01-01T00:00:00Z")  # not the entry's first sync
     res = sync.sync_entry(store, ch, settings_(config=cfg, entry={"name": "mem", "type": "memory"},
                                                acknowledge=True))
     assert res.ok and res.quarantined == 0 and res.tickets_created == 1

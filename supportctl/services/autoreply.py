@@ -13,8 +13,9 @@ Contract:
   ``List-Id``/``List-Unsubscribe``, auto-reply headers, an empty
   Return-Path, MAILER-DAEMON, no-reply senders, ``X-Loop`` naming us),
   never to our own addresses, never to spam or delivery reports, never to
-  a message that arrived before the channel entry first synced or longer
-  than ``max_age`` ago (a first sync's backlog), and at most
+  a message fetched by the channel entry's first sync pass, or that
+  arrived before (or in the second) it began, or longer than ``max_age``
+  ago (a first sync's backlog), and at most
   ``max_per_contact`` per contact per ``window``.
 - WHAT it says is chosen by ``acknowledgement_text`` alone.
 - An acknowledgement is never a first response (SLA): see ``outbox``.
@@ -77,7 +78,9 @@ def why_not(store: Store, ticket_id: int, item: Inbound, settings: IngestSetting
     # A channel that gives no time hands over what just arrived.
     arrived = item.received_at or item.sent_at or parse_iso(now)
     first = sends.first_synced_at(store, settings.account)
-    if first is not None and arrived < parse_iso(first):  # type: ignore[operator]
+    # All the first pass fetches is backlog; after it, channels report whole
+    # seconds, so the second the first sync began is backlog too.
+    if settings.backlog or (first is not None and arrived <= parse_iso(first)):  # type: ignore[operator]
         return "arrived before this channel entry first synced"
     if arrived < parse_iso(shift(now, -ar.max_age)):  # type: ignore[operator]
         return "older than auto_reply.max_age"

@@ -52,6 +52,9 @@ class IngestSettings:
     #: and whether new tickets may get one (``sync`` yes, import never).
     entry: dict[str, Any] | None = None
     acknowledge: bool = False
+    #: The entry's very first sync pass: all it fetches is backlog, whatever
+    #: the (whole-second, possibly skewed) times the channel reports.
+    backlog: bool = False
 
 
 @dataclass

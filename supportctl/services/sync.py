@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -85,6 +85,8 @@ def sync_entry(
     res = EntryResult(channel.name)
     started = time.monotonic()
     try:
+        if sends.first_synced_at(store, channel.name) is None:
+            settings = replace(settings, backlog=True)
         sends.mark_synced(store, channel.name, iso(utcnow()) or "")
         res.sent += _send_acknowledgements(store, channel, max_attempts)
         cursors = store.get_cursors(channel.name)
