@@ -29,6 +29,13 @@ class LockHeld(SupportError):
     exit_code = 4
 
 
+class ClaimedByOther(SupportError):
+    """Another agent claimed or answered the ticket (SPEC §13): the same
+    exit as a held lock, since someone else holds the work."""
+
+    exit_code = 4
+
+
 class PartialFailure(SupportError):
     exit_code = 5
 

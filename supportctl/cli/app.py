@@ -297,6 +297,7 @@ COMMAND_MODULES = {
     **dict.fromkeys(("init", "config", "template"), "admin"),
     "contact": "contacts",
     "triage": "triage",
+    **dict.fromkeys(("claim", "unclaim", "next"), "team"),
     "report": "report",
     **dict.fromkeys(("suggest", "kb"), "answers"),
     "notify": "notify",
@@ -311,8 +312,8 @@ def _register(args: list[str]) -> None:
     command = args[at] if at is not None else None
     module = COMMAND_MODULES.get(command or "")
     # --help lists commands in this order: daily work first.
-    names = [module] if module else ["tickets", "channels", "triage", "answers", "contacts", "data",
-                                         "report", "admin", "rules", "notify"]
+    names = [module] if module else ["tickets", "channels", "triage", "team", "answers", "contacts",
+                                         "data", "report", "admin", "rules", "notify"]
     for name in names:
         importlib.import_module(f"supportctl.cli.{name}")
 

@@ -190,14 +190,18 @@ def reply(
                              help="With --template on a terminal: send the rendered text at once."),
     no_cc: bool = typer.Option(False, "--no-cc", help="Email: answer only the customer, not the "
                                "others on their last message (reply-all is the default)."),
+    force: bool = typer.Option(False, "--force", help="Send even if another agent claimed or "
+                               "answered the ticket since you opened it."),
 ) -> None:
-    """Answer a ticket on its channel (or --via another)."""
+    """Answer a ticket on its channel (or --via another). If another agent claimed or answered
+    it since you opened it, asks first on a terminal, else exits 4 unless --force."""
     from supportctl.cli import render
     from supportctl.cli.tickets import _text
     from supportctl.models import LOG_MEDIA
     from supportctl.services import outbox, triage
 
     setup_logging()
+    opened = now_iso()  # the draft opens now: others' work from here on is news
     tid = read_id(ticket_id)
     store = STATE.store()
     t = triage.require(store, tid)
@@ -239,6 +243,8 @@ def reply(
     sig = _signature(entry)
     if sig and not template:
         text = text.rstrip() + "\n\n-- \n" + sig
+    if not force:
+        _check_others(store, tid, opened)
     if dry_run:
         for a in attach:
             if not a.is_file():
@@ -254,7 +260,32 @@ def reply(
     oid = outbox.queue_reply(store, tid, text=text, medium=medium, account=entry, actor=STATE.actor,
                              cc=cc, attachments=attach, status=status, template=template or "",
                              meta=meta, own_addresses=own_addresses(), keep_cc=not no_cc)
+    from supportctl.services import team
+
+    team.opened(store, tid, STATE.actor, now_iso())
     send_now(store, oid, entry)
+
+
+def _check_others(store: Any, tid: int, opened: str) -> None:
+    """SPEC §13: a reply to a ticket another agent claimed or answered since
+    this agent opened it asks first (exit 4 off a terminal)."""
+    from supportctl.cli import render
+    from supportctl.errors import ClaimedByOther
+    from supportctl.services import team
+
+    found = team.others_work(store, tid, STATE.actor, opened, now_iso())
+    if not found:
+        return
+    what = "; ".join(found)
+    if sys.stdin.isatty() and render.is_tty():
+        if typer.confirm(f"ticket {tid} was {what}, since you opened it. Send anyway?",
+                         default=False, err=True):
+            return
+        raise ClaimedByOther(f"not sent: ticket {tid} was {what}")
+    raise ClaimedByOther(
+        f"not sent: ticket {tid} was {what}, since you opened it: read it with "
+        f"`supportctl show {tid}`, then reply again, or pass --force"
+    )
 
 
 def _ticket_account(t: Any, medium: str) -> dict[str, Any]:

@@ -147,6 +147,9 @@ def show(
     if ticket is None:
         raise NotFound(f"no ticket {tid}: see `supportctl list --status all`")
     fmt_ = _fmt(fmt)
+    from supportctl.services.team import opened
+
+    opened(store, tid, STATE.actor, now_iso())  # what others do from now on, reply will tell
     if raw:
         ticket["messages"] = messages_json(store, tid, raw=True)
     if fmt_ == "jsonl":

@@ -56,9 +56,13 @@ class Session:
     """The queue and the ticket on screen; every change goes through the
     same services as the one-shot commands."""
 
-    def __init__(self, store: Any, ids: list[int]) -> None:
+    def __init__(self, store: Any, ids: list[int], agent: str | None = None) -> None:
         self.store = store
         self.ids = ids
+        #: SPEC §13: the ticket on screen is claimed for ``agent`` while it
+        #: is there (``held``), unless someone else holds it.
+        self.agent = agent
+        self.held: int | None = None
         self.pos = 0
         self.ticket: dict[str, Any] | None = None
         self.lines: list[str] = []
@@ -75,12 +79,36 @@ class Session:
         from supportctl.cli import render
         from supportctl.store.read import show_json
 
+        if self.agent and not self.store.readonly:
+            self.hold(self.tid)
         self.ticket = show_json(self.store, self.tid, now_iso())
         buf = io.StringIO()
         if self.ticket is not None:
             with redirect_stdout(buf):  # not a terminal: show's plain lines
                 render.show(self.ticket)
         self.lines = buf.getvalue().splitlines()
+
+    def hold(self, tid: int | None) -> None:
+        """Give back the ticket held before; hold ``tid`` (None: none)."""
+        from supportctl.cli.team import lease_until
+        from supportctl.errors import ClaimedByOther, NotFound
+        from supportctl.services import team
+
+        assert self.agent is not None
+        if self.held is not None and self.held != tid:
+            try:
+                team.release(self.store, self.held, self.agent, now_iso(), log=False)
+            except (ClaimedByOther, NotFound):
+                pass  # taken over meanwhile, or gone
+            self.held = None
+        if tid is None:
+            return
+        try:
+            team.claim(self.store, tid, self.agent, now_iso(), lease_until("30m"), log=False)
+            self.held = tid
+        except (ClaimedByOther, NotFound):
+            pass  # the screen says who holds it
+        team.opened(self.store, tid, self.agent, now_iso())
 
     def move(self, step: int) -> None:
         new = self.pos + step
@@ -126,9 +154,12 @@ def _screen_text(session: Session, height: int) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if t is None:
         return [("", f"ticket #{session.tid} is gone (merged or deleted): press j or k\n")]
+    claim = t.get("claim")
+    held = (f"  claimed by {one_line(claim['agent'], 30)} until {claim['until']}"
+            if claim and claim["agent"] != session.agent else "")
     head = (f" #{t['id']} ({session.pos + 1}/{len(session.ids)})  {t['status']} · "
             f"{t['priority']} · {t['channel']} · {one_line(t.get('assignee') or 'unassigned')}"
-            f"  SLA: {sla_left(t, now_iso())}")
+            f"  SLA: {sla_left(t, now_iso())}{held}")
     out.append(("reverse bold", head.ljust(200)[:200] + "\n"))
     body = list(session.lines)
     sugg = session.suggestions.get(session.tid)
@@ -346,7 +377,7 @@ def run_screen(session: Session) -> None:
                     session.message = "empty draft: nothing sent"
                     return
                 reply(str(session.tid), None, text, None, None, None, None, [], [], None, False,
-                      yes=False, no_cc=False)
+                      yes=False, no_cc=False, force=False)
                 session.message = f"reply to #{session.tid} sent"
             except (SupportError, typer.Exit) as exc:
                 session.message = f"reply not sent: {exc}"
@@ -411,7 +442,7 @@ def triage(
     if not ids:
         render.info("nothing to triage")
         return
-    session = Session(store, ids)
+    session = Session(store, ids, agent=None if store.readonly else STATE.actor)
     session.load()
     import termios
 
@@ -422,6 +453,8 @@ def triage(
         run_screen(session)
     finally:
         termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
+        if session.agent:
+            session.hold(None)  # the ticket left on screen goes back to the queue
 
 
 def _first_paint(session: Session) -> None:

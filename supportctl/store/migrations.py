@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-LATEST = 9
+LATEST = 17
 
 _M001 = [
     """CREATE TABLE contacts (
@@ -351,6 +351,17 @@ _M009 = [
     ) WITHOUT ROWID""",
 ]
 
+_M017 = [
+    "ALTER TABLE tickets ADD COLUMN claimed_by TEXT",
+    "ALTER TABLE tickets ADD COLUMN claimed_until TEXT",
+    """CREATE TABLE ticket_views (
+        ticket_id INTEGER NOT NULL REFERENCES tickets(id) ON DELETE CASCADE,
+        agent TEXT NOT NULL,
+        seen_at TEXT NOT NULL,
+        PRIMARY KEY (ticket_id, agent)
+    ) WITHOUT ROWID""",
+]
+
 
 def _run(db: Any, statements: list[str], version: int) -> None:
     for sql in statements:
@@ -407,5 +418,12 @@ def migrations() -> Any:
         """Detected languages, CSAT answers, opt-outs, round-robin state."""
         current = db.execute("PRAGMA user_version").fetchone()[0]
         _run(db, _M009, max(current, 9))
+
+    @m()
+    def m017_claims(db: Any) -> None:
+        """Claims with a lease, and when each agent last opened a ticket
+        (SPEC §13: claim, next, and reply's check for others' work)."""
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        _run(db, _M017, max(current, 17))
 
     return m

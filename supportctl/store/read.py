@@ -197,7 +197,8 @@ def tickets_json(store: Store, ids: list[int], now: str, *, full: bool = False) 
         (tid, status, priority, subject, channel, account, contact_id, assignee, created_at,
          updated_at, first_response_at, solved_at, closed_at, first_due, resolution_due,
          snoozed_until, merged_into, linked_ticket, last_message_at, last_inbound_at,
-         message_count, conversation, sla_policy, paused_at, contact_name) = r
+         message_count, conversation, sla_policy, paused_at, claimed_by, claimed_until,
+         contact_name) = r
         first_breached = bool(first_due and (first_response_at or now) > first_due)
         resolution_breached = bool(resolution_due and (solved_at or paused_at or now) > resolution_due)
         obj: dict[str, Any] = {
@@ -234,8 +235,12 @@ def tickets_json(store: Store, ids: list[int], now: str, *, full: bool = False) 
             "merged_into": merged_into,
             "linked_ticket": linked_ticket,
             "csat": csats.get(tid),
+            # SPEC §13: who is working on it, while the lease lasts.
+            "claim": ({"agent": claimed_by, "until": claimed_until}
+                      if claimed_until and claimed_until > now else None),
         }
         if full:
+            del obj["claim"]  # live state of a lease, not history to carry over
             obj["closed_at"] = closed_at
             obj["last_inbound_at"] = last_inbound_at
             obj["conversation"] = conversation
@@ -248,7 +253,7 @@ _TICKET_COLS = (
     "t.created_at, t.updated_at, t.first_response_at, t.solved_at, t.closed_at, "
     "t.first_response_due, t.resolution_due, t.snoozed_until, t.merged_into, t.linked_ticket, "
     "t.last_message_at, t.last_inbound_at, t.message_count, t.conversation, "
-    "t.sla_policy, t.sla_paused_at"
+    "t.sla_policy, t.sla_paused_at, t.claimed_by, t.claimed_until"
 )
 
 

@@ -217,3 +217,31 @@ def test_reply_with_a_suggestion_as_the_draft(cli: Any, tmp_path: Path) -> None:
 def test_triage_needs_a_terminal(cli: Any) -> None:
     r = cli("triage")
     assert r.code == 2 and "needs a terminal" in r.err
+
+
+def test_the_ticket_on_screen_is_held_for_you_and_given_back(cli: Any, queue: Any) -> None:
+    """SPEC §13: triage claims the ticket it shows, says who else holds one,
+    and gives the last one back when it ends."""
+
+    def held(cli: Any, tid: int) -> dict[str, Any]:
+        r = cli("show", str(tid), "--format", "json", env={"SUPPORTCTL_NOW": NOW})
+        assert r.code == 0, r
+        return r.json()  # type: ignore[no-any-return]
+
+    assert cli("claim", "11", env={"SUPPORTCTL_NOW": NOW, "SUPPORTCTL_AGENT": "luca"}).code == 0
+    s = queue(env={"SUPPORTCTL_AGENT": "marta"})
+    s.wait("#12 (1/3)")
+    assert held(cli, 12)["claim"] == {"agent": "marta", "until": "2026-09-12T12:30:00Z"}
+    s.keys("j")
+    screen = s.wait("#11 (2/3)")
+    assert "claimed by luca until 2026-09-12T12:30:00Z" in screen
+    assert held(cli, 12)["claim"] is None  # moved on: back in the queue
+    assert held(cli, 11)["claim"]["agent"] == "luca"  # someone else's stays theirs
+    s.keys("j")
+    s.wait("#13 (3/3)")
+    assert held(cli, 13)["claim"]["agent"] == "marta"
+    s.keys("q")
+    s.wait("EXITED 0")
+    assert held(cli, 13)["claim"] is None
+    # Holding a ticket on screen is not an event per key press.
+    assert [e for e in held(cli, 12)["events"] if e["action"] in ("claim", "unclaim")] == []
