@@ -336,17 +336,17 @@ def test_thousands_of_nested_multiparts_still_ingest() -> None:
     body = "".join(f"--b{i}\nContent-Type: multipart/mixed; boundary=b{i + 1}\n\n" for i in range(n))
     raw = msg("From: a@example.com\nSubject: deep\nContent-Type: multipart/mixed; boundary=b0\n",
               (body + f"--b{n}\nContent-Type: text/plain\n\ndeep text\n").replace("\n", "\r\n").encode())
-    start = time.perf_counter()
+    start = time.process_time()
     item = parse_email(raw)
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
     assert item.subject == "deep" and "deep text" in item.text
 
 
 def test_many_parts_are_bounded() -> None:
     parts = "".join(f"--b\nContent-Type: application/octet-stream\n\nx{k}\n" for k in range(5000))
-    start = time.perf_counter()
+    start = time.process_time()
     item = parse_email(mime(parts + "--b--\n"))
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
     assert 0 < len(item.attachments) <= 500
 
 

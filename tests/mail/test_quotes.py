@@ -64,9 +64,9 @@ def test_nothing_to_fold(text: str) -> None:
     ("Am " + "x " * 190 + "\n") * 1_000,
 ])
 def test_fold_is_linear_on_hostile_input(hostile: str) -> None:
-    start = time.perf_counter()
+    start = time.process_time()
     shown, _ = fold(hostile)
-    assert time.perf_counter() - start < 2  # measured: well under 0.1 s each
+    assert time.process_time() - start < 2  # measured: well under 0.1 s each
     assert hostile.startswith(shown)
 
 
