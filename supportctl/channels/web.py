@@ -28,6 +28,7 @@ mail threads onto the ticket as any reply does.
 from __future__ import annotations
 
 import html as _html
+import json
 import re
 from collections.abc import Mapping, Sequence
 from html.parser import HTMLParser
@@ -328,6 +329,30 @@ def submission(fields: Mapping[str, str], *, key: str, page: str = "", raw: byte
         meta={"form": {"name": name, "email": email, "phone": phone},
               "form_via": "serve", **({"form_language": language} if language else {})},
     )
+
+
+def parse_stored(raw: bytes, config: Mapping[str, Any]) -> Inbound:
+    """A stored ``web`` original read again (``sync --retry-quarantine``):
+    the JSON ``serve`` kept of a posted form, or a form mail (RFC 822),
+    read with the ``forms`` rules of the entry it came through."""
+    from supportctl.errors import ParseError
+
+    if raw.lstrip().startswith(b"{"):
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ParseError("not a stored form submission (bad JSON)") from None
+        fields = data.get("fields") if isinstance(data, dict) else None
+        if not isinstance(fields, dict) or not data.get("key"):
+            raise ParseError("not a stored form submission")
+        return submission({k: str(v) for k, v in fields.items()}, key=str(data["key"]),
+                          raw=raw, language=str(data.get("language") or ""))
+    from supportctl.mail.parse import parse_email
+
+    found = from_email(parse_email(raw), list(config.get("forms") or []))
+    if found is None:
+        raise ParseError("not a form mail of this entry's forms rules")
+    return found
 
 
 def escape(text: str) -> str:

@@ -203,7 +203,7 @@ class ServeApp:
             return self.page(429, form.message_page(self.language, "err_rate"))
         from supportctl.channels.web import submission
 
-        payload = json.dumps({"fields": fields, "language": self.language,
+        payload = json.dumps({"fields": fields, "language": self.language, "key": nonce,
                               "received_at": utcnow().isoformat()},
                              ensure_ascii=False, sort_keys=True).encode()
         item = submission(fields, key=str(nonce), raw=payload, language=self.language)
