@@ -59,5 +59,9 @@ def serve(
     log(f"listening on http://{host}:{bound} (form at /form, webhooks at /hooks/…)")
     try:
         server.serve_forever(poll_interval=0.5)
+    except KeyboardInterrupt:
+        # Ctrl-C, or systemd's stop (SIGTERM): the normal end of a server.
+        # Every answered request was committed before its answer.
+        log("stopped")
     finally:
         server.server_close()
