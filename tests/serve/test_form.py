@@ -138,3 +138,17 @@ def test_list_and_show_never_import_the_server(cli: Any) -> None:
         modules = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
                    if line.startswith("import time:")}
         assert "supportctl.serve" not in modules and "wsgiref" not in modules, args
+
+
+def test_only_the_serve_command_imports_the_server() -> None:
+    import ast
+
+    pkg = ROOT / "supportctl"
+    users = set()
+    for path in pkg.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n == "supportctl.serve" or n.startswith("supportctl.serve.") for n in names):
+                users.add(str(path.relative_to(pkg)))
+    assert {u for u in users if not u.startswith("serve/")} == {"cli/serve.py"}
