@@ -155,3 +155,17 @@ def test_meta_verification_signature_and_repeats(cli: Any, serve: Any) -> None:
     got = messages(cli, s.env)
     assert [(m["channel"], m["external_id"], m["text"], m["from"]["address"]) for m in got] == \
         [("messenger", "m_AbC123", "Do you ship to Malta?", "6789012345")]
+
+
+def test_twilio_picture_is_downloaded_with_the_entry_credentials(cli: Any, serve: Any) -> None:
+    s = serve()
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+    msg = s.twilio.inbound("+15550123456", "the broken box", media=[(png, "image/png")])
+    params = {**twilio_params(msg), "NumMedia": "1", "MediaContentType0": "image/png",
+              "MediaUrl0": f"{s.twilio.url}/2010-04-01/Accounts/{SID}/Messages/{msg['sid']}/Media/x"}
+    assert post_twilio(s, params).status == 200
+    (got,) = messages(cli, s.env)
+    assert got["text"] == "the broken box"
+    assert [(a["content_type"], a["size"]) for a in got["attachments"]] == [("image/png", len(png))]
+    assert cli("sync", "shop-sms", env=s.env).code == 0
+    assert len(messages(cli, s.env)) == 1
