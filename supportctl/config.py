@@ -338,6 +338,8 @@ class Config:
     close_after: timedelta = timedelta(days=4)
     outbox_max_attempts: int = 5
     kb: Kb = field(default_factory=Kb)
+    #: ``serve:`` as validated (secrets unresolved: see ``resolve_serve_secrets``).
+    serve: dict[str, Any] = field(default_factory=dict)
 
     def channel(self, name: str) -> dict[str, Any]:
         for c in self.channels:
@@ -356,7 +358,7 @@ class Config:
 
 TOP_KEYS = ("store", "timezone", "business_hours", "holidays", "agents", "channels", "sla",
             "rules", "templates", "auto_reply", "csat", "reopen_window", "close_after", "outbox",
-            "kb", "notify")
+            "kb", "notify", "serve")
 
 #: Per channel type: key -> (kind, required, default). Kinds are those of
 #: ``_value``, plus ``secret`` (also ``x_env``/``x_cmd``) and ``block:smtp``.
@@ -371,6 +373,7 @@ CHANNEL_KEYS: dict[str, dict[str, tuple[str, bool, Any]]] = {
         "folders": ("list", False, ["INBOX"]), "since": ("since", False, None),
         "addresses": ("emails", False, None), "smtp": ("block:smtp", False, None),
         "timeout": ("seconds", False, None),
+        "forms": ("forms", False, None),  # website form mails (SPEC §12, channels/web.py)
     },
     "twilio": {
         "account_sid": ("secret", True, None), "auth_token": ("secret", True, None),
@@ -386,6 +389,15 @@ CHANNEL_KEYS: dict[str, dict[str, tuple[str, bool, Any]]] = {
         "since": ("since", False, None), **_TLS,
     },
     "memory": {},
+}
+#: ``serve:`` (SPEC §12, supportctl/serve): the form's HMAC key and the
+#: webhooks' secrets are secrets (also ``_env``/``_cmd``).
+SERVE_KEYS: dict[str, tuple[str, bool, Any]] = {
+    "public_url": ("url", False, None), "secret": ("secret", False, None),
+    "language": ("enum:en|it|fr|de|es", False, "en"), "title": ("text", False, None),
+    "token_ttl": ("duration", False, None), "max_size": ("int", False, 32768),
+    "rate_limit": ("int", False, 5), "telegram_secret_token": ("secret", False, None),
+    "meta_app_secret": ("secret", False, None), "meta_verify_token": ("secret", False, None),
 }
 SMTP_KEYS: dict[str, tuple[str, bool, Any]] = {
     "host": ("text", True, None), "port": ("port", False, None),
@@ -640,6 +652,22 @@ def _value(kind: str, node: Any, where: str, probs: _Problems) -> Any:
             probs.add(node, where, "must be a duration from 1s to 1h, like 30s or 2m")
             return None
         return seconds
+    if kind == "forms":
+        from supportctl.channels.web import check_rules
+
+        rules, why = check_rules(value)
+        if rules is None:
+            probs.add(node, where, why)
+        return rules
+    if kind == "duration":
+        try:
+            if isinstance(value, str):
+                return parse_duration(value)
+        except ValueError as exc:
+            probs.add(node, where, str(exc))
+            return None
+        probs.add(node, where, "must be a duration like 90m, 2h or 1d")
+        return None
     if kind.startswith("enum:"):
         choices = kind[5:].split("|")
         if not isinstance(value, str) or value not in choices:
@@ -807,6 +835,8 @@ def _load_top(cfg: Config, top: dict[str, Any], probs: _Problems) -> None:
         cfg.kb = _kb(top["kb"], probs)
     if "notify" in top:
         cfg.notify = _notify(top["notify"], cfg.channels, probs)
+    if "serve" in top:
+        cfg.serve = _block(top["serve"], SERVE_KEYS, "serve", probs, top=False)
 
 
 def _timezone(node: Any, probs: _Problems) -> str | None:
@@ -1550,6 +1580,15 @@ def resolve_secrets(entry: dict[str, Any]) -> dict[str, Any]:
     _resolve(out, _secret_keys(CHANNEL_KEYS.get(out.get("type", ""), {})), where)
     if isinstance(out.get("smtp"), dict):
         _resolve(out["smtp"], _secret_keys(SMTP_KEYS), f"{where}.smtp")
+    return out
+
+
+def resolve_serve_secrets(block: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the ``serve`` block with its ``x_env``/``x_cmd`` resolved."""
+    import copy
+
+    out = copy.deepcopy(block)
+    _resolve(out, _secret_keys(SERVE_KEYS), "serve")
     return out
 
 

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from supportctl import config as config_mod
 from supportctl.config import (
     CHANNEL_KEYS,
+    SERVE_KEYS,
     SMTP_KEYS,
     TOP_KEYS,
     Config,
@@ -696,6 +697,7 @@ def test_example_documents_every_key() -> None:
             "max_attempts", "dates", "country", "days", "start", "end", "groups", "email"}
     for spec in CHANNEL_KEYS.values():
         keys |= set(spec)
+    keys |= set(SERVE_KEYS)
     missing = sorted(k for k in keys if not re.search(rf"\b{k}(_env|_cmd)?:", text))
     assert missing == [], missing
 

@@ -54,6 +54,7 @@ STORED_PARSERS: dict[str, str] = {
     "whatsapp": "supportctl.channels.twilio:parse_stored",
     "telegram": "supportctl.channels.telegram:parse_stored",
     "mastodon": "supportctl.channels.mastodon:parse_stored",
+    "web": "supportctl.channels.web:parse_stored",
 }
 
 

@@ -302,6 +302,7 @@ COMMAND_MODULES = {
     **dict.fromkeys(("suggest", "kb"), "answers"),
     "notify": "notify",
     "rules": "rules",
+    "serve": "serve",
 }
 
 
@@ -313,7 +314,7 @@ def _register(args: list[str]) -> None:
     module = COMMAND_MODULES.get(command or "")
     # --help lists commands in this order: daily work first.
     names = [module] if module else ["tickets", "channels", "triage", "team", "answers", "contacts",
-                                         "data", "report", "admin", "rules", "notify"]
+                                         "data", "report", "admin", "rules", "notify", "serve"]
     for name in names:
         importlib.import_module(f"supportctl.cli.{name}")
 

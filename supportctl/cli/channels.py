@@ -197,7 +197,7 @@ def reply(
     it since you opened it, asks first on a terminal, else exits 4 unless --force."""
     from supportctl.cli import render
     from supportctl.cli.tickets import _text
-    from supportctl.models import LOG_MEDIA
+    from supportctl.models import LOG_MEDIA, reply_medium
     from supportctl.services import outbox, triage
 
     setup_logging()
@@ -209,7 +209,7 @@ def reply(
         render.info(f"ticket {t['id']} was merged into #{t['merged_into']}: replying there")
         t = triage.require(store, t["merged_into"])
     tid = t["id"]
-    medium = via or t["channel"]
+    medium = reply_medium(via or t["channel"])  # a web form is answered by email
     if medium in LOG_MEDIA:
         raise UsageError(
             f"ticket {tid} was logged ({medium}): answer with --via email|sms|whatsapp|telegram"

@@ -148,6 +148,11 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
                    settings.account, item.source_ref, iso(item.received_at), now,
                    medium=item.medium)
         return IngestResult(quarantined=True)
+    if item.medium == "email" and _forms_of(settings):
+        # A website's form mail is the person's submission (SPEC §12).
+        from supportctl.channels.web import from_email
+
+        item = from_email(item, _forms_of(settings)) or item
 
     medium = item.medium
     ext = item.external_id or "sha256:" + hashlib.sha256(item.raw).hexdigest()
@@ -186,6 +191,8 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
             _mark_reported(store, item, now)
     elif medium == "email":
         ticket_id, linked = thread_email(store, item, sender)
+    elif medium == "web":
+        pass  # each form submission is a new question; answers by mail thread as mail
     else:
         ticket_id, linked = thread_messaging(store, item, sender, settings, now)
     # A customer answering our CSAT question (on any of their channels) is
@@ -209,7 +216,11 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
     created = False
     if ticket_id is None:
         contact_id = None
-        if sender and not own:
+        if sender and not own and medium == "web":
+            from supportctl.services.web import form_contact
+
+            contact_id = form_contact(store, item, now)
+        elif sender and not own:
             contact_id = contacts.find_or_create(store, medium, sender, sender_name, now)
         elif own:
             # Our own mail: the customer is the first recipient who is not us;
@@ -281,6 +292,15 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
 
         autoreply.decide(store, ticket_id, item, settings, now)
     return IngestResult(ticket_id=ticket_id, message_id=message_id, created=created, report=is_report)
+
+
+def _forms_of(settings: IngestSettings) -> list[dict[str, Any]]:
+    """The ``forms`` rules of the entry a batch comes through."""
+    entry = settings.entry
+    if entry is None:
+        entry = next((c for c in getattr(settings.config, "channels", None) or []
+                      if isinstance(c, dict) and c.get("name") == settings.account), None)
+    return list((entry or {}).get("forms") or [])
 
 
 def is_ours(address: str, own_addresses: set[str]) -> bool:

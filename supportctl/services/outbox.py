@@ -25,7 +25,16 @@ from typing import Any
 
 from supportctl.channels.base import Channel
 from supportctl.errors import ChannelError, NotFound, SendRefused, UsageError
-from supportctl.models import Address, AttachmentData, Inbound, Outbound, iso, parse_iso, utcnow
+from supportctl.models import (
+    Address,
+    AttachmentData,
+    Inbound,
+    Outbound,
+    iso,
+    parse_iso,
+    reply_medium,
+    utcnow,
+)
 from supportctl.services import ingest, triage
 from supportctl.store.db import Store
 
@@ -137,6 +146,7 @@ def plan_reply(store: Store, ticket_id: int, *, medium: str, account: dict[str, 
     """Every check a send makes before anything is written, and where the
     reply goes: (to, cc, the customer's last message). ``reply --dry-run``
     shows exactly this; ``queue_reply`` uses it, so the two cannot differ."""
+    medium = reply_medium(medium)  # a contact form is answered by email
     triage.require(store, ticket_id)
     own = set(own_addresses or ()) | account_addresses(account)
     if to is None:
@@ -176,6 +186,7 @@ def queue_reply(
     """Write the reply and its outbox entry; returns the outbox id.
     ``keep_cc``: an email reply keeps the others on the customer's last
     message (reply-all, minus our own addresses)."""
+    medium = reply_medium(medium)  # a contact form is answered by email
     now = iso(utcnow()) or ""
     files: list[AttachmentData] = []
     for path in attachments or []:
