@@ -111,7 +111,7 @@ class _Facts:
     resolution: list[float | None]
     backlog_age: list[float | None]
     #: (policy, first response state, resolution state) or None without a clock
-    sla: list[tuple[str, bool | None, bool | None] | None]
+    sla: list[tuple[str, int | None, int | None] | None]  # states: 1 met, 0 missed
     solved_ever: list[bool]
     came_back: list[bool]
     repeat: list[int | None]  # the contact, when they asked again within 7 days
@@ -179,12 +179,12 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
     have = q.ticket_columns(store)
     csat_recorded = "csat_rating" in have
 
-    rows = list(q.report_tickets(store, window_start, window_end))
+    rows = list(q.report_tickets(store, window_start, window_end, t_now, by))
     # When each contact opened their next ticket (repeat contacts).
     by_contact: dict[int, list[tuple[float, int]]] = {}
     for r in rows:
-        if r[6] is not None and r[8] is not None:
-            by_contact.setdefault(r[6], []).append((r[8], r[0]))
+        if r[3] is not None and r[5] is not None:
+            by_contact.setdefault(r[3], []).append((r[5], r[0]))
     next_of: dict[int, float] = {}
     for opened in by_contact.values():
         if len(opened) > 1:
@@ -193,12 +193,12 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
                 next_of[tid] = later
     # The period's tickets; the ones before it are the previous period (for
     # day and week groups every ticket is also the day or week before the next).
-    cur = [r for r in rows if r[8] is not None and t_start <= r[8] < t_end]
-    earlier = [r for r in rows if r[8] is not None and r[8] < t_start]
+    cur = [r for r in rows if r[5] is not None and t_start <= r[5] < t_end]
+    earlier = [r for r in rows if r[5] is not None and r[5] < t_start]
     facts = _facts(cur, tags_of, next_of, reopened, clock, t_now)
 
     groups: dict[str, _Acc] = {}
-    created = [r[8] for r in cur]
+    created = [r[5] for r in cur]
     local_days = [days.date_of(t) for t in created] if by in ("day", "week") else []
     if by == "tag":
         for i, tags in enumerate(facts.tags):
@@ -211,9 +211,9 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
         if by is None:
             keys = ["all"] * len(cur)
         elif by == "channel":
-            keys = [r[3] for r in cur]
+            keys = [r[2] for r in cur]
         elif by == "assignee":
-            keys = [r[5] or "(unassigned)" for r in cur]
+            keys = [r[2] or "(unassigned)" for r in cur]
         elif by == "day":
             keys = [d.isoformat() for d in local_days]
         else:
@@ -227,7 +227,7 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
 
     # The previous period: its tickets' tags and subjects, after the current ones.
     prev_tags = [tags_of.get(r[0]) or [] for r in earlier]
-    prev_subjects = [r[7] or "" for r in earlier]
+    prev_subjects = [r[4] or "" for r in earlier]
     overall = _Acc(members=list(range(len(cur))), previous=list(range(len(earlier))))
     if by in ("day", "week"):
         step = timedelta(days=1 if by == "day" else 7)
@@ -235,7 +235,7 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
         n_earlier = len(earlier)
         prev_tags += facts.tags
         prev_subjects += facts.subjects
-        for j, t in enumerate(chain((r[8] for r in earlier), created)):
+        for j, t in enumerate(chain((r[5] for r in earlier), created)):
             acc = groups.get(name(days.date_of(t) + step))
             if acc is not None:
                 acc.previous.append(j)
@@ -247,7 +247,7 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
             if by == "tag":
                 ks: list[str] = prev_tags[j] or ["(untagged)"]
             else:
-                ks = [r[3] if by == "channel" else r[5] or "(unassigned)"]
+                ks = [r[2] or "(unassigned)"]
             for k in ks:
                 acc = groups.get(k)
                 if acc is not None:
@@ -283,6 +283,13 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
         for _kind, day_no, direction, cell, n in q.message_volume(
                 store, since, until, "day", offsets):
             add(group_of(None, epoch + timedelta(days=day_no)), direction, cell, n)
+    elif by in ("tag", "assignee"):
+        for key, cells in q.ticket_message_cells(store, since, until, by, offsets):
+            a = group_of(key, epoch)
+            if a is not None and cells:
+                for text, n in Counter(cells.split(",")).items():
+                    c = int(text)
+                    add(a, "in" if c < 168 else "out", c % 168, n)
     elif by is not None:
         for _kind, key, direction, cell, n in q.message_volume(store, since, until, by, offsets):
             add(group_of(key, epoch), direction, cell, n)
@@ -300,15 +307,6 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
     return Report(since=since, until=until, previous_since=window_start, by=by,
                   timezone=str(tz), business_time=business, csat_recorded=csat_recorded,
                   groups=out, overall=overall_obj, days=series)
-
-
-def _clock_state(done: float | None, due: float | None, ref: float) -> bool | None:
-    """True: met; False: missed; None: no clock, or still running at ``ref``."""
-    if due is None:
-        return None
-    if done is not None:
-        return done <= due
-    return False if ref > due else None
 
 
 def _offset(tz: tzinfo, t: float) -> int:
@@ -375,33 +373,33 @@ def _hours(values: list[float]) -> dict[str, float | None]:
 def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
            next_of: dict[int, float], reopened: set[int], clock: Any, t_now: float) -> _Facts:
     """Everything a group reads of each ticket, column by column."""
-    cols = list(zip(*rows, strict=False)) if rows else [()] * 18
-    (tid, status, _prio, _channel, _account, _assignee, contact, subject, created, fr, solved,
-     fr_due, res_due, policy, paused, csat_asked, csat_rating, _answered) = cols
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 14
+    (tid, backlog, _key, contact, subject, created, fr, solved, has_sla, fr_state, res_state,
+     policy, csat_asked, csat_rating) = cols
 
     def elapsed(done: tuple[Any, ...]) -> list[float | None]:
         if clock is not None:
             between = clock.between
-            return [None if d is None else between(c, d) / 3600 for c, d in zip(created, done, strict=False)]
-        return [None if d is None else max(d - c, 0) / 3600 for c, d in zip(created, done, strict=False)]
+            return [None if d is None else between(c, d) / 3600
+                    for c, d in zip(created, done, strict=True)]
+        return [None if d is None else max(d - c, 0) / 3600
+                for c, d in zip(created, done, strict=True)]
 
-    fr_state = [_clock_state(d, due, t_now) for d, due in zip(fr, fr_due, strict=False)]
-    res_state = [_clock_state(d, due, t_now if p is None else p)
-                 for d, due, p in zip(solved, res_due, paused, strict=False)]
     came_back = [t in reopened for t in tid]
     return _Facts(
         first_response=elapsed(fr),
         resolution=elapsed(solved),
-        backlog_age=[max(t_now - c, 0) / 3600 if st in OPEN_STATUSES else None
-                     for st, c in zip(status, created, strict=False)],
-        sla=[None if fd is None and rd is None else (p or "default", fs, rs)
-             for fd, rd, p, fs, rs in zip(fr_due, res_due, policy, fr_state, res_state, strict=False)],
-        solved_ever=[s is not None or b for s, b in zip(solved, came_back, strict=False)],
+        backlog_age=[max(t_now - c, 0) / 3600 if b else None
+                     for b, c in zip(backlog, created, strict=True)],
+        sla=[(p or "default", fs, rs) if h else None
+             for h, p, fs, rs in zip(has_sla, policy, fr_state, res_state, strict=True)],
+        solved_ever=[s is not None or b for s, b in zip(solved, came_back, strict=True)],
         came_back=came_back,
         repeat=[k if k is not None and (nx := next_of.get(t)) is not None
                 and nx - c <= REPEAT_WINDOW else None
-                for t, k, c in zip(tid, contact, created, strict=False)],
-        csat_asked=[a is not None or r is not None for a, r in zip(csat_asked, csat_rating, strict=False)],
+                for t, k, c in zip(tid, contact, created, strict=True)],
+        csat_asked=[a is not None or r is not None
+                    for a, r in zip(csat_asked, csat_rating, strict=True)],
         rating=[None if r is None else int(r) for r in csat_rating],
         tags=[tags_of.get(t) or [] for t in tid],
         subjects=[s or "" for s in subject],
@@ -427,7 +425,7 @@ def _group(name: str, a: _Acc, by: str | None,
             c = sla[pname] = [0] * 7
         c[0] += n
         if fs is not None or rs is not None:
-            c[2 if fs is False or rs is False else 1] += n
+            c[2 if fs == 0 or rs == 0 else 1] += n
         for i, state in ((3, fs), (5, rs)):
             if state is not None:
                 c[i if state else i + 1] += n
