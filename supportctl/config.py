@@ -117,6 +117,30 @@ def store_path_fast(config_path: Path) -> str | None:
     return None
 
 
+_TOP_KEY = re.compile(r"""^["']?([A-Za-z_][A-Za-z0-9_]*)["']?[ \t]*:""")
+
+
+def mentions_fast(config_path: Path, key: str) -> bool:
+    """Whether the config file may set the top-level ``key``, by a line scan
+    that does not import yaml: False only when the file is missing or no
+    line starts with ``key:``; a document that is not in block style
+    (``{...}``), an anchor or a merge key answers True (read it with yaml).
+    A command whose only use of the config is one optional block skips the
+    YAML when that block is absent (``suggest`` and ``kb:``)."""
+    try:
+        with open(config_path, encoding="utf-8-sig") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError):
+        return False
+    for line in text.splitlines():
+        if line.startswith(("{", "<<", "&", "*", "? ")):
+            return True
+        m = _TOP_KEY.match(line)
+        if m and m.group(1) == key:
+            return True
+    return False
+
+
 def _scalar(raw: str) -> str | None:
     if raw[0] == "'":
         end = 1

@@ -272,9 +272,13 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
         if a is not None:
             (a.hour_in if direction == "in" else a.hour_out)[cell // 24][cell % 24] += n
 
-    for kind, _key, direction, value, n in q.message_volume(store, since, until, None, offsets):
+    # By channel one pass gives both: each message has one channel.
+    for kind, key, direction, value, n in q.message_volume(
+            store, since, until, "channel" if by == "channel" else None, offsets):
         if kind == "cell":
             add(overall, direction, value, n)
+            if by == "channel":
+                add(group_of(key, epoch), direction, value, n)
             continue
         d = epoch + timedelta(days=value)
         (day_in if direction == "in" else day_out)[d] += n
@@ -290,9 +294,6 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
                 for text, n in Counter(cells.split(",")).items():
                     c = int(text)
                     add(a, "in" if c < 168 else "out", c % 168, n)
-    elif by is not None:
-        for _kind, key, direction, cell, n in q.message_volume(store, since, until, by, offsets):
-            add(group_of(key, epoch), direction, cell, n)
 
     ctx = (facts, prev_tags, prev_subjects, business)
     out = [_group(name, groups[name], by, ctx) for name in sorted(groups)]
