@@ -53,7 +53,7 @@ def suggest(
     # Suggest reads one block of the config, kb: (folder, base URL). Without
     # it the articles are in kb/ beside the config file and the YAML is not
     # loaded: parsing and checking it cost more than the suggestion itself.
-    from supportctl.config import mentions_fast
+    from supportctl.paths import mentions_fast
 
     path = STATE.cfg_path()
     if mentions_fast(path, "kb") or (STATE.config_path and not path.exists()):
