@@ -36,26 +36,9 @@ from typing import Any
 
 from supportctl.errors import ConfigError
 
-# -- paths ------------------------------------------------------------------
-
-
-def default_config_path() -> Path:
-    """``$SUPPORTCTL_CONFIG``, else ``$XDG_CONFIG_HOME/supportctl/config.yaml``."""
-    env = os.environ.get("SUPPORTCTL_CONFIG")
-    if env:
-        return Path(env).expanduser()
-    return _xdg("XDG_CONFIG_HOME", ".config") / "supportctl" / "config.yaml"
-
-
-def default_data_dir() -> Path:
-    """``$XDG_DATA_HOME/supportctl`` (default ``~/.local/share/supportctl``)."""
-    return _xdg("XDG_DATA_HOME", ".local/share") / "supportctl"
-
-
-def _xdg(var: str, fallback: str) -> Path:
-    # The XDG spec says a relative value is invalid and must be ignored.
-    value = os.environ.get(var, "")
-    return Path(value) if os.path.isabs(value) else Path.home() / fallback
+# Paths live in supportctl.paths (a command that reads no config imports only
+# that); kept importable from here.
+from supportctl.paths import _xdg, default_config_path, default_data_dir  # noqa: F401
 
 
 def _store_value(value: str, config_path: Path) -> str:

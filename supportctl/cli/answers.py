@@ -46,17 +46,33 @@ def suggest(
 ) -> None:
     """Up to 3 answers for a ticket from solved tickets and the knowledge base (never sent)."""
     from supportctl.cli import render
-    from supportctl.services import answers, kb
+    from supportctl.services import answers
 
     fmt = _fmt(fmt)
     store = STATE.store(create=False)
-    articles = _articles()
+    # Suggest reads one block of the config, kb: (folder, base URL). Without
+    # it the articles are in kb/ beside the config file and the YAML is not
+    # loaded: parsing and checking it cost more than the suggestion itself.
+    from supportctl.paths import mentions_fast
+
+    path = STATE.cfg_path()
+    if mentions_fast(path, "kb") or (STATE.config_path and not path.exists()):
+        cfg = STATE.config()  # (a missing --config file is an error there)
+        folder, base_url = Path(cfg.kb.folder(cfg)), cfg.kb.base_url
+    else:
+        folder, base_url = path.parent / "kb", None
+    articles: list[Any] = []
+    if folder.is_dir():
+        from supportctl.services import kb
+
+        articles = kb.load(folder)
     found = answers.suggest(store, ticket_id, articles, limit=max(limit, 0))
-    cfg = STATE.config()
     by_slug = {a.slug: a for a in articles}
     for s in found:
         if s.article and s.article in by_slug:
-            s.url = kb.url_for(cfg.kb.base_url, by_slug[s.article])
+            from supportctl.services import kb
+
+            s.url = kb.url_for(base_url, by_slug[s.article])
     if fmt == "json":
         render.write_json([s.to_json() for s in found])
         return

@@ -43,7 +43,7 @@ class Ctx:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def cfg_path(self) -> Path:
-        from supportctl.config import default_config_path
+        from supportctl.paths import default_config_path
 
         return Path(self.config_path).expanduser() if self.config_path else default_config_path()
 

@@ -66,14 +66,6 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _policies(config: Any) -> list[Any]:
-    """The configured SLA policies (one mapping or a list)."""
-    sla = getattr(config, "sla", None)
-    if isinstance(sla, list):
-        return sla
-    return [sla] if sla is not None else []
-
-
 def _zone(config: Any) -> tzinfo:
     name = getattr(config, "timezone", None)
     if name:
@@ -110,24 +102,33 @@ def _week(d: date) -> str:
 
 
 @dataclass
-class _Acc:
-    """What one group collects while the tickets stream past."""
+class _Facts:
+    """One row per ticket of the period, as columns (index ``i`` is one
+    ticket): what every group reads, computed once in one pass whatever
+    the number of groups a ticket belongs to."""
 
-    tickets: int = 0
-    first_response: list[float] = field(default_factory=list)
-    resolution: list[float] = field(default_factory=list)
-    backlog_ages: list[float] = field(default_factory=list)
-    #: policy -> [tickets, met, missed, first response met, missed, resolution met, missed]
-    sla: dict[str, list[int]] = field(default_factory=dict)
-    solved_ever: int = 0
-    reopened: int = 0
-    repeat: set[int] = field(default_factory=set)
-    csat_asked: int = 0
-    csat_ratings: list[int] = field(default_factory=list)
-    tags: Counter[str] = field(default_factory=Counter)
-    tags_prev: Counter[str] = field(default_factory=Counter)
-    subjects: list[str] = field(default_factory=list)
-    subjects_prev: list[str] = field(default_factory=list)
+    first_response: list[float | None]
+    resolution: list[float | None]
+    backlog_age: list[float | None]
+    #: (policy, first response state, resolution state) or None without a clock
+    sla: list[tuple[str, int | None, int | None] | None]  # states: 1 met, 0 missed
+    solved_ever: list[bool]
+    came_back: list[bool]
+    repeat: list[int | None]  # the contact, when they asked again within 7 days
+    csat_asked: list[bool]
+    rating: list[int | None]
+    tags: list[list[str]]
+    subjects: list[str]
+
+
+@dataclass
+class _Acc:
+    """One group: the indexes of its tickets in the period and of the
+    tickets it is compared with (the previous period), and its messages by
+    hour of week."""
+
+    members: list[int] = field(default_factory=list)
+    previous: list[int] = field(default_factory=list)
     hour_in: list[list[int]] = field(default_factory=lambda: [[0] * 24 for _ in range(7)])
     hour_out: list[list[int]] = field(default_factory=lambda: [[0] * 24 for _ in range(7)])
 
@@ -160,31 +161,12 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
     days = _Days(tz, prev_start.astimezone(tz).date() - timedelta(days=7),
                  max(end, now_dt).astimezone(tz).date() + timedelta(days=8))
 
-    from supportctl.services.sla import BusinessClock, hours_from_config
+    from supportctl.services.sla import BusinessClock, hours_from_config, policies
 
     hours = hours_from_config(config) if config is not None else None
     business = hours is not None and any(
-        getattr(p, "business_hours_only", True) for p in _policies(config))
+        getattr(p, "business_hours_only", True) for p in policies(config))
     clock = BusinessClock(hours, days.dates[0], days.dates[-1]) if business and hours else None
-
-    def key_of(row: tuple[Any, ...], tags: list[str], created: float) -> list[str]:
-        if by is None:
-            return ["all"]
-        if by == "channel":
-            return [row[3]]
-        if by == "assignee":
-            return [row[5] or "(unassigned)"]
-        if by == "tag":
-            return tags or ["(untagged)"]
-        d = days.date_of(created)
-        return [d.isoformat()] if by == "day" else [_week(d)]
-
-    def prev_key_of(row: tuple[Any, ...], tags: list[str], created: float) -> list[str]:
-        """The groups this ticket is 'the previous period' for."""
-        if by in ("day", "week"):
-            d = days.date_of(created) + timedelta(days=1 if by == "day" else 7)
-            return [d.isoformat()] if by == "day" else [_week(d)]
-        return key_of(row, tags, created) if created < t_start else []
 
     window_start = iso(prev_start) or ""
     window_end = iso(end + timedelta(seconds=REPEAT_WINDOW)) or ""
@@ -197,103 +179,81 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
     have = q.ticket_columns(store)
     csat_recorded = "csat_rating" in have
 
-    groups: dict[str, _Acc] = {}
-    overall = _Acc()
-    prev_rows: list[tuple[list[str], list[str], str, bool]] = []
-    day_tickets: Counter[date] = Counter()
-    rows = list(q.report_tickets(store, window_start, window_end))
+    rows = list(q.report_tickets(store, window_start, window_end, t_now, by))
     # When each contact opened their next ticket (repeat contacts).
     by_contact: dict[int, list[tuple[float, int]]] = {}
     for r in rows:
-        if r[6] is not None and r[8] is not None:
-            by_contact.setdefault(r[6], []).append((r[8], r[0]))
+        if r[3] is not None and r[5] is not None:
+            by_contact.setdefault(r[3], []).append((r[5], r[0]))
     next_of: dict[int, float] = {}
     for opened in by_contact.values():
         if len(opened) > 1:
             opened.sort()
             for (_, tid), (later, _) in zip(opened, opened[1:], strict=False):
                 next_of[tid] = later
-    for row in rows:
-        (tid, status, _prio, _channel, _account, _assignee, contact, subject, created, fr, solved,
-         fr_due, res_due, policy, paused, csat_asked, csat_rating, _answered) = row
-        if created is None or created >= t_end:
-            continue  # only read as a later ticket of its contact
-        next_created = next_of.get(tid)
-        tags = tags_of.get(tid) or []
-        if created < t_start or by in ("day", "week"):
-            prev_rows.append((prev_key_of(row, tags, created), tags, subject or "",
-                              created < t_start))
-        if created < t_start:
-            continue
-        day_tickets[days.date_of(created)] += 1
-        keys = key_of(row, tags, created)
-        accs = []
-        for k in keys:
+    # The period's tickets; the ones before it are the previous period (for
+    # day and week groups every ticket is also the day or week before the next).
+    cur = [r for r in rows if r[5] is not None and t_start <= r[5] < t_end]
+    earlier = [r for r in rows if r[5] is not None and r[5] < t_start]
+    facts = _facts(cur, tags_of, next_of, reopened, clock, t_now)
+
+    groups: dict[str, _Acc] = {}
+    created = [r[5] for r in cur]
+    local_days = [days.date_of(t) for t in created] if by in ("day", "week") else []
+    if by == "tag":
+        for i, tags in enumerate(facts.tags):
+            for one in tags or ["(untagged)"]:
+                acc = groups.get(one)
+                if acc is None:
+                    acc = groups[one] = _Acc()
+                acc.members.append(i)
+    else:
+        if by is None:
+            keys = ["all"] * len(cur)
+        elif by == "channel":
+            keys = [r[2] for r in cur]
+        elif by == "assignee":
+            keys = [r[2] or "(unassigned)" for r in cur]
+        elif by == "day":
+            keys = [d.isoformat() for d in local_days]
+        else:
+            keys = [_week(d) for d in local_days]
+        for i, k in enumerate(keys):
             acc = groups.get(k)
             if acc is None:
                 acc = groups[k] = _Acc()
-            accs.append(acc)
-        if by is not None:
-            accs.append(overall)
-        frh = res = None
-        if fr is not None:
-            frh = (clock.between(created, fr) if clock else max(fr - created, 0)) / 3600
-        if solved is not None:
-            res = (clock.between(created, solved) if clock else max(solved - created, 0)) / 3600
-        fr_state = _clock_state(fr, fr_due, t_now)
-        res_state = _clock_state(solved, res_due, paused if paused is not None else t_now)
-        has_sla = fr_due is not None or res_due is not None
-        decided = fr_state is not None or res_state is not None
-        missed = fr_state is False or res_state is False
-        pname = policy or "default"
-        backlog = status in OPEN_STATUSES
-        came_back = tid in reopened
-        solved_ever = solved is not None or came_back
-        repeat = (contact is not None and next_created is not None
-                  and next_created - created <= REPEAT_WINDOW)
-        for a in accs:
-            a.tickets += 1
-            if frh is not None:
-                a.first_response.append(frh)
-            if res is not None:
-                a.resolution.append(res)
-            if backlog:
-                a.backlog_ages.append(max(t_now - created, 0) / 3600)
-            if has_sla:
-                counts = a.sla.get(pname)
-                if counts is None:
-                    counts = a.sla[pname] = [0] * 7
-                counts[0] += 1
-                if decided:
-                    counts[2 if missed else 1] += 1
-                for i, state in ((3, fr_state), (5, res_state)):
-                    if state is not None:
-                        counts[i if state else i + 1] += 1
-            if solved_ever:
-                a.solved_ever += 1
-                if came_back:
-                    a.reopened += 1
-            if repeat:
-                a.repeat.add(contact)
-            if csat_asked is not None or csat_rating is not None:
-                a.csat_asked += 1
-            if csat_rating is not None:
-                a.csat_ratings.append(int(csat_rating))
-            for tag in tags:
-                a.tags[tag] += 1
-            if subject:
-                a.subjects.append(subject)
-    for prev, tags, subject, earlier in prev_rows:
-        targets = [groups[k] for k in prev if k in groups]
-        if by is not None and earlier:
-            targets.append(overall)
-        for a in targets:
-            for tag in tags:
-                a.tags_prev[tag] += 1
-            if subject:
-                a.subjects_prev.append(subject)
+            acc.members.append(i)
+    day_tickets: Counter[date] = Counter(map(days.date_of, created))
+
+    # The previous period: its tickets' tags and subjects, after the current ones.
+    prev_tags = [tags_of.get(r[0]) or [] for r in earlier]
+    prev_subjects = [r[4] or "" for r in earlier]
+    overall = _Acc(members=list(range(len(cur))), previous=list(range(len(earlier))))
+    if by in ("day", "week"):
+        step = timedelta(days=1 if by == "day" else 7)
+        name = date.isoformat if by == "day" else _week
+        n_earlier = len(earlier)
+        prev_tags += facts.tags
+        prev_subjects += facts.subjects
+        for j, t in enumerate(chain((r[5] for r in earlier), created)):
+            acc = groups.get(name(days.date_of(t) + step))
+            if acc is not None:
+                acc.previous.append(j)
+        overall.previous = list(range(n_earlier))
+    elif by is None:
+        groups.setdefault("all", _Acc()).previous = overall.previous
+    else:
+        for j, r in enumerate(earlier):
+            if by == "tag":
+                ks: list[str] = prev_tags[j] or ["(untagged)"]
+            else:
+                ks = [r[2] or "(unassigned)"]
+            for k in ks:
+                acc = groups.get(k)
+                if acc is not None:
+                    acc.previous.append(j)
     if by is None:
-        overall = groups.get("all") or groups.setdefault("all", _Acc())
+        overall = groups["all"]
 
     # Messages by hour of week, and per day for the daily line.
     offsets = _offsets(tz, start, end)
@@ -312,9 +272,13 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
         if a is not None:
             (a.hour_in if direction == "in" else a.hour_out)[cell // 24][cell % 24] += n
 
-    for kind, _key, direction, value, n in q.message_volume(store, since, until, None, offsets):
+    # By channel one pass gives both: each message has one channel.
+    for kind, key, direction, value, n in q.message_volume(
+            store, since, until, "channel" if by == "channel" else None, offsets):
         if kind == "cell":
             add(overall, direction, value, n)
+            if by == "channel":
+                add(group_of(key, epoch), direction, value, n)
             continue
         d = epoch + timedelta(days=value)
         (day_in if direction == "in" else day_out)[d] += n
@@ -323,12 +287,17 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
         for _kind, day_no, direction, cell, n in q.message_volume(
                 store, since, until, "day", offsets):
             add(group_of(None, epoch + timedelta(days=day_no)), direction, cell, n)
-    elif by is not None:
-        for _kind, key, direction, cell, n in q.message_volume(store, since, until, by, offsets):
-            add(group_of(key, epoch), direction, cell, n)
+    elif by in ("tag", "assignee"):
+        for key, cells in q.ticket_message_cells(store, since, until, by, offsets):
+            a = group_of(key, epoch)
+            if a is not None and cells:
+                for text, n in Counter(cells.split(",")).items():
+                    c = int(text)
+                    add(a, "in" if c < 168 else "out", c % 168, n)
 
-    out = [_group(name, groups[name], by, business) for name in sorted(groups)]
-    overall_obj = out[0] if by is None and out else _group("all", overall, None, business)
+    ctx = (facts, prev_tags, prev_subjects, business)
+    out = [_group(name, groups[name], by, ctx) for name in sorted(groups)]
+    overall_obj = out[0] if by is None and out else _group("all", overall, None, ctx)
     series = []
     d = start.astimezone(tz).date()
     last = (end - timedelta(seconds=1)).astimezone(tz).date()
@@ -339,15 +308,6 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
     return Report(since=since, until=until, previous_since=window_start, by=by,
                   timezone=str(tz), business_time=business, csat_recorded=csat_recorded,
                   groups=out, overall=overall_obj, days=series)
-
-
-def _clock_state(done: float | None, due: float | None, ref: float) -> bool | None:
-    """True: met; False: missed; None: no clock, or still running at ``ref``."""
-    if due is None:
-        return None
-    if done is not None:
-        return done <= due
-    return False if ref > due else None
 
 
 def _offset(tz: tzinfo, t: float) -> int:
@@ -411,16 +371,82 @@ def _hours(values: list[float]) -> dict[str, float | None]:
     return {"median": _percentile(values, 0.5), "p90": _percentile(values, 0.9)}
 
 
-def _group(name: str, a: _Acc, by: str | None, business: bool) -> dict[str, Any]:
-    totals = [sum(c[i] for c in a.sla.values()) for i in range(7)]
-    ratings = a.csat_ratings
+def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
+           next_of: dict[int, float], reopened: set[int], clock: Any, t_now: float) -> _Facts:
+    """Everything a group reads of each ticket, column by column."""
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 14
+    (tid, backlog, _key, contact, subject, created, fr, solved, has_sla, fr_state, res_state,
+     policy, csat_asked, csat_rating) = cols
+
+    def elapsed(done: tuple[Any, ...]) -> list[float | None]:
+        if clock is not None:
+            between = clock.between
+            return [None if d is None else between(c, d) / 3600
+                    for c, d in zip(created, done, strict=True)]
+        return [None if d is None else max(d - c, 0) / 3600
+                for c, d in zip(created, done, strict=True)]
+
+    came_back = [t in reopened for t in tid]
+    return _Facts(
+        first_response=elapsed(fr),
+        resolution=elapsed(solved),
+        backlog_age=[max(t_now - c, 0) / 3600 if b else None
+                     for b, c in zip(backlog, created, strict=True)],
+        sla=[(p or "default", fs, rs) if h else None
+             for h, p, fs, rs in zip(has_sla, policy, fr_state, res_state, strict=True)],
+        solved_ever=[s is not None or b for s, b in zip(solved, came_back, strict=True)],
+        came_back=came_back,
+        repeat=[k if k is not None and (nx := next_of.get(t)) is not None
+                and nx - c <= REPEAT_WINDOW else None
+                for t, k, c in zip(tid, contact, created, strict=True)],
+        csat_asked=[a is not None or r is not None
+                    for a, r in zip(csat_asked, csat_rating, strict=True)],
+        rating=[None if r is None else int(r) for r in csat_rating],
+        tags=[tags_of.get(t) or [] for t in tid],
+        subjects=[s or "" for s in subject],
+    )
+
+
+def _group(name: str, a: _Acc, by: str | None,
+           ctx: tuple[_Facts, list[list[str]], list[str], bool]) -> dict[str, Any]:
+    f, prev_tags, prev_subjects, business = ctx
+    idx = a.members
+
+    def col(values: list[Any]) -> list[Any]:
+        return [values[i] for i in idx]
+
+    first_response = [x for x in col(f.first_response) if x is not None]
+    resolution = [x for x in col(f.resolution) if x is not None]
+    backlog = [x for x in col(f.backlog_age) if x is not None]
+    # policy -> [tickets, met, missed, first response met, missed, resolution met, missed]
+    sla: dict[str, list[int]] = {}
+    for (pname, fs, rs), n in Counter(x for x in col(f.sla) if x is not None).items():
+        c = sla.get(pname)
+        if c is None:
+            c = sla[pname] = [0] * 7
+        c[0] += n
+        if fs is not None or rs is not None:
+            c[2 if fs == 0 or rs == 0 else 1] += n
+        for i, state in ((3, fs), (5, rs)):
+            if state is not None:
+                c[i if state else i + 1] += n
+    totals = [sum(c[i] for c in sla.values()) for i in range(7)]
+    ratings = [x for x in col(f.rating) if x is not None]
+    solved_ever = sum(col(f.solved_ever))
+    reopened = sum(b for b, s in zip(col(f.came_back), col(f.solved_ever), strict=False) if s)
+    repeat = {x for x in col(f.repeat) if x is not None}
+    tags = Counter(chain.from_iterable(col(f.tags)))
+    tags_prev = Counter(chain.from_iterable(prev_tags[j] for j in a.previous))
+    subjects = [x for x in col(f.subjects) if x]
+    subjects_prev = [x for x in (prev_subjects[j] for j in a.previous) if x]
+    asked = sum(col(f.csat_asked))
     return {
         "group": name,
-        "tickets": a.tickets,
-        "solved": len(a.resolution),
+        "tickets": len(idx),
+        "solved": len(resolution),
         "business_time": business,
-        "first_response_hours": _hours(a.first_response),
-        "resolution_hours": _hours(a.resolution),
+        "first_response_hours": _hours(first_response),
+        "resolution_hours": _hours(resolution),
         "sla_attainment": _attainment(totals[1], totals[2]),
         "sla": {
             "tickets": totals[0],
@@ -433,26 +459,26 @@ def _group(name: str, a: _Acc, by: str | None, business: bool) -> dict[str, Any]
                  "attainment": _attainment(c[1], c[2]),
                  "first_response_attainment": _attainment(c[3], c[4]),
                  "resolution_attainment": _attainment(c[5], c[6])}
-                for p, c in sorted(a.sla.items())
+                for p, c in sorted(sla.items())
             ],
         },
-        "backlog": len(a.backlog_ages),
-        "backlog_age_hours": {"median": _percentile(a.backlog_ages, 0.5),
-                              "max": max(a.backlog_ages) if a.backlog_ages else None},
+        "backlog": len(backlog),
+        "backlog_age_hours": {"median": _percentile(backlog, 0.5),
+                              "max": max(backlog) if backlog else None},
         "csat": {
             "average": sum(ratings) / len(ratings) if ratings else None,
             "responses": len(ratings),
-            "asked": a.csat_asked,
-            "response_rate": _share(len(ratings), a.csat_asked),
+            "asked": asked,
+            "response_rate": _share(len(ratings), asked),
             "satisfied_share": _share(sum(1 for r in ratings if r >= 4), len(ratings)),
         },
-        "reopened": a.reopened,
-        "reopen_rate": _share(a.reopened, a.solved_ever),
-        "repeat_contacts": len(a.repeat),
+        "reopened": reopened,
+        "reopen_rate": _share(reopened, solved_ever),
+        "repeat_contacts": len(repeat),
         "messages": {"in": sum(map(sum, a.hour_in)), "out": sum(map(sum, a.hour_out))},
         "hour_of_week": {"in": a.hour_in, "out": a.hour_out},
-        "trending_tags": _trending(a.tags, a.tags_prev, min_count=1,
+        "trending_tags": _trending(tags, tags_prev, min_count=1,
                                    skip=name if by == "tag" else ""),
-        "trending_phrases": _trending(_phrase_counts(a.subjects), _phrase_counts(a.subjects_prev),
+        "trending_phrases": _trending(_phrase_counts(subjects), _phrase_counts(subjects_prev),
                                       min_count=2, phrases=True),
     }

@@ -350,11 +350,11 @@ class BusinessClock:
 
     ``position(t)`` is the working seconds from the start of a local-day
     range to ``t``; a difference of two positions is the working time
-    between them. The days of the range are laid out once (their midnights
-    and working intervals as Unix seconds), so each instant costs a binary
-    search instead of a walk over days: a report over a hundred thousand
-    tickets needs this. Instants outside the range fall back to
-    ``business_time_between``."""
+    between them. The working intervals of the whole range are laid out
+    once, flat, with the working seconds before each, so an instant costs
+    one binary search and no walk over days or intervals: a report over a
+    hundred thousand tickets needs this. Instants outside the range fall
+    back to ``business_time_between``."""
 
     def __init__(self, hours: Hours, first: date, last: date) -> None:
         import bisect
@@ -362,39 +362,42 @@ class BusinessClock:
         self._bisect = bisect.bisect_right
         self.hours = hours
         self.first = first
-        self.midnights: list[float] = []
-        self.intervals: list[list[tuple[float, float]]] = []
-        self.before: list[float] = []  # working seconds of the days before each day
+        self.starts: list[float] = []  # every working interval of the range, in order
+        self.ends: list[float] = []
+        self.before: list[float] = []  # working seconds before each interval
         total = 0.0
         day = first
-        while day <= last + timedelta(days=1):
-            self.midnights.append(datetime.combine(day, time(0, 0), hours.tz).timestamp())
-            spans = [(a.timestamp(), b.timestamp()) for a, b in hours.intervals(day)]
-            self.intervals.append(spans)
-            self.before.append(total)
-            total += sum(b - a for a, b in spans)
+        self.lo = datetime.combine(day, time(0, 0), hours.tz).timestamp()
+        while day <= last:
+            for a, b in hours.intervals(day):
+                self.starts.append(a.timestamp())
+                self.ends.append(b.timestamp())
+                self.before.append(total)
+                total += b.timestamp() - a.timestamp()
             day += timedelta(days=1)
+        self.hi = datetime.combine(day, time(0, 0), hours.tz).timestamp()
 
     def position(self, t: float) -> float | None:
-        i = self._bisect(self.midnights, t) - 1
-        if i < 0 or i >= len(self.midnights) - 1:
+        if t < self.lo or t >= self.hi:
             return None
-        pos = self.before[i]
-        for a, b in self.intervals[i]:
-            if t > a:
-                pos += min(t, b) - a
-        return pos
+        i = self._bisect(self.starts, t) - 1
+        if i < 0:
+            return 0.0
+        return self.before[i] + min(t, self.ends[i]) - self.starts[i]
 
     def between(self, start: float, end: float) -> float:
         """Working seconds from ``start`` to ``end`` (Unix seconds)."""
         if end <= start:
             return 0.0
-        a, b = self.position(start), self.position(end)
-        if a is None or b is None:
-            return business_time_between(
-                datetime.fromtimestamp(start, timezone.utc), datetime.fromtimestamp(end, timezone.utc),
-                self.hours).total_seconds()
-        return b - a
+        if self.lo <= start and end < self.hi:
+            starts, ends, before, bis = self.starts, self.ends, self.before, self._bisect
+            i, j = bis(starts, start) - 1, bis(starts, end) - 1
+            a = before[i] + min(start, ends[i]) - starts[i] if i >= 0 else 0.0
+            b = before[j] + min(end, ends[j]) - starts[j] if j >= 0 else 0.0
+            return b - a
+        return business_time_between(
+            datetime.fromtimestamp(start, timezone.utc), datetime.fromtimestamp(end, timezone.utc),
+            self.hours).total_seconds()
 
 
 # -- keeping the store's due times right ---------------------------------------

@@ -363,6 +363,24 @@ _M017 = [
 ]
 
 
+# ``report --by tag`` and ``--by assignee`` count each group's messages by
+# hour of week: tags and assignees belong to tickets, so the count walks
+# each group's tickets and reads their messages of the period. Without a
+# covering index that is a lookup of a large message row per message, or a
+# lookup of the ticket's tags per message from the hour index (2.7 s of CPU
+# on a million messages); with this one it reads index entries only.
+_M016 = [
+    "CREATE INDEX messages_ticket_sent ON messages(ticket_id, sent_at, direction, author)",
+    # A period's tickets (and their tags) by creation time, instead of a
+    # scan of every ticket and every tag for the last 30 days.
+    "CREATE INDEX tickets_created ON tickets(created_at)",
+    # Reopens are status events and tickets linked to a closed one: read
+    # those, not the whole event log and every ticket.
+    "CREATE INDEX events_action_at ON events(action, at)",
+    "CREATE INDEX tickets_linked ON tickets(linked_ticket) WHERE linked_ticket IS NOT NULL",
+]
+
+
 def _run(db: Any, statements: list[str], version: int) -> None:
     for sql in statements:
         db.execute(sql)
@@ -425,5 +443,11 @@ def migrations() -> Any:
         (SPEC §13: claim, next, and reply's check for others' work)."""
         current = db.execute("PRAGMA user_version").fetchone()[0]
         _run(db, _M017, max(current, 17))
+
+    @m()
+    def m016_report_ticket_index(db: Any) -> None:
+        """Messages by ticket and time sent, for ``report --by tag|assignee``."""
+        # Appended after m017 (merged first): never lower user_version.
+        _run(db, _M016, max(16, db.execute("PRAGMA user_version").fetchone()[0]))
 
     return m

@@ -14,46 +14,54 @@ from typing import Any
 
 from supportctl.store.db import Store
 
-#: Optional ticket columns the report reads when a migration has added them.
-OPTIONAL_TICKET_COLUMNS = ("sla_policy", "sla_paused_at", "csat_asked_at", "csat_rating",
-                           "csat_answered_at")
-
 
 def ticket_columns(store: Store) -> set[str]:
     return {r[1] for r in store.conn.execute("PRAGMA table_info(tickets)")}
 
 
-def report_tickets(store: Store, start: str, end: str) -> Iterator[tuple[Any, ...]]:
+def report_tickets(store: Store, start: str, end: str, now: float, key: str | None = None
+                   ) -> Iterator[tuple[Any, ...]]:
     """Tickets created in [start, end), merged ones left out:
-    ``(id, status, priority, channel, account, assignee, contact_id, subject,
-    created, first_response, solved, first_response_due, resolution_due,
-    sla_policy, sla_paused, csat_asked, csat_rating, csat_answered)`` with
-    times as Unix seconds."""
+    ``(id, open, key, contact_id, subject, created, first_response, solved,
+    has_sla, first_response_state, resolution_state, sla_policy, csat_asked,
+    csat_rating)`` with times as Unix seconds. ``open`` is 1 for a ticket
+    in the backlog (new, open, pending); ``key`` is the ticket's ``channel``
+    or ``assignee`` when ``key`` names one, else None. A clock's state is
+    1 (met: done by its due time), 0 (missed: done later, or not done and
+    due before ``now``, for a paused resolution clock before it paused) or
+    None (no clock, or still running). Only what the report reads comes
+    back: on a whole store every column is a hundred thousand objects."""
     have = ticket_columns(store)
     # CSAT lives in its own table (m009: one row per ticket asked).
     csat_table = bool(store.conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'csat'").fetchone())
-    optional = []
-    for col in OPTIONAL_TICKET_COLUMNS:
-        if col not in have and csat_table and col.startswith("csat_"):
-            field = col[len("csat_"):]
-            value = f"unixepoch(q.{field})" if field.endswith("_at") else f"q.{field}"
-            optional.append(f"(SELECT {value} FROM csat q WHERE q.ticket_id = tickets.id)")
-        elif col not in have:
-            optional.append("NULL")
-        elif col.endswith("_at"):
-            optional.append(f"unixepoch({col})")
-        else:
-            optional.append(col)
+    if "csat_rating" in have:
+        csat, join = "unixepoch(t.csat_asked_at), t.csat_rating", ""
+    elif csat_table:
+        csat, join = "q.asked_at, q.rating", " LEFT JOIN csat q ON q.ticket_id = t.id"
+    else:
+        csat, join = "NULL, NULL", ""
+    policy = "t.sla_policy" if "sla_policy" in have else "NULL"
+    paused = "unixepoch(t.sla_paused_at)" if "sla_paused_at" in have else "NULL"
+    key_column = {"channel": "t.channel", "assignee": "t.assignee"}.get(key or "", "NULL")
     cur = store.conn.cursor()
     cur.row_factory = None
     yield from cur.execute(
-        "SELECT id, status, priority, channel, account, assignee, contact_id, subject,"
-        " unixepoch(created_at), unixepoch(first_response_at), unixepoch(solved_at),"
-        " unixepoch(first_response_due), unixepoch(resolution_due), "
-        + ", ".join(optional)
-        + " FROM tickets WHERE created_at >= ? AND created_at < ? AND merged_into IS NULL",
-        [start, end],
+        f"SELECT t.id, t.status IN ('new', 'open', 'pending'), {key_column}, t.contact_id,"
+        " t.subject, unixepoch(t.created_at), unixepoch(t.first_response_at),"
+        " unixepoch(t.solved_at),"
+        " t.first_response_due IS NOT NULL OR t.resolution_due IS NOT NULL,"
+        " CASE WHEN t.first_response_due IS NULL THEN NULL"
+        "  WHEN t.first_response_at IS NOT NULL"
+        "   THEN unixepoch(t.first_response_at) <= unixepoch(t.first_response_due)"
+        "  WHEN :now > unixepoch(t.first_response_due) THEN 0 END,"
+        " CASE WHEN t.resolution_due IS NULL THEN NULL"
+        "  WHEN t.solved_at IS NOT NULL THEN unixepoch(t.solved_at) <= unixepoch(t.resolution_due)"
+        f"  WHEN COALESCE({paused}, :now) > unixepoch(t.resolution_due) THEN 0 END,"
+        f" {policy}, {csat}"
+        f" FROM tickets t{join}"
+        " WHERE t.created_at >= :start AND t.created_at < :end AND t.merged_into IS NULL",
+        {"start": start, "end": end, "now": now},
     )
 
 
@@ -77,7 +85,9 @@ def reopened_tickets(store: Store, start: str, end: str) -> set[int]:
         " WHERE e.action = 'status' AND e.at >= ? AND t.created_at >= ? AND t.created_at < ?"
         " AND json_extract(e.detail, '$.old') IN ('solved', 'closed')"
         " AND json_extract(e.detail, '$.new') IN ('new', 'open', 'pending')"
-        " UNION SELECT u.linked_ticket FROM tickets u JOIN tickets t ON t.id = u.linked_ticket"
+        # CROSS JOIN: from the few linked tickets (m016's partial index), not
+        # from every ticket of the period.
+        " UNION SELECT u.linked_ticket FROM tickets u CROSS JOIN tickets t ON t.id = u.linked_ticket"
         " WHERE u.linked_ticket IS NOT NULL AND t.created_at >= ? AND t.created_at < ?",
         [start, start, end, start, end],
     )
@@ -100,8 +110,9 @@ def message_volume(store: Store, start: str, end: str, by: str | None,
                    offsets: list[tuple[int, int]]) -> Iterator[tuple[str, Any, str, int, int]]:
     """Customer messages (``in``) and our own answers (``out``; automatic
     acknowledgements and rule replies left out) sent in [start, end), counted
-    two ways: ``("cell", key, direction, hour of week, n)`` and, overall only,
-    ``("day", None, direction, local day, n)``. With ``by="day"`` the key of
+    two ways: ``("cell", key, direction, hour of week, n)`` and, overall or
+    by channel (every message has one: the channels' cells add up to the
+    whole), ``("day", None, direction, local day, n)``. With ``by="day"`` the key of
     a cell is the local day.
 
     ``offsets`` are the zone's UTC offsets as ``(until, seconds)`` pairs, in
@@ -124,7 +135,7 @@ def message_volume(store: Store, start: str, end: str, by: str | None,
     params.append(offsets[-1][1] if offsets else 0)
     local = f"CASE {' '.join(case)} ELSE s + ? END" if case else "s + ?"
     days = ("UNION ALL SELECT 'day', NULL, d, l / 86400, sum(n) FROM local GROUP BY 3, 4"
-            if by is None else "")
+            if by in (None, "channel") else "")
     grouped = by not in (None, "day")
     cell_key = "l / 86400" if by == "day" else "k"
     cur = store.conn.cursor()
@@ -142,3 +153,57 @@ def message_volume(store: Store, start: str, end: str, by: str | None,
         + days,
         [start, end, start, end, *params],
     )
+
+
+def _local_time(column: str, offsets: list[tuple[int, int]]) -> tuple[str, list[Any]]:
+    """SQL for local Unix time of the Unix time ``column`` (see
+    ``message_volume`` for ``offsets``), and its parameters."""
+    case: list[str] = []
+    params: list[Any] = []
+    for until, offset in offsets[:-1]:
+        case.append(f"WHEN {column} < ? THEN {column} + ?")
+        params += [until, offset]
+    params.append(offsets[-1][1] if offsets else 0)
+    return (f"CASE {' '.join(case)} ELSE {column} + ? END" if case else f"{column} + ?"), params
+
+
+def ticket_message_cells(store: Store, start: str, end: str, by: str,
+                         offsets: list[tuple[int, int]]) -> Iterator[tuple[str | None, str]]:
+    """Messages sent in [start, end) (as ``message_volume`` counts them)
+    per tag (None: untagged tickets) or per assignee (None: unassigned),
+    as ``(key, cells)``: ``cells`` lists, comma-separated, one number per
+    message, its local hour of week, plus 168 for ``out``.
+
+    A ticket's tags and assignee belong to the ticket, so these walk the
+    tickets of each key in the key's index order (no sort) and read each
+    ticket's messages of the period off ``messages_ticket_sent`` (m016,
+    covering): a few hundred thousand index entries for a whole store,
+    instead of a lookup of the ticket's tags for each of a million
+    messages. The counting is left to the caller (one string per key)."""
+    local, params = _local_time("unixepoch(m.sent_at)", offsets)
+    cell = f"(({local}) / 3600 + 72) % 168 + 168 * (m.direction = 'out')"
+    messages = (
+        "JOIN messages m INDEXED BY messages_ticket_sent ON m.ticket_id = {t}"
+        " AND m.sent_at >= ? AND m.sent_at < ?"
+        " AND m.direction IN ('in', 'out')"
+        " AND (m.author IS NULL OR (m.author != 'auto-reply' AND m.author NOT LIKE 'rule:%'))")
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    if by == "tag":
+        yield from cur.execute(
+            f"SELECT g.tag, group_concat({cell}) FROM tags g INDEXED BY tags_tag "
+            + messages.format(t="g.ticket_id") + " GROUP BY g.tag",
+            [*params, start, end])
+        yield from cur.execute(
+            f"SELECT NULL, group_concat({cell}) FROM tickets t "
+            + messages.format(t="t.id")
+            + " WHERE NOT EXISTS (SELECT 1 FROM tags g WHERE g.ticket_id = t.id)"
+            " HAVING count(*) > 0",
+            [*params, start, end])
+    elif by == "assignee":
+        yield from cur.execute(
+            f"SELECT t.assignee, group_concat({cell}) FROM tickets t INDEXED BY tickets_assignee "
+            + messages.format(t="t.id") + " GROUP BY t.assignee",
+            [*params, start, end])
+    else:
+        raise ValueError(by)

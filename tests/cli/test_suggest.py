@@ -143,6 +143,29 @@ def test_suggest_includes_knowledge_base_articles_with_their_url(cli: Any, tmp_p
     assert arts[0]["question"] == "Quando arriva il rimborso"
 
 
+def test_articles_beside_a_config_without_a_kb_block(cli: Any, tmp_path: Path) -> None:
+    """Without a ``kb:`` block suggest reads kb/ beside the config (it then
+    skips loading the YAML); with one, the block decides; a --config that
+    does not exist is still an error."""
+    load(cli, tmp_path, HISTORY)
+    home = tmp_path / "config" / "supportctl"
+    (home / "kb").mkdir(parents=True)
+    (home / "kb" / "rimborsi.md").write_text(
+        "---\ntitle: Quando arriva il rimborso\nlanguage: it\n---\n"
+        "Il rimborso delle scarpe restituite arriva sulla carta in 3-5 giorni.\n")
+    (home / "config.yaml").write_text("# kb: not here\ntimezone: Europe/Rome\n")
+    arts = [s for s in cli("suggest", "5", "--format", "json").json() if s["kind"] == "article"]
+    assert [a["article"] for a in arts] == ["rimborsi"] and arts[0]["url"] is None
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (home / "config.yaml").write_text(f"kb:\n  path: {other}\n")
+    r = cli("suggest", "5", "--format", "json")
+    assert r.code == 0, r
+    assert [s for s in r.json() if s["kind"] == "article"] == []
+    r = cli("--config", str(tmp_path / "missing.yaml"), "suggest", "5")
+    assert r.code == 2 and "missing.yaml" in r.err
+
+
 def test_quality_bench_meets_its_floor() -> None:
     """The five-language fixture: full text alone finds the right answer in
     the top three for most wordings (bench/suggest_quality.py prints it)."""
