@@ -74,6 +74,11 @@ def csat_due(store: Store, solved_before: str) -> list[int]:
     ]
 
 
+def ticket_route(store: Store, ticket_id: int) -> Any:
+    """Channel, account and contact of a ticket (where a question goes), or None."""
+    return store.one("SELECT channel, account, contact_id FROM tickets WHERE id = ?", [ticket_id])
+
+
 def ticket_has_automated_inbound(store: Store, ticket_id: int) -> bool:
     """Whether a message on the ticket came from an automated sender
     (SPEC §4 flags kept in ``auto_reason``)."""
