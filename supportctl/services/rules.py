@@ -56,6 +56,9 @@ _LITERALS = re.compile(r"[\w ]+(?:\|[\w ]+)*")
 _compiled: dict[str, Any] = {}
 #: Patterns that hit the time limit in this process: skipped from then on.
 _timed_out: set[str] = set()
+#: outside_hours per (hours, UTC minute "YYYY-MM-DDTHH:MM"); hours objects
+#: are cached for the process (services.sla), so their ids are stable.
+_outside_by_minute: dict[tuple[int, str], bool] = {}
 
 
 @dataclass
@@ -91,10 +94,25 @@ class Context:
         from supportctl.services.sla import hours_from_config, is_business_time
 
         hours = hours_from_config(self.config)
-        when = parse_iso(self.sent_at)
-        if hours is None or when is None or not hours.periods:
+        if hours is None or not hours.periods:
             return False
-        return not is_business_time(when, hours)
+        # Working periods open and close on whole local minutes, so within
+        # one UTC minute (in a zone whose offset is whole minutes) the answer
+        # is the same: a sync of many messages asks once per minute.
+        key = (id(hours), self.sent_at[:16])
+        found = _outside_by_minute.get(key)
+        if found is not None:
+            return found
+        when = parse_iso(self.sent_at)
+        if when is None:
+            return False
+        found = not is_business_time(when, hours)
+        offset = when.astimezone(hours.tz).utcoffset()
+        if len(self.sent_at) == 20 and offset is not None and not offset.seconds % 60:
+            if len(_outside_by_minute) > 10_000:
+                _outside_by_minute.clear()
+            _outside_by_minute[key] = found
+        return found
 
 
 @dataclass
@@ -478,6 +496,7 @@ def apply_rules(store: Store, ticket_id: int, item: Inbound, settings: Any, now:
     ctx = context_for(store, config, ticket_id, item, settings.account, sent_at=sent_at or now,
                       message_id=message_id, language=language)
     had = set(ctx.tags)  # evaluate adds the tags rules set to ctx.tags
+    current_priority = ctx.priority  # and sets ctx.priority
     outcomes = evaluate(store, config, ctx, explain=False)
     # Tags are written in one batch (tags and their events, executemany):
     # inside ingest's savepoint, on a ticket that exists, whose tags were
@@ -509,7 +528,13 @@ def apply_rules(store: Store, ticket_id: int, item: Inbound, settings: Any, now:
                 if any(r.name == out.rule and r.assign_group for r in config.rules):
                     workflows.set_last_assignee(store, out.rule, value)
             elif action == "priority":
-                triage.priority(store, ticket_id, value, actor, now)
+                # The ticket's priority was read with its facts and only rules
+                # changed it since: no savepoint and re-read per change.
+                if value != current_priority:
+                    workflows.set_priority(store, ticket_id, value, now)
+                    store.event(actor, "priority", now, ticket_id=ticket_id, old=current_priority,
+                                new=value)
+                    current_priority = value
             elif action == "status":
                 triage.set_status(store, ticket_id, value, actor, now)
             elif action == "note":

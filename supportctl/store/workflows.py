@@ -220,6 +220,11 @@ def rule_facts(store: Store, ticket_id: int) -> tuple[str, int | None, set[str]]
     return row[0], row[1], set(row[2].split("\x1f")) if row[2] else set()
 
 
+def set_priority(store: Store, ticket_id: int, priority: str, now: str) -> None:
+    store.execute("UPDATE tickets SET priority = ?, updated_at = ? WHERE id = ?",
+                  [priority, now, ticket_id])
+
+
 def add_tags(store: Store, ticket_id: int, tags: list[tuple[str, str]], at: str) -> None:
     """Tag a ticket with tags it does not have yet, each with its ``tag``
     event (``tags``: (actor, tag) pairs): two statements for the lot."""
