@@ -34,6 +34,14 @@ def mark_unclosed_stale(store: Store) -> None:
     store.execute("UPDATE tickets SET sla_stale = 1 WHERE status != 'closed' AND sla_stale = 0")
 
 
+def mark_fresh(store: Store, ticket_ids: list[int]) -> None:
+    """Due times stored as they are (an import restores them verbatim)."""
+    for i in range(0, len(ticket_ids), 500):
+        chunk = ticket_ids[i:i + 500]
+        store.execute(f"UPDATE tickets SET sla_stale = 0 WHERE id IN ({','.join('?' * len(chunk))})",
+                      chunk)
+
+
 def clear_stale_clocks(store: Store, *, ticket_id: int | None = None) -> int:
     """No SLA configured: stale tickets (or the one given) get no clocks;
     returns how many."""
