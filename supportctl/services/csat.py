@@ -167,7 +167,7 @@ def ask_due_csat(store: Store, config: Any, now: str) -> list[int]:
 
     queued: list[int] = []
     for tid in workflows.csat_due(store, shift(now, -cs.after)):
-        t = store.one("SELECT channel, account, contact_id FROM tickets WHERE id = ?", [tid])
+        t = workflows.ticket_route(store, tid)
         if t is None:
             continue
         with store.tx():

@@ -20,6 +20,7 @@ from typing import Any
 
 from supportctl.errors import SupportError
 from supportctl.services import notify, sla, triage
+from supportctl.store import sla as db
 from supportctl.store.db import Store
 
 
@@ -55,11 +56,10 @@ STEPS: list[tuple[str, Callable[[Context], int]]] = []
 def wake_snoozed(store: Store, actor: str, now: str) -> int:
     """Snoozes whose time has come end, with an event, so the ticket is
     back in the queue and the record says why."""
-    ids = [r[0] for r in store.execute(
-        "SELECT id FROM tickets WHERE snoozed_until IS NOT NULL AND snoozed_until <= ?", [now])]
+    ids = db.snoozes_due(store, now)
     with store.tx():
         for tid in ids:
-            store.execute("UPDATE tickets SET snoozed_until = NULL WHERE id = ?", [tid])
+            db.end_snooze(store, tid)
             store.event(actor, "unsnooze", now, ticket_id=tid, reason="time")
     return len(ids)
 

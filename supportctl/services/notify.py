@@ -31,8 +31,10 @@ from supportctl.channels.base import Channel
 from supportctl.errors import ChannelError, ConfigError
 from supportctl.models import Address, Outbound, iso, parse_iso
 from supportctl.services import sla
+from supportctl.store import notify as db
 from supportctl.store.db import Store
-from supportctl.store.read import BREACHED_SQL, DUE_SOON_SQL, OPEN_STATUSES, due_soon_params
+from supportctl.store.read import due_soon_params
+from supportctl.store.sla import set_state, state
 
 CURSOR_KEY = "notify.cursor"
 SINCE_KEY = "notify.since"
@@ -58,18 +60,6 @@ class Pending:
 class Report:
     sent: int = 0
     failed: list[str] = field(default_factory=list)
-
-
-def _state(store: Store, key: str) -> str | None:
-    value = store.scalar("SELECT value FROM service_state WHERE key = ?", [key])
-    return None if value is None else str(value)
-
-
-def _set_state(store: Store, key: str, value: str, now: str) -> None:
-    store.execute(
-        "INSERT INTO service_state (key, value, updated_at) VALUES (?, ?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        [key, value, now])
 
 
 def outbound_for(entry: Any, channel: Channel, text: str, subject: str) -> Outbound:
@@ -117,18 +107,12 @@ def ticket_line(store: Store, ticket_id: int, config: Any, *, event: str,
     """(text, email subject): id, customer, channel, first line, due time."""
     from supportctl.safe import one_line
 
-    t = store.one(
-        "SELECT t.id, t.channel, t.subject, t.first_response_at, t.first_response_due, "
-        "t.solved_at, t.resolution_due, t.assignee, c.name AS contact_name, "
-        "(SELECT address FROM identities i WHERE i.contact_id = t.contact_id ORDER BY id LIMIT 1) "
-        "AS address FROM tickets t LEFT JOIN contacts c ON c.id = t.contact_id WHERE t.id = ?",
-        [ticket_id])
+    t = db.ticket_summary(store, ticket_id)
     if t is None:
         return f"#{ticket_id} {event}", f"#{ticket_id} {event}"
     if message_id is None:
-        message_id = store.scalar(
-            "SELECT max(id) FROM messages WHERE ticket_id = ? AND direction = 'in'", [ticket_id])
-    text = store.scalar("SELECT text FROM messages WHERE id = ?", [message_id]) or t["subject"]
+        message_id = db.last_inbound_id(store, ticket_id)
+    text = db.message_text(store, message_id) or t["subject"]
     first = next((ln for ln in str(text).splitlines() if ln.strip()), "")
     who = one_line(t["contact_name"] or t["address"] or "unknown", 30)
     due = due or (t["first_response_due"] if not t["first_response_at"] and t["first_response_due"]
@@ -148,18 +132,15 @@ def applies(store: Store, entry: Any, ticket_id: int, at: datetime, config: Any)
     """The entry's optional conditions: priority, channel (medium or
     account), tag, outside_hours (at the moment of the event)."""
     if entry.priority or entry.channel:
-        row = store.one("SELECT priority, channel, account FROM tickets WHERE id = ?", [ticket_id])
+        row = db.ticket_routing(store, ticket_id)
         if row is None:
             return False
         if entry.priority and row["priority"] not in entry.priority:
             return False
         if entry.channel and row["channel"] not in entry.channel and row["account"] not in entry.channel:
             return False
-    if entry.tag:
-        marks = ", ".join("?" for _ in entry.tag)
-        if not store.scalar(f"SELECT 1 FROM tags WHERE ticket_id = ? AND tag IN ({marks}) LIMIT 1",
-                            [ticket_id, *entry.tag]):
-            return False
+    if entry.tag and not db.has_any_tag(store, ticket_id, list(entry.tag)):
+        return False
     return outside_ok(entry, at, config)
 
 
@@ -181,9 +162,7 @@ def _from_log(store: Store, config: Any, cursor: int) -> Iterator[Pending]:
     wanted = {ev for e in getattr(config, "notify", None) or [] for ev in e.on}
     if not wanted & {"new", "assigned", "customer-replied"}:
         return
-    rows = store.execute(
-        "SELECT id, ticket_id, action, detail, at FROM events WHERE id > ? "
-        "AND action IN ('message.in', 'assign') ORDER BY id", [cursor]).fetchall()
+    rows = db.ticket_events_after(store, cursor)
     for eid, tid, action, detail, at in rows:
         if tid is None:
             continue
@@ -201,7 +180,7 @@ def _from_log(store: Store, config: Any, cursor: int) -> Iterator[Pending]:
             mid = d.get("message_id")
             if _noise(store, tid, mid):
                 continue
-            first = store.scalar("SELECT min(id) FROM messages WHERE ticket_id = ?", [tid])
+            first = db.first_message_id(store, tid)
             if mid is not None and mid == first:
                 event, key = "new", "new"
             else:
@@ -215,17 +194,15 @@ def _from_log(store: Store, config: Any, cursor: int) -> Iterator[Pending]:
 def _noise(store: Store, ticket_id: int, message_id: Any) -> bool:
     """Spam, bounces, closed tickets and automatic mail (an out-of-office,
     a list) wake nobody."""
-    if store.scalar("SELECT 1 FROM tags WHERE ticket_id = ? AND tag IN ('spam', 'bounce')",
-                    [ticket_id]):
+    if db.has_any_tag(store, ticket_id, ["spam", "bounce"]):
         return True
-    if store.scalar("SELECT status FROM tickets WHERE id = ?", [ticket_id]) in ("closed", None):
+    if db.ticket_status(store, ticket_id) in ("closed", None):
         return True
-    return bool(store.scalar("SELECT auto_reason FROM messages WHERE id = ?", [message_id]))
+    return db.message_is_automated(store, message_id)
 
 
 def _clocks(store: Store, config: Any, now: str, since: str) -> Iterator[Pending]:
     """Tickets whose clock runs out soon, or ran out (after ``since``)."""
-    statuses = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
     at = parse_iso(now)
     assert at is not None
     soon = due_soon_params(now)[1]
@@ -235,15 +212,11 @@ def _clocks(store: Store, config: Any, now: str, since: str) -> Iterator[Pending
             return due <= (stopped or now)
         return stopped is None and now < due <= soon
 
-    for event, sql, params in (("due-soon", DUE_SOON_SQL, due_soon_params(now)),
-                               ("breached", BREACHED_SQL, [now, now])):
+    for event in ("due-soon", "breached"):
         entries = _entries(config, event)
         if not entries:
             continue
-        rows = store.execute(
-            "SELECT t.id, t.first_response_at, t.first_response_due, t.solved_at, "
-            "t.sla_paused_at, t.resolution_due FROM tickets t "
-            f"WHERE t.status IN ({statuses}) AND t.merged_into IS NULL AND {sql}", params).fetchall()
+        rows = db.running_clocks(store, event, now)
         for tid, fr_at, fr_due, solved, paused, res_due in rows:
             clocks = []
             if fr_due and not fr_at and running_out(fr_due, None, event):
@@ -265,15 +238,8 @@ def digest_text(store: Store, config: Any, entry: Any, now: str) -> tuple[str, s
     """Breached tickets and those due within a day, a line each."""
     from supportctl.safe import one_line
 
-    statuses = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
     day = iso((parse_iso(now) or datetime.now()) + timedelta(days=1)) or now
-    rows = store.execute(
-        "SELECT t.id, t.channel, t.subject, c.name, t.first_response_at, t.first_response_due, "
-        "t.solved_at, t.sla_paused_at, t.resolution_due FROM tickets t "
-        "LEFT JOIN contacts c ON c.id = t.contact_id "
-        f"WHERE t.status IN ({statuses}) AND t.merged_into IS NULL AND ("
-        "(t.first_response_at IS NULL AND t.first_response_due <= ?) OR "
-        "(t.solved_at IS NULL AND t.resolution_due <= ?)) ORDER BY t.id", [day, day]).fetchall()
+    rows = db.due_by(store, day)
     at = parse_iso(now)
     assert at is not None
     breached: list[str] = []
@@ -331,29 +297,26 @@ def run(store: Store, config: Any, now: str, channel_for: ChannelFor, *,
     report = Report()
     if not getattr(config, "notify", None):
         return report
-    last = int(store.scalar("SELECT COALESCE(max(id), 0) FROM events") or 0)
+    last = db.last_event_id(store)
     with store.tx():
-        cursor_text = _state(store, CURSOR_KEY)
-        since = _state(store, SINCE_KEY)
+        cursor_text = state(store, CURSOR_KEY)
+        since = state(store, SINCE_KEY)
         if cursor_text is None or since is None:
             # First run: from the start of this pass, no backlog.
             since = started or now
-            first = store.scalar("SELECT COALESCE(max(id), 0) FROM events WHERE at < ?", [since])
-            cursor_text = str(first or 0)
-            _set_state(store, CURSOR_KEY, cursor_text, now)
-            _set_state(store, SINCE_KEY, since, now)
+            cursor_text = str(db.last_event_before(store, since))
+            set_state(store, CURSOR_KEY, cursor_text, now)
+            set_state(store, SINCE_KEY, since, now)
         for account, error in (synced or {}).items():
             if error is None:  # the streak ended: a new failure notifies again
-                store.execute("DELETE FROM notifications WHERE ticket_id = 0 AND event = ?",
-                              [f"sync-failed:{account}"])
+                db.forget_notification(store, 0, f"sync-failed:{account}")
     cursor = int(cursor_text)
     failures = {a: e for a, e in (synced or {}).items() if e is not None}
     todo = [*_from_log(store, config, cursor), *_clocks(store, config, now, since),
             *_digests(store, config, now), *_sync_failures(config, now, failures)]
     oldest_failed: int | None = None
     for p in todo:
-        if store.scalar("SELECT 1 FROM notifications WHERE ticket_id = ? AND event = ? AND entry = ?",
-                        [p.ticket_id, p.key, p.entry.name]):
+        if db.notified(store, p.ticket_id, p.key, p.entry.name):
             continue
         try:
             deliver(p.entry, channel_for, p.text, p.subject)
@@ -363,14 +326,13 @@ def run(store: Store, config: Any, now: str, channel_for: ChannelFor, *,
                 oldest_failed = min(oldest_failed or p.event_id, p.event_id)
             continue
         with store.tx():
-            store.execute("INSERT OR IGNORE INTO notifications (ticket_id, event, entry, at) "
-                          "VALUES (?, ?, ?, ?)", [p.ticket_id, p.key, p.entry.name, now])
+            db.record_notification(store, p.ticket_id, p.key, p.entry.name, now)
             store.event(f"notify:{p.entry.name}", "notify", now, ticket_id=p.ticket_id or None,
                         event=p.event, entry=p.entry.name, via=p.entry.via)
         report.sent += 1
     with store.tx():
         # A failed send is retried next time: the position stays before it.
-        _set_state(store, CURSOR_KEY, str(last if oldest_failed is None else oldest_failed - 1), now)
+        set_state(store, CURSOR_KEY, str(last if oldest_failed is None else oldest_failed - 1), now)
     return report
 
 

@@ -19,6 +19,15 @@ in this process, so one bad rule costs ``sync`` at most that once. A
 pattern that is only words separated by ``|`` (the common case: "refund|
 rimborso") is a substring test, which is several times faster.
 
+The time limit itself costs: ``regex`` arms a timer on every search with
+one, about 15 µs, more than most searches of an SMS take. So each pattern
+is classified once (``_fast_limit``): one whose worst case is provably
+polynomial (no repeat inside a repeat, no alternation inside a repeat, no
+backreference, nothing ``re``'s parser does not know) runs without the
+timer on a text short enough that its worst case is about a million steps
+(a few milliseconds); everything else, and every longer text, runs with
+the limit as before.
+
 ``evaluate`` decides (reading the store, never writing) and ``apply_rules``
 carries the outcome out, so ``rules test ID`` shows exactly what a sync
 would do.
@@ -28,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -46,6 +56,9 @@ _LITERALS = re.compile(r"[\w ]+(?:\|[\w ]+)*")
 _compiled: dict[str, Any] = {}
 #: Patterns that hit the time limit in this process: skipped from then on.
 _timed_out: set[str] = set()
+#: outside_hours per (hours, UTC minute "YYYY-MM-DDTHH:MM"); hours objects
+#: are cached for the process (services.sla), so their ids are stable.
+_outside_by_minute: dict[tuple[int, str], bool] = {}
 
 
 @dataclass
@@ -78,13 +91,28 @@ class Context:
 
     @cached_property
     def outside_hours(self) -> bool:
-        from supportctl.services.sla import hours_from_config, next_business_time
+        from supportctl.services.sla import hours_from_config, is_business_time
 
         hours = hours_from_config(self.config)
-        when = parse_iso(self.sent_at)
-        if hours is None or when is None:
+        if hours is None or not hours.periods:
             return False
-        return next_business_time(when, hours) > when
+        # Working periods open and close on whole local minutes, so within
+        # one UTC minute (in a zone whose offset is whole minutes) the answer
+        # is the same: a sync of many messages asks once per minute.
+        key = (id(hours), self.sent_at[:16])
+        found = _outside_by_minute.get(key)
+        if found is not None:
+            return found
+        when = parse_iso(self.sent_at)
+        if when is None:
+            return False
+        found = not is_business_time(when, hours)
+        offset = when.astimezone(hours.tz).utcoffset()
+        if len(self.sent_at) == 20 and offset is not None and not offset.seconds % 60:
+            if len(_outside_by_minute) > 10_000:
+                _outside_by_minute.clear()
+            _outside_by_minute[key] = found
+        return found
 
 
 @dataclass
@@ -103,29 +131,109 @@ class Outcome:
 
 
 def _pattern(pattern: str) -> Any:
+    """``("words", words, 0)`` or ``("regex", compiled, fast_limit)``."""
     p = _compiled.get(pattern)
     if p is None:
         if _LITERALS.fullmatch(pattern):
             words = tuple(w.lower() for w in pattern.split("|"))
-            p = _compiled[pattern] = ("words", words)
+            p = _compiled[pattern] = ("words", words, 0)
         else:
             import regex
 
-            p = _compiled[pattern] = ("regex", regex.compile(pattern, regex.IGNORECASE | regex.V0))
+            p = _compiled[pattern] = ("regex", regex.compile(pattern, regex.IGNORECASE | regex.V0),
+                                      _fast_limit(pattern))
     return p
+
+
+#: Worst-case backtracking steps a search may take without the timer: about
+#: ten nanoseconds each, so a few milliseconds.
+_FAST_STEPS = 1e6
+#: Longest text searched without the timer, whatever the pattern.
+_FAST_MAX = 100_000
+#: regex's fuzzy matching (``(?:foo){e<=1}``) reads as literal braces to
+#: ``re``'s parser: never the fast path.
+_FUZZY = re.compile(r"\{[^}]*[^\d,}][^}]*\}")
+
+
+class _Unsafe(Exception):
+    pass
+
+
+def _fast_limit(pattern: str) -> int:
+    """The longest text ``pattern`` may search without the timer: 0 for a
+    pattern that could backtrack exponentially (or that ``re`` cannot
+    parse: regex's own syntax), else what keeps its worst case, about
+    n^(k+1) steps for k variable-length repeats in sequence, under
+    ``_FAST_STEPS``."""
+    import re._parser as sre  # type: ignore[import-not-found]
+
+    if _FUZZY.search(pattern):
+        return 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "possible nested set": regex syntax
+            k = _variable_repeats(sre.parse(pattern))
+    except (_Unsafe, re.error, RecursionError, OverflowError):
+        return 0
+    return min(_FAST_MAX, int(_FAST_STEPS ** (1 / (k + 1))))
+
+
+def _variable_repeats(sub: Any) -> int:
+    """How many variable-length repeats follow one another in a parsed
+    pattern (alternatives: the worst); raises ``_Unsafe`` where the count
+    does not bound the work."""
+    import re._constants as c  # type: ignore[import-not-found]
+
+    repeats = (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT))
+    k = 0
+    for op, av in sub:
+        if op in repeats:
+            lo, hi, body = av
+            inner = _variable_repeats(body)
+            if hi > 1 and (inner or _branches(body)):
+                raise _Unsafe  # (a+)+, (a|aa)*: exponential
+            k += inner + (1 if hi > 1 and hi != lo else 0)
+        elif op is c.SUBPATTERN:
+            k += _variable_repeats(av[3])
+        elif op is c.ATOMIC_GROUP:
+            k += _variable_repeats(av)
+        elif op in (c.ASSERT, c.ASSERT_NOT):
+            k += _variable_repeats(av[1])
+        elif op is c.BRANCH:
+            k += max(_variable_repeats(b) for b in av[1])
+        elif op in (c.GROUPREF, c.GROUPREF_EXISTS, c.GROUPREF_IGNORE, c.GROUPREF_UNI_IGNORE,
+                    c.GROUPREF_LOC_IGNORE):
+            raise _Unsafe
+    return k
+
+
+def _branches(sub: Any) -> bool:
+    """Whether a parsed pattern holds an alternation or any repeat."""
+    import re._constants as c
+
+    for op, av in sub:
+        if op in (c.BRANCH, c.MAX_REPEAT, c.MIN_REPEAT) or op is getattr(c, "POSSESSIVE_REPEAT", None):
+            return True
+        if op is c.SUBPATTERN and _branches(av[3]):
+            return True
+        if op is c.ATOMIC_GROUP and _branches(av):
+            return True
+        if op in (c.ASSERT, c.ASSERT_NOT) and _branches(av[1]):
+            return True
+    return False
 
 
 def search(pattern: str, text: str) -> bool | None:
     """Whether ``pattern`` occurs in ``text``; None when it timed out."""
     if pattern in _timed_out:
         return None
-    kind, p = _pattern(pattern)
+    kind, p, fast = _pattern(pattern)
     if kind == "words":
         low = text.lower()
         return any(w in low for w in p)
-    if not text:
-        # Nothing to backtrack over; and regex's timer costs ~1 ms on an
-        # empty string (every SMS has an empty subject).
+    if len(text) <= fast or not text:
+        # A bounded worst case (see _fast_limit), or nothing to backtrack
+        # over: no timer (every SMS has an empty subject).
         return p.search(text) is not None
     try:
         return p.search(text, timeout=REGEX_TIMEOUT) is not None
@@ -204,7 +312,7 @@ def _predicate(key: str, want: Any) -> Predicate:
         flag = bool(want)
         return lambda c, _l: c.outside_hours is flag
     if key in ("subject", "text"):
-        kind, p = _pattern(want)
+        kind, p, _fast = _pattern(want)
         if kind == "words":
             words = p
 
@@ -317,13 +425,19 @@ def evaluate(store: Store, config: Any, ctx: Context, *, explain: bool = True) -
 
 def context_for(store: Store, config: Any, ticket_id: int, item: Inbound, account: str,
                 *, sent_at: str, message_id: int | None, language: str | None) -> Context:
-    t = triage.require(store, ticket_id)
-    return Context(
+    facts = workflows.rule_facts(store, ticket_id)
+    if facts is None:
+        triage.require(store, ticket_id)  # raises NotFound, saying what to run
+    assert facts is not None
+    priority, contact_id, tags = facts
+    ctx = Context(
         store=store, ticket_id=ticket_id, medium=item.medium, account=account or "",
         sender=item.sender, to=[*item.to, *item.cc], subject=item.subject or "",
         text=item.text or "", language=language, sent_at=sent_at, message_id=message_id,
-        config=config, tags=workflows.ticket_tags(store, ticket_id), priority=t["priority"],
+        config=config, tags=tags, priority=priority,
     )
+    ctx.contact_id = contact_id  # read with the rest: no second query
+    return ctx
 
 
 def stored_context(store: Store, config: Any, ticket_id: int) -> Context | None:
@@ -381,27 +495,46 @@ def apply_rules(store: Store, ticket_id: int, item: Inbound, settings: Any, now:
     config = settings.config
     ctx = context_for(store, config, ticket_id, item, settings.account, sent_at=sent_at or now,
                       message_id=message_id, language=language)
+    had = set(ctx.tags)  # evaluate adds the tags rules set to ctx.tags
+    current_priority = ctx.priority  # and sets ctx.priority
     outcomes = evaluate(store, config, ctx, explain=False)
-    by_name = {r.name: r for r in config.rules}
+    # Tags are written in one batch (tags and their events, executemany):
+    # inside ingest's savepoint, on a ticket that exists, whose tags were
+    # read just now, so a tag not among them is new. A batch is written
+    # before any other action, so the event log keeps the rules' order.
+    tags: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        if tags:
+            workflows.add_tags(store, ticket_id, tags, now)
+            tags.clear()
+
     for out in outcomes:
         actor = f"rule:{out.rule}"
         if out.timed_out:
+            flush()
             store.event(actor, "rule.timeout", now, ticket_id=ticket_id, fields=out.timed_out,
                         seconds=REGEX_TIMEOUT)
         for action, value in out.actions:
             if action == "tag":
-                # Inside ingest's savepoint, on a ticket that exists: the two
-                # writes per tag without triage.tag's own savepoint and re-read
-                # (a third of the cost of 50 rules over a big sync).
                 for name in value:
-                    if workflows.add_tag(store, ticket_id, name):
-                        store.event(actor, "tag", now, ticket_id=ticket_id, tag=name)
-            elif action == "assign" and value:
+                    if name not in had:
+                        had.add(name)
+                        tags.append((actor, name))
+                continue
+            flush()
+            if action == "assign" and value:
                 triage.assign(store, ticket_id, value, actor, now)
-                if by_name[out.rule].assign_group:
+                if any(r.name == out.rule and r.assign_group for r in config.rules):
                     workflows.set_last_assignee(store, out.rule, value)
             elif action == "priority":
-                triage.priority(store, ticket_id, value, actor, now)
+                # The ticket's priority was read with its facts and only rules
+                # changed it since: no savepoint and re-read per change.
+                if value != current_priority:
+                    workflows.set_priority(store, ticket_id, value, now)
+                    store.event(actor, "priority", now, ticket_id=ticket_id, old=current_priority,
+                                new=value)
+                    current_priority = value
             elif action == "status":
                 triage.set_status(store, ticket_id, value, actor, now)
             elif action == "note":
@@ -412,6 +545,7 @@ def apply_rules(store: Store, ticket_id: int, item: Inbound, settings: Any, now:
                 _reply(store, ctx, item, settings, value, actor, now)
             elif action == "notify":
                 notify(store, ticket_id, value, actor, now)
+    flush()
     return outcomes
 
 

@@ -34,6 +34,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from supportctl.models import iso, parse_iso
+from supportctl.store import sla as db
 from supportctl.store.db import Store
 
 #: Minutes since local midnight, [open, close); close may be 1440 (24:00).
@@ -412,21 +413,15 @@ def refresh(store: Store, config: Any, now: str) -> int:
     tickets were recomputed."""
     fp = fingerprint(config)
     with store.tx():
-        if store.scalar("SELECT value FROM service_state WHERE key = ?", [FINGERPRINT_KEY]) != fp:
-            store.execute("UPDATE tickets SET sla_stale = 1 WHERE status != 'closed' AND sla_stale = 0")
-            store.execute(
-                "INSERT INTO service_state (key, value, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                [FINGERPRINT_KEY, fp, now])
+        if db.state(store, FINGERPRINT_KEY) != fp:
+            db.mark_unclosed_stale(store)
+            db.set_state(store, FINGERPRINT_KEY, fp, now)
         if not policies(config):
             # No SLA: no clocks. One statement, not a walk over every ticket.
-            return store.execute(
-                "UPDATE tickets SET first_response_due = NULL, resolution_due = NULL, "
-                "sla_policy = NULL, sla_stale = 0 WHERE sla_stale = 1").rowcount
+            return db.clear_stale_clocks(store)
     done = 0
     while True:
-        ids = [r[0] for r in store.execute(
-            "SELECT id FROM tickets WHERE sla_stale = 1 ORDER BY id LIMIT 2000")]
+        ids = db.stale_ids(store, limit=2000)
         if not ids:
             return done
         with store.tx():
@@ -437,18 +432,14 @@ def refresh(store: Store, config: Any, now: str) -> int:
 
 def recompute(store: Store, ticket_id: int, config: Any) -> None:
     """Due times, policy name and pause of one ticket, from its facts."""
-    t = store.one(
-        "SELECT id, channel, account, priority, created_at, contact_id FROM tickets WHERE id = ?",
-        [ticket_id])
+    t = db.clock_facts(store, ticket_id)
     if t is None:
         return
-    tags = {r[0] for r in store.execute("SELECT tag FROM tags WHERE ticket_id = ?", [ticket_id])}
+    tags = db.ticket_tags(store, ticket_id)
     contact_tags: set[str] = set()
     if t["contact_id"] is not None and any(
             "contact_tag" in (getattr(p, "match", None) or {}) for p in policies(config)):
-        contact_tags = {r[0] for r in store.execute(
-            "SELECT DISTINCT g.tag FROM tags g JOIN tickets o ON o.id = g.ticket_id "
-            "WHERE o.contact_id = ?", [t["contact_id"]])}
+        contact_tags = db.contact_tags(store, t["contact_id"])
     facts = Facts(channel=t["channel"], account=t["account"], priority=t["priority"], tags=tags,
                   contact_tags=contact_tags)
     # Automatic mail (ingest tags it ``auto`` and files it solved) never
@@ -463,11 +454,8 @@ def recompute(store: Store, ticket_id: int, config: Any) -> None:
             if b is not None:
                 paused += business_time_between(a, b, hours)
     first, resolution = _due(policy, created, t["priority"], config, paused)
-    store.execute(
-        "UPDATE tickets SET first_response_due = ?, resolution_due = ?, sla_policy = ?, "
-        "sla_stale = 0 WHERE id = ?",
-        [iso(first), iso(resolution),
-         (getattr(policy, "name", "") or "default") if policy is not None else None, ticket_id])
+    db.set_due_times(store, ticket_id, iso(first), iso(resolution),
+                     (getattr(policy, "name", "") or "default") if policy is not None else None)
 
 
 def pending_intervals(store: Store, ticket_id: int) -> list[tuple[datetime, datetime | None]]:
@@ -475,9 +463,7 @@ def pending_intervals(store: Store, ticket_id: int) -> list[tuple[datetime, date
     open-ended while it still is)."""
     out: list[tuple[datetime, datetime | None]] = []
     began: datetime | None = None
-    for at, detail in store.execute(
-            "SELECT at, detail FROM events WHERE ticket_id = ? AND action = 'status' ORDER BY id",
-            [ticket_id]):
+    for at, detail in db.status_changes(store, ticket_id):
         try:
             d = json.loads(detail)
         except ValueError:
@@ -497,15 +483,7 @@ def refresh_stale(store: Store, config: Any, *, limit_to: int | None = None) -> 
     """Recompute stale tickets now (inside the caller's transaction): one
     ticket (``limit_to``) after ingest's rules, else all of them."""
     if not policies(config):
-        store.execute("UPDATE tickets SET first_response_due = NULL, resolution_due = NULL, "
-                      "sla_policy = NULL, sla_stale = 0 WHERE sla_stale = 1"
-                      + (" AND id = ?" if limit_to is not None else ""),
-                      [limit_to] if limit_to is not None else [])
+        db.clear_stale_clocks(store, ticket_id=limit_to)
         return
-    sql = "SELECT id FROM tickets WHERE sla_stale = 1"
-    params: list[Any] = []
-    if limit_to is not None:
-        sql += " AND id = ?"
-        params.append(limit_to)
-    for (tid,) in store.execute(sql, params).fetchall():
+    for tid in db.stale_ids(store, ticket_id=limit_to):
         recompute(store, tid, config)

@@ -111,10 +111,9 @@ def import_jsonl(store: Store, lines: Iterable[str]) -> dict[str, int]:
             )
         # An import restores due times verbatim (SPEC §6): the tag triggers
         # marked these tickets stale, and a recompute would replace them.
-        for i in range(0, len(imported), 500):
-            chunk = imported[i:i + 500]
-            store.execute(f"UPDATE tickets SET sla_stale = 0 WHERE id IN ({','.join('?' * len(chunk))})",
-                          chunk)
+        from supportctl.store.sla import mark_fresh
+
+        mark_fresh(store, imported)
     return counts
 
 

@@ -203,6 +203,19 @@ class Store:
                 ) from None
             raise
 
+    def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
+        """``execute`` for many rows of parameters (one statement prepared once)."""
+        try:
+            return self.conn.executemany(sql, rows)
+        except sqlite3.OperationalError as exc:
+            if self.readonly and "readonly" in str(exc):
+                raise self._readonly_error() from None
+            if "full" in str(exc):
+                raise StoreError(
+                    f"disk full writing {self.path}: nothing was stored; free space and run again"
+                ) from None
+            raise
+
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
         return row

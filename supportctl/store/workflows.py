@@ -74,6 +74,11 @@ def csat_due(store: Store, solved_before: str) -> list[int]:
     ]
 
 
+def ticket_route(store: Store, ticket_id: int) -> Any:
+    """Channel, account and contact of a ticket (where a question goes), or None."""
+    return store.one("SELECT channel, account, contact_id FROM tickets WHERE id = ?", [ticket_id])
+
+
 def ticket_has_automated_inbound(store: Store, ticket_id: int) -> bool:
     """Whether a message on the ticket came from an automated sender
     (SPEC §4 flags kept in ``auto_reason``)."""
@@ -204,10 +209,32 @@ def last_inbound_at(store: Store, ticket_id: int, channel: str) -> str | None:
     return at
 
 
-def add_tag(store: Store, ticket_id: int, tag: str) -> bool:
-    """Tag a ticket; True if it was not tagged so."""
-    cur = store.execute("INSERT OR IGNORE INTO tags (ticket_id, tag) VALUES (?, ?)", [ticket_id, tag])
-    return bool(cur.rowcount)
+def rule_facts(store: Store, ticket_id: int) -> tuple[str, int | None, set[str]] | None:
+    """What rules look at on a ticket, in one query: its priority, contact
+    and tags; None when there is no such ticket."""
+    row = store.one(
+        "SELECT priority, contact_id, (SELECT group_concat(tag, char(31)) FROM tags "
+        "WHERE ticket_id = t.id) FROM tickets t WHERE id = ?", [ticket_id])
+    if row is None:
+        return None
+    return row[0], row[1], set(row[2].split("\x1f")) if row[2] else set()
+
+
+def set_priority(store: Store, ticket_id: int, priority: str, now: str) -> None:
+    store.execute("UPDATE tickets SET priority = ?, updated_at = ? WHERE id = ?",
+                  [priority, now, ticket_id])
+
+
+def add_tags(store: Store, ticket_id: int, tags: list[tuple[str, str]], at: str) -> None:
+    """Tag a ticket with tags it does not have yet, each with its ``tag``
+    event (``tags``: (actor, tag) pairs): two statements for the lot."""
+    import json
+
+    store.executemany("INSERT OR IGNORE INTO tags (ticket_id, tag) VALUES (?, ?)",
+                           [(ticket_id, tag) for _, tag in tags])
+    store.executemany(
+        "INSERT INTO events (ticket_id, actor, action, detail, at) VALUES (?, ?, 'tag', ?, ?)",
+        [(ticket_id, actor, json.dumps({"tag": tag}, ensure_ascii=False), at) for actor, tag in tags])
 
 
 def forget_csat_comments(store: Store, ticket_ids: list[int]) -> None:

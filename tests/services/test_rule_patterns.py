@@ -1,0 +1,44 @@
+"""Rule patterns: which may search without regex's timer (a worst case
+provably bounded on a short text), and that both ways find the same."""
+
+from __future__ import annotations
+
+import pytest
+import regex
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from supportctl.services import rules
+
+
+@pytest.mark.parametrize("pattern", [
+    r"(x+x+)+y", r"(a|aa)*b", r"(a?){20}a{20}", r"(\d{2}){3}", r"(a)\1", r"(?:foo){e<=1}",
+    r"\p{L}+", r"(?<a>x)(?(a)y|z)",
+])
+def test_patterns_that_could_backtrack_for_ever_always_run_with_the_timer(pattern: str) -> None:
+    assert rules._fast_limit(pattern) == 0
+
+
+@pytest.mark.parametrize(("pattern", "limit"), [
+    (r"^(hi|hello|ciao)\b", 100_000), (r"order\s*#?\d{4}", 1000), (r"a.*a.*b", 99),
+    (r"ordine\s*(n\.?|nr\.?)?\s*\d{3,}", 31),
+])
+def test_a_bounded_pattern_skips_the_timer_only_on_short_texts(pattern: str, limit: int) -> None:
+    assert rules._fast_limit(pattern) == limit
+
+
+def test_a_catastrophic_pattern_on_a_long_text_times_out_once() -> None:
+    evil = r"(x+x+)+y"
+    rules._timed_out.discard(evil)
+    assert rules.search(evil, "x" * 5000) is None
+    assert evil in rules._timed_out
+    rules._timed_out.discard(evil)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([r"order\s*#?\d{4}", r"\b\d{4}\b.*\b(refund|rimborso)\b", r"https?://\S+",
+                        r"\+?\d[\d ]{8,}\d", r"(?i)\bcan(no|')?t\b", r"[!?]{3,}"]),
+       st.text(alphabet="orderfunimbsz 0123456789#!?+:/htpsCANOT'", max_size=300))
+def test_the_fast_path_finds_what_the_timed_search_finds(pattern: str, text: str) -> None:
+    timed = regex.compile(pattern, regex.IGNORECASE | regex.V0).search(text, timeout=5) is not None
+    assert rules.search(pattern, text) is timed
