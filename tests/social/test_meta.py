@@ -14,6 +14,11 @@ from typing import Any
 
 import pytest
 
+from supportctl.channels import build
+from supportctl.channels import http as http_module
+from supportctl.channels import retry as retry_module
+from supportctl.models import Address, Outbound
+from tests.contract import ChannelContract, drain
 from tests.social.graph_server import IG_ID, PAGE_ID, START, TOKEN, GraphServer
 
 
@@ -278,3 +283,73 @@ def test_stored_payload_reads_back(tmp_path: Path) -> None:
     assert item.external_id == msg["id"] and item.sender and item.sender.name == "Luca"
     assert "not downloaded again" in item.text
     assert item.sent_at == START + timedelta(minutes=1)
+
+
+# -- the channel contract, in process ---------------------------------------------
+
+
+class MetaHarness:
+    def __init__(self, srv: GraphServer) -> None:
+        self.srv = srv
+        self.k = 0
+        self.user = srv.user("7744444444444444", "Dora")
+
+    def channel(self) -> Any:
+        key = "account_id" if self.srv.platform == "instagram" else "page_id"
+        ch = build({"name": "shop-fb", "type": self.srv.platform, key: self.srv.own_id,
+                    "access_token": TOKEN, "api_base_url": self.srv.url})
+        ch.sleep = lambda s: None
+        return ch
+
+    def deliver(self, n: int) -> None:
+        for _ in range(n):
+            # A conversation each: the contract's batches are per conversation.
+            who = self.srv.user(f"77{self.k:014d}", f"Customer {self.k}")
+            self.srv.message(who, f"contract message {self.k}")
+            self.k += 1
+
+    def outbound(self) -> Outbound:
+        return Outbound(medium=self.srv.platform, to=[Address(self.user["id"])],
+                        text="Hello there")
+
+    def received(self) -> list[Any]:
+        return [m["message"]["text"] for m in self.srv.sent]
+
+
+@pytest.fixture
+def fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_module, "REQUEST_TIMEOUT", 0.5)
+    monkeypatch.setattr(retry_module, "BASE_DELAY", 0.01)
+
+
+class TestMessengerContract(ChannelContract):
+    @pytest.fixture
+    def harness(self, fb: GraphServer, fast: None) -> MetaHarness:
+        return MetaHarness(fb)
+
+
+class TestInstagramContract(ChannelContract):
+    @pytest.fixture
+    def harness(self, ig: GraphServer, fast: None) -> MetaHarness:
+        return MetaHarness(ig)
+
+
+def test_calls_are_spaced_to_two_a_second(fb: GraphServer, fast: None) -> None:
+    for k in range(4):
+        fb.message(fb.user(f"77{k:014d}", f"C{k}"), f"m{k}")
+    ch = MetaHarness(fb).channel()
+    waits: list[float] = []
+    ch.sleep = waits.append
+    drain(ch, {})
+    # 1 + 1 (two pages of 2) conversation lists and 4 message lists: 6 calls,
+    # so at least 4 waits to keep to 2 calls in any second.
+    assert len(fb.graph_requests()) == 6
+    assert len([w for w in waits if w > 0]) >= 3 and all(w <= 1.0 for w in waits)
+
+
+def test_paging_links_to_another_host_are_not_followed(fb: GraphServer, fast: None) -> None:
+    from supportctl.errors import ChannelError
+
+    ch = MetaHarness(fb).channel()
+    with pytest.raises(ChannelError, match="another host"):
+        ch.call("GET", "https://elsewhere.example/v21.0/x")
