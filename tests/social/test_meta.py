@@ -353,3 +353,13 @@ def test_paging_links_to_another_host_are_not_followed(fb: GraphServer, fast: No
     ch = MetaHarness(fb).channel()
     with pytest.raises(ChannelError, match="another host"):
         ch.call("GET", "https://elsewhere.example/v21.0/x")
+
+
+def test_the_declaration() -> None:
+    from supportctl.channels import channel_specs, media, media_of_type
+
+    for name in ("messenger", "instagram"):
+        m = media()[name]
+        assert m.no_first and m.window and m.window.extended == timedelta(days=7)
+        assert m.window.free == timedelta(hours=24) and name in media_of_type("memory")
+        assert channel_specs()[name].secrets == ["access_token"]
