@@ -8,9 +8,12 @@ Reading (the Conversations API):
 - The stored watermark (source ``conversations``) is the newest
   ``updated_time`` a completed pass saw. Listing stops at the first
   conversation older than it; one updated in that very second is checked
-  against its own cursor. A sync with nothing new is therefore ONE request.
+  against its own cursor (``updated_time`` has whole seconds, so its
+  ``message_count`` tells a second message in the same second). A sync with
+  nothing new is therefore ONE request (more only when over a page of
+  conversations changed in the watermark's very second).
 - Each changed conversation (source ``conv:<id>``, cursor ``{"last": newest
-  message id, "updated": its updated_time}``) is read with ``GET
+  message id, "updated": its updated_time, "count": its message_count}``) is read with ``GET
   /{conversation}/messages`` newest first until the known id, and yielded
   oldest first as one batch. The watermark batch comes last, after every
   changed conversation was committed: killed at any point, the next run
@@ -299,7 +302,7 @@ class MetaChannel(BaseChannel):
         newest: datetime | None = None
         url: str | None = f"{self.base_url}/{self.object_id}/conversations"
         params: dict[str, Any] = {"platform": _medium(self.config),
-                                  "fields": "id,updated_time", "limit": PAGE}
+                                  "fields": "id,updated_time,message_count", "limit": PAGE}
         while url:
             page = self._get(url, **params)
             params = {}  # ``paging.next`` carries them
@@ -316,7 +319,9 @@ class MetaChannel(BaseChannel):
                 if (watermark and updated < watermark) or (since and updated < since):
                     stop = True
                     break
-                if known.get(cid, {}).get("updated") == conv.get("updated_time"):
+                seen = known.get(cid, {})
+                if seen.get("updated") == conv.get("updated_time") and \
+                        seen.get("count", "") == str(conv.get("message_count", "")):
                     continue  # seen in this very state
                 changed.setdefault(cid, conv)
             paging = page.get("paging") if isinstance(page.get("paging"), dict) else {}
@@ -325,7 +330,8 @@ class MetaChannel(BaseChannel):
         for cid, conv in sorted(changed.items(), key=lambda kv: kv[1]["updated_time"]):
             items, last = self._messages(cid, known.get(cid, {}).get("last", ""), since)
             cursor = json.dumps({"last": last or known.get(cid, {}).get("last", ""),
-                                 "updated": conv["updated_time"]})
+                                 "updated": conv["updated_time"],
+                                 "count": str(conv.get("message_count", ""))})
             yield Batch(source=f"conv:{cid}", cursor=cursor, items=items)
         if newest is not None and (watermark is None or newest > watermark):
             yield Batch(source=WATERMARK, cursor=newest.strftime("%Y-%m-%dT%H:%M:%S+0000"))

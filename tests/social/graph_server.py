@@ -202,7 +202,8 @@ class GraphServer:
             with self.lock:
                 rows = sorted(self.conversations.values(), key=lambda c: c["updated_time"],
                               reverse=True)
-                rows = [{"id": c["id"], "updated_time": gtime(c["updated_time"])} for c in rows]
+                rows = [{"id": c["id"], "updated_time": gtime(c["updated_time"]),
+                         "message_count": len(c["messages"])} for c in rows]
             return self._page(req, rows, req.path)
 
         @http.route("GET", rf"/{v}/(?P<conv>t_[^/]+|aWdf[^/]+)/messages")
