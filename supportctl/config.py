@@ -343,36 +343,38 @@ TOP_KEYS = ("store", "timezone", "business_hours", "holidays", "agents", "channe
             "rules", "templates", "auto_reply", "csat", "reopen_window", "close_after", "outbox",
             "kb", "notify", "serve")
 
-#: Per channel type: key -> (kind, required, default). Kinds are those of
-#: ``_value``, plus ``secret`` (also ``x_env``/``x_cmd``) and ``block:smtp``.
+#: The TLS keys every network channel accepts (as ``spec.TLS_KEYS``).
 _TLS: dict[str, tuple[str, bool, Any]] = {
     "tls_verify": ("bool", False, True), "ca_file": ("file", False, None),
 }
-CHANNEL_KEYS: dict[str, dict[str, tuple[str, bool, Any]]] = {
-    "imap": {
-        "host": ("text", True, None), "port": ("port", False, None),
-        "security": ("enum:ssl|starttls|none", False, "ssl"), **_TLS,
-        "username": ("text", True, None), "password": ("secret", True, None),
-        "folders": ("list", False, ["INBOX"]), "since": ("since", False, None),
-        "addresses": ("emails", False, None), "smtp": ("block:smtp", False, None),
-        "timeout": ("seconds", False, None),
-        "forms": ("forms", False, None),  # website form mails (SPEC §12, channels/web.py)
-    },
-    "twilio": {
-        "account_sid": ("secret", True, None), "auth_token": ("secret", True, None),
-        "numbers": ("numbers", True, None),
-        "api_base_url": ("url", False, "https://api.twilio.com"), **_TLS,
-    },
-    "telegram": {
-        "token": ("secret", True, None),
-        "api_base_url": ("url", False, "https://api.telegram.org"), **_TLS,
-    },
-    "mastodon": {
-        "base_url": ("url", True, None), "access_token": ("secret", True, None),
-        "since": ("since", False, None), **_TLS,
-    },
-    "memory": {},
-}
+
+
+def channel_keys() -> dict[str, dict[str, tuple[str, bool, Any]]]:
+    """Per channel type: key -> (kind, required, default), from each
+    channel's declaration (``supportctl/channels/specs/``). Kinds are those
+    of ``_value``, plus ``secret`` (also ``x_env``/``x_cmd``) and
+    ``block:smtp``. Read when a config is validated, not at import."""
+    from supportctl.channels import channel_specs
+
+    return {t: dict(spec.keys) for t, spec in channel_specs().items()}
+
+
+def _not_warned() -> frozenset[str]:
+    """Secret-able keys that are not secret enough to warn about in clear."""
+    from supportctl.channels import channel_specs
+
+    return frozenset(k for spec in channel_specs().values() for k in spec.not_warned)
+
+
+def __getattr__(name: str) -> Any:
+    # ``CHANNEL_KEYS`` and ``NOT_WARNED`` as they were, computed on use.
+    if name == "CHANNEL_KEYS":
+        return channel_keys()
+    if name == "NOT_WARNED":
+        return _not_warned()
+    raise AttributeError(name)
+
+
 #: ``serve:`` (SPEC §12, supportctl/serve): the form's HMAC key and the
 #: webhooks' secrets are secrets (also ``_env``/``_cmd``).
 SERVE_KEYS: dict[str, tuple[str, bool, Any]] = {
@@ -393,7 +395,6 @@ IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
 SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 COMMON_CHANNEL_KEYS = ("name", "type", "signature")
 #: Secret-able keys that are not secret enough to warn about in clear.
-NOT_WARNED = frozenset({"account_sid"})
 CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _DAY_NAMES = {d: i for i, d in enumerate(DAYS)} | {
@@ -1032,7 +1033,10 @@ def _channels(node: Any, probs: _Problems) -> list[dict[str, Any]]:
         probs.add(node, "channels", "must be a list of channel entries")
         return out
     names: set[str] = set()
-    types = [t for t in CHANNEL_KEYS if t != "memory"]
+    from supportctl.channels import channel_specs
+
+    keys_of = channel_keys()
+    types = [t for t, spec in channel_specs().items() if spec.public]
     for i, item in enumerate(node.value):
         where = f"channels[{i}]"
         if not _is_map(item):
@@ -1043,7 +1047,7 @@ def _channels(node: Any, probs: _Problems) -> list[dict[str, Any]]:
             probs.add(item, where, f"missing required key 'type' ({', '.join(types)})")
             continue
         type_ = _py(raw["type"])
-        if not isinstance(type_, str) or type_ not in CHANNEL_KEYS:
+        if not isinstance(type_, str) or type_ not in keys_of:
             hint = _suggest(type_, types) if isinstance(type_, str) else ""
             probs.add(raw["type"], f"{where}.type",
                       f"unknown channel type {type_!r}{hint}: use {', '.join(types)}")
@@ -1059,7 +1063,7 @@ def _channels(node: Any, probs: _Problems) -> list[dict[str, Any]]:
             probs.add(raw["name"], f"{where}.name", f"duplicate channel name {name!r}")
         if isinstance(name, str):
             names.add(name)
-        entry = _block(item, CHANNEL_KEYS[type_], where, probs)
+        entry = _block(item, keys_of[type_], where, probs)
         entry["name"] = name if isinstance(name, str) else f"channel-{i}"
         entry["type"] = type_
         if type_ == "imap":
@@ -1135,7 +1139,9 @@ def _sla(node: Any, probs: _Problems, top: str = "sla", allowed: tuple[str, ...]
                         probs.add(v, f"{top}.match.priority",
                                   f"unknown priority {p!r}: use {', '.join(PRIORITIES)}")
             if k == "channel":
-                from supportctl.models import MEDIA
+                from supportctl.channels import media_names
+
+                MEDIA = media_names()
 
                 for c in want:
                     if c not in MEDIA:
@@ -1560,7 +1566,7 @@ def resolve_secrets(entry: dict[str, Any]) -> dict[str, Any]:
 
     out = copy.deepcopy(entry)
     where = f"channels[{out.get('name', '?')}]"
-    _resolve(out, _secret_keys(CHANNEL_KEYS.get(out.get("type", ""), {})), where)
+    _resolve(out, _secret_keys(channel_keys().get(out.get("type", ""), {})), where)
     if isinstance(out.get("smtp"), dict):
         _resolve(out["smtp"], _secret_keys(SMTP_KEYS), f"{where}.smtp")
     return out
@@ -1589,8 +1595,8 @@ def secret_warnings(config: Config) -> list[str]:
     found: list[tuple[str, str]] = []
     for entry in config.channels:
         where = f"channels[{entry['name']}]"
-        for key in _secret_keys(CHANNEL_KEYS.get(entry["type"], {})):
-            if key in entry and key not in NOT_WARNED:
+        for key in _secret_keys(channel_keys().get(entry["type"], {})):
+            if key in entry and key not in _not_warned():
                 found.append((f"{where}.{key}", key))
         smtp = entry.get("smtp")
         if isinstance(smtp, dict):
@@ -1632,7 +1638,7 @@ def secret_source_warnings(config: Config) -> list[str]:
 
     for entry in config.channels:
         where = f"channels[{entry['name']}]"
-        check(entry, _secret_keys(CHANNEL_KEYS.get(entry["type"], {})), where)
+        check(entry, _secret_keys(channel_keys().get(entry["type"], {})), where)
         if isinstance(entry.get("smtp"), dict):
             check(entry["smtp"], _secret_keys(SMTP_KEYS), f"{where}.smtp")
     return out

@@ -31,30 +31,10 @@ class Priority(enum.StrEnum):
 
 PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 
-#: Media a ticket, message or identity can be on (SPEC §6).
-MEDIA = ("email", "sms", "whatsapp", "telegram", "mastodon", "phone", "in-person", "post", "web")
-#: Media that only log (nothing is sent).
-LOG_MEDIA = ("phone", "in-person", "post")
+# The media (email, sms, …) are declared by the channels: see
+# ``supportctl.channels.spec`` and ``supportctl.channels.media()``.
 
 DELIVERY_STATES = ("queued", "sent", "delivered", "undelivered", "failed", "unknown")
-
-
-def identity_kind(medium: str) -> str:
-    """The identity namespace of a medium: an E.164 number is one identity
-    whether it texts, calls or writes on WhatsApp (SPEC §3)."""
-    if medium in ("sms", "whatsapp", "phone"):
-        return "phone"
-    if medium in ("in-person", "post"):
-        return "name"
-    if medium == "web":  # a contact form's person is known by their email address
-        return "email"
-    return medium
-
-
-def reply_medium(medium: str) -> str:
-    """The medium a reply on ``medium`` goes out on: a contact form is
-    answered by email (SPEC §12)."""
-    return "email" if medium == "web" else medium
 
 
 def utcnow() -> datetime:

@@ -684,7 +684,9 @@ def test_example_loads_clean_as_is(tmp_path: Path) -> None:
 def test_example_every_documented_setting_is_valid(tmp_path: Path) -> None:
     p = write(tmp_path, _uncommented_example())
     cfg = load_config(p)
-    assert [c["type"] for c in cfg.channels] == ["imap", "twilio", "telegram", "mastodon"]
+    # A subset: each channel added later documents its own entry too.
+    types = [c["type"] for c in cfg.channels]
+    assert types[:4] == ["imap", "twilio", "telegram", "mastodon"], types
     assert cfg.timezone and cfg.business_hours and cfg.holidays.country and cfg.sla
     assert cfg.agents and cfg.rules and cfg.templates and cfg.auto_reply.template and cfg.csat.template
     assert cfg.store and cfg.outbox_max_attempts == 5

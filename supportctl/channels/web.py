@@ -21,7 +21,7 @@ Contract for both: the sender's address is the person's email address
 holds ``name``, ``email``, ``phone`` and every other field read; the text
 is the person's message (the whole form text when no message field is
 found). Each submission opens its own ticket (a form has no reply chain);
-answers go by email (``models.reply_medium``), and the person's answer by
+answers go by email (``channels.reply_medium``, from its declaration), and the person's answer by
 mail threads onto the ticket as any reply does.
 """
 

@@ -69,20 +69,20 @@ def build_channel(entry: dict[str, Any]) -> Any:
 
 def account_for(medium: str, name: str | None) -> dict[str, Any]:
     """The configured entry to send ``medium`` through."""
-    from supportctl.channels import MEDIA_OF_TYPE
+    from supportctl.channels import media_of_type
 
     entries = _entries()
     if name:
         for e in entries:
             if e["name"] == name:
-                if medium not in MEDIA_OF_TYPE.get(e["type"], ()):
+                if medium not in media_of_type(e["type"]):
                     raise UsageError(f"channel entry {name!r} ({e['type']}) cannot send {medium}")
                 return e
         raise ConfigError(
             f"no channel entry named {name!r}: configured are "
             f"{', '.join(e['name'] for e in entries) or 'none'}"
         )
-    fit = [e for e in entries if medium in MEDIA_OF_TYPE.get(e["type"], ())]
+    fit = [e for e in entries if medium in media_of_type(e["type"])]
     if not fit:
         raise ConfigError(
             f"no configured channel can send {medium}: add one to {STATE.cfg_path()} "
@@ -192,12 +192,15 @@ def reply(
                                "others on their last message (reply-all is the default)."),
     force: bool = typer.Option(False, "--force", help="Send even if another agent claimed or "
                                "answered the ticket since you opened it."),
+    human_agent: bool = typer.Option(False, "--human-agent", help="Messenger/Instagram: a "
+                                     "person's answer after the 24-hour window (HUMAN_AGENT "
+                                     "tag, up to 7 days)."),
 ) -> None:
     """Answer a ticket on its channel (or --via another). If another agent claimed or answered
     it since you opened it, asks first on a terminal, else exits 4 unless --force."""
+    from supportctl.channels import log_media, reply_medium
     from supportctl.cli import render
     from supportctl.cli.tickets import _text
-    from supportctl.models import LOG_MEDIA, reply_medium
     from supportctl.services import outbox, triage
 
     setup_logging()
@@ -210,12 +213,19 @@ def reply(
         t = triage.require(store, t["merged_into"])
     tid = t["id"]
     medium = reply_medium(via or t["channel"])  # a web form is answered by email
-    if medium in LOG_MEDIA:
+    if medium in log_media():
         raise UsageError(
             f"ticket {tid} was logged ({medium}): answer with --via email|sms|whatsapp|telegram"
         )
     if source not in (None, "-"):
         raise UsageError(f"unexpected argument {source!r}: the text goes in -m or --file")
+    if human_agent:
+        from supportctl.channels import media
+
+        tagged = [m.name for m in media().values() if m.window and m.window.extended_by]
+        if medium not in tagged:
+            raise UsageError(f"--human-agent does not apply to {medium}: only to "
+                             f"{', '.join(tagged)}")
     text = _text("-" if source == "-" else message, file, required=False)
     if account:
         entry = account_for(medium, account)
@@ -223,7 +233,7 @@ def reply(
         entry = _ticket_account(t, medium)
     else:
         entry = account_for(medium, None)
-    meta: dict[str, Any] = {}
+    meta: dict[str, Any] = {"human_agent": True} if human_agent else {}
     if template:
         from supportctl.services.templates import render_template
 
@@ -289,10 +299,10 @@ def _check_others(store: Any, tid: int, opened: str) -> None:
 
 
 def _ticket_account(t: Any, medium: str) -> dict[str, Any]:
-    from supportctl.channels import MEDIA_OF_TYPE
+    from supportctl.channels import media_of_type
 
     for e in _entries():
-        if e["name"] == t["account"] and medium in MEDIA_OF_TYPE.get(e["type"], ()):
+        if e["name"] == t["account"] and medium in media_of_type(e["type"]):
             return e
     return account_for(medium, None)
 

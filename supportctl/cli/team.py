@@ -93,9 +93,9 @@ def next_cmd(
 
     fmt_ = _fmt(fmt)
     if channel:
-        from supportctl.models import MEDIA
+        from supportctl.channels import media_names
 
-        channel = one_of("--channel", channel, MEDIA)
+        channel = one_of("--channel", channel, media_names())
     store, now, until, me = STATE.store(), now_iso(), lease_until(for_), STATE.me()
     tid = team.hand_out(store, me, now, until, channel)
     if tid is None:

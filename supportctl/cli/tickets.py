@@ -74,7 +74,7 @@ def list_cmd(
     mail) is filed solved and tagged auto: see it with --tag auto --status all.
     """
     from supportctl.cli import render
-    from supportctl.models import MEDIA, Priority
+    from supportctl.models import Priority
     from supportctl.store.read import TicketFilter, ticket_ids, tickets_json
 
     one_of("--sort", sort, ("updated", "created", "priority", "due"))
@@ -83,7 +83,9 @@ def list_cmd(
     statuses = None if status == "all" else [s.strip() for s in status.split(",") if s.strip()]
     _check_statuses(statuses)
     if channel is not None:
-        one_of("--channel", channel, MEDIA)
+        from supportctl.channels import media_names
+
+        one_of("--channel", channel, media_names())
     for p in (priority or "").split(","):
         if p.strip():
             one_of("--priority", p.strip(), list(Priority))
@@ -227,13 +229,13 @@ def new(
     fmt: str = FormatOpt,
 ) -> None:
     """Start a ticket: log a call or visit, or write to a customer first."""
-    from supportctl.models import LOG_MEDIA, MEDIA
+    from supportctl.channels import log_media, media_names
     from supportctl.services import tickets as svc
 
-    one_of("--channel", channel, MEDIA)
+    one_of("--channel", channel, media_names())
     text = _text(message, file) or ""
     store = STATE.store()
-    if channel in LOG_MEDIA:
+    if channel in log_media():
         if attach:
             raise UsageError("--attach applies to sent channels; log files with a note instead")
         tid = svc.log_ticket(store, medium=channel, who=to, name=name, subject=subject,

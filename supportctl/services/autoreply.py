@@ -26,6 +26,7 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
+from supportctl.channels import medium as channel_medium
 from supportctl.errors import SupportError
 from supportctl.models import Inbound, parse_iso, shift
 from supportctl.store import sends
@@ -44,9 +45,13 @@ def acknowledgement_text(config: Any, store: Store, ticket_id: int, now: str,
 
     ack = ack_text(store, config, ticket_id, medium, now)
     if ack is None:
-        if medium == "whatsapp":
-            raise SupportError("WhatsApp takes plain text only within 24 hours of the customer's "
-                               "last message, and the template has no content_sid")
+        window = channel_medium(medium).window
+        if window is not None:
+            raise SupportError(f"{window.provider} takes plain text only within "
+                               f"{int(window.free.total_seconds() // 3600)} hours of the "
+                               "customer's last message"
+                               + (f", and the template has no {window.exempt_by}"
+                                  if window.exempt_by else ""))
         text, meta = render_template(config, config.auto_reply.template, store, ticket_id, "auto-reply")
     else:
         text, meta = ack[0], ack[1]
@@ -126,11 +131,11 @@ def ack_text(store: Store, config: Any, ticket_id: int, medium: str,
     Inside business hours ``auto_reply.template``, outside them
     ``outside_hours_template`` (whose ``next_business_time`` says when we
     answer), falling back to the other when only one is set; in the
-    contact's language (the template's variant). On WhatsApp a plain text
-    only inside the 24 hours after the customer's last message, after that
-    only a template with a ``content_sid``."""
+    contact's language (the template's variant). On a medium with a reply
+    window (its declaration's ``window``: WhatsApp, Messenger, Instagram) a
+    plain text only inside it, after that only a template that lifts it
+    (WhatsApp's ``content_sid``), else nothing."""
     from supportctl.models import parse_iso
-    from supportctl.services.outbox import WHATSAPP_WINDOW
     from supportctl.services.sla import hours_from_config, next_business_time
     from supportctl.services.templates import render_template
 
@@ -144,13 +149,14 @@ def ack_text(store: Store, config: Any, ticket_id: int, medium: str,
             else (ar.template or getattr(ar, "outside_hours_template", None)))
     if not name:
         return None
-    if medium == "whatsapp":
+    window = channel_medium(medium).window
+    if window is not None:
         tpl = (getattr(config, "templates", None) or {}).get(name)
         from supportctl.store.workflows import last_inbound_at
 
-        last_in = parse_iso(last_inbound_at(store, ticket_id, "whatsapp"))
-        in_window = last_in is not None and at is not None and at - last_in <= WHATSAPP_WINDOW
-        if not in_window and not getattr(tpl, "content_sid", None):
+        last_in = parse_iso(last_inbound_at(store, ticket_id, medium))
+        in_window = last_in is not None and at is not None and at - last_in <= window.free
+        if not in_window and not (window.exempt_by and getattr(tpl, window.exempt_by, None)):
             return None
     text, meta = render_template(config, name, store, ticket_id, "auto-reply")
     return text, meta, name

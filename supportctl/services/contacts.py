@@ -1,8 +1,8 @@
 """Contacts and their identities (SPEC §2).
 
 An identity is ``(kind, address)`` with ``kind`` from
-``models.identity_kind``: one E.164 number is one identity whether it texts,
-calls or writes on WhatsApp. Addresses are normalised here and only here.
+each medium's declaration (``supportctl/channels/specs/``): one E.164 number is one identity whether it texts,
+calls or writes on WhatsApp. Addresses are normalised here and only here, by the declaration's rule.
 A merged contact points at the one it was merged into; lookups follow that
 pointer.
 """
@@ -11,51 +11,27 @@ from __future__ import annotations
 
 import re
 
+from supportctl.channels import identity_kind
+from supportctl.channels import medium as channel_medium
 from supportctl.errors import NotFound, UsageError
-from supportctl.models import identity_kind
 from supportctl.store.db import Store
 
 
 def normalise(medium: str, address: str) -> str:
-    address = (address or "").strip()
-    kind = identity_kind(medium)
-    if kind == "email":
-        return address.lower()
-    if kind == "phone":
-        if address.lower().startswith("whatsapp:"):
-            address = address[9:]
-        digits = re.sub(r"[^\d+]", "", address)
-        if digits.startswith("00"):
-            digits = "+" + digits[2:]
-        return digits or address
-    if kind == "mastodon":
-        return address.lstrip("@").lower()
-    if kind == "name":
-        return " ".join(address.split())
-    return address
-
-
-_VALID = {
-    "email": (re.compile(r"[^@\s,;<>\"()\[\]]+@[^@\s,;<>\"()\[\]]+\.[^@\s,;<>\"()\[\].]+"),
-              "one email address, e.g. ada@example.com"),
-    "phone": (re.compile(r"\+[1-9]\d{6,14}"),
-              "a number in international form, e.g. +393471234567"),
-    "telegram": (re.compile(r"-?\d+|@[A-Za-z]\w{4,}"),
-                 "a numeric Telegram chat id (the bot can only write to people who wrote to it)"),
-    "mastodon": (re.compile(r"[A-Za-z0-9_]+(@[A-Za-z0-9.-]+\.[A-Za-z]+)?"),
-                 "an account, e.g. ada@mastodon.social"),
-}
+    """``address`` as its medium's declaration normalises it."""
+    return channel_medium(medium).normal(address)
 
 
 def valid_address(medium: str, address: str) -> str:
     """``address`` normalised for ``medium``, or a usage error saying what
     the medium takes: checked before a ticket or message is created."""
-    norm = normalise(medium, address)
-    rule = _VALID.get(identity_kind(medium))
-    if rule is not None and not rule[0].fullmatch(norm):
+    decl = channel_medium(medium)
+    norm = decl.normal(address)
+    if decl.address is not None and not decl.valid(norm):
         from supportctl.safe import one_line
 
-        raise UsageError(f"--to {one_line(address, 60)!r} is not valid for {medium}: give {rule[1]}")
+        raise UsageError(
+            f"--to {one_line(address, 60)!r} is not valid for {medium}: give {decl.address[1]}")
     return norm
 
 

@@ -1,7 +1,8 @@
 """``supportctl demo``: sample messages of every channel, bundled in the
-package in each channel's own wire format (RFC 822 mail, Twilio's and
-Telegram's and Mastodon's JSON), ingested through the real parsers and
-the real ingest path."""
+package in each channel's own wire format (RFC 822 mail, Twilio's,
+Telegram's, Mastodon's and the Graph API's JSON), ingested through the real
+parsers and the real ingest path. Which samples, and which parser reads
+them, each channel's declaration says (``ChannelSpec.demo``)."""
 
 from __future__ import annotations
 
@@ -14,19 +15,6 @@ from supportctl.models import Batch, Inbound
 from supportctl.services import ingest, tickets
 from supportctl.store.db import Store
 
-#: (account name, channel module, config, sample file)
-SOCIAL = [
-    ("shop-sms", "supportctl.channels.twilio",
-     {"name": "shop-sms", "type": "twilio", "account_sid": "AC" + "0" * 32, "auth_token": "demo",
-      "numbers": ["+15550100000", "whatsapp:+15550100000"]},
-     "twilio/messages.json"),
-    ("shop-telegram", "supportctl.channels.telegram",
-     {"name": "shop-telegram", "type": "telegram", "token": "demo"}, "telegram/updates.json"),
-    ("shop-mastodon", "supportctl.channels.mastodon",
-     {"name": "shop-mastodon", "type": "mastodon", "base_url": "https://example.social",
-      "access_token": "demo"}, "mastodon/notifications.json"),
-]
-
 
 def _samples() -> Any:
     return resources.files("supportctl") / "samples"
@@ -35,31 +23,35 @@ def _samples() -> Any:
 def load_demo(store: Store, actor: str) -> dict[str, Any]:
     counts: dict[str, Any] = {"messages": 0, "channels": []}
     root = _samples()
-    mails = sorted((p for p in (root / "email").iterdir() if p.name.endswith(".eml")),
-                   key=lambda p: p.name) if (root / "email").is_dir() else []
-    if mails:
-        items = [Inbound(medium="email", raw=p.read_bytes(), needs_parse=True, source_ref=p.name)
-                 for p in mails]
-        settings = ingest.IngestSettings(account="support-mail", actor=actor,
-                                         own_addresses={"support@example.com"})
+    from supportctl.channels import channel_specs
+
+    # Each channel's declaration names its samples and its own pure parser.
+    for spec in channel_specs().values():
+        demo = spec.demo
+        if demo is None:
+            continue
+        path = root / demo.sample
+        if not demo.loader:  # a folder of RFC 822 files, parsed by ingest
+            mails = sorted((p for p in path.iterdir() if p.name.endswith(".eml")),
+                           key=lambda p: p.name) if path.is_dir() else []
+            items = [Inbound(medium=spec.media[0], raw=p.read_bytes(), needs_parse=True,
+                             source_ref=p.name) for p in mails]
+        else:
+            if not path.is_file():
+                continue
+            module, _, fn = demo.loader.partition(":")
+            try:
+                loader = getattr(importlib.import_module(module), fn)
+            except ImportError:
+                continue
+            items = loader(json.loads(path.read_text(encoding="utf-8")), demo.config)
+        if not items:
+            continue
+        settings = ingest.IngestSettings(account=demo.account, actor=actor,
+                                         own_addresses=set(demo.own_addresses))
         ingest.ingest_batch(store, Batch("demo", None, items), settings)
         counts["messages"] += len(items)
-        counts["channels"].append("email")
-    for account, module, config, sample in SOCIAL:
-        path = root / sample
-        if not path.is_file():
-            continue
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        items = mod.inbound_from_json(payload, config)
-        settings = ingest.IngestSettings(account=account, actor=actor)
-        ingest.ingest_batch(store, Batch("demo", None, items), settings)
-        counts["messages"] += len(items)
-        media = sorted({i.medium for i in items})
-        counts["channels"] += media
+        counts["channels"] += sorted({i.medium for i in items})
     from supportctl.models import iso, utcnow
 
     now = iso(utcnow()) or ""

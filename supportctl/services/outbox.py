@@ -23,6 +23,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from supportctl.channels import identity_kind, reply_medium
+from supportctl.channels import medium as channel_medium
 from supportctl.channels.base import Channel
 from supportctl.errors import ChannelError, NotFound, SendRefused, UsageError
 from supportctl.models import (
@@ -32,13 +34,11 @@ from supportctl.models import (
     Outbound,
     iso,
     parse_iso,
-    reply_medium,
     utcnow,
 )
 from supportctl.services import ingest, triage
 from supportctl.store.db import Store
 
-WHATSAPP_WINDOW = timedelta(hours=24)
 #: Only a reply in one of these states is a first response (SLA): queued,
 #: failed or unknown ones may never have reached the customer.
 FIRST_RESPONSE_STATES = ("sent", "delivered")
@@ -74,7 +74,7 @@ def recipients(store: Store, ticket_id: int, medium: str,
     from supportctl.mail.loops import is_own_address
     from supportctl.store.read import answer_to
 
-    found, last = answer_to(store, ticket_id, medium)
+    found, last = answer_to(store, ticket_id, medium, identity_kind(medium))
     if not found:
         raise UsageError(
             f"ticket {ticket_id}'s contact has no {medium} address: "
@@ -118,25 +118,67 @@ def reply_all_cc(last: Any, to: list[Address], own: set[str]) -> list[Address]:
     return out
 
 
-def whatsapp_window(store: Store, ticket_id: int) -> None:
-    """WhatsApp accepts free text only within 24 hours of the customer's
-    last WhatsApp message; say which of the two reasons stops a reply."""
+def reply_window(store: Store, ticket_id: int, medium: str,
+                 meta: dict[str, Any] | None = None) -> None:
+    """A medium whose declaration has a ``ReplyWindow`` (WhatsApp, Messenger,
+    Instagram) takes free replies only so long after the customer's last
+    message on it; a send-meta flag may lift the window (WhatsApp's
+    pre-approved template) or extend it (Meta's HUMAN_AGENT tag). Say which
+    reason stops a reply and what to do instead."""
+    window = channel_medium(medium).window
+    meta = meta or {}
+    if window is None or (window.exempt_by and meta.get(window.exempt_by)):
+        return
+    extended = bool(window.extended_by and meta.get(window.extended_by))
+    limit = window.extended if extended and window.extended else window.free
     last_in = store.scalar(
         "SELECT max(sent_at) FROM messages WHERE ticket_id = ? AND direction = 'in' "
-        "AND channel = 'whatsapp'",
-        [ticket_id],
+        "AND channel = ?",
+        [ticket_id, medium],
     )
-    fix = ("so WhatsApp only accepts a pre-approved template: use --template NAME "
-           "(a template with content_sid) or reply --via sms")
+    fix = window.outside or _other_channels(store, ticket_id, medium)
     if not last_in:
-        raise SendRefused(f"ticket {ticket_id}: the customer never wrote on WhatsApp, {fix}")
+        raise SendRefused(f"ticket {ticket_id}: the customer never wrote on {window.provider}, "
+                          f"{fix}")
     ago = utcnow() - parse_iso(last_in)  # type: ignore[operator]
-    if ago > WHATSAPP_WINDOW:
+    if ago > limit:
         hours = int(ago.total_seconds() // 3600)
         when = f"{hours} hours ago" if hours < 48 else f"{hours // 24} days ago"
+        span = _span(limit)
+        if window.extended_by and not extended and window.extended and ago <= window.extended:
+            fix = (f"so {window.provider} takes it only as a person's answer: add "
+                   f"{window.extended_flag} (up to {_span(window.extended)}), or {fix}")
         raise SendRefused(
-            f"ticket {ticket_id}: the customer last wrote on WhatsApp {when} (over 24 hours), {fix}"
+            f"ticket {ticket_id}: the customer last wrote on {window.provider} {when} "
+            f"(over {span}), {fix}"
         )
+
+
+def _other_channels(store: Store, ticket_id: int, medium: str) -> str:
+    """The suggestion after a closed window: the contact's other media."""
+    from supportctl.channels import media
+
+    rows = store.execute(
+        "SELECT DISTINCT i.channel FROM identities i JOIN tickets t ON t.contact_id = i.contact_id"
+        " WHERE t.id = ?", [ticket_id]).fetchall()
+    have = {r[0] for r in rows}
+    other = [m.name for m in media().values()
+             if m.name in have and m.name != medium and m.sends and m.window is None]
+    if other:
+        return (f"so answer by another channel of this contact: reply --via {other[0]}"
+                + (f" (they also have {', '.join(other[1:])})" if other[1:] else ""))
+    return ("and the contact has no other channel: add one with `supportctl contact link` "
+            "and reply --via it")
+
+
+def whatsapp_window(store: Store, ticket_id: int) -> None:
+    """WhatsApp's 24-hour window (kept for callers of the old name)."""
+    reply_window(store, ticket_id, "whatsapp")
+
+
+def _span(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    return f"{hours} hours" if hours < 48 else f"{hours // 24} days"
 
 
 def plan_reply(store: Store, ticket_id: int, *, medium: str, account: dict[str, Any],
@@ -153,9 +195,8 @@ def plan_reply(store: Store, ticket_id: int, *, medium: str, account: dict[str, 
         to_list, last = recipients(store, ticket_id, medium, own)
     else:
         to_list, last = [to], None
-    if medium == "whatsapp" and not (meta or {}).get("content_sid"):
-        whatsapp_window(store, ticket_id)
-    if medium != "email":
+    reply_window(store, ticket_id, medium, meta)
+    if not channel_medium(medium).subject:
         if cc:
             raise UsageError("--cc only applies to email replies")
         return to_list, [], last

@@ -6,8 +6,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from supportctl.channels import identity_kind
+from supportctl.channels import medium as channel_medium
 from supportctl.errors import UsageError
-from supportctl.models import Address, Inbound, identity_kind
+from supportctl.models import Address, Inbound
 from supportctl.services import contacts, ingest, outbox, triage
 from supportctl.store.db import Store
 
@@ -49,11 +51,9 @@ def start_ticket(store: Store, *, medium: str, who: str, name: str, subject: str
                  attachments: list[Path] | None = None, config: Any = None) -> tuple[int, int]:
     """An agent writes first: the ticket is created and the message queued
     in the outbox; the caller sends it."""
-    if medium == "whatsapp":
-        raise UsageError(
-            "WhatsApp only lets a business write first with a pre-approved template: "
-            "use `supportctl new --channel sms`, or wait for the customer to write"
-        )
+    decl = channel_medium(medium)
+    if decl.no_first:
+        raise UsageError(decl.no_first)
     address = contacts.valid_address(medium, who)
     with store.tx():
         cid = contacts.find_or_create(store, medium, address, name, now)
@@ -63,7 +63,7 @@ def start_ticket(store: Store, *, medium: str, who: str, name: str, subject: str
         oid = outbox.queue_reply(
             store, tid, text=text, medium=medium, account=account, actor=actor,
             attachments=attachments, to=Address(address, name),
-            subject=(f"{subject} [#{tid}]" if medium == "email" else None),
+            subject=(f"{subject} [#{tid}]" if decl.subject else None),
         )
     return tid, oid
 

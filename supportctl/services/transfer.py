@@ -22,8 +22,9 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from supportctl.channels import media_names
 from supportctl.errors import UsageError
-from supportctl.models import DELIVERY_STATES, MEDIA, Priority, Status
+from supportctl.models import DELIVERY_STATES, Priority, Status
 from supportctl.safe import is_label
 from supportctl.store.db import Store
 from supportctl.store.files import valid_digest
@@ -200,7 +201,7 @@ def check_ticket(t: Any) -> None:
     _one_of(t["status"], _STATUSES, "status")
     if t.get("priority") is not None:
         _one_of(t["priority"], _PRIORITIES, "priority")
-    _one_of(t.get("channel"), MEDIA, "channel")
+    _one_of(t.get("channel"), media_names(), "channel")
     _text(t.get("subject"), "subject")
     _text(t.get("account"), "account")
     _name(t.get("assignee"), "assignee")
@@ -227,7 +228,7 @@ def check_ticket(t: Any) -> None:
         _text(c.get("name"), "contact.name")
         for i in _list(c.get("identities"), "contact.identities"):
             i = _dict(i, "identity")
-            _one_of(i.get("channel"), MEDIA, "identity channel")
+            _one_of(i.get("channel"), media_names(), "identity channel")
             _text(i.get("address"), "identity address", optional=False)
     for m in _list(t.get("messages"), "messages"):
         m = _dict(m, "message")
@@ -246,7 +247,7 @@ def check_ticket(t: Any) -> None:
 def _check_message(m: dict[str, Any]) -> None:
     _id(m.get("id"), "id")
     _one_of(m.get("direction"), _DIRECTIONS, "direction")
-    _one_of(m.get("channel"), MEDIA, "channel")
+    _one_of(m.get("channel"), media_names(), "channel")
     _time(m.get("sent_at"), "sent_at", optional=False)
     _time(m.get("created_at"), "created_at")
     for key in _MESSAGE_TEXTS:
@@ -296,7 +297,7 @@ def _import_contact(store: Store, c: dict[str, Any], now: str, counts: dict[str,
     store.insert("contacts", {"id": c["id"], "name": c.get("name") or "",
                               "created_at": now, "updated_at": now})
     counts["contacts"] += 1
-    from supportctl.models import identity_kind
+    from supportctl.channels import identity_kind
 
     for ident in c.get("identities") or []:
         kind = identity_kind(ident["channel"])

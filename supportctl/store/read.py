@@ -399,12 +399,14 @@ def show_json(store: Store, ticket_id: int, now: str) -> dict[str, Any] | None:
     return ticket
 
 
-def answer_to(store: Store, ticket_id: int, medium: str) -> tuple[list[dict[str, str]], Any]:
+def answer_to(store: Store, ticket_id: int, medium: str,
+              kind: str = "") -> tuple[list[dict[str, str]], Any]:
     """Where a reply on ``medium`` goes, as a mail client would answer:
     the customer's last message's Reply-To (as ingest kept it, without our
     own addresses), else its sender, else the contact's address on that
-    medium; and that last message (for threading), if any. ``[]`` when
-    there is nobody to answer."""
+    medium (``kind``: that medium's identity kind, which the caller knows
+    from the medium's declaration); and that last message (for threading),
+    if any. ``[]`` when there is nobody to answer."""
     last = store.one(
         "SELECT * FROM messages WHERE ticket_id = ? AND direction = 'in' AND channel = ? "
         "ORDER BY id DESC LIMIT 1",
@@ -417,12 +419,10 @@ def answer_to(store: Store, ticket_id: int, medium: str) -> tuple[list[dict[str,
             return [{"name": a.get("name") or "", "address": a["address"]} for a in chosen], last
         if last["from_address"]:
             return [{"name": last["from_name"] or "", "address": last["from_address"]}], last
-    from supportctl.models import identity_kind
-
     row = store.one(
         "SELECT i.address FROM identities i JOIN tickets t ON t.contact_id = i.contact_id "
         "WHERE t.id = ? AND i.kind = ? ORDER BY i.id LIMIT 1",
-        [ticket_id, identity_kind(medium)],
+        [ticket_id, kind or medium],
     )
     return ([{"name": "", "address": row["address"]}] if row else []), last
 
@@ -445,7 +445,6 @@ def contact_json(store: Store, contact_id: int) -> dict[str, Any] | None:
         # Since when ``spam`` files this sender's messages as spam (None: not blocked).
         "blocked_since": store.scalar(
             "SELECT min(s.at) FROM spam_senders s JOIN identities i ON i.address = s.address"
-            " AND s.kind = CASE WHEN i.channel IN ('sms', 'whatsapp', 'phone') THEN 'phone'"
-            " WHEN i.channel IN ('in-person', 'post') THEN 'name' ELSE i.channel END"
+            " AND s.kind = i.kind"
             " WHERE i.contact_id = ?", [contact_id]),
     }
