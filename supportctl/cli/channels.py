@@ -316,10 +316,14 @@ def _entry_since(entry: dict[str, Any], since: str | None) -> Any:
 
 
 def run_sync(names: list[str], since: str | None, retry_quarantine: bool,
-             keep: dict[str, Any] | None = None) -> int:
+             keep: dict[str, Any] | None = None,
+             last_errors: dict[str, str | None] | None = None) -> int:
     """One pass over the entries; returns the exit code. With ``keep``
     (``--watch``), channels stay open between passes, so IMAP's ``wait``
-    knows what the last pass saw and returns at once if mail came since."""
+    knows what the last pass saw and returns at once if mail came since.
+    With ``last_errors`` (``--watch``: each entry's failure in the previous
+    pass, None when it worked; filled in here), an entry seen before gets a
+    line only when something changed: a quiet interval prints nothing."""
     from supportctl.cli import render
     from supportctl.services import sync as svc
 
@@ -372,8 +376,14 @@ def run_sync(names: list[str], since: str | None, retry_quarantine: bool,
             render.info(f"quarantine: {ok} recovered, {left} still quarantined")
     failed = [r for r in results if not r.ok]
     for r in results:
-        if not STATE.quiet or not r.ok or r.quarantined:
+        if last_errors is not None and r.name in last_errors:
+            before = last_errors[r.name]
+            if svc.changed(r, before) and not (STATE.quiet and r.ok and not r.quarantined):
+                render.info(svc.describe(r) + ("; working again" if r.ok and before else ""))
+        elif not STATE.quiet or not r.ok or r.quarantined:
             render.info(svc.describe(r))
+        if last_errors is not None:
+            last_errors[r.name] = None if r.ok else r.error
     housekeeping(store, {r.name: (None if r.ok else r.error) for r in results}, keep, started)
     if failed and len(failed) == len(results):
         return 1
@@ -450,10 +460,12 @@ def sync(
     try:
         with sync_lock(store, wait):
             store.remove_stale_temp_files()  # of a run killed mid-write
-            code = run_sync(accounts or [], since, retry_quarantine, keep)
+            last_errors: dict[str, str | None] = {}
+            code = run_sync(accounts or [], since, retry_quarantine, keep, last_errors)
             while watch:
                 _wait_any(interval, keep or {})
-                code = run_sync(accounts or [], None, False, keep)
+                # After the first pass, only what changed (a quiet interval prints nothing).
+                code = run_sync(accounts or [], None, False, keep, last_errors)
     finally:
         for channel in (keep or {}).values():
             try:
