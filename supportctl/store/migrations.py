@@ -381,6 +381,62 @@ _M016 = [
 ]
 
 
+# Words of Chinese, Japanese, Thai (scripts written without spaces between
+# words) and Korean (whose words carry particles): unicode61 reads a whole
+# run of such text as one token, so "注文" found only a message whose run
+# was exactly "注文". A trigram index beside the word index finds any
+# substring of three characters or more; search sends terms in these
+# scripts to it (store/search.py; shorter ones scan its messages).
+# Only messages with at least one such character are indexed, so a store
+# without them pays one GLOB per insert and no space. External content
+# with a subset of rows: every trigger tests the same condition on the
+# values it hands over, so the index never gets a 'delete' for a row it
+# does not hold (and FTS5's 'rebuild' must never be run on it: it would
+# index every message).
+UNSPACED_RANGES = (
+    "\u0e00-\u0eff"       # Thai, Lao
+    "\u1000-\u109f"       # Myanmar
+    "\u1100-\u11ff"       # Hangul Jamo
+    "\u1780-\u17ff"       # Khmer
+    "\u2e80-\u9fff"       # CJK radicals, punctuation, kana, CJK ideographs (and extension A)
+    "\ua960-\ua97f"       # Hangul Jamo extended A
+    "\uac00-\ud7ff"       # Hangul syllables, Jamo extended B
+    "\uf900-\ufaff"       # CJK compatibility ideographs
+    "\uff66-\uff9f"       # half-width katakana
+    "\U00020000-\U0003134f"  # CJK extensions B-G
+)
+_UNSPACED_GLOB = "'*[" + UNSPACED_RANGES + "]*'"
+
+
+def _unspaced(prefix: str) -> str:
+    return f"({prefix}subject GLOB {_UNSPACED_GLOB} OR {prefix}text GLOB {_UNSPACED_GLOB})"
+
+
+_M011 = [
+    """CREATE VIRTUAL TABLE messages_cjk USING fts5(
+        subject, text, content='messages', content_rowid='id', tokenize='trigram'
+    )""",
+    f"""INSERT INTO messages_cjk(rowid, subject, text)
+        SELECT id, subject, text FROM messages WHERE {_unspaced("")}""",
+    f"""CREATE TRIGGER messages_cjk_ai AFTER INSERT ON messages WHEN {_unspaced("new.")} BEGIN
+        INSERT INTO messages_cjk(rowid, subject, text) VALUES (new.id, new.subject, new.text);
+    END""",
+    f"""CREATE TRIGGER messages_cjk_ad AFTER DELETE ON messages WHEN {_unspaced("old.")} BEGIN
+        INSERT INTO messages_cjk(messages_cjk, rowid, subject, text)
+        VALUES ('delete', old.id, old.subject, old.text);
+    END""",
+    f"""CREATE TRIGGER messages_cjk_aud AFTER UPDATE OF subject, text ON messages
+        WHEN {_unspaced("old.")} BEGIN
+        INSERT INTO messages_cjk(messages_cjk, rowid, subject, text)
+        VALUES ('delete', old.id, old.subject, old.text);
+    END""",
+    f"""CREATE TRIGGER messages_cjk_aui AFTER UPDATE OF subject, text ON messages
+        WHEN {_unspaced("new.")} BEGIN
+        INSERT INTO messages_cjk(rowid, subject, text) VALUES (new.id, new.subject, new.text);
+    END""",
+]
+
+
 def _run(db: Any, statements: list[str], version: int) -> None:
     for sql in statements:
         db.execute(sql)
@@ -449,5 +505,11 @@ def migrations() -> Any:
         """Messages by ticket and time sent, for ``report --by tag|assignee``."""
         # Appended after m017 (merged first): never lower user_version.
         _run(db, _M016, max(16, db.execute("PRAGMA user_version").fetchone()[0]))
+
+    @m()
+    def m011_unspaced_index(db: Any) -> None:
+        """Trigram index of messages in Chinese, Japanese, Korean, Thai."""
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        _run(db, _M011, max(current, 11))
 
     return m
