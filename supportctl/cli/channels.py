@@ -514,11 +514,36 @@ def _outbox_list(all_: bool, fmt: str | None) -> None:
 
     rows = outbox_json(STATE.store(), None if all_ else ["queued", "failed", "unknown"])
     if not render.machine(rows, _fmt(fmt), ["id", "ticket_id", "channel", "account", "state",
-                                            "error", "attempts", "created_at", "text"]):
+                                            "error", "attempts", "created_at", "text",
+                                            "next_attempt_at"]):
+        now = now_iso()
         render.plain([r["id"], f"#{r['ticket_id']}", r["channel"], r["state"],
-                      one_line(r["error"] or "", 80), one_line(r["text"], 50)] for r in rows)
+                      _next_retry(r, now), one_line(r["error"] or "", 80),
+                      one_line(r["text"], 50)] for r in rows)
         if not rows and render.is_tty():
             render.info("outbox is empty")
+
+
+def _next_retry(entry: dict[str, Any], now: str) -> str:
+    """What happens next to an outbox entry, for a person."""
+    from supportctl.cli import render
+    from supportctl.models import parse_iso
+
+    state, due = entry["state"], entry.get("next_attempt_at")
+    if state == "failed" and due:
+        if due <= now:
+            return "retry: next sync"
+        due_at, now_at = parse_iso(due), parse_iso(now)
+        minutes = max(1, round((due_at - now_at).total_seconds() / 60)) if due_at and now_at else 1
+        wait = f"{minutes} min" if minutes < 90 else f"{round(minutes / 60)} h"
+        return f"retry: sync after {render.short_time(due)} (in {wait})"
+    if state == "failed":
+        return f"no retry: `outbox retry {entry['id']}`"
+    if state == "unknown":
+        return f"may have gone: `outbox retry|cancel {entry['id']}`"
+    if state == "queued":
+        return "sending"
+    return ""
 
 
 @outbox_app.command("retry")

@@ -454,7 +454,11 @@ def outbox_json(store: Store, states: list[str] | None = None) -> list[dict[str,
         {"id": r["id"], "ticket_id": r["ticket_id"], "message_id": r["message_id"],
          "channel": r["channel"], "account": r["account"], "text": r["text"],
          "state": r["state"], "error": r["error"], "attempts": r["attempts"],
-         "created_at": r["created_at"], "updated_at": r["updated_at"]}
+         "created_at": r["created_at"], "updated_at": r["updated_at"],
+         # When sync resends it (its first run from then on): only failed
+         # entries whose error was temporary are retried by themselves.
+         "next_attempt_at": r["next_attempt_at"] if r["state"] == "failed" and r["temporary"]
+         else None}
         for r in store.execute(sql, params)
     ]
 
