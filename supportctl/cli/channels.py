@@ -165,14 +165,6 @@ def draft_body(text: str, cut: str) -> str | None:
     return None
 
 
-def _signature(entry: dict[str, Any]) -> str:
-    cfg = STATE.config()
-    for a in getattr(cfg, "agents", []) or []:
-        if a.name == STATE.actor and a.signature:
-            return str(a.signature)
-    return str(entry.get("signature") or "")
-
-
 @app.command()
 def reply(
     ticket_id: str = typer.Argument(..., metavar="ID"),
@@ -224,11 +216,13 @@ def reply(
     else:
         entry = account_for(medium, None)
     meta: dict[str, Any] = {}
+    subject: str | None = None
     if template:
         from supportctl.services.templates import render_template
 
         rendered, meta = render_template(STATE.config(), template, store, tid, STATE.actor)
-        if text is None and not yes and not meta.get("content_sid") and not dry_run \
+        subject = meta.pop("subject", None)
+        if text is None and not yes and not meta.get("content_sid") \
                 and sys.stdin.isatty() and render.is_tty():
             # The rendered template is the draft: read it, change it, or empty it to abort.
             text = _editor_text(store, tid, rendered)
@@ -240,9 +234,10 @@ def reply(
         text = _editor_text(store, tid, "")
     if not text.strip() and not meta.get("content_sid"):
         raise UsageError("empty reply: nothing sent")
-    sig = _signature(entry)
-    if sig and not template:
-        text = text.rstrip() + "\n\n-- \n" + sig
+    if not meta.get("content_sid"):
+        from supportctl.services.signature import sign, signature_for
+
+        text = sign(text, signature_for(STATE.config(), STATE.actor, entry), medium)
     if not force:
         _check_others(store, tid, opened)
     if dry_run:
@@ -254,12 +249,15 @@ def reply(
                                            own_addresses=own_addresses())
         sys.stdout.write(render.dumps({"ticket_id": tid, "channel": medium, "account": entry["name"],
                                        "to": to[0].address, "cc": [c.address for c in cc_list],
+                                       "subject": outbox.reply_subject(subject, t["subject"], tid)
+                                       if medium == "email" else None,
                                        "text": text,
                                        "attachments": [str(a) for a in attach]}) + "\n")
         return
     oid = outbox.queue_reply(store, tid, text=text, medium=medium, account=entry, actor=STATE.actor,
                              cc=cc, attachments=attach, status=status, template=template or "",
-                             meta=meta, own_addresses=own_addresses(), keep_cc=not no_cc)
+                             meta=meta, own_addresses=own_addresses(), keep_cc=not no_cc,
+                             subject=outbox.reply_subject(subject, t["subject"], tid))
     from supportctl.services import team
 
     team.opened(store, tid, STATE.actor, now_iso())

@@ -240,8 +240,11 @@ def new(
                              text=text, actor=STATE.actor, now=now_iso(), config=STATE.config())
     else:
         from supportctl.cli.channels import account_for, send_now
+        from supportctl.services.signature import sign, signature_for
 
         entry = account_for(channel, account)
+        # The same signature rule as reply (services/signature.py).
+        text = sign(text, signature_for(STATE.config(), STATE.actor, entry), channel)
         tid, outbox_id = svc.start_ticket(store, medium=channel, who=to, name=name,
                                           subject=subject, text=text, account=entry,
                                           actor=STATE.actor, now=now_iso(), attachments=attach,
