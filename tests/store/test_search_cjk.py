@@ -109,6 +109,7 @@ def test_import_and_an_older_store_are_indexed(cli: Any, shop: dict[str, int],
     # A store from before m011: its CJK messages are indexed by the upgrade.
     with sqlite3.connect(other) as db:
         db.execute("DROP TABLE messages_cjk")
+        db.execute("DROP INDEX messages_automatic")
         for t in ("ai", "ad", "aud", "aui"):
             db.execute(f"DROP TRIGGER messages_cjk_{t}")
         db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm011_unspaced_index'")
