@@ -153,6 +153,9 @@ def main() -> None:
     ap.add_argument("--cjk", type=int, default=10_000)
     ap.add_argument("--import-tickets", type=int, default=4000)
     ap.add_argument("--skip-search", action="store_true")
+    ap.add_argument("--skip-import", action="store_true")
+    ap.add_argument("--reuse", action="store_true",
+                    help="Reuse bench/out/cjk-after.db from an earlier run (no copy, migrate, add).")
     a = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     bare = OUT / "bare_typer.py"
@@ -161,6 +164,7 @@ def main() -> None:
 
     if not a.skip_search:
         after = OUT / "cjk-after.db"
+    if not a.skip_search and not (a.reuse and after.exists()):
         for p in (after, Path(f"{after}-wal"), Path(f"{after}-shm")):
             p.unlink(missing_ok=True)
         shutil.copyfile(a.store, after)
@@ -179,6 +183,7 @@ def main() -> None:
         for name in ("trigram index", "automatic-messages index", "word index"):
             print(f"  {name}: {grown_empty.get(name, 0) / 1e6:.2f} MB after the migration,"
                   f" {sizes.get(name, 0) / 1e6:.2f} MB with the CJK messages")
+    if not a.skip_search:
         sc = [PY, "-m", "supportctl", "--db", str(after)]
         s50 = ["--limit", "50", "--format", "json"]
         cases = {
@@ -220,6 +225,8 @@ def main() -> None:
             verdict = "pass" if min(dw, dc) <= 40 else "MISS"
             print(f"{name:45} {dw:+8.0f}ms {dc:+8.0f}ms  {verdict} (wall/cpu best)")
 
+    if a.skip_import:
+        return
     # Insert cost: import with and without the trigram triggers.
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
         dump = Path(tmp) / "dump.jsonl"

@@ -236,48 +236,71 @@ class _Source:
     order: str
 
 
+def _in_index(table: str, expr: str, neg: bool = False) -> tuple[str, list[Any]]:
+    """Message ``m`` is (not) matched by ``expr`` in ``table``: a seek of
+    the index to m's rowid, so a common word costs nothing per row (an
+    ``IN (SELECT rowid …)`` would list its million matches first)."""
+    return (f"{'NOT ' if neg else ''}EXISTS (SELECT 1 FROM {table} x WHERE x.{table} MATCH ?"
+            " AND x.rowid = m.id)", [expr])
+
+
 def _source(q: Query) -> _Source | None:
     """Messages matching every positive term and none of the negated ones;
-    None when there is no positive term (then only tickets are filtered)."""
+    None when there is no positive term (then only tickets are filtered).
+
+    A CJK term drives the walk when there is one (the trigram index, else
+    the messages it holds: a small part of most stores, and a word that
+    never meets a CJK term would otherwise walk every message it matches);
+    else the word index does."""
     where: list[str] = []
     params: list[Any] = []
-    if q.fts_pos:
+    if q.cjk_pos:
         src = _Source(
-            "messages_fts JOIN messages m ON m.id = messages_fts.rowid",
-            ["messages_fts MATCH ?"], [_match(q.fts_pos, q.fts_neg)],
-            "snippet(messages_fts, -1, '', '', '…', 12)", "messages_fts.rowid")
-        if q.cjk_pos or q.cjk_neg:
-            where.append(f"m.id {'' if q.cjk_pos else 'NOT '}IN (SELECT rowid FROM messages_cjk"
-                         " WHERE messages_cjk MATCH ?)")
-            params.append(_match(q.cjk_pos, q.cjk_neg) if q.cjk_pos else " OR ".join(q.cjk_neg))
-    elif q.cjk_pos:
-        src = _Source(
-            "messages_cjk JOIN messages m ON m.id = messages_cjk.rowid",
+            "messages_cjk CROSS JOIN messages m ON m.id = messages_cjk.rowid",
             ["messages_cjk MATCH ?"], [_match(q.cjk_pos, q.cjk_neg)], _CJK_SNIPPET,
             "messages_cjk.rowid")
     elif q.sub_pos:
         # FTS5's own list of the messages it indexed (one %_docsize row per
-        # message): the only messages a short CJK term can be in.
-        src = _Source("messages_cjk_docsize d JOIN messages m ON m.id = d.id", [], [], "",
+        # message): the only messages a short CJK term can be in. CROSS
+        # JOIN: walk that list, never every message.
+        src = _Source("messages_cjk_docsize d CROSS JOIN messages m ON m.id = d.id", [], [], "",
                       "d.id")
         if q.cjk_neg:
-            where.append("m.id NOT IN (SELECT rowid FROM messages_cjk WHERE messages_cjk MATCH ?)")
-            params.append(" OR ".join(q.cjk_neg))
+            sql, p = _in_index("messages_cjk", " OR ".join(q.cjk_neg), neg=True)
+            where.append(sql)
+            params += p
+    elif q.fts_pos:
+        src = _Source(
+            "messages_fts CROSS JOIN messages m ON m.id = messages_fts.rowid",
+            ["messages_fts MATCH ?"], [_match(q.fts_pos, q.fts_neg)],
+            "snippet(messages_fts, -1, '', '', '…', 12)", "messages_fts.rowid")
+        if q.cjk_neg:
+            sql, p = _in_index("messages_cjk", " OR ".join(q.cjk_neg), neg=True)
+            where.append(sql)
+            params += p
     else:
         return None
-    if q.fts_neg and not q.fts_pos:
-        where.append("m.id NOT IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)")
-        params.append(" OR ".join(q.fts_neg))
+    # The cheap tests first: instr on the row in hand, then index seeks.
+    cheap: list[str] = []
+    cheap_params: list[Any] = []
     for column, text in q.sub_pos:
         sql, p = _instr(column, text)
+        cheap.append(sql)
+        cheap_params += p
+    if q.fts_pos and not src.from_sql.startswith("messages_fts"):
+        sql, p = _in_index("messages_fts", _match(q.fts_pos, q.fts_neg))
+        where.append(sql)
+        params += p
+    elif q.fts_neg and not q.fts_pos:
+        sql, p = _in_index("messages_fts", " OR ".join(q.fts_neg), neg=True)
         where.append(sql)
         params += p
     for column, text in q.sub_neg:
         sql, p = _instr(column, text)
-        where.append(f"NOT {sql}")
-        params += p
-    src.where += where
-    src.params += params
+        cheap.append(f"NOT {sql}")
+        cheap_params += p
+    src.where += cheap + where
+    src.params += cheap_params + params
     return src
 
 
