@@ -174,7 +174,8 @@ def search(
     Words and "phrases" match subject and text; fields: from: to: subject:
     tag: status: channel: assignee: priority: before: after: (YYYY-MM-DD or
     7d), is:unassigned|assigned|snoozed|breached, has:attachment; a leading
-    - negates a term.
+    - negates a term. Chinese, Japanese, Korean and Thai terms match any part
+    of the text (注文 finds 注文番号).
     """
     from supportctl.cli import render
     from supportctl.store.read import tickets_json
