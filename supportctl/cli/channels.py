@@ -165,14 +165,6 @@ def draft_body(text: str, cut: str) -> str | None:
     return None
 
 
-def _signature(entry: dict[str, Any]) -> str:
-    cfg = STATE.config()
-    for a in getattr(cfg, "agents", []) or []:
-        if a.name == STATE.actor and a.signature:
-            return str(a.signature)
-    return str(entry.get("signature") or "")
-
-
 @app.command()
 def reply(
     ticket_id: str = typer.Argument(..., metavar="ID"),
@@ -234,11 +226,14 @@ def reply(
     else:
         entry = account_for(medium, None)
     meta: dict[str, Any] = {"human_agent": True} if human_agent else {}
+    subject: str | None = None
     if template:
         from supportctl.services.templates import render_template
 
-        rendered, meta = render_template(STATE.config(), template, store, tid, STATE.actor)
-        if text is None and not yes and not meta.get("content_sid") and not dry_run \
+        rendered, rendered_meta = render_template(STATE.config(), template, store, tid, STATE.actor)
+        meta = {**meta, **rendered_meta}  # --human-agent holds for a template too
+        subject = meta.pop("subject", None)
+        if text is None and not yes and not meta.get("content_sid") \
                 and sys.stdin.isatty() and render.is_tty():
             # The rendered template is the draft: read it, change it, or empty it to abort.
             text = _editor_text(store, tid, rendered)
@@ -250,9 +245,10 @@ def reply(
         text = _editor_text(store, tid, "")
     if not text.strip() and not meta.get("content_sid"):
         raise UsageError("empty reply: nothing sent")
-    sig = _signature(entry)
-    if sig and not template:
-        text = text.rstrip() + "\n\n-- \n" + sig
+    if not meta.get("content_sid"):
+        from supportctl.services.signature import sign, signature_for
+
+        text = sign(text, signature_for(STATE.config(), STATE.actor, entry), medium)
     if not force:
         _check_others(store, tid, opened)
     if dry_run:
@@ -264,12 +260,15 @@ def reply(
                                            own_addresses=own_addresses())
         sys.stdout.write(render.dumps({"ticket_id": tid, "channel": medium, "account": entry["name"],
                                        "to": to[0].address, "cc": [c.address for c in cc_list],
+                                       "subject": outbox.reply_subject(subject, t["subject"], tid)
+                                       if medium == "email" else None,
                                        "text": text,
                                        "attachments": [str(a) for a in attach]}) + "\n")
         return
     oid = outbox.queue_reply(store, tid, text=text, medium=medium, account=entry, actor=STATE.actor,
                              cc=cc, attachments=attach, status=status, template=template or "",
-                             meta=meta, own_addresses=own_addresses(), keep_cc=not no_cc)
+                             meta=meta, own_addresses=own_addresses(), keep_cc=not no_cc,
+                             subject=outbox.reply_subject(subject, t["subject"], tid))
     from supportctl.services import team
 
     team.opened(store, tid, STATE.actor, now_iso())
@@ -326,10 +325,14 @@ def _entry_since(entry: dict[str, Any], since: str | None) -> Any:
 
 
 def run_sync(names: list[str], since: str | None, retry_quarantine: bool,
-             keep: dict[str, Any] | None = None) -> int:
+             keep: dict[str, Any] | None = None,
+             last_errors: dict[str, str | None] | None = None) -> int:
     """One pass over the entries; returns the exit code. With ``keep``
     (``--watch``), channels stay open between passes, so IMAP's ``wait``
-    knows what the last pass saw and returns at once if mail came since."""
+    knows what the last pass saw and returns at once if mail came since.
+    With ``last_errors`` (``--watch``: each entry's failure in the previous
+    pass, None when it worked; filled in here), an entry seen before gets a
+    line only when something changed: a quiet interval prints nothing."""
     from supportctl.cli import render
     from supportctl.services import sync as svc
 
@@ -382,8 +385,14 @@ def run_sync(names: list[str], since: str | None, retry_quarantine: bool,
             render.info(f"quarantine: {ok} recovered, {left} still quarantined")
     failed = [r for r in results if not r.ok]
     for r in results:
-        if not STATE.quiet or not r.ok or r.quarantined:
+        if last_errors is not None and r.name in last_errors:
+            before = last_errors[r.name]
+            if svc.changed(r, before) and not (STATE.quiet and r.ok and not r.quarantined):
+                render.info(svc.describe(r) + ("; working again" if r.ok and before else ""))
+        elif not STATE.quiet or not r.ok or r.quarantined:
             render.info(svc.describe(r))
+        if last_errors is not None:
+            last_errors[r.name] = None if r.ok else r.error
     housekeeping(store, {r.name: (None if r.ok else r.error) for r in results}, keep, started)
     if failed and len(failed) == len(results):
         return 1
@@ -460,10 +469,12 @@ def sync(
     try:
         with sync_lock(store, wait):
             store.remove_stale_temp_files()  # of a run killed mid-write
-            code = run_sync(accounts or [], since, retry_quarantine, keep)
+            last_errors: dict[str, str | None] = {}
+            code = run_sync(accounts or [], since, retry_quarantine, keep, last_errors)
             while watch:
                 _wait_any(interval, keep or {})
-                code = run_sync(accounts or [], None, False, keep)
+                # After the first pass, only what changed (a quiet interval prints nothing).
+                code = run_sync(accounts or [], None, False, keep, last_errors)
     finally:
         for channel in (keep or {}).values():
             try:
@@ -512,11 +523,36 @@ def _outbox_list(all_: bool, fmt: str | None) -> None:
 
     rows = outbox_json(STATE.store(), None if all_ else ["queued", "failed", "unknown"])
     if not render.machine(rows, _fmt(fmt), ["id", "ticket_id", "channel", "account", "state",
-                                            "error", "attempts", "created_at", "text"]):
+                                            "error", "attempts", "created_at", "text",
+                                            "next_attempt_at"]):
+        now = now_iso()
         render.plain([r["id"], f"#{r['ticket_id']}", r["channel"], r["state"],
-                      one_line(r["error"] or "", 80), one_line(r["text"], 50)] for r in rows)
+                      _next_retry(r, now), one_line(r["error"] or "", 80),
+                      one_line(r["text"], 50)] for r in rows)
         if not rows and render.is_tty():
             render.info("outbox is empty")
+
+
+def _next_retry(entry: dict[str, Any], now: str) -> str:
+    """What happens next to an outbox entry, for a person."""
+    from supportctl.cli import render
+    from supportctl.models import parse_iso
+
+    state, due = entry["state"], entry.get("next_attempt_at")
+    if state == "failed" and due:
+        if due <= now:
+            return "retry: next sync"
+        due_at, now_at = parse_iso(due), parse_iso(now)
+        minutes = max(1, round((due_at - now_at).total_seconds() / 60)) if due_at and now_at else 1
+        wait = f"{minutes} min" if minutes < 90 else f"{round(minutes / 60)} h"
+        return f"retry: sync after {render.short_time(due)} (in {wait})"
+    if state == "failed":
+        return f"no retry: `outbox retry {entry['id']}`"
+    if state == "unknown":
+        return f"may have gone: `outbox retry|cancel {entry['id']}`"
+    if state == "queued":
+        return "sending"
+    return ""
 
 
 @outbox_app.command("retry")

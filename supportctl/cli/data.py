@@ -206,6 +206,7 @@ def db_vacuum() -> None:
     """Reclaim space and optimise the full-text index."""
     store = STATE.store()
     store.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
+    store.execute("INSERT INTO messages_cjk(messages_cjk) VALUES ('optimize')")
     store.execute("VACUUM")
 
 

@@ -62,7 +62,12 @@ def report(
                                     help="Write a self-contained HTML page (mode 600)."),
 ) -> None:
     """Volume, response and resolution times, SLA, CSAT, reopens, repeat
-    contacts, hour of week, trending tags and phrases."""
+    contacts, hour of week, trending tags and phrases.
+
+    Customer volume only: tickets tagged spam, auto (automatic mail) or
+    bounce (delivery reports), and automatic answers or delivery reports on
+    a customer's ticket, are not counted. --format csv gives plain numbers:
+    hours as hours, rates and shares as fractions 0-1."""
     from supportctl.cli import render
     from supportctl.cli.tickets import _time_arg
     from supportctl.services.report import report as run

@@ -176,7 +176,8 @@ def search(
     Words and "phrases" match subject and text; fields: from: to: subject:
     tag: status: channel: assignee: priority: before: after: (YYYY-MM-DD or
     7d), is:unassigned|assigned|snoozed|breached, has:attachment; a leading
-    - negates a term.
+    - negates a term. Chinese, Japanese, Korean and Thai terms match any part
+    of the text (注文 finds 注文番号).
     """
     from supportctl.cli import render
     from supportctl.store.read import tickets_json
@@ -242,8 +243,11 @@ def new(
                              text=text, actor=STATE.actor, now=now_iso(), config=STATE.config())
     else:
         from supportctl.cli.channels import account_for, send_now
+        from supportctl.services.signature import sign, signature_for
 
         entry = account_for(channel, account)
+        # The same signature rule as reply (services/signature.py).
+        text = sign(text, signature_for(STATE.config(), STATE.actor, entry), channel)
         tid, outbox_id = svc.start_ticket(store, medium=channel, who=to, name=name,
                                           subject=subject, text=text, account=entry,
                                           actor=STATE.actor, now=now_iso(), attachments=attach,

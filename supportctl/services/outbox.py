@@ -48,6 +48,15 @@ def _domain(address: str) -> str:
     return address.rpartition("@")[2] or "supportctl.invalid"
 
 
+def reply_subject(own: str | None, ticket_subject: str, ticket_id: int) -> str:
+    """An email reply's subject: a template's own ``subject`` (with the
+    ticket's ``[#N]`` token, SPEC §3), else "Re: " and the ticket's."""
+    if own and own.strip():
+        base = ingest.TOKEN.sub("", own).strip()
+        return f"{base} [#{ticket_id}]"
+    return _reply_subject(ticket_subject, ticket_id)
+
+
 def _reply_subject(subject: str, ticket_id: int) -> str:
     base = ingest.TOKEN.sub("", subject or "").strip()
     if not base.lower().startswith(("re:", "aw:", "sv:")):
@@ -229,6 +238,9 @@ def queue_reply(
     message (reply-all, minus our own addresses)."""
     medium = reply_medium(medium)  # a contact form is answered by email
     now = iso(utcnow()) or ""
+    meta = dict(meta or {})
+    # A template's own subject (templates.render_template puts it in meta).
+    template_subject = meta.pop("subject", None)
     files: list[AttachmentData] = []
     for path in attachments or []:
         try:
@@ -263,7 +275,7 @@ def queue_reply(
             out.from_addr = Address(sender)
             if smtp.get("reply_to"):
                 out.reply_to = Address(smtp["reply_to"])
-            out.subject = subject or _reply_subject(t["subject"], ticket_id)
+            out.subject = subject or reply_subject(template_subject, t["subject"], ticket_id)
             out.cc = cc_list
             out.message_id = f"{uuid.uuid4().hex}.t{ticket_id}@{_domain(sender)}"
             external_id = out.message_id
@@ -495,7 +507,11 @@ def outbox_json(store: Store, states: list[str] | None = None) -> list[dict[str,
         {"id": r["id"], "ticket_id": r["ticket_id"], "message_id": r["message_id"],
          "channel": r["channel"], "account": r["account"], "text": r["text"],
          "state": r["state"], "error": r["error"], "attempts": r["attempts"],
-         "created_at": r["created_at"], "updated_at": r["updated_at"]}
+         "created_at": r["created_at"], "updated_at": r["updated_at"],
+         # When sync resends it (its first run from then on): only failed
+         # entries whose error was temporary are retried by themselves.
+         "next_attempt_at": r["next_attempt_at"] if r["state"] == "failed" and r["temporary"]
+         else None}
         for r in store.execute(sql, params)
     ]
 

@@ -42,6 +42,7 @@ class EntryResult:
     quarantined: int = 0
     tickets_created: int = 0
     sent: int = 0
+    send_failed: int = 0
     error: str = ""
     seconds: float = 0.0
     results: list[ingest.IngestResult] = field(default_factory=list)
@@ -88,7 +89,7 @@ def sync_entry(
         if sends.first_synced_at(store, channel.name) is None:
             settings = replace(settings, backlog=True)
         sends.mark_synced(store, channel.name, iso(utcnow()) or "")
-        res.sent += _send_acknowledgements(store, channel, max_attempts)
+        _count_sends(res, _send_acknowledgements(store, channel, max_attempts))
         cursors = store.get_cursors(channel.name)
         for batch in channel.fetch(cursors, since=since):
             summary = ingest.ingest_batch(store, batch, settings)
@@ -98,18 +99,12 @@ def sync_entry(
             res.tickets_created += summary.tickets_created
             res.results += summary.results
             if summary.tickets_created:
-                res.sent += _send_acknowledgements(store, channel, max_attempts)
+                _count_sends(res, _send_acknowledgements(store, channel, max_attempts))
         # Rule replies and CSAT questions queued under this sync's lock.
         for entry in workflows.queued_automatic(store, channel.name):
-            if outbox.send_entry(store, entry, channel, max_attempts=max_attempts) not in (
-                "failed", "unknown"
-            ):
-                res.sent += 1
+            _count_sends(res, [outbox.send_entry(store, entry, channel, max_attempts=max_attempts)])
         for entry in outbox.due_entries(store, channel.name, max_attempts):
-            if outbox.send_entry(store, entry, channel, max_attempts=max_attempts) not in (
-                "failed", "unknown"
-            ):
-                res.sent += 1
+            _count_sends(res, [outbox.send_entry(store, entry, channel, max_attempts=max_attempts)])
         outbox.refresh(store, channel.name, channel)
     except SupportError as exc:
         res.ok = False
@@ -124,12 +119,17 @@ def sync_entry(
     return res
 
 
-def _send_acknowledgements(store: Store, channel: Channel, max_attempts: int) -> int:
-    sent = 0
-    for entry in sends.queued_acknowledgements(store, channel.name):
-        if outbox.send_entry(store, entry, channel, max_attempts=max_attempts) not in ("failed", "unknown"):
-            sent += 1
-    return sent
+def _count_sends(res: EntryResult, states: list[str]) -> None:
+    for state in states:
+        if state in ("failed", "unknown"):
+            res.send_failed += 1
+        else:
+            res.sent += 1
+
+
+def _send_acknowledgements(store: Store, channel: Channel, max_attempts: int) -> list[str]:
+    return [outbox.send_entry(store, entry, channel, max_attempts=max_attempts)
+            for entry in sends.queued_acknowledgements(store, channel.name)]
 
 
 def retry_quarantine(store: Store, settings_for: Callable[[str], ingest.IngestSettings]) -> tuple[int, int]:
@@ -197,6 +197,18 @@ def describe(res: EntryResult) -> str:
         parts.append(f"{res.quarantined} quarantined")
     if res.sent:
         parts.append(f"{res.sent} sent from outbox")
+    if res.send_failed:
+        parts.append(f"{res.send_failed} not sent (see `supportctl outbox`)")
     return f"{res.name}: " + ", ".join(parts) + f" ({res.seconds:.1f}s)"
+
+
+def changed(res: EntryResult, last_error: str | None) -> bool:
+    """Whether a ``--watch`` pass has anything to say about this entry:
+    something stored, quarantined, sent or not sent, a new failure (not
+    the one the previous pass reported), or a recovery."""
+    if not res.ok:
+        return res.error != last_error
+    return bool(res.stored or res.quarantined or res.sent or res.send_failed
+                or last_error is not None)
 
 

@@ -161,6 +161,16 @@ def render_template(config: Any, name: str, store: Store, ticket_id: int,
         raise UsageError(f"template {name!r} failed: {exc}; nothing was sent") from None
     text = _tidy(text)
     meta: dict[str, Any] = {}
+    subject = getattr(tpl, "subject", "") or ""
+    if subject:
+        # Email replies use it (with the ticket's [#N]); one line, always.
+        try:
+            meta["subject"] = " ".join(_tidy(env.from_string(subject).render(
+                ticket=ticket, contact=contact, first_name=first_name, agent=agent,
+                business=business_name(config, ticket.get("account")), language=lang,
+            )).split())
+        except TemplateError as exc:
+            raise UsageError(f"template {name!r} subject failed: {exc}; nothing was sent") from None
     sid = getattr(tpl, "content_sid", None)
     if sid:
         meta["content_sid"] = sid

@@ -143,6 +143,11 @@ class Store:
                 pending = [p.name for p in m.pending(db)]
                 if pending:
                     m.apply(db)
+                    # Branches merged their steps out of number order: once
+                    # every step ran, the store is at LATEST, whatever the
+                    # last step applied wrote.
+                    current = self.conn.execute("PRAGMA user_version").fetchone()[0]
+                    self.conn.execute(f"PRAGMA user_version = {max(int(current), LATEST)}")
         self.version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         return pending
 

@@ -14,6 +14,17 @@ from typing import Any
 
 from supportctl.store.db import Store
 
+#: Tickets that are not customer volume: spam, automatic mail (auto-replies,
+#: lists, our own mail) and delivery reports no ticket of ours owned.
+NOISE_TAGS = ("spam", "auto", "bounce")
+_NOT_NOISE_TICKET = (f"NOT IN (SELECT ticket_id FROM tags WHERE tag IN"
+                     f" ({', '.join(repr(t) for t in NOISE_TAGS)}))")
+#: Inbound messages that no customer wrote: automatic answers and delivery
+#: reports filed on a customer's ticket (the partial index messages_automatic
+#: of m011 lists them).
+AUTOMATIC_INBOUND = ("direction = 'in' AND (auto_reason IS NOT NULL"
+                     " OR delivery_state IS NOT NULL)")
+
 
 def ticket_columns(store: Store) -> set[str]:
     return {r[1] for r in store.conn.execute("PRAGMA table_info(tickets)")}
@@ -21,7 +32,8 @@ def ticket_columns(store: Store) -> set[str]:
 
 def report_tickets(store: Store, start: str, end: str, now: float, key: str | None = None
                    ) -> Iterator[tuple[Any, ...]]:
-    """Tickets created in [start, end), merged ones left out:
+    """Tickets created in [start, end), merged ones and noise
+    (``NOISE_TAGS``) left out:
     ``(id, open, key, contact_id, subject, created, first_response, solved,
     has_sla, first_response_state, resolution_state, sla_policy, csat_asked,
     csat_rating)`` with times as Unix seconds. ``open`` is 1 for a ticket
@@ -60,7 +72,8 @@ def report_tickets(store: Store, start: str, end: str, now: float, key: str | No
         f"  WHEN COALESCE({paused}, :now) > unixepoch(t.resolution_due) THEN 0 END,"
         f" {policy}, {csat}"
         f" FROM tickets t{join}"
-        " WHERE t.created_at >= :start AND t.created_at < :end AND t.merged_into IS NULL",
+        " WHERE t.created_at >= :start AND t.created_at < :end AND t.merged_into IS NULL"
+        f" AND t.id {_NOT_NOISE_TICKET}",
         {"start": start, "end": end, "now": now},
     )
 
@@ -108,7 +121,8 @@ _HOUR = "substr(m.sent_at, 1, 13)"
 
 def message_volume(store: Store, start: str, end: str, by: str | None,
                    offsets: list[tuple[int, int]]) -> Iterator[tuple[str, Any, str, int, int]]:
-    """Customer messages (``in``) and our own answers (``out``; automatic
+    """Customer messages (``in``; automatic answers, delivery reports and
+    the messages of noise tickets left out) and our own answers (``out``; automatic
     acknowledgements and rule replies left out) sent in [start, end), counted
     two ways: ``("cell", key, direction, hour of week, n)`` and, overall or
     by channel (every message has one: the channels' cells add up to the
@@ -147,6 +161,8 @@ def message_volume(store: Store, start: str, end: str, by: str | None,
         f" WHERE {_HOUR} >= substr(?, 1, 13) AND {_HOUR} <= substr(?, 1, 13)"
         "  AND m.sent_at >= ? AND m.sent_at < ? AND m.direction IN ('in', 'out')"
         "  AND (m.author IS NULL OR (m.author != 'auto-reply' AND m.author NOT LIKE 'rule:%'))"
+        f"  AND m.ticket_id {_NOT_NOISE_TICKET}"
+        f"  AND m.id NOT IN (SELECT id FROM messages WHERE {AUTOMATIC_INBOUND})"
         f" GROUP BY {_HOUR}, m.direction{', k' if grouped else ''}{'' if whole_hours else ', s'}),"
         f" local AS (SELECT k, d, n, {local} AS l FROM counted)"
         f" SELECT 'cell', {cell_key}, d, (l / 3600 + 72) % 168, sum(n) FROM local GROUP BY 2, 3, 4 "
@@ -186,7 +202,9 @@ def ticket_message_cells(store: Store, start: str, end: str, by: str,
         "JOIN messages m INDEXED BY messages_ticket_sent ON m.ticket_id = {t}"
         " AND m.sent_at >= ? AND m.sent_at < ?"
         " AND m.direction IN ('in', 'out')"
-        " AND (m.author IS NULL OR (m.author != 'auto-reply' AND m.author NOT LIKE 'rule:%'))")
+        " AND (m.author IS NULL OR (m.author != 'auto-reply' AND m.author NOT LIKE 'rule:%'))"
+        " AND m.ticket_id " + _NOT_NOISE_TICKET
+        + " AND m.id NOT IN (SELECT id FROM messages WHERE " + AUTOMATIC_INBOUND + ")")
     cur = store.conn.cursor()
     cur.row_factory = None
     if by == "tag":

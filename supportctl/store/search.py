@@ -11,6 +11,15 @@ Results are tickets ordered by their newest matching message, newest first,
 as notmuch does: FTS5 walks its rowids backwards, which costs milliseconds
 even when a common word matches a million messages (ranking by bm25 costs
 about a second there).
+
+Terms in Chinese, Japanese, Korean or Thai (scripts whose words are not
+separated by spaces, or carry particles) match as substrings: three
+characters or more through the trigram index ``messages_cjk`` (migration
+m011), which holds only messages with such characters; one or two
+characters (a trigram index cannot find them) by ``instr`` over those same
+messages, newest first, stopping at the page asked for. All positive terms
+must match one message, as before; a negated term excludes the messages
+it matches (or, with no positive term, the tickets).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from typing import Any
 
 from supportctl.errors import UsageError
 from supportctl.store.db import Store
+from supportctl.store.migrations import UNSPACED_RANGES
 
 FIELDS = ("from", "to", "subject", "tag", "status", "channel", "assignee", "priority", "before",
           "after", "is", "has")
@@ -33,6 +43,31 @@ class Query:
     fts_neg: list[str] = field(default_factory=list)
     where: list[str] = field(default_factory=list)
     params: list[Any] = field(default_factory=list)
+    # Unspaced-script terms: trigram MATCH terms (3+ characters) and short
+    # substrings as (column or None, text).
+    cjk_pos: list[str] = field(default_factory=list)
+    cjk_neg: list[str] = field(default_factory=list)
+    sub_pos: list[tuple[str | None, str]] = field(default_factory=list)
+    sub_neg: list[tuple[str | None, str]] = field(default_factory=list)
+
+
+_UNSPACED = re.compile(f"[{UNSPACED_RANGES}]")
+# Trigram snippets count tokens of three characters: 24 show about as much
+# text as 12 words do.
+_CJK_SNIPPET = "snippet(messages_cjk, -1, '', '', '…', 24)"
+
+
+def _add_text(q: Query, text: str, neg: bool, column: str | None = None) -> bool:
+    """File an unspaced-script term; False when ``text`` has none of those
+    characters (a word for the word index)."""
+    if not _UNSPACED.search(text):
+        return False
+    if len(text) >= 3:
+        term = _fts_quote(text)
+        (q.cjk_neg if neg else q.cjk_pos).append(f"{column} : {term}" if column else term)
+    else:
+        (q.sub_neg if neg else q.sub_pos).append((column, text))
+    return True
 
 
 def _fts_quote(text: str) -> str:
@@ -78,9 +113,11 @@ def parse(text: str, now: str) -> Query:
                 f' quote it to search the text: \'"{tok}"\''
             )
         if tok in phrases or " " in tok:
+            if _add_text(q, tok, neg):
+                continue
             term = _fts_quote(tok)
         else:
-            words = re.findall(r"\w+", tok)
+            words = [w for w in re.findall(r"\w+", tok) if not _add_text(q, w, neg)]
             if not words:
                 continue
             term = " ".join(_fts_quote(w) for w in words)
@@ -93,9 +130,10 @@ def parse(text: str, now: str) -> Query:
 def _field(q: Query, name: str, value: str, neg: bool, now: str) -> None:
     nt = "NOT " if neg else ""
     if name == "subject":
-        words = re.findall(r"\w+", value)
-        term = "subject : (" + " ".join(_fts_quote(w) for w in words) + ")"
-        (q.fts_neg if neg else q.fts_pos).append(term)
+        words = [w for w in re.findall(r"\w+", value) if not _add_text(q, w, neg, "subject")]
+        if words:
+            term = "subject : (" + " ".join(_fts_quote(w) for w in words) + ")"
+            (q.fts_neg if neg else q.fts_pos).append(term)
         return
     if name in ("from", "to"):
         # Words of names and addresses, as notmuch matches them: the words
@@ -172,11 +210,119 @@ def _field(q: Query, name: str, value: str, neg: bool, now: str) -> None:
         q.params += [now] * cond.count("?")
 
 
-def _match(q: Query) -> str:
-    expr = " AND ".join(q.fts_pos)
-    if q.fts_neg:
-        expr += " NOT (" + " OR ".join(q.fts_neg) + ")"
+def _match(pos: list[str], neg: list[str]) -> str:
+    expr = " AND ".join(pos)
+    if neg:
+        expr += " NOT (" + " OR ".join(neg) + ")"
     return expr
+
+
+def _instr(column: str | None, text: str, alias: str = "m") -> tuple[str, list[Any]]:
+    if column:
+        return f"instr({alias}.{column}, ?) > 0", [text]
+    return f"(instr({alias}.subject, ?) > 0 OR instr({alias}.text, ?) > 0)", [text, text]
+
+
+@dataclass
+class _Source:
+    """Where a query's matching messages ``m`` come from: the index that
+    drives it (walked newest first), the conditions every such message must
+    also meet, and how to show a snippet."""
+
+    from_sql: str
+    where: list[str]
+    params: list[Any]
+    snippet: str
+    order: str
+
+
+def _in_index(table: str, expr: str, neg: bool = False) -> tuple[str, list[Any]]:
+    """Message ``m`` is (not) matched by ``expr`` in ``table``: a seek of
+    the index to m's rowid, so a common word costs nothing per row (an
+    ``IN (SELECT rowid …)`` would list its million matches first)."""
+    return (f"{'NOT ' if neg else ''}EXISTS (SELECT 1 FROM {table} x WHERE x.{table} MATCH ?"
+            " AND x.rowid = m.id)", [expr])
+
+
+def _source(q: Query) -> _Source | None:
+    """Messages matching every positive term and none of the negated ones;
+    None when there is no positive term (then only tickets are filtered).
+
+    A CJK term drives the walk when there is one (the trigram index, else
+    the messages it holds: a small part of most stores, and a word that
+    never meets a CJK term would otherwise walk every message it matches);
+    else the word index does."""
+    where: list[str] = []
+    params: list[Any] = []
+    if q.cjk_pos:
+        src = _Source(
+            "messages_cjk CROSS JOIN messages m ON m.id = messages_cjk.rowid",
+            ["messages_cjk MATCH ?"], [_match(q.cjk_pos, q.cjk_neg)], _CJK_SNIPPET,
+            "messages_cjk.rowid")
+    elif q.sub_pos:
+        # FTS5's own list of the messages it indexed (one %_docsize row per
+        # message): the only messages a short CJK term can be in. CROSS
+        # JOIN: walk that list, never every message.
+        src = _Source("messages_cjk_docsize d CROSS JOIN messages m ON m.id = d.id", [], [], "",
+                      "d.id")
+        if q.cjk_neg:
+            sql, p = _in_index("messages_cjk", " OR ".join(q.cjk_neg), neg=True)
+            where.append(sql)
+            params += p
+    elif q.fts_pos:
+        src = _Source(
+            "messages_fts CROSS JOIN messages m ON m.id = messages_fts.rowid",
+            ["messages_fts MATCH ?"], [_match(q.fts_pos, q.fts_neg)],
+            "snippet(messages_fts, -1, '', '', '…', 12)", "messages_fts.rowid")
+        if q.cjk_neg:
+            sql, p = _in_index("messages_cjk", " OR ".join(q.cjk_neg), neg=True)
+            where.append(sql)
+            params += p
+    else:
+        return None
+    # The cheap tests first: instr on the row in hand, then index seeks.
+    cheap: list[str] = []
+    cheap_params: list[Any] = []
+    for column, text in q.sub_pos:
+        sql, p = _instr(column, text)
+        cheap.append(sql)
+        cheap_params += p
+    if q.fts_pos and not src.from_sql.startswith("messages_fts"):
+        sql, p = _in_index("messages_fts", _match(q.fts_pos, q.fts_neg))
+        where.append(sql)
+        params += p
+    elif q.fts_neg and not q.fts_pos:
+        sql, p = _in_index("messages_fts", " OR ".join(q.fts_neg), neg=True)
+        where.append(sql)
+        params += p
+    for column, text in q.sub_neg:
+        sql, p = _instr(column, text)
+        cheap.append(f"NOT {sql}")
+        cheap_params += p
+    src.where += cheap + where
+    src.params += cheap_params + params
+    return src
+
+
+def _ticket_exclusions(q: Query) -> tuple[list[str], list[Any]]:
+    """With no positive term: tickets none of whose messages match a
+    negated term."""
+    where: list[str] = []
+    params: list[Any] = []
+    if q.fts_neg:
+        where.append("t.id NOT IN (SELECT m.ticket_id FROM messages_fts JOIN messages m"
+                     " ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?)")
+        params.append(" OR ".join(q.fts_neg))
+    if q.cjk_neg:
+        where.append("t.id NOT IN (SELECT m.ticket_id FROM messages_cjk JOIN messages m"
+                     " ON m.id = messages_cjk.rowid WHERE messages_cjk MATCH ?)")
+        params.append(" OR ".join(q.cjk_neg))
+    if q.sub_neg:
+        parts = [_instr(column, text) for column, text in q.sub_neg]
+        where.append("t.id NOT IN (SELECT m.ticket_id FROM messages_cjk_docsize d JOIN messages m"
+                     f" ON m.id = d.id WHERE {' OR '.join(sql for sql, _ in parts)})")
+        params += [v for _, p in parts for v in p]
+    return where, params
 
 
 def condition(text: str, now: str) -> tuple[list[str], list[Any]]:
@@ -185,15 +331,25 @@ def condition(text: str, now: str) -> tuple[list[str], list[Any]]:
     common word never turns into a list of 70 000 ids or snippets)."""
     q = parse(text, now)
     where, params = list(q.where), list(q.params)
-    sub = ("SELECT m.ticket_id FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
-           " WHERE messages_fts MATCH ?")
-    if q.fts_pos:
-        where.append(f"t.id IN ({sub})")
-        params.append(_match(q))
-    elif q.fts_neg:
-        where.append(f"t.id NOT IN ({sub})")
-        params.append(" OR ".join(q.fts_neg))
-    return where, params
+    src = _source(q)
+    if src is None:
+        more, more_params = _ticket_exclusions(q)
+        return where + more, params + more_params
+    where.append(f"t.id IN (SELECT m.ticket_id FROM {src.from_sql}"
+                 f" WHERE {' AND '.join(src.where) or '1'})")
+    return where, params + src.params
+
+
+def _around(subject: str, body: str, needles: list[str]) -> str:
+    """A snippet of about 30 characters around the first of ``needles``."""
+    for text in (body, subject):
+        for needle in needles:
+            at = text.find(needle)
+            if at >= 0:
+                start, end = max(0, at - 12), min(len(text), at + len(needle) + 18)
+                cut = " ".join(text[start:end].split())
+                return ("…" if start else "") + cut + ("…" if end < len(text) else "")
+    return ""
 
 
 def search(
@@ -204,25 +360,26 @@ def search(
     where = list(q.where)
     params = list(q.params)
     where.append("t.merged_into IS NULL")
-    cond = " AND ".join(where)
     want = (limit + offset) if limit else 0
     found: list[int] = []
     snippets: dict[int, str] = {}
-    if q.fts_pos:
+    src = _source(q)
+    if src is not None:
+        shown = src.snippet or "m.subject, m.text"
         sql = (
-            "SELECT m.ticket_id, snippet(messages_fts, -1, '', '', '…', 12) FROM messages_fts"
-            " JOIN messages m ON m.id = messages_fts.rowid JOIN tickets t ON t.id = m.ticket_id"
-            f" WHERE messages_fts MATCH ? AND {cond} ORDER BY messages_fts.rowid DESC"
+            f"SELECT m.ticket_id, {shown} FROM {src.from_sql} JOIN tickets t ON t.id = m.ticket_id"
+            f" WHERE {' AND '.join([*src.where, *where])} ORDER BY {src.order} DESC"
         )
         seen: set[int] = set()
+        needles = [t for _, t in q.sub_pos]
         try:
-            cur = store.conn.execute(sql, [_match(q), *params])
-            for tid, snip in cur:
+            cur = store.conn.execute(sql, [*src.params, *params])
+            for tid, *snip in cur:
                 if tid in seen:
                     continue
                 seen.add(tid)
                 found.append(tid)
-                snippets[tid] = snip
+                snippets[tid] = snip[0] if src.snippet else _around(snip[0], snip[1], needles)
                 if want and len(found) >= want:
                     break
         except Exception as exc:  # sqlite3.OperationalError: fts5 syntax
@@ -230,13 +387,10 @@ def search(
                 raise UsageError(f"bad search query: {exc}") from None
             raise
     else:
-        if q.fts_neg:
-            where.append(
-                "t.id NOT IN (SELECT m.ticket_id FROM messages_fts JOIN messages m"
-                " ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?)"
-            )
-            params.append(" OR ".join(q.fts_neg))
-            cond = " AND ".join(where)
+        more, more_params = _ticket_exclusions(q)
+        where += more
+        params += more_params
+        cond = " AND ".join(where)
         sql = f"SELECT t.id, '' FROM tickets t WHERE {cond} ORDER BY t.updated_at DESC, t.id DESC"
         if want:
             sql += f" LIMIT {int(want)}"

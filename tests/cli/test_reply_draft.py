@@ -47,14 +47,14 @@ def _editor(tmp_path: Path, above: str) -> Path:
     return script
 
 
-def _reply_on_tty(cli: Any, cfg: Path, editor: Path) -> tuple[int, str]:
+def _reply_on_tty(cli: Any, cfg: Path, editor: Path, *more: str) -> tuple[int, str]:
     """``reply 1 --dry-run`` with stdin and stdout on a terminal, so the
     editor path is taken; returns (exit code, what it printed)."""
     master, slave = pty.openpty()
     env = dict(os.environ, EDITOR=f"{sys.executable} {editor}", COLUMNS="200")
     env.pop("VISUAL", None)
     p = subprocess.Popen([sys.executable, "-m", "supportctl", "--db", str(cli.db), "--config",
-                          str(cfg), "reply", "1", "--dry-run"], stdin=slave, stdout=slave,
+                          str(cfg), "reply", "1", "--dry-run", *more], stdin=slave, stdout=slave,
                          stderr=subprocess.PIPE, env=env, cwd=ROOT)
     os.close(slave)
     chunks = []
@@ -93,3 +93,44 @@ def test_a_draft_without_its_cut_line_is_not_sent_and_is_kept(cli: Any, tmp_path
     kept = out.split("kept in ")[1].split()[0]
     assert Path(kept).read_text() == "#1042 shipped\n# quoted\n"
     Path(kept).unlink()
+
+
+SIGNED = """agents:
+  - name: marta
+    signature: |
+      Marta
+      Bottega Rossi, Via Roma 1
+templates:
+  shipped:
+    subject: "Your order {{ ticket.id }} has left"
+    body: "Hello {{ first_name }}, your order left the warehouse today."
+"""
+
+
+def test_template_draft_in_the_editor_with_its_subject_and_the_signature(
+        cli: Any, tmp_path: Path) -> None:
+    cfg = _setup(cli, tmp_path)
+    cfg.write_text(CONFIG + SIGNED)
+    seen = tmp_path / "seen.txt"
+    script = tmp_path / "editor.py"
+    script.write_text(  # keeps a copy of the draft, then adds a line above the cut
+        "import shutil, sys\n"
+        f"shutil.copy(sys.argv[1], {str(seen)!r})\n"
+        "d = open(sys.argv[1], encoding='utf-8').read()\n"
+        "open(sys.argv[1], 'w', encoding='utf-8').write(d.replace('today.', 'today.\\nTracking 123.', 1))\n")
+    code, out = _reply_on_tty(cli, cfg, script, "--template", "shipped", "--as", "marta")
+    assert code == 0, out
+    assert seen.read_text().startswith("Hello Ann, your order left the warehouse today.\n")
+    sent = json.loads(out[out.index("{"):])
+    assert sent["subject"] == "Your order 1 has left [#1]"
+    assert sent["text"] == ("Hello Ann, your order left the warehouse today.\nTracking 123.\n\n"
+                            "-- \nMarta\nBottega Rossi, Via Roma 1")
+    # Off a terminal, and with -y: the template as rendered, signed the same way.
+    r = cli("--config", str(cfg), "--as", "marta", "reply", "1", "--template", "shipped", "-y",
+            "--dry-run")
+    assert r.code == 0, r
+    assert r.json()["text"] == ("Hello Ann, your order left the warehouse today.\n\n"
+                                "-- \nMarta\nBottega Rossi, Via Roma 1")
+    r = cli("--config", str(cfg), "--as", "marta", "reply", "1", "-m", "On its way.", "--dry-run")
+    assert r.json()["text"] == "On its way.\n\n-- \nMarta\nBottega Rossi, Via Roma 1"
+    assert r.json()["subject"] == "Re: where is my order [#1]"

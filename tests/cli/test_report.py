@@ -354,3 +354,43 @@ def test_policies_and_csat_fill_in_when_the_store_records_them(shop: Any, cli: A
     assert policies["urgent"]["tickets"] == 2 and policies["urgent"]["attainment"] == 0.0
     assert policies["standard"]["tickets"] == 4 and policies["standard"]["attainment"] == 1.0
     assert policies["urgent"]["first_response_attainment"] == 0.5
+
+
+def test_spam_and_automatic_mail_are_not_customer_volume(cli: Any, tmp_path: Path) -> None:
+    """The known answers of ``test_report_json_known_answers`` hold with
+    spam, automatic mail and delivery reports added to the period."""
+    lines = _store_lines()
+    for tid, tag in ((201, "spam"), (202, "auto"), (203, "bounce")):
+        lines.append(_ticket(tid, 9, "email", "2026-11-18T09:00:00Z", f"Noise {tag}",
+                             status="closed", tags=[tag],
+                             messages=[_msg(2000 + tid, "in", "2026-11-18T09:00:00Z")]))
+    ooo = _msg(3001, "in", "2026-11-24T12:00:00Z", text="I am out of the office")
+    ooo["auto_reason"] = "Auto-Submitted: auto-replied"
+    dsn = _msg(3002, "in", "2026-11-16T10:05:00Z", text="Delivery failed")
+    dsn["delivery"] = {"state": "failed", "error": "550 no such user"}
+    lines[-2]["messages"].append(ooo)  # ticket 7
+    lines[2]["messages"].append(dsn)   # ticket 1
+    dump = tmp_path / "noisy.jsonl"
+    dump.write_text("".join(json.dumps(t) + "\n" for t in lines))
+    assert cli("import", str(dump), "--format", "jsonl").code == 0
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG)
+    env = {"SUPPORTCTL_NOW": NOW}
+    [g] = cli("--config", str(config), "report", *PERIOD, "--format", "json", env=env).json()
+    assert g["tickets"] == 6 and g["messages"] == {"in": 10, "out": 4}
+    assert sum(map(sum, g["hour_of_week"]["in"])) == 10
+    tags = cli("--config", str(config), "report", *PERIOD, "--by", "tag", "--format", "json",
+               env=env).json()
+    assert not {"spam", "auto", "bounce"} & {t["group"] for t in tags}
+    channels = cli("--config", str(config), "report", *PERIOD, "--by", "channel", "--format",
+                   "json", env=env).json()
+    assert {c["group"]: c["tickets"] for c in channels}["email"] == 3
+    # CSV: plain numbers, hours as hours and shares as fractions 0-1
+    r = cli("--config", str(config), "report", *PERIOD, "--format", "csv", env=env)
+    [row] = list(csv.DictReader(io.StringIO(r.out)))
+    assert float(row["first_response_median_hours"]) == pytest.approx(0.75)
+    assert float(row["sla_attainment"]) == pytest.approx(0.6)
+    assert float(row["reopen_rate"]) == pytest.approx(2 / 3, abs=1e-3)
+    assert not any(v.endswith(("h", "%")) for v in row.values())
+    help_text = cli("report", "--help").out
+    assert "spam" in help_text and "automatic" in help_text

@@ -379,6 +379,32 @@ def test_reply_template_on_a_terminal_is_the_editor_draft(cli: Any, shop: Any, t
     assert [c["Body"] for c in tw.created] == ["Ciao, grazie: le rispondiamo lunedì 7 dicembre alle 9:00."]
 
 
+def test_one_signature_rule_short_on_sms(cli: Any, shop: Any, tmp_path: Path) -> None:
+    """reply -m, reply --template and new all end with the agent's
+    signature; on SMS it is one short line, never the email "-- " block."""
+    tw, configure = shop
+    env = configure("")
+    cfg = Path(env["SUPPORTCTL_CONFIG"])
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(
+        "  - {name: marta, groups: [billing]}",
+        '  - {name: marta, groups: [billing], signature: "-- \\nMarta, Bottega Rossi\\n'
+        'Via Roma 1, 00100 Roma\\n+39 06 123456"}'), encoding="utf-8")
+    tw.inbound("+393331234567", "Il mio ordine 1042?", sent=SATURDAY_NIGHT)
+    sync(cli, env, SATURDAY_NIGHT)
+    tid = str(tickets(cli, env)[0]["id"])
+    as_marta = {**env, "SUPPORTCTL_NOW": iso(SATURDAY_NIGHT), "SUPPORTCTL_AGENT": "marta"}
+    assert cli("reply", tid, "-m", "Spedito oggi.", env=as_marta).code == 0
+    assert cli("reply", tid, "--template", "ack-open", "-y", env=as_marta).code == 0
+    res = cli("new", "--channel", "sms", "--to", "+393339876543", "-m", "Il pacco è pronto.",
+              env=as_marta)
+    assert res.code == 0, res
+    assert [c["Body"] for c in tw.created] == [
+        "Spedito oggi.\nMarta, Bottega Rossi",
+        "Hi, we are on it.\nMarta, Bottega Rossi",
+        "Il pacco è pronto.\nMarta, Bottega Rossi",
+    ]
+
+
 def test_a_one_megabyte_message_under_fifty_patterns(cli: Any, shop: Any, tmp_path: Path) -> None:
     _, configure = shop
     rules = "".join(f"  - {{name: r{i}, match: {{text: '(\\w+\\s?)+{i}$'}}, tag: [r{i}]}}\n"
