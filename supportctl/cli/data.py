@@ -123,7 +123,7 @@ def import_cmd(
 
     cfg = STATE.config()
     settings = IngestSettings(account="import", actor=STATE.actor, own_addresses=own_addresses(),
-                              reopen_window=cfg.reopen_window, config=cfg)
+                              reopen_window=cfg.reopen_window, config=cfg, history=True)
     s = import_mail(store, path, fmt, settings)
     if not STATE.quiet or s.quarantined:
         render.info(f"imported {s.stored} messages into {s.tickets_created} new tickets; "

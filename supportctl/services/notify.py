@@ -199,7 +199,8 @@ def _from_log(store: Store, config: Any, cursor: int) -> Iterator[Pending]:
             event, key, mid = "assigned", f"assigned:{eid}", None
         else:
             mid = d.get("message_id")
-            if _noise(store, tid, mid):
+            if d.get("history") or _noise(store, tid, mid):
+                # History (before the first sync, or imported) wakes nobody.
                 continue
             first = store.scalar("SELECT min(id) FROM messages WHERE ticket_id = ?", [tid])
             if mid is not None and mid == first:

@@ -87,7 +87,8 @@ def sync_entry(
     try:
         if sends.first_synced_at(store, channel.name) is None:
             settings = replace(settings, backlog=True)
-        sends.mark_synced(store, channel.name, iso(utcnow()) or "")
+        first = sends.mark_synced(store, channel.name, iso(utcnow()) or "")
+        settings = replace(settings, history_until=first)
         res.sent += _send_acknowledgements(store, channel, max_attempts)
         cursors = store.get_cursors(channel.name)
         for batch in channel.fetch(cursors, since=since):
