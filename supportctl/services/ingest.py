@@ -386,7 +386,8 @@ def _detect_language(store: Store, ticket_id: int, message_id: int, item: Inboun
     from supportctl.services import language as lang
     from supportctl.store import workflows
 
-    found = lang.detect(item.text or item.subject or "", lang.languages_of(settings.config))
+    found = item.language if item.language_ready else \
+        lang.detect(item.text or item.subject or "", lang.languages_of(settings.config))
     if found is None:
         return None
     workflows.set_message_language(store, message_id, found)
