@@ -81,9 +81,9 @@ def prepare(raw: bytes, received_at: datetime | None, source_ref: str,
 class Ahead:
     """Parses batches ahead in a process pool; see the module contract."""
 
-    def __init__(self, languages: tuple[str, ...], *, threshold: int = THRESHOLD) -> None:
+    def __init__(self, languages: tuple[str, ...], *, threshold: int | None = None) -> None:
         self.languages = languages
-        self.threshold = threshold
+        self.threshold = THRESHOLD if threshold is None else threshold
         self._pool: Any = None
         self.seen = 0
 
