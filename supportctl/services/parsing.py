@@ -54,8 +54,22 @@ def workers() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-def _quiet_worker() -> None:
+def _worker_started() -> None:
+    """Ctrl-C is the parent's to handle; and a worker never outlives it: a
+    parent killed outright (kill -9) leaves no pool behind, since the
+    workers notice they were handed to another parent and exit."""
+    import threading
+    import time
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 def prepare(raw: bytes, received_at: datetime | None, source_ref: str,
@@ -92,12 +106,12 @@ class Ahead:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            # forkserver: a fresh interpreter, never a fork of this process
-            # with IMAP reader threads and open SQLite handles in it.
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["supportctl.mail.parse", "supportctl.services.language"])
+            # spawn: a fresh interpreter per worker, never a fork of this
+            # process with IMAP reader threads and open SQLite handles in it;
+            # and the workers are our children, so they see us die.
+            ctx = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(max_workers=workers(), mp_context=ctx,
-                                             initializer=_quiet_worker)
+                                             initializer=_worker_started)
         return self._pool
 
     def _wanted(self, batch: Batch) -> bool:
