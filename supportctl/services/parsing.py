@@ -50,8 +50,10 @@ AHEAD = 2
 
 
 def workers() -> int:
-    """Worker processes: the cores beside the writer (at least one)."""
-    return max(1, min(os.cpu_count() or 1, 4))
+    """Worker processes: the cores beside the writer (at least one; on two
+    cores one worker parses while this process stores, each worker holding
+    its own parser and language model, some 100 MB)."""
+    return max(1, min((os.cpu_count() or 1) - 1, 3))
 
 
 def _worker_started() -> None:
