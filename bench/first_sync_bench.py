@@ -236,7 +236,7 @@ def main() -> None:
                 med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
                        for k, v in samples.items()}
                 print(f"\n{size} messages, median of {args.runs} rounds (wall / CPU of the process "
-                      "and its waited children; parsing workers' CPU is not in it)")
+                      "and its children, the parsing workers included)")
                 for k, (w, c) in med.items():
                     print(f"  {k:12} {w:7.2f} s  {c:7.2f} s CPU")
                 floor = med["bare ingest"][0]
