@@ -400,7 +400,7 @@ def apply_rules(store: Store, ticket_id: int, item: Inbound, settings: Any, now:
                     if workflows.add_tag(store, ticket_id, name):
                         store.event(actor, "tag", now, ticket_id=ticket_id, tag=name)
             elif action == "assign" and value:
-                triage.assign(store, ticket_id, value, actor, now)
+                triage.assign(store, ticket_id, value, actor, now, history=history)
                 if by_name[out.rule].assign_group:
                     workflows.set_last_assignee(store, out.rule, value)
             elif action == "priority":

@@ -30,13 +30,14 @@ def write_config(path: Path, dovecot: Dovecot, user: str, smtp_port: int) -> Non
         "  - name: refunds\n"
         "    match: {subject: refund}\n"
         "    tag: [refund]\n"
+        "    assign: marta\n"
         "    reply: got-it\n"
         "    notify: owner\n"
         "notify:\n"
         "  - name: owner\n"
         "    via: support-mail\n"
         "    to: owner@example.net\n"
-        "    on: [new, breached, customer-replied]\n"
+        "    on: [new, breached, customer-replied, assigned]\n"
         "channels:\n"
         "  - name: support-mail\n"
         "    type: imap\n"
@@ -81,7 +82,7 @@ def test_mail_before_the_first_sync_is_history_and_makes_no_noise(
     assert len(old) == 3
     for t in old:
         # Visible and tagged, but no clock: never breached, never due.
-        assert "history" in t["tags"] and "refund" in t["tags"]
+        assert "history" in t["tags"] and "refund" in t["tags"] and t["assignee"] == "marta"
         assert t["sla"]["first_response_due"] is None and t["sla"]["resolution_due"] is None
         assert t["sla"]["breached"] is False
     assert smtp.handler.messages == []  # no rule reply, no notification
@@ -107,4 +108,6 @@ def test_mail_before_the_first_sync_is_history_and_makes_no_noise(
     [new] = [t for t in tickets(cli, env) if t["subject"] == "refund please"]
     assert "history" not in new["tags"] and new["sla"]["first_response_due"] is not None
     rcpts = sorted(r for m in smtp.handler.messages for r in m["rcpt_tos"])
-    assert rcpts == ["new@example.com", "owner@example.net"]
+    # The rule's reply, and the owner told of the new ticket and of its
+    # assignment.
+    assert rcpts == ["new@example.com", "owner@example.net", "owner@example.net"]
