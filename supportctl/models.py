@@ -143,6 +143,11 @@ class Inbound:
     reports_on: list[str] = field(default_factory=list)
     #: Extra channel facts kept as JSON (visibility, chat type, ...).
     meta: dict[str, object] = field(default_factory=dict)
+    #: The detected language, when it was detected ahead of ingest (by the
+    #: parsing pool, ``services.parsing``): ``language_ready`` says so, and
+    #: ingest then does not detect it again (None stays "unsure").
+    language: str | None = None
+    language_ready: bool = False
 
 
 @dataclass
@@ -155,6 +160,10 @@ class Batch:
     source: str
     cursor: str | None
     items: list[Inbound] = field(default_factory=list)
+    #: How many items this pass hands over from ``source`` in all, when the
+    #: channel knows it up front (IMAP: the new UIDs of the folder); for
+    #: progress displays and to decide whether parsing ahead pays.
+    total: int | None = None
 
 
 @dataclass

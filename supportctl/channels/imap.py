@@ -477,6 +477,9 @@ def _fetch_records(data: list[Any]) -> list[tuple[bytes, bytes | None]]:
 
 class ImapChannel(BaseChannel):
     type = "imap"
+    #: Fetching the next batch changes nothing on the server (EXAMINE,
+    #: BODY.PEEK), so a caller may read ahead of what it has committed.
+    read_ahead = True
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
@@ -741,12 +744,12 @@ class ImapChannel(BaseChannel):
             items = self._fetch_bodies(conn, folder, group, sum(sizes[u] for u in group))
             position = max(group)
             yielded = f"{validity}:{position}"
-            yield Batch(source=folder, cursor=yielded, items=items)
+            yield Batch(source=folder, cursor=yielded, items=items, total=len(sizes))
         # After a SINCE-narrowed first sync, move past the older mail it left
         # out; and record UIDVALIDITY even for an empty folder.
         end = max(position, (uidnext - 1) if (window is not None and uidnext) else 0)
         if f"{validity}:{end}" != yielded:
-            yield Batch(source=folder, cursor=f"{validity}:{end}", items=[])
+            yield Batch(source=folder, cursor=f"{validity}:{end}", items=[], total=len(sizes))
 
     def _new_uids(
         self, conn: Any, folder: str, last: int, since: datetime | None

@@ -356,33 +356,34 @@ def run_sync(names: list[str], since: str | None, retry_quarantine: bool,
 
     ask_due_csat(store, cfg, now_iso())  # sent below, by each entry's sync
     results = []
-    for entry in entries:
-        try:
-            channel = (keep or {}).get(entry["name"]) or build_channel(entry)
-        except SupportError as exc:
-            results.append(svc.EntryResult(entry["name"], ok=False, error=str(exc)))
-            continue
-        try:
-            settings = _settings(entry["name"])
-            # New tickets may be acknowledged (decided as ingest stores them).
-            settings.entry, settings.acknowledge = entry, True
-            result = svc.sync_entry(store, channel, settings,
-                                    since=_entry_since(entry, since),
-                                    max_attempts=cfg.outbox_max_attempts)
-            results.append(result)
-        finally:
-            if keep is not None and results[-1:] and results[-1].ok:
-                keep[entry["name"]] = channel
-            else:
-                (keep or {}).pop(entry["name"], None)
-                try:
-                    channel.close()
-                except Exception:
-                    pass
-    if retry_quarantine:
-        ok, left = svc.retry_quarantine(store, _settings)
-        if not STATE.quiet or left:
-            render.info(f"quarantine: {ok} recovered, {left} still quarantined")
+    with render.progress(quiet=STATE.quiet) as shown:
+        for entry in entries:
+            try:
+                channel = (keep or {}).get(entry["name"]) or build_channel(entry)
+            except SupportError as exc:
+                results.append(svc.EntryResult(entry["name"], ok=False, error=str(exc)))
+                continue
+            try:
+                settings = _settings(entry["name"])
+                # New tickets may be acknowledged (decided as ingest stores them).
+                settings.entry, settings.acknowledge = entry, True
+                result = svc.sync_entry(store, channel, settings,
+                                        since=_entry_since(entry, since),
+                                        max_attempts=cfg.outbox_max_attempts, progress=shown)
+                results.append(result)
+            finally:
+                if keep is not None and results[-1:] and results[-1].ok:
+                    keep[entry["name"]] = channel
+                else:
+                    (keep or {}).pop(entry["name"], None)
+                    try:
+                        channel.close()
+                    except Exception:
+                        pass
+        if retry_quarantine:
+            ok, left = svc.retry_quarantine(store, _settings, progress=shown)
+    if retry_quarantine and (not STATE.quiet or left):
+        render.info(f"quarantine: {ok} recovered, {left} still quarantined")
     failed = [r for r in results if not r.ok]
     for r in results:
         if last_errors is not None and r.name in last_errors:
@@ -654,5 +655,6 @@ def q_retry() -> None:
     from supportctl.cli import render
     from supportctl.services import sync as svc
 
-    ok, left = svc.retry_quarantine(STATE.store(), _settings)
+    with render.progress(quiet=STATE.quiet) as shown:
+        ok, left = svc.retry_quarantine(STATE.store(), _settings, progress=shown)
     render.info(f"quarantine: {ok} recovered, {left} still quarantined")

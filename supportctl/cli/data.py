@@ -55,9 +55,14 @@ def export(
         raise UsageError(f"{output} exists: choose a new file") from None
     except OSError as exc:
         raise UsageError(f"cannot create {output}: {exc.strerror}") from None
+    from supportctl.cli import render
+    from supportctl.services.progress import counted
+
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            _export_to(fh, fmt, records)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh, render.progress(quiet=STATE.quiet) as shown:
+            shown.start("export", f"export {output.name}", None)
+            _export_to(fh, fmt, counted(records, shown, "export"))
+            shown.finish("export")
     except BaseException:
         output.unlink(missing_ok=True)  # half an export must not pass for one
         raise
@@ -98,14 +103,22 @@ def import_cmd(
         fmt = _guess_format(path)
     store = STATE.store(create=True)
     if fmt == "jsonl":
+        from supportctl.services.progress import NO_PROGRESS, counted
         from supportctl.services.transfer import import_jsonl
 
         if file == "-":
             counts = import_jsonl(store, sys.stdin)
         else:
             try:
-                with open(path, encoding="utf-8") as fh:
-                    counts = import_jsonl(store, fh)
+                with open(path, encoding="utf-8") as fh, \
+                        render.progress(quiet=STATE.quiet) as shown:
+                    lines = None
+                    if shown is not NO_PROGRESS:
+                        with open(path, "rb") as count:  # one quick pass for the total
+                            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: count.read(1 << 20), b""))
+                    shown.start("import", f"import {path.name}", lines)
+                    counts = import_jsonl(store, counted(fh, shown, "import", every=1000))
+                    shown.finish("import")
             except FileNotFoundError:
                 raise UsageError(f"no such file {path}") from None
         if not STATE.quiet:
@@ -123,8 +136,9 @@ def import_cmd(
 
     cfg = STATE.config()
     settings = IngestSettings(account="import", actor=STATE.actor, own_addresses=own_addresses(),
-                              reopen_window=cfg.reopen_window, config=cfg)
-    s = import_mail(store, path, fmt, settings)
+                              reopen_window=cfg.reopen_window, config=cfg, history=True)
+    with render.progress(quiet=STATE.quiet) as shown:
+        s = import_mail(store, path, fmt, settings, progress=shown)
     if not STATE.quiet or s.quarantined:
         render.info(f"imported {s.stored} messages into {s.tickets_created} new tickets; "
                     f"{s.duplicates} duplicates skipped; {s.quarantined} quarantined")

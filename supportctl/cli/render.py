@@ -17,7 +17,8 @@ import csv
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 from supportctl.safe import clean, one_line
@@ -335,3 +336,62 @@ def error(message: str) -> None:
 
 def info(message: str) -> None:
     sys.stderr.write(one_line(message) + "\n")
+
+
+class _RichProgress:
+    """``services.progress.Progress`` drawn by rich on stderr: per job its
+    label, a bar, done/total, the rate and the time left. Labels (folder
+    names come from servers) pass ``one_line`` and reach rich as plain
+    text, never markup."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.text import Text
+
+        class Rate(ProgressColumn):
+            def render(self, task: Any) -> Text:
+                speed = task.finished_speed or task.speed
+                return Text("" if speed is None else f"{speed:,.0f}/s")
+
+        self.tasks: dict[str, Any] = {}
+        self.bar = Progress(
+            TextColumn("{task.description}", markup=False), BarColumn(),
+            MofNCompleteColumn(), Rate(), TimeRemainingColumn(),
+            console=console(stderr=True), transient=False, refresh_per_second=8,
+        )
+
+    def start(self, key: str, label: str, total: int | None, *, note: str = "") -> None:
+        text = one_line(label) + (f" ({one_line(note)})" if note else "")
+        self.tasks[key] = self.bar.add_task(text, total=total)
+
+    def advance(self, key: str, n: int = 1) -> None:
+        if key in self.tasks:
+            self.bar.advance(self.tasks[key], n)
+
+    def finish(self, key: str) -> None:
+        task = self.tasks.get(key)
+        if task is not None:
+            done = self.bar.tasks[task].completed
+            self.bar.update(task, total=max(done, self.bar.tasks[task].total or 0), completed=done)
+
+
+@contextmanager
+def progress(*, quiet: bool = False) -> Iterator[Any]:
+    """A progress display for long jobs on a terminal (stderr), else the
+    silent ``NO_PROGRESS``: nothing extra off a terminal or with ``-q``.
+    rich.progress loads only here, never for ``list`` or ``show``."""
+    from supportctl.services.progress import NO_PROGRESS
+
+    if quiet or not is_tty(sys.stderr) or os.environ.get("TERM") == "dumb":
+        yield NO_PROGRESS
+        return
+    shown = _RichProgress()
+    with shown.bar:
+        yield shown

@@ -55,6 +55,14 @@ class IngestSettings:
     #: The entry's very first sync pass: all it fetches is backlog, whatever
     #: the (whole-second, possibly skewed) times the channel reports.
     backlog: bool = False
+    #: Mail that arrived at or before this time (ISO) is history: the
+    #: entry's first sync began then. With ``backlog`` or ``history`` all of
+    #: it is. History opens tickets tagged ``history`` with no SLA clock,
+    #: and rule replies, rule notifications and ``new``/``customer-replied``
+    #: notifications skip it (issue 11: years of mail, no noise).
+    history_until: str | None = None
+    #: Everything ingested with these settings is history (``import``).
+    history: bool = False
 
 
 @dataclass
@@ -182,6 +190,7 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
     ticket_id: int | None = None
     linked: int | None = None
     tags: list[str] = []
+    history = direction == "in" and is_history(item, settings)
     is_report = bool(item.report_state)
     if is_report:
         ticket_id = _ticket_of_message(store, item.reports_on)
@@ -253,6 +262,8 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
         tags.append("spam")
     if created and "spam" not in tags and (automatic or is_report or (own and contact_id is None)):
         tags.append("auto")
+    elif created and history and "spam" not in tags:
+        tags.append("history")  # no SLA clock (sla.NO_CLOCK_TAGS)
     for name in tags:
         store.execute("INSERT OR IGNORE INTO tags (ticket_id, tag) VALUES (?, ?)", [ticket_id, name])
     if "spam" in tags and created:
@@ -267,7 +278,7 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
                            reason="automatic mail")
     store.event(settings.actor, "message.in" if direction == "in" else "message.own", now,
                 ticket_id=ticket_id, message_id=message_id, account=settings.account,
-                source=item.source_ref or None)
+                source=item.source_ref or None, **({"history": True} if history else {}))
     if reused:
         # Kept, not dropped as a duplicate: say so where an agent looks.
         store.event(settings.actor, "message.id_reused", now, ticket_id=ticket_id,
@@ -281,7 +292,7 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
         from supportctl.services.rules import apply_rules
 
         apply_rules(store, ticket_id, item, settings, now, sent_at=sent_at,
-                    message_id=message_id, language=language)
+                    message_id=message_id, language=language, history=history)
     if settings.config is not None:
         from supportctl.services import sla
 
@@ -301,6 +312,18 @@ def _forms_of(settings: IngestSettings) -> list[dict[str, Any]]:
         entry = next((c for c in getattr(settings.config, "channels", None) or []
                       if isinstance(c, dict) and c.get("name") == settings.account), None)
     return list((entry or {}).get("forms") or [])
+
+
+def is_history(item: Inbound, settings: IngestSettings) -> bool:
+    """Whether ``item`` is history: imported, fetched by the entry's first
+    sync pass, or arrived at or before the second that first sync began (a
+    resumed first sync, whole-second channel times), as ``autoreply``
+    decides for acknowledgements."""
+    if settings.history or settings.backlog:
+        return True
+    arrived = item.received_at or item.sent_at
+    until = parse_iso(settings.history_until) if settings.history_until else None
+    return until is not None and arrived is not None and arrived <= until
 
 
 def is_ours(address: str, own_addresses: set[str]) -> bool:
@@ -363,7 +386,8 @@ def _detect_language(store: Store, ticket_id: int, message_id: int, item: Inboun
     from supportctl.services import language as lang
     from supportctl.store import workflows
 
-    found = lang.detect(item.text or item.subject or "", lang.languages_of(settings.config))
+    found = item.language if item.language_ready else \
+        lang.detect(item.text or item.subject or "", lang.languages_of(settings.config))
     if found is None:
         return None
     workflows.set_message_language(store, message_id, found)

@@ -173,12 +173,13 @@ def _from_log(store: Store, config: Any, cursor: int) -> Iterator[Pending]:
         when = parse_iso(at)
         assert when is not None
         if action == "assign":
-            if not d.get("new"):
-                continue
+            if not d.get("new") or d.get("history"):
+                continue  # unassigned, or a rule sorting history
             event, key, mid = "assigned", f"assigned:{eid}", None
         else:
             mid = d.get("message_id")
-            if _noise(store, tid, mid):
+            if d.get("history") or _noise(store, tid, mid):
+                # History (before the first sync, or imported) wakes nobody.
                 continue
             first = db.first_message_id(store, tid)
             if mid is not None and mid == first:

@@ -491,7 +491,10 @@ def _may_auto_reply(store: Store, ctx: Context, item: Inbound, config: Any, now:
 
 def apply_rules(store: Store, ticket_id: int, item: Inbound, settings: Any, now: str, *,
                 sent_at: str | None = None, message_id: int | None = None,
-                language: str | None = None) -> list[Outcome]:
+                language: str | None = None, history: bool = False) -> list[Outcome]:
+    """Run the rules on a new inbound message. On ``history`` (mail from
+    before the entry's first sync, or imported) rules still tag, assign and
+    note, but never reply or notify (issue 11: no noise from the past)."""
     config = settings.config
     ctx = context_for(store, config, ticket_id, item, settings.account, sent_at=sent_at or now,
                       message_id=message_id, language=language)
@@ -524,7 +527,7 @@ def apply_rules(store: Store, ticket_id: int, item: Inbound, settings: Any, now:
                 continue
             flush()
             if action == "assign" and value:
-                triage.assign(store, ticket_id, value, actor, now)
+                triage.assign(store, ticket_id, value, actor, now, history=history)
                 if any(r.name == out.rule and r.assign_group for r in config.rules):
                     workflows.set_last_assignee(store, out.rule, value)
             elif action == "priority":
@@ -541,6 +544,9 @@ def apply_rules(store: Store, ticket_id: int, item: Inbound, settings: Any, now:
                 from supportctl.services.tickets import add_note
 
                 add_note(store, ticket_id, value, actor, now)
+            elif action in ("reply", "notify") and history:
+                store.event(actor, f"rule.{action}_skipped", now, ticket_id=ticket_id,
+                            reason="history: arrived before the channel's first sync")
             elif action == "reply":
                 _reply(store, ctx, item, settings, value, actor, now)
             elif action == "notify":

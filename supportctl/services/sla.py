@@ -404,7 +404,9 @@ class BusinessClock:
 # -- keeping the store's due times right ---------------------------------------
 
 FINGERPRINT_KEY = "sla.fingerprint"
-NO_CLOCK_TAG = "auto"
+#: Automatic mail (``auto``) and history (mail from before the entry's
+#: first sync, or imported: ``history``) never run a clock.
+NO_CLOCK_TAGS = frozenset({"auto", "history"})
 
 
 def refresh(store: Store, config: Any, now: str) -> int:
@@ -442,9 +444,9 @@ def recompute(store: Store, ticket_id: int, config: Any) -> None:
         contact_tags = db.contact_tags(store, t["contact_id"])
     facts = Facts(channel=t["channel"], account=t["account"], priority=t["priority"], tags=tags,
                   contact_tags=contact_tags)
-    # Automatic mail (ingest tags it ``auto`` and files it solved) never
-    # runs a clock, whatever the policies say.
-    policy = None if NO_CLOCK_TAG in tags else choose(config, facts)
+    # Automatic mail (ingest tags it ``auto`` and files it solved) and
+    # history never run a clock, whatever the policies say.
+    policy = None if tags & NO_CLOCK_TAGS else choose(config, facts)
     created = parse_iso(t["created_at"])
     assert created is not None
     paused = timedelta(0)

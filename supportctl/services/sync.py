@@ -10,7 +10,12 @@ Contract:
   in that same transaction, see ``autoreply``) → send queued
   acknowledgements → resend due outbox entries → refresh delivery states.
 - The first sync of an entry is recorded (``channel_entries``): mail that
-  arrived before it is never acknowledged.
+  arrived before it is history (``ingest.is_history``): never acknowledged,
+  never answered or notified by rules, no SLA clock. A first sync cut off
+  (kill -9, Ctrl-C, a lost connection) resumes after the last committed
+  batch, and the progress display says it resumes.
+- A large pass parses ahead in worker processes (``parsing.Ahead``) while
+  this process stores, for channels that may be read ahead.
 - Services never build channels: the caller passes a factory.
 """
 
@@ -29,6 +34,7 @@ from supportctl.channels.base import Channel
 from supportctl.errors import LockHeld, SupportError
 from supportctl.models import iso, utcnow
 from supportctl.services import ingest, outbox
+from supportctl.services.progress import NO_PROGRESS, Progress
 from supportctl.store import sends, workflows
 from supportctl.store.db import Store
 
@@ -79,6 +85,7 @@ def sync_entry(
     *,
     since: datetime | None = None,
     max_attempts: int = 5,
+    progress: Progress = NO_PROGRESS,
 ) -> EntryResult:
     """Sync one entry. Acknowledgements that ingest queued (when
     ``settings.acknowledge``) are sent after each batch, and any left
@@ -86,20 +93,43 @@ def sync_entry(
     res = EntryResult(channel.name)
     started = time.monotonic()
     try:
+        now = iso(utcnow()) or ""
+        resuming = sends.first_sync_unfinished(store, channel.name)
         if sends.first_synced_at(store, channel.name) is None:
             settings = replace(settings, backlog=True)
-        sends.mark_synced(store, channel.name, iso(utcnow()) or "")
+            sends.begin_first_sync(store, channel.name, now)
+        first = sends.mark_synced(store, channel.name, now)
+        settings = replace(settings, history_until=first)
         _count_sends(res, _send_acknowledgements(store, channel, max_attempts))
         cursors = store.get_cursors(channel.name)
-        for batch in channel.fetch(cursors, since=since):
-            summary = ingest.ingest_batch(store, batch, settings)
-            res.stored += summary.stored
-            res.duplicates += summary.duplicates
-            res.quarantined += summary.quarantined
-            res.tickets_created += summary.tickets_created
-            res.results += summary.results
-            if summary.tickets_created:
-                _count_sends(res, _send_acknowledgements(store, channel, max_attempts))
+        note = (f"resuming the first sync: {sends.messages_of_account(store, channel.name)} "
+                "already stored" if resuming else "")
+        from supportctl.services import parsing
+        from supportctl.services.language import languages_of
+
+        shown = ""
+        with parsing.Ahead(languages_of(settings.config)) as ahead:
+            for batch in ahead.batches(channel.fetch(cursors, since=since),
+                                       read_ahead=getattr(channel, "read_ahead", False)):
+                key = f"{channel.name}\0{batch.source}"
+                if key != shown:
+                    if shown:
+                        progress.finish(shown)
+                    shown = key
+                    progress.start(key, f"{channel.name} {batch.source}", batch.total, note=note)
+                summary = ingest.ingest_batch(store, batch, settings)
+                progress.advance(key, len(batch.items))
+                res.stored += summary.stored
+                res.duplicates += summary.duplicates
+                res.quarantined += summary.quarantined
+                res.tickets_created += summary.tickets_created
+                res.results += summary.results
+                if summary.tickets_created:
+                    _count_sends(res, _send_acknowledgements(store, channel, max_attempts))
+        if shown:
+            progress.finish(shown)
+        if resuming or settings.backlog:
+            sends.end_first_sync(store, channel.name)
         # Rule replies and CSAT questions queued under this sync's lock.
         for entry in workflows.queued_automatic(store, channel.name):
             _count_sends(res, [outbox.send_entry(store, entry, channel, max_attempts=max_attempts)])
@@ -132,7 +162,8 @@ def _send_acknowledgements(store: Store, channel: Channel, max_attempts: int) ->
             for entry in sends.queued_acknowledgements(store, channel.name)]
 
 
-def retry_quarantine(store: Store, settings_for: Callable[[str], ingest.IngestSettings]) -> tuple[int, int]:
+def retry_quarantine(store: Store, settings_for: Callable[[str], ingest.IngestSettings], *,
+                     progress: Progress = NO_PROGRESS) -> tuple[int, int]:
     """Re-ingest quarantined messages; returns (recovered, still quarantined).
 
     Each item is read again by the parser of the medium it came on (a
@@ -148,7 +179,9 @@ def retry_quarantine(store: Store, settings_for: Callable[[str], ingest.IngestSe
         "WHERE resolved_at IS NULL ORDER BY id"
     ).fetchall()
     ok = 0
+    progress.start("quarantine", "quarantine retry", len(rows))
     for r in rows:
+        progress.advance("quarantine")
         now = iso(utcnow()) or ""
         raw, medium = bytes(r["raw"]), r["medium"] or "email"
         settings = settings_for(r["account"] or "import")
@@ -173,6 +206,7 @@ def retry_quarantine(store: Store, settings_for: Callable[[str], ingest.IngestSe
             if not result.quarantined:
                 store.execute("UPDATE quarantine SET resolved_at = ? WHERE id = ?", [now, r["id"]])
                 ok += 1
+    progress.finish("quarantine")
     return ok, len(rows) - ok
 
 

@@ -109,7 +109,10 @@ def on_reply_sent(store: Store, ticket_id: int, at: str) -> None:
                   [at, ticket_id])
 
 
-def assign(store: Store, ticket_id: int, name: str | None, actor: str, now: str) -> None:
+def assign(store: Store, ticket_id: int, name: str | None, actor: str, now: str, *,
+           history: bool = False) -> None:
+    """Set the assignee. ``history``: a rule assigned mail from before the
+    first sync, which notifies nobody (the event says so)."""
     if name is not None and not is_label(name):
         raise UsageError(f"assignee {name!r} is blank or holds control characters: give a plain name")
     with store.tx():
@@ -117,7 +120,8 @@ def assign(store: Store, ticket_id: int, name: str | None, actor: str, now: str)
         if t["assignee"] == name:
             return
         store.update("tickets", ticket_id, {"assignee": name, "updated_at": now})
-        store.event(actor, "assign", now, ticket_id=ticket_id, old=t["assignee"], new=name)
+        store.event(actor, "assign", now, ticket_id=ticket_id, old=t["assignee"], new=name,
+                    **({"history": True} if history else {}))
 
 
 def priority(store: Store, ticket_id: int, level: str, actor: str, now: str) -> None:

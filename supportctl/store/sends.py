@@ -17,6 +17,34 @@ def mark_synced(store: Store, account: str, now: str) -> str:
     return str(first_synced_at(store, account) or now)
 
 
+# A first sync that has begun and not yet run to its end (killed, Ctrl-C,
+# connection lost): the next sync says it resumes. Kept in service_state so
+# stores whose first sync finished before this existed never claim it.
+_UNFINISHED = "first_sync.unfinished:"
+
+
+def begin_first_sync(store: Store, account: str, now: str) -> None:
+    with store.tx():
+        store.execute(
+            "INSERT OR IGNORE INTO service_state (key, value, updated_at) VALUES (?, ?, ?)",
+            [_UNFINISHED + account, now, now])
+
+
+def first_sync_unfinished(store: Store, account: str) -> bool:
+    return store.scalar("SELECT 1 FROM service_state WHERE key = ?",
+                        [_UNFINISHED + account]) is not None
+
+
+def end_first_sync(store: Store, account: str) -> None:
+    with store.tx():
+        store.execute("DELETE FROM service_state WHERE key = ?", [_UNFINISHED + account])
+
+
+def messages_of_account(store: Store, account: str) -> int:
+    """Messages stored through ``account`` (what a resumed sync keeps)."""
+    return int(store.scalar("SELECT count(*) FROM messages WHERE account = ?", [account]))
+
+
 def first_synced_at(store: Store, account: str) -> str | None:
     value = store.scalar("SELECT first_synced_at FROM channel_entries WHERE account = ?", [account])
     return None if value is None else str(value)

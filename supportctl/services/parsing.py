@@ -1,0 +1,175 @@
+"""Parsing ahead: a large first sync or import uses both cores.
+
+Parsing mail (``mail.parse.parse_email``, the stdlib parser) and detecting
+its language are most of what a first sync costs; storing needs the one
+SQLite writer. ``Ahead`` parses the next batches in worker processes while
+the caller stores the current one.
+
+Contract:
+- Same batches, same order: every batch and every item comes out in the
+  order it went in, with the same cursor; the caller commits each as before.
+- Same result: a worker runs the very parser and language detection ingest
+  runs. Anything a worker cannot do (the parser raised, the result cannot be
+  sent back, a message of ``LARGE`` bytes or more, whose big attachments
+  are decoded from the raw bytes as they are stored) is left unparsed for
+  ingest to do in-process, exactly as without the pool: quarantine reasons
+  and dedupe are unchanged.
+- Read-ahead is bounded: at most ``AHEAD`` batches past the one being
+  stored, so memory is bounded by a few batches (each capped in bytes by
+  its channel), never by the mailbox. Only sources whose fetch changes
+  nothing on the server go through it (IMAP reads with EXAMINE/PEEK; a
+  Telegram fetch confirms the previous batch, so it is never read ahead).
+- A pool costs its start-up (a fresh interpreter per worker): it starts
+  only once a pass has brought ``THRESHOLD`` messages to parse, or says it
+  will (``Batch.total``); smaller syncs run as before.
+- Ctrl-C and SIGTERM reach only this process: workers ignore SIGINT and
+  exit when the pool is shut down or their parent dies.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
+from datetime import datetime
+from typing import Any
+
+from supportctl.models import Batch, Inbound
+
+#: Messages in a pass from which a pool pays for its start-up (measured in
+#: bench/first_sync_bench.py: below a few hundred mails it costs more than
+#: it saves).
+THRESHOLD = 400
+#: Messages this large or larger are parsed in-process (their big parts
+#: stream from the raw bytes, which stay in this process).
+LARGE = 1 << 20
+#: Batches parsed ahead of the one being stored.
+AHEAD = 2
+
+
+def workers() -> int:
+    """Worker processes: the cores beside the writer (at least one; on two
+    cores one worker parses while this process stores, each worker holding
+    its own parser and language model, some 100 MB)."""
+    return max(1, min((os.cpu_count() or 1) - 1, 3))
+
+
+def _worker_started() -> None:
+    """Ctrl-C is the parent's to handle; and a worker never outlives it: a
+    parent killed outright (kill -9) leaves no pool behind, since the
+    workers notice they were handed to another parent and exit."""
+    import threading
+    import time
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def prepare(raw: bytes, received_at: datetime | None, source_ref: str,
+            languages: tuple[str, ...]) -> Inbound | None:
+    """In a worker: the parsed item with its language, without ``raw`` (the
+    caller holds it), or None when anything goes wrong (ingest then parses
+    in-process and decides as it always has)."""
+    try:
+        from supportctl.mail.parse import parse_email
+        from supportctl.services.language import detect
+
+        item = parse_email(raw, received_at=received_at, source_ref=source_ref)
+        if any(a.chunks is not None for a in item.attachments):
+            return None
+        item.language = detect(item.text or item.subject or "", languages)
+        item.language_ready = True
+        item.raw = b""
+        return item
+    except Exception:
+        return None
+
+
+class Ahead:
+    """Parses batches ahead in a process pool; see the module contract."""
+
+    def __init__(self, languages: tuple[str, ...], *, threshold: int | None = None) -> None:
+        self.languages = languages
+        self.threshold = THRESHOLD if threshold is None else threshold
+        self._pool: Any = None
+        self.seen = 0
+
+    def _start(self) -> Any:
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: a fresh interpreter per worker, never a fork of this
+            # process with IMAP reader threads and open SQLite handles in it;
+            # and the workers are our children, so they see us die.
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=workers(), mp_context=ctx,
+                                             initializer=_worker_started)
+        return self._pool
+
+    def _wanted(self, batch: Batch) -> bool:
+        self.seen += len(batch.items)
+        return self._pool is not None or (batch.total or 0) >= self.threshold \
+            or self.seen >= self.threshold
+
+    def _submit(self, batch: Batch) -> list[Future[Inbound | None] | None]:
+        pool = self._start()
+        return [pool.submit(prepare, item.raw, item.received_at, item.source_ref, self.languages)
+                if item.needs_parse and item.medium == "email" and len(item.raw) < LARGE else None
+                for item in batch.items]
+
+    @staticmethod
+    def _collect(batch: Batch, futures: list[Future[Inbound | None] | None]) -> Batch:
+        items = []
+        for item, fut in zip(batch.items, futures, strict=True):
+            done = None
+            if fut is not None:
+                try:
+                    done = fut.result()
+                except Exception:  # a worker died or the result did not pickle
+                    done = None
+            if done is not None:
+                done.raw = item.raw
+                item = done
+            items.append(item)
+        batch.items = items
+        return batch
+
+    def batches(self, batches: Iterable[Batch], *, read_ahead: bool = True) -> Iterator[Batch]:
+        """``batches``, parsed ahead once the pass is big enough."""
+        pending: deque[tuple[Batch, list[Future[Inbound | None] | None]]] = deque()
+        for batch in batches:
+            if not read_ahead or not self._wanted(batch):
+                yield from (self._collect(*p) for p in _drain(pending))
+                yield batch
+                continue
+            pending.append((batch, self._submit(batch)))
+            while len(pending) > AHEAD:
+                yield self._collect(*pending.popleft())
+        for p in _drain(pending):
+            yield self._collect(*p)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Ahead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _drain(pending: deque[Any]) -> Iterator[Any]:
+    while pending:
+        yield pending.popleft()
