@@ -64,13 +64,30 @@ class _Unusual(Exception):
 
 
 def store_path_fast(config_path: Path) -> str | None:
-    """The top-level ``store:`` value, by a line scan that does not import yaml.
+    """The top-level ``store:`` value, by a line scan that does not import yaml
+    (see ``_top_scalar_fast``); ``~`` expanded, relative to the config."""
+    value = _top_scalar_fast(config_path, "store", _STORE_LINE)
+    return _store_value(value, config_path) if value is not None else None
 
-    Handles plain, single- and double-quoted scalars, trailing comments and
-    ``~``; ``None`` when absent, null, or the file is missing or unreadable.
+
+_TZ_LINE = re.compile(r"""^(?:timezone|"timezone"|'timezone')[ \t]*:(?:[ \t]+(.*?))?[ \t]*$""")
+
+
+def timezone_fast(config_path: Path) -> str | None:
+    """The top-level ``timezone:`` value without importing yaml: every time
+    ``list`` and ``show`` print is in it (unvalidated: the caller falls back
+    to the system's zone when it names none)."""
+    return _top_scalar_fast(config_path, "timezone", _TZ_LINE)
+
+
+def _top_scalar_fast(config_path: Path, key: str, pattern: re.Pattern[str]) -> str | None:
+    """A top-level scalar, by a line scan that does not import yaml.
+
+    Handles plain, single- and double-quoted scalars and trailing comments;
+    ``None`` when absent, null, or the file is missing or unreadable.
     A shape the scan does not handle (a block scalar, an anchor, a tag, a
     value on the next line, a flow-style document) is read with yaml instead,
-    so the answer always equals ``load_config(config_path).store``."""
+    so the answer always equals what ``load_config`` reads for ``key``."""
     try:
         with open(config_path, encoding="utf-8-sig") as fh:
             lines = fh.read().splitlines()
@@ -80,7 +97,7 @@ def store_path_fast(config_path: Path) -> str | None:
         for i, line in enumerate(lines):
             if line.startswith("{"):
                 raise _Unusual
-            m = _STORE_LINE.match(line)
+            m = pattern.match(line)
             if not m:
                 continue
             raw = m.group(1) or ""
@@ -91,12 +108,9 @@ def store_path_fast(config_path: Path) -> str | None:
                 if nxt[:1] in (" ", "\t"):
                     raise _Unusual  # the value continues on the next line
                 return None
-            value = _scalar(raw)
-            if value is None:
-                return None
-            return _store_value(value, config_path)
+            return _scalar(raw)
     except _Unusual:
-        return _store_slow(config_path)
+        return _top_slow(config_path, key)
     return None
 
 
@@ -153,7 +167,7 @@ def _only_comment_after(rest: str) -> None:
         raise _Unusual
 
 
-def _store_slow(config_path: Path) -> str | None:
+def _top_slow(config_path: Path, key: str) -> str | None:
     import yaml
 
     try:
@@ -161,9 +175,9 @@ def _store_slow(config_path: Path) -> str | None:
                          Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
-    value = data.get("store") if isinstance(data, dict) else None
+    value = data.get(key) if isinstance(data, dict) else None
     if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value):
-        return _store_value(str(value), config_path)
+        return str(value)
     return None
 
 
