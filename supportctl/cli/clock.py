@@ -42,7 +42,7 @@ def _resolve() -> tzinfo | None:
     if STATE._cfg_loaded and STATE._config is not None:
         name = getattr(STATE._config, "timezone", None)
     else:
-        from supportctl.config import timezone_fast
+        from supportctl.paths import timezone_fast
 
         name = timezone_fast(STATE.cfg_path())
     return _zone_named(name)

@@ -362,6 +362,16 @@ _M017 = [
     ) WITHOUT ROWID""",
 ]
 
+# Tags are one key, lower-case (``Damaged`` and ``damaged`` are one tag),
+# but people read them as first typed (``VIP``, ``DHL``): the first form
+# typed for a key, shown by list, show and report; JSON keeps the key.
+_M015 = [
+    """CREATE TABLE tag_names (
+        tag TEXT PRIMARY KEY,
+        display TEXT NOT NULL
+    ) WITHOUT ROWID""",
+]
+
 
 # ``report --by tag`` and ``--by assignee`` count each group's messages by
 # hour of week: tags and assignees belong to tickets, so the count walks
@@ -449,5 +459,12 @@ def migrations() -> Any:
         """Messages by ticket and time sent, for ``report --by tag|assignee``."""
         # Appended after m017 (merged first): never lower user_version.
         _run(db, _M016, max(16, db.execute("PRAGMA user_version").fetchone()[0]))
+
+    @m()
+    def m015_tag_names(db: Any) -> None:
+        """Each tag's display form, as first typed."""
+        # Appended after m016 and m017 (merged first): never lower user_version.
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        _run(db, _M015, max(current, 15))
 
     return m
