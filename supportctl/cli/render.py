@@ -252,7 +252,7 @@ def tickets(records: list[dict[str, Any]], fmt: str | None, *, extra: dict[int, 
 _KEEP = ("contact", "due", "updated", "priority", "assignee", "tags", "channel")
 #: The width a subject and a contact keep before a column is left out;
 #: a contact name is cut before the subject is.
-_SUBJECT_MIN, _CONTACT_MIN, _CONTACT_MAX, _TAGS_MAX, _ASSIGNEE_MAX = 20, 10, 28, 24, 16
+_SUBJECT_MIN, _CONTACT_MIN, _TAGS_MAX, _ASSIGNEE_MAX = 20, 10, 24, 16
 _GAP = 2
 
 
@@ -268,7 +268,6 @@ def column_widths(rows: list[dict[str, str]], headers: dict[str, str], width: in
     }
     natural["tags"] = min(natural["tags"], _TAGS_MAX)
     natural["assignee"] = min(natural["assignee"], _ASSIGNEE_MAX)
-    natural["contact"] = min(natural["contact"], _CONTACT_MAX)
     wanted = {c for c in TICKET_COLUMNS if any(r[c] for r in rows)} | {"id", "status", "subject"}
     least = {c: natural[c] for c in TICKET_COLUMNS}
     least["subject"] = min(natural["subject"], max(_SUBJECT_MIN, width // 3))

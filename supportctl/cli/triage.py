@@ -360,7 +360,9 @@ def run_screen(session: Session) -> None:
             except (ValueError, UsageError) as exc:
                 session.message = f"not snoozed: {exc}"
                 return
-            act(f"snoozed until {until}",
+            from supportctl.cli.clock import day_time
+
+            act(f"snoozed until {day_time(until)}",
                 lambda: svc.snooze(session.store, session.tid, until, actor(), now_iso()))
         ask("Snooze until (2h, 3d, tomorrow 9:00, ISO 8601):", snooze)
 
