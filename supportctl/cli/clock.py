@@ -93,6 +93,17 @@ def day_time(value: str | datetime | None, *, label: bool = True) -> str:
     return f"{text} {d.tzname()}" if label and d.tzname() else text
 
 
+def brief(value: str | datetime | None) -> str:
+    """A time within the coming week as ``Thu 09:00``, else as ``day_time``
+    without the zone: for a table whose header names the zone."""
+    d = local(value)
+    if d is None:
+        return ""
+    if 0 <= (d.date() - _now().date()).days < 7:
+        return f"{d:%a %H:%M}"
+    return day_time(value, label=False)
+
+
 def span(seconds: float) -> str:
     """``40 min``, ``2 h 5 min``, ``3 d 4 h``: a length of time, rounded
     down to the minute."""

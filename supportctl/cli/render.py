@@ -153,7 +153,7 @@ def ticket_row(t: dict[str, Any], tag_names: dict[str, str] | None = None, *,
     )
     names = tag_names or {}
     subject = one_line(t["subject"], _TSV_LIMITS["subject"] if cut else 0)
-    mark = snoozed(t)
+    plain_subject, mark = subject, snoozed(t)
     if mark:
         subject = f"({mark}) {subject}"
     if t.get("merged_into"):
@@ -170,6 +170,8 @@ def ticket_row(t: dict[str, Any], tag_names: dict[str, str] | None = None, *,
         "assignee": t.get("assignee") or "",
         "sla": "BREACHED" if t["sla"]["breached"] else "",
         "due": due_left(t),
+        "wake": t.get("snoozed_until") if mark else "",
+        "plain_subject": plain_subject,
     }
     return {k: cell(v, _TSV_LIMITS.get(k, 0) if cut and k != "subject" else 0)
             for k, v in row.items()}
@@ -298,12 +300,14 @@ def _table(rows: list[dict[str, str]], with_snippet: bool) -> None:
     if not rows:
         con.print(Text("No tickets.", style="dim"))
         return
-    from supportctl.cli.clock import zone_label
+    from supportctl.cli.clock import brief, zone_label
 
     zone = zone_label()
-    for r in rows:  # the zone goes in the header; a row in another (DST) keeps its own
+    for r in rows:  # the zone goes in the header; a time in another (DST) keeps its own
         if zone and r["updated"].endswith(" " + zone):
             r["updated"] = r["updated"][: -len(zone) - 1]
+        if r.get("wake"):  # short, so that some of the subject shows at 80 columns
+            r["subject"] = cell(f"(snoozed until {brief(r['wake'])}) {r['plain_subject']}")
     headers = {c: c.upper() for c in TICKET_COLUMNS}
     if zone:
         headers["updated"] = f"UPDATED {zone}"
