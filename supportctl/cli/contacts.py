@@ -68,7 +68,7 @@ def contact_show(contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)
     for i in c["identities"]:
         render.line(f"  {one_line(i['channel'])}: {one_line(i['address'])}")
     if c.get("blocked_since"):
-        render.line(f"  blocked as spam since {one_line(str(c['blocked_since']))}: "
+        render.line(f"  blocked as spam since {render.short_time(str(c['blocked_since']))}: "
                     "`supportctl unspam ID` on one of their tickets lifts it")
     from supportctl.cli.tickets import tag_names
 
