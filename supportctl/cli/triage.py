@@ -43,7 +43,7 @@ def sla_left(ticket: dict[str, Any], now: str) -> str:
         return "no SLA clock running"
     left = relative(due, now=now)
     if left.endswith("overdue"):
-        return f"{what} OVERDUE by {left[:-len(' overdue')]} (was due {day_time(due)})"
+        return f"{what} OVERDUE by {left[:-len(' overdue')]}"  # how late says it all
     return f"{what} due {day_time(due)} ({left})"
 
 
@@ -145,6 +145,7 @@ def _suggest_in_background(session: Session, tid: int, on_done: Any) -> None:
 
 
 def _screen_text(session: Session, height: int) -> list[tuple[str, str]]:
+    from supportctl.cli.clock import day_time
     from supportctl.safe import clean, one_line
 
     t = session.ticket
@@ -152,7 +153,7 @@ def _screen_text(session: Session, height: int) -> list[tuple[str, str]]:
     if t is None:
         return [("", f"ticket #{session.tid} is gone (merged or deleted): press j or k\n")]
     claim = t.get("claim")
-    held = (f"  claimed by {one_line(claim['agent'], 30)} until {claim['until']}"
+    held = (f"  claimed by {one_line(claim['agent'], 30)} until {day_time(claim['until'])}"
             if claim and claim["agent"] != session.agent else "")
     head = (f" #{t['id']} ({session.pos + 1}/{len(session.ids)})  {t['status']} · "
             f"{t['priority']} · {t['channel']} · {one_line(t.get('assignee') or 'unassigned')}"
