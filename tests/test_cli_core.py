@@ -22,8 +22,10 @@ def test_script_flow_and_lossless_round_trip(cli: Any, tmp_path: Path) -> None:
     assert cli("assign", "marta", str(tid)).code == 0
     assert cli("snooze", "2h", str(tid)).code == 0
     assert cli("note", str(tid), "-m", "called back, label sent").code == 0
-    t = cli("list", "--status", "all", "--format", "json").json()
-    assert t == []  # snoozed tickets are hidden from the default list
+    assert cli("list", "--format", "json").json() == []  # snoozed: hidden from the default list
+    # ... but every ticket is in `--status all`, and `--snoozed` lists them (issue 10).
+    assert [t["id"] for t in cli("list", "--status", "all", "--format", "json").json()] == [tid]
+    assert [t["id"] for t in cli("list", "--snoozed", "--format", "json").json()] == [tid]
     assert cli("close", str(tid)).code == 0
     shown = cli("show", str(tid), "--format", "json").json()
     assert shown["status"] == "closed"

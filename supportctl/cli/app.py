@@ -51,7 +51,7 @@ class Ctx:
         """First found: --db, SUPPORTCTL_DB, ``store:`` in the config, XDG."""
         if self.db:
             return Path(self.db).expanduser()
-        from supportctl.config import default_data_dir, store_path_fast
+        from supportctl.paths import default_data_dir, store_path_fast
 
         found = store_path_fast(self.cfg_path())
         if found:

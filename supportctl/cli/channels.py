@@ -121,6 +121,7 @@ def _report_send(store: Any, outbox_id: int, state: str) -> None:
 
 def _editor_text(store: Any, ticket_id: int, initial: str) -> str:
     """Open $VISUAL/$EDITOR on a draft with the thread below a cut line."""
+    from supportctl.cli.clock import day_time
     from supportctl.safe import clean
     from supportctl.store.read import messages_json
 
@@ -129,7 +130,7 @@ def _editor_text(store: Any, ticket_id: int, initial: str) -> str:
              "# Everything below this line is ignored. An empty draft aborts.", ""]
     for m in reversed(messages_json(store, ticket_id)[-10:]):
         who = m["from"]["name"] or m["from"]["address"] or m.get("author") or ""
-        lines.append(f"# {m['direction']} {m['sent_at']} {clean(who)}")
+        lines.append(f"# {m['direction']} {day_time(m['sent_at'])} {clean(who)}")
         lines += ["#   " + ln for ln in clean(m["text"]).splitlines()[:60]]
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     with tempfile.NamedTemporaryFile("w+", suffix=".txt", prefix=f"reply-{ticket_id}-",

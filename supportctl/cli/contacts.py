@@ -68,9 +68,11 @@ def contact_show(contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)
     for i in c["identities"]:
         render.line(f"  {one_line(i['channel'])}: {one_line(i['address'])}")
     if c.get("blocked_since"):
-        render.line(f"  blocked as spam since {one_line(str(c['blocked_since']))}: "
+        render.line(f"  blocked as spam since {render.short_time(str(c['blocked_since']))}: "
                     "`supportctl unspam ID` on one of their tickets lifts it")
-    render.tickets(ts, "table" if render.is_tty() else None)
+    from supportctl.cli.tickets import tag_names
+
+    render.tickets(ts, "table" if render.is_tty() else None, tag_names=tag_names(store, ts))
 
 
 @contact_app.command("link")

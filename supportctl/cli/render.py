@@ -122,30 +122,60 @@ def machine(records: list[dict[str, Any]], fmt: str | None, csv_columns: list[st
 
 
 def short_time(value: str | None) -> str:
-    if not value:
+    """A stored UTC time as people read it: ``Wed 9 Dec 10:00 CET`` in the
+    shop's zone (``clock.day_time``; the one helper every command uses)."""
+    from supportctl.cli.clock import day_time
+
+    return day_time(value)
+
+
+def snoozed(t: dict[str, Any], now: str | None = None) -> str:
+    """``snoozed until Thu 10 Dec 09:00 CET`` while a snooze runs, else ``""``."""
+    until = t.get("snoozed_until")
+    if not until:
         return ""
-    return value.replace("T", " ")[:16]
+    from supportctl.models import iso, utcnow
+
+    if until <= (now or iso(utcnow()) or ""):
+        return ""  # its time has come; the next sync clears the mark
+    return f"snoozed until {short_time(until)}"
 
 
-def ticket_row(t: dict[str, Any]) -> dict[str, str]:
+#: Off a terminal (tab-separated text) long values are cut here; a table
+#: cuts them to the width it has.
+_TSV_LIMITS = {"contact": 28, "subject": 60, "tags": 30, "assignee": 16}
+
+
+def ticket_row(t: dict[str, Any], tag_names: dict[str, str] | None = None, *,
+               cut: bool = False) -> dict[str, str]:
     contact = t.get("contact") or {}
     who = contact.get("name") or next(
         (i["address"] for i in contact.get("identities", [])), ""
     )
+    names = tag_names or {}
+    subject = one_line(t["subject"], _TSV_LIMITS["subject"] if cut else 0)
+    plain_subject, mark = subject, snoozed(t)
+    if mark:
+        subject = f"({mark}) {subject}"
+    if t.get("merged_into"):
+        subject = f"(merged into #{t['merged_into']}) {subject}"
     row = {
         "id": str(t["id"]),
         "status": t["status"],
         "priority": t["priority"],
         "updated": short_time(t["updated_at"]),
         "channel": t["channel"],
-        "contact": one_line(who, 28),
-        "subject": one_line(t["subject"], 60),
-        "tags": one_line(",".join(t["tags"]), 30),
-        "assignee": one_line(t.get("assignee") or "", 16),
+        "contact": who,
+        "subject": subject,
+        "tags": ",".join(names.get(g, g) for g in t["tags"]),
+        "assignee": t.get("assignee") or "",
         "sla": "BREACHED" if t["sla"]["breached"] else "",
         "due": due_left(t),
+        "wake": t.get("snoozed_until") if mark else "",
+        "plain_subject": plain_subject,
     }
-    return {k: cell(v) for k, v in row.items()}
+    return {k: cell(v, _TSV_LIMITS.get(k, 0) if cut and k != "subject" else 0)
+            for k, v in row.items()}
 
 
 def due_left(t: dict[str, Any], now: str | None = None) -> str:
@@ -187,8 +217,11 @@ _STATUS_STYLE = {"new": "bold cyan", "open": "green", "pending": "yellow", "solv
 _PRIO_STYLE = {"urgent": "bold red", "high": "red", "low": "dim"}
 
 
-def tickets(records: list[dict[str, Any]], fmt: str | None, *, extra: dict[int, str] | None = None) -> None:
-    """Print tickets in ``fmt`` (None: table on a terminal, TSV otherwise)."""
+def tickets(records: list[dict[str, Any]], fmt: str | None, *, extra: dict[int, str] | None = None,
+            tag_names: dict[str, str] | None = None, more: int = 0) -> None:
+    """Print tickets in ``fmt`` (None: table on a terminal, TSV otherwise).
+    ``tag_names``: tags as first typed, for people; ``more``: how many
+    matching tickets the row limit left out (said on a terminal only)."""
     if fmt == "json":
         return write_json(records)
     if fmt == "jsonl":
@@ -202,49 +235,133 @@ def tickets(records: list[dict[str, Any]], fmt: str | None, *, extra: dict[int, 
             r["contact"] = (t.get("contact") or {}).get("name") or ""
             rows.append(r)
         return write_csv(rows, CSV_TICKET_COLUMNS)
-    rows = [ticket_row(t) for t in records]
+    drawn = fmt == "table" or (fmt is None and is_tty())
+    rows = [ticket_row(t, tag_names, cut=not drawn) for t in records]
     if extra:
         for t, r in zip(records, rows, strict=True):
-            r["snippet"] = cell(extra.get(t["id"], ""), 80)
-    if fmt == "table" or (fmt is None and is_tty()):
+            r["snippet"] = cell(extra.get(t["id"], ""), 0 if drawn else 80)
+    if drawn:
         _table(rows, extra is not None)
     else:
         cols = TICKET_COLUMNS + (["snippet"] if extra else [])
         plain([r[c] for c in cols] for r in rows)
+    if more > 0 and is_tty() and is_tty(sys.stderr):
+        info(f"… {more} more: use --limit or filters")
+
+
+#: Columns kept when the terminal is narrow, most wanted first (after id,
+#: status and subject, which always show); a column with nothing in it
+#: is left out.
+_KEEP = ("contact", "due", "updated", "priority", "assignee", "tags", "channel")
+#: The width a subject and a contact keep before a column is left out;
+#: a contact name is cut before the subject is.
+_SUBJECT_MIN, _CONTACT_MIN, _TAGS_MAX, _ASSIGNEE_MAX = 20, 10, 24, 16
+_GAP = 2
+
+
+def column_widths(rows: list[dict[str, str]], headers: dict[str, str], width: int) -> dict[str, int]:
+    """Which columns fit in ``width`` and how wide each is: id and status
+    always, the subject takes what is left (at least ``_SUBJECT_MIN`` while
+    other columns can go), a contact is cut to ``_CONTACT_MIN`` before the
+    subject gives up anything."""
+    from rich.cells import cell_len
+
+    natural = {
+        c: max([cell_len(headers[c])] + [cell_len(r[c]) for r in rows]) for c in TICKET_COLUMNS
+    }
+    natural["tags"] = min(natural["tags"], _TAGS_MAX)
+    natural["assignee"] = min(natural["assignee"], _ASSIGNEE_MAX)
+    wanted = {c for c in TICKET_COLUMNS if any(r[c] for r in rows)} | {"id", "status", "subject"}
+    least = {c: natural[c] for c in TICKET_COLUMNS}
+    least["subject"] = min(natural["subject"], max(_SUBJECT_MIN, width // 3))
+    least["contact"] = min(natural["contact"], _CONTACT_MIN)
+    shown = ["id", "status", "subject"]
+    used = sum(least[c] for c in shown) + _GAP * (len(shown) - 1)
+    for c in _KEEP:
+        if c in wanted and used + _GAP + least[c] <= width:
+            shown.append(c)
+            used += _GAP + least[c]
+    widths = {c: least[c] for c in shown}
+    spare = max(0, width - used)
+    for c in ("subject", "contact"):  # the subject first: names are cut before subjects
+        if c in widths:
+            grow = min(spare, natural[c] - widths[c])
+            widths[c] += grow
+            spare -= grow
+    if width < used:  # narrower than id + status + a few letters: the subject shrinks
+        widths["subject"] = max(1, widths["subject"] - (used - width))
+    return {c: widths[c] for c in TICKET_COLUMNS if c in widths}
 
 
 def _table(rows: list[dict[str, str]], with_snippet: bool) -> None:
-    from rich.table import Table
+    """One line per ticket, fitted to the terminal (never wrapped)."""
     from rich.text import Text
 
     con = console()
     if not rows:
         con.print(Text("No tickets.", style="dim"))
         return
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for col in TICKET_COLUMNS:
-        table.add_column(col.upper(), overflow="ellipsis", no_wrap=col != "subject",
-                         justify="right" if col == "id" else "left")
+    from supportctl.cli.clock import brief, zone_label
+
+    zone = zone_label()
+    for r in rows:  # the zone goes in the header; a time in another (DST) keeps its own
+        if zone and r["updated"].endswith(" " + zone):
+            r["updated"] = r["updated"][: -len(zone) - 1]
+        if r.get("wake"):  # short, so that some of the subject shows at 80 columns
+            r["subject"] = cell(f"(snoozed until {brief(r['wake'])}) {r['plain_subject']}")
+    headers = {c: c.upper() for c in TICKET_COLUMNS}
+    if zone:
+        headers["updated"] = f"UPDATED {zone}"
+    widths = column_widths(rows, headers, con.width)
+    gap = " " * _GAP
+
+    def fit(text: Text, col: str, *, last: bool) -> Text:
+        w = widths[col]
+        if col == "id":
+            text.truncate(w, overflow="ellipsis")
+            return Text(" " * (w - text.cell_len)) + text  # numbers right-aligned
+        text.truncate(w, overflow="ellipsis", pad=not last)
+        return text
+
+    cols = list(widths)
+    head = Text(style="bold")
+    for i, c in enumerate(cols):
+        if i:
+            head.append(gap)
+        head.append_text(fit(Text(headers[c], style="bold"), c, last=i == len(cols) - 1))
+    con.print(head, no_wrap=True, overflow="ellipsis", crop=True)
     for r in rows:
-        cells = [Text(r[c]) for c in TICKET_COLUMNS]
-        cells[1].stylize(_STATUS_STYLE.get(r["status"], ""))
-        cells[2].stylize(_PRIO_STYLE.get(r["priority"], ""))
+        line = Text()
+        for i, c in enumerate(cols):
+            t = Text(r[c])
+            if c == "status":
+                t.stylize(_STATUS_STYLE.get(r["status"], ""))
+            elif c == "priority":
+                t.stylize(_PRIO_STYLE.get(r["priority"], ""))
+            elif c == "id" and r["sla"]:
+                t.stylize("reverse red")
+            elif c == "due":
+                soon = r["due"].endswith("m") and "h" not in r["due"] or r["due"][:1] in "0123" \
+                    and r["due"][1:2] == "h"  # under 4 hours: `list --sla due-soon`
+                t.stylize("bold red" if r["due"].startswith("-") else "dim" if r["due"] == "paused"
+                          else "yellow" if soon else "green")
+            if i:
+                line.append(gap)
+            line.append_text(fit(t, c, last=i == len(cols) - 1))
+        con.print(line, no_wrap=True, overflow="ellipsis", crop=True)
         if with_snippet and r.get("snippet"):
-            cells[6].append("\n" + r["snippet"], style="dim")
-        if r["sla"]:
-            cells[0].stylize("reverse red")
-        due = cells[TICKET_COLUMNS.index("due")]
-        soon = r["due"].endswith("m") and "h" not in r["due"] or r["due"][:1] in "0123" and \
-            r["due"][1:2] == "h"  # under 4 hours: `list --sla due-soon`
-        due.stylize("bold red" if r["due"].startswith("-") else "dim" if r["due"] == "paused"
-                    else "yellow" if soon else "green")
-        table.add_row(*cells)
-    con.print(table)
+            indent = sum(widths[c] + _GAP for c in cols[: cols.index("subject")])
+            snippet = Text(" " * indent + r["snippet"], style="dim")
+            snippet.truncate(con.width, overflow="ellipsis")
+            con.print(snippet, no_wrap=True, overflow="ellipsis", crop=True)
 
 
-def show(ticket: dict[str, Any]) -> None:
-    """A ticket with its whole thread, for people."""
+def show(ticket: dict[str, Any], *, tag_names: dict[str, str] | None = None) -> None:
+    """A ticket with its whole thread and its events, for people."""
+    from supportctl.cli.clock import day_time, due
+
     lines: list[tuple[str, str]] = []  # (text, style)
+    names = tag_names or {}
 
     def add(text: str, style: str = "") -> None:
         # The boundary: whatever a line was built from, it leaves clean.
@@ -257,7 +374,7 @@ def show(ticket: dict[str, Any]) -> None:
         f"{ticket['status']} · {ticket['priority']} · {ticket['channel']}"
         + (f" ({ticket['account']})" if ticket.get("account") else "")
         + f" · assignee: {ticket.get('assignee') or '-'}"
-        + (f" · tags: {', '.join(ticket['tags'])}" if ticket["tags"] else ""),
+        + (f" · tags: {', '.join(names.get(g, g) for g in ticket['tags'])}" if ticket["tags"] else ""),
         "",
     )
     add(f"contact: {one_line(c.get('name') or '-')} <{one_line(ids)}>" if c else "contact: -", "")
@@ -267,19 +384,39 @@ def show(ticket: dict[str, Any]) -> None:
         add(f"a reply goes to: {to}", "")
     sla = ticket["sla"]
     if sla["first_response_due"] or sla["resolution_due"]:
-        add(
-            f"sla: first response due {short_time(sla['first_response_due'])}, "
-            f"resolution due {short_time(sla['resolution_due'])}"
-            + ("  BREACHED" if sla["breached"] else ""),
-            "red" if sla["breached"] else "dim",
-        )
-    if ticket.get("snoozed_until"):
-        add(f"snoozed until {short_time(ticket['snoozed_until'])}", "yellow")
+        parts = []
+        if sla["first_response_due"]:
+            when = day_time(sla["first_response_due"]) if ticket.get("first_response_at") \
+                else due(sla["first_response_due"])
+            parts.append(f"first response due {when}")
+        if sla["resolution_due"]:
+            running = not ticket.get("solved_at") and not sla.get("paused")
+            when = due(sla["resolution_due"]) if running else day_time(sla["resolution_due"])
+            parts.append(f"resolution due {when}" + (" (paused)" if sla.get("paused") else ""))
+        add("sla: " + ", ".join(parts) + ("  BREACHED" if sla["breached"] else ""),
+            "red" if sla["breached"] else "dim")
+    mark = snoozed(ticket)
+    if mark:
+        add(mark, "yellow")
     if ticket.get("merged_into"):
         add(f"merged into #{ticket['merged_into']}", "yellow")
     if ticket.get("linked_ticket"):
         add(f"follows up #{ticket['linked_ticket']}", "dim")
+    # Events between the messages, in time order (SPEC §5); the messages
+    # keep their arrival order, whatever a customer's clock said.
+    events = [e for e in ticket.get("events") or [] if event_text(e, names)]
+    pending_events = sorted(events, key=lambda e: (e["at"] or "", e["id"]))
+
+    def events_until(at: str | None) -> None:
+        while pending_events and (at is None or (pending_events[0]["at"] or "") <= at):
+            e = pending_events.pop(0)
+            add(f"· {day_time(e['at'])}  {one_line(e['actor'] or '', 30)}: "
+                f"{event_text(e, names)}", "dim")
+
     for m in ticket["messages"]:
+        if pending_events and (pending_events[0]["at"] or "") <= (m["sent_at"] or ""):
+            add("", "")
+            events_until(m["sent_at"])
         add("", "")
         who = m["from"]["name"] or m["from"]["address"] or m.get("author") or ""
         arrow = {"in": "←", "out": "→", "note": "✎ note"}[m["direction"]]
@@ -307,6 +444,9 @@ def show(ticket: dict[str, Any]) -> None:
             add("  […quoted text hidden; `show --format json` has it all]", "dim")
         for a in m["attachments"]:
             add(f"  📎 {one_line(a['filename'])} ({a['content_type']}, {a['size']} bytes)", "dim")
+    if pending_events:
+        add("", "")
+        events_until(None)
     if ticket.get("outbox"):
         pending = [o for o in ticket["outbox"] if o["state"] in ("failed", "unknown", "queued")]
         for o in pending:
@@ -328,6 +468,60 @@ def show(ticket: dict[str, Any]) -> None:
         out = sys.stdout
         for text, _ in lines:
             out.write(text + "\n")
+
+
+#: Events the thread already shows as a message (or its delivery state).
+_SHOWN_AS_MESSAGES = {"message.in", "message.own", "note", "log", "reply", "sent", "create"}
+
+
+def event_text(e: dict[str, Any], tag_names: dict[str, str] | None = None) -> str:
+    """What an event did, in a few words (``""``: the thread shows it already)."""
+    from supportctl.cli.clock import day_time
+
+    a, d = e["action"], e.get("detail") or {}
+    if a in _SHOWN_AS_MESSAGES:
+        return ""
+    names = tag_names or {}
+    why = f" ({one_line(str(d['reason']), 100)})" if d.get("reason") else ""
+    if a == "assign":
+        return f"assigned to {d.get('new') or 'nobody'}" + (f" (was {d['old']})" if d.get("old") else "")
+    if a in ("priority", "status"):
+        return f"{a} {d.get('old')} → {d.get('new')}{why}"
+    if a in ("tag", "untag"):
+        tag = str(d.get("tag") or "")
+        return f"{'tagged' if a == 'tag' else 'untagged'} {names.get(tag, tag)}"
+    if a == "snooze":
+        return f"snoozed until {day_time(d.get('until'))}"
+    if a == "unsnooze":
+        return f"snooze ended{why}"
+    if a == "merge":
+        return f"ticket #{d.get('merged')} merged into this one"
+    if a == "merged":
+        return f"merged into #{d.get('into')}"
+    if a == "auto_reply":
+        return "automatic acknowledgement queued"
+    if a == "auto_reply_skipped":
+        return f"no automatic acknowledgement{why}"
+    if a == "notify":
+        return f"notified {d.get('entry')} ({d.get('event')}, via {d.get('via')})"
+    if a == "notify.request":
+        return f"notification requested: {d.get('entry')}"
+    if a == "send_failed":
+        return f"outbox #{d.get('outbox_id')} {d.get('state')}: {one_line(str(d.get('error') or ''), 100)}"
+    if a in ("outbox_retry", "outbox_cancel"):
+        return f"outbox #{d.get('outbox_id')} {'retried' if a == 'outbox_retry' else 'cancelled'}"
+    if a == "unblock":
+        return f"sender {d.get('address')} unblocked"
+    if a == "rule.reply_skipped":
+        return f"rule reply skipped{why}"
+    if a == "csat.ask":
+        return "satisfaction survey sent"
+    if a == "csat.answer":
+        return f"satisfaction answer: {d.get('rating')}"
+    if a == "csat.skip":
+        return f"no satisfaction survey{why}"
+    rest = ", ".join(f"{k}={one_line(str(v), 60)}" for k, v in d.items() if v is not None)
+    return f"{a}" + (f" ({rest})" if rest else "")
 
 
 def error(message: str) -> None:

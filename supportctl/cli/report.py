@@ -52,6 +52,22 @@ def flat(g: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def _tags_as_typed(result: Any, by: str | None) -> None:
+    from supportctl.store.read import tag_display_names
+
+    groups = [result.overall, *result.groups]
+    keys = {t["name"] for g in groups for t in g.get("trending_tags") or []}
+    if by == "tag":
+        keys |= {g["group"] for g in result.groups}
+    names = tag_display_names(STATE.store(), keys)
+    for g in groups:
+        for t in g.get("trending_tags") or []:
+            t["name"] = names.get(t["name"], t["name"])
+    if by == "tag":
+        for g in result.groups:
+            g["group"] = names.get(g["group"], g["group"])
+
+
 @app.command()
 def report(
     since: str = typer.Option("30d", "--since", help="Tickets created since (30d, a date)."),
@@ -77,6 +93,8 @@ def report(
     now = now_iso()
     config = STATE.config()
     result = run(STATE.store(), _time_arg(since) or "", _time_arg(until) or now, now, by, config)
+    if html or fmt in (None, "table"):  # for people: tags as first typed (JSON, CSV: the key)
+        _tags_as_typed(result, by)
     if html:
         from supportctl.cli.report_html import write_page
 

@@ -48,7 +48,7 @@ def draw(result: Any) -> None:
     width = max(40, min(con.width, 160))
     basis = "business hours" if result.business_time else "calendar hours"
     con.print(Text(f"Tickets created {render.short_time(result.since)} – "
-                   f"{render.short_time(result.until)} UTC · times in {basis} · "
+                   f"{render.short_time(result.until)} · times in {basis} · "
                    f"zone {result.timezone}", style="bold" if color else ""))
 
     table = Table(box=None, header_style="bold", pad_edge=False)

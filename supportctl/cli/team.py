@@ -62,7 +62,9 @@ def claim(
     if missing:
         raise typer.Exit(missing)
     if not STATE.quiet:
-        render.info(f"claimed until {until}")
+        from supportctl.cli.clock import day_time
+
+        render.info(f"claimed until {day_time(until)}")
 
 
 @app.command()
@@ -110,5 +112,7 @@ def next_cmd(
         render.write_ids([ticket])
     else:
         if not STATE.quiet:
-            render.info(f"#{tid} is yours until {until}")
+            from supportctl.cli.clock import day_time
+
+            render.info(f"#{tid} is yours until {day_time(until)}")
         render.show(ticket)

@@ -66,9 +66,13 @@ def list_cmd(
     sort: str = typer.Option("updated", "--sort", help="updated|created|priority|due"),
     limit: int | None = typer.Option(None, "--limit", "-n", help="At most N (0: all).", **COUNT_RANGE),
     offset: int = typer.Option(0, "--offset", **COUNT_RANGE),
+    snoozed: bool = typer.Option(False, "--snoozed", help="Only snoozed tickets (with their wake time)."),
     fmt: str = FormatOpt,
 ) -> None:
     """List tickets (default: new, open and pending; snoozed ones hidden).
+
+    --status all shows every ticket, snoozed (with their wake time) and
+    merged ones too. Times are in the config's timezone (else the system's).
 
     Automatic mail (auto-replies, bounces, lists, no-reply senders, our own
     mail) is filed solved and tagged auto: see it with --tag auto --status all.
@@ -97,16 +101,34 @@ def list_cmd(
         priority=[p.strip() for p in priority.split(",")] if priority else [],
         contact=contact, sla=sla, since=_time_arg(since), until=_time_arg(until),
         sort=sort, limit=_limit(limit), offset=offset,
+        include_snoozed=status == "all", include_merged=status == "all", only_snoozed=snoozed,
     )
     if query:
         from supportctl.store.search import condition
 
         f.where, f.params = condition(query, now)
     ids = ticket_ids(store, f, now)
-    if _fmt(fmt) == "ids":  # `list --sla breached --format ids | …`: no objects to build
+    fmt_ = _fmt(fmt)
+    if fmt_ == "ids":  # `list --sla breached --format ids | …`: no objects to build
         sys.stdout.write("".join(f"{i}\n" for i in ids))
         return
-    render.tickets(tickets_json(store, ids, now), _fmt(fmt))
+    records = tickets_json(store, ids, now)
+    if fmt_ not in (None, "table"):
+        return render.tickets(records, fmt_)
+    more = 0
+    if limit is None and f.limit and len(ids) == f.limit and render.is_tty():
+        # The default 50 rows on a terminal cut the list: say what is left.
+        from supportctl.store.read import count_tickets
+
+        more = count_tickets(store, f, now) - f.offset - len(ids)
+    render.tickets(records, fmt_, tag_names=tag_names(store, records), more=more)
+
+
+def tag_names(store: Any, records: list[dict[str, Any]]) -> dict[str, str]:
+    """Tags as first typed (``VIP``), for people; JSON keeps the stored key."""
+    from supportctl.store.read import tag_display_names
+
+    return tag_display_names(store, {g for r in records for g in r.get("tags") or []})
 
 
 def _check_statuses(statuses: list[str] | None) -> None:
@@ -161,7 +183,7 @@ def show(
     elif fmt_ == "ids":
         render.write_ids([ticket])
     else:
-        render.show(ticket)
+        render.show(ticket, tag_names=tag_names(store, [ticket]))
 
 
 @app.command()
@@ -194,7 +216,9 @@ def search(
     if fmt_ in ("json", "jsonl"):
         for r in records:
             r["snippet"] = snippets.get(r["id"], "")
-    render.tickets(records, fmt_, extra=snippets if fmt_ in (None, "table") else None)
+    human = fmt_ in (None, "table")
+    render.tickets(records, fmt_, extra=snippets if human else None,
+                   tag_names=tag_names(store, records) if human else None)
 
 
 def _text(message: str | None, file: Path | None, *, required: bool = True) -> str | None:

@@ -29,15 +29,10 @@ KEYS = [("r", "reply"), ("1-3", "reply from suggestion"), ("m", "reply from temp
 PRIORITIES = ("low", "normal", "high", "urgent")
 
 
-def _duration(seconds: float) -> str:
-    s = int(abs(seconds))
-    d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
-    return f"{d}d {h}h" if d else (f"{h}h {m:02d}m" if h else f"{m}m")
-
-
 def sla_left(ticket: dict[str, Any], now: str) -> str:
-    """The running clock: first response until answered, then resolution."""
-    from supportctl.models import parse_iso
+    """The running clock: first response until answered, then resolution,
+    with its due time in the shop's zone (``clock.due``)."""
+    from supportctl.cli.clock import day_time, relative
 
     sla = ticket["sla"]
     if ticket.get("first_response_at") is None and sla.get("first_response_due"):
@@ -46,10 +41,10 @@ def sla_left(ticket: dict[str, Any], now: str) -> str:
         what, due = "resolution", sla["resolution_due"]
     else:
         return "no SLA clock running"
-    left = (parse_iso(due) - parse_iso(now)).total_seconds()  # type: ignore[operator]
-    if left < 0:
-        return f"{what} OVERDUE by {_duration(left)}"
-    return f"{what} due in {_duration(left)}"
+    left = relative(due, now=now)
+    if left.endswith("overdue"):
+        return f"{what} OVERDUE by {left[:-len(' overdue')]}"  # how late says it all
+    return f"{what} due {day_time(due)} ({left})"
 
 
 class Session:
@@ -84,8 +79,10 @@ class Session:
         self.ticket = show_json(self.store, self.tid, now_iso())
         buf = io.StringIO()
         if self.ticket is not None:
+            from supportctl.cli.tickets import tag_names
+
             with redirect_stdout(buf):  # not a terminal: show's plain lines
-                render.show(self.ticket)
+                render.show(self.ticket, tag_names=tag_names(self.store, [self.ticket]))
         self.lines = buf.getvalue().splitlines()
 
     def hold(self, tid: int | None) -> None:
@@ -148,6 +145,7 @@ def _suggest_in_background(session: Session, tid: int, on_done: Any) -> None:
 
 
 def _screen_text(session: Session, height: int) -> list[tuple[str, str]]:
+    from supportctl.cli.clock import day_time
     from supportctl.safe import clean, one_line
 
     t = session.ticket
@@ -155,7 +153,7 @@ def _screen_text(session: Session, height: int) -> list[tuple[str, str]]:
     if t is None:
         return [("", f"ticket #{session.tid} is gone (merged or deleted): press j or k\n")]
     claim = t.get("claim")
-    held = (f"  claimed by {one_line(claim['agent'], 30)} until {claim['until']}"
+    held = (f"  claimed by {one_line(claim['agent'], 30)} until {day_time(claim['until'])}"
             if claim and claim["agent"] != session.agent else "")
     head = (f" #{t['id']} ({session.pos + 1}/{len(session.ids)})  {t['status']} · "
             f"{t['priority']} · {t['channel']} · {one_line(t.get('assignee') or 'unassigned')}"
@@ -363,7 +361,9 @@ def run_screen(session: Session) -> None:
             except (ValueError, UsageError) as exc:
                 session.message = f"not snoozed: {exc}"
                 return
-            act(f"snoozed until {until}",
+            from supportctl.cli.clock import day_time
+
+            act(f"snoozed until {day_time(until)}",
                 lambda: svc.snooze(session.store, session.tid, until, actor(), now_iso()))
         ask("Snooze until (2h, 3d, tomorrow 9:00, ISO 8601):", snooze)
 

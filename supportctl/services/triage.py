@@ -22,6 +22,7 @@ from supportctl.errors import NotFound, UsageError
 from supportctl.models import PRIORITY_RANK, Status, shift
 from supportctl.safe import is_label
 from supportctl.store.db import Store
+from supportctl.store.workflows import remember_tag_name
 
 STATUSES = [s.value for s in Status]
 
@@ -143,7 +144,10 @@ def tag(store: Store, ticket_id: int, tags: list[str], actor: str, now: str, *, 
         require(store, ticket_id)
         # Tags are case-insensitive: `Damaged` and `damaged` are one tag,
         # stored lower-case (the read filters lower their argument too).
+        typed = {t.strip().lower(): t.strip() for t in reversed(tags) if t.strip()}
         for name in dict.fromkeys(t.strip().lower() for t in tags if t.strip()):
+            if not remove:  # shown as first typed (`VIP`), filtered by the key
+                remember_tag_name(store, typed[name])
             if remove:
                 cur = store.execute("DELETE FROM tags WHERE ticket_id = ? AND tag = ?", [ticket_id, name])
             else:

@@ -13,7 +13,7 @@ from typing import Any
 #: The schema version a current store has. Raise it with every step added
 #: (steps merged from parallel branches carry their own, lower numbers:
 #: ``Store.migrate`` sets this value once every step has run).
-LATEST = 18
+LATEST = 19
 
 _M001 = [
     """CREATE TABLE contacts (
@@ -365,6 +365,16 @@ _M017 = [
     ) WITHOUT ROWID""",
 ]
 
+# Tags are one key, lower-case (``Damaged`` and ``damaged`` are one tag),
+# but people read them as first typed (``VIP``, ``DHL``): the first form
+# typed for a key, shown by list, show and report; JSON keeps the key.
+_M015 = [
+    """CREATE TABLE tag_names (
+        tag TEXT PRIMARY KEY,
+        display TEXT NOT NULL
+    ) WITHOUT ROWID""",
+]
+
 
 # ``report --by tag`` and ``--by assignee`` count each group's messages by
 # hour of week: tags and assignees belong to tickets, so the count walks
@@ -534,5 +544,12 @@ def migrations() -> Any:
         automatic inbound messages listed for ``report``."""
         current = db.execute("PRAGMA user_version").fetchone()[0]
         _run(db, _M011, max(current, 11))
+
+    @m()
+    def m015_tag_names(db: Any) -> None:
+        """Each tag's display form, as first typed."""
+        # Appended after m016 and m017 (merged first): never lower user_version.
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        _run(db, _M015, max(current, 15))
 
     return m

@@ -36,6 +36,7 @@ class TicketFilter:
     where: list[str] = field(default_factory=list)  # extra SQL on tickets t (a --query)
     params: list[Any] = field(default_factory=list)
     include_snoozed: bool = False
+    only_snoozed: bool = False  # `list --snoozed`: those still asleep
     include_merged: bool = False
     sort: str = "updated"
     limit: int = 0
@@ -74,7 +75,10 @@ def _where(f: TicketFilter, now: str) -> tuple[str, list[Any]]:
     elif f.sla == "due-soon":
         clauses.append(DUE_SOON_SQL)
         params += due_soon_params(now)
-    if not f.include_snoozed:
+    if f.only_snoozed:
+        clauses.append("(t.snoozed_until IS NOT NULL AND t.snoozed_until > ?)")
+        params.append(now)
+    elif not f.include_snoozed:
         clauses.append("(t.snoozed_until IS NULL OR t.snoozed_until <= ?)")
         params.append(now)
     if not f.include_merged:
@@ -140,6 +144,26 @@ def ticket_ids(store: Store, f: TicketFilter, now: str) -> list[int]:
     elif f.offset:
         sql += f" LIMIT -1 OFFSET {int(f.offset)}"
     return [r[0] for r in store.conn.execute(sql, params)]
+
+
+def tag_display_names(store: Store, keys: set[str]) -> dict[str, str]:
+    """The first-typed form of each tag key that has one (``vip`` → ``VIP``)."""
+    if not keys:
+        return {}
+    import sqlite3
+
+    marks = ", ".join("?" for _ in keys)
+    try:
+        return {k: d for k, d in store.conn.execute(
+            f"SELECT tag, display FROM tag_names WHERE tag IN ({marks})", sorted(keys))}
+    except sqlite3.OperationalError:  # a store read before `db migrate`: keys as stored
+        return {}
+
+
+def count_tickets(store: Store, f: TicketFilter, now: str) -> int:
+    """How many tickets match ``f``, whatever its limit and offset."""
+    where, params = _where(f, now)
+    return int(store.conn.execute(f"SELECT count(*) FROM tickets t{where}", params).fetchone()[0])
 
 
 def iter_ticket_ids(store: Store, f: TicketFilter, now: str) -> Iterator[int]:

@@ -230,11 +230,28 @@ def add_tags(store: Store, ticket_id: int, tags: list[tuple[str, str]], at: str)
     event (``tags``: (actor, tag) pairs): two statements for the lot."""
     import json
 
+    for _, tag in tags:  # shown as first typed (`VIP`), filtered by the lower-case key
+        remember_tag_name(store, tag)
+    tags = [(actor, tag.lower()) for actor, tag in tags]
     store.executemany("INSERT OR IGNORE INTO tags (ticket_id, tag) VALUES (?, ?)",
                            [(ticket_id, tag) for _, tag in tags])
     store.executemany(
         "INSERT INTO events (ticket_id, actor, action, detail, at) VALUES (?, ?, 'tag', ?, ?)",
         [(ticket_id, actor, json.dumps({"tag": tag}, ensure_ascii=False), at) for actor, tag in tags])
+
+
+def remember_tag_name(store: Store, typed: str) -> None:
+    """The first form typed for a tag is how people see it (``VIP``)."""
+    import sqlite3
+
+    try:
+        store.execute("INSERT OR IGNORE INTO tag_names (tag, display) VALUES (?, ?)",
+                      [typed.lower(), typed])
+    except sqlite3.OperationalError as exc:
+        # A store whose version number already passed m015 before m015 was
+        # merged: the tag still works, shown by its key until `db migrate`.
+        if "no such table" not in str(exc):
+            raise
 
 
 def forget_csat_comments(store: Store, ticket_ids: list[int]) -> None:
