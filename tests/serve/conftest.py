@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.email.servers import free_port
+from tests.social.graph_server import TOKEN as GRAPH_TOKEN
 from tests.social.telegram_server import TOKEN as TG_TOKEN
 from tests.social.telegram_server import TelegramServer
 from tests.social.twilio_server import SHOP, SHOP_WA, SID, TwilioServer
@@ -63,7 +64,9 @@ class Served:
             conn.close()
 
 
-def write_config(path: Path, tw: TwilioServer, tg: TelegramServer, **serve: Any) -> None:
+def write_config(path: Path, tw: TwilioServer, tg: TelegramServer, channels: str = "",
+                 **serve: Any) -> None:
+    """``channels``: more entries (YAML lines) after the Twilio and Telegram ones."""
     extra = "".join(f"  {k}: {v}\n" for k, v in serve.items())
     path.write_text(
         "channels:\n"
@@ -77,7 +80,8 @@ def write_config(path: Path, tw: TwilioServer, tg: TelegramServer, **serve: Any)
         "    type: telegram\n"
         "    token_env: SHOP_TELEGRAM_TOKEN\n"
         f"    api_base_url: {tg.url}\n"
-        "serve:\n"
+        + channels
+        + "serve:\n"
         f"  public_url: {PUBLIC}\n"
         "  secret_env: FORM_SECRET\n"
         "  telegram_secret_token_env: TG_SECRET\n"
@@ -95,16 +99,17 @@ def serve(cli: Any, tmp_path: Path) -> Iterator[Callable[..., Served]]:
     started: list[Served] = []
     stack: list[Any] = []
 
-    def start(**keys: Any) -> Served:
+    def start(channels: str = "", **keys: Any) -> Served:
         tw, tg = TwilioServer(), TelegramServer()
         stack.extend([tw, tg])
         tw.__enter__()
         tg.__enter__()
         cfg = tmp_path / f"config{len(started)}.yaml"
-        write_config(cfg, tw, tg, **keys)
+        write_config(cfg, tw, tg, channels, **keys)
         env = {"SUPPORTCTL_CONFIG": str(cfg), "SHOP_TWILIO_TOKEN": TW_TOKEN,
                "SHOP_TELEGRAM_TOKEN": TG_TOKEN, "FORM_SECRET": FORM_SECRET,
-               "TG_SECRET": TG_SECRET, "META_SECRET": META_SECRET, "META_VERIFY": META_VERIFY}
+               "TG_SECRET": TG_SECRET, "META_SECRET": META_SECRET, "META_VERIFY": META_VERIFY,
+               "META_TOKEN": GRAPH_TOKEN}
         port = free_port()
         log = tmp_path / f"serve{len(started)}.log"
         proc = subprocess.Popen(

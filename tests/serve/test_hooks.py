@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -155,6 +156,40 @@ def test_meta_verification_signature_and_repeats(cli: Any, serve: Any) -> None:
     got = messages(cli, s.env)
     assert [(m["channel"], m["external_id"], m["text"], m["from"]["address"]) for m in got] == \
         [("messenger", "m_AbC123", "Do you ship to Malta?", "6789012345")]
+
+
+def test_meta_webhook_and_sync_of_the_same_message_store_it_once(cli: Any, serve: Any) -> None:
+    """A Messenger message delivered by the webhook and then polled by
+    `sync` (and one polled first, then delivered) is one message: both key
+    it by the Graph message id under the entry that owns the Page."""
+    from tests.social.graph_server import PAGE_ID, GraphServer
+
+    with GraphServer() as fb:
+        s = serve(channels=(f"  - name: shop-fb\n    type: messenger\n    page_id: '{PAGE_ID}'\n"
+                            f"    access_token_env: META_TOKEN\n    api_base_url: {fb.url}\n"))
+        luca = fb.user("7712345678901234", "Luca Ferri")
+
+        def deliver(msg: dict[str, Any]) -> None:
+            ms = int(datetime.fromisoformat(msg["created_time"].replace("+0000", "+00:00"))
+                     .timestamp() * 1000)
+            body = json.dumps({"object": "page", "entry": [{"id": PAGE_ID, "time": ms, "messaging": [
+                {"sender": {"id": luca["id"]}, "recipient": {"id": PAGE_ID}, "timestamp": ms,
+                 "message": {"mid": msg["id"], "text": msg["message"]}}]}]}).encode()
+            sig = "sha256=" + hmac.new(META_SECRET.encode(), body, hashlib.sha256).hexdigest()
+            res = s.request("POST", "/hooks/meta", body,
+                            {"Content-Type": "application/json", "X-Hub-Signature-256": sig})
+            assert res.status == 200
+
+        first = fb.message(luca, "Hi! The strap of my bag is torn.")
+        deliver(first)
+        assert cli("sync", "shop-fb", env=s.env).code == 0
+        second = fb.message(luca, "Here is my order number: 1049")
+        assert cli("sync", "shop-fb", env=s.env).code == 0
+        deliver(second)
+        got = messages(cli, s.env)
+        assert sorted((m["channel"], m["account"], m["external_id"]) for m in got) == sorted(
+            [("messenger", "shop-fb", first["id"]), ("messenger", "shop-fb", second["id"])])
+        assert len(cli("list", "--format", "json", env=s.env).json()) == 1
 
 
 def test_twilio_picture_is_downloaded_with_the_entry_credentials(cli: Any, serve: Any) -> None:
