@@ -376,8 +376,10 @@ def run_screen(session: Session) -> None:
                 if not text.strip():
                     session.message = "empty draft: nothing sent"
                     return
-                reply(str(session.tid), None, text, None, None, None, None, [], [], None, False,
-                      yes=False, no_cc=False, force=False)
+                # Every option by name: a typer default is an OptionInfo (truthy).
+                reply(ticket_id=str(session.tid), source=None, message=text, file=None,
+                      template=None, via=None, account=None, attach=[], cc=[], status=None,
+                      dry_run=False, yes=False, no_cc=False, force=False, human_agent=False)
                 session.message = f"reply to #{session.tid} sent"
             except (SupportError, typer.Exit) as exc:
                 session.message = f"reply not sent: {exc}"

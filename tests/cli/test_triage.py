@@ -203,9 +203,9 @@ def test_reply_with_a_suggestion_as_the_draft(cli: Any, tmp_path: Path) -> None:
         try:
             s.wait("1. ticket #10")
             s.keys("1")
-            s.wait("sent")
+            screen = s.wait("sent")
             assert [c["Body"] for c in tw.created] == [
-                "Il corriere ha avuto un ritardo: il pacco arriva domani."]
+                "Il corriere ha avuto un ritardo: il pacco arriva domani."], screen
             s.keys("r")  # an empty draft sends nothing
             s.wait("empty draft: nothing sent")
             assert len(tw.created) == 1

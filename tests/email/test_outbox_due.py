@@ -34,7 +34,7 @@ def test_outbox_shows_when_the_next_retry_is_due(cli: Any, tmp_path: Path, dovec
     assert temporary["state"] == "failed" and temporary["next_attempt_at"] == "2026-12-01T10:02:00Z"
     assert permanent["state"] == "failed" and permanent["next_attempt_at"] is None
     table = cli("outbox", env=env).out.splitlines()
-    assert "retry: sync after 2026-12-01 10:02 (in 2 min)" in table[0]
+    assert "retry: sync after Tue 1 Dec 10:02 UTC (in 2 min)" in table[0]
     assert f"no retry: `outbox retry {permanent['id']}`" in table[1]
     later = {**env, "SUPPORTCTL_NOW": "2026-12-01T10:05:00Z"}
     assert "retry: next sync" in cli("outbox", env=later).out.splitlines()[0]
