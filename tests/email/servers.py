@@ -438,3 +438,28 @@ def smtp_server(handler: Recorder | None = None, *, tls: str = "",
                             server_hostname="localhost", **kw)
     controller.start()
     return Smtp(controller, handler, port)
+
+
+def support_mail_config(dovecot: Any, user: str, smtp_port: int, *, before: str = "",
+                        entry: str = "") -> str:
+    """The config of the email tests' one ``support-mail`` entry (IMAP on
+    ``dovecot``, SMTP on ``smtp_port``): ``before`` goes above
+    ``channels:``, ``entry`` inside the entry (lines indented four spaces)."""
+    return (
+        before
+        + "channels:\n"
+        "  - name: support-mail\n"
+        "    type: imap\n"
+        "    host: 127.0.0.1\n"
+        f"    port: {dovecot.port}\n"
+        "    security: none\n"
+        f"    username: {user}\n"
+        "    password_env: SUPPORT_MAIL_PASSWORD\n"
+        "    addresses: [support@example.org]\n"
+        + entry
+        + "    smtp:\n"
+        "      host: 127.0.0.1\n"
+        f"      port: {smtp_port}\n"
+        "      security: none\n"
+        "      from: Support <support@example.org>\n"
+    )

@@ -19,36 +19,24 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from tests.email.servers import PASSWORD, Dovecot, Smtp, message
+from tests.email.servers import PASSWORD, Dovecot, Smtp, message, support_mail_config
 
 pytest.importorskip("supportctl.config")
 
 
 def write_config(path: Path, dovecot: Dovecot, user: str, smtp_port: int, extra: str = "") -> None:
-    path.write_text(
-        "templates:\n"
-        "  ack: \"Thank you {{ first_name }}, we answer within a day.\"\n"
-        "auto_reply:\n"
-        "  enabled: true\n"
-        "  template: ack\n"
-        "  max_per_contact: 3\n"
-        f"{extra}"
-        "channels:\n"
-        "  - name: support-mail\n"
-        "    type: imap\n"
-        "    host: 127.0.0.1\n"
-        f"    port: {dovecot.port}\n"
-        "    security: none\n"
-        f"    username: {user}\n"
-        "    password_env: SUPPORT_MAIL_PASSWORD\n"
-        "    addresses: [support@example.org]\n"
-        "    smtp:\n"
-        "      host: 127.0.0.1\n"
-        f"      port: {smtp_port}\n"
-        "      security: none\n"
-        "      from: Support <support@example.org>\n",
-        encoding="utf-8",
-    )
+    path.write_text(support_mail_config(
+        dovecot, user, smtp_port,
+        before=(
+            "templates:\n"
+            "  ack: \"Thank you {{ first_name }}, we answer within a day.\"\n"
+            "auto_reply:\n"
+            "  enabled: true\n"
+            "  template: ack\n"
+            "  max_per_contact: 3\n"
+            f"{extra}"
+        ),
+    ), encoding="utf-8")
 
 
 @pytest.fixture

@@ -20,30 +20,24 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from tests.email.servers import PASSWORD, Dovecot, Recorder, Smtp, message, smtp_server
+from tests.email.servers import (
+    PASSWORD,
+    Dovecot,
+    Recorder,
+    Smtp,
+    message,
+    smtp_server,
+    support_mail_config,
+)
 
 pytest.importorskip("supportctl.config")
 pytest.importorskip("supportctl.mail.parse")
 
 
 def write_config(path: Path, dovecot: Dovecot, user: str, smtp_port: int) -> None:
-    path.write_text(
-        "channels:\n"
-        "  - name: support-mail\n"
-        "    type: imap\n"
-        "    host: 127.0.0.1\n"
-        f"    port: {dovecot.port}\n"
-        "    security: none\n"
-        f"    username: {user}\n"
-        "    password_env: SUPPORT_MAIL_PASSWORD\n"
-        "    addresses: [support@example.org]\n"
-        "    smtp:\n"
-        "      host: 127.0.0.1\n"
-        f"      port: {smtp_port}\n"
-        "      security: none\n"
-        "      from: Support <support@example.org>\n",
-        encoding="utf-8",
-    )
+    path.write_text(support_mail_config(
+        dovecot, user, smtp_port,
+    ), encoding="utf-8")
 
 
 @pytest.fixture

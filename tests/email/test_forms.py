@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.email.servers import PASSWORD, Dovecot, Smtp, message
+from tests.email.servers import PASSWORD, Dovecot, Smtp, message, support_mail_config
 from tests.email.test_e2e import show, tickets
 
 pytest.importorskip("supportctl.channels.web")
@@ -75,31 +75,19 @@ SQUARESPACE = (
 
 
 def write_config(path: Path, dovecot: Dovecot, user: str, smtp_port: int) -> None:
-    path.write_text(
-        "channels:\n"
-        "  - name: support-mail\n"
-        "    type: imap\n"
-        "    host: 127.0.0.1\n"
-        f"    port: {dovecot.port}\n"
-        "    security: none\n"
-        f"    username: {user}\n"
-        "    password_env: SUPPORT_MAIL_PASSWORD\n"
-        "    addresses: [support@example.org]\n"
-        "    forms:\n"
-        "      - from: wordpress@shop.example      # Contact Form 7's default mail\n"
-        "        name: From\n"
-        "        email: From\n"
-        "        message: Message Body\n"
-        "      - from: no-reply@crm.wix.com\n"
-        "        name: [First Name, Last Name]\n"
-        "      - from: '@squarespace.info'\n"
-        "    smtp:\n"
-        "      host: 127.0.0.1\n"
-        f"      port: {smtp_port}\n"
-        "      security: none\n"
-        "      from: Support <support@example.org>\n",
-        encoding="utf-8",
-    )
+    path.write_text(support_mail_config(
+        dovecot, user, smtp_port,
+        entry=(
+            "    forms:\n"
+            "      - from: wordpress@shop.example      # Contact Form 7's default mail\n"
+            "        name: From\n"
+            "        email: From\n"
+            "        message: Message Body\n"
+            "      - from: no-reply@crm.wix.com\n"
+            "        name: [First Name, Last Name]\n"
+            "      - from: '@squarespace.info'\n"
+        ),
+    ), encoding="utf-8")
 
 
 @pytest.fixture

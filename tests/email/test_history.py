@@ -12,48 +12,36 @@ from typing import Any
 
 import pytest
 
-from tests.email.servers import PASSWORD, Dovecot, Smtp, message
+from tests.email.servers import PASSWORD, Dovecot, Smtp, message, support_mail_config
 
 pytest.importorskip("supportctl.config")
 
 
 def write_config(path: Path, dovecot: Dovecot, user: str, smtp_port: int) -> None:
-    path.write_text(
-        "templates:\n"
-        "  got-it: \"We have your refund request.\"\n"
-        "sla:\n"
-        "  - name: standard\n"
-        "    first_response: 1h\n"
-        "    resolution: 1d\n"
-        "    business_hours_only: false\n"
-        "rules:\n"
-        "  - name: refunds\n"
-        "    match: {subject: refund}\n"
-        "    tag: [refund]\n"
-        "    assign: marta\n"
-        "    reply: got-it\n"
-        "    notify: owner\n"
-        "notify:\n"
-        "  - name: owner\n"
-        "    via: support-mail\n"
-        "    to: owner@example.net\n"
-        "    on: [new, breached, customer-replied, assigned]\n"
-        "channels:\n"
-        "  - name: support-mail\n"
-        "    type: imap\n"
-        "    host: 127.0.0.1\n"
-        f"    port: {dovecot.port}\n"
-        "    security: none\n"
-        f"    username: {user}\n"
-        "    password_env: SUPPORT_MAIL_PASSWORD\n"
-        "    addresses: [support@example.org]\n"
-        "    smtp:\n"
-        "      host: 127.0.0.1\n"
-        f"      port: {smtp_port}\n"
-        "      security: none\n"
-        "      from: Support <support@example.org>\n",
-        encoding="utf-8",
-    )
+    path.write_text(support_mail_config(
+        dovecot, user, smtp_port,
+        before=(
+            "templates:\n"
+            "  got-it: \"We have your refund request.\"\n"
+            "sla:\n"
+            "  - name: standard\n"
+            "    first_response: 1h\n"
+            "    resolution: 1d\n"
+            "    business_hours_only: false\n"
+            "rules:\n"
+            "  - name: refunds\n"
+            "    match: {subject: refund}\n"
+            "    tag: [refund]\n"
+            "    assign: marta\n"
+            "    reply: got-it\n"
+            "    notify: owner\n"
+            "notify:\n"
+            "  - name: owner\n"
+            "    via: support-mail\n"
+            "    to: owner@example.net\n"
+            "    on: [new, breached, customer-replied, assigned]\n"
+        ),
+    ), encoding="utf-8")
 
 
 @pytest.fixture
