@@ -146,6 +146,10 @@ def test_two_agents_racing_next_never_get_the_same_ticket(cli: Any, tmp_path: Pa
         "from supportctl.services.team import hand_out\n"
         "from supportctl.store.db import open_store\n"
         "store = open_store(Path(sys.argv[1]), create=False)\n"
+        # Both start together: each says it is ready and waits for the other.
+        "Path(sys.argv[1] + '.' + sys.argv[2]).touch()\n"
+        "while not all(Path(sys.argv[1] + '.' + w).exists() for w in ('marta', 'luca')):\n"
+        "    pass\n"
         "got = []\n"
         "while (tid := hand_out(store, sys.argv[2], '2026-12-01T09:00:00Z',"
         " '2026-12-02T09:00:00Z')) is not None:\n"
