@@ -125,10 +125,15 @@ def test_next_channel_filter_is_checked(cli: Any) -> None:
 
 
 def test_two_agents_racing_next_never_get_the_same_ticket(cli: Any, tmp_path: Path) -> None:
-    """Two processes hand out 1 000 tickets between them as fast as they
-    can (the service `next` calls, each its own connection): every ticket
-    goes to exactly one of them. One real `next` per agent checks the CLI
-    path on the same store."""
+    """Two processes hand out 1 000 tickets between them (the service
+    `next` calls, each its own connection, pausing a moment after each
+    ticket as a person would): every ticket goes to exactly one of them.
+    One real `next` per agent checks the CLI path on the same store.
+
+    Nothing asserts that both got work: SQLite's write lock is not fair,
+    and a loaded machine may let one process take every ticket while the
+    other waits. The barrier makes them ask at the same time; what must
+    hold whatever the interleaving is that no ticket goes out twice."""
     n = 1000
     lines = "\n".join(
         f'{{"id": {k}, "status": "open", "priority": "normal", "subject": "q{k}", '
@@ -142,6 +147,7 @@ def test_two_agents_racing_next_never_get_the_same_ticket(cli: Any, tmp_path: Pa
     assert all(r.code == 0 for r in mine.values()), mine
     script = (
         "import sys\n"
+        "import time\n"
         "from pathlib import Path\n"
         "from supportctl.services.team import hand_out\n"
         "from supportctl.store.db import open_store\n"
@@ -154,6 +160,7 @@ def test_two_agents_racing_next_never_get_the_same_ticket(cli: Any, tmp_path: Pa
         "while (tid := hand_out(store, sys.argv[2], '2026-12-01T09:00:00Z',"
         " '2026-12-02T09:00:00Z')) is not None:\n"
         "    got.append(tid)\n"
+        "    time.sleep(0.0005)\n"
         "print(' '.join(map(str, got)))\n"
     )
     procs = [subprocess.Popen([sys.executable, "-c", script, str(cli.db), who], cwd=ROOT,
@@ -165,7 +172,6 @@ def test_two_agents_racing_next_never_get_the_same_ticket(cli: Any, tmp_path: Pa
     handed += [int(r.out) for r in mine.values()]
     assert Counter(handed).most_common(1)[0][1] == 1  # nobody got a ticket twice
     assert sorted(handed) == list(range(1, n + 1))  # and every ticket went to someone
-    assert all(out.split() for out, _ in outs), outs  # both got work
 
 
 @pytest.fixture
