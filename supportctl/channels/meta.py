@@ -44,7 +44,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
@@ -179,6 +179,64 @@ def inbound_from_json(payload: Mapping[str, Any], config: Mapping[str, Any]) -> 
     return out
 
 
+WEBHOOK_OBJECTS = {"page": "messenger", "instagram": "instagram"}
+
+
+def webhook_inbound(payload: Any,
+                    entries: Sequence[Mapping[str, Any]]) -> list[tuple[str, Inbound]]:
+    """``(account, item)`` for each customer message of a Messenger or
+    Instagram webhook delivery (echoes of our own sends, reads and
+    reactions are not messages). The account is the configured entry of
+    that Page or Instagram account (``page_id`` / ``account_id``), else
+    ``meta``. Each item's raw is a delivery of that one event, in the
+    webhook's own shape, so ``parse_stored`` reads it again."""
+    out: list[tuple[str, Inbound]] = []
+    if not isinstance(payload, dict):
+        return out
+    medium = WEBHOOK_OBJECTS.get(str(payload.get("object")))
+    if medium is None:
+        return out
+    for entry in payload.get("entry") or []:
+        if not isinstance(entry, dict):
+            continue
+        owner = str(entry.get("id") or "")
+        key = "page_id" if medium == "messenger" else "account_id"
+        account = next((str(e["name"]) for e in entries
+                        if e.get("type") == medium and str(e.get(key) or "") == owner), "meta")
+        for event in entry.get("messaging") or []:
+            msg = event.get("message") if isinstance(event, dict) else None
+            if not isinstance(msg, dict) or msg.get("is_echo") or not msg.get("mid"):
+                continue
+            sender = str((event.get("sender") or {}).get("id") or "")
+            try:
+                sent = datetime.fromtimestamp(int(event.get("timestamp")) / 1000, timezone.utc)
+            except (TypeError, ValueError, OverflowError):
+                sent = None
+            files = [a for a in msg.get("attachments") or [] if isinstance(a, dict)]
+            text = str(msg.get("text") or "")
+            if not text.strip() and files:
+                text = "(" + ", ".join(str(a.get("type") or "file") for a in files) + ")"
+            reply: dict[str, Any] = msg["reply_to"] if isinstance(msg.get("reply_to"), dict) else {}
+            one = {"object": payload["object"], "entry": [{"id": owner, "messaging": [event]}]}
+            out.append((account, Inbound(
+                medium=medium,
+                raw=_dumps(one),
+                external_id=str(msg["mid"]),
+                sender=Address(sender),
+                to=[Address(str((event.get("recipient") or {}).get("id") or owner))],
+                text=text,
+                sent_at=sent,
+                received_at=sent,
+                in_reply_to=str(reply.get("mid") or ""),
+                conversation=sender,
+                source_ref=f"webhook:{owner}",
+                meta={"files": [{"type": a.get("type"),
+                                 "url": (a.get("payload") or {}).get("url")} for a in files]}
+                if files else {},
+            )))
+    return out
+
+
 def parse_stored(raw: bytes, config: Mapping[str, Any]) -> Inbound:
     """The message of one stored payload (``Inbound.raw``), without the
     network: attachments are not downloaded again, the text says so."""
@@ -186,13 +244,18 @@ def parse_stored(raw: bytes, config: Mapping[str, Any]) -> Inbound:
         payload = json.loads(raw)
     except ValueError:
         raise ParseError("not a Graph API message (not JSON)") from None
-    msg = payload.get("message") if isinstance(payload, dict) else None
-    item = message_inbound(msg, str(payload.get("conversation") or ""), config) \
-        if isinstance(msg, dict) else None
+    item: Inbound | None
+    if isinstance(payload, dict) and "object" in payload:  # a webhook delivery
+        found = webhook_inbound(payload, [config])
+        item = found[0][1] if found else None
+    else:
+        msg = payload.get("message") if isinstance(payload, dict) else None
+        item = message_inbound(msg, str(payload.get("conversation") or ""), config) \
+            if isinstance(msg, dict) else None
     if item is None:
         raise ParseError("not a Messenger or Instagram message from a customer")
     files = item.meta.get("files")
-    notes = [f"({f.get('name')} was not downloaded again: the message was read back from "
+    notes = [f"({f.get('name') or f.get('type') or 'a file'} was not downloaded again: the message was read back from "
              "quarantine)" for f in (files if isinstance(files, list) else [])
              if isinstance(f, dict)]
     if notes:

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any
 
-from supportctl.models import Address, Inbound
+from supportctl.models import Inbound
 
 
 def twilio_valid(auth_token: str, url: str, params: Mapping[str, str], signature: str) -> bool:
@@ -86,50 +85,7 @@ def meta_valid(app_secret: str, body: bytes, header: str) -> bool:
 def meta_items(payload: Any,
                entries: Sequence[Mapping[str, Any]]) -> list[tuple[str, Inbound]]:
     """``(account, item)`` for each customer message of a Messenger or
-    Instagram webhook (echoes of our own sends, reads and reactions are
-    not messages). The account is the configured entry of that Page or
-    Instagram account (``page_id`` / ``account_id``), else ``meta``."""
-    out: list[tuple[str, Inbound]] = []
-    if not isinstance(payload, dict):
-        return out
-    medium = {"page": "messenger", "instagram": "instagram"}.get(str(payload.get("object")))
-    if medium is None:
-        return out
-    for entry in payload.get("entry") or []:
-        if not isinstance(entry, dict):
-            continue
-        owner = str(entry.get("id") or "")
-        key = "page_id" if medium == "messenger" else "account_id"
-        account = next((str(e["name"]) for e in entries
-                        if e.get("type") == medium and str(e.get(key) or "") == owner), "meta")
-        for event in entry.get("messaging") or []:
-            msg = event.get("message") if isinstance(event, dict) else None
-            if not isinstance(msg, dict) or msg.get("is_echo") or not msg.get("mid"):
-                continue
-            sender = str((event.get("sender") or {}).get("id") or "")
-            try:
-                sent = datetime.fromtimestamp(int(event.get("timestamp")) / 1000, timezone.utc)
-            except (TypeError, ValueError, OverflowError):
-                sent = None
-            files = [a for a in msg.get("attachments") or [] if isinstance(a, dict)]
-            text = str(msg.get("text") or "")
-            if not text.strip() and files:
-                text = "(" + ", ".join(str(a.get("type") or "file") for a in files) + ")"
-            reply: dict[str, Any] = msg["reply_to"] if isinstance(msg.get("reply_to"), dict) else {}
-            out.append((account, Inbound(
-                medium=medium,
-                raw=json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode(),
-                external_id=str(msg["mid"]),
-                sender=Address(sender),
-                to=[Address(str((event.get("recipient") or {}).get("id") or owner))],
-                text=text,
-                sent_at=sent,
-                received_at=sent,
-                in_reply_to=str(reply.get("mid") or ""),
-                conversation=sender,
-                source_ref=f"webhook:{owner}",
-                meta={"files": [{"type": a.get("type"),
-                                 "url": (a.get("payload") or {}).get("url")} for a in files]}
-                if files else {},
-            )))
-    return out
+    Instagram webhook (``channels.meta.webhook_inbound``)."""
+    from supportctl.channels.meta import webhook_inbound
+
+    return webhook_inbound(payload, entries)

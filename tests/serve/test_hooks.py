@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sqlite3
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from tests.serve.conftest import META_SECRET, META_VERIFY, PUBLIC, TG_SECRET, Served
+from tests.services.test_quarantine_retry import TRIP
 from tests.social.twilio_server import SHOP, SID
 from tests.social.twilio_server import TOKEN as TW_TOKEN
 
@@ -204,3 +206,46 @@ def test_twilio_picture_is_downloaded_with_the_entry_credentials(cli: Any, serve
     assert [(a["content_type"], a["size"]) for a in got["attachments"]] == [("image/png", len(png))]
     assert cli("sync", "shop-sms", env=s.env).code == 0
     assert len(messages(cli, s.env)) == 1
+
+
+def test_a_webhook_message_that_trips_is_read_again_from_quarantine(cli: Any, serve: Any) -> None:
+    """What a webhook stores raw is enough to read the message again: a
+    message that trips while it is stored is quarantined (the platform gets
+    its 2xx), and ``sync --retry-quarantine`` brings each back through its
+    own channel's parser, as the same message (id, sender, text)."""
+    s = serve()
+    assert s.request("GET", "/healthz").status == 200
+    with sqlite3.connect(cli.db) as db:
+        db.execute(TRIP)
+    json_h = {"Content-Type": "application/json"}
+
+    sms = s.twilio.inbound("+15550123456", "TRIP still no refund for order 1057?")
+    assert post_twilio(s, twilio_params(sms)).status == 200
+    marco = s.telegram.user(5123456789, "Marco", "Bianchi", "marcob")
+    update = s.telegram.message(marco, "TRIP il pacco 1049 non è arrivato")
+    assert s.request("POST", "/hooks/telegram", json.dumps(update).encode(),
+                     {**json_h, "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}).status == 200
+    for obj, owner, mid in (("page", "1122334455", "m_AbC123"), ("instagram", "17841400000", "ig_1")):
+        event = _meta_event(mid, "TRIP do you ship to Malta?")
+        event["object"] = obj
+        event["entry"][0]["id"] = owner
+        body = json.dumps(event).encode()
+        sig = "sha256=" + hmac.new(META_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert s.request("POST", "/hooks/meta", body,
+                         {**json_h, "X-Hub-Signature-256": sig}).status == 200
+
+    held = cli("quarantine", "list", "--format", "json", env=s.env).json()
+    assert sorted(q["channel"] for q in held) == ["instagram", "messenger", "sms", "telegram"]
+    assert messages(cli, s.env) == []
+    with sqlite3.connect(cli.db) as db:
+        db.execute("DROP TRIGGER trip")
+    res = cli("sync", "--retry-quarantine", env=s.env)
+    assert res.code == 0 and "4 recovered, 0 still quarantined" in res.err, res
+    got = sorted((m["channel"], m["external_id"], m["from"]["address"], m["text"])
+                 for m in messages(cli, s.env))
+    assert got == sorted([
+        ("sms", sms["sid"], "+15550123456", "TRIP still no refund for order 1057?"),
+        ("telegram", "5123456789:1", "5123456789", "TRIP il pacco 1049 non è arrivato"),
+        ("messenger", "m_AbC123", "6789012345", "TRIP do you ship to Malta?"),
+        ("instagram", "ig_1", "6789012345", "TRIP do you ship to Malta?"),
+    ]), got
