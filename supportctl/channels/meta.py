@@ -95,6 +95,12 @@ def graph_time(value: Any) -> datetime | None:
             return None
 
 
+def _attachment_type(content_type: str) -> str:
+    """The Send API's attachment ``type`` of a file."""
+    major = (content_type or "").split("/", 1)[0]
+    return major if major in ("image", "audio", "video") else "file"
+
+
 def _medium(config: Mapping[str, Any]) -> str:
     return "instagram" if config.get("type") == "instagram" else "messenger"
 
@@ -467,20 +473,33 @@ class MetaChannel(BaseChannel):
             base |= {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
         else:
             base["messaging_type"] = "RESPONSE"
-        bodies = [base | {"message": {"text": part}}
-                  for part in (split_message(message.text, TEXT_LIMIT)
-                               if message.text.strip() else [])]
-        if message.attachments:
+        bodies: list[dict[str, Any]] = [
+            base | {"message": {"text": part}}
+            for part in (split_message(message.text, TEXT_LIMIT) if message.text.strip() else [])]
+        if message.attachments and medium != "messenger":
             raise ChannelError(f"{self.label} replies carry text only here: send the file "
                                "by another channel, or a link to it")
-        if not bodies:
+        # Messenger takes each file as an upload beside the message
+        # (multipart ``filedata``), after the text, one message per file.
+        uploads = [(base | {"message": {"attachment": {"type": _attachment_type(a.content_type),
+                                                       "payload": {"is_reusable": False}}}}, a)
+                   for a in message.attachments]
+        if not bodies and not uploads:
             raise ChannelError("empty message: nothing sent")
         url = f"{self.base_url}/{self.object_id}/messages"
         sent: list[Any] = []
-        for body in bodies:
+        calls = [(body, partial(self.call, "POST", url, sending=True, json=body))
+                 for body in bodies]
+        calls += [(body, partial(self.call, "POST", url, sending=True,
+                                 data={k: json.dumps(v) if isinstance(v, dict) else v
+                                       for k, v in body.items()},
+                                 files={"filedata": (a.filename or "file", a.data,
+                                                     a.content_type)}))
+                  for body, a in uploads]
+        bodies = [body for body, _ in calls]
+        for _body, call in calls:
             try:
-                result = send_retry(partial(self.call, "POST", url, sending=True, json=body),
-                                    sleep=self.sleep)
+                result = send_retry(call, sleep=self.sleep)
             except ChannelError as exc:
                 if sent:
                     raise ChannelError(f"{len(sent)} of {len(bodies)} messages were sent, "

@@ -82,6 +82,9 @@ class Medium:
     subject: bool = False
     #: A reply on this medium goes out on that one (a contact form: email).
     answered_by: str = ""
+    #: Why a reply on it cannot carry files, and what to do instead ("" when
+    #: it can): checked before anything is written or queued.
+    no_files: str = ""
     window: ReplyWindow | None = None
     #: ``module:function(raw, config) -> Inbound`` reading a stored original
     #: payload again (``sync --retry-quarantine``).

@@ -212,6 +212,7 @@ def reply(
         )
     if source not in (None, "-"):
         raise UsageError(f"unexpected argument {source!r}: the text goes in -m or --file")
+    outbox.check_files(medium, attach)  # before the editor opens
     if human_agent:
         from supportctl.channels import media
 

@@ -185,6 +185,14 @@ def whatsapp_window(store: Store, ticket_id: int) -> None:
     reply_window(store, ticket_id, "whatsapp")
 
 
+def check_files(medium: str, attachments: list[Path] | None) -> None:
+    """Refuse files on a medium whose replies cannot carry them (its
+    declaration says why and what to do), before anything is written."""
+    why = channel_medium(medium).no_files if attachments else ""
+    if why:
+        raise UsageError(why)
+
+
 def _span(delta: timedelta) -> str:
     hours = int(delta.total_seconds() // 3600)
     return f"{hours} hours" if hours < 48 else f"{hours // 24} days"
@@ -237,6 +245,7 @@ def queue_reply(
     ``keep_cc``: an email reply keeps the others on the customer's last
     message (reply-all, minus our own addresses)."""
     medium = reply_medium(medium)  # a contact form is answered by email
+    check_files(medium, attachments)
     now = iso(utcnow()) or ""
     meta = dict(meta or {})
     # A template's own subject (templates.render_template puts it in meta).

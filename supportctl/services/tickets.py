@@ -54,6 +54,7 @@ def start_ticket(store: Store, *, medium: str, who: str, name: str, subject: str
     decl = channel_medium(medium)
     if decl.no_first:
         raise UsageError(decl.no_first)
+    outbox.check_files(medium, attachments)
     address = contacts.valid_address(medium, who)
     with store.tx():
         cid = contacts.find_or_create(store, medium, address, name, now)

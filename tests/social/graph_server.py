@@ -26,6 +26,8 @@ import json
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 from urllib.parse import urlencode
 
@@ -144,6 +146,28 @@ class GraphServer:
         """Every Graph call (CDN downloads excluded)."""
         return [r for r in self.http.log if r.path.startswith(f"/{VERSION}/")]
 
+    @staticmethod
+    def _send_params(req: Request) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The Send API's parameters, from a JSON body or a multipart upload
+        (JSON-encoded fields beside ``filedata``); the upload, if any."""
+        ctype = req.headers.get("content-type", "")
+        if not ctype.startswith("multipart/form-data"):
+            return req.json(), None
+        msg = BytesParser(policy=HTTP).parsebytes(
+            f"Content-Type: {ctype}\r\n\r\n".encode() + req.body)
+        body: dict[str, Any] = {}
+        upload = None
+        for part in msg.iter_parts():
+            name = str(part.get_param("name", header="content-disposition"))
+            data = part.get_payload(decode=True)
+            if name == "filedata":
+                upload = {"filename": part.get_filename(), "content_type": part.get_content_type(),
+                          "data": data}
+            elif isinstance(data, bytes):
+                text = data.decode()
+                body[name] = json.loads(text) if text[:1] in "{[" else text
+        return body, upload
+
     def _auth(self, req: Request) -> Reply | None:
         got = req.headers.get("authorization", "").removeprefix("Bearer ").strip() or \
             (req.query.get("access_token") or [""])[0]
@@ -225,19 +249,26 @@ class GraphServer:
             bad = self._auth(req)
             if bad:
                 return bad
-            body = req.json()
+            body, upload = self._send_params(req)
             kind = body.get("messaging_type")
             if kind not in ("RESPONSE", "UPDATE", "MESSAGE_TAG"):
                 return error(100, "(#100) Param messaging_type is required")
             if kind == "MESSAGE_TAG" and body.get("tag") != "HUMAN_AGENT":
                 return error(100, "(#100) Tag is invalid")
-            text = ((body.get("message") or {}).get("text")) or ""
+            message = body.get("message") or {}
+            text = message.get("text") or ""
             rid = (body.get("recipient") or {}).get("id")
-            if not text or not rid:
+            attachment = message.get("attachment") or {}
+            if attachment and (attachment.get("type") not in ("image", "audio", "video", "file")
+                               or upload is None):
+                return error(100, "(#100) Upload attachment failure.")
+            if not (text or attachment) or not rid:
                 return error(100, "(#100) The parameter message is required")
+            if attachment and self.platform == "instagram":
+                return error(100, "(#100) Instagram takes attachments only by URL")
             with self.lock:
                 n = next(self.ids)
-                self.sent.append(body)
+                self.sent.append(body | ({"filedata": upload} if upload else {}))
             return Reply(200, {"recipient_id": rid, "message_id": f"m_sent{n:06d}"})
 
         @http.route("GET", rf"/{v}/debug_token")

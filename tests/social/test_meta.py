@@ -18,8 +18,10 @@ from supportctl.channels import build
 from supportctl.channels import http as http_module
 from supportctl.channels import retry as retry_module
 from supportctl.models import Address, Outbound
+from tests.conftest import run_cli
 from tests.contract import ChannelContract, drain
 from tests.social.graph_server import IG_ID, PAGE_ID, START, TOKEN, GraphServer
+from tests.social.twilio_server import SHOP, SID
 
 
 def _env(tmp_path: Path, srv: GraphServer, *, name: str = "shop-fb",
@@ -417,3 +419,52 @@ def test_every_message_is_stored_exactly_once(ops: list[int], same_second: bool)
         ties = times.count(times[0]) if times else 0
         pages = -(-len(times) // srv.page_size) or 1
         assert len(srv.graph_requests()) - before == min(pages, ties // srv.page_size + 1)
+
+
+def test_messenger_reply_uploads_files_and_media_without_files_refuse_first(
+        cli: Any, fb: GraphServer, ig: GraphServer, tmp_path: Path) -> None:
+    """A Messenger reply carries files (each uploaded as ``filedata``
+    after the text); Instagram, SMS, WhatsApp and Mastodon cannot, and say
+    so before anything is written or queued."""
+    luca = fb.user("7712345678901234", "Luca Ferri")
+    fb.message(luca, "Can you send me the invoice?")
+    sms = f"  - {{name: shop-sms, type: twilio, account_sid: {SID}, auth_token_env: TW, " \
+          f"numbers: ['{SHOP}']}}\n"
+    env = {**_env(tmp_path, fb, extra=sms), "TW": "x"}
+    assert cli("sync", "shop-fb", env=env).code == 0
+    [t] = cli("list", "--format", "json", env=env).json()
+    pdf, png = tmp_path / "fattura 1049.pdf", tmp_path / "strap.png"
+    pdf.write_bytes(b"%PDF-1.4 invoice 1049\n")
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
+    r = cli("reply", str(t["id"]), "-m", "Here it is.", "--attach", str(pdf), "--attach", str(png),
+            env=_now(env, fb, hours=1))
+    assert r.code == 0, r
+    text, doc, pic = fb.sent[-3:]
+    assert text["message"] == {"text": "Here it is."}
+    assert doc["message"]["attachment"]["type"] == "file"
+    assert doc["recipient"] == {"id": "7712345678901234"} and doc["messaging_type"] == "RESPONSE"
+    assert doc["filedata"]["filename"] == "fattura 1049.pdf"
+    assert doc["filedata"]["data"] == pdf.read_bytes()
+    assert pic["message"]["attachment"]["type"] == "image"
+    assert pic["filedata"]["content_type"] == "image/png"
+    [out] = [m for m in _messages(cli, env) if m["direction"] == "out"]
+    assert [a["filename"] for a in out["attachments"]] == ["fattura 1049.pdf", "strap.png"]
+
+    sara = ig.user("6512345678901234", "sara.moretti.design")
+    ig.message(sara, "Do you have the invoice?")
+    (tmp_path / "ig").mkdir()
+    ienv = _env(tmp_path / "ig", ig, name="shop-ig")
+    idb = tmp_path / "ig" / "store.db"
+    assert run_cli("--db", str(idb), "sync", env=ienv).code == 0
+    [it] = run_cli("--db", str(idb), "list", "--format", "json", env=ienv).json()
+    before = len(ig.sent)
+    r = run_cli("--db", str(idb), "reply", str(it["id"]), "-m", "Here", "--attach", str(pdf),
+                env=ienv)
+    assert r.code == 2 and "Instagram takes files only from public URLs" in r.err, r
+    assert len(ig.sent) == before
+    assert run_cli("--db", str(idb), "outbox", "--format", "json", env=ienv).json() == []
+    # The same declaration refuses `new` with files on SMS, before a ticket exists.
+    r = cli("new", "--channel", "sms", "--to", "+15550123456", "--subject", "Invoice", "-m", "x",
+            "--attach", str(pdf), env=env)
+    assert r.code == 2 and "SMS replies carry text only" in r.err, r
+    assert len(cli("list", "--status", "all", "--format", "json", env=env).json()) == 1

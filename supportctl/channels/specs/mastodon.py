@@ -12,6 +12,8 @@ def _account(address: str) -> str:
 MEDIA = (
     Medium("mastodon", rank=50, normalise=_account,
            stored_parser="supportctl.channels.mastodon:parse_stored",
+           no_files=("Mastodon replies carry text only here: send the file by another "
+                     "channel, or a link to it"),
            address=(r"[A-Za-z0-9_]+(@[A-Za-z0-9.-]+\.[A-Za-z]+)?",
                     "an account, e.g. ada@mastodon.social")),
 )

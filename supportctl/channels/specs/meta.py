@@ -37,6 +37,8 @@ MEDIA = (
            address=(r"\d+", "the customer's page-scoped id (PSID), from one of their messages")),
     Medium("instagram", rank=70, stored_parser=_PARSER, window=_window("Instagram"),
            no_first=_first("Instagram"),
+           no_files=("Instagram takes files only from public URLs, so Instagram replies carry "
+                     "text only here: send the text alone, or the file by another channel"),
            address=(r"\d+", "the customer's Instagram-scoped id (IGSID), from one of their "
                             "messages")),
 )

@@ -15,12 +15,14 @@ from supportctl.channels.spec import (
 )
 
 _PARSER = "supportctl.channels.twilio:parse_stored"
+_NO_FILES = ("Twilio takes files only from public URLs, so {} replies carry text only here: "
+             "send the text alone, or the file by email (reply --via email)")
 
 MEDIA = (
     Medium("sms", rank=20, identity="phone", normalise=phone_number, address=PHONE_ADDRESS,
-           stored_parser=_PARSER),
+           stored_parser=_PARSER, no_files=_NO_FILES.format("SMS")),
     Medium("whatsapp", rank=30, identity="phone", normalise=phone_number, address=PHONE_ADDRESS,
-           stored_parser=_PARSER,
+           stored_parser=_PARSER, no_files=_NO_FILES.format("WhatsApp"),
            no_first=("WhatsApp only lets a business write first with a pre-approved template: "
                      "use `supportctl new --channel sms`, or wait for the customer to write"),
            window=ReplyWindow(
