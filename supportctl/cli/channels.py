@@ -281,10 +281,11 @@ def _check_others(store: Any, tid: int, opened: str) -> None:
     """SPEC §13: a reply to a ticket another agent claimed or answered since
     this agent opened it asks first (exit 4 off a terminal)."""
     from supportctl.cli import render
+    from supportctl.cli.clock import day_time
     from supportctl.errors import ClaimedByOther
     from supportctl.services import team
 
-    found = team.others_work(store, tid, STATE.actor, opened, now_iso())
+    found = team.others_work(store, tid, STATE.actor, opened, now_iso(), when=day_time)
     if not found:
         return
     what = "; ".join(found)

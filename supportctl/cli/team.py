@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from supportctl.cli.app import STATE, app, for_each, now_iso, read_ids
+from supportctl.cli.clock import day_time
 from supportctl.errors import NotFound, UsageError
 
 LEASE_HELP = "How long the claim lasts: 30m, 2h, … (default 30m)."
@@ -46,7 +47,7 @@ def claim(
 
     def one(tid: int) -> None:
         try:
-            team.claim(store, tid, me, now, until, force=force)
+            team.claim(store, tid, me, now, until, force=force, when=day_time)
         except ClaimedByOther as exc:  # the others are still claimed
             held.append(str(exc))
 
@@ -62,8 +63,6 @@ def claim(
     if missing:
         raise typer.Exit(missing)
     if not STATE.quiet:
-        from supportctl.cli.clock import day_time
-
         render.info(f"claimed until {day_time(until)}")
 
 
@@ -112,7 +111,5 @@ def next_cmd(
         render.write_ids([ticket])
     else:
         if not STATE.quiet:
-            from supportctl.cli.clock import day_time
-
-            render.info(f"#{tid} is yours until {day_time(until)}")
+                render.info(f"#{tid} is yours until {day_time(until)}")
         render.show(ticket)

@@ -14,6 +14,7 @@ out the next ticket, and noticing another agent's work before a reply.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from supportctl.errors import ClaimedByOther
@@ -23,15 +24,16 @@ from supportctl.store.db import Store
 
 
 def claim(store: Store, ticket_id: int, agent: str, now: str, until: str, *,
-          force: bool = False, log: bool = True) -> None:
+          force: bool = False, log: bool = True, when: Callable[[str], str] = str) -> None:
     """``log=False``: a ticket held while it is on a triage screen leaves
-    no event per key press."""
+    no event per key press. ``when`` shows a stored time to a person (the
+    CLI's, in the shop's zone)."""
     with store.tx():
         require(store, ticket_id)
         held = claims.holder(store, ticket_id, now)
         if held and held[0] != agent and not force:
             raise ClaimedByOther(
-                f"ticket {ticket_id} is claimed by {held[0]} until {held[1]}: "
+                f"ticket {ticket_id} is claimed by {held[0]} until {when(held[1])}: "
                 "pass --force to take it over"
             )
         claims.set_claim(store, ticket_id, agent, until)
@@ -80,7 +82,8 @@ def opened(store: Store, ticket_id: int, agent: str, now: str) -> None:
         claims.note_seen(store, ticket_id, agent, now)
 
 
-def others_work(store: Store, ticket_id: int, agent: str, since: str, now: str) -> list[str]:
+def others_work(store: Store, ticket_id: int, agent: str, since: str, now: str, *,
+                when: Callable[[str], str] = str) -> list[str]:
     """One line per thing another agent did that a reply by ``agent``
     (who opened the ticket at ``since``) would otherwise ignore."""
     seen = claims.seen_at(store, ticket_id, agent)
@@ -88,9 +91,9 @@ def others_work(store: Store, ticket_id: int, agent: str, since: str, now: str) 
     out = []
     held = claims.holder(store, ticket_id, now)
     if held and held[0] != agent:
-        out.append(f"claimed by {held[0]} until {held[1]}")
+        out.append(f"claimed by {held[0]} until {when(held[1])}")
     for e in claims.answers_since(store, ticket_id, agent, start):
-        line = f"answered by {e['actor']} at {e['at']}"
+        line = f"answered by {e['actor']} at {when(e['at'])}"
         if line not in out:
             out.append(line)
     return out
