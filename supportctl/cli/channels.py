@@ -540,16 +540,14 @@ def _outbox_list(all_: bool, fmt: str | None) -> None:
 def _next_retry(entry: dict[str, Any], now: str) -> str:
     """What happens next to an outbox entry, for a person."""
     from supportctl.cli import render
-    from supportctl.models import parse_iso
+    from supportctl.cli.clock import relative
 
     state, due = entry["state"], entry.get("next_attempt_at")
     if state == "failed" and due:
-        if due <= now:
+        wait = relative(due, now=now) if due > now else "now"
+        if wait == "now":
             return "retry: next sync"
-        due_at, now_at = parse_iso(due), parse_iso(now)
-        minutes = max(1, round((due_at - now_at).total_seconds() / 60)) if due_at and now_at else 1
-        wait = f"{minutes} min" if minutes < 90 else f"{round(minutes / 60)} h"
-        return f"retry: sync after {render.short_time(due)} (in {wait})"
+        return f"retry: sync after {render.short_time(due)} ({wait})"
     if state == "failed":
         return f"no retry: `outbox retry {entry['id']}`"
     if state == "unknown":
