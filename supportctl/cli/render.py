@@ -17,7 +17,7 @@ import csv
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -474,52 +474,65 @@ def show(ticket: dict[str, Any], *, tag_names: dict[str, str] | None = None) -> 
 _SHOWN_AS_MESSAGES = {"message.in", "message.own", "note", "log", "reply", "sent", "create"}
 
 
-def event_text(e: dict[str, Any], tag_names: dict[str, str] | None = None) -> str:
-    """What an event did, in a few words (``""``: the thread shows it already)."""
+def _outbox_event(a: str, d: dict[str, Any]) -> str:
+    return f"outbox #{d.get('outbox_id')} {'retried' if a == 'outbox_retry' else 'cancelled'}"
+
+
+def _claim_event(d: dict[str, Any]) -> str:
+    took = f" (taken from {d['taken_from']})" if d.get("taken_from") else ""
+    via = " by `next`" if d.get("via") == "next" else ""
+    return f"claimed{via} until {_day_time(d.get('until'))}{took}"
+
+
+#: What each event did, in a few words: ``(detail, why, tag name) -> text``
+#: (``why``: `` (reason)`` or ""; events shown as messages are not here).
+_EVENT_TEXT: dict[str, Callable[[dict[str, Any], str, Callable[[str], str]], str]] = {
+    "assign": lambda d, why, tag: f"assigned to {d.get('new') or 'nobody'}"
+    + (f" (was {d['old']})" if d.get("old") else ""),
+    "priority": lambda d, why, tag: f"priority {d.get('old')} → {d.get('new')}{why}",
+    "status": lambda d, why, tag: f"status {d.get('old')} → {d.get('new')}{why}",
+    "tag": lambda d, why, tag: f"tagged {tag(str(d.get('tag') or ''))}",
+    "untag": lambda d, why, tag: f"untagged {tag(str(d.get('tag') or ''))}",
+    "snooze": lambda d, why, tag: f"snoozed until {_day_time(d.get('until'))}",
+    "unsnooze": lambda d, why, tag: f"snooze ended{why}",
+    "merge": lambda d, why, tag: f"ticket #{d.get('merged')} merged into this one",
+    "merged": lambda d, why, tag: f"merged into #{d.get('into')}",
+    "claim": lambda d, why, tag: _claim_event(d),
+    "unclaim": lambda d, why, tag: "claim given back"
+    + (f" (was {d['holder']}'s)" if d.get("holder") else ""),
+    "auto_reply": lambda d, why, tag: "automatic acknowledgement queued",
+    "auto_reply_skipped": lambda d, why, tag: f"no automatic acknowledgement{why}",
+    "notify": lambda d, why, tag: f"notified {d.get('entry')} ({d.get('event')}, via {d.get('via')})",
+    "notify.request": lambda d, why, tag: f"notification requested: {d.get('entry')}",
+    "send_failed": lambda d, why, tag: f"outbox #{d.get('outbox_id')} {d.get('state')}: "
+    f"{one_line(str(d.get('error') or ''), 100)}",
+    "outbox_retry": lambda d, why, tag: _outbox_event("outbox_retry", d),
+    "outbox_cancel": lambda d, why, tag: _outbox_event("outbox_cancel", d),
+    "unblock": lambda d, why, tag: f"sender {d.get('address')} unblocked",
+    "rule.reply_skipped": lambda d, why, tag: f"rule reply skipped{why}",
+    "csat.ask": lambda d, why, tag: "satisfaction survey sent",
+    "csat.answer": lambda d, why, tag: f"satisfaction answer: {d.get('rating')}",
+    "csat.skip": lambda d, why, tag: f"no satisfaction survey{why}",
+}
+
+
+def _day_time(value: Any) -> str:
     from supportctl.cli.clock import day_time
 
+    return day_time(value)
+
+
+def event_text(e: dict[str, Any], tag_names: dict[str, str] | None = None) -> str:
+    """What an event did, in a few words (``""``: the thread shows it
+    already); an action not in ``_EVENT_TEXT`` shows its details."""
     a, d = e["action"], e.get("detail") or {}
     if a in _SHOWN_AS_MESSAGES:
         return ""
     names = tag_names or {}
     why = f" ({one_line(str(d['reason']), 100)})" if d.get("reason") else ""
-    if a == "assign":
-        return f"assigned to {d.get('new') or 'nobody'}" + (f" (was {d['old']})" if d.get("old") else "")
-    if a in ("priority", "status"):
-        return f"{a} {d.get('old')} → {d.get('new')}{why}"
-    if a in ("tag", "untag"):
-        tag = str(d.get("tag") or "")
-        return f"{'tagged' if a == 'tag' else 'untagged'} {names.get(tag, tag)}"
-    if a == "snooze":
-        return f"snoozed until {day_time(d.get('until'))}"
-    if a == "unsnooze":
-        return f"snooze ended{why}"
-    if a == "merge":
-        return f"ticket #{d.get('merged')} merged into this one"
-    if a == "merged":
-        return f"merged into #{d.get('into')}"
-    if a == "auto_reply":
-        return "automatic acknowledgement queued"
-    if a == "auto_reply_skipped":
-        return f"no automatic acknowledgement{why}"
-    if a == "notify":
-        return f"notified {d.get('entry')} ({d.get('event')}, via {d.get('via')})"
-    if a == "notify.request":
-        return f"notification requested: {d.get('entry')}"
-    if a == "send_failed":
-        return f"outbox #{d.get('outbox_id')} {d.get('state')}: {one_line(str(d.get('error') or ''), 100)}"
-    if a in ("outbox_retry", "outbox_cancel"):
-        return f"outbox #{d.get('outbox_id')} {'retried' if a == 'outbox_retry' else 'cancelled'}"
-    if a == "unblock":
-        return f"sender {d.get('address')} unblocked"
-    if a == "rule.reply_skipped":
-        return f"rule reply skipped{why}"
-    if a == "csat.ask":
-        return "satisfaction survey sent"
-    if a == "csat.answer":
-        return f"satisfaction answer: {d.get('rating')}"
-    if a == "csat.skip":
-        return f"no satisfaction survey{why}"
+    phrase = _EVENT_TEXT.get(a)
+    if phrase is not None:
+        return phrase(d, why, lambda t: names.get(t, t))
     rest = ", ".join(f"{k}={one_line(str(v), 60)}" for k, v in d.items() if v is not None)
     return f"{a}" + (f" ({rest})" if rest else "")
 

@@ -58,6 +58,9 @@ def test_claim_holds_a_ticket_until_the_lease_ends(cli: Any) -> None:
     events = cli("show", str(tid), "--format", "json", env=at(23)).json()["events"]
     claims = [(e["actor"], e["detail"].get("taken_from")) for e in events if e["action"] == "claim"]
     assert claims == [("marta", None), ("luca", None), ("marta", "luca")]
+    # `show` tells the same in words, the lease in the shop's time.
+    shown = cli("show", str(tid), env=at(23)).out
+    assert "claimed until Tue 1 Dec 09:52 UTC (taken from luca)" in shown, shown
 
 
 def test_unclaim_gives_it_back_and_only_the_holder_may(cli: Any) -> None:
@@ -67,6 +70,7 @@ def test_unclaim_gives_it_back_and_only_the_holder_may(cli: Any) -> None:
     assert r.code == 4 and "claimed by marta, not you" in r.err
     assert cli("unclaim", str(tid), env=as_("marta", 2)).code == 0
     assert cli("show", str(tid), "--format", "json", env=at(3)).json()["claim"] is None
+    assert "claim given back (was marta's)" in cli("show", str(tid), env=at(3)).out
 
 
 def test_claim_several_reports_each_held_one_and_claims_the_rest(cli: Any) -> None:
