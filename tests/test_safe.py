@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import pty
-import subprocess
-import sys
 from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from supportctl.safe import clean, header_value, one_line
+from tests.terminal import run_on_pty
 
 HOSTILE = (
     "hi \x1b]8;;http://evil/\x1b\\click\x1b]8;;\x1b\\ \x1b[2J\x1b]0;pwned\x07 [bold red]FAKE[/] "
@@ -44,23 +41,7 @@ def test_header_value_has_no_line_breaks(s: str) -> None:
 
 def run_tty(args: list[str], env: dict[str, str] | None = None) -> bytes:
     """Run the CLI with stdout on a pseudo-terminal; returns what it drew."""
-    master, slave = pty.openpty()
-    full = dict(os.environ, COLUMNS="200", TERM="xterm-256color", **(env or {}))
-    p = subprocess.Popen([sys.executable, "-m", "supportctl", *args], stdout=slave,
-                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=full)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    p.wait(timeout=60)
-    os.close(master)
-    return b"".join(chunks)
+    return run_on_pty(args, env, stdin_tty=False, stderr_tty=False).screen
 
 
 def test_table_and_show_print_customer_markup_literally(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

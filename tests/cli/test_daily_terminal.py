@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import shlex
 import shutil
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, Result
+from tests.terminal import run_on_pty
 
 # Wednesday 9 December 2026, 09:20 in Rome (CET, UTC+1).
 NOW = "2026-12-09T08:20:00Z"
@@ -71,23 +71,7 @@ def load(call: Any, tmp_path: Path, *lines: str) -> None:
 
 def on_tty(args: list[str], env: dict[str, str], columns: int = 200) -> str:
     """The CLI with stdout and stderr on one pseudo-terminal: what a person sees."""
-    master, slave = pty.openpty()
-    full = dict(os.environ, COLUMNS=str(columns), TERM="xterm-256color", NO_COLOR="1", **env)
-    p = subprocess.Popen([sys.executable, "-m", "supportctl", *args], stdout=slave, stderr=slave,
-                         stdin=slave, env=full, cwd=ROOT)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    p.wait(timeout=60)
-    os.close(master)
-    drawn = b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+    drawn = run_on_pty(args, {"NO_COLOR": "1", **env}, columns=columns).text()
     return re.sub(r"\x1b\[[0-9;]*m", "", drawn)  # bold stays under NO_COLOR
 
 

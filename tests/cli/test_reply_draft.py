@@ -4,14 +4,11 @@ as written, every line of it; the cut line and the thread below it are not."""
 from __future__ import annotations
 
 import json
-import os
-import pty
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import ROOT
+from tests.terminal import run_on_pty
 
 CONFIG = """channels:
   - name: support-mail
@@ -50,27 +47,10 @@ def _editor(tmp_path: Path, above: str) -> Path:
 def _reply_on_tty(cli: Any, cfg: Path, editor: Path, *more: str) -> tuple[int, str]:
     """``reply 1 --dry-run`` with stdin and stdout on a terminal, so the
     editor path is taken; returns (exit code, what it printed)."""
-    master, slave = pty.openpty()
-    env = dict(os.environ, EDITOR=f"{sys.executable} {editor}", COLUMNS="200")
-    env.pop("VISUAL", None)
-    p = subprocess.Popen([sys.executable, "-m", "supportctl", "--db", str(cli.db), "--config",
-                          str(cfg), "reply", "1", "--dry-run", *more], stdin=slave, stdout=slave,
-                         stderr=subprocess.PIPE, env=env, cwd=ROOT)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    p.wait(timeout=60)
-    os.close(master)
-    assert p.stderr is not None
-    err = p.stderr.read().decode()
-    return p.returncode, b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n") + err
+    env = {"EDITOR": f"{sys.executable} {editor}", "VISUAL": ""}  # VISUAL would win
+    d = run_on_pty(["--db", str(cli.db), "--config", str(cfg), "reply", "1", "--dry-run", *more],
+                   env, stderr_tty=False)
+    return d.code, d.text() + d.err.decode()
 
 
 def test_lines_starting_with_hash_above_the_cut_line_are_sent(cli: Any, tmp_path: Path) -> None:

@@ -11,17 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import pty
 import stat
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.terminal import run_on_pty
 
 NOW = "2026-11-30T09:00:00Z"
 PERIOD = ("--since", "2026-11-16T00:00:00Z", "--until", "2026-11-30T00:00:00Z")
@@ -255,25 +251,10 @@ def test_bad_arguments_are_one_line_errors(shop: Any) -> None:
 
 def test_charts_on_a_terminal(shop: Any, cli: Any, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
-    master, slave = pty.openpty()
-    env = dict(os.environ, SUPPORTCTL_NOW=NOW, COLUMNS="120", TERM="xterm-256color")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "supportctl", "--db", str(cli.db), "--config", str(config),
-         "report", *PERIOD], stdout=slave, stderr=slave, stdin=subprocess.DEVNULL, cwd=ROOT,
-        env=env)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    assert proc.wait(timeout=60) == 0
-    os.close(master)
-    screen = b"".join(chunks).decode()
+    d = run_on_pty(["--db", str(cli.db), "--config", str(config), "report", *PERIOD],
+                   {"SUPPORTCTL_NOW": NOW}, columns=120, stdin_tty=False)
+    assert d.code == 0
+    screen = d.screen.decode()
     assert "Hour of week" in screen and "Mon" in screen and "Sun" in screen
     assert "▲ shipping" in screen and "tracking number missing" in screen
     assert "█" in screen  # volume bars and the heat map

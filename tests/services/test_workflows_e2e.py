@@ -341,26 +341,9 @@ def test_contact_opt_out_command_and_spam_are_never_asked(cli: Any, shop: Any) -
 
 def _on_terminal(args: list[str], env: dict[str, str]) -> int:
     """Run the CLI with stdin and stdout on a pseudo-terminal."""
-    import os
-    import pty
-    import subprocess
-    import sys
+    from tests.terminal import run_on_pty
 
-    from tests.conftest import ROOT
-
-    master, slave = pty.openpty()
-    p = subprocess.Popen([sys.executable, "-m", "supportctl", *args], stdin=slave, stdout=slave,
-                         stderr=subprocess.PIPE, env={**os.environ, **env}, cwd=ROOT)
-    os.close(slave)
-    while True:
-        try:
-            if not os.read(master, 65536):
-                break
-        except OSError:
-            break
-    rc = p.wait(timeout=120)
-    os.close(master)
-    return rc
+    return run_on_pty(args, env, stderr_tty=False, timeout=120).code
 
 
 def test_reply_template_on_a_terminal_is_the_editor_draft(cli: Any, shop: Any, tmp_path: Path) -> None:
