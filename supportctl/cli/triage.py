@@ -27,6 +27,8 @@ KEYS = [("r", "reply"), ("1-3", "reply from suggestion"), ("m", "reply from temp
         ("s", "solve"), ("x", "spam"), ("j/→", "next"), ("k/←", "previous"),
         ("space/b", "scroll"), ("q", "quit")]
 PRIORITIES = ("low", "normal", "high", "urgent")
+#: How often an open screen looks for others' changes (SQLite: one PRAGMA).
+POLL_SECONDS = 2.0
 
 
 def sla_left(ticket: dict[str, Any], now: str) -> str:
@@ -51,9 +53,16 @@ class Session:
     """The queue and the ticket on screen; every change goes through the
     same services as the one-shot commands."""
 
-    def __init__(self, store: Any, ids: list[int], agent: str | None = None) -> None:
+    def __init__(self, store: Any, ids: list[int], agent: str | None = None,
+                 queue: tuple[list[str], str | None] | None = None) -> None:
+        from supportctl.store.live import others_changed_marker
+
         self.store = store
         self.ids = ids
+        #: The queue's statuses and assignee, to find tickets that arrive
+        #: while the screen is open (None: the queue stays as it began).
+        self.queue = queue
+        self._marker = others_changed_marker(store)
         #: SPEC §13: the ticket on screen is claimed for ``agent`` while it
         #: is there (``held``), unless someone else holds it.
         self.agent = agent
@@ -106,6 +115,35 @@ class Session:
         except (ClaimedByOther, NotFound):
             pass  # the screen says who holds it
         team.opened(self.store, tid, self.agent, now_iso())
+
+    def poll(self) -> bool:
+        """Take in what others committed since the last look: tickets that
+        joined the queue go at its end, and the ticket on screen is read
+        again (a customer's new message, another agent's reply). True when
+        the screen must be drawn again."""
+        from supportctl.store.answers import triage_queue
+        from supportctl.store.live import others_changed_marker
+
+        marker = others_changed_marker(self.store)
+        if marker == self._marker:
+            return False
+        self._marker = marker
+        said = []
+        if self.queue is not None:
+            known = set(self.ids)
+            new = [i for i in triage_queue(self.store, self.queue[0], self.queue[1], now_iso())
+                   if i not in known]
+            if new:
+                self.ids.extend(new)
+                said.append(f"{len(new)} new ticket{'s' if len(new) > 1 else ''} at the end "
+                            "of the queue")
+        before = self.lines
+        self.load()
+        if self.lines != before:
+            said.append(f"#{self.tid} changed: see below")
+        if said:
+            self.message = "; ".join(said)
+        return True
 
     def move(self, step: int) -> None:
         new = self.pos + step
@@ -416,11 +454,20 @@ def run_screen(session: Session) -> None:
         ask(f"Template ({names}):", template)
 
     root = HSplit([main, status, prompt, keys])
+    async def watch() -> None:
+        # On the screen's own loop (and so its thread and connection).
+        import asyncio
+
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            if state["ask"] is None and session.poll():
+                refresh()
+
     application: Any = Application(layout=Layout(root, focused_element=main), key_bindings=kb,
                                    full_screen=True, mouse_support=False)
     app_ref["app"] = application
     want_suggestions()
-    application.run()
+    application.run(pre_run=lambda: application.create_background_task(watch()))
 
 
 @app.command()
@@ -440,7 +487,8 @@ def triage(
     if not ids:
         render.info("nothing to triage")
         return
-    session = Session(store, ids, agent=None if store.readonly else STATE.actor)
+    session = Session(store, ids, agent=None if store.readonly else STATE.actor,
+                      queue=(status.split(","), STATE.me() if assignee == "me" else assignee))
     session.load()
     import termios
 

@@ -246,3 +246,25 @@ def test_the_ticket_on_screen_is_held_for_you_and_given_back(cli: Any, queue: An
     assert held(cli, 13)["claim"] is None
     # Holding a ticket on screen is not an event per key press.
     assert [e for e in held(cli, 12)["events"] if e["action"] in ("claim", "unclaim")] == []
+
+
+def test_an_open_screen_learns_of_new_tickets_and_replies(cli: Any, queue: Any) -> None:
+    """SPEC §13: a triage screen left open takes in what others commit (a
+    ticket that arrives, another agent's note on the ticket on screen)
+    within seconds, without a key press (on SQLite it polls)."""
+    s = queue(env={"SUPPORTCTL_AGENT": "marta"})
+    s.wait("#12 (1/3)")
+    env = {"SUPPORTCTL_NOW": NOW, "SUPPORTCTL_AGENT": "luca"}
+    r = cli("new", "--channel", "phone", "--to", "+390612345678", "--subject", "Reso",
+            "-m", "Vorrei restituire le scarpe", env=env)
+    assert r.code == 0, r
+    screen = s.wait("1 new ticket at the end of the queue", timeout=20)
+    assert "#12 (1/4)" in screen
+    assert cli("note", "12", "-m", "Ho chiamato il corriere", env=env).code == 0
+    screen = s.wait("Ho chiamato il corriere", timeout=20)
+    assert "#12 changed" in screen
+    s.keys("j")
+    s.keys("j")
+    s.keys("j")
+    s.wait("#14 (4/4)")
+    assert "Vorrei restituire le scarpe" in s.text()
