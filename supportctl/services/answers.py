@@ -84,7 +84,9 @@ ALL_STOP = frozenset().union(*STOPWORDS.values())
 #: whatever the store; recent answers are the current ones anyway).
 POSTINGS = 2000
 MAX_TERMS = 16
-#: Index reads stop after this long; the words read so far decide.
+#: Index reads stop after this much CPU time; the words read so far decide.
+#: CPU, not wall time: on a loaded machine the same question gets the same
+#: suggestions, only later.
 WORK_SECONDS = 0.08
 CANDIDATES = 300
 FINALISTS = 10  # candidate tickets whose question and answer are read and scored
@@ -169,11 +171,11 @@ def terms_for(store: Store, text: str, *, exclude: frozenset[str] = frozenset())
     # Longer words first: in every language here the rarer, topical ones.
     stems = sorted(found, key=lambda s: -len(found[s]))[:MAX_TERMS]
     total = max(q.message_count(store), 1)
-    deadline = time.monotonic() + WORK_SECONDS
+    deadline = time.process_time() + WORK_SECONDS
     postings: dict[str, list[int]] = {}
     df: dict[str, float] = {}
     for s in stems:
-        if time.monotonic() > deadline:
+        if time.process_time() > deadline:
             break
         # The words as written (cheap); for a rare one also its inflections
         # (a prefix query, cheap when the family is rare too).
