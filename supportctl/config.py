@@ -184,6 +184,14 @@ class Kb:
 
 
 @dataclass
+class SuggestSettings:
+    """``suggest:`` (SPEC §11): ``semantic: true`` merges the optional
+    extra's embeddings with full text (off unless asked: see README)."""
+
+    semantic: bool = False
+
+
+@dataclass
 class Config:
     path: Path | None = None
     store: str | None = None
@@ -203,6 +211,7 @@ class Config:
     close_after: timedelta = timedelta(days=4)
     outbox_max_attempts: int = 5
     kb: Kb = field(default_factory=Kb)
+    suggest: SuggestSettings = field(default_factory=SuggestSettings)
     #: ``serve:`` as validated (secrets unresolved: see ``resolve_serve_secrets``).
     serve: dict[str, Any] = field(default_factory=dict)
 
@@ -223,7 +232,7 @@ class Config:
 
 TOP_KEYS = ("store", "timezone", "business_hours", "holidays", "agents", "channels", "sla",
             "rules", "templates", "auto_reply", "csat", "reopen_window", "close_after", "outbox",
-            "kb", "notify", "serve")
+            "kb", "notify", "serve", "suggest")
 
 #: The TLS keys every network channel accepts (as ``spec.TLS_KEYS``).
 _TLS: dict[str, tuple[str, bool, Any]] = {
@@ -701,6 +710,8 @@ def _load_top(cfg: Config, top: dict[str, Any], probs: _Problems) -> None:
         cfg.kb = _kb(top["kb"], probs)
     if "notify" in top:
         cfg.notify = _notify(top["notify"], cfg.channels, probs)
+    if "suggest" in top:
+        cfg.suggest = _suggest_settings(top["suggest"], probs)
     if "serve" in top:
         cfg.serve = _block(top["serve"], SERVE_KEYS, "serve", probs, top=False)
 
@@ -1382,6 +1393,16 @@ def _kb(node: Any, probs: _Problems) -> Kb:
             probs.add(keys["auto_reply_min_score"], "kb.auto_reply_min_score",
                       "must be a number from 0 to 1 (a suggestion's score)")
     return kb
+
+
+def _suggest_settings(node: Any, probs: _Problems) -> SuggestSettings:
+    out = SuggestSettings()
+    if not _mapping(node, "suggest", "keys: semantic", probs):
+        return out
+    keys = _check_keys(node, ("semantic",), "suggest", probs)
+    if "semantic" in keys:
+        out.semantic = bool(_value("bool", keys["semantic"], "suggest.semantic", probs))
+    return out
 
 
 # -- secrets ----------------------------------------------------------------

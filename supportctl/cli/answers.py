@@ -43,6 +43,10 @@ def suggest(
     ticket_id: int = typer.Argument(..., metavar="ID"),
     fmt: str | None = _FMT,
     limit: int = typer.Option(3, "--limit", help="How many suggestions (default 3)."),
+    semantic: bool | None = typer.Option(
+        None, "--semantic/--no-semantic",
+        help="Merge offline embeddings (the supportctl[semantic] extra) with full text;"
+             " default: the config's suggest.semantic (off)."),
 ) -> None:
     """Up to 3 answers for a ticket from solved tickets and the knowledge base (never sent)."""
     from supportctl.cli import render
@@ -50,15 +54,19 @@ def suggest(
 
     fmt = _fmt(fmt)
     store = STATE.store(create=False)
-    # Suggest reads one block of the config, kb: (folder, base URL). Without
-    # it the articles are in kb/ beside the config file and the YAML is not
-    # loaded: parsing and checking it cost more than the suggestion itself.
+    # Suggest reads two blocks of the config, kb: (folder, base URL) and
+    # suggest: (semantic). Without them the articles are in kb/ beside the
+    # config file and the YAML is not loaded: parsing and checking it cost
+    # more than the suggestion itself.
     from supportctl.paths import mentions_fast
 
     path = STATE.cfg_path()
-    if mentions_fast(path, "kb") or (STATE.config_path and not path.exists()):
+    wanted = False
+    if (mentions_fast(path, "kb") or mentions_fast(path, "suggest")
+            or (STATE.config_path and not path.exists())):
         cfg = STATE.config()  # (a missing --config file is an error there)
         folder, base_url = Path(cfg.kb.folder(cfg)), cfg.kb.base_url
+        wanted = cfg.suggest.semantic
     else:
         folder, base_url = path.parent / "kb", None
     articles: list[Any] = []
@@ -66,7 +74,8 @@ def suggest(
         from supportctl.services import kb
 
         articles = kb.load(folder)
-    found = answers.suggest(store, ticket_id, articles, limit=max(limit, 0))
+    index = semantic_index(store, articles) if (wanted if semantic is None else semantic) else None
+    found = answers.suggest(store, ticket_id, articles, limit=max(limit, 0), semantic=index)
     by_slug = {a.slug: a for a in articles}
     for s in found:
         if s.article and s.article in by_slug:
@@ -82,14 +91,38 @@ def suggest(
     _print_suggestions(found)
 
 
+def semantic_index(store: Any, articles: list[Any]) -> Any:
+    """The semantic extra's index, brought up to date (new solved tickets
+    and changed articles embedded, with progress on a terminal); None, and
+    one line saying what to install, when the extra is missing."""
+    from supportctl.cli import render
+    from supportctl.services import semantic
+
+    if not semantic.available():
+        render.info(semantic.INSTALL_HINT)
+        return None
+    index = semantic.SemanticIndex(store)
+    if not store.readonly:  # a reader uses the vectors there are
+        with render.progress(quiet=STATE.quiet) as shown:
+            index.update(articles, progress=shown)
+    return index
+
+
+_METHODS = {"full-text": "full text", "semantic": "meaning", "full-text+semantic": "full text + meaning"}
+
+
 def _print_suggestions(found: list[Any]) -> None:
     from supportctl.safe import clean, one_line
 
     out = sys.stdout
     for n, s in enumerate(found, 1):
         what = f"ticket #{s.ticket_id}" if s.kind == "ticket" else f"article {s.article}"
-        out.write(f"{n}. {what}  score {s.score:.2f}  [{s.language or '?'}]  "
-                  f"matched: {one_line(', '.join(s.matched), 120)}\n")
+        why = f"matched: {one_line(', '.join(s.matched), 120)}"
+        if s.method is not None:  # semantic suggestions on: say which method found it
+            why = f"by {_METHODS.get(s.method, s.method)}" + (
+                f" (similarity {s.similarity:.2f})" if s.similarity is not None else "") + (
+                f"  {why}" if s.matched else "")
+        out.write(f"{n}. {what}  score {s.score:.2f}  [{s.language or '?'}]  {why}\n")
         out.write(f"   Q: {one_line(s.question, 160)}\n")
         answer = clean(s.answer).strip().splitlines()
         for k, line in enumerate(answer[:6]):

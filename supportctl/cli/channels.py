@@ -398,6 +398,8 @@ def run_sync(names: list[str], since: str | None, retry_quarantine: bool,
         if last_errors is not None:
             last_errors[r.name] = None if r.ok else r.error
     housekeeping(store, {r.name: (None if r.ok else r.error) for r in results}, keep, started)
+    if cfg.suggest.semantic:
+        embed_solved(store, cfg)
     if failed and len(failed) == len(results):
         return 1
     if failed:
@@ -450,6 +452,27 @@ def housekeeping(store: Any, synced: dict[str, str | None], keep: dict[str, Any]
     done += [f"{n} {name}" for name, n in rep.counts.items() if n]
     if done:
         render.info("housekeeping: " + ", ".join(done))
+
+
+def embed_solved(store: Any, cfg: Any) -> None:
+    """With ``suggest: {semantic: true}``: embed what was solved or
+    written since the last pass, so ``suggest`` has nothing to wait for.
+    A failure here is reported and never fails the sync."""
+    from supportctl.cli import render
+    from supportctl.services import kb, semantic
+
+    if not semantic.available():
+        render.error(semantic.INSTALL_HINT)
+        return
+    index = semantic.SemanticIndex(store)
+    try:
+        with render.progress(quiet=STATE.quiet) as shown:
+            done = index.update(kb.load(cfg.kb.folder(cfg), strict=False), progress=shown)
+    except Exception as exc:  # the model or the store: the sync itself is done
+        render.error(f"semantic index not updated: {exc}; `supportctl db embed` retries")
+        return
+    if (done.tickets or done.articles) and not STATE.quiet:
+        render.info(f"semantic index: {done.tickets} tickets, {done.articles} articles embedded")
 
 
 @app.command()

@@ -197,6 +197,31 @@ def db_migrate() -> None:
     render.info(f"applied {', '.join(done)}" if done else "schema is up to date")
 
 
+@db_app.command("embed")
+def db_embed(rebuild: bool = typer.Option(False, "--rebuild",
+                                          help="Forget every vector and embed all again.")) -> None:
+    """Embed solved tickets and articles for semantic suggestions (what is new or changed)."""
+    from supportctl.cli import render
+    from supportctl.errors import UsageError
+    from supportctl.services import kb, semantic
+
+    if not semantic.available():
+        raise UsageError(semantic.INSTALL_HINT.split(";")[0])
+    cfg = STATE.config()
+    store = STATE.store(create=False)
+    index = semantic.SemanticIndex(store)
+    if rebuild:
+        index.rebuild()
+    with render.progress(quiet=STATE.quiet) as shown:
+        done = index.update(kb.load(cfg.kb.folder(cfg), strict=False), progress=shown)
+    from supportctl.store import embeddings
+
+    have = embeddings.counts(store)
+    render.info(f"embedded {done.tickets} tickets and {done.articles} articles"
+                f" ({done.unchanged} unchanged); the index holds {have['tickets']} tickets"
+                f" and {have['articles']} articles")
+
+
 @db_app.command("backup")
 def db_backup(target: Path = typer.Argument(..., metavar="PATH")) -> None:
     """A consistent copy of the store and its attachment files, safe while others use it."""

@@ -20,6 +20,15 @@ How a ticket is matched, the same for a two-word SMS and a long email:
   informative words (weighted by rarity) it covers, half how much of its
   own words the ticket covers. Candidates in the
   customer's language come first, then by score.
+
+With the optional semantic extra (``services/semantic.py``) the ticket's
+nearest solved tickets and articles by meaning join in: the two rankings
+are merged by reciprocal rank fusion (each candidate scores the sum of
+1 / (60 + its rank) over the rankings that hold it, the usual constant),
+so a candidate both find comes first, and one only meaning finds (another
+language, other words) can still make the list. Each suggestion then says
+which method found it; full-text ones keep their matched words. Without
+the extra nothing here changes.
 """
 
 from __future__ import annotations
@@ -150,6 +159,7 @@ class Terms:
     words_of: dict[str, str] = field(default_factory=dict)  # stem -> a word it came from
     language: str | None = None
     postings: dict[str, list[int]] = field(default_factory=dict)  # stem -> newest message ids
+    text: str = ""  # what was read of the ticket (the semantic query)
 
     def weight(self) -> float:
         return sum(self.idf[s] for s in self.stems) or 1.0
@@ -222,12 +232,21 @@ class Suggestion:
     language: str | None = None
     title: str = ""
     url: str | None = None
+    #: With semantic suggestions on: full-text, semantic or full-text+semantic,
+    #: and the cosine similarity when meaning found it (else both None, and
+    #: the JSON is as without the extra).
+    method: str | None = None
+    similarity: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "ticket_id": self.ticket_id, "article": self.article,
-                "score": self.score, "matched": self.matched, "question": self.question,
-                "answer": self.answer, "language": self.language, "title": self.title,
-                "url": self.url}
+        out = {"kind": self.kind, "ticket_id": self.ticket_id, "article": self.article,
+               "score": self.score, "matched": self.matched, "question": self.question,
+               "answer": self.answer, "language": self.language, "title": self.title,
+               "url": self.url}
+        if self.method is not None:
+            out["method"] = self.method
+            out["similarity"] = self.similarity
+        return out
 
 
 def ticket_terms(store: Store, ticket_id: int) -> Terms | None:
@@ -235,7 +254,9 @@ def ticket_terms(store: Store, ticket_id: int) -> Terms | None:
     if info is None:
         return None
     text = "\n".join([info["subject"], *(strip_quotes(t) for t in info["texts"])])
-    return terms_for(store, text, exclude=frozenset(words(info["contact_name"])))
+    terms = terms_for(store, text, exclude=frozenset(words(info["contact_name"])))
+    terms.text = text
+    return terms
 
 
 def rank(items: list[Suggestion], language: str | None, limit: int) -> list[Suggestion]:
@@ -292,14 +313,76 @@ def from_articles(terms: Terms, articles: list[Any]) -> list[Suggestion]:
     return out
 
 
-def suggest(store: Store, ticket_id: int, articles: list[Any], *, limit: int = 3
-            ) -> list[Suggestion]:
+RRF_K = 60
+
+
+def fuse(store: Store, terms: Terms, found: list[Suggestion], hits: list[Any],
+         articles: list[Any], limit: int) -> list[Suggestion]:
+    """The full-text ranking and the semantic neighbours (``semantic.Hit``,
+    nearest first) merged by reciprocal rank fusion. ``score`` becomes the
+    fused score over its largest value (first in both rankings: 1.0; first
+    in one only: 0.5); the customer's language still comes first."""
+    full = rank(found, terms.language, len(found))
+
+    def key(kind: str, ticket_id: int | None, article: str | None) -> tuple[str, Any]:
+        return (kind, ticket_id if kind == "ticket" else article)
+
+    fused: dict[tuple[str, Any], float] = {}
+    by_key = {key(s.kind, s.ticket_id, s.article): s for s in full}
+    for r, item in enumerate(full, 1):
+        k = key(item.kind, item.ticket_id, item.article)
+        fused[k] = fused.get(k, 0.0) + 1 / (RRF_K + r)
+    near = {}
+    for r, h in enumerate(hits, 1):
+        k = key(h.kind, h.ticket_id, h.article)
+        near[k] = h
+        fused[k] = fused.get(k, 0.0) + 1 / (RRF_K + r)
+    by_slug = {a.slug: a for a in articles}
+    out: list[Suggestion] = []
+    for k, value in fused.items():
+        h = near.get(k)
+        found_by = by_key.get(k) or _by_meaning(store, h, by_slug)
+        if found_by is None:
+            continue
+        s = found_by
+        s.method = ("full-text+semantic" if h else "full-text") if k in by_key else "semantic"
+        s.similarity = round(h.similarity, 3) if h is not None else None
+        s.score = round(value * (RRF_K + 1) / 2, 3)
+        out.append(s)
+    out.sort(key=lambda s: (terms.language is not None and s.language == terms.language, s.score),
+             reverse=True)
+    return out[:limit]
+
+
+def _by_meaning(store: Store, hit: Any, by_slug: dict[str, Any]) -> Suggestion | None:
+    """A suggestion for a candidate only the semantic side found."""
+    if hit.kind == "article":
+        a = by_slug.get(hit.article)
+        if a is None:
+            return None
+        return Suggestion(kind="article", article=a.slug, score=0.0, matched=[], question=a.title,
+                          answer=a.body.strip(), language=a.language, title=a.title)
+    qa = q.question_and_answer(store, hit.ticket_id, tags=False)
+    if qa is None:
+        return None
+    question = strip_quotes(qa["question"]).strip()
+    return Suggestion(kind="ticket", ticket_id=hit.ticket_id, score=0.0, matched=[],
+                      question=question, answer=strip_quotes(qa["answer"]).strip(),
+                      language=detect_language(question), title=qa["subject"])
+
+
+def suggest(store: Store, ticket_id: int, articles: list[Any], *, limit: int = 3,
+            semantic: Any = None) -> list[Suggestion]:
     """Up to ``limit`` suggestions for a ticket, best first (NotFound when
-    there is no such ticket)."""
+    there is no such ticket). ``semantic``, a ``semantic.SemanticIndex``,
+    adds the nearest tickets and articles by meaning (rank fusion)."""
     from supportctl.errors import NotFound
 
     terms = ticket_terms(store, ticket_id)
     if terms is None:
         raise NotFound(f"no ticket #{ticket_id}: see `supportctl list --status all`")
     found = from_tickets(store, terms, ticket_id) + from_articles(terms, articles)
-    return rank(found, terms.language, limit)
+    if semantic is None:
+        return rank(found, terms.language, limit)
+    hits = semantic.similar(terms.text, articles, exclude_ticket=ticket_id)
+    return fuse(store, terms, found, hits, articles, limit)

@@ -13,7 +13,7 @@ from typing import Any
 #: The schema version a current store has. Raise it with every step added
 #: (steps merged from parallel branches carry their own, lower numbers:
 #: ``Store.migrate`` sets this value once every step has run).
-LATEST = 19
+LATEST = 23
 
 _M001 = [
     """CREATE TABLE contacts (
@@ -469,6 +469,37 @@ _M011 = [
 ]
 
 
+# Semantic suggestions (the optional ``supportctl[semantic]`` extra): one
+# vector per solved ticket (its question and our answer) and per
+# knowledge-base article, written by ``sync``, ``suggest`` or ``db embed``.
+# ``model`` names the model that made the vector (another model's vectors
+# are recomputed, never compared); ``digest`` is of the text embedded, so a
+# ticket answered again or an edited article is embedded again and an
+# unchanged one is not; ``seen_at`` is the ticket's ``updated_at`` when it
+# was last checked (the cheap test for "maybe changed"). Vectors are 8-bit
+# (``vector`` bytes, ``scale`` to undo it): 512 bytes a ticket. A deleted
+# ticket takes its vector along; a reopened or merged one keeps it, and the
+# read joins tickets for status, as suggest's full-text side does.
+_M023 = [
+    """CREATE TABLE ticket_vectors (
+        ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        seen_at TEXT NOT NULL,
+        language TEXT,
+        scale REAL NOT NULL,
+        vector BLOB NOT NULL
+    )""",
+    """CREATE TABLE article_vectors (
+        slug TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        scale REAL NOT NULL,
+        vector BLOB NOT NULL
+    )""",
+]
+
+
 def _run(db: Any, statements: list[str], version: int) -> None:
     for sql in statements:
         db.execute(sql)
@@ -551,5 +582,11 @@ def migrations() -> Any:
         # Appended after m016 and m017 (merged first): never lower user_version.
         current = db.execute("PRAGMA user_version").fetchone()[0]
         _run(db, _M015, max(current, 15))
+
+    @m()
+    def m023_vectors(db: Any) -> None:
+        """Embeddings of solved tickets and articles for semantic suggestions."""
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        _run(db, _M023, max(current, 23))
 
     return m

