@@ -199,13 +199,16 @@ class SemanticIndex:
     def rebuild(self) -> None:
         ev.clear(self.store)
 
-    def update(self, articles: list[Any], *, progress: Progress = NO_PROGRESS) -> Updated:
-        """Embed the solved tickets and articles that are new or changed."""
+    def update(self, articles: list[Any], *, progress: Progress = NO_PROGRESS,
+               limit: int | None = None) -> Updated:
+        """Embed the solved tickets and articles that are new or changed
+        (with ``limit``, at most that many tickets, the newest: the rest
+        wait for the next call)."""
         from supportctl.services.answers import detect_language
         from supportctl.store import answers as q
 
         done = Updated()
-        todo = ev.tickets_to_embed(self.store, self.name)
+        todo = ev.tickets_to_embed(self.store, self.name)[:limit]
         if todo:
             progress.start("embed", "embedding solved tickets", len(todo))
         for start in range(0, len(todo), BATCH):
