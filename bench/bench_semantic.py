@@ -58,6 +58,7 @@ LOAD = ("import time; t, c = time.perf_counter(), time.process_time();"
 
 def fill(store_path: Path, embed: int) -> dict[str, float]:
     from supportctl.services import semantic
+    from supportctl.store import embeddings as ev
     from supportctl.store.db import Store
 
     store = Store(store_path)
@@ -70,9 +71,10 @@ def fill(store_path: Path, embed: int) -> dict[str, float]:
         start = time.perf_counter()
         done = index.update([], limit=embed - have)
         took = time.perf_counter() - start
-        out["embed_ms_per_ticket"] = took * 1000 / max(done.tickets, 1)
-        print(f"embedded {done.tickets} solved tickets for real:"
-              f" {out['embed_ms_per_ticket']:.1f} ms a ticket", flush=True)
+        if done.tickets:
+            out["embed_ms_per_ticket"] = took * 1000 / done.tickets
+            print(f"embedded {done.tickets} solved tickets for real:"
+                  f" {out['embed_ms_per_ticket']:.1f} ms a ticket", flush=True)
     solved = store.scalar("SELECT count(*) FROM tickets WHERE status IN ('solved', 'closed')"
                           " AND merged_into IS NULL")
     with store.tx() as conn:
@@ -86,6 +88,7 @@ def fill(store_path: Path, embed: int) -> dict[str, float]:
             "   WHERE digest != 'bench-copy' AND length(vector) > 0)"
             " WHERE t.status IN ('solved', 'closed') AND t.merged_into IS NULL"
             " AND t.id NOT IN (SELECT ticket_id FROM ticket_vectors)", [semantic.MODEL])
+    ev.pack(store, semantic.MODEL)
     out["solved"] = solved
     out["vectors"] = store.scalar("SELECT count(*) FROM ticket_vectors WHERE length(vector) > 0")
     store.close()

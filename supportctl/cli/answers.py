@@ -92,9 +92,11 @@ def suggest(
 
 
 def semantic_index(store: Any, articles: list[Any]) -> Any:
-    """The semantic extra's index, brought up to date (new solved tickets
-    and changed articles embedded, with progress on a terminal); None, and
-    one line saying what to install, when the extra is missing."""
+    """The semantic extra's index, ready: on first use every solved ticket
+    is embedded (with progress on a terminal), later only changed articles
+    (``sync`` embeds newly solved tickets: looking for them costs more
+    than the suggestion); None, and one line saying what to install, when
+    the extra is missing."""
     from supportctl.cli import render
     from supportctl.services import semantic
 
@@ -104,7 +106,7 @@ def semantic_index(store: Any, articles: list[Any]) -> Any:
     index = semantic.SemanticIndex(store)
     if not store.readonly:  # a reader uses the vectors there are
         with render.progress(quiet=STATE.quiet) as shown:
-            index.update(articles, progress=shown)
+            index.update(articles, progress=shown, tickets=not index.has_tickets())
     return index
 
 

@@ -48,18 +48,56 @@ def mark_seen(store: Store, rows: Iterable[tuple[str, int]]) -> None:
         conn.executemany("UPDATE ticket_vectors SET seen_at = ? WHERE ticket_id = ?", list(rows))
 
 
-def ticket_vectors(store: Store, model: str, *, exclude_ticket: int | None
-                   ) -> tuple[list[int], list[str | None], list[float], bytes]:
-    """Every solved ticket's vector of ``model``: ids, languages, scales and
-    the vectors' bytes back to back (one ``bytes``, for numpy to read as a
-    matrix without a copy per row)."""
+#: Vectors per row of ticket_vector_blocks (8 MB of 512-byte vectors).
+BLOCK = 16384
+
+
+def pack(store: Store, model: str) -> int:
+    """Rebuild ``model``'s packed copy of the ticket vectors (after any
+    write): ids as int64, scales as float32 and the vectors back to back,
+    ``BLOCK`` to a row. Returns how many vectors it holds."""
+    import array
+
     rows = store.conn.execute(
-        "SELECT v.ticket_id, v.language, v.scale, v.vector FROM ticket_vectors v"
+        "SELECT ticket_id, scale, vector FROM ticket_vectors WHERE model = ?"
+        " AND length(vector) > 0 ORDER BY ticket_id", [model]).fetchall()
+    with store.tx() as conn:
+        conn.execute("DELETE FROM ticket_vector_blocks WHERE model = ?", [model])
+        for block, start in enumerate(range(0, len(rows), BLOCK)):
+            part = rows[start:start + BLOCK]
+            conn.execute(
+                "INSERT INTO ticket_vector_blocks (model, block, ids, scales, vectors)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [model, block, array.array("q", (int(r[0]) for r in part)).tobytes(),
+                 array.array("f", (float(r[1]) for r in part)).tobytes(),
+                 b"".join(r[2] for r in part)])
+    return len(rows)
+
+
+def packed(store: Store, model: str) -> list[tuple[bytes, bytes, bytes]]:
+    """``model``'s packed vectors: (ids, scales, vectors) per block."""
+    return [(bytes(r[0]), bytes(r[1]), bytes(r[2])) for r in store.conn.execute(
+        "SELECT ids, scales, vectors FROM ticket_vector_blocks WHERE model = ? ORDER BY block",
+        [model])]
+
+
+def has_packed(store: Store, model: str) -> bool:
+    return store.one("SELECT 1 FROM ticket_vector_blocks WHERE model = ? LIMIT 1",
+                     [model]) is not None
+
+
+def still_solved(store: Store, ids: list[int], *, exclude_ticket: int | None
+                 ) -> dict[int, str | None]:
+    """Of the given tickets, those still solved or closed and not merged
+    (not ``exclude_ticket``): id -> language of the question."""
+    if not ids:
+        return {}
+    marks = ", ".join("?" for _ in ids)
+    return {int(r[0]): r[1] for r in store.conn.execute(
+        "SELECT v.ticket_id, v.language FROM ticket_vectors v"
         " CROSS JOIN tickets t ON t.id = v.ticket_id"
-        f" WHERE v.model = ? AND length(v.vector) > 0 AND {_ELIGIBLE} AND t.id != ?",
-        [model, -1 if exclude_ticket is None else exclude_ticket]).fetchall()
-    return ([int(r[0]) for r in rows], [r[1] for r in rows], [float(r[2]) for r in rows],
-            b"".join(r[3] for r in rows))
+        f" WHERE v.ticket_id IN ({marks}) AND {_ELIGIBLE} AND t.id != ?",
+        [*ids, -1 if exclude_ticket is None else exclude_ticket])}
 
 
 def article_vectors(store: Store, model: str) -> dict[str, tuple[str, float, bytes]]:
@@ -85,6 +123,7 @@ def clear(store: Store) -> None:
     """Forget every vector (``db embed --rebuild``)."""
     with store.tx() as conn:
         conn.execute("DELETE FROM ticket_vectors")
+        conn.execute("DELETE FROM ticket_vector_blocks")
         conn.execute("DELETE FROM article_vectors")
 
 
