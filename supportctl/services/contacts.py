@@ -14,6 +14,7 @@ import re
 from supportctl.channels import identity_kind
 from supportctl.channels import medium as channel_medium
 from supportctl.errors import NotFound, UsageError
+from supportctl.store import contacts as repo
 from supportctl.store.db import Store
 
 
@@ -49,20 +50,17 @@ def guess_medium(address: str, fallback: str) -> str:
 def resolve(store: Store, contact_id: int) -> int:
     seen = set()
     while True:
-        row = store.one("SELECT merged_into FROM contacts WHERE id = ?", [contact_id])
-        if row is None or row[0] is None or contact_id in seen:
+        into = repo.merged_into(store, contact_id)
+        if into is None or contact_id in seen:
             return contact_id
         seen.add(contact_id)
-        contact_id = row[0]
+        contact_id = into
 
 
 def find(store: Store, medium: str, address: str) -> int | None:
     kind = identity_kind(medium)
-    row = store.one(
-        "SELECT contact_id FROM identities WHERE kind = ? AND address = ?",
-        [kind, normalise(medium, address)],
-    )
-    return resolve(store, row[0]) if row else None
+    owner = repo.identity_owner(store, kind, normalise(medium, address))
+    return None if owner is None else resolve(store, owner)
 
 
 def find_or_create(store: Store, medium: str, address: str, name: str, now: str) -> int:
@@ -72,10 +70,10 @@ def find_or_create(store: Store, medium: str, address: str, name: str, now: str)
         address = name or "unknown"
     found = find(store, medium, address)
     if found is not None:
-        if name and not store.scalar("SELECT name FROM contacts WHERE id = ?", [found]):
-            store.update("contacts", found, {"name": name, "updated_at": now})
+        if name and not repo.name(store, found):
+            repo.set_name(store, found, name, now)
         return found
-    cid = store.insert("contacts", {"name": name or "", "created_at": now, "updated_at": now})
+    cid = repo.create(store, name or "", now)
     add_identity(store, cid, medium, address, now)
     return cid
 
@@ -83,24 +81,18 @@ def find_or_create(store: Store, medium: str, address: str, name: str, now: str)
 def add_identity(store: Store, contact_id: int, medium: str, address: str, now: str) -> None:
     kind = identity_kind(medium)
     address = normalise(medium, address)
-    other = store.one(
-        "SELECT contact_id FROM identities WHERE kind = ? AND address = ?", [kind, address]
-    )
+    other = repo.identity_owner(store, kind, address)
     if other is not None:
-        if resolve(store, other[0]) != contact_id:
+        if resolve(store, other) != contact_id:
             raise UsageError(
-                f"{address} already belongs to contact {other[0]}: use `supportctl contact merge`"
+                f"{address} already belongs to contact {other}: use `supportctl contact merge`"
             )
         return
-    store.insert(
-        "identities",
-        {"contact_id": contact_id, "kind": kind, "channel": medium, "address": address,
-         "created_at": now},
-    )
+    repo.add_identity(store, contact_id, kind, medium, address, now)
 
 
 def require(store: Store, contact_id: int) -> int:
-    if not store.scalar("SELECT 1 FROM contacts WHERE id = ?", [contact_id]):
+    if not repo.exists(store, contact_id):
         raise NotFound(f"no contact {contact_id}: see `supportctl contact list`")
     return contact_id
 
@@ -125,13 +117,7 @@ def merge(store: Store, from_id: int, into_id: int, actor: str, now: str) -> Non
     if resolve(store, from_id) == resolve(store, into_id):
         raise UsageError(f"contacts {from_id} and {into_id} are already one")
     with store.tx():
-        store.execute("UPDATE identities SET contact_id = ? WHERE contact_id = ?", [into_id, from_id])
-        store.execute("UPDATE tickets SET contact_id = ? WHERE contact_id = ?", [into_id, from_id])
-        name = store.scalar("SELECT name FROM contacts WHERE id = ?", [into_id])
-        if not name:
-            other = store.scalar("SELECT name FROM contacts WHERE id = ?", [from_id])
-            store.update("contacts", into_id, {"name": other or "", "updated_at": now})
-        store.update("contacts", from_id, {"merged_into": into_id, "updated_at": now})
+        repo.move_to(store, from_id, into_id, now)
         store.event(actor, "contact.merge", now, contact_id=into_id, merged=from_id)
 
 
@@ -141,29 +127,8 @@ def forget(store: Store, contact_id: int, actor: str, now: str) -> dict[str, int
     and reports keep their numbers."""
     require(store, contact_id)
     with store.tx():
-        tickets = [r[0] for r in store.execute("SELECT id FROM tickets WHERE contact_id = ?", [contact_id])]
-        marks = ", ".join(str(t) for t in tickets) or "NULL"
-        digests = {r[0] for r in store.execute(
-            f"SELECT a.sha256 FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.ticket_id IN ({marks})")}
-        n_msgs = store.scalar(f"SELECT count(*) FROM messages WHERE ticket_id IN ({marks})")
-        store.execute(
-            f"DELETE FROM attachments WHERE message_id IN (SELECT id FROM messages WHERE ticket_id IN ({marks}))")
-        store.execute(
-            f"DELETE FROM originals WHERE message_id IN (SELECT id FROM messages WHERE ticket_id IN ({marks}))")
-        store.execute(
-            f"UPDATE messages SET text = '[forgotten]', html = NULL, subject = '[forgotten]', "
-            f"from_name = '', from_address = '', to_json = '[]', cc_json = '[]', meta = NULL "
-            f"WHERE ticket_id IN ({marks})")
-        store.execute(f"UPDATE tickets SET subject = '[forgotten]' WHERE id IN ({marks})")
-        from supportctl.store.workflows import forget_csat_comments
-
-        forget_csat_comments(store, tickets)
-        store.execute(f"UPDATE outbox SET payload = '{{}}' WHERE ticket_id IN ({marks})")
-        store.execute(f"UPDATE events SET detail = '{{}}' WHERE ticket_id IN ({marks})")
-        store.execute("DELETE FROM identities WHERE contact_id = ?", [contact_id])
-        store.update("contacts", contact_id, {"name": "", "forgotten_at": now, "updated_at": now,
-                                              "language": None})
+        tickets, n_msgs, digests = repo.erase(store, contact_id, now)
         store.event(actor, "contact.forget", now, contact_id=contact_id,
                     tickets=len(tickets), messages=n_msgs)
     store.drop_unused_files(digests)
-    return {"tickets": len(tickets), "messages": int(n_msgs or 0)}
+    return {"tickets": len(tickets), "messages": n_msgs}
