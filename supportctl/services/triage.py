@@ -14,27 +14,27 @@ Every change writes an event with its actor, in the same transaction.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 from typing import Any
 
 from supportctl.errors import NotFound, UsageError
 from supportctl.models import PRIORITY_RANK, Status, shift
 from supportctl.safe import is_label
+from supportctl.store import tickets as repo
 from supportctl.store.db import Store
 from supportctl.store.workflows import remember_tag_name
 
 STATUSES = [s.value for s in Status]
 
 
-def require(store: Store, ticket_id: int) -> sqlite3.Row:
-    row = store.one("SELECT * FROM tickets WHERE id = ?", [ticket_id])
+def require(store: Store, ticket_id: int) -> dict[str, Any]:
+    row = repo.get(store, ticket_id)
     if row is None:
         raise NotFound(f"no ticket {ticket_id}: see `supportctl list --status all`")
     return row
 
 
-def _set_status(store: Store, t: sqlite3.Row, status: str, actor: str, now: str, **why: Any) -> None:
+def _set_status(store: Store, t: dict[str, Any], status: str, actor: str, now: str, **why: Any) -> None:
     if t["status"] == status:
         return
     fields: dict[str, object] = {"status": status, "updated_at": now}
@@ -106,8 +106,7 @@ def on_reply_sent(store: Store, ticket_id: int, at: str) -> None:
     """An agent's reply reached the channel (sent or delivered): the first
     one is the ticket's first response (SLA). Never called for an
     automatic acknowledgement."""
-    store.execute("UPDATE tickets SET first_response_at = ? WHERE id = ? AND first_response_at IS NULL",
-                  [at, ticket_id])
+    repo.stamp_first_response(store, ticket_id, at)
 
 
 def assign(store: Store, ticket_id: int, name: str | None, actor: str, now: str, *,
@@ -148,13 +147,9 @@ def tag(store: Store, ticket_id: int, tags: list[str], actor: str, now: str, *, 
         for name in dict.fromkeys(t.strip().lower() for t in tags if t.strip()):
             if not remove:  # shown as first typed (`VIP`), filtered by the key
                 remember_tag_name(store, typed[name])
-            if remove:
-                cur = store.execute("DELETE FROM tags WHERE ticket_id = ? AND tag = ?", [ticket_id, name])
-            else:
-                cur = store.execute(
-                    "INSERT OR IGNORE INTO tags (ticket_id, tag) VALUES (?, ?)", [ticket_id, name]
-                )
-            if cur.rowcount:
+            changed = (repo.remove_tag(store, ticket_id, name) if remove
+                       else repo.add_tag(store, ticket_id, name))
+            if changed:
                 store.event(actor, "untag" if remove else "tag", now, ticket_id=ticket_id, tag=name)
                 store.update("tickets", ticket_id, {"updated_at": now})
 
@@ -175,12 +170,7 @@ def merge(store: Store, from_id: int, into_id: int, actor: str, now: str) -> Non
         dst = require(store, into_id)
         if src["merged_into"]:
             raise UsageError(f"ticket {from_id} is already merged into {src['merged_into']}")
-        store.execute("UPDATE messages SET ticket_id = ? WHERE ticket_id = ?", [into_id, from_id])
-        store.execute("UPDATE outbox SET ticket_id = ? WHERE ticket_id = ?", [into_id, from_id])
-        store.execute(
-            "INSERT OR IGNORE INTO tags (ticket_id, tag) SELECT ?, tag FROM tags WHERE ticket_id = ?",
-            [into_id, from_id],
-        )
+        repo.move_contents(store, from_id, into_id)
         refresh_counts(store, into_id)
         refresh_counts(store, from_id)
         store.update("tickets", from_id, {"merged_into": into_id, "updated_at": now})
@@ -193,35 +183,13 @@ def merge(store: Store, from_id: int, into_id: int, actor: str, now: str) -> Non
 
 
 def refresh_counts(store: Store, ticket_id: int) -> None:
-    row = store.one(
-        "SELECT count(*) AS n, max(sent_at) AS last, "
-        "max(CASE WHEN direction = 'in' THEN sent_at END) AS last_in "
-        "FROM messages WHERE ticket_id = ? AND direction != 'note'",
-        [ticket_id],
-    )
-    assert row is not None
-    store.update(
-        "tickets",
-        ticket_id,
-        {"message_count": row["n"], "last_message_at": row["last"], "last_inbound_at": row["last_in"]},
-    )
+    repo.refresh_counts(store, ticket_id)
 
 
 def delete(store: Store, ticket_id: int, actor: str, now: str) -> None:
     with store.tx():
         require(store, ticket_id)
-        digests = {
-            r[0]
-            for r in store.execute(
-                "SELECT a.sha256 FROM attachments a JOIN messages m ON m.id = a.message_id "
-                "WHERE m.ticket_id = ?",
-                [ticket_id],
-            )
-        }
-        store.execute("UPDATE tickets SET merged_into = NULL WHERE merged_into = ?", [ticket_id])
-        store.execute("UPDATE tickets SET linked_ticket = NULL WHERE linked_ticket = ?", [ticket_id])
-        store.execute("DELETE FROM outbox WHERE ticket_id = ?", [ticket_id])
-        store.execute("DELETE FROM tickets WHERE id = ?", [ticket_id])
+        digests = repo.delete(store, ticket_id)
         store.event(actor, "delete", now, ticket_id=ticket_id)
     store.drop_unused_files(digests)
 
@@ -229,12 +197,7 @@ def delete(store: Store, ticket_id: int, actor: str, now: str) -> None:
 def auto_close(store: Store, close_after: timedelta, actor: str, now: str) -> int:
     """Close solved tickets whose solve is older than ``close_after``."""
     cutoff = shift(now, -close_after)
-    ids = [
-        r[0]
-        for r in store.execute(
-            "SELECT id FROM tickets WHERE status = 'solved' AND solved_at <= ?", [cutoff]
-        )
-    ]
+    ids = repo.solved_before(store, cutoff)
     with store.tx():
         for tid in ids:
             _set_status(store, require(store, tid), "closed", actor, now, reason="close_after")

@@ -1,0 +1,98 @@
+"""SQL for tickets as triage changes them (SPEC §2): the row itself, its
+tags, its counts, merging and deleting. The rules (which status follows
+which, what each change logs) live in ``services.triage``; none of these
+opens a transaction: the caller's ``Store.tx()`` holds one change together.
+
+Rows come back as plain dicts, so callers do not depend on the engine's
+row type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supportctl.store.db import Store
+
+
+def get(store: Store, ticket_id: int) -> dict[str, Any] | None:
+    """Every column of the ticket, or None."""
+    row = store.one("SELECT * FROM tickets WHERE id = ?", [ticket_id])
+    return None if row is None else dict(row)
+
+
+def stamp_first_response(store: Store, ticket_id: int, at: str) -> None:
+    """The first response time, set once: later calls change nothing."""
+    store.execute("UPDATE tickets SET first_response_at = ? WHERE id = ? AND first_response_at IS NULL",
+                  [at, ticket_id])
+
+
+def add_tag(store: Store, ticket_id: int, tag: str) -> bool:
+    """Tag the ticket (``tag`` already lower-case); False when it had it."""
+    cur = store.execute(
+        "INSERT INTO tags (ticket_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", [ticket_id, tag]
+    )
+    return bool(cur.rowcount)
+
+
+def remove_tag(store: Store, ticket_id: int, tag: str) -> bool:
+    """Untag the ticket; False when it did not have the tag."""
+    cur = store.execute("DELETE FROM tags WHERE ticket_id = ? AND tag = ?", [ticket_id, tag])
+    return bool(cur.rowcount)
+
+
+def move_contents(store: Store, from_id: int, into_id: int) -> None:
+    """Merging: the messages, outbox items and tags of ``from_id`` become
+    ``into_id``'s (tags it already has are kept once)."""
+    store.execute("UPDATE messages SET ticket_id = ? WHERE ticket_id = ?", [into_id, from_id])
+    store.execute("UPDATE outbox SET ticket_id = ? WHERE ticket_id = ?", [into_id, from_id])
+    store.execute(
+        "INSERT INTO tags (ticket_id, tag) SELECT ?, tag FROM tags WHERE ticket_id = ? "
+        "ON CONFLICT DO NOTHING",
+        [into_id, from_id],
+    )
+
+
+def refresh_counts(store: Store, ticket_id: int) -> None:
+    """Recount the ticket's messages (notes aside) and its last message
+    and last inbound times from the messages themselves."""
+    row = store.one(
+        "SELECT count(*) AS n, max(sent_at) AS last, "
+        "max(CASE WHEN direction = 'in' THEN sent_at END) AS last_in "
+        "FROM messages WHERE ticket_id = ? AND direction != 'note'",
+        [ticket_id],
+    )
+    assert row is not None
+    store.update(
+        "tickets",
+        ticket_id,
+        {"message_count": row["n"], "last_message_at": row["last"], "last_inbound_at": row["last_in"]},
+    )
+
+
+def delete(store: Store, ticket_id: int) -> set[str]:
+    """Delete the ticket (its messages, tags and attachment rows go with it
+    by cascade; tickets merged into or linked to it forget it). Returns
+    the digests its attachments had: ``Store.drop_unused_files`` removes
+    those no other row uses once this commits."""
+    digests = {
+        str(r[0])
+        for r in store.execute(
+            "SELECT a.sha256 FROM attachments a JOIN messages m ON m.id = a.message_id "
+            "WHERE m.ticket_id = ?",
+            [ticket_id],
+        )
+    }
+    store.execute("UPDATE tickets SET merged_into = NULL WHERE merged_into = ?", [ticket_id])
+    store.execute("UPDATE tickets SET linked_ticket = NULL WHERE linked_ticket = ?", [ticket_id])
+    store.execute("DELETE FROM outbox WHERE ticket_id = ?", [ticket_id])
+    store.execute("DELETE FROM tickets WHERE id = ?", [ticket_id])
+    return digests
+
+
+def solved_before(store: Store, cutoff: str) -> list[int]:
+    """Solved tickets whose solve is at or before ``cutoff``."""
+    return [
+        int(r[0])
+        for r in store.execute(
+            "SELECT id FROM tickets WHERE status = 'solved' AND solved_at <= ?", [cutoff]
+        )
+    ]
