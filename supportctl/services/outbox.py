@@ -37,7 +37,10 @@ from supportctl.models import (
     utcnow,
 )
 from supportctl.services import ingest, triage
+from supportctl.store import messages as message_repo
+from supportctl.store import outbox as repo
 from supportctl.store.db import Store
+from supportctl.store.workflows import last_inbound_at
 
 #: Only a reply in one of these states is a first response (SLA): queued,
 #: failed or unknown ones may never have reached the customer.
@@ -140,11 +143,7 @@ def reply_window(store: Store, ticket_id: int, medium: str,
         return
     extended = bool(window.extended_by and meta.get(window.extended_by))
     limit = window.extended if extended and window.extended else window.free
-    last_in = store.scalar(
-        "SELECT max(sent_at) FROM messages WHERE ticket_id = ? AND direction = 'in' "
-        "AND channel = ?",
-        [ticket_id, medium],
-    )
+    last_in = last_inbound_at(store, ticket_id, medium)
     fix = window.outside or _other_channels(store, ticket_id, medium)
     if not last_in:
         raise SendRefused(f"ticket {ticket_id}: the customer never wrote on {window.provider}, "
@@ -167,10 +166,7 @@ def _other_channels(store: Store, ticket_id: int, medium: str) -> str:
     """The suggestion after a closed window: the contact's other media."""
     from supportctl.channels import media
 
-    rows = store.execute(
-        "SELECT DISTINCT i.channel FROM identities i JOIN tickets t ON t.contact_id = i.contact_id"
-        " WHERE t.id = ?", [ticket_id]).fetchall()
-    have = {r[0] for r in rows}
+    have = repo.contact_media(store, ticket_id)
     other = [m.name for m in media().values()
              if m.name in have and m.name != medium and m.sends and m.window is None]
     if other:
@@ -325,11 +321,7 @@ def _references(store: Store, ticket_id: int, last: Any) -> list[str]:
     """References for an email reply: the customer's chain plus the
     message we answer (RFC 5322 §3.6.4), bounded as mail clients do."""
     if last is None:
-        last = store.one(
-            "SELECT * FROM messages WHERE ticket_id = ? AND channel = 'email' AND external_id IS NOT NULL"
-            " AND external_id NOT LIKE 'sha256:%' ORDER BY id DESC LIMIT 1",
-            [ticket_id],
-        )
+        last = message_repo.last_threadable_email(store, ticket_id)
     if last is None:
         return []
     refs = (last["refs"] or "").split()
@@ -339,7 +331,7 @@ def _references(store: Store, ticket_id: int, last: Any) -> list[str]:
 
 
 def _load(store: Store, outbox_id: int) -> tuple[Any, Outbound]:
-    row = store.one("SELECT * FROM outbox WHERE id = ?", [outbox_id])
+    row = repo.get(store, outbox_id)
     if row is None:
         raise NotFound(f"no outbox entry {outbox_id}: see `supportctl outbox`")
     p = json.loads(row["payload"])
@@ -377,16 +369,12 @@ def send_entry(store: Store, outbox_id: int, channel: Channel, *, max_attempts: 
     # entry is never resent blindly by a later sync (SPEC §2), and a second
     # process cannot claim it too.
     with store.tx():
-        claimed = store.execute(
-            "UPDATE outbox SET state = 'unknown', error = ?, updated_at = ? "
-            "WHERE id = ? AND state IN ('queued', 'failed')",
-            [INTERRUPTED, now, outbox_id],
-        ).rowcount
+        claimed = repo.claim_for_send(store, outbox_id, INTERRUPTED, now)
         if claimed:
             store.update("messages", row["message_id"], {
                 "delivery_state": "unknown", "delivery_error": INTERRUPTED})
     if not claimed:
-        return str(store.scalar("SELECT state FROM outbox WHERE id = ?", [outbox_id]))
+        return str(repo.state(store, outbox_id))
     try:
         result = channel.send(out)
     except ChannelError as exc:
@@ -417,10 +405,7 @@ def send_entry(store: Store, outbox_id: int, channel: Channel, *, max_attempts: 
             fields["external_id"] = result.external_id
         store.update("messages", row["message_id"], fields)
         if result.raw:
-            store.execute(
-                "INSERT OR REPLACE INTO originals (message_id, raw) VALUES (?, ?)",
-                [row["message_id"], result.raw],
-            )
+            message_repo.keep_original(store, row["message_id"], result.raw)
         store.event("outbox", "sent", now, ticket_id=row["ticket_id"], outbox_id=outbox_id,
                     state=result.state)
         if result.state in FIRST_RESPONSE_STATES and not out.auto:
@@ -430,7 +415,7 @@ def send_entry(store: Store, outbox_id: int, channel: Channel, *, max_attempts: 
 
 def _open_entry(store: Store, outbox_id: int, what: str) -> Any:
     """An entry a person may still act on (queued, failed or unknown)."""
-    row = store.one("SELECT * FROM outbox WHERE id = ?", [outbox_id])
+    row = repo.get(store, outbox_id)
     if row is None:
         raise NotFound(f"no outbox entry {outbox_id}: see `supportctl outbox`")
     if row["state"] not in ("failed", "unknown", "queued"):
@@ -463,28 +448,14 @@ def due_entries(store: Store, account: str, max_attempts: int) -> list[int]:
     but never handed to the channel for 5 minutes (their command died).
     A ``queued`` entry with attempts was accepted by the provider (Twilio
     answers "queued"): resending it would send it twice."""
-    now = iso(utcnow())
-    return [
-        r[0]
-        for r in store.execute(
-            "SELECT id FROM outbox WHERE account = ? AND ((state = 'failed' AND temporary = 1 "
-            "AND attempts < ? AND COALESCE(next_attempt_at, '') <= ?) OR (state = 'queued' "
-            "AND attempts = 0 AND updated_at <= ?)) ORDER BY id",
-            [account, max_attempts, now, iso(utcnow() - timedelta(minutes=5))],
-        )
-    ]
+    now = iso(utcnow()) or ""
+    return repo.due(store, account, max_attempts, now, iso(utcnow() - timedelta(minutes=5)) or "")
 
 
 def refresh(store: Store, account: str, channel: Channel) -> int:
     """Ask the channel for later delivery states of recent sends."""
     cutoff = iso(utcnow() - timedelta(days=3))
-    rows = store.execute(
-        "SELECT o.id, o.message_id, o.ticket_id, json_extract(o.payload, '$.auto') AS auto, "
-        "m.external_id FROM outbox o JOIN messages m ON m.id = o.message_id "
-        "WHERE o.account = ? AND o.state IN ('queued', 'sent') AND m.external_id IS NOT NULL "
-        "AND o.created_at >= ?",
-        [account, cutoff],
-    ).fetchall()
+    rows = repo.recent_sends(store, account, cutoff or "")
     if not rows:
         return 0
     updates = {u.external_id: u for u in channel.refresh([r["external_id"] for r in rows])}
@@ -506,12 +477,6 @@ def refresh(store: Store, account: str, channel: Channel) -> int:
 
 
 def outbox_json(store: Store, states: list[str] | None = None) -> list[dict[str, Any]]:
-    sql = ("SELECT o.*, m.text FROM outbox o JOIN messages m ON m.id = o.message_id")
-    params: list[Any] = []
-    if states:
-        sql += f" WHERE o.state IN ({', '.join('?' for _ in states)})"
-        params = list(states)
-    sql += " ORDER BY o.id"
     return [
         {"id": r["id"], "ticket_id": r["ticket_id"], "message_id": r["message_id"],
          "channel": r["channel"], "account": r["account"], "text": r["text"],
@@ -521,7 +486,7 @@ def outbox_json(store: Store, states: list[str] | None = None) -> list[dict[str,
          # entries whose error was temporary are retried by themselves.
          "next_attempt_at": r["next_attempt_at"] if r["state"] == "failed" and r["temporary"]
          else None}
-        for r in store.execute(sql, params)
+        for r in repo.entries(store, states)
     ]
 
 

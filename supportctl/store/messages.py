@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from supportctl.store.db import Store
 
@@ -30,3 +31,23 @@ def mails_reusing_id(store: Store, message_id: str) -> list[sqlite3.Row]:
         "SELECT id, ticket_id FROM messages WHERE channel = 'email' "
         "AND external_id >= 'sha256:' AND external_id < 'sha256;' "
         "AND json_extract(meta, '$.reused_message_id') = ?", [message_id]).fetchall()
+
+
+def last_threadable_email(store: Store, ticket_id: int) -> dict[str, Any] | None:
+    """The ticket's latest email stored under its own Message-ID (not a
+    ``sha256:`` key): what a reply's References continue."""
+    row = store.one(
+        "SELECT * FROM messages WHERE ticket_id = ? AND channel = 'email' AND external_id IS NOT NULL"
+        " AND external_id NOT LIKE 'sha256:%' ORDER BY id DESC LIMIT 1",
+        [ticket_id],
+    )
+    return None if row is None else dict(row)
+
+
+def keep_original(store: Store, message_id: int, raw: bytes) -> None:
+    """Keep (or replace) the payload a message was stored or sent as."""
+    store.execute(
+        "INSERT INTO originals (message_id, raw) VALUES (?, ?) "
+        "ON CONFLICT (message_id) DO UPDATE SET raw = excluded.raw",
+        [message_id, raw],
+    )
