@@ -23,14 +23,13 @@ Contract:
 
 from __future__ import annotations
 
-import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from supportctl.channels import medium as channel_medium
 from supportctl.errors import SupportError
 from supportctl.models import Inbound, parse_iso, shift
 from supportctl.store import sends
-from supportctl.store.db import Store, StoreError
+from supportctl.store.db import FAILURES, Store
 
 if TYPE_CHECKING:
     from supportctl.services.ingest import IngestSettings
@@ -75,11 +74,11 @@ def why_not(store: Store, ticket_id: int, item: Inbound, settings: IngestSetting
         return "delivery report"
     if item.spam or sends.ticket_tagged(store, ticket_id, ("spam", "bounce", "auto")):
         return "spam or automatic"
-    t = store.one("SELECT status, contact_id FROM tickets WHERE id = ?", [ticket_id])
-    if t is None or t["contact_id"] is None:
+    status, contact_id = sends.ticket_status_and_contact(store, ticket_id) or ("", None)
+    if contact_id is None:
         return "no contact to answer"
-    if t["status"] in ("solved", "closed"):
-        return f"ticket already {t['status']}"
+    if status in ("solved", "closed"):
+        return f"ticket already {status}"
     # A channel that gives no time hands over what just arrived.
     arrived = item.received_at or item.sent_at or parse_iso(now)
     first = sends.first_synced_at(store, settings.account)
@@ -89,7 +88,7 @@ def why_not(store: Store, ticket_id: int, item: Inbound, settings: IngestSetting
         return "arrived before this channel entry first synced"
     if arrived < parse_iso(shift(now, -ar.max_age)):  # type: ignore[operator]
         return "older than auto_reply.max_age"
-    if sends.acknowledgements_since(store, t["contact_id"], shift(now, -ar.window)) >= ar.max_per_contact:
+    if sends.acknowledgements_since(store, contact_id, shift(now, -ar.window)) >= ar.max_per_contact:
         return "auto_reply.max_per_contact reached"
     return ""
 
@@ -111,7 +110,7 @@ def decide(store: Store, ticket_id: int, item: Inbound, settings: IngestSettings
                 return outbox.queue_reply(store, ticket_id, text=text, medium=item.medium,
                                           account=settings.entry, actor="auto-reply", auto=True,
                                           meta=meta, own_addresses=settings.own_addresses)
-        except (sqlite3.OperationalError, StoreError):
+        except FAILURES:
             raise  # the store failed: the batch rolls back, nothing is lost
         except SupportError as exc:  # a broken template must not cost the message
             from supportctl.safe import one_line

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -26,7 +25,8 @@ from supportctl.channels import media_names
 from supportctl.errors import UsageError
 from supportctl.models import DELIVERY_STATES, Priority, Status
 from supportctl.safe import is_label
-from supportctl.store.db import Store
+from supportctl.store import transfer as repo
+from supportctl.store.db import IntegrityError, Store
 from supportctl.store.files import valid_digest
 from supportctl.store.read import (
     TicketFilter,
@@ -35,6 +35,7 @@ from supportctl.store.read import (
     messages_json,
     tickets_json,
 )
+from supportctl.store.tickets import add_tag
 
 CHUNK = 500
 
@@ -90,12 +91,12 @@ def import_jsonl(store: Store, lines: Iterable[str]) -> dict[str, int]:
                 check_ticket(obj)
             except ValueError as exc:
                 raise UsageError(f"line {n}: {exc}; nothing was imported") from None
-            if store.scalar("SELECT 1 FROM tickets WHERE id = ?", [obj["id"]]):
+            if repo.ticket_exists(store, obj["id"]):
                 counts["skipped"] += 1
                 continue
             try:
                 _import_ticket(store, obj, counts)
-            except sqlite3.IntegrityError as exc:
+            except IntegrityError as exc:
                 raise UsageError(f"line {n}: {exc} (an id clashes with one already stored); "
                                  "nothing was imported") from None
             except (ValueError, binascii.Error) as exc:
@@ -105,11 +106,7 @@ def import_jsonl(store: Store, lines: Iterable[str]) -> dict[str, int]:
                       if obj.get(key)]
         # Links may point at tickets later in the file: restore them last.
         for tid, key, target in links:
-            store.execute(
-                f"UPDATE tickets SET {key} = ? WHERE id = ? AND {key} IS NULL "
-                "AND EXISTS (SELECT 1 FROM tickets WHERE id = ?)",
-                [target, tid, target],
-            )
+            repo.restore_link(store, tid, key, target)
         # An import restores due times verbatim (SPEC §6): the tag triggers
         # marked these tickets stale, and a recompute would replace them.
         from supportctl.store.sla import mark_fresh
@@ -292,7 +289,7 @@ def _check_event(e: dict[str, Any]) -> None:
 
 
 def _import_contact(store: Store, c: dict[str, Any], now: str, counts: dict[str, int]) -> None:
-    if store.scalar("SELECT 1 FROM contacts WHERE id = ?", [c["id"]]):
+    if repo.contact_exists(store, c["id"]):
         return
     store.insert("contacts", {"id": c["id"], "name": c.get("name") or "",
                               "created_at": now, "updated_at": now})
@@ -301,8 +298,7 @@ def _import_contact(store: Store, c: dict[str, Any], now: str, counts: dict[str,
 
     for ident in c.get("identities") or []:
         kind = identity_kind(ident["channel"])
-        if store.scalar("SELECT 1 FROM identities WHERE kind = ? AND address = ?",
-                        [kind, ident["address"]]):
+        if repo.identity_taken(store, kind, ident["address"]):
             continue
         store.insert("identities", {"contact_id": c["id"], "kind": kind,
                                     "channel": ident["channel"], "address": ident["address"],
@@ -330,7 +326,7 @@ def _import_ticket(store: Store, t: dict[str, Any], counts: dict[str, int]) -> N
     })
     counts["tickets"] += 1
     for tag in t.get("tags") or []:
-        store.execute("INSERT OR IGNORE INTO tags (ticket_id, tag) VALUES (?, ?)", [t["id"], tag])
+        add_tag(store, t["id"], tag)
     cs = t.get("csat")
     if isinstance(cs, dict) and cs.get("asked_at"):
         _time(cs["asked_at"], "csat.asked_at")
@@ -345,12 +341,9 @@ def _import_ticket(store: Store, t: dict[str, Any], counts: dict[str, int]) -> N
             workflows.record_csat_answer(store, t["id"], cs["rating"], cs.get("comment") or "",
                                          cs["answered_at"], None)
     for m in t.get("messages") or []:
-        if store.scalar("SELECT 1 FROM messages WHERE id = ?", [m["id"]]):
+        if repo.message_exists(store, m["id"]):
             continue
-        if m.get("external_id") and store.scalar(
-            "SELECT 1 FROM messages WHERE channel = ? AND external_id = ?",
-            [m["channel"], m["external_id"]],
-        ):
+        if m.get("external_id") and repo.message_key_taken(store, m["channel"], m["external_id"]):
             continue
         delivery = m.get("delivery") or {}
         store.insert("messages", {
@@ -386,7 +379,7 @@ def _import_ticket(store: Store, t: dict[str, Any], counts: dict[str, int]) -> N
             })
         counts["messages"] += 1
     for e in t.get("events") or []:
-        if store.scalar("SELECT 1 FROM events WHERE id = ?", [e["id"]]):
+        if repo.event_exists(store, e["id"]):
             continue
         store.insert("events", {
             "id": e["id"], "ticket_id": e.get("ticket_id"), "contact_id": e.get("contact_id"),

@@ -46,6 +46,16 @@ class StoreError(SupportError):
     pass
 
 
+# The engine's errors under the store's own names (PEP 249's, which
+# psycopg shares), so services catch these and never import sqlite3.
+#: A write broke a uniqueness or foreign-key rule: the data was wrong, not
+#: the store (ingest quarantines the item; an import names the line).
+IntegrityError = sqlite3.IntegrityError
+#: The store itself failed (locked past the busy timeout, I/O, disk full,
+#: read-only): whoever keeps going past one bad item re-raises these.
+FAILURES: tuple[type[Exception], ...] = (sqlite3.OperationalError, StoreError)
+
+
 def files_dir_for(db_path: Path) -> Path:
     """Attachments sit beside the database: ``supportctl.db`` keeps its
     files in ``supportctl.files/``."""

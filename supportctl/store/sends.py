@@ -76,3 +76,9 @@ def ticket_tagged(store: Store, ticket_id: int, tags: tuple[str, ...]) -> bool:
         f"SELECT 1 FROM tags WHERE ticket_id = ? AND tag IN ({', '.join('?' for _ in tags)})",
         [ticket_id, *tags],
     ))
+
+
+def ticket_status_and_contact(store: Store, ticket_id: int) -> tuple[str, int | None] | None:
+    """What an acknowledgement checks on its ticket; None when there is none."""
+    row = store.one("SELECT status, contact_id FROM tickets WHERE id = ?", [ticket_id])
+    return None if row is None else (str(row[0]), None if row[1] is None else int(row[1]))
