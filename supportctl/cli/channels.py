@@ -108,10 +108,11 @@ def _report_send(store: Any, outbox_id: int, state: str) -> None:
     from supportctl.cli import render
 
     if state in ("failed", "unknown"):
-        row = store.one("SELECT error FROM outbox WHERE id = ?", [outbox_id])
+        from supportctl.store.outbox import error
+
         what = "may or may not have been sent" if state == "unknown" else "was not sent"
         render.error(
-            f"the message {what} ({row['error']}); it is kept as outbox entry {outbox_id}: "
+            f"the message {what} ({error(store, outbox_id)}); it is kept as outbox entry {outbox_id}: "
             f"`supportctl outbox retry {outbox_id}` resends it"
         )
         raise typer.Exit(1)
@@ -586,7 +587,9 @@ def outbox_retry(entry_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)) 
     from supportctl.services import outbox
 
     store = STATE.store()
-    row = store.one("SELECT account FROM outbox WHERE id = ?", [entry_id])
+    from supportctl.store.outbox import route
+
+    row = route(store, entry_id)
     if row is None:
         from supportctl.errors import NotFound
 
@@ -628,13 +631,13 @@ def q_list(fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
 
 
 def _q_rows() -> list[dict[str, Any]]:
+    from supportctl.store import quarantine
+
     return [
         {"id": r["id"], "account": r["account"], "source_ref": r["source_ref"], "reason": r["reason"],
          "size": r["size"], "created_at": r["created_at"], "retried_at": r["retried_at"],
          "resolved_at": r["resolved_at"], "channel": r["medium"]}
-        for r in STATE.store().execute(
-            "SELECT id, account, source_ref, reason, length(raw) AS size, created_at, retried_at, "
-            "resolved_at, medium FROM quarantine ORDER BY id")
+        for r in quarantine.entries(STATE.store())
     ]
 
 
@@ -650,12 +653,14 @@ def _q_list(fmt: str | None) -> None:
 
 
 def _q_raw(entry_id: int) -> bytes:
-    row = STATE.store().one("SELECT raw FROM quarantine WHERE id = ?", [entry_id])
-    if row is None:
+    from supportctl.store import quarantine
+
+    raw = quarantine.raw(STATE.store(), entry_id)
+    if raw is None:
         from supportctl.errors import NotFound
 
         raise NotFound(f"no quarantined message {entry_id}: see `supportctl quarantine list`")
-    return bytes(row["raw"])
+    return raw
 
 
 @q_app.command("show")

@@ -13,12 +13,12 @@ contact_app = typer.Typer(help="Contacts and their identities.", no_args_is_help
 app.add_typer(contact_app, name="contact")
 
 
-def _contacts(where: str = "", params: list[object] | None = None) -> list[dict[str, object]]:
+def _contacts(query: str | None = None) -> list[dict[str, object]]:
+    from supportctl.store.contacts import listed
     from supportctl.store.read import contact_json
 
     store = STATE.store()
-    ids = [r[0] for r in store.execute(
-        f"SELECT id FROM contacts WHERE merged_into IS NULL {where} ORDER BY id", params or [])]
+    ids = listed(store, query)
     return [c for c in (contact_json(store, i) for i in ids) if c]
 
 
@@ -31,11 +31,7 @@ def contact_list(
     from supportctl.cli import render
     from supportctl.safe import one_line
 
-    where, params = "", list[object]()
-    if query:
-        where = ("AND (name LIKE ? OR id IN (SELECT contact_id FROM identities WHERE address LIKE ?))")
-        params = [f"%{query}%", f"%{query}%"]
-    rows = _contacts(where, params)
+    rows = _contacts(query)
     if not render.machine(rows, fmt, ["id", "name", "ticket_count"]):  # type: ignore[arg-type]
         for c in rows:
             ids = ", ".join(f"{i['channel']}:{i['address']}" for i in c["identities"])  # type: ignore[attr-defined]

@@ -173,12 +173,9 @@ def db_info(fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
         "schema_version": store.version,
         "size_bytes": store.path.stat().st_size,
     }
-    for table in ("tickets", "messages", "contacts", "attachments", "events", "outbox", "quarantine"):
-        info[table] = store.scalar(f"SELECT count(*) FROM {table}")
-    info["outbox_pending"] = store.scalar(
-        "SELECT count(*) FROM outbox WHERE state IN ('queued', 'failed', 'unknown')")
-    info["quarantine_held"] = store.scalar(
-        "SELECT count(*) FROM quarantine WHERE resolved_at IS NULL")
+    from supportctl.store.upkeep import counts
+
+    info.update(counts(store))
     if fmt == "json":
         sys.stdout.write(render.dumps(info) + "\n")
     else:
@@ -243,10 +240,9 @@ def db_backup(target: Path = typer.Argument(..., metavar="PATH")) -> None:
 @db_app.command("vacuum")
 def db_vacuum() -> None:
     """Reclaim space and optimise the full-text index."""
-    store = STATE.store()
-    store.execute("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')")
-    store.execute("INSERT INTO messages_cjk(messages_cjk) VALUES ('optimize')")
-    store.execute("VACUUM")
+    from supportctl.store.upkeep import vacuum
+
+    vacuum(STATE.store())
 
 
 @app.command()

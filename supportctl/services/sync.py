@@ -173,11 +173,9 @@ def retry_quarantine(store: Store, settings_for: Callable[[str], ingest.IngestSe
     from supportctl.channels import parse_stored
     from supportctl.errors import ParseError
     from supportctl.models import Inbound, parse_iso
+    from supportctl.store import quarantine
 
-    rows = store.execute(
-        "SELECT id, account, medium, source_ref, raw, received_at FROM quarantine "
-        "WHERE resolved_at IS NULL ORDER BY id"
-    ).fetchall()
+    rows = quarantine.held(store)
     ok = 0
     progress.start("quarantine", "quarantine retry", len(rows))
     for r in rows:
@@ -189,22 +187,21 @@ def retry_quarantine(store: Store, settings_for: Callable[[str], ingest.IngestSe
         item = Inbound(medium=medium, raw=raw, needs_parse=True, source_ref=r["source_ref"] or "",
                        received_at=received)
         with store.tx():
-            store.execute("UPDATE quarantine SET retried_at = ? WHERE id = ?", [now, r["id"]])
+            quarantine.mark_retried(store, r["id"], now)
             if medium != "email":
                 try:
                     item = parse_stored(medium, raw, _entry_config(settings, r["account"]))
                 except Exception as exc:  # a parser bug must not stop the other retries
                     why = str(exc) if isinstance(exc, ParseError) else \
                         f"parser crashed: {type(exc).__name__}: {exc}"
-                    store.execute("UPDATE quarantine SET reason = ? WHERE id = ?",
-                                  [f"{why} ({medium})"[:500], r["id"]])
+                    quarantine.set_reason(store, r["id"], f"{why} ({medium})"[:500])
                     continue
                 item.raw = raw
                 item.received_at = item.received_at or received
                 item.source_ref = item.source_ref or r["source_ref"] or ""
             result = ingest._ingest_isolated(store, item, settings, now)
             if not result.quarantined:
-                store.execute("UPDATE quarantine SET resolved_at = ? WHERE id = ?", [now, r["id"]])
+                quarantine.resolve(store, r["id"], now)
                 ok += 1
     progress.finish("quarantine")
     return ok, len(rows) - ok

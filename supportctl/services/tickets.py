@@ -11,6 +11,7 @@ from supportctl.channels import medium as channel_medium
 from supportctl.errors import UsageError
 from supportctl.models import Address, Inbound
 from supportctl.services import contacts, ingest, outbox, triage
+from supportctl.store import tickets as repo
 from supportctl.store.db import Store
 
 
@@ -86,11 +87,7 @@ def _senders(store: Store, ticket_id: int) -> list[tuple[str, str]]:
     """The (identity kind, address) of everyone who wrote in on a ticket."""
     return [
         (identity_kind(r[0]), contacts.normalise(r[0], r[1]))
-        for r in store.execute(
-            "SELECT DISTINCT channel, from_address FROM messages WHERE ticket_id = ? "
-            "AND direction = 'in' AND from_address != ''",
-            [ticket_id],
-        ).fetchall()
+        for r in repo.senders(store, ticket_id)
     ]
 
 
@@ -98,10 +95,7 @@ def mark_spam(store: Store, ticket_id: int, actor: str, now: str) -> None:
     with store.tx():
         triage.require(store, ticket_id)
         for kind, address in _senders(store, ticket_id):
-            store.execute(
-                "INSERT OR IGNORE INTO spam_senders (kind, address, at) VALUES (?, ?, ?)",
-                [kind, address, now],
-            )
+            repo.block_sender(store, kind, address, now)
         triage.tag(store, ticket_id, ["spam"], actor, now)
         triage._set_status(store, triage.require(store, ticket_id), "closed", actor, now,
                            reason="spam")
@@ -113,8 +107,7 @@ def unmark_spam(store: Store, ticket_id: int, actor: str, now: str) -> None:
     with store.tx():
         triage.require(store, ticket_id)
         for kind, address in _senders(store, ticket_id):
-            if store.execute("DELETE FROM spam_senders WHERE kind = ? AND address = ?",
-                             [kind, address]).rowcount:
+            if repo.unblock_sender(store, kind, address):
                 store.event(actor, "unblock", now, ticket_id=ticket_id, address=address)
         triage.tag(store, ticket_id, ["spam"], actor, now, remove=True)
         triage._set_status(store, triage.require(store, ticket_id), "open", actor, now,
@@ -126,11 +119,7 @@ def attachments(store: Store, ticket_id: int) -> list[dict[str, Any]]:
     return [
         {"message_id": r["message_id"], "filename": r["filename"],
          "content_type": r["content_type"], "size": r["size"], "sha256": r["sha256"]}
-        for r in store.execute(
-            "SELECT a.* FROM attachments a JOIN messages m ON m.id = a.message_id "
-            "WHERE m.ticket_id = ? ORDER BY a.id",
-            [ticket_id],
-        )
+        for r in repo.attachments(store, ticket_id)
     ]
 
 

@@ -94,3 +94,14 @@ def erase(store: Store, contact_id: int, now: str) -> tuple[list[int], int, set[
     store.update("contacts", contact_id, {"name": "", "forgotten_at": now, "updated_at": now,
                                           "language": None})
     return tickets, n_msgs, digests
+
+
+def listed(store: Store, query: str | None = None) -> list[int]:
+    """Contacts not merged into another, by id; with ``query``, those whose
+    name or one of whose addresses contains it."""
+    where, params = "", list[object]()
+    if query:
+        where = ("AND (name LIKE ? OR id IN (SELECT contact_id FROM identities WHERE address LIKE ?))")
+        params = [f"%{query}%", f"%{query}%"]
+    return [int(r[0]) for r in store.execute(
+        f"SELECT id FROM contacts WHERE merged_into IS NULL {where} ORDER BY id", params)]

@@ -75,3 +75,16 @@ def contact_media(store: Store, ticket_id: int) -> set[str]:
     return {str(r[0]) for r in store.execute(
         "SELECT DISTINCT i.channel FROM identities i JOIN tickets t ON t.contact_id = i.contact_id"
         " WHERE t.id = ?", [ticket_id])}
+
+
+def error(store: Store, outbox_id: int) -> str | None:
+    """The entry's last error (None when it has none or does not exist)."""
+    row = store.one("SELECT error FROM outbox WHERE id = ?", [outbox_id])
+    return None if row is None else row["error"]
+
+
+def route(store: Store, outbox_id: int) -> dict[str, Any] | None:
+    """The channel entry (``account``) the entry goes out through; None
+    when there is no such entry."""
+    row = store.one("SELECT account FROM outbox WHERE id = ?", [outbox_id])
+    return None if row is None else dict(row)

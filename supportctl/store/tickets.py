@@ -96,3 +96,40 @@ def solved_before(store: Store, cutoff: str) -> list[int]:
             "SELECT id FROM tickets WHERE status = 'solved' AND solved_at <= ?", [cutoff]
         )
     ]
+
+
+def senders(store: Store, ticket_id: int) -> list[tuple[str, str]]:
+    """The (medium, address) of everyone who wrote in on the ticket, as
+    stored (not normalised)."""
+    return [
+        (str(r[0]), str(r[1]))
+        for r in store.execute(
+            "SELECT DISTINCT channel, from_address FROM messages WHERE ticket_id = ? "
+            "AND direction = 'in' AND from_address != ''",
+            [ticket_id],
+        ).fetchall()
+    ]
+
+
+def block_sender(store: Store, kind: str, address: str, now: str) -> None:
+    """File this identity's later mail as spam (once: a second block keeps
+    the first time)."""
+    store.execute(
+        "INSERT INTO spam_senders (kind, address, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        [kind, address, now],
+    )
+
+
+def unblock_sender(store: Store, kind: str, address: str) -> bool:
+    """Undo ``block_sender``; False when the identity was not blocked."""
+    return bool(store.execute("DELETE FROM spam_senders WHERE kind = ? AND address = ?",
+                              [kind, address]).rowcount)
+
+
+def attachments(store: Store, ticket_id: int) -> list[dict[str, Any]]:
+    """The attachment rows of the ticket's messages, in the order stored."""
+    return [dict(r) for r in store.execute(
+        "SELECT a.* FROM attachments a JOIN messages m ON m.id = a.message_id "
+        "WHERE m.ticket_id = ? ORDER BY a.id",
+        [ticket_id],
+    )]
