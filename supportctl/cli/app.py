@@ -350,8 +350,11 @@ def _refresh_sla(store: Any) -> None:
     wrote nothing and pay nothing. Without a loadable config the marks stay
     for the next ``sync``."""
     try:
-        if not store.conn.total_changes or not store.scalar(
-                "SELECT 1 FROM tickets WHERE sla_stale = 1 LIMIT 1"):
+        if not store.changed():
+            return
+        from supportctl.store.sla import any_stale
+
+        if not any_stale(store):
             return
         from supportctl.services import sla
 

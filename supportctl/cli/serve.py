@@ -27,7 +27,7 @@ def serve(
     serve_cfg = resolve_serve_secrets(cfg.serve)
     store = STATE.store(create=True)
     # Durable before the 2xx: each commit reaches the disk (WAL fsync).
-    store.conn.execute("PRAGMA synchronous = FULL")
+    store.durable_commits()
 
     def settings_for(account: str, entry: dict[str, Any] | None) -> Any:
         settings = _settings(account)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from supportctl.models import Inbound
 from supportctl.services import contacts
+from supportctl.store import contacts as contact_repo
 from supportctl.store.db import Store
 
 
@@ -26,8 +27,8 @@ def form_contact(store: Store, item: Inbound, now: str) -> int | None:
     if found is None:
         medium, address = ids[0]
         found = contacts.find_or_create(store, medium, address, name, now)
-    elif name and not store.scalar("SELECT name FROM contacts WHERE id = ?", [found]):
-        store.update("contacts", found, {"name": name, "updated_at": now})
+    elif name and not contact_repo.name(store, found):
+        contact_repo.set_name(store, found, name, now)
     for medium, address in ids:
         if contacts.find(store, medium, address) is None:
             contacts.add_identity(store, found, medium, address, now)

@@ -254,6 +254,15 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def changed(self) -> bool:
+        """Did this connection write anything since it opened?"""
+        return bool(self.conn.total_changes)
+
+    def durable_commits(self) -> None:
+        """Every commit reaches the disk before it returns (the WAL is
+        fsync'd each time), for a server that acknowledges what it stored."""
+        self.conn.execute("PRAGMA synchronous = FULL")
+
     # -- attachment files -------------------------------------------------
 
     def put_file(self, data: bytes) -> str:

@@ -42,6 +42,11 @@ def mark_fresh(store: Store, ticket_ids: list[int]) -> None:
                       chunk)
 
 
+def any_stale(store: Store) -> bool:
+    """Is any ticket's due time waiting to be recomputed?"""
+    return store.scalar("SELECT 1 FROM tickets WHERE sla_stale = 1 LIMIT 1") is not None
+
+
 def clear_stale_clocks(store: Store, *, ticket_id: int | None = None) -> int:
     """No SLA configured: stale tickets (or the one given) get no clocks;
     returns how many."""
