@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from supportctl.store.db import Store
 
 
-def message_by_external_id(store: Store, channel: str, external_id: str) -> sqlite3.Row | None:
+def message_by_external_id(store: Store, channel: str, external_id: str
+                           ) -> dict[str, Any] | None:
     """The stored message (``id``, ``ticket_id``, ``direction``) with this
     channel id."""
-    return store.one("SELECT id, ticket_id, direction FROM messages "
-                     "WHERE channel = ? AND external_id = ?",
-                     [channel, external_id])
+    row = store.one("SELECT id, ticket_id, direction FROM messages "
+                    "WHERE channel = ? AND external_id = ?",
+                    [channel, external_id])
+    return None if row is None else dict(row)
 
 
 def original_raw(store: Store, message_id: int) -> bytes | None:
@@ -23,14 +24,14 @@ def original_raw(store: Store, message_id: int) -> bytes | None:
     return None if raw is None else bytes(raw)
 
 
-def mails_reusing_id(store: Store, message_id: str) -> list[sqlite3.Row]:
+def mails_reusing_id(store: Store, message_id: str) -> list[dict[str, Any]]:
     """Mails stored under the SHA-256 of their bytes because another mail
     already had their Message-ID ``message_id`` (see ``ingest``). Only those
     keys are scanned (a range of the unique index), and they are few."""
-    return store.execute(
+    return [dict(r) for r in store.execute(
         "SELECT id, ticket_id FROM messages WHERE channel = 'email' "
         "AND external_id >= 'sha256:' AND external_id < 'sha256;' "
-        "AND json_extract(meta, '$.reused_message_id') = ?", [message_id]).fetchall()
+        "AND json_extract(meta, '$.reused_message_id') = ?", [message_id]).fetchall()]
 
 
 def last_threadable_email(store: Store, ticket_id: int) -> dict[str, Any] | None:

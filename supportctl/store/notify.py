@@ -117,5 +117,5 @@ def notified(store: Store, ticket_id: int, key: str, entry: str) -> bool:
 
 
 def record_notification(store: Store, ticket_id: int, key: str, entry: str, at: str) -> None:
-    store.execute("INSERT OR IGNORE INTO notifications (ticket_id, event, entry, at) "
-                  "VALUES (?, ?, ?, ?)", [ticket_id, key, entry, at])
+    store.execute("INSERT INTO notifications (ticket_id, event, entry, at) "
+                  "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", [ticket_id, key, entry, at])

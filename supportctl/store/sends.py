@@ -11,7 +11,8 @@ def mark_synced(store: Store, account: str, now: str) -> str:
     """Record the first sync of ``account`` (once); returns its time."""
     with store.tx():
         store.execute(
-            "INSERT OR IGNORE INTO channel_entries (account, first_synced_at) VALUES (?, ?)",
+            "INSERT INTO channel_entries (account, first_synced_at) VALUES (?, ?) "
+            "ON CONFLICT DO NOTHING",
             [account, now],
         )
     return str(first_synced_at(store, account) or now)
@@ -26,7 +27,8 @@ _UNFINISHED = "first_sync.unfinished:"
 def begin_first_sync(store: Store, account: str, now: str) -> None:
     with store.tx():
         store.execute(
-            "INSERT OR IGNORE INTO service_state (key, value, updated_at) VALUES (?, ?, ?)",
+            "INSERT INTO service_state (key, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             [_UNFINISHED + account, now, now])
 
 

@@ -233,7 +233,7 @@ def add_tags(store: Store, ticket_id: int, tags: list[tuple[str, str]], at: str)
     for _, tag in tags:  # shown as first typed (`VIP`), filtered by the lower-case key
         remember_tag_name(store, tag)
     tags = [(actor, tag.lower()) for actor, tag in tags]
-    store.executemany("INSERT OR IGNORE INTO tags (ticket_id, tag) VALUES (?, ?)",
+    store.executemany("INSERT INTO tags (ticket_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
                            [(ticket_id, tag) for _, tag in tags])
     store.executemany(
         "INSERT INTO events (ticket_id, actor, action, detail, at) VALUES (?, ?, 'tag', ?, ?)",
@@ -245,7 +245,7 @@ def remember_tag_name(store: Store, typed: str) -> None:
     import sqlite3
 
     try:
-        store.execute("INSERT OR IGNORE INTO tag_names (tag, display) VALUES (?, ?)",
+        store.execute("INSERT INTO tag_names (tag, display) VALUES (?, ?) ON CONFLICT DO NOTHING",
                       [typed.lower(), typed])
     except sqlite3.OperationalError as exc:
         # A store whose version number already passed m015 before m015 was
