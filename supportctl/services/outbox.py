@@ -302,8 +302,8 @@ def queue_reply(
             {"filename": a.filename, "content_type": a.content_type,
              "sha256": store.put_file(a.data)} for a in files
         ]
-        outbox_id = store.insert(
-            "outbox",
+        outbox_id = repo.add(
+            store,
             {"message_id": message_id, "ticket_id": ticket_id, "channel": medium,
              "account": account.get("name"), "state": "queued", "attempts": 0,
              "payload": json.dumps(payload, ensure_ascii=False), "created_at": now,
@@ -371,7 +371,7 @@ def send_entry(store: Store, outbox_id: int, channel: Channel, *, max_attempts: 
     with store.tx():
         claimed = repo.claim_for_send(store, outbox_id, INTERRUPTED, now)
         if claimed:
-            store.update("messages", row["message_id"], {
+            message_repo.set_delivery(store, row["message_id"], {
                 "delivery_state": "unknown", "delivery_error": INTERRUPTED})
     if not claimed:
         return str(repo.state(store, outbox_id))
@@ -385,25 +385,25 @@ def send_entry(store: Store, outbox_id: int, channel: Channel, *, max_attempts: 
         delay = timedelta(minutes=min(2 ** attempts, 240))
         retry = exc.temporary and not exc.unknown_outcome and attempts < max_attempts
         with store.tx():
-            store.update("outbox", outbox_id, {
+            repo.update(store, outbox_id, {
                 "state": state, "error": one_line(str(exc), 300), "temporary": int(retry),
                 "attempts": attempts, "updated_at": now,
                 "next_attempt_at": iso(utcnow() + delay) if retry else None,
             })
-            store.update("messages", row["message_id"], {
+            message_repo.set_delivery(store, row["message_id"], {
                 "delivery_state": state, "delivery_error": one_line(str(exc), 300)})
             store.event("outbox", "send_failed", now, ticket_id=row["ticket_id"],
                         outbox_id=outbox_id, state=state, error=one_line(str(exc), 300))
         return state
     with store.tx():
-        store.update("outbox", outbox_id, {
+        repo.update(store, outbox_id, {
             "state": result.state, "error": result.error or None, "attempts": row["attempts"] + 1,
             "updated_at": now, "next_attempt_at": None, "temporary": 0})
         fields: dict[str, Any] = {"delivery_state": result.state,
                                   "delivery_error": result.error or None}
         if result.external_id and out.medium != "email":
             fields["external_id"] = result.external_id
-        store.update("messages", row["message_id"], fields)
+        message_repo.set_delivery(store, row["message_id"], fields)
         if result.raw:
             message_repo.keep_original(store, row["message_id"], result.raw)
         store.event("outbox", "sent", now, ticket_id=row["ticket_id"], outbox_id=outbox_id,
@@ -428,7 +428,7 @@ def retry_entry(store: Store, outbox_id: int, channel: Channel, actor: str) -> s
     row = _open_entry(store, outbox_id, "nothing to retry")
     now = iso(utcnow()) or ""
     with store.tx():
-        store.update("outbox", outbox_id, {"state": "queued", "updated_at": now})
+        repo.update(store, outbox_id, {"state": "queued", "updated_at": now})
         store.event(actor, "outbox_retry", now, ticket_id=row["ticket_id"], outbox_id=outbox_id)
     return send_entry(store, outbox_id, channel)
 
@@ -437,8 +437,8 @@ def cancel_entry(store: Store, outbox_id: int, actor: str) -> None:
     row = _open_entry(store, outbox_id, "it cannot be cancelled")
     now = iso(utcnow()) or ""
     with store.tx():
-        store.update("outbox", outbox_id, {"state": "cancelled", "updated_at": now})
-        store.update("messages", row["message_id"], {"delivery_state": "failed",
+        repo.update(store, outbox_id, {"state": "cancelled", "updated_at": now})
+        message_repo.set_delivery(store, row["message_id"], {"delivery_state": "failed",
                                                      "delivery_error": "cancelled"})
         store.event(actor, "outbox_cancel", now, ticket_id=row["ticket_id"], outbox_id=outbox_id)
 
@@ -466,9 +466,9 @@ def refresh(store: Store, account: str, channel: Channel) -> int:
             u = updates.get(r["external_id"])
             if u is None:
                 continue
-            store.update("outbox", r["id"], {"state": u.state, "error": u.error or None,
+            repo.update(store, r["id"], {"state": u.state, "error": u.error or None,
                                              "updated_at": now})
-            store.update("messages", r["message_id"], {"delivery_state": u.state,
+            message_repo.set_delivery(store, r["message_id"], {"delivery_state": u.state,
                                                        "delivery_error": u.error or None})
             if u.state in FIRST_RESPONSE_STATES and not r["auto"]:
                 triage.on_reply_sent(store, r["ticket_id"], now)

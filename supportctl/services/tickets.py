@@ -78,7 +78,7 @@ def add_note(store: Store, ticket_id: int, text: str, actor: str, now: str) -> i
         item = Inbound(medium=t["channel"], raw=b"", text=text)
         mid = ingest.insert_message(store, ticket_id, item, direction="note", account=None,
                                     external_id=None, sent_at=now, now=now, author=actor)
-        store.update("tickets", ticket_id, {"updated_at": now})
+        repo.update(store, ticket_id, {"updated_at": now})
         store.event(actor, "note", now, ticket_id=ticket_id, message_id=mid)
     return mid
 

@@ -291,7 +291,7 @@ def _check_event(e: dict[str, Any]) -> None:
 def _import_contact(store: Store, c: dict[str, Any], now: str, counts: dict[str, int]) -> None:
     if repo.contact_exists(store, c["id"]):
         return
-    store.insert("contacts", {"id": c["id"], "name": c.get("name") or "",
+    repo.restore(store, "contacts", {"id": c["id"], "name": c.get("name") or "",
                               "created_at": now, "updated_at": now})
     counts["contacts"] += 1
     from supportctl.channels import identity_kind
@@ -300,7 +300,7 @@ def _import_contact(store: Store, c: dict[str, Any], now: str, counts: dict[str,
         kind = identity_kind(ident["channel"])
         if repo.identity_taken(store, kind, ident["address"]):
             continue
-        store.insert("identities", {"contact_id": c["id"], "kind": kind,
+        repo.restore(store, "identities", {"contact_id": c["id"], "kind": kind,
                                     "channel": ident["channel"], "address": ident["address"],
                                     "created_at": now})
 
@@ -311,7 +311,7 @@ def _import_ticket(store: Store, t: dict[str, Any], counts: dict[str, int]) -> N
     if contact:
         _import_contact(store, contact, now, counts)
     sla = t.get("sla") or {}
-    store.insert("tickets", {
+    repo.restore(store, "tickets", {
         "id": t["id"], "status": t["status"], "priority": t.get("priority") or "normal",
         "subject": t.get("subject") or "", "channel": t["channel"], "account": t.get("account"),
         "contact_id": contact["id"] if contact else None, "assignee": t.get("assignee"),
@@ -346,7 +346,7 @@ def _import_ticket(store: Store, t: dict[str, Any], counts: dict[str, int]) -> N
         if m.get("external_id") and repo.message_key_taken(store, m["channel"], m["external_id"]):
             continue
         delivery = m.get("delivery") or {}
-        store.insert("messages", {
+        repo.restore(store, "messages", {
             "id": m["id"], "ticket_id": t["id"], "direction": m["direction"],
             "channel": m["channel"], "account": m.get("account"),
             "external_id": m.get("external_id"),
@@ -364,7 +364,7 @@ def _import_ticket(store: Store, t: dict[str, Any], counts: dict[str, int]) -> N
             "language": m.get("language"),
         })
         if m.get("raw"):
-            store.insert("originals", {"message_id": m["id"],
+            repo.restore(store, "originals", {"message_id": m["id"],
                                        "raw": base64.b64decode(m["raw"], validate=True)})
         for a in m.get("attachments") or []:
             if a.get("data") is not None:
@@ -372,7 +372,7 @@ def _import_ticket(store: Store, t: dict[str, Any], counts: dict[str, int]) -> N
                 if store.put_file(data) != a["sha256"]:
                     raise ValueError(f"attachment {a['filename']!r} does not match its sha256")
                 counts["files"] += 1
-            store.insert("attachments", {
+            repo.restore(store, "attachments", {
                 "message_id": m["id"], "filename": a["filename"], "content_type": a["content_type"],
                 "size": a["size"], "sha256": a["sha256"], "content_id": a.get("content_id"),
                 "inline": int(bool(a.get("inline"))),
@@ -381,7 +381,7 @@ def _import_ticket(store: Store, t: dict[str, Any], counts: dict[str, int]) -> N
     for e in t.get("events") or []:
         if repo.event_exists(store, e["id"]):
             continue
-        store.insert("events", {
+        repo.restore(store, "events", {
             "id": e["id"], "ticket_id": e.get("ticket_id"), "contact_id": e.get("contact_id"),
             "actor": e["actor"], "action": e["action"],
             "detail": json.dumps(e.get("detail") or {}, ensure_ascii=False, sort_keys=True),

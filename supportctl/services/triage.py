@@ -53,7 +53,7 @@ def _set_status(store: Store, t: dict[str, Any], status: str, actor: str, now: s
         fields["sla_paused_at"] = now
     elif t["status"] == "pending":
         fields["sla_paused_at"] = None
-    store.update("tickets", t["id"], fields)
+    repo.update(store, t["id"], fields)
     store.event(actor, "status", now, ticket_id=t["id"], old=t["status"], new=status, **why)
 
 
@@ -84,7 +84,7 @@ def on_inbound(store: Store, ticket_id: int, actor: str, now: str) -> None:
     """A customer wrote: pending or solved → open; a snooze ends early."""
     t = require(store, ticket_id)
     if t["snoozed_until"]:
-        store.update("tickets", ticket_id, {"snoozed_until": None})
+        repo.update(store, ticket_id, {"snoozed_until": None})
         store.event(actor, "unsnooze", now, ticket_id=ticket_id, reason="customer replied")
     if t["status"] in ("pending", "solved", "closed"):
         _set_status(store, t, "open", actor, now, reason="customer replied")
@@ -119,7 +119,7 @@ def assign(store: Store, ticket_id: int, name: str | None, actor: str, now: str,
         t = require(store, ticket_id)
         if t["assignee"] == name:
             return
-        store.update("tickets", ticket_id, {"assignee": name, "updated_at": now})
+        repo.update(store, ticket_id, {"assignee": name, "updated_at": now})
         store.event(actor, "assign", now, ticket_id=ticket_id, old=t["assignee"], new=name,
                     **({"history": True} if history else {}))
 
@@ -131,7 +131,7 @@ def priority(store: Store, ticket_id: int, level: str, actor: str, now: str) -> 
         t = require(store, ticket_id)
         if t["priority"] == level:
             return
-        store.update("tickets", ticket_id, {"priority": level, "updated_at": now})
+        repo.update(store, ticket_id, {"priority": level, "updated_at": now})
         store.event(actor, "priority", now, ticket_id=ticket_id, old=t["priority"], new=level)
 
 
@@ -151,13 +151,13 @@ def tag(store: Store, ticket_id: int, tags: list[str], actor: str, now: str, *, 
                        else repo.add_tag(store, ticket_id, name))
             if changed:
                 store.event(actor, "untag" if remove else "tag", now, ticket_id=ticket_id, tag=name)
-                store.update("tickets", ticket_id, {"updated_at": now})
+                repo.update(store, ticket_id, {"updated_at": now})
 
 
 def snooze(store: Store, ticket_id: int, until: str | None, actor: str, now: str) -> None:
     with store.tx():
         require(store, ticket_id)
-        store.update("tickets", ticket_id, {"snoozed_until": until, "updated_at": now})
+        repo.update(store, ticket_id, {"snoozed_until": until, "updated_at": now})
         store.event(actor, "snooze" if until else "unsnooze", now, ticket_id=ticket_id, until=until)
 
 
@@ -173,11 +173,11 @@ def merge(store: Store, from_id: int, into_id: int, actor: str, now: str) -> Non
         repo.move_contents(store, from_id, into_id)
         refresh_counts(store, into_id)
         refresh_counts(store, from_id)
-        store.update("tickets", from_id, {"merged_into": into_id, "updated_at": now})
+        repo.update(store, from_id, {"merged_into": into_id, "updated_at": now})
         _set_status(store, require(store, from_id), "closed", actor, now, reason="merged")
         if dst["status"] in ("solved", "closed") and src["status"] in ("new", "open", "pending"):
             _set_status(store, require(store, into_id), "open", actor, now, reason="merged")
-        store.update("tickets", into_id, {"updated_at": now})
+        repo.update(store, into_id, {"updated_at": now})
         store.event(actor, "merge", now, ticket_id=into_id, merged=from_id)
         store.event(actor, "merged", now, ticket_id=from_id, into=into_id)
 

@@ -52,3 +52,9 @@ def keep_original(store: Store, message_id: int, raw: bytes) -> None:
         "ON CONFLICT (message_id) DO UPDATE SET raw = excluded.raw",
         [message_id, raw],
     )
+
+
+def set_delivery(store: Store, message_id: int, fields: dict[str, Any]) -> None:
+    """Record what became of an outgoing message: ``delivery_state``,
+    ``delivery_error`` and, once the channel names it, ``external_id``."""
+    store.update("messages", message_id, fields)

@@ -88,3 +88,13 @@ def route(store: Store, outbox_id: int) -> dict[str, Any] | None:
     when there is no such entry."""
     row = store.one("SELECT account FROM outbox WHERE id = ?", [outbox_id])
     return None if row is None else dict(row)
+
+
+def add(store: Store, row: dict[str, Any]) -> int:
+    """A new entry (``row``: its columns); returns its id."""
+    return store.insert("outbox", row)
+
+
+def update(store: Store, outbox_id: int, fields: dict[str, Any]) -> None:
+    """Set these columns of the entry."""
+    store.update("outbox", outbox_id, fields)

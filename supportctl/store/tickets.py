@@ -133,3 +133,8 @@ def attachments(store: Store, ticket_id: int) -> list[dict[str, Any]]:
         "WHERE m.ticket_id = ? ORDER BY a.id",
         [ticket_id],
     )]
+
+
+def update(store: Store, ticket_id: int, fields: dict[str, Any]) -> None:
+    """Set these columns of the ticket."""
+    store.update("tickets", ticket_id, fields)

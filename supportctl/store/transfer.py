@@ -4,6 +4,8 @@ is in. Runs inside the import's one transaction."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from supportctl.store.db import Store
 
 
@@ -47,3 +49,16 @@ def restore_link(store: Store, ticket_id: int, key: str, target: int) -> None:
         "AND EXISTS (SELECT 1 FROM tickets WHERE id = ?)",
         [target, ticket_id, target],
     )
+
+
+#: What an import restores, row by row with its own ids (``restore``).
+RESTORED = ("contacts", "identities", "tickets", "messages", "originals", "attachments", "events")
+
+
+def restore(store: Store, table: str, row: dict[str, Any]) -> None:
+    """Write one exported row back verbatim (ids and times included) into
+    ``table``, one of ``RESTORED``. A clash with a stored row raises
+    ``db.IntegrityError``."""
+    if table not in RESTORED:
+        raise ValueError(f"an import restores no {table}")
+    store.insert(table, row)

@@ -6,7 +6,8 @@ import ``sqlite3`` (nor reach for the store's raw connection), so a second
 engine (PostgreSQL) needs a second ``store`` and nothing else. Checked by
 walking each module's ``ast``: every string literal (f-string parts
 included) that reads as an SQL statement, every ``import sqlite3``, every
-``.execute``/``.executemany``/``.one``/``.scalar`` call and every ``.conn``
+``.execute``/``.executemany``/``.one``/``.scalar`` call, every
+``.insert("table", …)``/``.update("table", …)`` and every ``.conn``
 attribute outside the store is reported with its line."""
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ SQL = re.compile(
 
 #: Calls that hand SQL text to the engine.
 RAW_CALLS = {"execute", "executemany", "executescript", "one", "scalar"}
+#: The store's generic row helpers, called with a table name: schema
+#: knowledge that belongs behind a named store function.
+TABLE_CALLS = {"insert", "update"}
 
 
 def _strings(tree: ast.AST) -> list[tuple[int, str]]:
@@ -83,6 +87,11 @@ def problems_in_source(rel: str, source: str) -> list[str]:
                 first = node.args[0]
                 if not (isinstance(first, ast.Constant) and not isinstance(first.value, str)):
                     found.append(f"{rel}:{node.lineno}: .{node.func.attr}(...) passes SQL")
+            if node.func.attr in TABLE_CALLS and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    found.append(f"{rel}:{node.lineno}: .{node.func.attr}({first.value!r}, ...) "
+                                 "names a table")
         elif isinstance(node, ast.Attribute) and node.attr == "conn":
             found.append(f"{rel}:{node.lineno}: reaches the raw connection (.conn)")
     for line, text in _strings(tree):
@@ -123,7 +132,10 @@ def test_the_check_sees_sql() -> None:
         "f = 'Select a channel from the list'\n"
         "g = 'update the ticket: set its status'\n"
         "h = 'SELECT count(*) FROM x'\n"
+        "i = store.update('tickets', 1, {})\n"
+        "j = seen.update({'a': 1})\n"
+        "k = names.insert(0, 'x')\n"
     )
     found = problems_in_source("sample.py", source)
     lines = sorted({int(p.split(":")[1]) for p in found})
-    assert lines == [1, 2, 3, 4, 5, 6, 9], found
+    assert lines == [1, 2, 3, 4, 5, 6, 9, 10], found
