@@ -48,6 +48,9 @@ SQL = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 
+#: Database drivers: only the store talks to one.
+ENGINES = {"sqlite3", "sqlite_utils", "psycopg", "psycopg2"}
+
 #: Calls that hand SQL text to the engine.
 RAW_CALLS = {"execute", "executemany", "executescript", "one", "scalar"}
 #: The store's generic row helpers, called with a table name: schema
@@ -77,10 +80,11 @@ def problems_in_source(rel: str, source: str) -> list[str]:
     found: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            if any(a.name == "sqlite3" or a.name.startswith("sqlite3.") for a in node.names):
-                found.append(f"{rel}:{node.lineno}: imports sqlite3")
+            for alias in node.names:
+                if alias.name.split(".")[0] in ENGINES:
+                    found.append(f"{rel}:{node.lineno}: imports {alias.name}")
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "sqlite3" or node.module.startswith(("sqlite3.", "sqlite_utils")):
+            if node.module.split(".")[0] in ENGINES:
                 found.append(f"{rel}:{node.lineno}: imports {node.module}")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             if node.func.attr in RAW_CALLS and node.args:
@@ -135,7 +139,8 @@ def test_the_check_sees_sql() -> None:
         "i = store.update('tickets', 1, {})\n"
         "j = seen.update({'a': 1})\n"
         "k = names.insert(0, 'x')\n"
+        "import sqlite_utils.db\n"
     )
     found = problems_in_source("sample.py", source)
     lines = sorted({int(p.split(":")[1]) for p in found})
-    assert lines == [1, 2, 3, 4, 5, 6, 9, 10], found
+    assert lines == [1, 2, 3, 4, 5, 6, 9, 10, 13], found
