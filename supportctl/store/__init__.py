@@ -10,5 +10,6 @@ events and attachment files. Nothing outside this package writes SQL,
 imports a database driver or touches ``Store.conn``
 (``tests/store/test_seam.py``), so a second engine is a second store.
 Engine errors reach callers under the store's names (``db.IntegrityError``,
-``db.FAILURES``). Rows come back as plain dicts or tuples where a caller
-keeps them."""
+``db.FAILURES``). Rows come back as plain dicts or tuples; a few older
+functions (``notify``, ``sla``, ``workflows``, typed ``Any``) still hand out
+the engine's rows, read by name."""
