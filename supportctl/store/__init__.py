@@ -12,4 +12,4 @@ imports a database driver or touches ``Store.conn``
 Engine errors reach callers under the store's names (``db.IntegrityError``,
 ``db.FAILURES``). Rows come back as plain dicts or tuples; a few older
 functions (``notify``, ``sla``, ``workflows``, typed ``Any``) still hand out
-the engine's rows, read by name."""
+the engine's rows (``sqlite3.Row``)."""
