@@ -586,12 +586,14 @@ class ImapChannel(BaseChannel):
         timer.start()
         try:
             yield
-        except (ChannelError, OSError):
-            if fired.is_set():
+        except (ChannelError, OSError) as exc:
+            if fired.is_set() or _socket_timed_out(exc):
                 raise self._hung(doing, seconds, where) from None
             raise
-        except Exception:
-            if fired.is_set() and smtp is not None:  # smtplib's own errors on a cut socket
+        except Exception as exc:
+            # smtplib's own errors on a cut socket, or on its socket's own
+            # timeout (the same length: on a loaded machine it may fire first).
+            if smtp is not None and (fired.is_set() or _socket_timed_out(exc)):
                 raise self._hung(doing, seconds, where) from None
             raise
         finally:
@@ -1054,6 +1056,19 @@ def _smtp_code_error(where: str, doing: str, exc: smtplib.SMTPResponseException)
         f"{where}: {doing} refused: {exc.smtp_code} {_short(text)}",
         temporary=400 <= exc.smtp_code < 500,
     )
+
+
+def _socket_timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or was raised while handling, a socket timeout
+    (smtplib turns one into ``SMTPServerDisconnected``)."""
+    seen = 0
+    cur: BaseException | None = exc
+    while cur is not None and seen < 5:
+        if isinstance(cur, TimeoutError):
+            return True
+        cur = cur.__cause__ or cur.__context__
+        seen += 1
+    return False
 
 
 def _short(value: object) -> str:

@@ -141,3 +141,24 @@ def test_a_hung_smtp_server_fails_the_send_within_the_timeout(
     [entry] = run_cli("--db", str(cli.db), "outbox", "list", "--format", "json", env=env).json()
     # Nothing was handed over: a failed send to retry, not an unknown one.
     assert entry["state"] == "failed", entry
+
+
+def test_smtplib_socket_timeout_firing_before_the_deadline_is_still_a_hung_server(
+        server: Any) -> None:
+    """The socket's own timeout and the deadline are the same length; on a
+    loaded machine the socket's may fire first, and smtplib reports it as
+    "connection unexpectedly closed". It is still a server that stopped
+    answering (it once read "SMTPServerDisconnected while connecting")."""
+    from supportctl.channels import build
+    from supportctl.errors import ChannelTimeout
+
+    port = server(_silent)
+    channel: Any = build({"name": "shop-mail", "type": "imap", "host": "127.0.0.1", "port": port,
+                          "security": "none", "username": "u", "password": "p",
+                          "smtp": {"host": "127.0.0.1", "port": port, "security": "none",
+                                   "timeout": 1}})
+    original = channel._deadline
+    # The deadline comes late: only the socket's timeout can end the wait.
+    channel._deadline = lambda doing, seconds, smtp=None: original(doing, seconds * 20, smtp)
+    with pytest.raises(ChannelTimeout, match=f"127.0.0.1:{port} stopped answering"):
+        channel._smtp_connect()
