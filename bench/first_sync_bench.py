@@ -22,6 +22,11 @@ the mailbox size, a few times the largest message.
 
 ``--no-pool`` runs the syncs with parsing ahead switched off (the
 ``THRESHOLD`` raised past the size), to see what the worker processes buy.
+
+``--import-messages N`` (default 1 000 000; 0 skips it): ``supportctl
+import --format jsonl`` of N messages (N/10 tickets of ten messages, one
+in ten CJK: ``bench/bench_cjk.py``'s dump) into a fresh store, time, CPU,
+rate and peak RSS. Budget: 1 000 000 messages <= 45 s.
 """
 
 from __future__ import annotations
@@ -191,12 +196,33 @@ channels:
     return [sys.executable, "-c", code, "sync", "-q"], env
 
 
+def import_jsonl(work: Path, messages: int) -> dict[str, float]:
+    """``import --format jsonl`` of ``messages`` messages into a fresh store."""
+    from bench.bench_cjk import jsonl_dump
+
+    dump = work / "dump.jsonl"
+    jsonl_dump(dump, max(messages // 10, 1))
+    db = work / "import.db"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_CONFIG_HOME": str(work / "xdg-config"),
+           "XDG_DATA_HOME": str(work / "xdg-data")}
+    env.pop("SUPPORTCTL_CONFIG", None)
+    wall, cpu, main_kb, _ = run([sys.executable, "-m", "supportctl", "--db", str(db), "import",
+                                 str(dump), "--format", "jsonl"], env)
+    verdict = "pass" if wall <= 45 * messages / 1_000_000 else "MISS"
+    print(f"\nimport --format jsonl of {messages} messages ({dump.stat().st_size / 1e6:.0f} MB): "
+          f"{wall:.1f} s ({cpu:.1f} s CPU), {messages / wall:,.0f} messages/s, peak "
+          f"{main_kb / 1024:.0f} MB (budget 45 s per 1 000 000: {verdict})")
+    dump.unlink()
+    return {"messages": messages, "wall": wall, "cpu": cpu, "peak_kb": main_kb}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="5000,20000")
     ap.add_argument("--memory", default="5000,20000,100000")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--no-pool", action="store_true")
+    ap.add_argument("--import-messages", type=int, default=1_000_000)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     shared = _shared()
@@ -258,6 +284,14 @@ def main() -> None:
                       f"message {largest / 1024:.0f} KB")
                 out["memory"][str(size)] = {"tree_kb": tree_kb, "main_kb": main_kb,  # type: ignore[index]
                                             "largest": largest, "wall": wall}
+        mem: dict[str, dict[str, int]] = out["memory"]  # type: ignore[assignment]
+        if len(mem) > 1:
+            peaks = [v["tree_kb"] for v in mem.values()]
+            print("\npeak memory by mailbox size (whole tree / main process): " + ", ".join(
+                f"{k}: {v['tree_kb'] / 1024:.0f} / {v['main_kb'] / 1024:.0f} MB" for k, v in mem.items())
+                + f"; largest over smallest {max(peaks) / min(peaks):.2f} (flat: close to 1)")
+        if args.import_messages:
+            out["import"] = import_jsonl(work, args.import_messages)
     finally:
         dovecot.stop()
         shutil.rmtree(work, ignore_errors=True)

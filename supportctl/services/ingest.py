@@ -36,6 +36,7 @@ from typing import Any
 from supportctl.errors import ParseError
 from supportctl.models import Batch, Inbound, iso, parse_iso, shift, utcnow
 from supportctl.services import contacts, triage
+from supportctl.store import workflows
 from supportctl.store.db import Store, StoreError
 
 TOKEN = re.compile(r"\[#(\d+)\]")
@@ -89,8 +90,11 @@ def ingest_batch(store: Store, batch: Batch, settings: IngestSettings) -> BatchS
     summary = BatchSummary()
     now = iso(utcnow()) or ""
     with store.tx():
+        # Read once for the batch (the write lock is ours until COMMIT):
+        # with no spam sender on record no message needs the lookup.
+        spam = workflows.any_spam_senders(store)
         for item in batch.items:
-            res = _ingest_isolated(store, item, settings, now)
+            res = _ingest_isolated(store, item, settings, now, spam_senders=spam)
             summary.results.append(res)
             if res.quarantined:
                 summary.quarantined += 1
@@ -104,7 +108,8 @@ def ingest_batch(store: Store, batch: Batch, settings: IngestSettings) -> BatchS
     return summary
 
 
-def _ingest_isolated(store: Store, item: Inbound, settings: IngestSettings, now: str) -> IngestResult:
+def _ingest_isolated(store: Store, item: Inbound, settings: IngestSettings, now: str, *,
+                     spam_senders: bool = True) -> IngestResult:
     """One item in its own savepoint: a bug that trips over one message
     quarantines that message (raw, with the reason) instead of failing the
     batch on every run and blocking the mail behind it. Storage errors
@@ -112,7 +117,7 @@ def _ingest_isolated(store: Store, item: Inbound, settings: IngestSettings, now:
     the cursor does not move."""
     try:
         with store.tx():
-            return ingest_one(store, item, settings, now=now)
+            return ingest_one(store, item, settings, now=now, spam_senders=spam_senders)
     except (sqlite3.OperationalError, StoreError):
         raise
     except Exception as exc:
@@ -143,8 +148,10 @@ def parse_item(item: Inbound) -> Inbound:
     return parse_email(item.raw, received_at=item.received_at, source_ref=item.source_ref)
 
 
-def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: str) -> IngestResult:
-    """Store one item (inside the caller's transaction)."""
+def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: str,
+               spam_senders: bool = True) -> IngestResult:
+    """Store one item (inside the caller's transaction). ``spam_senders``
+    False says the caller knows none is on record."""
     try:
         item = parse_item(item)
     except ParseError as exc:
@@ -216,15 +223,11 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
             if csat_answer is not None:
                 ticket_id, linked = csat_answer[0], None
 
-    spam_sender = bool(sender) and bool(
-        store.scalar(
-            "SELECT 1 FROM spam_senders WHERE kind = ? AND address = ?",
-            [contacts.identity_kind(medium), contacts.normalise(medium, sender)],
-        )
-    )
+    spam_sender = bool(sender) and spam_senders and workflows.is_spam_sender(
+        store, contacts.identity_kind(medium), contacts.normalise(medium, sender))
     created = False
+    contact_id: int | None = None
     if ticket_id is None:
-        contact_id = None
         if sender and not own and medium == "web":
             from supportctl.services.web import form_contact
 
@@ -247,10 +250,13 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
         )
         created = True
 
+    # The language goes into the message's row as it is inserted.
+    language = _language_of(item, settings) if direction == "in" and not is_report else None
     message_id = insert_message(
         store, ticket_id, item, direction=direction, account=settings.account,
         external_id=ext, sent_at=sent_at, now=now,
         delivery=(item.report_state, item.report_error) if is_report else None,
+        language=language,
     )
     bump_ticket(store, ticket_id, sent_at, inbound=direction == "in", now=now)
     automatic = bool(item.auto_reason) and not is_report
@@ -283,9 +289,8 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
         # Kept, not dropped as a duplicate: say so where an agent looks.
         store.event(settings.actor, "message.id_reused", now, ticket_id=ticket_id,
                     message_id=message_id, message_id_header=reused, stored_as=ext)
-    language = None
     if direction == "in" and not is_report:
-        language = _detect_language(store, ticket_id, message_id, item, settings, now)
+        _contact_language(store, ticket_id, contact_id if created else None, language, now)
         _answers_and_opt_outs(store, ticket_id, message_id, item, csat_answer, settings, now)
     if (direction == "in" and not is_report and csat_answer is None
             and settings.config is not None and getattr(settings.config, "rules", None)):
@@ -379,22 +384,25 @@ def _says_the_same(store: Store, message_id: int, key: str) -> bool:
     return raw is None or content_key(raw) == key
 
 
-def _detect_language(store: Store, ticket_id: int, message_id: int, item: Inbound,
-                     settings: IngestSettings, now: str) -> str | None:
-    """The message's language (None when unsure); the contact keeps the
-    last confident one."""
+def _language_of(item: Inbound, settings: IngestSettings) -> str | None:
+    """The message's language (None when unsure): found by a parsing
+    worker already, or detected here."""
     from supportctl.services import language as lang
-    from supportctl.store import workflows
 
-    found = item.language if item.language_ready else \
-        lang.detect(item.text or item.subject or "", lang.languages_of(settings.config))
+    if item.language_ready:
+        return item.language
+    return lang.detect(item.text or item.subject or "", lang.languages_of(settings.config))
+
+
+def _contact_language(store: Store, ticket_id: int, contact: int | None, found: str | None,
+                      now: str) -> None:
+    """The contact keeps the last confident language (``contact``: the
+    ticket's contact when the caller knows it)."""
     if found is None:
-        return None
-    workflows.set_message_language(store, message_id, found)
-    contact = workflows.ticket_contact(store, ticket_id)
+        return
+    contact = contact or workflows.ticket_contact(store, ticket_id)
     if contact is not None:
         workflows.set_contact_language(store, contact, found, now)
-    return found
 
 
 def _answers_and_opt_outs(store: Store, ticket_id: int, message_id: int, item: Inbound,
@@ -448,7 +456,7 @@ def create_ticket(
 def insert_message(
     store: Store, ticket_id: int, item: Inbound, *, direction: str, account: str | None,
     external_id: str | None, sent_at: str, now: str, author: str | None = None,
-    delivery: tuple[str, str] | None = None,
+    delivery: tuple[str, str] | None = None, language: str | None = None,
 ) -> int:
     # A large attachment comes in pieces (``AttachmentData.chunks``) and is
     # streamed to its file, never held whole (SPEC §8: peak memory a few
@@ -475,6 +483,7 @@ def insert_message(
             "delivery_error": (delivery[1] or None) if delivery else None,
             "auto_reason": item.auto_reason or None, "source_ref": item.source_ref or None,
             "meta": json.dumps(item.meta, ensure_ascii=False, sort_keys=True) if item.meta else None,
+            **({"language": language} if language is not None else {}),
         },
     )
     if item.raw:

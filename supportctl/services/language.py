@@ -75,7 +75,13 @@ def _languages_in(config: Any) -> tuple[str, ...]:
 def detect(text: str, languages: Iterable[str] = DEFAULT_LANGUAGES) -> str | None:
     """ISO 639-1 code of ``text``, or None when unsure."""
     sample = _NOISE.sub(" ", _QUOTE.sub("", text[:SAMPLE]))
-    if sum(ch.isalpha() for ch in sample) < 3:
+    letters = 0
+    for ch in sample:  # three letters at least; most texts show them at once
+        if ch.isalpha():
+            letters += 1
+            if letters == 3:
+                break
+    else:
         return None
     lang, prob = _model(tuple(languages)).classify(sample)
     return str(lang) if prob >= CONFIDENT else None

@@ -28,6 +28,17 @@ def contact_language(store: Store, contact_id: int | None) -> str | None:
     return lang
 
 
+def any_spam_senders(store: Store) -> bool:
+    """Whether any sender is on record as spam (``tickets.mark_spam``)."""
+    return bool(store.scalar("SELECT 1 FROM spam_senders LIMIT 1"))
+
+
+def is_spam_sender(store: Store, kind: str, address: str) -> bool:
+    """Whether this (normalised) identity is on record as spam."""
+    return bool(store.scalar("SELECT 1 FROM spam_senders WHERE kind = ? AND address = ?",
+                             [kind, address]))
+
+
 def ticket_contact(store: Store, ticket_id: int) -> int | None:
     cid: int | None = store.scalar("SELECT contact_id FROM tickets WHERE id = ?", [ticket_id])
     return cid
