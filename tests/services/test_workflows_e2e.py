@@ -211,7 +211,9 @@ def test_a_catastrophic_pattern_does_not_hang_sync(cli: Any, shop: Any) -> None:
         tw.inbound(f"+1555000001{k}", "x" * 1500 + "!", sent=WEDNESDAY - timedelta(minutes=k))
     started = time.monotonic()
     sync(cli, env, WEDNESDAY)
-    assert time.monotonic() - started < 30
+    # Unbounded, '(x+x+)+y' on 1 500 x's would run for ages: any bound tells
+    # the two apart; a generous one holds on a loaded machine.
+    assert time.monotonic() - started < 120
     ts = tickets(cli, env)
     # (a first sync's mail is history, tagged so: issue 11)
     assert len(ts) == 3 and all(t["tags"] == ["history", "sane"] for t in ts)
