@@ -91,28 +91,35 @@ class Context:
 
     @cached_property
     def outside_hours(self) -> bool:
-        from supportctl.services.sla import hours_from_config, is_business_time
+        from supportctl.services.sla import hours_from_config
 
-        hours = hours_from_config(self.config)
-        if hours is None or not hours.periods:
-            return False
-        # Working periods open and close on whole local minutes, so within
-        # one UTC minute (in a zone whose offset is whole minutes) the answer
-        # is the same: a sync of many messages asks once per minute.
-        key = (id(hours), self.sent_at[:16])
-        found = _outside_by_minute.get(key)
-        if found is not None:
-            return found
-        when = parse_iso(self.sent_at)
-        if when is None:
-            return False
-        found = not is_business_time(when, hours)
-        offset = when.astimezone(hours.tz).utcoffset()
-        if len(self.sent_at) == 20 and offset is not None and not offset.seconds % 60:
-            if len(_outside_by_minute) > 10_000:
-                _outside_by_minute.clear()
-            _outside_by_minute[key] = found
+        return _outside(hours_from_config(self.config), self.sent_at)
+
+
+def _outside(hours: Any, sent_at: str) -> bool:
+    """Whether ``sent_at`` (ISO 8601) is outside business ``hours``;
+    False without working periods."""
+    if hours is None or not hours.periods:
+        return False
+    # Working periods open and close on whole local minutes, so within
+    # one UTC minute (in a zone whose offset is whole minutes) the answer
+    # is the same: a sync of many messages asks once per minute.
+    key = (id(hours), sent_at[:16])
+    found = _outside_by_minute.get(key)
+    if found is not None:
         return found
+    from supportctl.services.sla import is_business_time
+
+    when = parse_iso(sent_at)
+    if when is None:
+        return False
+    found = not is_business_time(when, hours)
+    offset = when.astimezone(hours.tz).utcoffset()
+    if len(sent_at) == 20 and offset is not None and not offset.seconds % 60:
+        if len(_outside_by_minute) > 10_000:
+            _outside_by_minute.clear()
+        _outside_by_minute[key] = found
+    return found
 
 
 @dataclass
@@ -225,23 +232,53 @@ def _branches(sub: Any) -> bool:
 
 def search(pattern: str, text: str) -> bool | None:
     """Whether ``pattern`` occurs in ``text``; None when it timed out."""
-    if pattern in _timed_out:
-        return None
+    return _searcher(pattern)(text)
+
+
+_searchers: dict[str, Callable[[str], bool | None]] = {}
+
+
+def _searcher(pattern: str) -> Callable[[str], bool | None]:
+    """``search`` for one pattern, its compiled form bound once."""
+    found = _searchers.get(pattern)
+    if found is not None:
+        return found
     kind, p, fast = _pattern(pattern)
     if kind == "words":
-        low = text.lower()
-        return any(w in low for w in p)
-    if len(text) <= fast or not text:
-        # A bounded worst case (see _fast_limit), or nothing to backtrack
-        # over: no timer (every SMS has an empty subject).
-        return p.search(text) is not None
-    try:
-        return p.search(text, timeout=REGEX_TIMEOUT) is not None
-    except TimeoutError:
-        _timed_out.add(pattern)
-        log.warning("a rule's pattern %r took over %s s and is skipped for the rest of this run",
-                    pattern[:60], REGEX_TIMEOUT)
-        return None
+
+        def words(text: str) -> bool | None:
+            if pattern in _timed_out:
+                return None
+            low = text.lower()
+            return any(w in low for w in p)
+
+        found = words
+    else:
+        empty: list[bool] = []
+
+        def regex(text: str) -> bool | None:
+            if pattern in _timed_out:
+                return None
+            if not text:
+                # Nothing to backtrack over (every SMS has an empty subject):
+                # the answer is the pattern's own, found once.
+                if not empty:
+                    empty.append(p.search("") is not None)
+                return empty[0]
+            if len(text) <= fast:
+                # A bounded worst case (see _fast_limit): no timer.
+                return p.search(text) is not None
+            try:
+                return p.search(text, timeout=REGEX_TIMEOUT) is not None
+            except TimeoutError:
+                _timed_out.add(pattern)
+                log.warning("a rule's pattern %r took over %s s and is skipped for the rest of "
+                            "this run", pattern[:60], REGEX_TIMEOUT)
+                return None
+
+        found = regex
+    _searchers[pattern] = found
+    return found
 
 
 def _any_of(want: Any) -> list[str]:
@@ -266,14 +303,78 @@ def _address_matcher(want: str) -> Callable[[Address], bool]:
 
 
 class _Lower:
-    """Lower-cased subject and text, made once per message (the keyword
-    lists of every rule search them)."""
+    """Lower-cased subject and text, made once per message, and which
+    keyword lists of the rules occur in them (one scan per field for all
+    rules: ``_Words``)."""
 
-    __slots__ = ("subject", "text")
+    __slots__ = ("subject", "text", "hits")
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, plan: _Plan | None = None) -> None:
         self.subject = ctx.subject.lower()
         self.text = ctx.text.lower()
+        self.hits: set[int] = set()
+        if plan is not None:
+            if plan.subject_words is not None and self.subject:
+                self.hits |= plan.subject_words.scan(self.subject)
+            if plan.text_words is not None and self.text:
+                self.hits |= plan.text_words.scan(self.text)
+
+
+class _Words:
+    """Every keyword list (``refund|rimborso``) of one field of a config's
+    rules, searched in one pass over the lower-cased text instead of one
+    substring test per word per rule.
+
+    A keyword list matches when one of its words is a substring of the
+    lower-cased text. The pass finds, at every position, the longest word
+    that starts there (a lookahead over a trie of all the words, so
+    overlapping words are all seen); any other word that starts there is a
+    prefix of that one, so each word found stands for itself and for the
+    words it begins with. The result is exactly the set of lists whose
+    words occur (tests/services/test_rule_matcher.py checks it against the
+    list-by-list test on random texts and lists)."""
+
+    def __init__(self, lists: dict[int, tuple[str, ...]]) -> None:
+        owners: dict[str, set[int]] = {}
+        for ident, words in lists.items():
+            for w in words:
+                owners.setdefault(w, set()).add(ident)
+        #: list ids that occur when this word (the longest at a position) occurs
+        self.found: dict[str, frozenset[int]] = {
+            u: frozenset(i for k in range(1, len(u) + 1) for i in owners.get(u[:k], ()))
+            for u in owners}
+        self.rx = re.compile(f"(?=({_trie(sorted(owners))}))")
+
+    def scan(self, low: str) -> set[int]:
+        hits: set[int] = set()
+        found = self.found
+        for word in set(self.rx.findall(low)):
+            hits |= found[word]
+        return hits
+
+
+def _trie(words: list[str]) -> str:
+    """A regular expression matching the longest of ``words`` (plain
+    text, non-empty) that starts at a position: their trie, each node an
+    alternation of distinct first characters, a word that goes on as a
+    longer one made greedy-optional."""
+    root: dict[str, Any] = {}
+    for w in words:
+        node = root
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        alts = [re.escape(ch) + build(sub) for ch, sub in node.items() if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    # Depth is the longest word: deeper than recursion allows only for a
+    # keyword thousands of characters long, which the config never holds.
+    return build(root)
 
 
 # Cheap conditions first: most rules fail on one of them before any pattern runs.
@@ -284,11 +385,17 @@ _ORDER = ("channel", "account", "language", "priority", "tag", "from", "to", "ou
 Predicate = Callable[[Context, "_Lower"], "bool | None"]
 
 
-def _predicate(key: str, want: Any) -> Predicate:
+def _predicate(key: str, want: Any, plan: _Plan | None = None) -> Predicate:
     """One condition as a function of the message; None means a pattern
-    timed out. Built once per rule: the per-message work is the test alone."""
+    timed out. Built once per rule: the per-message work is the test alone.
+    With a ``plan``, a keyword list is a lookup in the message's scan."""
     if key in ("channel", "account"):
         wants = tuple(w.lower() for w in _any_of(want))
+        if len(wants) == 1:
+            one = wants[0]
+            if key == "channel":
+                return lambda c, _l: one in c.medium
+            return lambda c, _l: one in c.account.lower()
         if key == "channel":
             return lambda c, _l: any(w in c.medium for w in wants)
         return lambda c, _l: any(w in c.account.lower() for w in wants)
@@ -310,10 +417,16 @@ def _predicate(key: str, want: Any) -> Predicate:
         return lambda c, _l: c.new_contact is flag
     if key == "outside_hours":
         flag = bool(want)
+        if plan is not None:
+            hours = plan.hours
+            return lambda c, _l: _outside(hours, c.sent_at) is flag
         return lambda c, _l: c.outside_hours is flag
     if key in ("subject", "text"):
         kind, p, _fast = _pattern(want)
         if kind == "words":
+            if plan is not None:
+                ident = plan.words_id(key, p)
+                return lambda _c, low: ident in low.hits
             words = p
 
             def found(text: str) -> bool:
@@ -325,35 +438,94 @@ def _predicate(key: str, want: Any) -> Predicate:
             if key == "subject":
                 return lambda _c, low: found(low.subject)
             return lambda _c, low: found(low.text)
+        test = _searcher(want)
         if key == "subject":
-            return lambda c, _l: search(want, c.subject)
-        return lambda c, _l: search(want, c.text)
+            return lambda c, _l: test(c.subject)
+        return lambda c, _l: test(c.text)
     return lambda _c, _l: False
 
 
-_compiled_rules: dict[int, tuple[Any, list[tuple[str, Predicate]]]] = {}
+def _sorted_conditions(rule: Any) -> list[tuple[str, Any]]:
+    return sorted(rule.match.items(), key=lambda kv: _ORDER.index(kv[0]) if kv[0] in _ORDER else 99)
 
 
-def _conditions(rule: Any) -> list[tuple[str, Predicate]]:
-    """The rule's conditions as predicates, cheapest first (built once per rule)."""
-    cached = _compiled_rules.get(id(rule))
-    if cached is None or cached[0] is not rule:
-        conds = sorted(rule.match.items(),
-                       key=lambda kv: _ORDER.index(kv[0]) if kv[0] in _ORDER else 99)
-        cached = _compiled_rules[id(rule)] = (rule, [(k, _predicate(k, v)) for k, v in conds])
-    return cached[1]
+def _is_regex(key: str, want: Any) -> bool:
+    return key in ("subject", "text") and _pattern(want)[0] == "regex"
 
 
-_by_config: dict[int, tuple[Any, list[Any], list[tuple[Any, list[tuple[str, Predicate]]]]]] = {}
+class _Rule:
+    """One rule compiled for a plan: its conditions in evaluation order,
+    and its ``gate``: the keyword lists it needs that are tested before
+    any regular expression of it runs."""
+
+    __slots__ = ("rule", "conditions", "gate")
+
+    def __init__(self, rule: Any, plan: _Plan) -> None:
+        self.rule = rule
+        conds = _sorted_conditions(rule)
+        self.conditions = [(k, _predicate(k, v, plan)) for k, v in conds]
+        gate: set[int] = set()
+        for k, v in conds:
+            if _is_regex(k, v):
+                break
+            if k in ("subject", "text"):
+                gate.add(plan.words_id(k, _pattern(v)[1]))
+        # A rule whose gate is not all found fails on a pure condition
+        # before any pattern of it could time out: skipping it changes
+        # nothing (evaluate, explain=False).
+        self.gate = frozenset(gate)
 
 
-def _compiled_config(config: Any) -> list[tuple[Any, list[tuple[str, Predicate]]]]:
-    """Every rule with its predicates, built once per loaded config."""
+class _Plan:
+    """A loaded config's rules, compiled once (per sync, per ``rules
+    test``): predicates, the keyword scans of subject and text, business
+    hours, and which rules each keyword list can wake."""
+
+    def __init__(self, config: Any, rules: list[Any]) -> None:
+        from supportctl.services.sla import hours_from_config
+
+        self.config = config
+        self.rules_list = rules
+        self.hours = hours_from_config(config)
+        self._ids: dict[tuple[str, tuple[str, ...]], int] = {}
+        self.rules = [_Rule(r, self) for r in rules]
+        lists: dict[str, dict[int, tuple[str, ...]]] = {"subject": {}, "text": {}}
+        for (key, words), ident in self._ids.items():
+            lists[key][ident] = words
+        self.subject_words = _Words(lists["subject"]) if lists["subject"] else None
+        self.text_words = _Words(lists["text"]) if lists["text"] else None
+        #: rules with no gate: looked at for every message
+        self.always = [i for i, r in enumerate(self.rules) if not r.gate]
+        #: keyword list id -> rules gated on it (each rule under one of its lists)
+        self.woken: dict[int, list[int]] = {}
+        for i, r in enumerate(self.rules):
+            if r.gate:
+                self.woken.setdefault(min(r.gate), []).append(i)
+
+    def words_id(self, key: str, words: tuple[str, ...]) -> int:
+        return self._ids.setdefault((key, words), len(self._ids))
+
+    def candidates(self, hits: set[int]) -> list[int]:
+        """Rules that may match a message whose scans found ``hits``, in
+        config order: the ungated ones and those woken by a list found."""
+        woken = [i for h in hits for i in self.woken.get(h, ())]
+        if not woken:
+            return self.always
+        return sorted(self.always + woken)
+
+
+_plans: dict[int, _Plan] = {}
+
+
+def _plan(config: Any) -> _Plan:
+    """The compiled rules of a loaded config, built once."""
     rules = getattr(config, "rules", None) or []
-    cached = _by_config.get(id(config))
-    if cached is None or cached[0] is not config or cached[1] is not rules:
-        cached = _by_config[id(config)] = (config, rules, [(r, _conditions(r)) for r in rules])
-    return cached[2]
+    plan = _plans.get(id(config))
+    if plan is None or plan.config is not config or plan.rules_list is not rules:
+        if len(_plans) > 32:
+            _plans.clear()
+        plan = _plans[id(config)] = _Plan(config, rules)
+    return plan
 
 
 def _group_members(config: Any, group: str) -> list[str]:
@@ -380,10 +552,17 @@ def evaluate(store: Store, config: Any, ctx: Context, *, explain: bool = True) -
     """What each rule would do to this message, in order; reads only.
     Without ``explain``, rules that simply do not match are left out."""
     outcomes: list[Outcome] = []
-    low = _Lower(ctx)
-    for rule, conditions in _compiled_config(config):
+    plan = _plan(config)
+    low = _Lower(ctx, plan)
+    # Without explain, only the rules that may match are looked at: the
+    # others fail on a keyword list before any pattern of theirs runs.
+    order = range(len(plan.rules)) if explain else plan.candidates(low.hits)
+    compiled = plan.rules
+    for i in order:
+        cr = compiled[i]
+        rule = cr.rule
         failed = timed_out = None
-        for key, pred in conditions:
+        for key, pred in cr.conditions:
             ok = pred(ctx, low)
             if not ok:
                 failed = key
@@ -501,16 +680,18 @@ def apply_rules(store: Store, ticket_id: int, item: Inbound, settings: Any, now:
     had = set(ctx.tags)  # evaluate adds the tags rules set to ctx.tags
     current_priority = ctx.priority  # and sets ctx.priority
     outcomes = evaluate(store, config, ctx, explain=False)
-    # Tags are written in one batch (tags and their events, executemany):
-    # inside ingest's savepoint, on a ticket that exists, whose tags were
-    # read just now, so a tag not among them is new. A batch is written
-    # before any other action, so the event log keeps the rules' order.
-    tags: list[tuple[str, str]] = []
+    # Tags and priority changes are written in one batch with their events
+    # (workflows.write_rule_changes: a few statements for the lot): inside
+    # ingest's savepoint, on a ticket that exists, whose tags and priority
+    # were read just now, so a tag not among them is new and only rules
+    # changed the priority since. A batch is written before any other
+    # action, so the event log keeps the rules' order.
+    changes: list[tuple[str, str, Any]] = []
 
     def flush() -> None:
-        if tags:
-            workflows.add_tags(store, ticket_id, tags, now)
-            tags.clear()
+        if changes:
+            workflows.write_rule_changes(store, ticket_id, changes, now)
+            changes.clear()
 
     for out in outcomes:
         actor = f"rule:{out.rule}"
@@ -523,21 +704,18 @@ def apply_rules(store: Store, ticket_id: int, item: Inbound, settings: Any, now:
                 for name in value:
                     if name not in had:
                         had.add(name)
-                        tags.append((actor, name))
+                        changes.append((actor, "tag", name))
+                continue
+            if action == "priority":
+                if value != current_priority:
+                    changes.append((actor, "priority", (current_priority, value)))
+                    current_priority = value
                 continue
             flush()
             if action == "assign" and value:
                 triage.assign(store, ticket_id, value, actor, now, history=history)
                 if any(r.name == out.rule and r.assign_group for r in config.rules):
                     workflows.set_last_assignee(store, out.rule, value)
-            elif action == "priority":
-                # The ticket's priority was read with its facts and only rules
-                # changed it since: no savepoint and re-read per change.
-                if value != current_priority:
-                    workflows.set_priority(store, ticket_id, value, now)
-                    store.event(actor, "priority", now, ticket_id=ticket_id, old=current_priority,
-                                new=value)
-                    current_priority = value
             elif action == "status":
                 triage.set_status(store, ticket_id, value, actor, now)
             elif action == "note":

@@ -5,6 +5,7 @@ caller's ``Store.tx()`` holds every step of one change together)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from supportctl.store.db import Store
@@ -231,33 +232,56 @@ def rule_facts(store: Store, ticket_id: int) -> tuple[str, int | None, set[str]]
     return row[0], row[1], set(row[2].split("\x1f")) if row[2] else set()
 
 
-def set_priority(store: Store, ticket_id: int, priority: str, now: str) -> None:
-    store.execute("UPDATE tickets SET priority = ?, updated_at = ? WHERE id = ?",
-                  [priority, now, ticket_id])
-
-
-def add_tags(store: Store, ticket_id: int, tags: list[tuple[str, str]], at: str) -> None:
-    """Tag a ticket with tags it does not have yet, each with its ``tag``
-    event (``tags``: (actor, tag) pairs): two statements for the lot."""
-    import json
-
-    for _, tag in tags:  # shown as first typed (`VIP`), filtered by the lower-case key
-        remember_tag_name(store, tag)
-    tags = [(actor, tag.lower()) for actor, tag in tags]
-    store.executemany("INSERT INTO tags (ticket_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                           [(ticket_id, tag) for _, tag in tags])
+def write_rule_changes(store: Store, ticket_id: int, changes: list[tuple[str, str, Any]],
+                       at: str) -> None:
+    """The tags and priority changes rules made to a ticket, each with its
+    event, in the rules' order: ``(actor, "tag", tag)`` for a tag the
+    ticket does not have yet, ``(actor, "priority", (old, new))``. A few
+    statements for the lot (a sync runs rules on every new message)."""
+    tags = [value for _, action, value in changes if action == "tag"]
+    if tags:
+        # shown as first typed (`VIP`), filtered by the lower-case key
+        remember_tag_names(store, tags)
+        store.executemany("INSERT INTO tags (ticket_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                          [(ticket_id, tag.lower()) for tag in tags])
+    priorities = [value[1] for _, action, value in changes if action == "priority"]
+    if priorities:
+        # one UPDATE per change, as a person's would be (the SLA trigger
+        # sees each)
+        store.executemany("UPDATE tickets SET priority = ?, updated_at = ? WHERE id = ?",
+                          [(p, at, ticket_id) for p in priorities])
     store.executemany(
-        "INSERT INTO events (ticket_id, actor, action, detail, at) VALUES (?, ?, 'tag', ?, ?)",
-        [(ticket_id, actor, json.dumps({"tag": tag}, ensure_ascii=False), at) for actor, tag in tags])
+        "INSERT INTO events (ticket_id, actor, action, detail, at) VALUES (?, ?, ?, ?, ?)",
+        [(ticket_id, actor, action, _tag_detail(value) if action == "tag"
+          else json.dumps({"new": value[1], "old": value[0]}, ensure_ascii=False, sort_keys=True),
+          at) for actor, action, value in changes])
+
+
+_tag_details: dict[str, str] = {}
+
+
+def _tag_detail(tag: str) -> str:
+    """A ``tag`` event's detail (the same few tags, message after message)."""
+    detail = _tag_details.get(tag)
+    if detail is None:
+        if len(_tag_details) > 10_000:
+            _tag_details.clear()
+        detail = _tag_details[tag] = json.dumps({"tag": tag.lower()}, ensure_ascii=False)
+    return detail
 
 
 def remember_tag_name(store: Store, typed: str) -> None:
     """The first form typed for a tag is how people see it (``VIP``)."""
+    remember_tag_names(store, [typed])
+
+
+def remember_tag_names(store: Store, typed: list[str]) -> None:
+    """``remember_tag_name`` for several tags, in one statement."""
     import sqlite3
 
     try:
-        store.execute("INSERT INTO tag_names (tag, display) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                      [typed.lower(), typed])
+        store.executemany("INSERT INTO tag_names (tag, display) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                          [(t.lower(), t) for t in typed])
     except sqlite3.OperationalError as exc:
         # A store whose version number already passed m015 before m015 was
         # merged: the tag still works, shown by its key until `db migrate`.
