@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -36,8 +35,12 @@ from typing import Any
 from supportctl.errors import ParseError
 from supportctl.models import Batch, Inbound, iso, parse_iso, shift, utcnow
 from supportctl.services import contacts, triage
+from supportctl.store import messages as stored_messages
+from supportctl.store import outbox as stored_outbox
+from supportctl.store import quarantine as stored_quarantine
+from supportctl.store import tickets as stored_tickets
 from supportctl.store import workflows
-from supportctl.store.db import Store, StoreError
+from supportctl.store.db import FAILURES, Store
 
 TOKEN = re.compile(r"\[#(\d+)\]")
 
@@ -118,7 +121,7 @@ def _ingest_isolated(store: Store, item: Inbound, settings: IngestSettings, now:
     try:
         with store.tx():
             return ingest_one(store, item, settings, now=now, spam_senders=spam_senders)
-    except (sqlite3.OperationalError, StoreError):
+    except FAILURES:
         raise
     except Exception as exc:
         quarantine(store, item.raw, f"could not be stored ({item.medium}): "
@@ -131,13 +134,10 @@ def quarantine(store: Store, raw: bytes, reason: str, account: str, source_ref: 
                received_at: str | None, now: str, *, medium: str = "email") -> None:
     """Keep ``raw`` with the reason, the account and the medium it came on
     (a retry reads it with that medium's parser)."""
-    store.execute(
-        "INSERT INTO quarantine (account, source_ref, reason, raw, sha256, received_at, created_at, "
-        "medium) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (sha256) DO UPDATE SET reason = excluded.reason",
-        [account, source_ref, reason[:500], raw, hashlib.sha256(raw).hexdigest(), received_at, now,
-         medium],
-    )
+    stored_quarantine.add(store, {
+        "account": account, "source_ref": source_ref, "reason": reason[:500], "raw": raw,
+        "sha256": hashlib.sha256(raw).hexdigest(), "received_at": received_at, "created_at": now,
+        "medium": medium})
 
 
 def parse_item(item: Inbound) -> Inbound:
@@ -271,7 +271,7 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
     elif created and history and "spam" not in tags:
         tags.append("history")  # no SLA clock (sla.NO_CLOCK_TAGS)
     for name in tags:
-        store.execute("INSERT OR IGNORE INTO tags (ticket_id, tag) VALUES (?, ?)", [ticket_id, name])
+        stored_tickets.add_tag(store, ticket_id, name)
     if "spam" in tags and created:
         triage._set_status(store, triage.require(store, ticket_id), "closed", settings.actor, now,
                            reason="spam")
@@ -279,7 +279,8 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
         # Automatic mail (auto-replies, bounces, lists, our own mail to
         # ourselves) stays out of the queue: solved, tagged auto, no SLA
         # clock; `list --tag auto --status all` and search still find it.
-        store.update("tickets", ticket_id, {"first_response_due": None, "resolution_due": None})
+        stored_tickets.update(store, ticket_id, {"first_response_due": None,
+                                                 "resolution_due": None})
         triage._set_status(store, triage.require(store, ticket_id), "solved", settings.actor, now,
                            reason="automatic mail")
     store.event(settings.actor, "message.in" if direction == "in" else "message.own", now,
@@ -435,8 +436,8 @@ def create_ticket(
 
     first_due, res_due = due_times(parse_iso(created_at) or utcnow(), priority, config,
                                    channel=channel, account=account)
-    tid = store.insert(
-        "tickets",
+    tid = stored_tickets.create(
+        store,
         {
             "status": status, "priority": priority, "subject": " ".join(subject.split()),
             "channel": channel, "account": account, "contact_id": contact_id,
@@ -463,8 +464,8 @@ def insert_message(
     # times the largest message).
     digests = [(a, *(store.put_stream(a.chunks()) if a.chunks is not None
                      else (store.put_file(a.data), len(a.data)))) for a in item.attachments]
-    mid = store.insert(
-        "messages",
+    mid = stored_messages.insert(
+        store,
         {
             "ticket_id": ticket_id, "direction": direction, "channel": item.medium,
             "account": account, "external_id": external_id,
@@ -489,8 +490,8 @@ def insert_message(
     if item.raw:
         store.put_original(mid, item.raw)
     for att, digest, size in digests:
-        store.insert(
-            "attachments",
+        stored_messages.add_attachment(
+            store,
             {"message_id": mid, "filename": att.filename, "content_type": att.content_type,
              "size": size, "sha256": digest, "content_id": att.content_id or None,
              "inline": int(att.inline)},
@@ -499,21 +500,14 @@ def insert_message(
 
 
 def bump_ticket(store: Store, ticket_id: int, sent_at: str, *, inbound: bool, now: str) -> None:
-    store.execute(
-        "UPDATE tickets SET message_count = message_count + 1, "
-        "last_message_at = max(COALESCE(last_message_at, ''), ?), "
-        "updated_at = max(updated_at, ?) "
-        + (", last_inbound_at = max(COALESCE(last_inbound_at, ''), ?)" if inbound else "")
-        + " WHERE id = ?",
-        [sent_at, sent_at, *( [sent_at] if inbound else [] ), ticket_id],
-    )
+    stored_tickets.count_message(store, ticket_id, sent_at, inbound=inbound)
 
 
 def _resolve_ticket(store: Store, ticket_id: int) -> int:
     seen: set[int] = set()
     while ticket_id not in seen:
         seen.add(ticket_id)
-        nxt = store.scalar("SELECT merged_into FROM tickets WHERE id = ?", [ticket_id])
+        nxt = stored_tickets.merged_into(store, ticket_id)
         if not nxt:
             break
         ticket_id = nxt
@@ -524,9 +518,7 @@ def _ticket_of_message(store: Store, ids: Iterable[str], channel: str = "email")
     for ext in ids:
         if not ext:
             continue
-        tid = store.scalar(
-            "SELECT ticket_id FROM messages WHERE channel = ? AND external_id = ?", [channel, ext]
-        )
+        tid = stored_messages.ticket_of(store, channel, ext)
         if tid:
             return _resolve_ticket(store, tid)
     return None
@@ -536,26 +528,18 @@ def _mark_reported(store: Store, item: Inbound, now: str) -> None:
     """A delivery report on one of our messages marks it (and its outbox
     entry) with the reported state."""
     for ext in item.reports_on:
-        row = store.one(
-            "SELECT id FROM messages WHERE channel = 'email' AND external_id = ? AND direction = 'out'",
-            [ext],
-        )
-        if row is None:
+        mid = stored_messages.sent_email(store, ext)
+        if mid is None:
             continue
-        store.execute(
-            "UPDATE messages SET delivery_state = ?, delivery_error = ? WHERE id = ?",
-            [item.report_state, item.report_error or None, row["id"]],
-        )
-        store.execute(
-            "UPDATE outbox SET state = ?, error = ?, updated_at = ? WHERE message_id = ?",
-            [item.report_state, item.report_error or None, now, row["id"]],
-        )
+        stored_messages.set_delivery(store, mid, {"delivery_state": item.report_state,
+                                                  "delivery_error": item.report_error or None})
+        stored_outbox.set_state_of_message(store, mid, item.report_state,
+                                           item.report_error or None, now)
 
 
 def _closed_follow_up(store: Store, ticket_id: int) -> tuple[int | None, int | None]:
     """A message threaded onto a closed ticket opens a new linked one."""
-    status = store.scalar("SELECT status FROM tickets WHERE id = ?", [ticket_id])
-    if status == "closed":
+    if stored_tickets.status(store, ticket_id) == "closed":
         return None, ticket_id
     return ticket_id, None
 
@@ -579,20 +563,14 @@ def thread_email(store: Store, item: Inbound, sender: str) -> tuple[int | None, 
 
 
 def _is_participant(store: Store, ticket_id: int, sender: str) -> bool:
-    if not sender or not store.scalar("SELECT 1 FROM tickets WHERE id = ?", [ticket_id]):
+    found = stored_tickets.get(store, ticket_id) if sender else None
+    if found is None:
         return False
     address = contacts.normalise("email", sender)
-    contact = store.scalar("SELECT contact_id FROM tickets WHERE id = ?", [ticket_id])
+    contact = found["contact_id"]
     if contact and contacts.find(store, "email", address) == contacts.resolve(store, contact):
         return True
-    like = f'%"address": "{address}"%'
-    return bool(
-        store.scalar(
-            "SELECT 1 FROM messages WHERE ticket_id = ? AND (lower(from_address) = ? "
-            "OR lower(to_json) LIKE ? OR lower(cc_json) LIKE ?) LIMIT 1",
-            [ticket_id, address, like, like],
-        )
-    )
+    return stored_messages.has_participant(store, ticket_id, address)
 
 
 def thread_messaging(
@@ -612,11 +590,4 @@ def thread_messaging(
     if contact is None:
         return None, None
     cutoff = shift(now, -settings.reopen_window)
-    row = store.one(
-        "SELECT id, status, COALESCE(closed_at, solved_at) AS ended FROM tickets "
-        "WHERE contact_id = ? AND channel = ? AND merged_into IS NULL "
-        "AND (status NOT IN ('solved', 'closed') OR COALESCE(closed_at, solved_at) >= ?) "
-        "ORDER BY (status IN ('solved', 'closed')), updated_at DESC, id DESC LIMIT 1",
-        [contact, item.medium, cutoff],
-    )
-    return (row["id"] if row else None), None
+    return stored_tickets.continuing(store, contact, item.medium, cutoff), None

@@ -58,3 +58,41 @@ def set_delivery(store: Store, message_id: int, fields: dict[str, Any]) -> None:
     """Record what became of an outgoing message: ``delivery_state``,
     ``delivery_error`` and, once the channel names it, ``external_id``."""
     store.update("messages", message_id, fields)
+
+
+# -- what ingest writes and asks (services.ingest) ------------------------------
+
+
+def insert(store: Store, row: dict[str, Any]) -> int:
+    """A new message (``row``: its columns); returns its id."""
+    return store.insert("messages", row)
+
+
+def add_attachment(store: Store, row: dict[str, Any]) -> None:
+    """One attachment row of a message (its file is already stored)."""
+    store.insert("attachments", row)
+
+
+def ticket_of(store: Store, channel: str, external_id: str) -> int | None:
+    """The ticket of the message with this channel id, if stored."""
+    found = store.scalar("SELECT ticket_id FROM messages WHERE channel = ? AND external_id = ?",
+                         [channel, external_id])
+    return int(found) if found else None
+
+
+def sent_email(store: Store, message_id_header: str) -> int | None:
+    """Our own outgoing email with this Message-ID (a delivery report's
+    subject), by row id."""
+    found = store.scalar("SELECT id FROM messages WHERE channel = 'email' AND external_id = ? "
+                         "AND direction = 'out'", [message_id_header])
+    return int(found) if found is not None else None
+
+
+def has_participant(store: Store, ticket_id: int, address: str) -> bool:
+    """Whether ``address`` (lower-case) wrote, or was written to or copied,
+    on the ticket."""
+    like = f'%"address": "{address}"%'
+    return bool(store.scalar(
+        "SELECT 1 FROM messages WHERE ticket_id = ? AND (lower(from_address) = ? "
+        "OR lower(to_json) LIKE ? OR lower(cc_json) LIKE ?) LIMIT 1",
+        [ticket_id, address, like, like]))

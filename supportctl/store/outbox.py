@@ -98,3 +98,10 @@ def add(store: Store, row: dict[str, Any]) -> int:
 def update(store: Store, outbox_id: int, fields: dict[str, Any]) -> None:
     """Set these columns of the entry."""
     store.update("outbox", outbox_id, fields)
+
+
+def set_state_of_message(store: Store, message_id: int, state: str, error: str | None,
+                         now: str) -> None:
+    """What a delivery report says of the entry that sent this message."""
+    store.execute("UPDATE outbox SET state = ?, error = ?, updated_at = ? WHERE message_id = ?",
+                  [state, error, now, message_id])

@@ -40,3 +40,15 @@ def entries(store: Store) -> list[dict[str, Any]]:
 def raw(store: Store, item_id: int) -> bytes | None:
     row = store.one("SELECT raw FROM quarantine WHERE id = ?", [item_id])
     return None if row is None else bytes(row["raw"])
+
+
+def add(store: Store, row: dict[str, Any]) -> None:
+    """Keep an item (``row``: its columns); the same payload again (by
+    ``sha256``) only takes the newer reason."""
+    store.execute(
+        "INSERT INTO quarantine (account, source_ref, reason, raw, sha256, received_at, created_at, "
+        "medium) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (sha256) DO UPDATE SET reason = excluded.reason",
+        [row["account"], row["source_ref"], row["reason"], row["raw"], row["sha256"],
+         row["received_at"], row["created_at"], row["medium"]],
+    )

@@ -138,3 +138,48 @@ def attachments(store: Store, ticket_id: int) -> list[dict[str, Any]]:
 def update(store: Store, ticket_id: int, fields: dict[str, Any]) -> None:
     """Set these columns of the ticket."""
     store.update("tickets", ticket_id, fields)
+
+
+# -- what ingest writes and asks (services.ingest) ------------------------------
+
+
+def create(store: Store, row: dict[str, Any]) -> int:
+    """A new ticket (``row``: its columns); returns its id."""
+    return store.insert("tickets", row)
+
+
+def count_message(store: Store, ticket_id: int, sent_at: str, *, inbound: bool) -> None:
+    """One more message on the ticket: its count, and the last message
+    (and last inbound) times, which never go back."""
+    store.execute(
+        "UPDATE tickets SET message_count = message_count + 1, "
+        "last_message_at = max(COALESCE(last_message_at, ''), ?), "
+        "updated_at = max(updated_at, ?) "
+        + (", last_inbound_at = max(COALESCE(last_inbound_at, ''), ?)" if inbound else "")
+        + " WHERE id = ?",
+        [sent_at, sent_at, *([sent_at] if inbound else []), ticket_id],
+    )
+
+
+def merged_into(store: Store, ticket_id: int) -> int | None:
+    found = store.scalar("SELECT merged_into FROM tickets WHERE id = ?", [ticket_id])
+    return int(found) if found else None
+
+
+def status(store: Store, ticket_id: int) -> str | None:
+    found = store.scalar("SELECT status FROM tickets WHERE id = ?", [ticket_id])
+    return None if found is None else str(found)
+
+
+def continuing(store: Store, contact_id: int, channel: str, ended_after: str) -> int | None:
+    """The contact's ticket on ``channel`` a new message continues: one not
+    solved or closed, else the latest solved or closed after
+    ``ended_after``; the most recently updated first. None: a new ticket."""
+    row = store.one(
+        "SELECT id FROM tickets "
+        "WHERE contact_id = ? AND channel = ? AND merged_into IS NULL "
+        "AND (status NOT IN ('solved', 'closed') OR COALESCE(closed_at, solved_at) >= ?) "
+        "ORDER BY (status IN ('solved', 'closed')), updated_at DESC, id DESC LIMIT 1",
+        [contact_id, channel, ended_after],
+    )
+    return None if row is None else int(row["id"])
