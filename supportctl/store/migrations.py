@@ -519,6 +519,24 @@ def _run(db: Any, statements: list[str], version: int) -> None:
     db.execute(f"PRAGMA user_version = {version}")
 
 
+#: A tag added or removed marks the ticket, and the contact's other tickets
+#: that are not closed, for an SLA recompute (a policy may match on tags).
+#: m008 wrote it as one UPDATE with ``id = … OR contact_id = (…)``, which
+#: SQLite answers with a multi-index OR (both searches, then a temporary
+#: row set to drop duplicates): about 41 000 instructions per tag row a rule
+#: writes. Two statements, each on its own index (the primary key,
+#: ``tickets_contact``), mark the same rows for about 23 000.
+_M021 = [
+    "DROP TRIGGER IF EXISTS tags_sla_ai",
+    "DROP TRIGGER IF EXISTS tags_sla_ad",
+    *(f"""CREATE TRIGGER tags_sla_{name} AFTER {event} ON tags BEGIN
+        {_STALE} id = {row}.ticket_id;
+        {_STALE} status != 'closed' AND contact_id =
+            (SELECT contact_id FROM tickets WHERE id = {row}.ticket_id);
+    END""" for name, event, row in (("ai", "INSERT", "new"), ("ad", "DELETE", "old"))),
+]
+
+
 def migrations() -> Any:
     """The sqlite-utils ``Migrations`` set (imported only when needed)."""
     from sqlite_utils import Migrations
@@ -601,5 +619,11 @@ def migrations() -> Any:
         """Embeddings of solved tickets and articles for semantic suggestions."""
         current = db.execute("PRAGMA user_version").fetchone()[0]
         _run(db, _M023, max(current, 23))
+
+    @m()
+    def m021_tag_triggers_split(db: Any) -> None:
+        """The tag triggers' SLA mark in two index-driven statements."""
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        _run(db, _M021, max(current, 21))
 
     return m
