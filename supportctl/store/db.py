@@ -226,26 +226,24 @@ class Store:
         try:
             return self.conn.execute(sql, params)
         except sqlite3.OperationalError as exc:
-            if self.readonly and "readonly" in str(exc):
-                raise self._readonly_error() from None
-            if "full" in str(exc):
-                raise StoreError(
-                    f"disk full writing {self.path}: nothing was stored; free space and run again"
-                ) from None
-            raise
+            raise self._write_error(exc) from None
 
     def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
         """``execute`` for many rows of parameters (one statement prepared once)."""
         try:
             return self.conn.executemany(sql, rows)
         except sqlite3.OperationalError as exc:
-            if self.readonly and "readonly" in str(exc):
-                raise self._readonly_error() from None
-            if "full" in str(exc):
-                raise StoreError(
-                    f"disk full writing {self.path}: nothing was stored; free space and run again"
-                ) from None
-            raise
+            raise self._write_error(exc) from None
+
+    def _write_error(self, exc: sqlite3.OperationalError) -> Exception:
+        """What a failed statement means to the person: a read-only store, a
+        full disk (one line each); else the engine's own error."""
+        if self.readonly and "readonly" in str(exc):
+            return self._readonly_error()
+        if "full" in str(exc):
+            return StoreError(
+                f"disk full writing {self.path}: nothing was stored; free space and run again")
+        return exc
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
