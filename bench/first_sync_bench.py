@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pwd
 import shutil
 import statistics
 import subprocess
@@ -47,7 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.gen_mailbox import generate  # noqa: E402
+from bench.imap_bench import mbsync_config, seed_mailbox  # noqa: E402
 from tests.email.servers import PASSWORD, Dovecot  # noqa: E402
 
 USER = "support"  # the references log in as support/secret
@@ -122,51 +121,14 @@ def run(cmd: list[str], env: dict[str, str] | None = None,
 
 def seed(dovecot: Dovecot, count: int) -> int:
     """Fill a fresh INBOX for USER; returns the largest message in bytes."""
-    home = dovecot.dir / "home" / USER
-    if home.exists():
-        shutil.rmtree(home)
-    maildir = home / "Maildir"
-    generate(maildir, count, max(count * 3000 // 5571, 1), 1)
-    largest = max(p.stat().st_size for p in (maildir / "cur").iterdir())
-    if os.geteuid() == 0:
-        pw = pwd.getpwnam("dovenull")
-        for path in [home, *home.rglob("*")]:
-            os.chown(path, pw.pw_uid, pw.pw_gid)
-    dovecot.doveadm("index", "-u", USER, "INBOX")
-    dovecot.doveadm("mailbox", "status", "-u", USER, "messages", "INBOX")
-    return largest
+    return seed_mailbox(dovecot, count, USER)
 
 
 def mbsync_cmd(work: Path, port: int) -> list[str]:
     target = work / "mbsync-mail"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir()
-    conf = work / "mbsyncrc"
-    conf.write_text(f"""\
-IMAPAccount bench
-Host 127.0.0.1
-Port {port}
-User {USER}
-Pass {PASSWORD}
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore remote
-Account bench
-
-MaildirStore local
-Path {target}/
-Inbox {target}/INBOX
-
-Channel bench
-Far :remote:
-Near :local:
-Patterns INBOX
-Create Near
-Sync Pull
-SyncState *
-""")
-    return ["mbsync", "-q", "-c", str(conf), "-a"]
+    return ["mbsync", "-q", "-c", str(mbsync_config(work, port, target, USER)), "-a"]
 
 
 def sync_cmd(work: Path, port: int, pool: bool) -> tuple[list[str], dict[str, str]]:

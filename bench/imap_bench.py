@@ -64,26 +64,32 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str
     return elapsed, proc.stdout
 
 
-def seed_mailbox(dovecot: Dovecot, count: int) -> None:
-    home = dovecot.dir / "home" / USER
+def seed_mailbox(dovecot: Dovecot, count: int, user: str = USER) -> int:
+    """Fill a fresh INBOX for ``user`` (Dovecot's indexes built, so no
+    contender pays for them); returns the largest message in bytes."""
+    home = dovecot.dir / "home" / user
+    if home.exists():
+        shutil.rmtree(home)
     maildir = home / "Maildir"
     generate(maildir, count, max(count * 3000 // 5571, 1), 1)
+    largest = max(p.stat().st_size for p in (maildir / "cur").iterdir())
     if os.geteuid() == 0:
         pw = pwd.getpwnam("dovenull")
         for path in [home, *home.rglob("*")]:
             os.chown(path, pw.pw_uid, pw.pw_gid)
-    # Build Dovecot's indexes now, so no contender pays for them.
-    dovecot.doveadm("index", "-u", USER, "INBOX")
-    dovecot.doveadm("mailbox", "status", "-u", USER, "messages", "INBOX")
+    dovecot.doveadm("index", "-u", user, "INBOX")
+    dovecot.doveadm("mailbox", "status", "-u", user, "messages", "INBOX")
+    return largest
 
 
-def mbsync_config(work: Path, port: int, target: Path) -> Path:
+def mbsync_config(work: Path, port: int, target: Path, user: str = USER) -> Path:
+    """mbsync's config pulling ``user``'s INBOX into the Maildir ``target``."""
     conf = work / "mbsyncrc"
     conf.write_text(f"""\
 IMAPAccount bench
 Host 127.0.0.1
 Port {port}
-User {USER}
+User {user}
 Pass {PASSWORD}
 SSLType None
 AuthMechs LOGIN
