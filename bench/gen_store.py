@@ -56,6 +56,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The checkout's own supportctl, installed or not (as the other benches).
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from _common import (  # noqa: E402
     COMMON,
