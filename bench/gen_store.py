@@ -416,11 +416,15 @@ def _schema(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
 
 
 def _deferred_statements() -> list[str]:
-    """Secondary indexes and FTS and SLA triggers, verbatim from migrations.py."""
-    from supportctl.store.migrations import _M001, _M008
+    """Secondary indexes and FTS and SLA triggers, verbatim from migrations.py
+    (a later step's trigger of the same name, m021's, replaces m008's)."""
+    from supportctl.store.migrations import _M001, _M008, _M021
 
-    return [s for s in [*_M001, *_M008] if s.lstrip().startswith(
-        ("CREATE INDEX", "CREATE UNIQUE INDEX", "CREATE TRIGGER"))]
+    final: dict[str, str] = {}
+    for stmt in [*_M001, *_M008, *_M021]:
+        if stmt.lstrip().startswith(("CREATE INDEX", "CREATE UNIQUE INDEX", "CREATE TRIGGER")):
+            final[_name_of(stmt.strip())] = stmt
+    return list(final.values())
 
 
 def _name_of(stmt: str) -> str:
