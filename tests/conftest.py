@@ -74,3 +74,10 @@ def cli(tmp_path: Path) -> Any:
 
     call.db = db  # type: ignore[attr-defined]
     return call
+
+
+def all_tickets(cli: Any, env: dict[str, str]) -> list[dict[str, Any]]:
+    """``list --status all --format json``: every ticket, as a script sees it."""
+    res = cli("list", "--status", "all", "--format", "json", env=env)
+    assert res.code == 0, res
+    return list(res.json())

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from tests.conftest import all_tickets as tickets
 from tests.email.servers import PASSWORD, Dovecot, Smtp, message, support_mail_config
 
 pytest.importorskip("supportctl.config")
@@ -58,12 +59,6 @@ def acks_received(smtp: Smtp) -> list[str]:
 
 def outbox(cli: Any, env: dict[str, str]) -> list[dict[str, Any]]:
     res = cli("outbox", "list", "--all", "--format", "json", env=env)
-    assert res.code == 0, res
-    return list(res.json())
-
-
-def tickets(cli: Any, env: dict[str, str]) -> list[dict[str, Any]]:
-    res = cli("list", "--status", "all", "--format", "json", env=env)
     assert res.code == 0, res
     return list(res.json())
 

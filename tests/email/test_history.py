@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import all_tickets as tickets
 from tests.email.servers import PASSWORD, Dovecot, Smtp, message, support_mail_config
 
 pytest.importorskip("supportctl.config")
@@ -49,12 +50,6 @@ def env(tmp_path: Path, dovecot: Dovecot, user: str, smtp: Smtp) -> dict[str, st
     cfg = tmp_path / "config.yaml"
     write_config(cfg, dovecot, user, smtp.port)
     return {"SUPPORTCTL_CONFIG": str(cfg), "SUPPORT_MAIL_PASSWORD": PASSWORD}
-
-
-def tickets(cli: Any, env: dict[str, str]) -> list[dict[str, Any]]:
-    res = cli("list", "--status", "all", "--format", "json", env=env)
-    assert res.code == 0, res
-    return list(res.json())
 
 
 def test_mail_before_the_first_sync_is_history_and_makes_no_noise(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import all_tickets as tickets
 from tests.social.mastodon_server import TOKEN, MastodonServer
 
 pytest.importorskip("supportctl.config")
@@ -29,12 +30,6 @@ def masto(tmp_path: Path) -> Iterator[tuple[MastodonServer, dict[str, str]]]:
             encoding="utf-8",
         )
         yield srv, {"SUPPORTCTL_CONFIG": str(cfg), "SHOP_MASTO_TOKEN": TOKEN}
-
-
-def tickets(cli: Any, env: dict[str, str]) -> list[dict[str, Any]]:
-    res = cli("list", "--status", "all", "--format", "json", env=env)
-    assert res.code == 0, res
-    return list(res.json())
 
 
 def test_sync_creates_tickets_and_threads_a_mention_reply(
