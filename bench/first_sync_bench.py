@@ -46,8 +46,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.imap_bench import mbsync_config, seed_mailbox  # noqa: E402
-from tests.email.servers import PASSWORD, Dovecot  # noqa: E402
+from bench.imap_bench import mbsync_config, seed_mailbox, sync_env  # noqa: E402
+from tests.email.servers import Dovecot  # noqa: E402
 
 USER = "support"  # the references log in as support/secret
 SHARED = ROOT.parent.parent / "shared" / "bench"
@@ -137,21 +137,7 @@ def sync_cmd(work: Path, port: int, pool: bool) -> tuple[list[str], dict[str, st
             shutil.rmtree(p)
         else:
             p.unlink()
-    cfg = work / "config.yaml"
-    cfg.write_text(f"""\
-channels:
-  - name: bench
-    type: imap
-    host: 127.0.0.1
-    port: {port}
-    security: none
-    username: {USER}
-    password: {PASSWORD}
-    addresses: [support@example.org]
-""")
-    env = {**os.environ, "SUPPORTCTL_CONFIG": str(cfg), "SUPPORTCTL_DB": str(work / "store.db"),
-           "XDG_CONFIG_HOME": str(work / "xdg-config"), "XDG_DATA_HOME": str(work / "xdg-data"),
-           "PYTHONPATH": str(ROOT)}
+    env = {**sync_env(work, port, USER), "PYTHONPATH": str(ROOT)}
     code = "import sys; from supportctl.cli.app import main; sys.argv[0] = 'supportctl'; main()"
     if not pool:
         code = "import supportctl.services.parsing as p; p.THRESHOLD = 10 ** 9; " + code

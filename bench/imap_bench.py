@@ -135,12 +135,10 @@ def cli_available() -> bool:
     return (ROOT / "supportctl" / "config.py").exists()
 
 
-def sync_run(work: Path, port: int, fresh: bool) -> float:
+def sync_env(work: Path, port: int, user: str = USER) -> dict[str, str]:
+    """The environment of a ``supportctl sync`` of ``user``'s INBOX into
+    ``work/store.db``: one ``bench`` entry, config and XDG dirs in ``work``."""
     cfg = work / "config.yaml"
-    db = work / "store.db"
-    if fresh:
-        for p in work.glob("store.db*"):
-            p.unlink()
     cfg.write_text(f"""\
 channels:
   - name: bench
@@ -148,12 +146,19 @@ channels:
     host: 127.0.0.1
     port: {port}
     security: none
-    username: {USER}
+    username: {user}
     password: {PASSWORD}
     addresses: [support@example.org]
 """)
-    env = {**os.environ, "SUPPORTCTL_CONFIG": str(cfg), "SUPPORTCTL_DB": str(db),
-           "XDG_CONFIG_HOME": str(work / "xdg-config"), "XDG_DATA_HOME": str(work / "xdg-data")}
+    return {**os.environ, "SUPPORTCTL_CONFIG": str(cfg), "SUPPORTCTL_DB": str(work / "store.db"),
+            "XDG_CONFIG_HOME": str(work / "xdg-config"), "XDG_DATA_HOME": str(work / "xdg-data")}
+
+
+def sync_run(work: Path, port: int, fresh: bool) -> float:
+    if fresh:
+        for p in work.glob("store.db*"):
+            p.unlink()
+    env = sync_env(work, port)
     elapsed, _ = timed([sys.executable, "-m", "supportctl", "sync", "-q"], env=env)
     return elapsed
 
