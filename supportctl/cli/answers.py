@@ -124,7 +124,8 @@ def _print_suggestions(found: list[Any]) -> None:
             why = f"by {_METHODS.get(s.method, s.method)}" + (
                 f" (similarity {s.similarity:.2f})" if s.similarity is not None else "") + (
                 f"  {why}" if s.matched else "")
-        out.write(f"{n}. {what}  score {s.score:.2f}  [{s.language or '?'}]  {why}\n")
+        # The article's name and language come from the shop's files: cleaned too.
+        out.write(clean(f"{n}. {what}  score {s.score:.2f}  [{s.language or '?'}]  {why}") + "\n")
         out.write(f"   Q: {one_line(s.question, 160)}\n")
         answer = clean(s.answer).strip().splitlines()
         for k, line in enumerate(answer[:6]):
@@ -150,8 +151,9 @@ def kb_list(fmt: str | None = _FMT,
     if not items:
         render.info(f"no articles in {_kb_folder()}: `supportctl kb new TITLE` writes one")
     for a in items:
-        sys.stdout.write(f"{a.slug}\t{a.language or '-'}\t{one_line(a.title, 80)}\t"
-                         f"{one_line(','.join(a.tags))}{chr(9) + 'draft' if a.draft else ''}\n")
+        sys.stdout.write(f"{one_line(a.slug)}\t{one_line(a.language) or '-'}\t"
+                         f"{one_line(a.title, 80)}\t{one_line(','.join(a.tags))}"
+                         f"{chr(9) + 'draft' if a.draft else ''}\n")
 
 
 @kb_app.command("show")
@@ -224,8 +226,8 @@ def kb_search(query: list[str] = typer.Argument(..., metavar="WORDS"), fmt: str 
         render.write_json([{**a.to_json(), "score": s, "matched": m} for a, s, m in found])
         return
     for a, s, m in found:
-        sys.stdout.write(f"{a.slug}\t{s:.2f}\t{a.language or '-'}\t{one_line(a.title, 80)}\t"
-                         f"{one_line(', '.join(m))}\n")
+        sys.stdout.write(f"{one_line(a.slug)}\t{s:.2f}\t{one_line(a.language) or '-'}\t"
+                         f"{one_line(a.title, 80)}\t{one_line(', '.join(m))}\n")
 
 
 @kb_app.command("export")

@@ -173,3 +173,23 @@ def test_quality_bench_meets_its_floor() -> None:
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "hit@1" in r.stdout and "hit@3" in r.stdout
+
+
+def test_an_articles_file_name_reaches_the_table_cleaned(cli: Any, tmp_path: Path) -> None:
+    """The article's name comes from a file in the shop's folder: like
+    every value on its way to a terminal, it passes the sanitiser."""
+    load(cli, tmp_path, HISTORY)
+    kb = tmp_path / "config" / "supportctl" / "kb"
+    kb.mkdir(parents=True)
+    (kb / "rimborsi\x1b]0;pwned\x07\x1b[2J.md").write_text(
+        "---\ntitle: Quando arriva il rimborso\nlanguage: it\ntags: [rimborso, resi]\n---\n"
+        "Il rimborso arriva sulla carta 3-5 giorni dopo che le scarpe o altri articoli"
+        " restituiti giungono al magazzino.\n")
+    r = cli("suggest", "5")
+    assert r.code == 0, r
+    assert "article rimborsi" in r.out, r
+    assert "\x1b" not in r.out and "\x07" not in r.out
+    for args in (("kb", "list"), ("kb", "search", "rimborso")):
+        r = cli(*args)
+        assert r.code == 0 and r.out.startswith("rimborsi"), r
+        assert "\x1b" not in r.out and "\x07" not in r.out
