@@ -13,28 +13,44 @@ text to rich as ``Text`` objects (never parsed as markup).
 from __future__ import annotations
 
 import re
+from functools import cache
 
 # ECMA-48: CSI (7- and 8-bit), OSC/DCS/SOS/PM/APC strings up to ST or BEL,
 # and two-byte ESC sequences.
-_ESCAPES = re.compile(
+_ESCAPES_RE = (
     r"""
     (?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?            # CSI ... final
   | (?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])      # OSC DCS SOS PM APC
       [^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?      #   ... up to BEL or ST
   | \x1b[ -/]*[0-~]?                             # two-byte ESC x
-    """,
-    re.VERBOSE,
+    """
 )
 # Controls, bidi marks and overrides, and zero-width characters (which make
 # two names or file names look alike); a zero-width joiner stays where it
 # joins emoji (a family, a flag), since that is what it is for.
-_CONTROLS = re.compile(
+_CONTROLS_RE = (
     r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b\u200c\u200e\u200f\u202a-\u202e"
     r"\u2060-\u2064\u2066-\u2069\ufeff]"
     r"|(?<![\u2600-\u27bf\ufe0f\U0001f000-\U0001faff])\u200d"
 )
-#: Everything ``clean`` marks, and tabs and line breaks: for file names.
-INVISIBLE = re.compile(r"[\t\n]|" + _CONTROLS.pattern)
+
+
+# Compiled on first use: `list --format json` prints no text for a terminal
+# and must not pay for compiling these at start-up.
+@cache
+def _escapes() -> re.Pattern[str]:
+    return re.compile(_ESCAPES_RE, re.VERBOSE)
+
+
+@cache
+def _controls() -> re.Pattern[str]:
+    return re.compile(_CONTROLS_RE)
+
+
+@cache
+def invisible() -> re.Pattern[str]:
+    """Everything ``clean`` marks, and tabs and line breaks: for file names."""
+    return re.compile(r"[\t\n]|" + _CONTROLS_RE)
 
 
 def _visible(match: re.Match[str]) -> str:
@@ -50,8 +66,8 @@ def clean(text: str | None) -> str:
     if not text:
         return ""
     text = text.replace("\r\n", "\n")
-    text = _ESCAPES.sub("", text)
-    return _CONTROLS.sub(_visible, text)
+    text = _escapes().sub("", text)
+    return _controls().sub(_visible, text)
 
 
 def one_line(text: str | None, limit: int = 0) -> str:
@@ -64,10 +80,10 @@ def one_line(text: str | None, limit: int = 0) -> str:
 
 def is_label(text: str) -> bool:
     """A tag or an assignee: not blank, one line, nothing invisible."""
-    return bool(text.strip()) and not INVISIBLE.search(text) and "\x1b" not in text
+    return bool(text.strip()) and not invisible().search(text) and "\x1b" not in text
 
 
 def header_value(text: str | None) -> str:
     """A value safe to put in a header we build: no CR/LF (CVE-2024-6923),
     no controls."""
-    return " ".join(_CONTROLS.sub(" ", _ESCAPES.sub("", text or "")).split())
+    return " ".join(_controls().sub(" ", _escapes().sub("", text or "")).split())

@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 from supportctl.channels import build
 from supportctl.channels.memory import SERVERS, server
 from supportctl.errors import ChannelError
-from supportctl.models import Address, Batch, Inbound, iso
+from supportctl.models import Address, Batch, Inbound
 from supportctl.services import ingest, outbox, sync, triage
 from supportctl.store import sends
 from supportctl.store.db import Store
 from supportctl.store.read import show_json
+from supportctl.values import iso
 
 
 @pytest.fixture

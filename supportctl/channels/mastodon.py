@@ -65,15 +65,8 @@ from supportctl.channels import retry as retry_module
 from supportctl.channels.base import BaseChannel
 from supportctl.channels.retry import RetryAfter, retry
 from supportctl.errors import AuthError, ChannelError, ConfigError, ParseError, TLSError
-from supportctl.models import (
-    Address,
-    AttachmentData,
-    Batch,
-    Inbound,
-    Outbound,
-    SendResult,
-    parse_iso,
-)
+from supportctl.models import Address, AttachmentData, Batch, Inbound, Outbound, SendResult
+from supportctl.values import parse_iso
 
 if TYPE_CHECKING:
     import requests

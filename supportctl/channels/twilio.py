@@ -105,10 +105,8 @@ from supportctl.models import (
     Inbound,
     Outbound,
     SendResult,
-    iso,
-    parse_iso,
-    utcnow,
 )
+from supportctl.values import iso, parse_iso, utcnow
 
 if TYPE_CHECKING:
     from twilio.rest import Client

@@ -9,9 +9,10 @@ sync -q`` in a crontab) by hoisting them before typer sees argv.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +31,21 @@ app = typer.Typer(
 )
 
 
-@dataclass
 class Ctx:
-    db: str | None = None
-    config_path: str | None = None
-    actor_opt: str | None = None
-    quiet: bool = False
-    verbose: bool = False
-    _store: Any = None
-    _config: Any = None
-    _cfg_loaded: bool = False
-    extras: dict[str, Any] = field(default_factory=dict)
+    """One run's global options, store and config. A plain class, as every
+    class on the read path: a dataclass's generated methods cost start-up
+    milliseconds that `list` and `show` must not pay."""
+
+    def __init__(self) -> None:
+        self.db: str | None = None
+        self.config_path: str | None = None
+        self.actor_opt: str | None = None
+        self.quiet = False
+        self.verbose = False
+        self._store: Any = None
+        self._config: Any = None
+        self._cfg_loaded = False
+        self.extras: dict[str, Any] = {}
 
     def cfg_path(self) -> Path:
         from supportctl.paths import default_config_path
@@ -279,7 +284,7 @@ def now_iso() -> str:
     import time
 
     if os.environ.get("SUPPORTCTL_NOW"):  # the pinned clock lives in models
-        from supportctl.models import iso, utcnow
+        from supportctl.values import iso, utcnow
 
         return iso(utcnow()) or ""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -317,6 +322,35 @@ def _register(args: list[str]) -> None:
                                          "data", "report", "admin", "rules", "notify", "serve"]
     for name in names:
         importlib.import_module(f"supportctl.cli.{name}")
+
+
+@contextlib.contextmanager
+def _only_invoked(args: list[str]) -> Iterator[None]:
+    """While the command runs, leave only it registered: typer turns every
+    registered command into click objects (reading each one's signature
+    and type hints) before running any, and a module such as ``tickets``
+    defines eighteen. ``list`` must pay for ``list`` alone. Restored after,
+    for a caller that runs the command line again in the same process."""
+    from typer.main import get_command_name
+
+    at = _command_index(args)
+    command = args[at] if at is not None else ""
+
+    def name_of(info: Any) -> str:
+        if info.name:
+            return str(info.name)
+        return get_command_name(info.callback.__name__) if info.callback else ""
+
+    saved = app.registered_commands[:], app.registered_groups[:]
+    commands = [c for c in saved[0] if name_of(c) == command]
+    groups = [g for g in saved[1] if g.name == command]
+    if command in COMMAND_MODULES and (commands or groups):
+        app.registered_commands[:] = commands
+        app.registered_groups[:] = groups
+    try:
+        yield
+    finally:
+        app.registered_commands[:], app.registered_groups[:] = saved
 
 
 def _click_exceptions() -> Any:
@@ -377,7 +411,8 @@ def main(argv: list[str] | None = None) -> None:
     code = 0
     try:
         _register(args)
-        rv = app(args=args, prog_name="supportctl", standalone_mode=False)
+        with _only_invoked(args):
+            rv = app(args=args, prog_name="supportctl", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
         if code == 130:  # typer returns Ctrl-C (and SIGTERM, SIGHUP) as 130, silently
             _say_interrupted()

@@ -319,8 +319,8 @@ def _settings(name: str) -> Any:
 
 
 def _entry_since(entry: dict[str, Any], since: str | None) -> Any:
-    from supportctl.models import utcnow
     from supportctl.timeparse import parse_since
+    from supportctl.values import utcnow
 
     value = since or entry.get("since")
     if not value:

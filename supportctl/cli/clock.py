@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from supportctl.models import parse_iso, utcnow
+from supportctl.values import parse_iso, utcnow
 
 #: The display zone, resolved once per process; ``None`` inside means the
 #: system's zone (``datetime.astimezone()`` reads it per time, DST included).

@@ -13,7 +13,6 @@ without colour.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -93,6 +92,8 @@ def line(text: str, out: IO[str] | None = None) -> None:
 
 def write_csv(records: list[dict[str, Any]], columns: list[str], out: IO[str] | None = None) -> None:
     out = out or sys.stdout
+    import csv
+
     w = csv.writer(out, lineterminator="\n")
     w.writerow(columns)
     for r in records:
@@ -134,7 +135,7 @@ def snoozed(t: dict[str, Any], now: str | None = None) -> str:
     until = t.get("snoozed_until")
     if not until:
         return ""
-    from supportctl.models import iso, utcnow
+    from supportctl.values import iso, utcnow
 
     if until <= (now or iso(utcnow()) or ""):
         return ""  # its time has come; the next sync clears the mark
@@ -181,7 +182,7 @@ def ticket_row(t: dict[str, Any], tag_names: dict[str, str] | None = None, *,
 def due_left(t: dict[str, Any], now: str | None = None) -> str:
     """Time left on the clock that still runs (``3h20m``), ``-1h05m`` when
     overdue, ``paused`` while pending; empty without a clock."""
-    from supportctl.models import parse_iso, utcnow
+    from supportctl.values import parse_iso, utcnow
 
     sla = t.get("sla") or {}
     due = None

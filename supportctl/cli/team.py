@@ -18,8 +18,8 @@ def lease_until(text: str) -> str:
     """The end of a lease given as a duration from now."""
     import re
 
-    from supportctl.models import iso, utcnow
     from supportctl.timeparse import duration
+    from supportctl.values import iso, utcnow
 
     m = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text.lower())
     if not m:

@@ -1,6 +1,5 @@
 """Commands on tickets: list, show, search, new, note, reply, triage verbs."""
 
-from __future__ import annotations
 
 import sys
 from pathlib import Path
@@ -43,8 +42,8 @@ def _limit(limit: int | None) -> int:
 def _time_arg(value: str | None, *, past: bool = True) -> str | None:
     if not value:
         return None
-    from supportctl.models import iso, utcnow
     from supportctl.timeparse import parse_since, parse_when
+    from supportctl.values import iso, utcnow
 
     return iso((parse_since if past else parse_when)(value, utcnow()))
 
@@ -78,8 +77,8 @@ def list_cmd(
     mail) is filed solved and tagged auto: see it with --tag auto --status all.
     """
     from supportctl.cli import render
-    from supportctl.models import Priority
     from supportctl.store.read import TicketFilter, ticket_ids, tickets_json
+    from supportctl.values import Priority
 
     one_of("--sort", sort, ("updated", "created", "priority", "due"))
     if sla not in (None, "breached", "due-soon"):
@@ -132,7 +131,7 @@ def tag_names(store: Any, records: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def _check_statuses(statuses: list[str] | None) -> None:
-    from supportctl.models import Status
+    from supportctl.values import Status
 
     for s in statuses or []:
         one_of("--status", s, [*Status, "all"])
@@ -361,7 +360,7 @@ def priority(level: str = typer.Argument(..., metavar="low|normal|high|urgent"),
     from supportctl.services import triage
 
     store, now = STATE.store(), now_iso()
-    from supportctl.models import Priority
+    from supportctl.values import Priority
 
     one_of("priority", level, list(Priority))
     for_each(read_ids(ids), lambda t: triage.priority(store, t, level, STATE.actor, now))
@@ -388,9 +387,9 @@ _status_cmd("reopen", "Reopen solved or closed tickets.")
 def snooze(when: str = typer.Argument(..., metavar="WHEN", help="2h, 3d, 'tomorrow 9:00', ISO 8601, or 'off'"),
            ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
     """Hide tickets until WHEN; a customer reply brings them back early."""
-    from supportctl.models import iso, utcnow
     from supportctl.services import triage
     from supportctl.timeparse import parse_when
+    from supportctl.values import iso, utcnow
 
     until = None if when in ("off", "none") else iso(parse_when(when, utcnow(), _tz()))
     store, now = STATE.store(), now_iso()

@@ -391,8 +391,8 @@ def run_screen(session: Session) -> None:
     def _(event: Any) -> None:
         def snooze(text: str) -> None:
             from supportctl.cli.tickets import _tz
-            from supportctl.models import iso, utcnow
             from supportctl.timeparse import parse_when
+            from supportctl.values import iso, utcnow
 
             try:
                 until = iso(parse_when(text, utcnow(), _tz()))

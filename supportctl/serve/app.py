@@ -12,8 +12,9 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
-from supportctl.models import Batch, Inbound, utcnow
+from supportctl.models import Batch, Inbound
 from supportctl.serve import form, hooks
+from supportctl.values import utcnow
 
 Start = Callable[..., Any]
 #: What the platforms send is small; anything bigger is refused unread.

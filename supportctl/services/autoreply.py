@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from supportctl.channels import medium as channel_medium
 from supportctl.errors import SupportError
-from supportctl.models import Inbound, parse_iso, shift
+from supportctl.models import Inbound
 from supportctl.store import sends
 from supportctl.store.db import FAILURES, Store
+from supportctl.values import parse_iso, shift
 
 if TYPE_CHECKING:
     from supportctl.services.ingest import IngestSettings
@@ -134,9 +135,9 @@ def ack_text(store: Store, config: Any, ticket_id: int, medium: str,
     window (its declaration's ``window``: WhatsApp, Messenger, Instagram) a
     plain text only inside it, after that only a template that lifts it
     (WhatsApp's ``content_sid``), else nothing."""
-    from supportctl.models import parse_iso
     from supportctl.services.sla import hours_from_config, next_business_time
     from supportctl.services.templates import render_template
+    from supportctl.values import parse_iso
 
     ar = getattr(config, "auto_reply", None)
     if ar is None:

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from supportctl.models import shift
 from supportctl.store import workflows
 from supportctl.store.db import Store
+from supportctl.values import shift
 
 #: How long after asking an answer is still taken as one.
 ANSWER_WINDOW = timedelta(days=7)

@@ -52,7 +52,7 @@ def load_demo(store: Store, actor: str) -> dict[str, Any]:
         ingest.ingest_batch(store, Batch("demo", None, items), settings)
         counts["messages"] += len(items)
         counts["channels"] += sorted({i.medium for i in items})
-    from supportctl.models import iso, utcnow
+    from supportctl.values import iso, utcnow
 
     now = iso(utcnow()) or ""
     tid = tickets.log_ticket(

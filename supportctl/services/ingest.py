@@ -33,7 +33,7 @@ from datetime import timedelta
 from typing import Any
 
 from supportctl.errors import ParseError
-from supportctl.models import Batch, Inbound, iso, parse_iso, shift, utcnow
+from supportctl.models import Batch, Inbound
 from supportctl.services import contacts, triage
 from supportctl.store import messages as stored_messages
 from supportctl.store import outbox as stored_outbox
@@ -41,6 +41,7 @@ from supportctl.store import quarantine as stored_quarantine
 from supportctl.store import tickets as stored_tickets
 from supportctl.store import workflows
 from supportctl.store.db import FAILURES, Store
+from supportctl.values import iso, parse_iso, shift, utcnow
 
 TOKEN = re.compile(r"\[#(\d+)\]")
 

@@ -29,12 +29,13 @@ from typing import Any
 
 from supportctl.channels.base import Channel
 from supportctl.errors import ChannelError, ConfigError
-from supportctl.models import Address, Outbound, iso, parse_iso
+from supportctl.models import Address, Outbound
 from supportctl.services import sla
 from supportctl.store import notify as db
 from supportctl.store.db import Store
 from supportctl.store.read import due_soon_params
 from supportctl.store.sla import set_state, state
+from supportctl.values import iso, parse_iso
 
 CURSOR_KEY = "notify.cursor"
 SINCE_KEY = "notify.since"

@@ -27,20 +27,13 @@ from supportctl.channels import identity_kind, reply_medium
 from supportctl.channels import medium as channel_medium
 from supportctl.channels.base import Channel
 from supportctl.errors import ChannelError, NotFound, SendRefused, UsageError
-from supportctl.models import (
-    Address,
-    AttachmentData,
-    Inbound,
-    Outbound,
-    iso,
-    parse_iso,
-    utcnow,
-)
+from supportctl.models import Address, AttachmentData, Inbound, Outbound
 from supportctl.services import ingest, triage
 from supportctl.store import messages as message_repo
 from supportctl.store import outbox as repo
 from supportctl.store.db import Store
 from supportctl.store.workflows import last_inbound_at
+from supportctl.values import iso, parse_iso, utcnow
 
 #: Only a reply in one of these states is a first response (SLA): queued,
 #: failed or unknown ones may never have reached the customer.

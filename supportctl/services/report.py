@@ -42,10 +42,10 @@ from itertools import chain
 from typing import Any
 
 from supportctl.errors import UsageError
-from supportctl.models import iso, parse_iso
 from supportctl.services.phrases import subject_phrases
 from supportctl.store import report as q
 from supportctl.store.db import Store
+from supportctl.values import iso, parse_iso
 
 GROUPS = ("channel", "tag", "assignee", "day", "week")
 OPEN_STATUSES = ("new", "open", "pending")

@@ -43,10 +43,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from supportctl.models import Address, Inbound, parse_iso, shift
+from supportctl.models import Address, Inbound
 from supportctl.services import triage
 from supportctl.store import workflows
 from supportctl.store.db import Store
+from supportctl.values import parse_iso, shift
 
 log = logging.getLogger("supportctl.rules")
 

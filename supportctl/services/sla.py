@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from supportctl.models import iso, parse_iso
 from supportctl.store import sla as db
 from supportctl.store.db import Store
+from supportctl.values import iso, parse_iso
 
 #: Minutes since local midnight, [open, close); close may be 1440 (24:00).
 Period = tuple[int, int]

@@ -32,11 +32,11 @@ from pathlib import Path
 
 from supportctl.channels.base import Channel
 from supportctl.errors import LockHeld, SupportError
-from supportctl.models import iso, utcnow
 from supportctl.services import ingest, outbox
 from supportctl.services.progress import NO_PROGRESS, Progress
 from supportctl.store import sends, workflows
 from supportctl.store.db import Store
+from supportctl.values import iso, utcnow
 
 
 @dataclass
@@ -172,8 +172,9 @@ def retry_quarantine(store: Store, settings_for: Callable[[str], ingest.IngestSe
     account it came through."""
     from supportctl.channels import parse_stored
     from supportctl.errors import ParseError
-    from supportctl.models import Inbound, parse_iso
+    from supportctl.models import Inbound
     from supportctl.store import quarantine
+    from supportctl.values import parse_iso
 
     rows = quarantine.held(store)
     ok = 0

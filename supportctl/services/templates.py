@@ -129,10 +129,10 @@ def render_template(config: Any, name: str, store: Store, ticket_id: int,
     from jinja2 import StrictUndefined, TemplateError
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    from supportctl.models import iso, utcnow
     from supportctl.services.sla import hours_from_config, next_business_time
     from supportctl.store import workflows
     from supportctl.store.read import messages_json, tickets_json
+    from supportctl.values import iso, utcnow
 
     found = tickets_json(store, [ticket_id], iso(utcnow()) or "")
     if not found:

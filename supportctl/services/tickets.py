@@ -127,11 +127,11 @@ def safe_filename(name: str, fallback: str) -> str:
     """A file name that cannot escape the target directory or hide: no
     path separators, no leading dots, no controls or invisible characters,
     at most ``files.NAME_BYTES`` bytes."""
-    from supportctl.safe import INVISIBLE
+    from supportctl.safe import invisible
     from supportctl.store.files import cap_name
 
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = INVISIBLE.sub("", name)
+    name = invisible().sub("", name)
     name = re.sub(r'[<>:"|?*]', "_", name).strip().lstrip(".").strip()
     if not name:
         name = fallback

@@ -23,7 +23,6 @@ from typing import Any
 
 from supportctl.channels import media_names
 from supportctl.errors import UsageError
-from supportctl.models import DELIVERY_STATES, Priority, Status
 from supportctl.safe import is_label
 from supportctl.store import transfer as repo
 from supportctl.store.db import IntegrityError, Store
@@ -36,6 +35,7 @@ from supportctl.store.read import (
     tickets_json,
 )
 from supportctl.store.tickets import add_tag
+from supportctl.values import DELIVERY_STATES, Priority, Status
 
 CHUNK = 500
 

@@ -18,11 +18,11 @@ from datetime import timedelta
 from typing import Any
 
 from supportctl.errors import NotFound, UsageError
-from supportctl.models import PRIORITY_RANK, Status, shift
 from supportctl.safe import is_label
 from supportctl.store import tickets as repo
 from supportctl.store.db import Store
 from supportctl.store.workflows import remember_tag_name
+from supportctl.values import PRIORITY_RANK, Status, shift
 
 STATUSES = [s.value for s in Status]
 

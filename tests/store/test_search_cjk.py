@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import run_cli
 
@@ -118,3 +120,29 @@ def test_import_and_an_older_store_are_indexed(cli: Any, shop: dict[str, int],
     assert r.code == 0 and r.out.split() == [str(shop["zh"])], r
     with sqlite3.connect(other) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] >= 11
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x32000), max_size=12))
+def test_unspaced_terms_are_found_as_the_ranges_say(text: str) -> None:
+    """search decides which terms go to the trigram index by code point
+    (a character class this wide costs ~15 ms to compile); the decision must
+    be the character class's, edges of every range included."""
+    import re
+
+    from supportctl.store.migrations import UNSPACED_RANGES
+    from supportctl.store.search import _unspaced
+
+    assert _unspaced(text) == bool(re.search(f"[{UNSPACED_RANGES}]", text))
+
+
+def test_unspaced_range_edges() -> None:
+    import re
+
+    from supportctl.store.migrations import UNSPACED_RANGES
+    from supportctl.store.search import _UNSPACED_SPANS, _unspaced
+
+    for lo, hi in _UNSPACED_SPANS:
+        assert _unspaced("x" + chr(lo)) and _unspaced(chr(hi) + "x")
+        for edge in (chr(lo - 1), chr(hi + 1)):
+            assert _unspaced(edge) == bool(re.search(f"[{UNSPACED_RANGES}]", edge))
