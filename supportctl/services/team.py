@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 from supportctl.errors import ClaimedByOther
-from supportctl.services.triage import require
 from supportctl.store import claims
 from supportctl.store.db import Store
 
@@ -28,6 +27,8 @@ def claim(store: Store, ticket_id: int, agent: str, now: str, until: str, *,
     """``log=False``: a ticket held while it is on a triage screen leaves
     no event per key press. ``when`` shows a stored time to a person (the
     CLI's, in the shop's zone)."""
+    from supportctl.services.triage import require  # not on `show`'s path (``opened``)
+
     with store.tx():
         require(store, ticket_id)
         held = claims.holder(store, ticket_id, now)
@@ -49,6 +50,8 @@ def claim(store: Store, ticket_id: int, agent: str, now: str, until: str, *,
 def release(store: Store, ticket_id: int, agent: str, now: str, *, force: bool = False,
             log: bool = True) -> bool:
     """Give a claim back; False when there was none to give."""
+    from supportctl.services.triage import require
+
     with store.tx():
         require(store, ticket_id)
         held = claims.holder(store, ticket_id, now)
@@ -78,8 +81,7 @@ def opened(store: Store, ticket_id: int, agent: str, now: str) -> None:
     read-only store: reading it stays possible)."""
     if store.readonly:
         return
-    with store.tx():
-        claims.note_seen(store, ticket_id, agent, now)
+    claims.note_opened(store, ticket_id, agent, now)
 
 
 def others_work(store: Store, ticket_id: int, agent: str, since: str, now: str, *,

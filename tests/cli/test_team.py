@@ -192,7 +192,10 @@ def telegram(tmp_path: Path, cli: Any) -> Iterator[tuple[TelegramServer, dict[st
             encoding="utf-8",
         )
         env = {"SUPPORTCTL_CONFIG": str(cfg), "SHOP_TELEGRAM_TOKEN": TG_TOKEN}
-        tg.message(tg.user(5100000001, "Lia"), "Avete la taglia 38?")
+        from datetime import datetime
+
+        sent = int(datetime.fromisoformat(T0.replace("Z", "+00:00")).timestamp())
+        tg.message(tg.user(5100000001, "Lia"), "Avete la taglia 38?", date=sent)
         assert cli("sync", env={**env, **at(0)}).code == 0
         yield tg, env
 
@@ -216,6 +219,30 @@ def test_reply_over_a_colleagues_answer_is_refused_off_a_terminal(
                env={**env, **as_("marta", 6)}).code == 0
     assert cli("reply", tid, "-m", "Grazie!", "--force", env={**env, **as_("luca", 7)}).code == 0
     assert len(tg.sent) == 3
+
+
+def test_showing_an_unchanged_ticket_again_writes_nothing_yet_a_reply_still_sees_what_came_after(
+        cli: Any, telegram: tuple[TelegramServer, dict[str, str]]) -> None:
+    """`show` records that the agent opened the ticket, for reply's check;
+    once recorded, showing it again while nothing changed leaves the store
+    untouched (a write costs a read command four fsyncs)."""
+    import hashlib
+
+    tg, env = telegram
+    [t] = cli("list", "--format", "json", env={**env, **at(1)}).json()
+    tid = str(t["id"])
+    assert cli("show", tid, env={**env, **as_("marta", 2)}).code == 0
+    before = hashlib.sha256(cli.db.read_bytes()).hexdigest()
+    assert cli("show", tid, env={**env, **as_("marta", 3)}).code == 0
+    assert hashlib.sha256(cli.db.read_bytes()).hexdigest() == before
+    assert cli("reply", tid, "-m", "Sì, ce l'abbiamo.", env={**env, **as_("luca", 4)}).code == 0
+    r = cli("reply", tid, "-m", "Sì!", env={**env, **as_("marta", 5)})
+    assert r.code == 4 and "answered by luca at Tue 1 Dec 09:04 UTC" in r.err, r
+    # Shown again after luca's answer: recorded anew, and marta may reply.
+    assert cli("show", tid, env={**env, **as_("marta", 6)}).code == 0
+    assert cli("reply", tid, "-m", "Vuole che la metta da parte?",
+               env={**env, **as_("marta", 7)}).code == 0
+    assert len(tg.sent) == 2
 
 
 def test_reply_to_a_ticket_someone_else_claimed_asks_first(
