@@ -65,6 +65,11 @@ def clean(text: str | None) -> str:
     """Text safe to print: no escape sequences, no controls but ``\\n``/``\\t``."""
     if not text:
         return ""
+    if text.isprintable():
+        # Every character either pattern matches is a control (Cc) or a
+        # format character (Cf), and neither is printable: most names,
+        # subjects and cells end here, without a regular expression.
+        return text
     text = text.replace("\r\n", "\n")
     text = _escapes().sub("", text)
     return _controls().sub(_visible, text)

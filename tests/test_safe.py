@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from supportctl.safe import clean, header_value, one_line
@@ -62,3 +62,17 @@ def test_table_and_show_print_customer_markup_literally(cli, tmp_path: Path) -> 
     foreign = re.findall(rb"\x1b(?!\[[0-9;]*m)", colour)
     assert foreign == [], colour
     assert b"[link=http://evil]" in colour
+
+
+@settings(max_examples=2000)
+@given(st.text(alphabet=st.characters(codec=None, exclude_categories=("Cs",)), max_size=40))
+def test_clean_of_printable_text_is_the_text_and_the_fast_path_changes_nothing(text: str) -> None:
+    """``clean`` returns printable text as it is, without its patterns; the
+    patterns themselves must agree: they never touch printable text, on
+    any character (emoji joiners, bidi marks, C1 controls included)."""
+    from supportctl.safe import _controls, _escapes, _visible
+
+    slow = _controls().sub(_visible, _escapes().sub("", text.replace("\r\n", "\n")))
+    assert clean(text) == (slow if text else "")
+    if text.isprintable():
+        assert slow == text
