@@ -207,3 +207,33 @@ def test_any_overlap_of_ids_is_skipped_as_line_by_line(tmp_path_factory: pytest.
     tmp = tmp_path_factory.mktemp("overlap")
     assert run(tmp, "batches", seed, more, "batches", batches_only=True) \
         == run(tmp, "lines", seed, more, "lines")
+
+
+class Recorded:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def start(self, key: str, label: str, total: int | None, *, note: str = "") -> None:
+        self.calls.append(("start", total))
+
+    def advance(self, key: str, n: int = 1) -> None:
+        self.calls.append(("advance", n))
+
+    def finish(self, key: str) -> None:
+        self.calls.append(("finish", None))
+
+
+@pytest.mark.parametrize("ahead", [False, True])
+def test_progress_counts_every_line_read_ahead_or_not(tmp_path: Path, ahead: bool) -> None:
+    f = tmp_path / "in.jsonl"
+    f.write_text("\n".join([*(json.dumps(t) for t in LINES[:-1]), ""]) + "\n")
+    shown = Recorded()
+    store = Store(tmp_path / "s.db")
+    try:
+        counts = import_jsonl_file(store, f, shown, ahead=ahead)  # type: ignore[arg-type]
+    finally:
+        store.close()
+    assert (counts["tickets"], counts["skipped"]) == (len(LINES) - 2, 1)
+    assert shown.calls[0] == ("start", len(LINES))
+    assert sum(n for what, n in shown.calls if what == "advance") == len(LINES)
+    assert shown.calls[-1] == ("finish", None)
