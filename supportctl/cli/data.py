@@ -103,22 +103,14 @@ def import_cmd(
         fmt = _guess_format(path)
     store = STATE.store(create=True)
     if fmt == "jsonl":
-        from supportctl.services.progress import NO_PROGRESS, counted
-        from supportctl.services.transfer import import_jsonl
+        from supportctl.services.transfer import import_jsonl, import_jsonl_file
 
         if file == "-":
             counts = import_jsonl(store, sys.stdin)
         else:
             try:
-                with open(path, encoding="utf-8") as fh, \
-                        render.progress(quiet=STATE.quiet) as shown:
-                    lines = None
-                    if shown is not NO_PROGRESS:
-                        with open(path, "rb") as count:  # one quick pass for the total
-                            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: count.read(1 << 20), b""))
-                    shown.start("import", f"import {path.name}", lines)
-                    counts = import_jsonl(store, counted(fh, shown, "import", every=1000))
-                    shown.finish("import")
+                with render.progress(quiet=STATE.quiet) as shown:
+                    counts = import_jsonl_file(store, path, shown)
             except FileNotFoundError:
                 raise UsageError(f"no such file {path}") from None
         if not STATE.quiet:

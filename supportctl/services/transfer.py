@@ -17,13 +17,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from supportctl.channels import media_names
-from supportctl.errors import UsageError
+from supportctl.errors import SupportError, UsageError
 from supportctl.safe import is_label
+from supportctl.services.progress import NO_PROGRESS, Progress, counted
 from supportctl.store import transfer as repo
 from supportctl.store.db import IntegrityError, Store
 from supportctl.store.files import valid_digest
@@ -67,43 +70,70 @@ def _chunk(store: Store, ids: list[int], now: str, messages: bool, raw: bool,
         yield t
 
 
-def import_jsonl(store: Store, lines: Iterable[str]) -> dict[str, int]:
+#: Lines (tickets) written together: their look-ups in a few statements,
+#: their rows in multi-row statements (``store.transfer.restore_many``).
+BATCH_LINES = 200
+#: ... or fewer when the lines are this large (attachment data, originals).
+BATCH_BYTES = 8 << 20
+#: Files from this size on are read, checked and made ready in a second
+#: process while this one writes (a fresh interpreter costs ~0.3 s).
+READ_AHEAD_BYTES = 4 << 20
+
+#: A line ready to write: its number, the line (text) or its object, and
+#: its rows (``_candidate``; None when they could not be made).
+Item = tuple[int, "str | dict[str, Any] | None", "Candidate | None"]
+
+
+def import_jsonl(store: Store, lines: Iterable[str], *, batched: bool = True) -> dict[str, int]:
     """All or nothing: the whole file is one transaction, and every line is
     checked (types, statuses, priorities, tags, ids, timestamps, digests)
     before it is written; on any error the store is exactly as before and
-    the ``UsageError`` names the line."""
+    the ``UsageError`` names the line.
+
+    Lines are written a batch at a time (``batched``): the same rows, in
+    the same order, as writing them one line at a time, which is what
+    happens for a batch whose write fails, so the error names the line
+    exactly as it would have (``batched=False`` writes every line so)."""
+    return _import(store, _batches(lines, keep_text=False, batched=batched), batched=batched)
+
+
+def import_jsonl_file(store: Store, path: Path, progress: Progress = NO_PROGRESS, *,
+                      ahead: bool | None = None) -> dict[str, int]:
+    """``import_jsonl`` of a file, with progress (in lines). A file of
+    ``READ_AHEAD_BYTES`` or more (or any, with ``ahead``) is read, checked
+    and made into rows in a second process while this one writes: the
+    same batches in the same order, so the same result and errors."""
+    total = None
+    with open(path, "rb") as count:
+        if progress is not NO_PROGRESS:  # one quick pass for the total
+            total = sum(chunk.count(b"\n") for chunk in iter(lambda: count.read(1 << 20), b""))
+        size = os.fstat(count.fileno()).st_size
+    progress.start("import", f"import {path.name}", total)
+    if ahead is None:
+        ahead = size >= READ_AHEAD_BYTES
+    if ahead:
+        again = _Lines(path)
+        try:
+            counts = _import(store, _read_ahead(path, progress), lines=again)
+        finally:
+            again.close()
+    else:
+        with open(path, encoding="utf-8") as fh:
+            counts = import_jsonl(store, counted(fh, progress, "import", every=1000))
+    progress.finish("import")
+    return counts
+
+
+def _import(store: Store, batches: Iterable[list[Item]], *, batched: bool = True,
+            lines: _Lines | None = None) -> dict[str, int]:
     counts = {"tickets": 0, "skipped": 0, "messages": 0, "contacts": 0, "files": 0}
     links: list[tuple[int, str, int]] = []
     imported: list[int] = []
-    n = 0
     with store.tx():
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"line {n} is not JSON ({exc.msg}): nothing was imported; "
-                                 "fix or remove that line and import again") from None
-            except UnicodeDecodeError:
-                raise UsageError(f"line {n} is not UTF-8: nothing was imported") from None
-            try:
-                check_ticket(obj)
-            except ValueError as exc:
-                raise UsageError(f"line {n}: {exc}; nothing was imported") from None
-            if repo.ticket_exists(store, obj["id"]):
-                counts["skipped"] += 1
-                continue
-            try:
-                _import_ticket(store, obj, counts)
-            except IntegrityError as exc:
-                raise UsageError(f"line {n}: {exc} (an id clashes with one already stored); "
-                                 "nothing was imported") from None
-            except (ValueError, binascii.Error) as exc:
-                raise UsageError(f"line {n}: {exc}; nothing was imported") from None
-            imported.append(obj["id"])
-            links += [(obj["id"], key, obj[key]) for key in ("merged_into", "linked_ticket")
-                      if obj.get(key)]
+        # A bad line raises from ``batches`` once the lines before it are
+        # written, so a line before it that cannot be written is the error.
+        for items in batches:
+            _write(store, items, counts, links, imported, batched, lines)
         # Links may point at tickets later in the file: restore them last.
         for tid, key, target in links:
             repo.restore_link(store, tid, key, target)
@@ -113,6 +143,187 @@ def import_jsonl(store: Store, lines: Iterable[str]) -> dict[str, int]:
 
         mark_fresh(store, imported)
     return counts
+
+
+def _batches(lines: Iterable[str], *, keep_text: bool, batched: bool = True) -> Iterator[list[Item]]:
+    """Checked lines with their rows, a batch at a time; a bad line raises
+    its ``UsageError`` after the batch before it."""
+    pending: list[Item] = []
+    size = 0
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = _read_line(n, line)
+        except UsageError:
+            if pending:
+                yield pending
+            raise
+        try:
+            cand: Candidate | None = _candidate(obj)
+        except (ValueError, binascii.Error):  # raised again where _import_ticket would
+            cand = None
+        # The writer needs the line itself only where it has no rows for it
+        # (a reader process sends no more than that: the writer can read
+        # any line again from the file, ``_Lines``).
+        pending.append((n, obj if not keep_text else line if cand is None else None, cand))
+        size += len(line)
+        if len(pending) >= BATCH_LINES or size >= BATCH_BYTES or not batched:
+            yield pending
+            pending = []
+            size = 0
+    if pending:
+        yield pending
+
+
+def _read_line(n: int, line: str) -> dict[str, Any]:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"line {n} is not JSON ({exc.msg}): nothing was imported; "
+                         "fix or remove that line and import again") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"line {n} is not UTF-8: nothing was imported") from None
+    try:
+        check_ticket(obj)
+    except ValueError as exc:
+        raise UsageError(f"line {n}: {exc}; nothing was imported") from None
+    return obj  # type: ignore[no-any-return]
+
+
+def _write(store: Store, items: list[Item], counts: dict[str, int],
+           links: list[tuple[int, str, int]], imported: list[int], batched: bool,
+           lines: _Lines | None = None) -> None:
+    """Write checked lines: as one batch, or, when the batch cannot be
+    written (or ``batched`` is off), one line at a time as before."""
+    cands = [c for _, _, c in items]
+    if batched and None not in cands:
+        before = dict(counts), len(links), len(imported)
+        try:
+            with store.tx():  # a savepoint: a failed batch leaves nothing
+                b = _Batch(store, cands)  # type: ignore[arg-type]
+                for c in cands:
+                    if b.add(store, c, counts):  # type: ignore[arg-type]
+                        imported.append(c[0])  # type: ignore[index]
+                        links += c[7]  # type: ignore[index]
+                    else:
+                        counts["skipped"] += 1
+                b.write(store)
+            return
+        except Exception:  # noqa: BLE001 - the line-at-a-time path says which line and why
+            counts.update(before[0])
+            del links[before[1]:]
+            del imported[before[2]:]
+    for n, src, _ in items:
+        if src is None:
+            assert lines is not None
+            src = lines.at(n)
+        obj = src if isinstance(src, dict) else json.loads(src)
+        if repo.ticket_exists(store, obj["id"]):
+            counts["skipped"] += 1
+            continue
+        try:
+            _import_ticket(store, obj, counts)
+        except IntegrityError as exc:
+            raise UsageError(f"line {n}: {exc} (an id clashes with one already stored); "
+                             "nothing was imported") from None
+        except (ValueError, binascii.Error) as exc:
+            raise UsageError(f"line {n}: {exc}; nothing was imported") from None
+        imported.append(obj["id"])
+        links += [(obj["id"], key, obj[key]) for key in ("merged_into", "linked_ticket")
+                  if obj.get(key)]
+
+
+# -- reading ahead in a second process -------------------------------------
+
+class _Lines:
+    """Line ``n`` of a file, read again for a batch written line by line
+    (batches come in order, so one forward pass serves them all)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: Any = None
+        self._n = 0
+
+    def at(self, n: int) -> str:
+        if self._fh is None or n <= self._n:
+            if self._fh is not None:
+                self._fh.close()
+            self._fh = open(self.path, encoding="utf-8")  # noqa: SIM115 - kept open across calls
+            self._n = 0
+        for line in self._fh:
+            self._n += 1
+            if self._n == n:
+                return line  # type: ignore[no-any-return]
+        raise SupportError(f"{self.path} changed while it was imported: nothing was imported")
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+def _read_ahead(path: Path, progress: Progress) -> Iterator[list[Item]]:
+    """``_batches`` of the file, made in a reader process (spawned: a fresh
+    interpreter; it ignores Ctrl-C and exits with this process). At most
+    a batch or two ahead: the pipe blocks the reader until this process
+    takes the next batch, so memory stays flat."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_reader, args=(str(path), send), daemon=True,
+                       name="supportctl-import-reader")
+    proc.start()
+    send.close()
+    seen = 0
+    try:
+        while True:
+            try:
+                kind, payload, lines = recv.recv()
+            except EOFError:
+                raise SupportError(f"the process reading {path.name} stopped unexpectedly: "
+                                   "nothing was imported; run the import again") from None
+            progress.advance("import", lines - seen)
+            seen = lines
+            if kind == "batch":
+                yield payload
+            elif kind == "raise":
+                raise payload
+            else:
+                return
+    finally:
+        recv.close()
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+
+
+def _reader(path: str, send: Any) -> None:
+    """In the reader process: send each batch, then ``done`` or the
+    exception the lines raised (with how many lines were read so far)."""
+    from supportctl.services.parsing import _worker_started
+
+    _worker_started()
+    read = 0
+
+    def lines(fh: Iterable[str]) -> Iterator[str]:
+        nonlocal read
+        for line in fh:
+            read += 1
+            yield line
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for batch in _batches(lines(fh), keep_text=True):
+                send.send(("batch", batch, read))
+        send.send(("done", None, read))
+    except Exception as exc:  # noqa: BLE001 - raised again in the writer, in order
+        try:
+            send.send(("raise", exc, read))
+        except Exception:  # noqa: BLE001 - it does not pickle: say what it was
+            send.send(("raise", SupportError(f"reading {path}: {type(exc).__name__}: {exc}"), read))
+    finally:
+        send.close()
 
 
 # -- what a line must look like ------------------------------------------
@@ -141,15 +352,25 @@ def _name(value: Any, what: str, *, optional: bool = True) -> None:
         raise ValueError(f"{what} {_show(value)} is empty or holds control characters")
 
 
+#: Times already read as ISO 8601 (an export repeats the same few times
+#: over and over); bounded, cleared when full.
+_GOOD_TIMES: set[str] = set()
+
+
 def _time(value: Any, what: str, *, optional: bool = True) -> None:
     if value is None and optional:
         return
     if not isinstance(value, str):
         raise ValueError(f"{what} must be an ISO 8601 time, not {_show(value)}")
+    if value in _GOOD_TIMES:
+        return
     try:
         datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{what} {_show(value)} is not an ISO 8601 time") from None
+    if len(_GOOD_TIMES) >= 4096:
+        _GOOD_TIMES.clear()
+    _GOOD_TIMES.add(value)
 
 
 def _one_of(value: Any, allowed: Iterable[str], what: str) -> None:
@@ -198,7 +419,8 @@ def check_ticket(t: Any) -> None:
     _one_of(t["status"], _STATUSES, "status")
     if t.get("priority") is not None:
         _one_of(t["priority"], _PRIORITIES, "priority")
-    _one_of(t.get("channel"), media_names(), "channel")
+    media = media_names()
+    _one_of(t.get("channel"), media, "channel")
     _text(t.get("subject"), "subject")
     _text(t.get("account"), "account")
     _name(t.get("assignee"), "assignee")
@@ -225,12 +447,12 @@ def check_ticket(t: Any) -> None:
         _text(c.get("name"), "contact.name")
         for i in _list(c.get("identities"), "contact.identities"):
             i = _dict(i, "identity")
-            _one_of(i.get("channel"), media_names(), "identity channel")
+            _one_of(i.get("channel"), media, "identity channel")
             _text(i.get("address"), "identity address", optional=False)
     for m in _list(t.get("messages"), "messages"):
         m = _dict(m, "message")
         try:
-            _check_message(m)
+            _check_message(m, media)
         except ValueError as exc:
             raise ValueError(f"message {_show(m.get('id'))}: {exc}") from None
     for e in _list(t.get("events"), "events"):
@@ -241,14 +463,17 @@ def check_ticket(t: Any) -> None:
             raise ValueError(f"event {_show(e.get('id'))}: {exc}") from None
 
 
-def _check_message(m: dict[str, Any]) -> None:
+def _check_message(m: dict[str, Any], media: tuple[str, ...]) -> None:
     _id(m.get("id"), "id")
     _one_of(m.get("direction"), _DIRECTIONS, "direction")
-    _one_of(m.get("channel"), media_names(), "channel")
+    _one_of(m.get("channel"), media, "channel")
     _time(m.get("sent_at"), "sent_at", optional=False)
     _time(m.get("created_at"), "created_at")
-    for key in _MESSAGE_TEXTS:
-        _text(m.get(key), key)
+    get = m.get
+    for key in _MESSAGE_TEXTS:  # _text(m.get(key), key), inlined: twelve per message
+        value = get(key)
+        if value is not None and type(value) is not str and not isinstance(value, str):
+            raise ValueError(f"{key} must be text, not {_show(value)}")
     frm = m.get("from")
     if frm is not None:
         frm = _dict(frm, "from")
@@ -388,3 +613,201 @@ def _import_ticket(store: Store, t: dict[str, Any], counts: dict[str, int]) -> N
             "at": e["at"],
         })
 
+
+
+# -- a batch of lines at once ----------------------------------------------
+# The rows _import_ticket writes, in the same order within each table, with
+# the same values; what it looks up one row at a time is looked up for the
+# whole batch first, and what the batch itself adds is remembered.
+
+_CONTACT = ("id", "name", "created_at", "updated_at")
+_IDENTITY = ("contact_id", "kind", "channel", "address", "created_at")
+_TICKET = ("id", "status", "priority", "subject", "channel", "account", "contact_id", "assignee",
+           "created_at", "updated_at", "first_response_at", "solved_at", "closed_at",
+           "first_response_due", "resolution_due", "sla_policy", "snoozed_until",
+           "last_message_at", "last_inbound_at", "message_count", "conversation")
+_TAG = ("ticket_id", "tag")
+_CSAT = ("ticket_id", "contact_id", "asked_at", "outbox_id", "rating", "comment", "answered_at",
+         "message_id")
+_MESSAGE = ("id", "ticket_id", "direction", "channel", "account", "external_id", "from_name",
+            "from_address", "to_json", "cc_json", "subject", "text", "html", "sent_at",
+            "created_at", "in_reply_to", "refs", "conversation", "author", "delivery_state",
+            "delivery_error", "auto_reason", "source_ref", "meta", "language")
+_ORIGINAL = ("message_id", "raw")
+_ATTACHMENT = ("message_id", "filename", "content_type", "size", "sha256", "content_id", "inline")
+_EVENT = ("id", "ticket_id", "contact_id", "actor", "action", "detail", "at")
+
+
+#: One line made ready to write (by ``_candidate``, in a reading process
+#: or in this one): plain tuples, cheap to send between processes. The
+#: keys come first so that what is already stored can be skipped:
+#: (ticket id, contact, ticket row, tag rows, csat row or None, messages,
+#: events, links), a contact being (id, row, ((kind, address), row) per
+#: identity), a message (id, (channel, external_id) or None, row,
+#: original row or None, attachment rows, (data, sha256, filename) per
+#: attachment file), an event (id, row).
+Candidate = tuple[Any, ...]
+
+
+def _candidate(t: dict[str, Any]) -> Candidate:
+    """``_import_ticket``'s rows for a checked line, as if nothing were
+    stored. Raises ``ValueError`` or ``binascii.Error`` where it would
+    (the caller then writes the line as ``_import_ticket`` does, which
+    raises only if the part that raised is not skipped)."""
+    now = t.get("created_at") or ""
+    contact = t.get("contact")
+    tid = t["id"]
+    cand_contact = None
+    if contact:
+        from supportctl.channels import identity_kind
+
+        cid = contact["id"]
+        idents = []
+        for ident in contact.get("identities") or []:
+            kind = identity_kind(ident["channel"])
+            idents.append(((kind, ident["address"]),
+                           (cid, kind, ident["channel"], ident["address"], now)))
+        cand_contact = (cid, (cid, contact.get("name") or "", now, now), tuple(idents))
+    sla = t.get("sla") or {}
+    ticket = (
+        tid, t["status"], t.get("priority") or "normal", t.get("subject") or "", t["channel"],
+        t.get("account"), contact["id"] if contact else None, t.get("assignee"),
+        t["created_at"], t["updated_at"], t.get("first_response_at"), t.get("solved_at"),
+        t.get("closed_at"), sla.get("first_response_due"), sla.get("resolution_due"),
+        sla.get("policy"), t.get("snoozed_until"), t.get("last_message_at"),
+        t.get("last_inbound_at"), t.get("message_count") or 0, t.get("conversation"))
+    tags = tuple((tid, tag) for tag in t.get("tags") or [])
+    csat = None
+    cs = t.get("csat")
+    if isinstance(cs, dict) and cs.get("asked_at"):
+        _time(cs["asked_at"], "csat.asked_at")
+        if cs.get("rating") is not None and (not isinstance(cs["rating"], int)
+                                             or not 1 <= cs["rating"] <= 5):
+            raise ValueError(f"csat.rating {_show(cs['rating'])} is not a whole number from 1 to 5")
+        # record_csat_asked, then record_csat_answer when answered: one row.
+        answered = bool(cs.get("answered_at") and cs.get("rating"))
+        csat = (tid, contact["id"] if contact else None, cs["asked_at"], None,
+                cs["rating"] if answered else None,
+                (cs.get("comment") or None) if answered else None,
+                cs["answered_at"] if answered else None, None)
+    messages = []
+    for m in t.get("messages") or []:
+        mid = m["id"]
+        ext = m.get("external_id")
+        delivery = m.get("delivery") or {}
+        frm = m.get("from") or {}
+        to, cc, meta = m.get("to"), m.get("cc"), m.get("meta")
+        row = (
+            mid, tid, m["direction"], m["channel"], m.get("account"), ext,
+            frm.get("name", ""), frm.get("address", ""),
+            json.dumps(to, ensure_ascii=False) if to else "[]",
+            json.dumps(cc, ensure_ascii=False) if cc else "[]",
+            m.get("subject") or "", m.get("text") or "", m.get("html"),
+            m["sent_at"], m.get("created_at") or m["sent_at"],
+            m.get("in_reply_to"), m.get("references"), m.get("conversation"), m.get("author"),
+            delivery.get("state"), delivery.get("error"), m.get("auto_reason"),
+            m.get("source_ref"),
+            json.dumps(meta, ensure_ascii=False, sort_keys=True) if meta else None,
+            m.get("language"))
+        original = (mid, base64.b64decode(m["raw"], validate=True)) if m.get("raw") else None
+        attachments, files = [], []
+        for a in m.get("attachments") or []:
+            if a.get("data") is not None:
+                files.append((base64.b64decode(a["data"], validate=True), a["sha256"],
+                              a["filename"]))
+            attachments.append((mid, a["filename"], a["content_type"], a["size"], a["sha256"],
+                                a.get("content_id"), int(bool(a.get("inline")))))
+        messages.append((mid, (m["channel"], ext) if ext else None, row, original,
+                         tuple(attachments), tuple(files)))
+    events = tuple((e["id"], (
+        e["id"], e.get("ticket_id"), e.get("contact_id"), e["actor"], e["action"],
+        json.dumps(e.get("detail") or {}, ensure_ascii=False, sort_keys=True), e["at"]))
+        for e in t.get("events") or [])
+    links = tuple((tid, key, t[key]) for key in ("merged_into", "linked_ticket") if t.get(key))
+    return (tid, cand_contact, ticket, tags, csat, tuple(messages), events, links)
+
+
+class _Batch:
+    """What is stored before the batch (looked up at once) and what the
+    batch adds, as the one-line-at-a-time path would find it; and the rows
+    to write, table by table."""
+
+    def __init__(self, store: Store, cands: list[Candidate]) -> None:
+        tickets, contacts, messages, events = [], [], [], []
+        idents: set[tuple[str, str]] = set()
+        keys: set[tuple[str, str]] = set()
+        for tid, contact, _, _, _, msgs, evs, _ in cands:
+            tickets.append(tid)
+            if contact:
+                contacts.append(contact[0])
+                idents.update(k for k, _ in contact[2])
+            for m in msgs:
+                messages.append(m[0])
+                if m[1]:
+                    keys.add(m[1])
+            events += [e[0] for e in evs]
+        self.tickets = repo.stored_ids(store, "tickets", tickets)
+        self.contacts = repo.stored_ids(store, "contacts", contacts)
+        self.messages = repo.stored_ids(store, "messages", messages)
+        self.events = repo.stored_ids(store, "events", events)
+        self.identities = repo.taken_identities(store, idents)
+        self.keys = repo.taken_message_keys(store, keys)
+        self.rows: dict[str, list[tuple[Any, ...]]] = {
+            "contacts": [], "identities": [], "tickets": [], "tags": [], "csat": [],
+            "messages": [], "originals": [], "attachments": [], "events": []}
+
+    def add(self, store: Store, c: Candidate, counts: dict[str, int]) -> bool:
+        """Add a line's rows as ``_import_ticket`` would write them; False
+        when its ticket is stored (the line is skipped)."""
+        tid, contact, ticket, tags, csat, msgs, evs, _ = c
+        if tid in self.tickets:
+            return False
+        self.tickets.add(tid)
+        rows = self.rows
+        if contact and contact[0] not in self.contacts:
+            self.contacts.add(contact[0])
+            rows["contacts"].append(contact[1])
+            counts["contacts"] += 1
+            for key, row in contact[2]:
+                if key not in self.identities:
+                    self.identities.add(key)
+                    rows["identities"].append(row)
+        rows["tickets"].append(ticket)
+        counts["tickets"] += 1
+        rows["tags"] += tags
+        if csat:
+            rows["csat"].append(csat)
+        for mid, key, row, original, attachments, files in msgs:
+            if mid in self.messages:
+                continue
+            if key:
+                if key in self.keys:
+                    continue
+                self.keys.add(key)
+            self.messages.add(mid)
+            rows["messages"].append(row)
+            if original:
+                rows["originals"].append(original)
+            for data, sha, filename in files:
+                if store.put_file(data) != sha:
+                    raise ValueError(f"attachment {filename!r} does not match its sha256")
+                counts["files"] += 1
+            rows["attachments"] += attachments
+            counts["messages"] += 1
+        for eid, row in evs:
+            if eid not in self.events:
+                self.events.add(eid)
+                rows["events"].append(row)
+        return True
+
+    def write(self, store: Store) -> None:
+        r = self.rows
+        repo.restore_many(store, "contacts", _CONTACT, r["contacts"])
+        repo.restore_many(store, "identities", _IDENTITY, r["identities"])
+        repo.restore_many(store, "tickets", _TICKET, r["tickets"])
+        repo.restore_many(store, "tags", _TAG, r["tags"], ignore_conflicts=True)
+        repo.restore_many(store, "csat", _CSAT, r["csat"])
+        repo.restore_many(store, "messages", _MESSAGE, r["messages"])
+        repo.restore_many(store, "originals", _ORIGINAL, r["originals"])
+        repo.restore_many(store, "attachments", _ATTACHMENT, r["attachments"])
+        repo.restore_many(store, "events", _EVENT, r["events"])
