@@ -57,7 +57,10 @@ def mentions_fast(config_path: Path, key: str) -> bool:
 
 
 def _store_value(value: str, config_path: Path) -> str:
-    """``~`` expanded; a relative path is relative to the config's directory."""
+    """``~`` expanded; a relative path is relative to the config's directory;
+    a ``postgresql://`` URL as written (SPEC §13)."""
+    if value.lower().startswith(("postgresql://", "postgres://")):
+        return value
     try:
         p = Path(value).expanduser()
     except RuntimeError:  # "~user" for a user that does not exist: keep it literal

@@ -52,16 +52,30 @@ class Ctx:
 
         return Path(self.config_path).expanduser() if self.config_path else default_config_path()
 
-    def db_path(self) -> Path:
-        """First found: --db, SUPPORTCTL_DB, ``store:`` in the config, XDG."""
+    def db_location(self) -> Path | str:
+        """First found: --db, SUPPORTCTL_DB, ``store:`` in the config, XDG;
+        a ``postgresql://`` URL is kept as given (SPEC §13)."""
+        from supportctl.store.engine import is_url
+
         if self.db:
-            return Path(self.db).expanduser()
+            return self.db if is_url(self.db) else Path(self.db).expanduser()
         from supportctl.paths import default_data_dir, store_path_fast
 
         found = store_path_fast(self.cfg_path())
         if found:
-            return Path(found)  # already expanded and made absolute
+            return found if is_url(found) else Path(found)  # already expanded and absolute
         return default_data_dir() / "supportctl.db"
+
+    def db_path(self) -> Path:
+        """The SQLite file of the store; commands that work on the file
+        itself refuse a PostgreSQL store."""
+        location = self.db_location()
+        if isinstance(location, str):
+            from supportctl.store.engine import require_ported
+
+            require_ported(_command_words())
+            raise UsageError(f"`{_command_words()}` needs a SQLite store path, not a URL")
+        return location
 
     def store(self, *, create: bool = False) -> Any:
         """The store; one that does not exist is an error (a typo in --db
@@ -70,7 +84,7 @@ class Ctx:
         if self._store is None:
             from supportctl.store.db import open_store
 
-            self._store = open_store(self.db_path(), create=create)
+            self._store = open_store(self.db_location(), create=create, command=_command_words())
         return self._store
 
     def config(self, *, required: bool = False) -> Any:
@@ -120,6 +134,14 @@ class Ctx:
 
 
 STATE = Ctx()
+
+
+def _command_words() -> str:
+    """The running command's words after ``supportctl`` (``db info``)."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return " ".join(ctx.command_path.split()[1:]) if ctx is not None else ""
 
 
 @app.callback()

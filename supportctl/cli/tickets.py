@@ -105,7 +105,7 @@ def list_cmd(
     if query:
         from supportctl.store.search import condition
 
-        f.where, f.params = condition(query, now)
+        f.where, f.params = condition(query, now, store.sql)
     ids = ticket_ids(store, f, now)
     fmt_ = _fmt(fmt)
     if fmt_ == "ids":  # `list --sla breached --format ids | …`: no objects to build

@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
 
 from supportctl.channels.base import Channel
 from supportctl.errors import LockHeld, SupportError
@@ -51,12 +50,19 @@ class EntryResult:
     send_failed: int = 0
     error: str = ""
     seconds: float = 0.0
+    #: Another machine held this entry's lock (PostgreSQL): not pulled.
+    skipped: bool = False
     results: list[ingest.IngestResult] = field(default_factory=list)
 
 
 @contextmanager
 def sync_lock(store: Store, wait: float = 0.0) -> Iterator[None]:
-    path = Path(str(store.path) + ".lock")
+    path = store.sync_lock_file()
+    if path is None:
+        # PostgreSQL: many machines sync at once, one per channel entry
+        # (``Store.entry_lock`` in ``sync_entry``).
+        yield
+        return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     deadline = time.monotonic() + max(wait, 0.0)
     try:
@@ -91,6 +97,19 @@ def sync_entry(
     ``settings.acknowledge``) are sent after each batch, and any left
     queued by a killed run are sent first."""
     res = EntryResult(channel.name)
+    with store.entry_lock(channel.name) as mine:
+        if not mine:
+            # Another machine pulls this entry now (SPEC §13): nothing to
+            # say, nothing failed.
+            res.skipped = True
+            return res
+        return _sync_entry(store, channel, settings, res, since=since,
+                           max_attempts=max_attempts, progress=progress)
+
+
+def _sync_entry(store: Store, channel: Channel, settings: ingest.IngestSettings,
+                res: EntryResult, *, since: datetime | None, max_attempts: int,
+                progress: Progress) -> EntryResult:
     started = time.monotonic()
     try:
         now = iso(utcnow()) or ""
@@ -220,6 +239,8 @@ def _entry_config(settings: ingest.IngestSettings, account: str | None) -> dict[
 def describe(res: EntryResult) -> str:
     if not res.ok:
         return f"{res.name}: FAILED: {res.error}"
+    if res.skipped:
+        return f"{res.name}: skipped: another machine is syncing it"
     parts = [f"{res.stored} new"]
     if res.tickets_created:
         parts.append(f"{res.tickets_created} tickets")

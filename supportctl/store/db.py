@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from supportctl.errors import SupportError, UsageError
+from supportctl.store.dialect import SQLITE
 from supportctl.store.files import (
     UnsafePath,
     attachment_path,
@@ -71,6 +72,9 @@ def files_dir_for(db_path: Path) -> Path:
 
 
 class Store:
+    #: SQL fragments that differ between engines (``store/dialect.py``).
+    sql = SQLITE
+
     def __init__(self, path: Path | str, *, create: bool = True, migrate: bool = True) -> None:
         self.path = Path(path).expanduser()
         if not self.path.exists():
@@ -276,6 +280,21 @@ class Store:
         """Every commit reaches the disk before it returns (the WAL is
         fsync'd each time), for a server that acknowledges what it stored."""
         self.conn.execute("PRAGMA synchronous = FULL")
+
+    def after_restore(self) -> None:
+        """After rows were written with their own ids (an import): SQLite's
+        next rowid follows by itself (PostgreSQL moves its sequences)."""
+
+    def sync_lock_file(self) -> Path | None:
+        """The file ``sync`` locks, one sync per store at a time (None on
+        PostgreSQL, where each channel entry has its own lock)."""
+        return Path(str(self.path) + ".lock")
+
+    @contextmanager
+    def entry_lock(self, account: str) -> Iterator[bool]:
+        """Whether this process may pull channel entry ``account`` now. On
+        SQLite the store's sync lock already makes it the only one."""
+        yield True
 
     # -- attachment files -------------------------------------------------
 
@@ -648,7 +667,21 @@ def _creation_lock(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def open_store(path: Path | str, *, create: bool = True) -> Store:
+def open_store(path: Path | str, *, create: bool = True, command: str = "") -> Store:
+    """The store at ``path``: a SQLite file, or a ``postgresql://`` URL
+    (SPEC §13), where ``command`` (the words after ``supportctl``) must be
+    one ported there (``engine.require_ported``)."""
+    from supportctl.store.engine import is_url, require_ported
+
+    if is_url(path):
+        if command:
+            require_ported(command)
+        try:
+            from supportctl.store.pg import PgStore
+        except ImportError:
+            raise UsageError("a postgresql:// store needs the PostgreSQL extra: "
+                             "pip install 'supportctl[postgres]'") from None
+        return PgStore(str(path), create=create)
     try:
         return Store(path, create=create)
     except sqlite3.OperationalError as exc:

@@ -30,6 +30,7 @@ from typing import Any
 
 from supportctl.errors import UsageError
 from supportctl.store.db import Store
+from supportctl.store.dialect import SQLITE, Dialect
 from supportctl.store.migrations import UNSPACED_RANGES
 
 FIELDS = ("from", "to", "subject", "tag", "status", "channel", "assignee", "priority", "before",
@@ -51,6 +52,10 @@ class Query:
         self.cjk_neg: list[str] = []
         self.sub_pos: list[tuple[str | None, str]] = []
         self.sub_neg: list[tuple[str | None, str]] = []
+        # The same word terms as tsquery text, for PostgreSQL (``_pg_*``).
+        self.ts_pos: list[str] = []
+        self.ts_neg: list[str] = []
+        self.pg = False
 
 
 #: The unspaced scripts' ranges as code points. Not a regular expression:
@@ -106,7 +111,12 @@ def _date(value: str, now: str) -> str:
     return iso(when) or ""
 
 
-def parse(text: str, now: str) -> Query:
+def _ts_word(word: str, weight: str = "") -> str:
+    """One word as tsquery text (quoted: nothing in it is an operator)."""
+    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'" + (":" + weight if weight else "")
+
+
+def parse(text: str, now: str, dialect: Dialect = SQLITE) -> Query:
     try:
         tokens = shlex.split(text)
     except ValueError as exc:
@@ -114,6 +124,7 @@ def parse(text: str, now: str) -> Query:
     # shlex drops the quotes, so re-detect phrases from the raw text.
     phrases = set(re.findall(r'"([^"]+)"', text))
     q = Query()
+    q.pg = dialect.name == "postgresql"
     for tok in tokens:
         neg = tok.startswith("-") and len(tok) > 1
         if neg:
@@ -133,14 +144,17 @@ def parse(text: str, now: str) -> Query:
             if _add_text(q, tok, neg):
                 continue
             term = _fts_quote(tok)
+            ts = " <-> ".join(_ts_word(w) for w in re.findall(r"\w+", tok)) or "''"
         else:
             words = [w for w in re.findall(r"\w+", tok) if not _add_text(q, w, neg)]
             if not words:
                 continue
             term = " ".join(_fts_quote(w) for w in words)
+            ts = " & ".join(_ts_word(w) for w in words)
             if len(words) > 1:
                 term = f"({term})"
         (q.fts_neg if neg else q.fts_pos).append(term)
+        (q.ts_neg if neg else q.ts_pos).append(f"({ts})")
     return q
 
 
@@ -151,6 +165,8 @@ def _field(q: Query, name: str, value: str, neg: bool, now: str) -> None:
         if words:
             term = "subject : (" + " ".join(_fts_quote(w) for w in words) + ")"
             (q.fts_neg if neg else q.fts_pos).append(term)
+            ts = " & ".join(_ts_word(w, "A") for w in words)
+            (q.ts_neg if neg else q.ts_pos).append(f"({ts})")
         return
     if name in ("from", "to"):
         # Words of names and addresses, as notmuch matches them: the words
@@ -163,10 +179,22 @@ def _field(q: Query, name: str, value: str, neg: bool, now: str) -> None:
         # (which support address a customer wrote to, or whom we answered).
         only_in = " AND m2.direction = 'in'" if name == "from" else ""
         phrase = '"' + " ".join(words).replace('"', "") + '"'
-        if "@" not in value and "." not in value:
+        prefix = "@" not in value and "." not in value
+        if prefix:
             # A name or its beginning ("from:giu"); a whole address or
             # domain is matched exactly (a prefix on "com" costs 20 ms).
             phrase += "*"
+        if q.pg:
+            # Sender words weigh A, recipients B (pg_schema: addr_tsv).
+            weight = "A" if name == "from" else "B"
+            ts = [_ts_word(w.lower(), weight) for w in words]
+            if prefix:
+                ts[-1] = ts[-1].replace(f":{weight}", f":*{weight}")
+            q.where.append(
+                f"t.id {nt}IN (SELECT m2.ticket_id FROM messages m2"
+                f" WHERE m2.addr_tsv @@ to_tsquery('simple', ?){only_in})")
+            q.params.append(" <-> ".join(ts))
+            return
         q.where.append(
             f"t.id {nt}IN (SELECT m2.ticket_id FROM addresses_fts a JOIN messages m2"
             f" ON m2.id = a.rowid WHERE addresses_fts MATCH ?{only_in})"
@@ -343,12 +371,15 @@ def _ticket_exclusions(q: Query) -> tuple[list[str], list[Any]]:
     return where, params
 
 
-def condition(text: str, now: str) -> tuple[list[str], list[Any]]:
+def condition(text: str, now: str, dialect: Dialect = SQLITE) -> tuple[list[str], list[Any]]:
     """``list --query``: the query as SQL conditions on tickets ``t``
     (matching ticket ids from the full-text index as a subquery, so a
     common word never turns into a list of 70 000 ids or snippets)."""
-    q = parse(text, now)
+    q = parse(text, now, dialect)
     where, params = list(q.where), list(q.params)
+    if q.pg:
+        more, more_params = _pg_ticket_condition(q)
+        return where + more, params + more_params
     src = _source(q)
     if src is None:
         more, more_params = _ticket_exclusions(q)
@@ -374,11 +405,13 @@ def search(
     store: Store, text: str, now: str, *, limit: int = 0, offset: int = 0,
 ) -> list[tuple[int, str]]:
     """Ticket ids with a snippet each, newest matching activity first."""
-    q = parse(text, now)
+    q = parse(text, now, store.sql)
     where = list(q.where)
     params = list(q.params)
     where.append("t.merged_into IS NULL")
     want = (limit + offset) if limit else 0
+    if q.pg:
+        return _pg_search(store, q, where, params, want, limit, offset)
     found: list[int] = []
     snippets: dict[int, str] = {}
     src = _source(q)
@@ -417,3 +450,80 @@ def search(
             snippets[tid] = ""
     page = found[offset:] if not limit else found[offset : offset + limit]
     return [(tid, snippets[tid]) for tid in page]
+
+
+# -- PostgreSQL: one tsvector per message in its language (pg_schema) ---------
+#
+# A message's words are stemmed in its own language's configuration, so a
+# query is read in every configuration (``supportctl_query``: their OR,
+# which the GIN index answers), then checked exactly against each candidate
+# in that message's configuration (an Italian stem matches Italian words;
+# a negated word excludes the message whatever its language).
+
+_PG_CONFIGS = ("simple", "english", "italian", "french", "german", "spanish", "portuguese",
+               "dutch")
+_PG_ANY = "(" + " || ".join(f"to_tsquery('{c}', ?)" for c in _PG_CONFIGS) + ")"
+_PG_EXACT = "m.tsv @@ to_tsquery(supportctl_ts_config(m.language), ?)"
+
+
+def _pg_unported(q: Query) -> None:
+    if q.cjk_pos or q.cjk_neg or q.sub_pos or q.sub_neg:
+        raise UsageError("search for Chinese, Japanese, Korean or Thai words is not available "
+                         "on PostgreSQL yet: search a SQLite store for them")
+
+
+def _pg_expr(q: Query) -> str:
+    expr = " & ".join(q.ts_pos)
+    if q.ts_neg:
+        expr += " & !(" + " | ".join(q.ts_neg) + ")"
+    return expr
+
+
+def _pg_matching(q: Query) -> tuple[str, list[Any]] | None:
+    """Conditions on messages ``m`` for the word terms, or None."""
+    _pg_unported(q)
+    if not q.ts_pos:
+        return None
+    expr = _pg_expr(q)
+    return (f"m.tsv @@ {_PG_ANY} AND {_PG_EXACT}", [*[expr] * len(_PG_CONFIGS), expr])
+
+
+def _pg_ticket_condition(q: Query) -> tuple[list[str], list[Any]]:
+    found = _pg_matching(q)
+    if found is not None:
+        sql, params = found
+        return [f"t.id IN (SELECT m.ticket_id FROM messages m WHERE {sql})"], params
+    if q.ts_neg:
+        neg = " | ".join(q.ts_neg)
+        return ([f"t.id NOT IN (SELECT m.ticket_id FROM messages m WHERE m.tsv @@ {_PG_ANY}"
+                 f" AND {_PG_EXACT})"], [*[neg] * len(_PG_CONFIGS), neg])
+    return [], []
+
+
+def _pg_search(store: Store, q: Query, where: list[str], params: list[Any], want: int,
+               limit: int, offset: int) -> list[tuple[int, str]]:
+    found = _pg_matching(q)
+    cap = f" LIMIT {int(want)}" if want else ""
+    if found is None:
+        more, more_params = _pg_ticket_condition(q)
+        sql = (f"SELECT t.id FROM tickets t WHERE {' AND '.join([*where, *more])}"
+               f" ORDER BY t.updated_at DESC, t.id DESC{cap}")
+        ids = [int(r[0]) for r in store.conn.execute(sql, [*params, *more_params])]
+        page = ids[offset:] if not limit else ids[offset:offset + limit]
+        return [(tid, "") for tid in page]
+    match_sql, match_params = found
+    rows = store.conn.execute(
+        f"SELECT m.ticket_id, max(m.id) AS newest FROM messages m JOIN tickets t"
+        f" ON t.id = m.ticket_id WHERE {match_sql} AND {' AND '.join(where)}"
+        f" GROUP BY m.ticket_id ORDER BY newest DESC{cap}", [*match_params, *params]).fetchall()
+    page = rows[offset:] if not limit else rows[offset:offset + limit]
+    if not page:
+        return []
+    # A snippet of each ticket's newest matching message, for the page only.
+    expr = _pg_expr(q)
+    snippets = {int(r[0]): str(r[1] or "") for r in store.conn.execute(
+        "SELECT m.id, ts_headline(supportctl_ts_config(m.language), m.text,"
+        " to_tsquery(supportctl_ts_config(m.language), ?),"
+        " 'StartSel=\"\",StopSel=\"\",MaxWords=12,MinWords=4,ShortWord=0') FROM messages m"
+        f" WHERE m.id IN ({', '.join(str(int(r[1])) for r in page)})", [expr])}
+    return [(int(r[0]), snippets.get(int(r[1]), "")) for r in page]

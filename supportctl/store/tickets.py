@@ -151,13 +151,15 @@ def create(store: Store, row: dict[str, Any]) -> int:
 def count_message(store: Store, ticket_id: int, sent_at: str, *, inbound: bool) -> None:
     """One more message on the ticket: its count, and the last message
     (and last inbound) times, which never go back."""
+    big = store.sql.greatest
     store.execute(
         "UPDATE tickets SET message_count = message_count + 1, "
-        "last_message_at = max(COALESCE(last_message_at, ''), ?), "
-        "updated_at = max(updated_at, ?) "
-        + (", last_inbound_at = max(COALESCE(last_inbound_at, ''), ?)" if inbound else "")
+        f"last_message_at = {big('COALESCE(last_message_at, CAST(? AS TEXT))', '?')}, "
+        f"updated_at = {big('updated_at', '?')} "
+        + (f", last_inbound_at = {big('COALESCE(last_inbound_at, CAST(? AS TEXT))', '?')}"
+           if inbound else "")
         + " WHERE id = ?",
-        [sent_at, sent_at, *([sent_at] if inbound else []), ticket_id],
+        [sent_at, sent_at, sent_at, *([sent_at, sent_at] if inbound else []), ticket_id],
     )
 
 

@@ -1,0 +1,62 @@
+"""The few pieces of SQL that differ between the engines (issue 13).
+
+Store modules write one statement for both engines (``ON CONFLICT``,
+``RETURNING``, ``IS DISTINCT FROM`` and ``?``/``:name`` parameters work on
+both: the PostgreSQL connection translates the parameter marks) and ask
+``store.sql`` for the fragments that cannot be shared: JSON fields,
+string aggregation, a scalar maximum, an open-ended ``LIMIT`` and row
+locks. ``Store.sql`` is ``SQLITE``; ``PgStore.sql`` is ``POSTGRES``."""
+
+from __future__ import annotations
+
+
+class Dialect:
+    name = "sqlite"
+    #: ``LIMIT`` with no bound (for an ``OFFSET`` alone).
+    no_limit = "-1"
+    #: What ``next`` appends to its ``SELECT … LIMIT 1``: SQLite's
+    #: ``BEGIN IMMEDIATE`` already serialises writers.
+    skip_locked = ""
+
+    def json_text(self, column: str, key: str) -> str:
+        """A top-level JSON field of a TEXT column, as text."""
+        return f"json_extract({column}, '$.{key}')"
+
+    def json_true(self, column: str, key: str) -> str:
+        """A top-level JSON field is ``true``."""
+        return f"json_extract({column}, '$.{key}') = 1"
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"max({a}, {b})"
+
+    def group_concat(self, expr: str, sep: str) -> str:
+        """``sep`` is SQL (a literal or an expression)."""
+        return f"group_concat({expr}, {sep})"
+
+    def char(self, code: int) -> str:
+        return f"char({int(code)})"
+
+
+class Postgres(Dialect):
+    name = "postgresql"
+    no_limit = "ALL"
+    skip_locked = " FOR UPDATE OF t SKIP LOCKED"
+
+    def json_text(self, column: str, key: str) -> str:
+        return f"(({column})::jsonb ->> '{key}')"
+
+    def json_true(self, column: str, key: str) -> str:
+        return f"COALESCE((({column})::jsonb -> '{key}') IN ('true', '1'), false)"
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"GREATEST({a}, {b})"
+
+    def group_concat(self, expr: str, sep: str) -> str:
+        return f"string_agg(({expr})::text, {sep})"
+
+    def char(self, code: int) -> str:
+        return f"chr({int(code)})"
+
+
+SQLITE = Dialect()
+POSTGRES = Postgres()

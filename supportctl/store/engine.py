@@ -1,0 +1,54 @@
+"""Which engine a store location names, and what each engine can do yet.
+
+Loaded on every command's start-up path: it imports nothing but the
+standard library, so SQLite users never pay for PostgreSQL (SPEC §8).
+
+A location is a ``postgresql://`` (or ``postgres://``) URL, which opens a
+PostgreSQL store (SPEC §13; the ``supportctl[postgres]`` extra), or a path
+to a SQLite file. Commands not yet ported to PostgreSQL are refused there
+with one line naming the command (exit 2), never run half-way."""
+
+from __future__ import annotations
+
+from supportctl.errors import UsageError
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_url(location: object) -> bool:
+    """Does ``location`` name a PostgreSQL store?"""
+    return isinstance(location, str) and location.lower().startswith(URL_SCHEMES)
+
+
+#: Commands that work on a PostgreSQL store (README "Team mode on
+#: PostgreSQL"). Keys are the words after ``supportctl``; a group listed
+#: alone (``db``) is not ported as a whole, only its listed subcommands.
+PORTED = frozenset({
+    "init", "list", "show", "search", "export", "import", "sync", "new", "note", "tag", "untag",
+    "assign", "priority", "solve", "close", "reopen", "snooze", "claim", "release", "next",
+    "attachments",
+})
+
+
+def require_ported(command: str) -> None:
+    """Refuse a command that has not been ported to PostgreSQL yet."""
+    words = command.split()
+    if not words:
+        return
+    if " ".join(words[:2]) in PORTED or (words[0] in PORTED and words[0] != "db"):
+        return
+    raise UsageError(
+        f"`{' '.join(words[:2])}` is not available on PostgreSQL yet: use a SQLite store "
+        "(--db PATH) for it; README \"Team mode on PostgreSQL\" lists what works")
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages (secrets never in output)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

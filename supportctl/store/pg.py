@@ -1,0 +1,392 @@
+"""The ticket store on PostgreSQL (SPEC §13; the ``supportctl[postgres]``
+extra, psycopg 3). Imported only when a ``postgresql://`` URL is opened.
+
+Contract (the same as ``db.Store``'s, engine by engine):
+- ``PgStore`` is a ``Store``: the store modules call the same methods and
+  write the same SQL. ``PgConnection`` is the thin seam under them: it
+  takes SQLite's ``?`` and ``:name`` parameter marks (translated once per
+  statement text and cached), hands rows that read by position and by
+  name (as ``sqlite3.Row`` does), and raises the store's errors: a broken
+  unique or foreign key is ``db.IntegrityError``, a server that fails is a
+  ``StoreError`` (one line, the URL without its password).
+- The connection is in autocommit; ``Store.tx()`` is ``BEGIN`` …
+  ``COMMIT`` (nested: a savepoint). Inside a transaction every write runs
+  in its own savepoint, so a statement that breaks a unique key leaves
+  the transaction usable, as SQLite does (ingest treats such a clash as a
+  duplicate and goes on).
+- Attachment bytes live in the ``files`` table (see ``pg_schema``): agents
+  on other machines read them through the database.
+- ``sync`` takes a session advisory lock per channel entry
+  (``entry_lock``): one machine pulls an entry at a time; the others skip
+  it quietly.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import psycopg  # the extra: open_store turns its absence into one line
+from psycopg.pq import TransactionStatus
+
+from supportctl.errors import UsageError
+from supportctl.store import pg_schema
+from supportctl.store.db import Store, StoreError
+from supportctl.store.dialect import POSTGRES
+from supportctl.store.engine import redact
+
+
+class PgIntegrityError(sqlite3.IntegrityError):
+    """A PostgreSQL unique or foreign-key violation, under the name every
+    caller already catches (``db.IntegrityError``)."""
+
+
+# '…' literals, "…" identifiers, $$ bodies and :: casts pass through;
+# ? and :name become psycopg's marks; a lone % is doubled.
+_TOKENS = re.compile(r"""'(?:[^']|'')*'|"[^"]*"|\$\$.*?\$\$|::|\?|(?<![:\w]):([A-Za-z_]\w*)|%""",
+                     re.DOTALL)
+
+
+@lru_cache(maxsize=512)
+def translate(sql: str) -> str:
+    """SQLite's parameter marks as psycopg's (``?`` → ``%s``, ``:name`` →
+    ``%(name)s``); every ``%`` psycopg would read is doubled."""
+    def sub(m: re.Match[str]) -> str:
+        tok = m.group(0)
+        if tok == "?":
+            return "%s"
+        if tok == "%":
+            return "%%"
+        if m.group(1):
+            return f"%({m.group(1)})s"
+        return tok.replace("%", "%%") if tok[0] in "'\"$" else tok
+
+    return _TOKENS.sub(sub, sql)
+
+
+_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
+
+
+class RowBase(tuple):  # type: ignore[type-arg]
+    """A row that reads by position and by column name (``sqlite3.Row``'s
+    interface: ``row[0]``, ``row["id"]``, ``row.keys()``, ``dict(row)``)."""
+
+    __slots__ = ()
+    _names: tuple[str, ...] = ()
+    _index: dict[str, int] = {}
+
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+@lru_cache(maxsize=256)
+def _row_class(names: tuple[str, ...]) -> type[RowBase]:
+    return type("Row", (RowBase,), {"__slots__": (), "_names": names,
+                                    "_index": {n: i for i, n in enumerate(names)}})
+
+
+def _row_factory(cursor: Any) -> Any:
+    desc = cursor.description
+    if desc is None:
+        return tuple
+    cls = _row_class(tuple(d.name for d in desc))
+    return cls
+
+
+class PgCursor:
+    """The part of ``sqlite3.Cursor`` the store modules use."""
+
+    def __init__(self, conn: PgConnection) -> None:
+        self._conn = conn
+        self._cur = conn.raw.cursor(row_factory=_row_factory)
+        self.row_factory: Any = None  # accepted, as sqlite3's; rows always read both ways
+        self.lastrowid: int | None = None
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cur.rowcount)
+
+    @property
+    def description(self) -> Any:
+        return self._cur.description
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> PgCursor:
+        self._conn._run(self._cur, sql, params)
+        return self
+
+    def executemany(self, sql: str, rows: Iterable[Any]) -> PgCursor:
+        rows = list(rows)
+        if rows:
+            self._conn._run(self._cur, sql, rows, many=True)
+        return self
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone() if self._cur.description else None
+
+    def fetchall(self) -> list[Any]:
+        return self._cur.fetchall() if self._cur.description else []
+
+    def fetchmany(self, size: int = 100) -> list[Any]:
+        return self._cur.fetchmany(size) if self._cur.description else []
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._cur.description is None:
+            return iter(())
+        return iter(self._cur)
+
+    def close(self) -> None:
+        self._cur.close()
+
+
+class PgConnection:
+    """The part of ``sqlite3.Connection`` the store modules use, on psycopg."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.raw = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to {redact(url)}: {_first_line(exc)}; check the "
+                             "server is running and the URL (role, database, host)") from None
+        # numeric (sum, avg) as float, as SQLite returns them.
+        from psycopg.types.numeric import FloatLoader
+
+        self.raw.adapters.register_loader("numeric", FloatLoader)
+        self.total_changes = 0
+
+    @property
+    def in_transaction(self) -> bool:
+        return bool(self.raw.info.transaction_status != TransactionStatus.IDLE)
+
+    def cursor(self) -> PgCursor:
+        return PgCursor(self)
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> PgCursor:
+        return PgCursor(self).execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Any]) -> PgCursor:
+        return PgCursor(self).executemany(sql, rows)
+
+    def _run(self, cur: Any, sql: str, params: Any, *, many: bool = False) -> None:
+        text = translate(sql)
+        guard = self.in_transaction and bool(_WRITE.match(sql))
+        if guard:
+            self.raw.execute("SAVEPOINT w")
+        try:
+            if many:
+                cur.executemany(text, [_adapt(p) for p in params])
+            else:
+                cur.execute(text, _adapt(params))
+        except psycopg.errors.IntegrityError as exc:
+            if guard:
+                self.raw.execute("ROLLBACK TO SAVEPOINT w")
+                self.raw.execute("RELEASE SAVEPOINT w")
+            raise PgIntegrityError(_first_line(exc)) from None
+        except psycopg.errors.QueryCanceled as exc:
+            raise StoreError(f"the PostgreSQL server cancelled a statement: {_first_line(exc)}"
+                             ) from None
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"PostgreSQL store {redact(self.url)} failed: {_first_line(exc)}"
+                             ) from None
+        if guard:
+            self.raw.execute("RELEASE SAVEPOINT w")
+        if _WRITE.match(sql) and cur.rowcount > 0:
+            self.total_changes += cur.rowcount
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def _adapt(params: Any) -> Any:
+    """SQLite takes ``memoryview`` and ``bytearray`` for BLOBs; psycopg's
+    ``bytea`` wants bytes."""
+    if isinstance(params, dict):
+        return {k: bytes(v) if isinstance(v, memoryview | bytearray) else v
+                for k, v in params.items()}
+    return [bytes(v) if isinstance(v, memoryview | bytearray) else v for v in params]
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+class PgStore(Store):
+    """``Store`` on a PostgreSQL database (see the module docstring)."""
+
+    sql = POSTGRES
+
+    def __init__(self, url: str, *, create: bool = True, migrate: bool = True) -> None:
+        self.url = url
+        #: What messages name (never the password).
+        self.path = redact(url)  # type: ignore[assignment]
+        self.files_dir = Path("/nonexistent")  # files live in the database
+        self._pending: dict[str, Path] = {}
+        self._pending_dirs: set[Path] = set()
+        self.readonly = False
+        #: Tables given explicit ids (an import): their sequences move past
+        #: them before the transaction ends (``after_restore``).
+        self._restored: set[str] = set()
+        self.conn = PgConnection(url)  # type: ignore[assignment]
+        self.version = self._schema_version()
+        if self.version > pg_schema.LATEST:
+            raise StoreError(f"{self.path} was written by a newer supportctl (schema "
+                             f"{self.version}); upgrade supportctl")
+        if self.version == 0 and not create and not migrate:
+            raise StoreError(f"no store at {self.path}: run `supportctl init` or pass --db")
+        if self.version < pg_schema.LATEST and migrate:
+            self.migrate()
+
+    def _schema_version(self) -> int:
+        found = self.conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+        if not found or not found[0]:
+            return 0
+        return int(self.conn.execute("SELECT COALESCE(max(version), 0) FROM schema_version"
+                                     ).fetchone()[0])
+
+    def migrate(self) -> list[str]:
+        done: list[str] = []
+        with self.tx():
+            self.conn.execute("SELECT pg_advisory_xact_lock(?)", [pg_schema.MIGRATE_LOCK])
+            self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
+                              "version INTEGER PRIMARY KEY, name TEXT NOT NULL, at TEXT NOT NULL)")
+            current = self._schema_version()
+            for number, name, statements in pg_schema.STEPS:
+                if number <= current:
+                    continue
+                for statement in statements:
+                    self.conn.raw.execute(statement)
+                self.conn.execute("INSERT INTO schema_version (version, name, at) "
+                                  "VALUES (?, ?, now()::text)", [number, name])
+                done.append(name.split(":")[0])
+        self.version = self._schema_version()
+        return done
+
+    @contextmanager
+    def tx(self) -> Iterator[Any]:
+        conn = self.conn
+        if conn.in_transaction:
+            conn.raw.execute("SAVEPOINT sp")
+            try:
+                yield conn
+            except BaseException:
+                conn.raw.execute("ROLLBACK TO SAVEPOINT sp")
+                conn.raw.execute("RELEASE SAVEPOINT sp")
+                raise
+            conn.raw.execute("RELEASE SAVEPOINT sp")
+            return
+        conn.raw.execute("BEGIN")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.raw.execute("ROLLBACK")
+            raise
+        try:
+            conn.raw.execute("COMMIT")
+        except psycopg.Error as exc:
+            if conn.in_transaction:
+                conn.raw.execute("ROLLBACK")
+            if isinstance(exc, psycopg.errors.IntegrityError):
+                raise PgIntegrityError(_first_line(exc)) from None
+            raise StoreError(f"PostgreSQL store {self.path} failed to commit: "
+                             f"{_first_line(exc)}") from None
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Any) -> Any:
+        return self.conn.executemany(sql, rows)
+
+    def insert(self, table: str, row: dict[str, Any]) -> int:
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        returning = " RETURNING id" if table in pg_schema.ID_TABLES else ""
+        cur = self.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks}){returning}",
+                           list(row.values()))
+        if not returning:
+            return 0
+        found = cur.fetchone()
+        if "id" in row:
+            self._restored.add(table)
+        return int(found[0]) if found else 0
+
+    def after_restore(self) -> None:
+        """Identity sequences past every id an import wrote with its own
+        value (SQLite's next rowid is max + 1 by itself)."""
+        for table in sorted(self._restored):
+            self.conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"GREATEST((SELECT COALESCE(max(id), 0) FROM {table}), 1))")
+        self._restored = set()
+
+    def changed(self) -> bool:
+        return bool(self.conn.total_changes)
+
+    def durable_commits(self) -> None:
+        """PostgreSQL's commits are durable by default (synchronous_commit)."""
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- attachments: in the database ------------------------------------
+
+    def put_file(self, data: bytes) -> str:
+        import hashlib
+
+        digest = hashlib.sha256(data).hexdigest()
+        self.execute("INSERT INTO files (sha256, data) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                     [digest, data])
+        return digest
+
+    def put_stream(self, chunks: Iterable[bytes]) -> tuple[str, int]:
+        data = b"".join(chunks)
+        return self.put_file(data), len(data)
+
+    def put_original(self, message_id: int, raw: bytes) -> None:
+        self.execute("INSERT INTO originals (message_id, raw) VALUES (?, ?)", [message_id, raw])
+
+    def read_file(self, sha256: str) -> bytes:
+        found = self.conn.execute("SELECT data FROM files WHERE sha256 = ?", [sha256]).fetchone()
+        if found is None:
+            raise StoreError(f"attachment {sha256[:12]} is missing from {self.path}")
+        return bytes(found[0])
+
+    def drop_unused_files(self, digests: set[str]) -> None:
+        for digest in digests:
+            self.execute("DELETE FROM files WHERE sha256 = ? AND NOT EXISTS "
+                         "(SELECT 1 FROM attachments WHERE sha256 = ?)", [digest, digest])
+
+    def remove_stale_temp_files(self) -> int:
+        return 0
+
+    def file_path(self, sha256: str) -> Path:
+        raise StoreError("attachments of a PostgreSQL store live in the database: "
+                         "use `supportctl attachments ID --save DIR`")
+
+    def backup(self, target: Path) -> dict[str, int]:
+        raise UsageError("`db backup` is not available on PostgreSQL yet: use pg_dump")
+
+    # -- sync: one machine per channel entry ------------------------------
+
+    @contextmanager
+    def entry_lock(self, account: str) -> Iterator[bool]:
+        """A session advisory lock on the channel entry ``account``; yields
+        False (and holds nothing) when another machine holds it."""
+        key = "supportctl sync " + account
+        got = self.conn.execute("SELECT pg_try_advisory_lock(hashtextextended(?, 0))",
+                                [key]).fetchone()[0]
+        try:
+            yield bool(got)
+        finally:
+            if got:
+                self.conn.execute("SELECT pg_advisory_unlock(hashtextextended(?, 0))", [key])
