@@ -140,8 +140,12 @@ def _command_words() -> str:
     """The running command's words after ``supportctl`` (``db info``)."""
     import click
 
+    words: list[str] = []
     ctx = click.get_current_context(silent=True)
-    return " ".join(ctx.command_path.split()[1:]) if ctx is not None else ""
+    while ctx is not None and ctx.parent is not None:  # the root is the program's name
+        words.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(words)
 
 
 @app.callback()

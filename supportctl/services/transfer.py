@@ -142,6 +142,8 @@ def _import(store: Store, batches: Iterable[list[Item]], *, batched: bool = True
         from supportctl.store.sla import mark_fresh
 
         mark_fresh(store, imported)
+        # Rows came with their own ids: later rows get ids after them.
+        store.after_restore()
     return counts
 
 

@@ -4,8 +4,10 @@ a transaction except where the one statement must be atomic on its own
 (``hand_out``): the caller's ``Store.tx()`` holds one change together.
 
 On SQLite every write is serialised by ``BEGIN IMMEDIATE``, so reading and
-claiming in one transaction never hands one ticket to two agents; the
-PostgreSQL port does the same with ``FOR UPDATE SKIP LOCKED``."""
+claiming in one transaction never hands one ticket to two agents; on
+PostgreSQL ``hand_out`` reads with ``FOR UPDATE SKIP LOCKED`` (a ticket
+another agent is taking is passed over, not waited for) and ``holder``
+locks the ticket's row (``store.sql``)."""
 
 from __future__ import annotations
 
@@ -32,12 +34,16 @@ _URGENCY = (
 
 
 def holder(store: Store, ticket_id: int, now: str) -> tuple[str, str] | None:
-    """Who holds a live claim on the ticket, and until when."""
+    """Who holds a live claim on the ticket, and until when. On PostgreSQL
+    the ticket's row stays locked until the caller's transaction ends, so
+    two agents claiming one ticket at once take turns."""
     row = store.one(
-        "SELECT claimed_by, claimed_until FROM tickets WHERE id = ? AND claimed_until > ?",
-        [ticket_id, now],
+        f"SELECT claimed_by, claimed_until FROM tickets WHERE id = ?{store.sql.for_update}",
+        [ticket_id],
     )
-    return None if row is None else (str(row[0]), str(row[1]))
+    if row is None or row[1] is None or not str(row[1]) > now:
+        return None
+    return str(row[0]), str(row[1])
 
 
 def set_claim(store: Store, ticket_id: int, agent: str | None, until: str | None) -> None:
@@ -53,7 +59,8 @@ def hand_out(store: Store, agent: str, now: str, until: str,
         extra, params["channel"] = " AND t.channel = :channel", channel
     with store.tx():
         tid = store.scalar(
-            f"SELECT t.id FROM tickets t WHERE {_WAITING}{extra} ORDER BY {_URGENCY} LIMIT 1",
+            f"SELECT t.id FROM tickets t WHERE {_WAITING}{extra} ORDER BY {_URGENCY} LIMIT 1"
+            f"{store.sql.skip_locked}",
             params,
         )
         if tid is None:

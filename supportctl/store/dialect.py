@@ -17,6 +17,8 @@ class Dialect:
     #: What ``next`` appends to its ``SELECT … LIMIT 1``: SQLite's
     #: ``BEGIN IMMEDIATE`` already serialises writers.
     skip_locked = ""
+    #: What a read that a write in the same transaction depends on appends.
+    for_update = ""
 
     def json_text(self, column: str, key: str) -> str:
         """A top-level JSON field of a TEXT column, as text."""
@@ -25,6 +27,10 @@ class Dialect:
     def json_true(self, column: str, key: str) -> str:
         """A top-level JSON field is ``true``."""
         return f"json_extract({column}, '$.{key}') = 1"
+
+    def json_bool(self, column: str, key: str) -> str:
+        """A top-level JSON boolean field as 1, 0 or NULL (absent)."""
+        return f"json_extract({column}, '$.{key}')"
 
     def greatest(self, a: str, b: str) -> str:
         return f"max({a}, {b})"
@@ -41,12 +47,18 @@ class Postgres(Dialect):
     name = "postgresql"
     no_limit = "ALL"
     skip_locked = " FOR UPDATE OF t SKIP LOCKED"
+    for_update = " FOR UPDATE"
 
     def json_text(self, column: str, key: str) -> str:
         return f"(({column})::jsonb ->> '{key}')"
 
     def json_true(self, column: str, key: str) -> str:
         return f"COALESCE((({column})::jsonb -> '{key}') IN ('true', '1'), false)"
+
+    def json_bool(self, column: str, key: str) -> str:
+        field = f"(({column})::jsonb -> '{key}')"
+        return (f"(CASE WHEN {field} IS NULL OR {field} = 'null' THEN NULL"
+                f" WHEN {field} IN ('true', '1') THEN 1 ELSE 0 END)")
 
     def greatest(self, a: str, b: str) -> str:
         return f"GREATEST({a}, {b})"

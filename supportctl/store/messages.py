@@ -31,7 +31,7 @@ def mails_reusing_id(store: Store, message_id: str) -> list[dict[str, Any]]:
     return [dict(r) for r in store.execute(
         "SELECT id, ticket_id FROM messages WHERE channel = 'email' "
         "AND external_id >= 'sha256:' AND external_id < 'sha256;' "
-        "AND json_extract(meta, '$.reused_message_id') = ?", [message_id]).fetchall()]
+        f"AND {store.sql.json_text('meta', 'reused_message_id')} = ?", [message_id]).fetchall()]
 
 
 def last_threadable_email(store: Store, ticket_id: int) -> dict[str, Any] | None:

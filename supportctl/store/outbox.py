@@ -51,7 +51,7 @@ def recent_sends(store: Store, account: str, since: str) -> list[dict[str, Any]]
     holds (queued or sent, with its id): ``id``, ``message_id``,
     ``ticket_id``, ``auto`` and the message's ``external_id``."""
     return [dict(r) for r in store.execute(
-        "SELECT o.id, o.message_id, o.ticket_id, json_extract(o.payload, '$.auto') AS auto, "
+        f"SELECT o.id, o.message_id, o.ticket_id, {store.sql.json_bool('o.payload', 'auto')} AS auto, "
         "m.external_id FROM outbox o JOIN messages m ON m.id = o.message_id "
         "WHERE o.account = ? AND o.state IN ('queued', 'sent') AND m.external_id IS NOT NULL "
         "AND o.created_at >= ?",

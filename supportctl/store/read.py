@@ -166,7 +166,7 @@ def ticket_ids(store: Store, f: TicketFilter, now: str) -> list[int]:
     if f.limit:
         sql += f" LIMIT {int(f.limit)} OFFSET {int(f.offset)}"
     elif f.offset:
-        sql += f" LIMIT -1 OFFSET {int(f.offset)}"
+        sql += f" LIMIT {store.sql.no_limit} OFFSET {int(f.offset)}"
     return [r[0] for r in store.conn.execute(sql, params)]
 
 

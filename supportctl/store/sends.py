@@ -67,7 +67,7 @@ def queued_acknowledgements(store: Store, account: str) -> list[int]:
         r[0]
         for r in store.execute(
             "SELECT id FROM outbox WHERE account = ? AND state = 'queued' AND attempts = 0 "
-            "AND json_extract(payload, '$.auto') = 1 ORDER BY id",
+            f"AND {store.sql.json_true('payload', 'auto')} ORDER BY id",
             [account],
         )
     ]

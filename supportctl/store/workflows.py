@@ -19,7 +19,7 @@ def set_message_language(store: Store, message_id: int, language: str | None) ->
 
 def set_contact_language(store: Store, contact_id: int, language: str, now: str) -> None:
     store.execute("UPDATE contacts SET language = ?, updated_at = ? WHERE id = ? "
-                  "AND language IS NOT ?", [language, now, contact_id, language])
+                  "AND language IS DISTINCT FROM ?", [language, now, contact_id, language])
 
 
 def contact_language(store: Store, contact_id: int | None) -> str | None:
@@ -195,7 +195,7 @@ def contact_inbound_count(store: Store, contact_id: int | None, except_message: 
         return 0
     return int(store.scalar(
         "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id "
-        "WHERE t.contact_id = ? AND m.direction = 'in' AND m.id IS NOT ?",
+        "WHERE t.contact_id = ? AND m.direction = 'in' AND m.id IS DISTINCT FROM ?",
         [contact_id, except_message]) or 0)
 
 
@@ -211,7 +211,7 @@ def queued_automatic(store: Store, account: str) -> list[int]:
     lock, sends them in the same run."""
     return [r[0] for r in store.execute(
         "SELECT id FROM outbox WHERE account = ? AND state = 'queued' AND attempts = 0 "
-        "AND json_extract(payload, '$.auto') = 1 ORDER BY id", [account])]
+        f"AND {store.sql.json_true('payload', 'auto')} ORDER BY id", [account])]
 
 
 def last_inbound_at(store: Store, ticket_id: int, channel: str) -> str | None:
@@ -225,8 +225,8 @@ def rule_facts(store: Store, ticket_id: int) -> tuple[str, int | None, set[str]]
     """What rules look at on a ticket, in one query: its priority, contact
     and tags; None when there is no such ticket."""
     row = store.one(
-        "SELECT priority, contact_id, (SELECT group_concat(tag, char(31)) FROM tags "
-        "WHERE ticket_id = t.id) FROM tickets t WHERE id = ?", [ticket_id])
+        f"SELECT priority, contact_id, (SELECT {store.sql.group_concat('tag', store.sql.char(31))}"
+        " FROM tags WHERE ticket_id = t.id) FROM tickets t WHERE id = ?", [ticket_id])
     if row is None:
         return None
     return row[0], row[1], set(row[2].split("\x1f")) if row[2] else set()
