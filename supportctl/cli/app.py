@@ -137,15 +137,16 @@ STATE = Ctx()
 
 
 def _command_words() -> str:
-    """The running command's words after ``supportctl`` (``db info``)."""
-    import click
+    """The running command's first two words after the global options
+    (``db info``, ``tag vip``): which command a PostgreSQL store must know."""
+    at = _command_index(_ARGS)
+    if at is None:
+        return ""
+    return " ".join(a for a in _ARGS[at:at + 2] if not a.startswith("-"))
 
-    words: list[str] = []
-    ctx = click.get_current_context(silent=True)
-    while ctx is not None and ctx.parent is not None:  # the root is the program's name
-        words.insert(0, ctx.info_name or "")
-        ctx = ctx.parent
-    return " ".join(words)
+
+#: The arguments ``main`` is running (after hoisting the global options).
+_ARGS: list[str] = []
 
 
 @app.callback()
@@ -434,6 +435,7 @@ def main(argv: list[str] | None = None) -> None:
     cx = _click_exceptions()
     args = protect_search_terms(hoist_globals(list(sys.argv[1:] if argv is None else argv)))
     verbose = "-v" in args or "--verbose" in args
+    _ARGS[:] = args
     code = 0
     try:
         _register(args)
