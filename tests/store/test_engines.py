@@ -1,0 +1,234 @@
+"""The store's promises, once per engine (``any_store``: SQLite and a real
+PostgreSQL server; issue 13, SPEC §13): the same calls give the same
+JSON, the same errors and the same guarantees on both."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from supportctl.channels import build
+from supportctl.channels.memory import SERVERS, server
+from supportctl.errors import ClaimedByOther
+from supportctl.models import Address, AttachmentData, Batch, Inbound
+from supportctl.services import ingest, sync, team, transfer, triage
+from supportctl.store import db
+from supportctl.store.read import TicketFilter, show_json, ticket_ids, tickets_json
+from supportctl.store.search import condition, search
+
+NOW = "2026-12-02T10:00:00Z"
+LATER = "2026-12-02T10:30:00Z"
+
+
+def settings_(**kw: Any) -> ingest.IngestSettings:
+    base: dict[str, Any] = dict(account="mem", actor="sync", own_addresses={"help@shop.example"})
+    base.update(kw)
+    return ingest.IngestSettings(**base)
+
+
+def mail(mid: str, sender: str = "ann@example.com", subject: str = "Order 7",
+         text: str = "hello", irt: str = "", name: str = "Ann",
+         attachments: list[AttachmentData] | None = None) -> Inbound:
+    return Inbound(medium="email", raw=f"raw {mid}".encode(), external_id=mid,
+                   sender=Address(sender, name), to=[Address("help@shop.example", "Help")],
+                   subject=subject, text=text, in_reply_to=irt,
+                   attachments=attachments or [])
+
+
+def sms(ext: str, number: str, text: str) -> Inbound:
+    return Inbound(medium="sms", raw=b"{}", external_id=ext, sender=Address(number), text=text)
+
+
+def put(store: Any, *items: Inbound) -> list[ingest.IngestResult]:
+    return ingest.ingest_batch(store, Batch("x", None, list(items)), settings_()).results
+
+
+def all_ids(store: Any) -> list[int]:
+    return ticket_ids(store, TicketFilter(statuses=None, include_snoozed=True,
+                                          include_merged=True, sort="id"), NOW)
+
+
+# -- the connection ---------------------------------------------------------------
+
+def test_rows_read_by_name_and_position_and_inserts_return_ids(any_store: Any) -> None:
+    first = any_store.insert("contacts", {"name": "Ann", "created_at": NOW, "updated_at": NOW})
+    second = any_store.insert("contacts", {"name": "Bob", "created_at": NOW, "updated_at": NOW})
+    assert second == first + 1
+    row = any_store.one("SELECT id, name FROM contacts WHERE id = ?", [second])
+    assert row[0] == second and row["name"] == "Bob" and dict(row) == {"id": second, "name": "Bob"}
+    assert any_store.scalar("SELECT count(*) FROM contacts WHERE name = :n", {"n": "Ann"}) == 1
+
+
+def test_a_clash_is_the_stores_integrity_error_and_the_transaction_goes_on(any_store: Any) -> None:
+    """Ingest treats a unique-key clash as a duplicate and keeps going in
+    the same transaction: on PostgreSQL too (each write has a savepoint)."""
+    with any_store.tx():
+        any_store.insert("spam_senders", {"kind": "email", "address": "x@y", "at": NOW})
+        with pytest.raises(db.IntegrityError):
+            any_store.insert("spam_senders", {"kind": "email", "address": "x@y", "at": NOW})
+        any_store.insert("spam_senders", {"kind": "email", "address": "z@y", "at": NOW})
+    assert any_store.scalar("SELECT count(*) FROM spam_senders") == 2
+
+
+def test_a_failed_transaction_leaves_nothing(any_store: Any) -> None:
+    with pytest.raises(RuntimeError), any_store.tx():
+        any_store.insert("spam_senders", {"kind": "email", "address": "x@y", "at": NOW})
+        raise RuntimeError("boom")
+    assert any_store.scalar("SELECT count(*) FROM spam_senders") == 0
+
+
+def test_attachment_bytes_round_trip_and_go_when_unused(any_store: Any) -> None:
+    res = put(any_store, mail("a@x", attachments=[AttachmentData("r.pdf", "application/pdf",
+                                                                 b"%PDF-1.4 receipt")]))[0]
+    [att] = show_json(any_store, res.ticket_id, NOW)["messages"][0]["attachments"]
+    assert any_store.read_file(att["sha256"]) == b"%PDF-1.4 receipt"
+    with any_store.tx():
+        triage.delete(any_store, res.ticket_id, "ann", NOW)
+    any_store.drop_unused_files({att["sha256"]})
+    with pytest.raises(db.StoreError):
+        any_store.read_file(att["sha256"])
+
+
+# -- ingest -------------------------------------------------------------------------
+
+def test_sync_stores_every_message_once(any_store: Any) -> None:
+    SERVERS.pop("mem", None)
+    server("mem").inbox = [sms(f"SM{k}", f"+1555000{k % 3}", f"hello {k}") for k in range(7)]
+    channel = build({"name": "mem", "type": "memory"})
+    first = sync.sync_entry(any_store, channel, settings_())
+    again = sync.sync_entry(any_store, channel, settings_())
+    assert first.ok and first.stored == 7 and first.tickets_created == 3
+    assert again.ok and again.stored == 0
+    tickets = tickets_json(any_store, all_ids(any_store), NOW)
+    assert sorted(t["message_count"] for t in tickets) == [2, 2, 3]
+
+
+def test_email_threads_and_a_duplicate_is_stored_once(any_store: Any) -> None:
+    a = put(any_store, mail("a@x"))[0]
+    b = put(any_store, mail("b@x", subject="something else", irt="a@x"))[0]
+    again = put(any_store, mail("a@x"))[0]
+    assert a.created and b.ticket_id == a.ticket_id and not again.created
+    shown = show_json(any_store, a.ticket_id, NOW)
+    assert [m["external_id"] for m in shown["messages"]] == ["a@x", "b@x"]
+    assert shown["contact"]["identities"] == [{"channel": "email", "address": "ann@example.com"}]
+
+
+# -- triage -------------------------------------------------------------------------
+
+def test_triage_changes_show_in_the_json(any_store: Any) -> None:
+    one, two, three = (put(any_store, sms(f"S{k}", f"+1666000{k}", "hi"))[0].ticket_id
+                       for k in range(3))
+    triage.tag(any_store, one, ["VIP", "refund"], "ann", NOW)
+    triage.assign(any_store, one, "bob", "ann", NOW)
+    triage.priority(any_store, two, "urgent", "ann", NOW)
+    triage.solve(any_store, three, "ann", NOW)
+    triage.close(any_store, two, "ann", NOW)
+    got = {t["id"]: t for t in tickets_json(any_store, [one, two, three], NOW)}
+    assert got[one]["tags"] == ["refund", "vip"] and got[one]["assignee"] == "bob"
+    assert got[two]["status"] == "closed" and got[two]["priority"] == "urgent"
+    assert got[three]["status"] == "solved" and got[three]["solved_at"] == NOW
+    assert ticket_ids(any_store, TicketFilter(tags=["vip"]), NOW) == [one]
+    assert ticket_ids(any_store, TicketFilter(statuses=["closed"]), NOW) == [two]
+    assert ticket_ids(any_store, TicketFilter(sort="id", offset=1, statuses=None), NOW) == [two, three]
+
+
+# -- search (SPEC §5) ----------------------------------------------------------------
+
+@pytest.fixture
+def corpus(any_store: Any) -> dict[str, int]:
+    ids = {}
+    for key, item in {
+        "parcel": mail("p@x", "ann@example.com", "Where is my parcel", "The parcel never arrived",
+                       name="Ann Becker"),
+        "refund": mail("r@x", "bob@shop.test", "Refund please", "I want my money back",
+                       name="Bob Stone"),
+        "both": mail("b@x", "cid@example.com", "Parcel and refund", "Lost parcel, refund due",
+                     name="Cid Moreau"),
+    }.items():
+        ids[key] = put(any_store, item)[0].ticket_id
+    triage.tag(any_store, ids["refund"], ["money"], "ann", NOW)
+    triage.assign(any_store, ids["both"], "bob", "ann", NOW)
+    triage.solve(any_store, ids["both"], "ann", NOW)
+    return ids
+
+
+SEARCHES = [
+    ("parcel", ["both", "parcel"]),
+    ('"never arrived"', ["parcel"]),
+    ("subject:refund", ["both", "refund"]),
+    ("parcel -refund", ["parcel"]),
+    ("from:ann@example.com", ["parcel"]),
+    ("from:bob", ["refund"]),
+    ("to:help@shop.example", ["both", "refund", "parcel"]),
+    ("tag:money", ["refund"]),
+    ("-tag:money", ["both", "parcel"]),
+    ("status:solved", ["both"]),
+    ("is:unassigned", ["refund", "parcel"]),
+    ("assignee:bob refund", ["both"]),
+    ("money back", ["refund"]),
+    ("nothing-like-this", []),
+]
+
+
+@pytest.mark.parametrize("query,expected", SEARCHES)
+def test_search_syntax(any_store: Any, corpus: dict[str, int], query: str,
+                       expected: list[str]) -> None:
+    """Newest matching activity first, as notmuch orders (ids, not
+    snippets: each engine cuts its own)."""
+    hits = [tid for tid, _ in search(any_store, query, NOW)]
+    assert sorted(hits) == sorted(corpus[k] for k in expected)
+    if hits:
+        assert hits == sorted(hits, reverse=True)
+    where, params = condition(query, NOW, any_store.sql)
+    listed = ticket_ids(any_store, TicketFilter(statuses=None, where=where, params=params), NOW)
+    assert sorted(listed) == sorted(corpus[k] for k in expected)
+
+
+def test_search_pages(any_store: Any, corpus: dict[str, int]) -> None:
+    assert [t for t, _ in search(any_store, "to:help", NOW, limit=1, offset=1)] == [corpus["refund"]]
+
+
+def test_a_snippet_shows_the_match(any_store: Any, corpus: dict[str, int]) -> None:
+    [(_, snippet)] = search(any_store, '"never arrived"', NOW)
+    assert "never arrived" in snippet
+
+
+# -- team work (SPEC §13) --------------------------------------------------------------
+
+def test_next_hands_out_the_most_urgent_then_the_next(any_store: Any) -> None:
+    a, b, c = (put(any_store, sms(f"S{k}", f"+1777000{k}", "hi"))[0].ticket_id for k in range(3))
+    triage.priority(any_store, b, "urgent", "ann", NOW)
+    assert team.hand_out(any_store, "ann", NOW, LATER) == b
+    assert team.hand_out(any_store, "cid", NOW, LATER) == a
+    assert team.hand_out(any_store, "dan", NOW, LATER) == c
+    assert team.hand_out(any_store, "eve", NOW, LATER) is None
+    with pytest.raises(ClaimedByOther):
+        team.claim(any_store, b, "cid", NOW, LATER)
+    assert tickets_json(any_store, [b], NOW)[0]["claim"] == {"agent": "ann", "until": LATER}
+
+
+def test_import_restores_an_export_byte_for_byte_and_ids_go_on(
+        any_store: Any, tmp_path: Any, request: pytest.FixtureRequest) -> None:
+    from supportctl.store.db import open_store
+
+    put(any_store, mail("a@x", attachments=[AttachmentData("a.txt", "text/plain", b"bytes")]))
+    put(any_store, sms("S1", "+15550009", "ciao"))
+    triage.tag(any_store, 1, ["vip"], "ann", NOW)
+    everything = TicketFilter(statuses=None, include_snoozed=True, include_merged=True)
+    lines = [json.dumps(r, sort_keys=True) for r in
+             transfer.export(any_store, everything, NOW, messages=True, raw=True, files=True)]
+    if any_store.sql.name == "sqlite":
+        copy = open_store(tmp_path / "copy.db")
+    else:  # a second database on the same server
+        copy = open_store(request.getfixturevalue("pg_server").new_database())
+    try:
+        transfer.import_jsonl(copy, lines)
+        again = [json.dumps(r, sort_keys=True) for r in
+                 transfer.export(copy, everything, NOW, messages=True, raw=True, files=True)]
+        assert again == lines
+        new = put(copy, sms("S2", "+15550010", "another"))[0]
+        assert new.ticket_id == 3
+    finally:
+        copy.close()
