@@ -38,7 +38,35 @@ def pg_server() -> Iterator[PostgresServer]:
         yield pg
 
 
+@pytest.fixture(scope="session")
+def pg_template(pg_server: PostgresServer) -> str:
+    """A database with the current schema, copied for each test (a copy
+    costs a tenth of creating the schema again)."""
+    import psycopg
+
+    from supportctl.store.db import open_store
+
+    url = pg_server.new_database()
+    open_store(url).close()
+    name = url.split("@/", 1)[1].split("?")[0]
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true')
+    return name
+
+
 @pytest.fixture
-def pg_url(pg_server: PostgresServer) -> str:
-    """A new, empty database's URL."""
+def pg_url(pg_server: PostgresServer, pg_template: str) -> str:
+    """A new database's URL, with the current schema."""
+    import psycopg
+
+    pg_server.databases += 1
+    name = f"t{os.getpid()}_{pg_server.databases}"
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    return pg_server.url(name)
+
+
+@pytest.fixture
+def pg_empty_url(pg_server: PostgresServer) -> str:
+    """A new, empty database's URL (no schema yet)."""
     return pg_server.new_database()
