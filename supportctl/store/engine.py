@@ -21,8 +21,7 @@ def is_url(location: object) -> bool:
 
 
 #: Commands that work on a PostgreSQL store (README "Team mode on
-#: PostgreSQL"). Keys are the words after ``supportctl``; a group listed
-#: alone (``db``) is not ported as a whole, only its listed subcommands.
+#: PostgreSQL"): a command's name, or a group's and its subcommand's.
 PORTED = frozenset({
     "init", "list", "show", "search", "export", "import", "sync", "new", "note", "tag", "untag",
     "assign", "priority", "solve", "close", "reopen", "snooze", "claim", "release", "next",
@@ -30,15 +29,21 @@ PORTED = frozenset({
 })
 
 
+#: Command groups: their subcommand names the command (``db info``).
+GROUPS = frozenset({"rules", "contact", "db", "config", "template", "outbox", "quarantine", "kb",
+                    "notify"})
+
+
 def require_ported(command: str) -> None:
     """Refuse a command that has not been ported to PostgreSQL yet."""
     words = command.split()
     if not words:
         return
-    if " ".join(words[:2]) in PORTED or (words[0] in PORTED and words[0] != "db"):
+    name = " ".join(words[:2]) if words[0] in GROUPS else words[0]
+    if name in PORTED:
         return
     raise UsageError(
-        f"`{' '.join(words[:2])}` is not available on PostgreSQL yet: use a SQLite store "
+        f"`{name}` is not available on PostgreSQL yet: use a SQLite store "
         "(--db PATH) for it; README \"Team mode on PostgreSQL\" lists what works")
 
 

@@ -1,0 +1,177 @@
+"""Team mode on PostgreSQL through the command line (SPEC §13): a
+``postgresql://`` URL as ``--db`` gives the same JSON as a SQLite file,
+``next`` never hands one ticket to two agents, commands not yet ported say
+so in one line, and SQLite users never load the PostgreSQL driver."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, Result, run_cli
+from tests.pg.fixtures import pg_server, pg_template, pg_url  # noqa: F401  (fixtures)
+
+NOW = {"SUPPORTCTL_NOW": "2026-12-01T09:00:00Z"}
+LINES = [
+    {"id": 1, "status": "open", "priority": "high", "subject": "Parcel lost", "channel": "email",
+     "created_at": "2026-11-30T08:00:00Z", "updated_at": "2026-11-30T09:00:00Z",
+     "tags": ["dhl"], "contact": {"id": 1, "name": "Ann Becker",
+                                  "identities": [{"channel": "email", "address": "ann@example.com"}]},
+     "messages": [{"id": 1, "ticket_id": 1, "direction": "in", "channel": "email",
+                   "external_id": "a1@example.com", "from": {"name": "Ann Becker",
+                                                              "address": "ann@example.com"},
+                   "to": [{"name": "", "address": "help@shop.example"}], "subject": "Parcel lost",
+                   "text": "My parcel never arrived. Order 1042.",
+                   "sent_at": "2026-11-30T08:00:00Z", "attachments": []}]},
+    {"id": 2, "status": "new", "priority": "normal", "subject": "Rimborso", "channel": "sms",
+     "created_at": "2026-11-30T10:00:00Z", "updated_at": "2026-11-30T10:00:00Z", "tags": [],
+     "contact": {"id": 2, "name": "", "identities": [{"channel": "sms", "address": "+393331112222"}]},
+     "messages": [{"id": 2, "ticket_id": 2, "direction": "in", "channel": "sms",
+                   "external_id": "SM1", "from": {"name": "", "address": "+393331112222"},
+                   "to": [], "subject": "", "text": "Vorrei un rimborso per l'ordine 1043",
+                   "sent_at": "2026-11-30T10:00:00Z", "attachments": []}]},
+]
+
+
+@pytest.fixture
+def pgcli(pg_url: str) -> Any:
+    def call(*args: str, **kw: Any) -> Result:
+        return run_cli("--db", pg_url, *args, **kw)
+
+    call.db = pg_url  # type: ignore[attr-defined]
+    return call
+
+
+def _fill(cli: Any) -> None:
+    body = "".join(json.dumps(line) + "\n" for line in LINES)
+    assert cli("import", "--format", "jsonl", "-", input=body, env=NOW).code == 0
+    r = cli("new", "--channel", "phone", "--to", "Carla", "--subject", "Chiamata",
+            "-m", "Ha chiamato per la fattura", env=NOW)
+    assert r.code == 0, r
+    for args in (("tag", "VIP", "1", "3"), ("assign", "marta", "2"), ("priority", "urgent", "3"),
+                 ("solve", "1"), ("note", "1", "-m", "checked with DHL")):
+        assert cli(*args, env=NOW).code == 0, args
+
+
+def _without_snippets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k != "snippet"} for r in records]
+
+
+def test_read_commands_print_the_same_json_as_on_sqlite(cli: Any, pgcli: Any) -> None:
+    _fill(cli)
+    _fill(pgcli)
+    for args in (("list", "--status", "all", "--format", "json"),
+                 ("list", "--format", "json", "--sort", "priority"),
+                 ("list", "--tag", "vip", "--format", "ids"),
+                 ("show", "1", "--format", "json"),
+                 ("show", "3", "--format", "json"),
+                 ("export", "--format", "jsonl", "--messages", "--raw"),
+                 ("list", "--query", "parcel", "--status", "all", "--format", "json")):
+        here, there = cli(*args, env=NOW), pgcli(*args, env=NOW)
+        assert here.code == there.code == 0, (args, here, there)
+        assert there.out == here.out, args
+    for query in ("parcel", "tag:vip", "from:ann", "-tag:vip", "status:solved", '"never arrived"',
+                  "1043", "is:unassigned"):
+        here, there = (c("search", query, "--format", "json", env=NOW) for c in (cli, pgcli))
+        assert here.code == there.code == 0, (query, here, there)
+        assert _without_snippets(there.json()) == _without_snippets(here.json()), query
+    missing = pgcli("show", "99", env=NOW)
+    assert missing.code == 3 and "no ticket 99" in missing.err
+
+
+def test_italian_words_match_their_stems(pgcli: Any) -> None:
+    """A message in Italian is indexed with Italian stems: "rimborsi"
+    finds "rimborso" (the SQLite store matches words exactly)."""
+    body = json.dumps({**LINES[1], "messages": [{**LINES[1]["messages"][0], "language": "it"}]})
+    assert pgcli("import", "--format", "jsonl", "-", input=body + "\n", env=NOW).code == 0
+    found = pgcli("search", "rimborsi", "--format", "ids", env=NOW)
+    assert found.code == 0 and found.out.split() == ["2"], found
+
+
+def test_two_agents_racing_next_on_postgresql_never_get_the_same_ticket(
+        pgcli: Any, tmp_path: Path) -> None:
+    """Two processes hand out 1 000 tickets between them through the
+    service `next` calls (``FOR UPDATE SKIP LOCKED``), plus one real
+    `next` each: every ticket goes to exactly one agent."""
+    n = 1000
+    body = "".join(
+        json.dumps({"id": k, "status": "open", "priority": "normal", "subject": f"q{k}",
+                    "channel": "phone", "created_at": "2026-12-01T08:00:00Z",
+                    "updated_at": "2026-12-01T08:00:00Z", "tags": []}) + "\n"
+        for k in range(1, n + 1))
+    assert pgcli("import", "--format", "jsonl", "-", input=body).code == 0
+    mine = {who: pgcli("next", "--format", "ids", env={**NOW, "SUPPORTCTL_AGENT": who})
+            for who in ("marta", "luca")}
+    assert all(r.code == 0 for r in mine.values()), mine
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from supportctl.services.team import hand_out\n"
+        "from supportctl.store.db import open_store\n"
+        "store = open_store(sys.argv[1], create=False)\n"
+        "ready = Path(sys.argv[3])\n"
+        "(ready / sys.argv[2]).touch()\n"
+        "while not all((ready / w).exists() for w in ('marta', 'luca')):\n"
+        "    pass\n"
+        "got = []\n"
+        "while (tid := hand_out(store, sys.argv[2], '2026-12-01T09:00:00Z',"
+        " '2026-12-02T09:00:00Z')) is not None:\n"
+        "    got.append(tid)\n"
+        "print(' '.join(map(str, got)))\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, pgcli.db, who, str(tmp_path)],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for who in ("marta", "luca")]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    handed = [int(x) for out, _ in outs for x in out.split()]
+    handed += [int(r.out) for r in mine.values()]
+    assert Counter(handed).most_common(1)[0][1] == 1  # nobody got a ticket twice
+    assert sorted(handed) == list(range(1, n + 1))  # and every ticket went to someone
+
+
+@pytest.mark.parametrize("args", [("report",), ("outbox",), ("db", "info"), ("db", "backup", "x"),
+                                  ("contact", "list"), ("merge", "1", "2"), ("suggest", "1")])
+def test_commands_not_yet_ported_say_so_in_one_line(pgcli: Any, args: tuple[str, ...]) -> None:
+    r = pgcli(*args)
+    assert r.code == 2, r
+    assert r.err.count("\n") == 1 and "not available on PostgreSQL yet" in r.err, r
+    assert f"`{' '.join(args[:2]) if args[0] in ('db', 'contact') else args[0]}`" in r.err
+
+
+def test_a_server_that_refuses_is_one_line_without_the_password(tmp_path: Path) -> None:
+    url = f"postgresql://ann:s3cret@/nowhere?host={tmp_path}"
+    r = run_cli("--db", url, "list")
+    assert r.code == 1 and r.err.count("\n") == 1, r
+    assert "cannot connect" in r.err and "s3cret" not in r.err, r
+
+
+def test_without_the_extra_the_url_names_what_to_install(tmp_path: Path) -> None:
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "psycopg.py").write_text("raise ImportError('no psycopg here')\n")
+    r = run_cli("--db", "postgresql://ann@/shop", "list", env={"PYTHONPATH": str(blocker)})
+    assert r.code == 2 and "supportctl[postgres]" in r.err and r.err.count("\n") == 1, r
+
+
+def test_store_url_in_the_config_opens_postgresql(pg_url: str, tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"store: {pg_url}\n", encoding="utf-8")
+    env = {"SUPPORTCTL_CONFIG": str(cfg), **NOW}
+    r = run_cli("new", "--channel", "phone", "--to", "Dora", "-m", "hi", "--format", "ids", env=env)
+    assert r.code == 0 and r.out.strip() == "1", r
+    assert run_cli("list", "--format", "ids", env={"SUPPORTCTL_DB": pg_url}).out.split() == ["1"]
+
+
+def test_sqlite_start_up_never_loads_the_postgresql_driver(cli: Any) -> None:
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "supportctl", "--db",
+                        str(cli.db), "list"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-500:]
+    loaded = {line.split("|")[-1].strip() for line in r.stderr.splitlines() if "|" in line}
+    assert not {m for m in loaded if m.startswith(("psycopg", "supportctl.store.pg"))}
