@@ -1,0 +1,78 @@
+"""What only the PostgreSQL store does (SPEC §13): many machines syncing
+the same channel entries (one pulls an entry, the others skip it quietly),
+many machines opening a new database at once, and the schema's search."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from supportctl.channels import build
+from supportctl.channels.memory import SERVERS, server
+from supportctl.models import Address, Inbound
+from supportctl.services import ingest, sync
+from supportctl.store.db import open_store
+from tests.pg.fixtures import pg_empty_url, pg_server, pg_template, pg_url  # noqa: F401
+
+
+def _settings() -> ingest.IngestSettings:
+    return ingest.IngestSettings(account="mem", actor="sync", own_addresses=set())
+
+
+def test_an_entry_another_machine_is_pulling_is_skipped_quietly(pg_url: str) -> None:
+    SERVERS.pop("mem", None)
+    server("mem").inbox = [Inbound(medium="sms", raw=b"{}", external_id=f"SM{k}",
+                                   sender=Address("+15550001"), text=f"m{k}") for k in range(3)]
+    here, there = open_store(pg_url), open_store(pg_url)
+    try:
+        channel = build({"name": "mem", "type": "memory"})
+        with there.entry_lock("mem") as mine:
+            assert mine
+            skipped = sync.sync_entry(here, channel, _settings())
+        assert skipped.ok and skipped.skipped and skipped.stored == 0
+        assert sync.describe(skipped) == "mem: skipped: another machine is syncing it"
+        done = sync.sync_entry(here, channel, _settings())  # the lock is free again
+        assert done.ok and done.stored == 3
+        assert sync.sync_entry(there, channel, _settings()).stored == 0  # each message once
+    finally:
+        here.close()
+        there.close()
+
+
+def test_many_machines_opening_a_new_database_make_the_schema_once(pg_empty_url: str) -> None:
+    errors: list[str] = []
+
+    def one() -> None:
+        try:
+            open_store(pg_empty_url).close()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    store = open_store(pg_empty_url)
+    try:
+        assert store.scalar("SELECT count(*) FROM schema_version") == 1
+    finally:
+        store.close()
+
+
+def test_a_message_is_indexed_in_its_language(pg_url: str) -> None:
+    from supportctl.store.search import search
+
+    store: Any = open_store(pg_url)
+    try:
+        store.execute("INSERT INTO tickets (id, channel, created_at, updated_at) "
+                      "VALUES (1, 'sms', 'x', 'x'), (2, 'sms', 'x', 'x')")
+        store.execute("INSERT INTO messages (ticket_id, direction, channel, text, sent_at, "
+                      "created_at, language) VALUES (1, 'in', 'sms', 'Deux livraisons perdues', 'x',"
+                      " 'x', 'fr'), (2, 'in', 'sms', 'Die Pakete sind verloren', 'x', 'x', 'de')")
+        assert [t for t, _ in search(store, "deux", "2026-12-01T00:00:00Z")] == [1]
+        assert [t for t, _ in search(store, "Paket", "2026-12-01T00:00:00Z")] == [2]
+        assert [t for t, _ in search(store, "livraison", "2026-12-01T00:00:00Z")] == [1]
+    finally:
+        store.close()
