@@ -236,7 +236,8 @@ class PgStore(Store):
         #: Tables given explicit ids (an import): their sequences move past
         #: them before the transaction ends (``after_restore``).
         self._restored: set[str] = set()
-        self.conn = PgConnection(url)  # type: ignore[assignment]
+        self._pg = PgConnection(url)
+        self.conn = self._pg  # type: ignore[assignment]  # sqlite3.Connection's interface
         self.version = self._schema_version()
         if self.version > pg_schema.LATEST:
             raise StoreError(f"{self.path} was written by a newer supportctl (schema "
@@ -247,25 +248,25 @@ class PgStore(Store):
             self.migrate()
 
     def _schema_version(self) -> int:
-        found = self.conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+        found = self._pg.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
         if not found or not found[0]:
             return 0
-        return int(self.conn.execute("SELECT COALESCE(max(version), 0) FROM schema_version"
+        return int(self._pg.execute("SELECT COALESCE(max(version), 0) FROM schema_version"
                                      ).fetchone()[0])
 
     def migrate(self) -> list[str]:
         done: list[str] = []
         with self.tx():
-            self.conn.execute("SELECT pg_advisory_xact_lock(?)", [pg_schema.MIGRATE_LOCK])
-            self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version ("
+            self._pg.execute("SELECT pg_advisory_xact_lock(?)", [pg_schema.MIGRATE_LOCK])
+            self._pg.execute("CREATE TABLE IF NOT EXISTS schema_version ("
                               "version INTEGER PRIMARY KEY, name TEXT NOT NULL, at TEXT NOT NULL)")
             current = self._schema_version()
             for number, name, statements in pg_schema.STEPS:
                 if number <= current:
                     continue
                 for statement in statements:
-                    self.conn.raw.execute(statement)
-                self.conn.execute("INSERT INTO schema_version (version, name, at) "
+                    self._pg.raw.execute(statement)
+                self._pg.execute("INSERT INTO schema_version (version, name, at) "
                                   "VALUES (?, ?, now()::text)", [number, name])
                 done.append(name.split(":")[0])
         self.version = self._schema_version()
@@ -273,7 +274,7 @@ class PgStore(Store):
 
     @contextmanager
     def tx(self) -> Iterator[Any]:
-        conn = self.conn
+        conn = self._pg
         if conn.in_transaction:
             conn.raw.execute("SAVEPOINT sp")
             try:
@@ -302,7 +303,7 @@ class PgStore(Store):
                              f"{_first_line(exc)}") from None
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        return self.conn.execute(sql, params)
+        return self._pg.execute(sql, params)
 
     def executemany(self, sql: str, rows: Any) -> Any:
         return self.conn.executemany(sql, rows)
@@ -324,19 +325,19 @@ class PgStore(Store):
         """Identity sequences past every id an import wrote with its own
         value (SQLite's next rowid is max + 1 by itself)."""
         for table in sorted(self._restored):
-            self.conn.execute(
+            self._pg.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"GREATEST((SELECT COALESCE(max(id), 0) FROM {table}), 1))")
         self._restored = set()
 
     def changed(self) -> bool:
-        return bool(self.conn.total_changes)
+        return bool(self._pg.total_changes)
 
     def durable_commits(self) -> None:
         """PostgreSQL's commits are durable by default (synchronous_commit)."""
 
     def close(self) -> None:
-        self.conn.close()
+        self._pg.close()
 
     # -- attachments: in the database ------------------------------------
 
@@ -356,7 +357,7 @@ class PgStore(Store):
         self.execute("INSERT INTO originals (message_id, raw) VALUES (?, ?)", [message_id, raw])
 
     def read_file(self, sha256: str) -> bytes:
-        found = self.conn.execute("SELECT data FROM files WHERE sha256 = ?", [sha256]).fetchone()
+        found = self._pg.execute("SELECT data FROM files WHERE sha256 = ?", [sha256]).fetchone()
         if found is None:
             raise StoreError(f"attachment {sha256[:12]} is missing from {self.path}")
         return bytes(found[0])
@@ -383,10 +384,10 @@ class PgStore(Store):
         """A session advisory lock on the channel entry ``account``; yields
         False (and holds nothing) when another machine holds it."""
         key = "supportctl sync " + account
-        got = self.conn.execute("SELECT pg_try_advisory_lock(hashtextextended(?, 0))",
+        got = self._pg.execute("SELECT pg_try_advisory_lock(hashtextextended(?, 0))",
                                 [key]).fetchone()[0]
         try:
             yield bool(got)
         finally:
             if got:
-                self.conn.execute("SELECT pg_advisory_unlock(hashtextextended(?, 0))", [key])
+                self._pg.execute("SELECT pg_advisory_unlock(hashtextextended(?, 0))", [key])

@@ -187,13 +187,13 @@ def _field(q: Query, name: str, value: str, neg: bool, now: str) -> None:
         if q.pg:
             # Sender words weigh A, recipients B (pg_schema: addr_tsv).
             weight = "A" if name == "from" else "B"
-            ts = [_ts_word(w.lower(), weight) for w in words]
+            marks = [_ts_word(w.lower(), weight) for w in words]
             if prefix:
-                ts[-1] = ts[-1].replace(f":{weight}", f":*{weight}")
+                marks[-1] = marks[-1].replace(f":{weight}", f":*{weight}")
             q.where.append(
                 f"t.id {nt}IN (SELECT m2.ticket_id FROM messages m2"
                 f" WHERE m2.addr_tsv @@ to_tsquery('simple', ?){only_in})")
-            q.params.append(" <-> ".join(ts))
+            q.params.append(" <-> ".join(marks))
             return
         q.where.append(
             f"t.id {nt}IN (SELECT m2.ticket_id FROM addresses_fts a JOIN messages m2"
@@ -516,8 +516,8 @@ def _pg_search(store: Store, q: Query, where: list[str], params: list[Any], want
         f"SELECT m.ticket_id, max(m.id) AS newest FROM messages m JOIN tickets t"
         f" ON t.id = m.ticket_id WHERE {match_sql} AND {' AND '.join(where)}"
         f" GROUP BY m.ticket_id ORDER BY newest DESC{cap}", [*match_params, *params]).fetchall()
-    page = rows[offset:] if not limit else rows[offset:offset + limit]
-    if not page:
+    hits = rows[offset:] if not limit else rows[offset:offset + limit]
+    if not hits:
         return []
     # A snippet of each ticket's newest matching message, for the page only.
     expr = _pg_expr(q)
@@ -525,5 +525,5 @@ def _pg_search(store: Store, q: Query, where: list[str], params: list[Any], want
         "SELECT m.id, ts_headline(supportctl_ts_config(m.language), m.text,"
         " to_tsquery(supportctl_ts_config(m.language), ?),"
         " 'StartSel=\"\",StopSel=\"\",MaxWords=12,MinWords=4,ShortWord=0') FROM messages m"
-        f" WHERE m.id IN ({', '.join(str(int(r[1])) for r in page)})", [expr])}
-    return [(int(r[0]), snippets.get(int(r[1]), "")) for r in page]
+        f" WHERE m.id IN ({', '.join(str(int(r[1])) for r in hits)})", [expr])}
+    return [(int(r[0]), snippets.get(int(r[1]), "")) for r in hits]

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, Result, run_cli
-from tests.pg.fixtures import pg_server, pg_template, pg_url  # noqa: F401  (fixtures)
 
 NOW = {"SUPPORTCTL_NOW": "2026-12-01T09:00:00Z"}
 LINES = [

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.pg.fixtures import pg_server, pg_template, pg_url  # noqa: F401  (fixtures)
+from tests.pg.fixtures import pg_empty_url, pg_server, pg_template, pg_url  # noqa: F401  (fixtures)
 
 ENGINES = ["sqlite", "postgresql"]
 

@@ -12,7 +12,6 @@ from supportctl.channels.memory import SERVERS, server
 from supportctl.models import Address, Inbound
 from supportctl.services import ingest, sync
 from supportctl.store.db import open_store
-from tests.pg.fixtures import pg_empty_url, pg_server, pg_template, pg_url  # noqa: F401
 
 
 def _settings() -> ingest.IngestSettings:
