@@ -24,8 +24,8 @@ def is_url(location: object) -> bool:
 #: PostgreSQL"): a command's name, or a group's and its subcommand's.
 PORTED = frozenset({
     "init", "list", "show", "search", "export", "import", "sync", "new", "note", "tag", "untag",
-    "assign", "priority", "solve", "close", "reopen", "snooze", "claim", "release", "next",
-    "attachments",
+    "assign", "priority", "solve", "close", "reopen", "snooze", "claim", "next",
+    "attachments", "reply", "unclaim",
 })
 
 

@@ -379,6 +379,11 @@ class PgStore(Store):
 
     # -- sync: one machine per channel entry ------------------------------
 
+    def sync_lock_file(self) -> Path | None:
+        """No store-wide sync lock: every machine may sync, each channel
+        entry pulled by one at a time (``entry_lock``)."""
+        return None
+
     @contextmanager
     def entry_lock(self, account: str) -> Iterator[bool]:
         """A session advisory lock on the channel entry ``account``; yields

@@ -174,3 +174,36 @@ def test_sqlite_start_up_never_loads_the_postgresql_driver(cli: Any) -> None:
     assert r.returncode == 0, r.stderr[-500:]
     loaded = {line.split("|")[-1].strip() for line in r.stderr.splitlines() if "|" in line}
     assert not {m for m in loaded if m.startswith(("psycopg", "supportctl.store.pg"))}
+
+
+def test_sync_and_reply_through_a_channel_on_postgresql(pgcli: Any, tmp_path: Path) -> None:
+    """A real channel (the Telegram loopback server) synced into a
+    PostgreSQL store, answered by two agents: the second is warned off
+    (exit 4) as on SQLite, the reply goes out once, and a second sync
+    stores nothing twice."""
+    from tests.social.telegram_server import TOKEN as TG_TOKEN
+    from tests.social.telegram_server import TelegramServer
+
+    with TelegramServer() as tg:
+        cfg = tmp_path / "config.yaml"
+        cfg.write_text("agents: [{name: marta}, {name: luca}]\n"
+                       "channels:\n  - name: shop-telegram\n    type: telegram\n"
+                       f"    token_env: SHOP_TELEGRAM_TOKEN\n    api_base_url: {tg.url}\n",
+                       encoding="utf-8")
+        env = {"SUPPORTCTL_CONFIG": str(cfg), "SHOP_TELEGRAM_TOKEN": TG_TOKEN, **NOW}
+        tg.message(tg.user(5100000001, "Lia"), "Avete la taglia 38?")
+        first = pgcli("sync", env=env)
+        assert first.code == 0, first
+        assert pgcli("sync", env=env).code == 0
+        [t] = pgcli("list", "--format", "json", env=env).json()
+        assert t["message_count"] == 1 and t["channel"] == "telegram"
+        tid = str(t["id"])
+        assert pgcli("show", tid, env={**env, "SUPPORTCTL_AGENT": "marta"}).code == 0
+        r = pgcli("reply", tid, "-m", "Sì, ce l'abbiamo.", env={**env, "SUPPORTCTL_AGENT": "luca"})
+        assert r.code == 0, r
+        r = pgcli("reply", tid, "-m", "Sì!", env={**env, "SUPPORTCTL_AGENT": "marta"})
+        assert r.code == 4 and "was answered by luca" in r.err, r
+        assert [m["text"] for m in tg.sent] == ["Sì, ce l'abbiamo."]
+        shown = pgcli("show", tid, "--format", "json", env=env).json()
+        assert [m["direction"] for m in shown["messages"]] == ["in", "out"]
+        assert shown["status"] == "open" and shown["messages"][1]["delivery"]["state"] == "sent"
