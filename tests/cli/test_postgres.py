@@ -207,3 +207,23 @@ def test_sync_and_reply_through_a_channel_on_postgresql(pgcli: Any, tmp_path: Pa
         shown = pgcli("show", tid, "--format", "json", env=env).json()
         assert [m["direction"] for m in shown["messages"]] == ["in", "out"]
         assert shown["status"] == "open" and shown["messages"][1]["delivery"]["state"] == "sent"
+
+
+def test_the_other_ported_triage_commands(pgcli: Any, tmp_path: Path) -> None:
+    eml = ROOT / "supportctl" / "samples" / "email" / "05-photo.eml"
+    assert pgcli("import", str(eml), "--format", "eml", env=NOW).code == 0
+    listed = pgcli("attachments", "1", "--format", "json", env=NOW)
+    assert listed.code == 0 and listed.json(), listed
+    saved = pgcli("attachments", "1", "--save", str(tmp_path / "out"), env=NOW)
+    assert saved.code == 0, saved
+    [name] = [a["filename"] for a in listed.json()][:1]
+    assert (tmp_path / "out" / name).read_bytes()
+    for args in (("tag", "x", "1"), ("untag", "x", "1"), ("snooze", "2h", "1"),
+                 ("claim", "1"), ("unclaim", "1"), ("solve", "1"), ("reopen", "1")):
+        r = pgcli(*args, env=NOW)
+        assert r.code == 0, (args, r)
+    [t] = pgcli("list", "--status", "all", "--format", "json", env=NOW).json()
+    assert t["status"] == "open" and t["tags"] == ["history"] and t["claim"] is None
+    assert t["snoozed_until"] == "2026-12-01T11:00:00Z"
+    unknown = pgcli("tag", "x", "1", "99", env=NOW)
+    assert unknown.code == 3 and "99" in unknown.err
