@@ -62,11 +62,12 @@ def test_rows_read_by_name_and_position_and_inserts_return_ids(any_store: Any) -
 
 
 def test_a_clash_is_the_stores_integrity_error_and_the_transaction_goes_on(any_store: Any) -> None:
-    """Ingest treats a unique-key clash as a duplicate and keeps going in
-    the same transaction: on PostgreSQL too (each write has a savepoint)."""
+    """A unique-key clash is ``db.IntegrityError`` on both engines; code
+    that goes on after one does so through a nested ``tx()`` (a savepoint),
+    as ingest isolates each item, and the outer transaction commits."""
     with any_store.tx():
         any_store.insert("spam_senders", {"kind": "email", "address": "x@y", "at": NOW})
-        with pytest.raises(db.IntegrityError):
+        with pytest.raises(db.IntegrityError), any_store.tx():
             any_store.insert("spam_senders", {"kind": "email", "address": "x@y", "at": NOW})
         any_store.insert("spam_senders", {"kind": "email", "address": "z@y", "at": NOW})
     assert any_store.scalar("SELECT count(*) FROM spam_senders") == 2
