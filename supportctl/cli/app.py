@@ -152,7 +152,7 @@ _ARGS: list[str] = []
 @app.callback()
 def root(
     ctx: typer.Context,
-    db: str | None = typer.Option(None, "--db", envvar="SUPPORTCTL_DB", help="Store path.",
+    db: str | None = typer.Option(None, "--db", envvar="SUPPORTCTL_DB", help="Store path, or a postgresql:// URL.",
                            show_envvar=True),
     config: str | None = typer.Option(None, "--config", envvar="SUPPORTCTL_CONFIG",
                                help="Config file.", show_envvar=True),
