@@ -227,9 +227,6 @@ class PgStore(Store):
         self._pending: dict[str, Path] = {}
         self._pending_dirs: set[Path] = set()
         self.readonly = False
-        #: Tables given explicit ids (an import): their sequences move past
-        #: them before the transaction ends (``after_restore``).
-        self._restored: set[str] = set()
         self._pg = PgConnection(url)
         self.conn = self._pg  # type: ignore[assignment]  # sqlite3.Connection's interface
         self.version = self._schema_version()
@@ -311,18 +308,18 @@ class PgStore(Store):
         if not returning:
             return 0
         found = cur.fetchone()
-        if "id" in row:
-            self._restored.add(table)
         return int(found[0]) if found else 0
 
     def after_restore(self) -> None:
         """Identity sequences past every id an import wrote with its own
-        value (SQLite's next rowid is max + 1 by itself)."""
-        for table in sorted(self._restored):
+        value (SQLite's next rowid is max + 1 by itself). Every table with
+        an id, whichever way its rows were written (one by one or many to
+        a statement): a max over a primary key each."""
+        for table in sorted(pg_schema.ID_TABLES):
             self._pg.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"GREATEST((SELECT COALESCE(max(id), 0) FROM {table}), 1))")
-        self._restored = set()
+                f"GREATEST((SELECT COALESCE(max(id), 0) FROM {table}), 1), "
+                f"(SELECT max(id) IS NOT NULL FROM {table}))")
 
     def changed(self) -> bool:
         return bool(self._pg.total_changes)
