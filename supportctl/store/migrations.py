@@ -513,6 +513,198 @@ _M023 = [
 ]
 
 
+# ``report`` counts messages by the hour they were sent (SPEC §11: hour of
+# week, the daily line), overall, by channel, by tag and by assignee. On a
+# million messages that was a walk of a million index entries (by tag, of
+# a million and a half (message, tag) pairs), 1-2 s. ``report_volume``
+# holds the counts per UTC hour, kept by triggers whoever writes (sync,
+# import, a person, a rule, a merge, a delete), so a report reads the
+# rollup for the whole hours of its period and the messages only for the
+# two partial hours at its edges. Counted is exactly what report counts
+# (store/report.py): customer messages and our answers (``direction`` in
+# or out), not automatic acknowledgements or rule replies (``author``),
+# not automatic inbound mail (``auto_reason``, ``delivery_state``), not
+# the messages of noise tickets (tagged spam, auto or bounce), and only
+# messages whose ticket exists (foreign keys make that every message).
+#
+# One row per (kind, UTC hour, direction, key): kind ``channel`` (key:
+# the message's medium), ``tag`` (each of its ticket's tags; the integer
+# 0 for an untagged ticket) and ``assignee`` (0 for none). The key column
+# has no type, so 0 stays an integer and never equals a name, not even
+# "0". Rows that fall to n = 0 stay (a report adds them up).
+REPORT_VOLUME_NOISE = "('spam', 'auto', 'bounce')"  # store/report.py's NOISE_TAGS
+
+
+def _counted(m: str) -> str:
+    """Whether message ``m`` (``new.``, ``old.``, ``m.``) is customer
+    volume or our answer, by its own columns."""
+    return (f"{m}direction IN ('in', 'out')"
+            f" AND ({m}author IS NULL OR ({m}author != 'auto-reply'"
+            f" AND {m}author NOT LIKE 'rule:%'))"
+            f" AND NOT ({m}direction = 'in' AND ({m}auto_reason IS NOT NULL"
+            f" OR {m}delivery_state IS NOT NULL))")
+
+
+def _counted_ticket(t: str) -> str:
+    """Ticket ``t`` exists and is not noise."""
+    return (f"EXISTS (SELECT 1 FROM tickets WHERE id = {t})"
+            f" AND NOT EXISTS (SELECT 1 FROM tags WHERE ticket_id = {t}"
+            f" AND tag IN {REPORT_VOLUME_NOISE})")
+
+
+def _add_message(m: str, sign: str, when: str = "true") -> str:
+    """Add (``+``) or take away (``-``) one message's counts, for its
+    channel and its ticket's tags (or none) and assignee as they are now,
+    when ``when`` holds."""
+    h, d, t = f"substr({m}sent_at, 1, 13)", f"{m}direction", f"{m}ticket_id"
+    return (
+        "INSERT INTO report_volume (kind, hour, direction, key, n)"
+        f" SELECT 'channel', {h}, {d}, {m}channel, {sign}1 WHERE {when}"
+        f" UNION ALL SELECT 'assignee', {h}, {d}, coalesce(assignee, 0), {sign}1"
+        f" FROM tickets WHERE id = {t} AND {when}"
+        f" UNION ALL SELECT 'tag', {h}, {d}, tag, {sign}1 FROM tags"
+        f" WHERE ticket_id = {t} AND {when}"
+        f" UNION ALL SELECT 'tag', {h}, {d}, 0, {sign}1"
+        f" WHERE {when} AND NOT EXISTS (SELECT 1 FROM tags WHERE ticket_id = {t})"
+        " ON CONFLICT DO UPDATE SET n = n + excluded.n;")
+
+
+def _add_ticket(t: str, sign: str, *, channel: bool = True, assignee: str | None = None,
+                tags: str | None = "g.tag = g.tag", tag: str | None = None,
+                untagged: str | None = None) -> str:
+    """Add or take away every counted message of ticket ``t``: by channel;
+    by the assignee ``assignee`` (an expression); by the ticket's tags
+    that satisfy ``tags``; by the one tag ``tag`` (an expression); and as
+    untagged when ``untagged`` holds."""
+    h, counted = "substr(m.sent_at, 1, 13)", _counted("m.")
+    mine = f"FROM messages m WHERE m.ticket_id = {t} AND {counted}"
+    parts = []
+    if channel:
+        parts.append(f"SELECT 'channel', {h}, m.direction, m.channel, {sign}1 {mine}")
+    if assignee:
+        parts.append(f"SELECT 'assignee', {h}, m.direction, coalesce({assignee}, 0), {sign}1 {mine}")
+    if tags:
+        parts.append(f"SELECT 'tag', {h}, m.direction, g.tag, {sign}1 FROM tags g"
+                     f" JOIN messages m ON m.ticket_id = g.ticket_id"
+                     f" WHERE g.ticket_id = {t} AND {tags} AND {counted}")
+    if tag:
+        parts.append(f"SELECT 'tag', {h}, m.direction, {tag}, {sign}1 {mine}")
+    if untagged:
+        parts.append(f"SELECT 'tag', {h}, m.direction, 0, {sign}1 {mine} AND {untagged}")
+    return ("INSERT INTO report_volume (kind, hour, direction, key, n)"
+            " SELECT kind, hour, direction, key, sum(n) FROM"
+            f" (SELECT NULL AS kind, NULL AS hour, NULL AS direction, NULL AS key, 0 AS n"
+            f" WHERE false UNION ALL {' UNION ALL '.join(parts)})"
+            " WHERE true GROUP BY 1, 2, 3, 4 ON CONFLICT DO UPDATE SET n = n + excluded.n;")
+
+
+def _noise(t: str, but: str = "") -> str:
+    """How many noise tags ticket ``t`` has (``but``: leaving one out)."""
+    return (f"(SELECT count(*) FROM tags WHERE ticket_id = {t} AND tag IN {REPORT_VOLUME_NOISE}"
+            + (f" AND tag != {but}" if but else "") + ")")
+
+
+def _untagged(t: str, but: str = "") -> str:
+    return (f"NOT EXISTS (SELECT 1 FROM tags WHERE ticket_id = {t}"
+            + (f" AND tag != {but}" if but else "") + ")")
+
+
+_ASSIGNEE_OF = "(SELECT assignee FROM tickets WHERE id = {t})"
+_MESSAGE_FACTS = ("ticket_id", "sent_at", "direction", "channel", "author", "auto_reason",
+                  "delivery_state")
+_IS_NOISE = f"IN {REPORT_VOLUME_NOISE}"
+
+_M020 = [
+    """CREATE TABLE report_volume (
+        kind TEXT NOT NULL,
+        hour TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        key NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (kind, hour, direction, key)
+    ) WITHOUT ROWID""",
+    f"""CREATE TRIGGER report_volume_mi AFTER INSERT ON messages
+        WHEN {_counted("new.")} AND {_counted_ticket("new.ticket_id")}
+        BEGIN {_add_message("new.", "+")} END""",
+    f"""CREATE TRIGGER report_volume_md AFTER DELETE ON messages
+        WHEN {_counted("old.")} AND {_counted_ticket("old.ticket_id")}
+        BEGIN {_add_message("old.", "-")} END""",
+    # A merge moves messages to another ticket; outbox and ingest set
+    # delivery states: taken away as they were, added as they are.
+    f"""CREATE TRIGGER report_volume_mu AFTER UPDATE OF {", ".join(_MESSAGE_FACTS)} ON messages
+        WHEN {" OR ".join(f"old.{c} IS NOT new.{c}" for c in _MESSAGE_FACTS)}
+        BEGIN
+        {_add_message("old.", "-", f"{_counted('old.')} AND {_counted_ticket('old.ticket_id')}")}
+        {_add_message("new.", "+", f"{_counted('new.')} AND {_counted_ticket('new.ticket_id')}")}
+        END""",
+    # A ticket's messages count once it exists (normally it has none yet)
+    # and stop before it is deleted (its messages and tags go after it, by
+    # cascade, when it no longer exists: those triggers then do nothing).
+    f"""CREATE TRIGGER report_volume_ti AFTER INSERT ON tickets
+        WHEN {_noise("new.id")} = 0
+        BEGIN {_add_ticket("new.id", "+", assignee="new.assignee", untagged=_untagged("new.id"))}
+        END""",
+    f"""CREATE TRIGGER report_volume_td BEFORE DELETE ON tickets
+        WHEN {_noise("old.id")} = 0
+        BEGIN {_add_ticket("old.id", "-", assignee="old.assignee", untagged=_untagged("old.id"))}
+        END""",
+    f"""CREATE TRIGGER report_volume_ta AFTER UPDATE OF assignee ON tickets
+        WHEN old.assignee IS NOT new.assignee AND {_noise("new.id")} = 0
+        BEGIN
+        {_add_ticket("new.id", "-", channel=False, assignee="old.assignee", tags=None)}
+        {_add_ticket("new.id", "+", channel=False, assignee="new.assignee", tags=None)}
+        END""",
+    # A noise tag makes the whole ticket noise (its counts go, under the
+    # tags it had before); an ordinary tag adds the ticket's messages under
+    # it (and takes them from "untagged" when it is the first).
+    f"""CREATE TRIGGER report_volume_gi_noise AFTER INSERT ON tags
+        WHEN new.tag {_IS_NOISE} AND {_noise("new.ticket_id", "new.tag")} = 0
+          AND EXISTS (SELECT 1 FROM tickets WHERE id = new.ticket_id)
+        BEGIN {_add_ticket("new.ticket_id", "-", assignee=_ASSIGNEE_OF.format(t="new.ticket_id"),
+                           tags="g.tag != new.tag",
+                           untagged=_untagged("new.ticket_id", "new.tag"))}
+        END""",
+    f"""CREATE TRIGGER report_volume_gi AFTER INSERT ON tags
+        WHEN new.tag NOT {_IS_NOISE} AND {_noise("new.ticket_id")} = 0
+          AND EXISTS (SELECT 1 FROM tickets WHERE id = new.ticket_id)
+        BEGIN {_add_ticket("new.ticket_id", "+", channel=False, tags=None, tag="new.tag")}
+        {_add_ticket("new.ticket_id", "-", channel=False, tags=None,
+                     untagged=_untagged("new.ticket_id", "new.tag"))}
+        END""",
+    f"""CREATE TRIGGER report_volume_gd_noise AFTER DELETE ON tags
+        WHEN old.tag {_IS_NOISE} AND {_noise("old.ticket_id")} = 0
+          AND EXISTS (SELECT 1 FROM tickets WHERE id = old.ticket_id)
+        BEGIN {_add_ticket("old.ticket_id", "+", assignee=_ASSIGNEE_OF.format(t="old.ticket_id"),
+                           untagged=_untagged("old.ticket_id"))}
+        END""",
+    f"""CREATE TRIGGER report_volume_gd AFTER DELETE ON tags
+        WHEN old.tag NOT {_IS_NOISE} AND {_noise("old.ticket_id")} = 0
+          AND EXISTS (SELECT 1 FROM tickets WHERE id = old.ticket_id)
+        BEGIN {_add_ticket("old.ticket_id", "-", channel=False, tags=None, tag="old.tag")}
+        {_add_ticket("old.ticket_id", "+", channel=False, tags=None,
+                     untagged=_untagged("old.ticket_id"))}
+        END""",
+]
+
+#: Fills ``report_volume`` from the messages (m020 on an existing store;
+#: bench/gen_store.py after a bulk load with the triggers dropped).
+_COUNTED_MESSAGES = (
+    f"FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE {_counted('m.')}"
+    f" AND t.id NOT IN (SELECT ticket_id FROM tags WHERE tag IN {REPORT_VOLUME_NOISE})")
+REPORT_VOLUME_FILL = [
+    "INSERT INTO report_volume (kind, hour, direction, key, n)"
+    f" SELECT 'channel', substr(m.sent_at, 1, 13), m.direction, m.channel, count(*)"
+    f" {_COUNTED_MESSAGES} GROUP BY 2, 3, 4",
+    "INSERT INTO report_volume (kind, hour, direction, key, n)"
+    f" SELECT 'assignee', substr(m.sent_at, 1, 13), m.direction, coalesce(t.assignee, 0),"
+    f" count(*) {_COUNTED_MESSAGES} GROUP BY 2, 3, 4",
+    "INSERT INTO report_volume (kind, hour, direction, key, n)"
+    f" SELECT 'tag', substr(m.sent_at, 1, 13), m.direction, coalesce(g.tag, 0), count(*)"
+    f" {_COUNTED_MESSAGES.replace(' WHERE ', ' LEFT JOIN tags g ON g.ticket_id = t.id WHERE ', 1)}"
+    " GROUP BY 2, 3, 4",
+]
+
+
 def _run(db: Any, statements: list[str], version: int) -> None:
     for sql in statements:
         db.execute(sql)
@@ -625,5 +817,12 @@ def migrations() -> Any:
         """The tag triggers' SLA mark in two index-driven statements."""
         current = db.execute("PRAGMA user_version").fetchone()[0]
         _run(db, _M021, max(current, 21))
+
+    @m()
+    def m020_report_volume(db: Any) -> None:
+        """Messages counted per UTC hour by channel, tag and assignee, kept
+        by triggers, for ``report``; filled from the messages there are."""
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        _run(db, [*_M020, *REPORT_VOLUME_FILL], max(current, 20))
 
     return m

@@ -115,32 +115,62 @@ _VOLUME_KEY = {
     "assignee": ("t.assignee", " JOIN tickets t ON t.id = m.ticket_id"),
     "tag": ("g.tag", " LEFT JOIN tags g ON g.ticket_id = m.ticket_id"),
 }
+#: The same from ``report_volume`` (m020): its kind, its key, and for the
+#: messages of the partial hours at a period's edges the join that reads
+#: the key (a message counts there only when its ticket exists, as in the
+#: rollup: foreign keys make that every message).
+_ROLLUP_KEY = {
+    None: ("channel", "NULL", "NULL", " JOIN tickets t ON t.id = m.ticket_id"),
+    "day": ("channel", "NULL", "NULL", " JOIN tickets t ON t.id = m.ticket_id"),
+    "channel": ("channel", "key", "m.channel", " JOIN tickets t ON t.id = m.ticket_id"),
+    "assignee": ("assignee", "CASE WHEN typeof(key) = 'integer' THEN NULL ELSE key END",
+                 "t.assignee", " JOIN tickets t ON t.id = m.ticket_id"),
+    "tag": ("tag", "CASE WHEN typeof(key) = 'integer' THEN NULL ELSE key END", "g.tag",
+            " JOIN tickets t ON t.id = m.ticket_id LEFT JOIN tags g ON g.ticket_id = m.ticket_id"),
+}
 #: The UTC hour of a message: the first column of the ``messages_hour`` index.
 _HOUR = "substr(m.sent_at, 1, 13)"
+#: Which messages are volume (customer) or answers (ours), as ``report_volume`` counts them.
+_COUNTED = (
+    "m.direction IN ('in', 'out')"
+    " AND (m.author IS NULL OR (m.author != 'auto-reply' AND m.author NOT LIKE 'rule:%'))"
+    f" AND m.ticket_id {_NOT_NOISE_TICKET}"
+    f" AND m.id NOT IN (SELECT id FROM messages WHERE {AUTOMATIC_INBOUND})")
+
+
+def rollup_usable(offsets: list[tuple[int, int]]) -> bool:
+    """Whether ``report_volume``'s UTC hours add up to the zone's local
+    hours: every offset in force is whole hours (a zone such as
+    Asia/Kolkata, UTC+5:30, splits a UTC hour between two local hours)."""
+    return all(off % 3600 == 0 for _, off in offsets)
 
 
 def message_volume(store: Store, start: str, end: str, by: str | None,
-                   offsets: list[tuple[int, int]]) -> Iterator[tuple[str, Any, str, int, int]]:
+                   offsets: list[tuple[int, int]], *, rollup: bool = True
+                   ) -> Iterator[tuple[str, Any, str, int, int]]:
     """Customer messages (``in``; automatic answers, delivery reports and
     the messages of noise tickets left out) and our own answers (``out``; automatic
     acknowledgements and rule replies left out) sent in [start, end), counted
     two ways: ``("cell", key, direction, hour of week, n)`` and, overall or
     by channel (every message has one: the channels' cells add up to the
     whole), ``("day", None, direction, local day, n)``. With ``by="day"`` the key of
-    a cell is the local day.
+    a cell is the local day; by tag the key is a tag (None: untagged
+    tickets), by assignee an assignee (None: unassigned).
 
     ``offsets`` are the zone's UTC offsets as ``(until, seconds)`` pairs, in
     order, the last one open-ended: local time is the Unix time plus the
     offset in force. The hour of week counts from Monday 00:00 (1970-01-01
     was a Thursday: 72 hours into its week); the local day counts days since
-    1970-01-01. Messages are first counted per UTC hour straight off the
+    1970-01-01. Messages are first counted per UTC hour: with ``rollup``
+    (and whole-hour offsets, ``rollup_usable``) the whole hours of the
+    period come from ``report_volume`` (m020: thousands of rows, not a
+    million messages) and only the partial hours at its two edges from
+    the messages; without, every hour is counted straight off the
     ``messages_hour`` index (m006), in its order, so neither a sort of every
     message nor a row per message reaches Python; a zone whose offset is not
-    whole hours counts quarter hours instead."""
-    key, join = _VOLUME_KEY[by]
-    whole_hours = all(off % 3600 == 0 for _, off in offsets)
-    bucket = (f"unixepoch({_HOUR} || ':00:00')" if whole_hours
-              else "unixepoch(m.sent_at) / 900 * 900")
+    whole hours counts quarter hours that way."""
+    whole_hours = rollup_usable(offsets)
+    grouped = by not in (None, "day")
     case: list[str] = []
     params: list[Any] = []
     for until, offset in offsets[:-1]:
@@ -148,26 +178,46 @@ def message_volume(store: Store, start: str, end: str, by: str | None,
         params += [until, offset]
     params.append(offsets[-1][1] if offsets else 0)
     local = f"CASE {' '.join(case)} ELSE s + ? END" if case else "s + ?"
+    if rollup and whole_hours:
+        kind, rollup_key, key, join = _ROLLUP_KEY[by]
+        edge = (f" SELECT {key} AS k, m.direction AS d, unixepoch({_HOUR} || ':00:00') AS s,"
+                f" count(*) AS n FROM messages m{join}"
+                f" WHERE {_HOUR} = substr(?, 1, 13){{also}} AND m.sent_at >= ? AND m.sent_at < ?"
+                f" AND {_COUNTED} GROUP BY {_HOUR}, m.direction{', k' if grouped else ''}")
+        counted = (
+            f"SELECT {rollup_key} AS k, direction AS d, unixepoch(hour || ':00:00') AS s,"
+            " sum(n) AS n FROM report_volume"
+            " WHERE kind = ? AND hour > substr(?, 1, 13) AND hour < substr(?, 1, 13)"
+            f" GROUP BY hour, direction{', key' if grouped else ''}"
+            # the edges: the first hour, and the last when it is another
+            " UNION ALL" + edge.format(also="")
+            + " UNION ALL" + edge.format(also=" AND substr(?, 1, 13) != substr(?, 1, 13)"))
+        counted_params = [kind, start, end,  # the whole hours
+                          start, start, end,  # the first
+                          end, end, start, start, end]  # the last
+    else:
+        key, join = _VOLUME_KEY[by]
+        bucket = (f"unixepoch({_HOUR} || ':00:00')" if whole_hours
+                  else "unixepoch(m.sent_at) / 900 * 900")
+        counted = (
+            f" SELECT {key} AS k, m.direction AS d, {bucket} AS s, count(*) AS n"
+            f" FROM messages m{join}"
+            f" WHERE {_HOUR} >= substr(?, 1, 13) AND {_HOUR} <= substr(?, 1, 13)"
+            f"  AND m.sent_at >= ? AND m.sent_at < ? AND {_COUNTED}"
+            f" GROUP BY {_HOUR}, m.direction{', k' if grouped else ''}"
+            f"{'' if whole_hours else ', s'}")
+        counted_params = [start, end, start, end]
     days = ("UNION ALL SELECT 'day', NULL, d, l / 86400, sum(n) FROM local GROUP BY 3, 4"
             if by in (None, "channel") else "")
-    grouped = by not in (None, "day")
     cell_key = "l / 86400" if by == "day" else "k"
     cur = store.conn.cursor()
     cur.row_factory = None
     yield from cur.execute(
-        "WITH counted AS MATERIALIZED ("
-        f" SELECT {key} AS k, m.direction AS d, {bucket} AS s, count(*) AS n"
-        f" FROM messages m{join}"
-        f" WHERE {_HOUR} >= substr(?, 1, 13) AND {_HOUR} <= substr(?, 1, 13)"
-        "  AND m.sent_at >= ? AND m.sent_at < ? AND m.direction IN ('in', 'out')"
-        "  AND (m.author IS NULL OR (m.author != 'auto-reply' AND m.author NOT LIKE 'rule:%'))"
-        f"  AND m.ticket_id {_NOT_NOISE_TICKET}"
-        f"  AND m.id NOT IN (SELECT id FROM messages WHERE {AUTOMATIC_INBOUND})"
-        f" GROUP BY {_HOUR}, m.direction{', k' if grouped else ''}{'' if whole_hours else ', s'}),"
+        f"WITH counted AS MATERIALIZED ({counted}),"
         f" local AS (SELECT k, d, n, {local} AS l FROM counted)"
         f" SELECT 'cell', {cell_key}, d, (l / 3600 + 72) % 168, sum(n) FROM local GROUP BY 2, 3, 4 "
         + days,
-        [start, end, start, end, *params],
+        [*counted_params, *params],
     )
 
 
