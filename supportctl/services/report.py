@@ -36,9 +36,11 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 from supportctl.errors import UsageError
@@ -421,7 +423,12 @@ def _group(name: str, a: _Acc, by: str | None,
     f, prev_tags, prev_subjects, business = ctx
     idx = a.members
 
-    def col(values: list[Any]) -> list[Any]:
+    # One C call per column instead of a Python loop over the members.
+    pick = itemgetter(*idx) if len(idx) > 1 else None
+
+    def col(values: list[Any]) -> Sequence[Any]:
+        if pick is not None:
+            return pick(values)  # type: ignore[no-any-return]
         return [values[i] for i in idx]
 
     first_response = [x for x in col(f.first_response) if x is not None]
