@@ -416,12 +416,13 @@ def _schema(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
 
 
 def _deferred_statements() -> list[str]:
-    """Secondary indexes and FTS and SLA triggers, verbatim from migrations.py
-    (a later step's trigger of the same name, m021's, replaces m008's)."""
-    from supportctl.store.migrations import _M001, _M008, _M021
+    """Secondary indexes and FTS, SLA and report rollup triggers, verbatim
+    from migrations.py (a later step's trigger of the same name, m021's,
+    replaces m008's)."""
+    from supportctl.store.migrations import _M001, _M008, _M020, _M021
 
     final: dict[str, str] = {}
-    for stmt in [*_M001, *_M008, *_M021]:
+    for stmt in [*_M001, *_M008, *_M021, *_M020]:
         if stmt.lstrip().startswith(("CREATE INDEX", "CREATE UNIQUE INDEX", "CREATE TRIGGER")):
             final[_name_of(stmt.strip())] = stmt
     return list(final.values())
@@ -503,6 +504,13 @@ def generate(out: Path, tickets: int, messages: int, *, seed: int = 1, end: str 
         for stmt in deferred:
             conn.execute(stmt)
         say("indexes and triggers recreated")
+        # The rollup report reads (m020), filled as the migration fills an
+        # existing store: its triggers were off during the load.
+        from supportctl.store.migrations import REPORT_VOLUME_FILL
+
+        for stmt in REPORT_VOLUME_FILL:
+            conn.execute(stmt)
+        say("report rollup filled")
     t_fts = time.perf_counter() - t_fts
     if _schema(conn) != reference_schema:
         raise SystemExit("schema differs from a fresh store's after the bulk load")

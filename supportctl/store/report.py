@@ -184,13 +184,17 @@ def message_volume(store: Store, start: str, end: str, by: str | None,
                 f" count(*) AS n FROM messages m{join}"
                 f" WHERE {_HOUR} = substr(?, 1, 13){{also}} AND m.sent_at >= ? AND m.sent_at < ?"
                 f" AND {_COUNTED} GROUP BY {_HOUR}, m.direction{', k' if grouped else ''}")
+        # By key a row is already one (hour, direction, key); overall the
+        # channels of an hour are added up in the table's order (no sort).
+        whole = (f"SELECT {rollup_key} AS k, direction AS d, unixepoch(hour || ':00:00') AS s,"
+                 " n FROM report_volume" if grouped else
+                 "SELECT NULL AS k, direction AS d, unixepoch(hour || ':00:00') AS s,"
+                 " sum(n) AS n FROM report_volume")
         counted = (
-            f"SELECT {rollup_key} AS k, direction AS d, unixepoch(hour || ':00:00') AS s,"
-            " sum(n) AS n FROM report_volume"
-            " WHERE kind = ? AND hour > substr(?, 1, 13) AND hour < substr(?, 1, 13)"
-            f" GROUP BY hour, direction{', key' if grouped else ''}"
+            whole + " WHERE kind = ? AND hour > substr(?, 1, 13) AND hour < substr(?, 1, 13)"
+            + ("" if grouped else " GROUP BY hour, direction")
             # the edges: the first hour, and the last when it is another
-            " UNION ALL" + edge.format(also="")
+            + " UNION ALL" + edge.format(also="")
             + " UNION ALL" + edge.format(also=" AND substr(?, 1, 13) != substr(?, 1, 13)"))
         counted_params = [kind, start, end,  # the whole hours
                           start, start, end,  # the first
