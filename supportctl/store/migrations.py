@@ -517,22 +517,26 @@ _M023 = [
 # week, the daily line), overall, by channel, by tag and by assignee. On a
 # million messages that was a walk of a million index entries (by tag, of
 # a million and a half (message, tag) pairs), 1-2 s. ``report_volume``
-# holds the counts per UTC hour, kept by triggers whoever writes (sync,
-# import, a person, a rule, a merge, a delete), so a report reads the
-# rollup for the whole hours of its period and the messages only for the
-# two partial hours at its edges. Counted is exactly what report counts
-# (store/report.py): customer messages and our answers (``direction`` in
-# or out), not automatic acknowledgements or rule replies (``author``),
-# not automatic inbound mail (``auto_reason``, ``delivery_state``), not
-# the messages of noise tickets (tagged spam, auto or bounce), and only
-# messages whose ticket exists (foreign keys make that every message).
+# holds the counts per UTC day and hour, kept by triggers whoever writes
+# (sync, import, a person, a rule, a merge, a delete), so a report reads
+# one row per day (a few tens of thousands for two years, by tag) for the
+# whole days of its period, the hours of its first and last day from the
+# same rows, and the messages only for the two partial hours at its
+# edges. Counted is exactly what report counts (store/report.py):
+# customer messages and our answers (``direction`` in or out), not
+# automatic acknowledgements or rule replies (``author``), not automatic
+# inbound mail (``auto_reason``, ``delivery_state``), not the messages of
+# noise tickets (tagged spam, auto or bounce), and only messages whose
+# ticket exists (foreign keys make that every message).
 #
-# One row per (kind, UTC hour, direction, key): kind ``channel`` (key:
-# the message's medium), ``tag`` (each of its ticket's tags; the integer
-# 0 for an untagged ticket) and ``assignee`` (0 for none). The key column
-# has no type, so 0 stays an integer and never equals a name, not even
-# "0". Rows that fall to n = 0 stay (a report adds them up).
+# One row per (kind, UTC day, direction, key), with one column per UTC
+# hour (h00 … h23): kind ``channel`` (key: the message's medium), ``tag``
+# (each of its ticket's tags; the integer 0 for an untagged ticket) and
+# ``assignee`` (0 for none). The key column has no type, so 0 stays an
+# integer and never equals a name, not even "0". Rows whose counts fall
+# to 0 stay (a report adds them up).
 REPORT_VOLUME_NOISE = "('spam', 'auto', 'bounce')"  # store/report.py's NOISE_TAGS
+REPORT_HOURS = [f"h{i:02d}" for i in range(24)]
 
 
 def _counted(m: str) -> str:
@@ -552,21 +556,39 @@ def _counted_ticket(t: str) -> str:
             f" AND tag IN {REPORT_VOLUME_NOISE})")
 
 
+def _upsert(rows: list[str]) -> str:
+    """Add rows ``(kind, day, direction, key, hr, n)`` (compound SELECT
+    parts) to ``report_volume``: each ``n`` into the column of its hour."""
+    hours = ", ".join(f"sum(n * (hr = {i}))" for i in range(24))
+    return ("INSERT INTO report_volume (kind, day, direction, key, " + ", ".join(REPORT_HOURS) + ")"
+            f" SELECT kind, day, direction, key, {hours} FROM"
+            " (SELECT NULL AS kind, NULL AS day, NULL AS direction, NULL AS key, NULL AS hr,"
+            f" 0 AS n WHERE false UNION ALL {' UNION ALL '.join(rows)})"
+            " WHERE true GROUP BY 1, 2, 3, 4 ON CONFLICT DO UPDATE SET "
+            + ", ".join(f"{h} = {h} + excluded.{h}" for h in REPORT_HOURS) + ";")
+
+
+def _day_hour(m: str) -> str:
+    return f"substr({m}sent_at, 1, 10), {m}direction"
+
+
+def _hr(m: str) -> str:
+    return f"CAST(substr({m}sent_at, 12, 2) AS INTEGER)"
+
+
 def _add_message(m: str, sign: str, when: str = "true") -> str:
     """Add (``+``) or take away (``-``) one message's counts, for its
     channel and its ticket's tags (or none) and assignee as they are now,
     when ``when`` holds."""
-    h, d, t = f"substr({m}sent_at, 1, 13)", f"{m}direction", f"{m}ticket_id"
-    return (
-        "INSERT INTO report_volume (kind, hour, direction, key, n)"
-        f" SELECT 'channel', {h}, {d}, {m}channel, {sign}1 WHERE {when}"
-        f" UNION ALL SELECT 'assignee', {h}, {d}, coalesce(assignee, 0), {sign}1"
-        f" FROM tickets WHERE id = {t} AND {when}"
-        f" UNION ALL SELECT 'tag', {h}, {d}, tag, {sign}1 FROM tags"
-        f" WHERE ticket_id = {t} AND {when}"
-        f" UNION ALL SELECT 'tag', {h}, {d}, 0, {sign}1"
-        f" WHERE {when} AND NOT EXISTS (SELECT 1 FROM tags WHERE ticket_id = {t})"
-        " ON CONFLICT DO UPDATE SET n = n + excluded.n;")
+    dd, hr, t = _day_hour(m), _hr(m), f"{m}ticket_id"
+    return _upsert([
+        f"SELECT 'channel', {dd}, {m}channel, {hr}, {sign}1 WHERE {when}",
+        f"SELECT 'assignee', {dd}, coalesce(assignee, 0), {hr}, {sign}1"
+        f" FROM tickets WHERE id = {t} AND {when}",
+        f"SELECT 'tag', {dd}, tag, {hr}, {sign}1 FROM tags WHERE ticket_id = {t} AND {when}",
+        f"SELECT 'tag', {dd}, 0, {hr}, {sign}1"
+        f" WHERE {when} AND NOT EXISTS (SELECT 1 FROM tags WHERE ticket_id = {t})",
+    ])
 
 
 def _add_ticket(t: str, sign: str, *, channel: bool = True, assignee: str | None = None,
@@ -576,26 +598,22 @@ def _add_ticket(t: str, sign: str, *, channel: bool = True, assignee: str | None
     by the assignee ``assignee`` (an expression); by the ticket's tags
     that satisfy ``tags``; by the one tag ``tag`` (an expression); and as
     untagged when ``untagged`` holds."""
-    h, counted = "substr(m.sent_at, 1, 13)", _counted("m.")
+    dd, hr, counted = _day_hour("m."), _hr("m."), _counted("m.")
     mine = f"FROM messages m WHERE m.ticket_id = {t} AND {counted}"
     parts = []
     if channel:
-        parts.append(f"SELECT 'channel', {h}, m.direction, m.channel, {sign}1 {mine}")
+        parts.append(f"SELECT 'channel', {dd}, m.channel, {hr}, {sign}1 {mine}")
     if assignee:
-        parts.append(f"SELECT 'assignee', {h}, m.direction, coalesce({assignee}, 0), {sign}1 {mine}")
+        parts.append(f"SELECT 'assignee', {dd}, coalesce({assignee}, 0), {hr}, {sign}1 {mine}")
     if tags:
-        parts.append(f"SELECT 'tag', {h}, m.direction, g.tag, {sign}1 FROM tags g"
+        parts.append(f"SELECT 'tag', {dd}, g.tag, {hr}, {sign}1 FROM tags g"
                      f" JOIN messages m ON m.ticket_id = g.ticket_id"
                      f" WHERE g.ticket_id = {t} AND {tags} AND {counted}")
     if tag:
-        parts.append(f"SELECT 'tag', {h}, m.direction, {tag}, {sign}1 {mine}")
+        parts.append(f"SELECT 'tag', {dd}, {tag}, {hr}, {sign}1 {mine}")
     if untagged:
-        parts.append(f"SELECT 'tag', {h}, m.direction, 0, {sign}1 {mine} AND {untagged}")
-    return ("INSERT INTO report_volume (kind, hour, direction, key, n)"
-            " SELECT kind, hour, direction, key, sum(n) FROM"
-            f" (SELECT NULL AS kind, NULL AS hour, NULL AS direction, NULL AS key, 0 AS n"
-            f" WHERE false UNION ALL {' UNION ALL '.join(parts)})"
-            " WHERE true GROUP BY 1, 2, 3, 4 ON CONFLICT DO UPDATE SET n = n + excluded.n;")
+        parts.append(f"SELECT 'tag', {dd}, 0, {hr}, {sign}1 {mine} AND {untagged}")
+    return _upsert(parts)
 
 
 def _noise(t: str, but: str = "") -> str:
@@ -615,14 +633,9 @@ _MESSAGE_FACTS = ("ticket_id", "sent_at", "direction", "channel", "author", "aut
 _IS_NOISE = f"IN {REPORT_VOLUME_NOISE}"
 
 _M020 = [
-    """CREATE TABLE report_volume (
-        kind TEXT NOT NULL,
-        hour TEXT NOT NULL,
-        direction TEXT NOT NULL,
-        key NOT NULL,
-        n INTEGER NOT NULL,
-        PRIMARY KEY (kind, hour, direction, key)
-    ) WITHOUT ROWID""",
+    "CREATE TABLE report_volume (kind TEXT NOT NULL, day TEXT NOT NULL, direction TEXT NOT NULL,"
+    " key NOT NULL, " + ", ".join(f"{h} INTEGER NOT NULL DEFAULT 0" for h in REPORT_HOURS)
+    + ", PRIMARY KEY (kind, day, direction, key)) WITHOUT ROWID",
     f"""CREATE TRIGGER report_volume_mi AFTER INSERT ON messages
         WHEN {_counted("new.")} AND {_counted_ticket("new.ticket_id")}
         BEGIN {_add_message("new.", "+")} END""",
@@ -691,19 +704,15 @@ _M020 = [
 _COUNTED_MESSAGES = (
     f"FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE {_counted('m.')}"
     f" AND t.id NOT IN (SELECT ticket_id FROM tags WHERE tag IN {REPORT_VOLUME_NOISE})")
+_FILL_HOURS = ", ".join(f"sum({_hr('m.')} = {i})" for i in range(24))
 REPORT_VOLUME_FILL = [
-    "INSERT INTO report_volume (kind, hour, direction, key, n)"
-    f" SELECT 'channel', substr(m.sent_at, 1, 13), m.direction, m.channel, count(*)"
-    f" {_COUNTED_MESSAGES} GROUP BY 2, 3, 4",
-    "INSERT INTO report_volume (kind, hour, direction, key, n)"
-    f" SELECT 'assignee', substr(m.sent_at, 1, 13), m.direction, coalesce(t.assignee, 0),"
-    f" count(*) {_COUNTED_MESSAGES} GROUP BY 2, 3, 4",
-    "INSERT INTO report_volume (kind, hour, direction, key, n)"
-    f" SELECT 'tag', substr(m.sent_at, 1, 13), m.direction, coalesce(g.tag, 0), count(*)"
-    f" {_COUNTED_MESSAGES.replace(' WHERE ', ' LEFT JOIN tags g ON g.ticket_id = t.id WHERE ', 1)}"
-    " GROUP BY 2, 3, 4",
+    f"INSERT INTO report_volume (kind, day, direction, key, {', '.join(REPORT_HOURS)})"
+    f" SELECT '{kind}', substr(m.sent_at, 1, 10), m.direction, {key}, {_FILL_HOURS}"
+    f" {_COUNTED_MESSAGES if kind != 'tag' else _COUNTED_MESSAGES.replace(' WHERE ', ' LEFT JOIN tags g ON g.ticket_id = t.id WHERE ', 1)}"
+    " GROUP BY 2, 3, 4"
+    for kind, key in (("channel", "m.channel"), ("assignee", "coalesce(t.assignee, 0)"),
+                      ("tag", "coalesce(g.tag, 0)"))
 ]
-
 
 def _run(db: Any, statements: list[str], version: int) -> None:
     for sql in statements:
@@ -820,7 +829,7 @@ def migrations() -> Any:
 
     @m()
     def m020_report_volume(db: Any) -> None:
-        """Messages counted per UTC hour by channel, tag and assignee, kept
+        """Messages counted per UTC day and hour by channel, tag and assignee, kept
         by triggers, for ``report``; filled from the messages there are."""
         current = db.execute("PRAGMA user_version").fetchone()[0]
         _run(db, [*_M020, *REPORT_VOLUME_FILL], max(current, 20))

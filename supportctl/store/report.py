@@ -10,9 +10,11 @@ and come back as None otherwise, so the report fills in as the schema grows.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 from supportctl.store.db import Store
+from supportctl.store.migrations import REPORT_HOURS
 
 #: Tickets that are not customer volume: spam, automatic mail (auto-replies,
 #: lists, our own mail) and delivery reports no ticket of ours owned.
@@ -184,21 +186,27 @@ def message_volume(store: Store, start: str, end: str, by: str | None,
                 f" count(*) AS n FROM messages m{join}"
                 f" WHERE {_HOUR} = substr(?, 1, 13){{also}} AND m.sent_at >= ? AND m.sent_at < ?"
                 f" AND {_COUNTED} GROUP BY {_HOUR}, m.direction{', k' if grouped else ''}")
-        # By key a row is already one (hour, direction, key); overall the
-        # channels of an hour are added up in the table's order (no sort).
-        whole = (f"SELECT {rollup_key} AS k, direction AS d, unixepoch(hour || ':00:00') AS s,"
-                 " n FROM report_volume" if grouped else
-                 "SELECT NULL AS k, direction AS d, unixepoch(hour || ':00:00') AS s,"
-                 " sum(n) AS n FROM report_volume")
+        # Hour by hour from the rollup: the whole hours of the first and
+        # last days, and of the days the zone's offset changes on.
+        hourly = sorted({start[:10], end[:10], *(
+            d for d in _change_days(offsets) if start[:10] < d < end[:10])})
+        marks = ", ".join("?" for _ in hourly)
+        hour = "day || 'T' || printf('%02d', hrs.i)"
+        column = f"CASE hrs.i {' '.join(f'WHEN {i} THEN {h}' for i, h in enumerate(REPORT_HOURS))} END"
         counted = (
-            whole + " WHERE kind = ? AND hour > substr(?, 1, 13) AND hour < substr(?, 1, 13)"
-            + ("" if grouped else " GROUP BY hour, direction")
+            f"SELECT {rollup_key} AS k, direction AS d, unixepoch({hour} || ':00:00') AS s,"
+            f" {column} AS n FROM report_volume, hrs WHERE kind = ? AND day IN ({marks})"
+            f" AND {hour} > substr(?, 1, 13) AND {hour} < substr(?, 1, 13)"
             # the edges: the first hour, and the last when it is another
             + " UNION ALL" + edge.format(also="")
             + " UNION ALL" + edge.format(also=" AND substr(?, 1, 13) != substr(?, 1, 13)"))
-        counted_params = [kind, start, end,  # the whole hours
-                          start, start, end,  # the first
+        counted_params = [kind, *hourly, start, end,  # whole hours of those days
+                          start, start, end,  # the first hour
                           end, end, start, start, end]  # the last
+        counted = ("hrs(i) AS (VALUES " + ", ".join(f"({i})" for i in range(24)) + "),"
+                   " counted AS MATERIALIZED (" + counted + ")")
+        # And the days between, a row a day whatever their messages.
+        yield from _whole_days(store, start[:10], end[:10], hourly, by, kind, rollup_key, offsets)
     else:
         key, join = _VOLUME_KEY[by]
         bucket = (f"unixepoch({_HOUR} || ':00:00')" if whole_hours
@@ -211,18 +219,76 @@ def message_volume(store: Store, start: str, end: str, by: str | None,
             f" GROUP BY {_HOUR}, m.direction{', k' if grouped else ''}"
             f"{'' if whole_hours else ', s'}")
         counted_params = [start, end, start, end]
+        counted = f"counted AS MATERIALIZED ({counted})"
     days = ("UNION ALL SELECT 'day', NULL, d, l / 86400, sum(n) FROM local GROUP BY 3, 4"
             if by in (None, "channel") else "")
     cell_key = "l / 86400" if by == "day" else "k"
     cur = store.conn.cursor()
     cur.row_factory = None
     yield from cur.execute(
-        f"WITH counted AS MATERIALIZED ({counted}),"
+        f"WITH {counted},"
         f" local AS (SELECT k, d, n, {local} AS l FROM counted)"
         f" SELECT 'cell', {cell_key}, d, (l / 3600 + 72) % 168, sum(n) FROM local GROUP BY 2, 3, 4 "
         + days,
         [*counted_params, *params],
     )
+
+
+def _change_days(offsets: list[tuple[int, int]]) -> list[str]:
+    """The UTC days on which the zone's offset changes."""
+    return [datetime.fromtimestamp(until, timezone.utc).strftime("%Y-%m-%d")
+            for until, _ in offsets[:-1]]
+
+
+def _whole_days(store: Store, first: str, last: str, skip: list[str], by: str | None,
+                kind: str, rollup_key: str, offsets: list[tuple[int, int]]
+                ) -> Iterator[tuple[str, Any, str, int, int]]:
+    """``message_volume``'s rows for the UTC days strictly between
+    ``first`` and ``last`` but not in ``skip`` (days with one offset all
+    day), from ``report_volume``'s rows: a day's hour ``h`` is local hour
+    ``day * 24 + h + offset``. Added up in SQL by weekday and offset (for
+    the hour of week) or by day (the daily line, ``--by day``), spread
+    over the hours here."""
+    case = " ".join("WHEN day < ? THEN ?" for _ in offsets[:-1])
+    offset = f"CASE {case} ELSE ? END" if case else "?"
+    params: list[Any] = []
+    for day, (_, off) in zip(_change_days(offsets), offsets, strict=False):
+        params += [day, off // 3600]
+    params.append((offsets[-1][1] if offsets else 0) // 3600)
+    marks = ", ".join("?" for _ in skip)
+    sums = ", ".join(f"sum({h})" for h in REPORT_HOURS)
+    where = f"kind = ? AND day > ? AND day < ? AND day NOT IN ({marks})"
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    if by != "day":
+        cells: dict[tuple[Any, str, int], int] = {}
+        for k, d, weekday, off, *hours in cur.execute(
+                f"SELECT {rollup_key}, direction, (unixepoch(day) / 86400) % 7, {offset}, {sums}"
+                f" FROM report_volume WHERE {where} GROUP BY 1, 2, 3, 4",
+                [*params, kind, first, last, *skip]):
+            base = weekday * 24 + off + 72
+            for h, n in enumerate(hours):
+                if n:
+                    cell = (k, d, (base + h) % 168)
+                    cells[cell] = cells.get(cell, 0) + n
+        for (k, d, c), n in cells.items():
+            yield "cell", k, d, c, n
+    if by in (None, "channel", "day"):
+        days: dict[tuple[str, int], int] = {}
+        for day_no, d, off, *hours in cur.execute(
+                f"SELECT unixepoch(day) / 86400, direction, {offset}, {sums}"
+                f" FROM report_volume WHERE {where} GROUP BY day, direction",
+                [*params, kind, first, last, *skip]):
+            base = day_no * 24 + off
+            for h, n in enumerate(hours):
+                if n:
+                    local = base + h
+                    if by == "day":
+                        yield "cell", local // 24, d, (local + 72) % 168, n
+                    else:
+                        days[(d, local // 24)] = days.get((d, local // 24), 0) + n
+        for (d, day), n in days.items():
+            yield "day", None, d, day, n
 
 
 def _local_time(column: str, offsets: list[tuple[int, int]]) -> tuple[str, list[Any]]:

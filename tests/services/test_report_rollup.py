@@ -25,7 +25,7 @@ from supportctl.services import transfer, triage
 from supportctl.services.report import GROUPS
 from supportctl.services.report import report as run_report
 from supportctl.store.db import Store
-from supportctl.store.migrations import REPORT_VOLUME_FILL
+from supportctl.store.migrations import REPORT_HOURS, REPORT_VOLUME_FILL
 
 NOW = "2026-11-12T00:00:00Z"
 # Two and a half weeks around both autumn changes: Europe 25 October, the US 1 November.
@@ -134,9 +134,13 @@ def _apply(store: Store, op: tuple[Any, ...], ids: _Ids) -> None:
         pass  # no such ticket, a merge into itself: the store is unchanged
 
 
+#: The rollup's rows that count something, in one order.
+_ROWS = (f"SELECT kind, day, direction, key, {', '.join(REPORT_HOURS)} FROM {{table}}"
+         f" WHERE {' OR '.join(f'{h} != 0' for h in REPORT_HOURS)} ORDER BY 1, 2, 3, 4")
+
+
 def _volume(store: Store) -> list[tuple[Any, ...]]:
-    return [tuple(r) for r in store.conn.execute(
-        "SELECT kind, hour, direction, key, n FROM report_volume WHERE n != 0 ORDER BY 1, 2, 3, 4")]
+    return [tuple(r) for r in store.conn.execute(_ROWS.format(table="report_volume"))]
 
 
 def _refilled(store: Store) -> list[tuple[Any, ...]]:
@@ -147,9 +151,7 @@ def _refilled(store: Store) -> list[tuple[Any, ...]]:
         conn.execute(sql.replace("FROM messages", "FROM s.messages")
                      .replace("JOIN tickets", "JOIN s.tickets").replace("JOIN tags", "JOIN s.tags")
                      .replace("FROM tags", "FROM s.tags"))
-    rows = [tuple(r) for r in conn.execute(
-        "SELECT kind, hour, direction, key, n FROM temp.report_volume WHERE n != 0"
-        " ORDER BY 1, 2, 3, 4")]
+    rows = [tuple(r) for r in conn.execute(_ROWS.format(table="temp.report_volume"))]
     conn.close()
     return rows
 
