@@ -275,11 +275,11 @@ def _whole_days(store: Store, first: str, last: str, skip: list[str], by: str | 
             yield "cell", k, d, c, n
     if by in (None, "channel", "day"):
         days: dict[tuple[str, int], int] = {}
-        for day_no, d, off, *hours in cur.execute(
+        for day_start, d, off, *hours in cur.execute(
                 f"SELECT unixepoch(day) / 86400, direction, {offset}, {sums}"
                 f" FROM report_volume WHERE {where} GROUP BY day, direction",
                 [*params, kind, first, last, *skip]):
-            base = day_no * 24 + off
+            base = day_start * 24 + off
             for h, n in enumerate(hours):
                 if n:
                     local = base + h
@@ -287,8 +287,8 @@ def _whole_days(store: Store, first: str, last: str, skip: list[str], by: str | 
                         yield "cell", local // 24, d, (local + 72) % 168, n
                     else:
                         days[(d, local // 24)] = days.get((d, local // 24), 0) + n
-        for (d, day), n in days.items():
-            yield "day", None, d, day, n
+        for (d, day_no), n in days.items():
+            yield "day", None, d, day_no, n
 
 
 def _local_time(column: str, offsets: list[tuple[int, int]]) -> tuple[str, list[Any]]:
