@@ -643,9 +643,11 @@ _M020 = [
         WHEN {_counted("old.")} AND {_counted_ticket("old.ticket_id")}
         BEGIN {_add_message("old.", "-")} END""",
     # A merge moves messages to another ticket; outbox and ingest set
-    # delivery states: taken away as they were, added as they are.
+    # delivery states: taken away as they were, added as they are (only
+    # when that changes anything: a sent reply's delivery state does not).
     f"""CREATE TRIGGER report_volume_mu AFTER UPDATE OF {", ".join(_MESSAGE_FACTS)} ON messages
-        WHEN {" OR ".join(f"old.{c} IS NOT new.{c}" for c in _MESSAGE_FACTS)}
+        WHEN {" OR ".join(f"old.{c} IS NOT new.{c}" for c in _MESSAGE_FACTS[:4])}
+          OR ({_counted("old.")}) IS NOT ({_counted("new.")})
         BEGIN
         {_add_message("old.", "-", f"{_counted('old.')} AND {_counted_ticket('old.ticket_id')}")}
         {_add_message("new.", "+", f"{_counted('new.')} AND {_counted_ticket('new.ticket_id')}")}
