@@ -279,7 +279,10 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
             (a.hour_in if direction == "in" else a.hour_out)[cell // 24][cell % 24] += n
 
     # By channel one pass gives both: each message has one channel.
-    rollup = rollup and q.rollup_usable(offsets)
+    # The rollup first counts in what was written or changed since the
+    # last report (m020); a store it cannot bring up to date counts from
+    # the messages.
+    rollup = rollup and q.rollup_usable(offsets) and q.catch_up_volume(store)
     for kind, key, direction, value, n in q.message_volume(
             store, since, until, "channel" if by == "channel" else None, offsets, rollup=rollup):
         if kind == "cell":

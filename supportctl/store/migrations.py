@@ -14,6 +14,10 @@ from typing import Any
 #: (steps merged from parallel branches carry their own, lower numbers:
 #: ``Store.migrate`` sets this value once every step has run).
 LATEST = 23
+#: Steps merged after a higher-numbered one: a store already at LATEST
+#: lacks them, and ``user_version`` cannot tell. Opening a writable store
+#: looks their names up in sqlite-utils' record and runs them when missing.
+LATE_STEPS = ("m021_tag_triggers_split", "m020_report_volume")
 
 _M001 = [
     """CREATE TABLE contacts (
@@ -517,17 +521,14 @@ _M023 = [
 # week, the daily line), overall, by channel, by tag and by assignee. On a
 # million messages that was a walk of a million index entries (by tag, of
 # a million and a half (message, tag) pairs), 1-2 s. ``report_volume``
-# holds the counts per UTC day and hour, kept by triggers whoever writes
-# (sync, import, a person, a rule, a merge, a delete), so a report reads
-# one row per day (a few tens of thousands for two years, by tag) for the
-# whole days of its period, the hours of its first and last day from the
-# same rows, and the messages only for the two partial hours at its
-# edges. Counted is exactly what report counts (store/report.py):
-# customer messages and our answers (``direction`` in or out), not
-# automatic acknowledgements or rule replies (``author``), not automatic
-# inbound mail (``auto_reason``, ``delivery_state``), not the messages of
-# noise tickets (tagged spam, auto or bounce), and only messages whose
-# ticket exists (foreign keys make that every message).
+# holds the counts per UTC day and hour, so a report reads one row per
+# day (a few tens of thousands for two years, by tag) for the whole days
+# of its period, the hours of its first and last day from the same rows,
+# and the messages only for the two partial hours at its edges. Counted is
+# exactly what report counts (store/report.py): customer messages and our
+# answers, not automatic acknowledgements or rule replies, not automatic
+# inbound mail, not the messages of noise tickets (tagged spam, auto or
+# bounce).
 #
 # One row per (kind, UTC day, direction, key), with one column per UTC
 # hour (h00 … h23): kind ``channel`` (key: the message's medium), ``tag``
@@ -535,198 +536,71 @@ _M023 = [
 # ``assignee`` (0 for none). The key column has no type, so 0 stays an
 # integer and never equals a name, not even "0". Rows whose counts fall
 # to 0 stay (a report adds them up).
-REPORT_VOLUME_NOISE = "('spam', 'auto', 'bounce')"  # store/report.py's NOISE_TAGS
+#
+# Kept lazily, not row by row: triggers that added every message's counts
+# as it was written cost an import 32-46 % more CPU and a sync 17-27 %.
+# Instead ``report_volume_state.high`` is the highest message id counted
+# in: whatever is above it is new, and ``report`` first counts it in with
+# one GROUP BY per kind (store/report.py ``catch_up_volume``; m020 itself
+# counts nothing, so the first report on an existing store counts every
+# message once). ``report_volume_dirty`` lists the UTC days whose rows may
+# be wrong because something changed under a message already counted (id
+# at or below ``high``): its ticket's tags or assignee, the message moved
+# by a merge, its facts edited, deleted, or one inserted with an old id (an
+# import restores ids). The catch-up counts those days afresh. The
+# triggers below only mark days, and only for counted messages: what a
+# sync or an import writes is above ``high``, so for it they look once
+# and find nothing to mark.
 REPORT_HOURS = [f"h{i:02d}" for i in range(24)]
 
-
-def _counted(m: str) -> str:
-    """Whether message ``m`` (``new.``, ``old.``, ``m.``) is customer
-    volume or our answer, by its own columns."""
-    return (f"{m}direction IN ('in', 'out')"
-            f" AND ({m}author IS NULL OR ({m}author != 'auto-reply'"
-            f" AND {m}author NOT LIKE 'rule:%'))"
-            f" AND NOT ({m}direction = 'in' AND ({m}auto_reason IS NOT NULL"
-            f" OR {m}delivery_state IS NOT NULL))")
+_HIGH = "(SELECT high FROM report_volume_state)"
 
 
-def _counted_ticket(t: str) -> str:
-    """Ticket ``t`` exists and is not noise."""
-    return (f"EXISTS (SELECT 1 FROM tickets WHERE id = {t})"
-            f" AND NOT EXISTS (SELECT 1 FROM tags WHERE ticket_id = {t}"
-            f" AND tag IN {REPORT_VOLUME_NOISE})")
+def _mark_ticket(t: str) -> str:
+    """Mark the days of ticket ``t``'s counted messages."""
+    return ("INSERT OR IGNORE INTO report_volume_dirty (day) SELECT substr(sent_at, 1, 10)"
+            f" FROM messages WHERE ticket_id = {t} AND id <= {_HIGH};")
 
 
-def _upsert(rows: list[str]) -> str:
-    """Add rows ``(kind, day, direction, key, hr, n)`` (compound SELECT
-    parts) to ``report_volume``: each ``n`` into the column of its hour."""
-    hours = ", ".join(f"sum(n * (hr = {i}))" for i in range(24))
-    return ("INSERT INTO report_volume (kind, day, direction, key, " + ", ".join(REPORT_HOURS) + ")"
-            f" SELECT kind, day, direction, key, {hours} FROM"
-            " (SELECT NULL AS kind, NULL AS day, NULL AS direction, NULL AS key, NULL AS hr,"
-            f" 0 AS n WHERE false UNION ALL {' UNION ALL '.join(rows)})"
-            " WHERE true GROUP BY 1, 2, 3, 4 ON CONFLICT DO UPDATE SET "
-            + ", ".join(f"{h} = {h} + excluded.{h}" for h in REPORT_HOURS) + ";")
+def _mark_day(m: str) -> str:
+    return f"INSERT OR IGNORE INTO report_volume_dirty (day) VALUES (substr({m}sent_at, 1, 10));"
 
-
-def _insert(rows: list[str]) -> str:
-    """``_upsert`` for rows that are each one key already (a message's):
-    no grouping, so no sorter on every insert."""
-    hours = ", ".join(f"n * (hr = {i})" for i in range(24))
-    return ("INSERT INTO report_volume (kind, day, direction, key, " + ", ".join(REPORT_HOURS) + ")"
-            f" SELECT kind, day, direction, key, {hours} FROM"
-            " (SELECT NULL AS kind, NULL AS day, NULL AS direction, NULL AS key, NULL AS hr,"
-            f" 0 AS n WHERE false UNION ALL {' UNION ALL '.join(rows)})"
-            " WHERE true ON CONFLICT DO UPDATE SET "
-            + ", ".join(f"{h} = {h} + excluded.{h}" for h in REPORT_HOURS) + ";")
-
-
-def _day_hour(m: str) -> str:
-    return f"substr({m}sent_at, 1, 10), {m}direction"
-
-
-def _hr(m: str) -> str:
-    return f"CAST(substr({m}sent_at, 12, 2) AS INTEGER)"
-
-
-def _add_message(m: str, sign: str, when: str = "true") -> str:
-    """Add (``+``) or take away (``-``) one message's counts, for its
-    channel and its ticket's tags (or none) and assignee as they are now,
-    when ``when`` holds."""
-    dd, hr, t = _day_hour(m), _hr(m), f"{m}ticket_id"
-    return _insert([
-        f"SELECT 'channel', {dd}, {m}channel, {hr}, {sign}1 WHERE {when}",
-        f"SELECT 'assignee', {dd}, coalesce(assignee, 0), {hr}, {sign}1"
-        f" FROM tickets WHERE id = {t} AND {when}",
-        f"SELECT 'tag', {dd}, tag, {hr}, {sign}1 FROM tags WHERE ticket_id = {t} AND {when}",
-        f"SELECT 'tag', {dd}, 0, {hr}, {sign}1"
-        f" WHERE {when} AND NOT EXISTS (SELECT 1 FROM tags WHERE ticket_id = {t})",
-    ])
-
-
-def _add_ticket(t: str, sign: str, *, channel: bool = True, assignee: str | None = None,
-                tags: str | None = "g.tag = g.tag", tag: str | None = None,
-                untagged: str | None = None) -> str:
-    """Add or take away every counted message of ticket ``t``: by channel;
-    by the assignee ``assignee`` (an expression); by the ticket's tags
-    that satisfy ``tags``; by the one tag ``tag`` (an expression); and as
-    untagged when ``untagged`` holds."""
-    dd, hr, counted = _day_hour("m."), _hr("m."), _counted("m.")
-    mine = f"FROM messages m WHERE m.ticket_id = {t} AND {counted}"
-    parts = []
-    if channel:
-        parts.append(f"SELECT 'channel', {dd}, m.channel, {hr}, {sign}1 {mine}")
-    if assignee:
-        parts.append(f"SELECT 'assignee', {dd}, coalesce({assignee}, 0), {hr}, {sign}1 {mine}")
-    if tags:
-        parts.append(f"SELECT 'tag', {dd}, g.tag, {hr}, {sign}1 FROM tags g"
-                     f" JOIN messages m ON m.ticket_id = g.ticket_id"
-                     f" WHERE g.ticket_id = {t} AND {tags} AND {counted}")
-    if tag:
-        parts.append(f"SELECT 'tag', {dd}, {tag}, {hr}, {sign}1 {mine}")
-    if untagged:
-        parts.append(f"SELECT 'tag', {dd}, 0, {hr}, {sign}1 {mine} AND {untagged}")
-    return _upsert(parts)
-
-
-def _noise(t: str, but: str = "") -> str:
-    """How many noise tags ticket ``t`` has (``but``: leaving one out)."""
-    return (f"(SELECT count(*) FROM tags WHERE ticket_id = {t} AND tag IN {REPORT_VOLUME_NOISE}"
-            + (f" AND tag != {but}" if but else "") + ")")
-
-
-def _untagged(t: str, but: str = "") -> str:
-    return (f"NOT EXISTS (SELECT 1 FROM tags WHERE ticket_id = {t}"
-            + (f" AND tag != {but}" if but else "") + ")")
-
-
-_ASSIGNEE_OF = "(SELECT assignee FROM tickets WHERE id = {t})"
-_MESSAGE_FACTS = ("ticket_id", "sent_at", "direction", "channel", "author", "auto_reason",
-                  "delivery_state")
-_IS_NOISE = f"IN {REPORT_VOLUME_NOISE}"
 
 _M020 = [
     "CREATE TABLE report_volume (kind TEXT NOT NULL, day TEXT NOT NULL, direction TEXT NOT NULL,"
     " key NOT NULL, " + ", ".join(f"{h} INTEGER NOT NULL DEFAULT 0" for h in REPORT_HOURS)
     + ", PRIMARY KEY (kind, day, direction, key)) WITHOUT ROWID",
-    f"""CREATE TRIGGER report_volume_mi AFTER INSERT ON messages
-        WHEN {_counted("new.")} AND {_counted_ticket("new.ticket_id")}
-        BEGIN {_add_message("new.", "+")} END""",
-    f"""CREATE TRIGGER report_volume_md AFTER DELETE ON messages
-        WHEN {_counted("old.")} AND {_counted_ticket("old.ticket_id")}
-        BEGIN {_add_message("old.", "-")} END""",
+    "CREATE TABLE report_volume_state (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " high INTEGER NOT NULL)",
+    "INSERT INTO report_volume_state (id, high) VALUES (1, 0)",
+    "CREATE TABLE report_volume_dirty (day TEXT PRIMARY KEY) WITHOUT ROWID",
+    f"""CREATE TRIGGER report_volume_mi AFTER INSERT ON messages WHEN new.id <= {_HIGH}
+        BEGIN {_mark_day("new.")} END""",
+    f"""CREATE TRIGGER report_volume_md AFTER DELETE ON messages WHEN old.id <= {_HIGH}
+        BEGIN {_mark_day("old.")} END""",
     # A merge moves messages to another ticket; outbox and ingest set
-    # delivery states: taken away as they were, added as they are (only
-    # when that changes anything: a sent reply's delivery state does not).
-    f"""CREATE TRIGGER report_volume_mu AFTER UPDATE OF {", ".join(_MESSAGE_FACTS)} ON messages
-        WHEN {" OR ".join(f"old.{c} IS NOT new.{c}" for c in _MESSAGE_FACTS[:4])}
-          OR ({_counted("old.")}) IS NOT ({_counted("new.")})
-        BEGIN
-        {_add_message("old.", "-", f"{_counted('old.')} AND {_counted_ticket('old.ticket_id')}")}
-        {_add_message("new.", "+", f"{_counted('new.')} AND {_counted_ticket('new.ticket_id')}")}
-        END""",
-    # A ticket's messages count once it exists (normally it has none yet)
-    # and stop before it is deleted (its messages and tags go after it, by
-    # cascade, when it no longer exists: those triggers then do nothing).
-    f"""CREATE TRIGGER report_volume_ti AFTER INSERT ON tickets
-        WHEN {_noise("new.id")} = 0
-        BEGIN {_add_ticket("new.id", "+", assignee="new.assignee", untagged=_untagged("new.id"))}
-        END""",
-    f"""CREATE TRIGGER report_volume_td BEFORE DELETE ON tickets
-        WHEN {_noise("old.id")} = 0
-        BEGIN {_add_ticket("old.id", "-", assignee="old.assignee", untagged=_untagged("old.id"))}
-        END""",
+    # delivery states, which matter only on inbound messages (a delivery
+    # report filed on a customer's ticket is not the customer writing).
+    f"""CREATE TRIGGER report_volume_mu AFTER UPDATE OF ticket_id, sent_at, direction, channel,
+        author, auto_reason, delivery_state ON messages
+        WHEN (old.ticket_id IS NOT new.ticket_id OR old.sent_at IS NOT new.sent_at
+          OR old.direction IS NOT new.direction OR old.channel IS NOT new.channel
+          OR old.author IS NOT new.author
+          OR ((old.auto_reason IS NOT new.auto_reason
+               OR old.delivery_state IS NOT new.delivery_state)
+              AND 'in' IN (old.direction, new.direction)))
+          AND old.id <= {_HIGH}
+        BEGIN {_mark_day("old.")} {_mark_day("new.")} END""",
     f"""CREATE TRIGGER report_volume_ta AFTER UPDATE OF assignee ON tickets
-        WHEN old.assignee IS NOT new.assignee AND {_noise("new.id")} = 0
-        BEGIN
-        {_add_ticket("new.id", "-", channel=False, assignee="old.assignee", tags=None)}
-        {_add_ticket("new.id", "+", channel=False, assignee="new.assignee", tags=None)}
-        END""",
-    # A noise tag makes the whole ticket noise (its counts go, under the
-    # tags it had before); an ordinary tag adds the ticket's messages under
-    # it (and takes them from "untagged" when it is the first).
-    f"""CREATE TRIGGER report_volume_gi_noise AFTER INSERT ON tags
-        WHEN new.tag {_IS_NOISE} AND {_noise("new.ticket_id", "new.tag")} = 0
-          AND EXISTS (SELECT 1 FROM tickets WHERE id = new.ticket_id)
-        BEGIN {_add_ticket("new.ticket_id", "-", assignee=_ASSIGNEE_OF.format(t="new.ticket_id"),
-                           tags="g.tag != new.tag",
-                           untagged=_untagged("new.ticket_id", "new.tag"))}
-        END""",
+        WHEN old.assignee IS NOT new.assignee BEGIN {_mark_ticket("new.id")} END""",
+    # Any tag: its own rows, "untagged", or (spam, auto, bounce) the whole
+    # ticket's. A deleted ticket's messages go by cascade (marked above).
     f"""CREATE TRIGGER report_volume_gi AFTER INSERT ON tags
-        WHEN new.tag NOT {_IS_NOISE} AND {_noise("new.ticket_id")} = 0
-          AND EXISTS (SELECT 1 FROM tickets WHERE id = new.ticket_id)
-        BEGIN {_add_ticket("new.ticket_id", "+", channel=False, tags=None, tag="new.tag")}
-        {_add_ticket("new.ticket_id", "-", channel=False, tags=None,
-                     untagged=_untagged("new.ticket_id", "new.tag"))}
-        END""",
-    f"""CREATE TRIGGER report_volume_gd_noise AFTER DELETE ON tags
-        WHEN old.tag {_IS_NOISE} AND {_noise("old.ticket_id")} = 0
-          AND EXISTS (SELECT 1 FROM tickets WHERE id = old.ticket_id)
-        BEGIN {_add_ticket("old.ticket_id", "+", assignee=_ASSIGNEE_OF.format(t="old.ticket_id"),
-                           untagged=_untagged("old.ticket_id"))}
-        END""",
+        BEGIN {_mark_ticket("new.ticket_id")} END""",
     f"""CREATE TRIGGER report_volume_gd AFTER DELETE ON tags
-        WHEN old.tag NOT {_IS_NOISE} AND {_noise("old.ticket_id")} = 0
-          AND EXISTS (SELECT 1 FROM tickets WHERE id = old.ticket_id)
-        BEGIN {_add_ticket("old.ticket_id", "-", channel=False, tags=None, tag="old.tag")}
-        {_add_ticket("old.ticket_id", "+", channel=False, tags=None,
-                     untagged=_untagged("old.ticket_id"))}
-        END""",
+        BEGIN {_mark_ticket("old.ticket_id")} END""",
 ]
 
-#: Fills ``report_volume`` from the messages (m020 on an existing store;
-#: bench/gen_store.py after a bulk load with the triggers dropped).
-_COUNTED_MESSAGES = (
-    f"FROM messages m JOIN tickets t ON t.id = m.ticket_id WHERE {_counted('m.')}"
-    f" AND t.id NOT IN (SELECT ticket_id FROM tags WHERE tag IN {REPORT_VOLUME_NOISE})")
-_FILL_HOURS = ", ".join(f"sum({_hr('m.')} = {i})" for i in range(24))
-REPORT_VOLUME_FILL = [
-    f"INSERT INTO report_volume (kind, day, direction, key, {', '.join(REPORT_HOURS)})"
-    f" SELECT '{kind}', substr(m.sent_at, 1, 10), m.direction, {key}, {_FILL_HOURS}"
-    f" {_COUNTED_MESSAGES if kind != 'tag' else _COUNTED_MESSAGES.replace(' WHERE ', ' LEFT JOIN tags g ON g.ticket_id = t.id WHERE ', 1)}"
-    " GROUP BY 2, 3, 4"
-    for kind, key in (("channel", "m.channel"), ("assignee", "coalesce(t.assignee, 0)"),
-                      ("tag", "coalesce(g.tag, 0)"))
-]
 
 def _run(db: Any, statements: list[str], version: int) -> None:
     for sql in statements:
@@ -843,9 +717,12 @@ def migrations() -> Any:
 
     @m()
     def m020_report_volume(db: Any) -> None:
-        """Messages counted per UTC day and hour by channel, tag and assignee, kept
-        by triggers, for ``report``; filled from the messages there are."""
+        """Messages counted per UTC day and hour by channel, tag and assignee,
+        for ``report``, which counts in what is new or changed (the first
+        report: every message)."""
+        # Appended after m023 and m021 (merged first): never lower
+        # user_version; LATE_STEPS makes a store at 23 run it.
         current = db.execute("PRAGMA user_version").fetchone()[0]
-        _run(db, [*_M020, *REPORT_VOLUME_FILL], max(current, 20))
+        _run(db, _M020, max(current, 20))
 
     return m

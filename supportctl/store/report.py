@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from supportctl.store.db import Store
+from supportctl.store.db import FAILURES, Store, StoreError
 from supportctl.store.migrations import REPORT_HOURS
 
 #: Tickets that are not customer volume: spam, automatic mail (auto-replies,
@@ -138,6 +138,80 @@ _COUNTED = (
     " AND (m.author IS NULL OR (m.author != 'auto-reply' AND m.author NOT LIKE 'rule:%'))"
     f" AND m.ticket_id {_NOT_NOISE_TICKET}"
     f" AND m.id NOT IN (SELECT id FROM messages WHERE {AUTOMATIC_INBOUND})")
+
+
+#: ``report_volume``'s kinds: the key each counts by, and the join that reads it.
+_ROLLUP_COUNT = {
+    "channel": ("m.channel", ""),
+    "assignee": ("coalesce(t.assignee, 0)", " JOIN tickets t ON t.id = m.ticket_id"),
+    "tag": ("coalesce(g.tag, 0)", " LEFT JOIN tags g ON g.ticket_id = m.ticket_id"),
+}
+#: A dirty day's messages, from the ``messages_hour`` index.
+_DIRTY_DAYS = (f"report_volume_dirty d JOIN messages m ON {_HOUR} >= d.day"
+               f" AND {_HOUR} < d.day || '~' AND substr(m.sent_at, 1, 10) = d.day")
+
+
+def _count_in(kind: str, source: str, where: str) -> str:
+    """Add the counted messages of ``source`` that satisfy ``where`` to
+    ``report_volume``'s rows of ``kind``: counted per UTC hour first (for
+    a channel in the ``messages_hour`` index's own order), then spread over
+    the hour columns of each day's row."""
+    key, join = _ROLLUP_COUNT[kind]
+    hours = ", ".join(f"sum(n * (substr(hr, 12, 2) = '{i:02d}'))" for i in range(24))
+    return (
+        f"INSERT INTO report_volume (kind, day, direction, key, {', '.join(REPORT_HOURS)})"
+        f" SELECT '{kind}', substr(hr, 1, 10), d, k, {hours} FROM"
+        f" (SELECT {_HOUR} AS hr, m.direction AS d, {key} AS k, count(*) AS n"
+        f"  FROM {source}{join} WHERE {where} AND {_COUNTED} GROUP BY 1, 2, 3)"
+        " WHERE true GROUP BY 2, 3, 4 ON CONFLICT DO UPDATE SET "
+        + ", ".join(f"{h} = {h} + excluded.{h}" for h in REPORT_HOURS))
+
+
+def catch_up_volume(store: Store) -> bool:
+    """Count what is new or changed into ``report_volume`` (m020): the
+    days marked dirty afresh, then the messages above ``high`` on the
+    other days (on a store never counted, every message, off a covering
+    index). Returns whether ``report_volume`` is current: False when there
+    is something to count and this user may only read the store, or
+    another process holds its write lock for more than a moment (a sync,
+    an import); the report then counts from the messages."""
+    conn = store.conn
+    try:
+        high, stale = conn.execute(
+            "SELECT high, (SELECT coalesce(max(id), 0) FROM messages) != high"
+            " OR EXISTS (SELECT 1 FROM report_volume_dirty) FROM report_volume_state").fetchone()
+    except FAILURES:  # m020 has not run: a store we may only read
+        return False
+    if not stale:
+        return True
+    if store.readonly:
+        return False
+    wait = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout = {CATCH_UP_WAIT_MS}")
+    try:
+        with store.tx():
+            high = conn.execute("SELECT high FROM report_volume_state").fetchone()[0]
+            conn.execute("DELETE FROM report_volume WHERE kind IN ('channel', 'assignee', 'tag')"
+                         " AND day IN (SELECT day FROM report_volume_dirty)")
+            for kind in _ROLLUP_COUNT:
+                conn.execute(_count_in(kind, _DIRTY_DAYS, "true"))
+                if high:
+                    conn.execute(_count_in(kind, "messages m", "m.id > ? AND substr(m.sent_at, 1, 10)"
+                                           " NOT IN (SELECT day FROM report_volume_dirty)"), [high])
+                else:
+                    conn.execute(_count_in(kind, "messages m", "true"))
+            conn.execute("UPDATE report_volume_state SET high = (SELECT coalesce(max(id), 0)"
+                         " FROM messages)")
+            conn.execute("DELETE FROM report_volume_dirty")
+    except StoreError:  # busy: another writer
+        return False
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(wait)}")
+    return True
+
+
+#: How long ``report`` waits for another writer before counting from the messages.
+CATCH_UP_WAIT_MS = 1000
 
 
 def rollup_usable(offsets: list[tuple[int, int]]) -> bool:
