@@ -231,16 +231,18 @@ def cases(store: Path, chosen: dict[str, Any], *, extra: bool = False) -> list[C
         Case("export --format jsonl", [*sc, "export", "--format", "jsonl"], "sqlite3 -json",
              "export"),
         # The generated tickets end on 2026-11-01: the last 30 days is what a
-        # bare `report` shows; one year by channel and the whole store by tag
-        # are the heaviest shapes (the previous period and hour of week too).
+        # bare `report` shows; every --by over one year and over the whole
+        # store (two years, all 100 000 tickets) are the heavy shapes (the
+        # previous period and hour of week too); table (plain rows into a
+        # pipe) beside json for two of them.
         Case("report (30 days)", [*sc, "report", "--since", "2026-10-02", "--until", "2026-11-01",
                                   "--format", "json"], "bare typer", "report"),
-        Case("report --by channel (1 year)", [*sc, "report", "--since", "2025-11-01", "--until",
-                                              "2026-11-01", "--by", "channel", "--format", "json"],
-             "bare typer", "report"),
-        Case("report --by tag (all 100 000 tickets)",
-             [*sc, "report", "--since", "2024-11-01", "--until", "2026-11-01", "--by", "tag",
-              "--format", "json"], "bare typer", "report"),
+        *[Case(f"report{' --by ' + by if by else ''} ({label}){' table' if fmt == 'table' else ''}",
+               [*sc, "report", "--since", since, "--until", "2026-11-01",
+                *(["--by", by] if by else []), "--format", fmt], "bare typer", "report")
+          for label, since in (("1 year", "2025-11-01"), ("all 100 000 tickets", "2024-11-01"))
+          for by in (None, "channel", "tag", "assignee", "day", "week")
+          for fmt in (("json", "table") if by in (None, "tag") else ("json",))],
     ]
 
 
@@ -372,9 +374,13 @@ def main() -> None:
     print("\n" + head + "\n" + "-" * len(head))
     for r in rows:
         extra = f"  (peak {r.peak_rss_mb:.0f} MB)" if r.peak_rss_mb is not None else ""
+        ratio = (f"  ({r.median_ms / r.reference_ms:.1f}x ref wall, "
+                 f"{r.cpu_ms / max(r.reference_cpu_ms, 1):.1f}x ref cpu)"
+                 if r.budget in (f"<= {REPORT_BUDGET_MS:.0f} ms", f"<= {SUGGEST_BUDGET_MS:.0f} ms")
+                 and r.reference_ms else "")
         print(f"{r.command:<{width}}  {r.median_ms:>9.1f}  {r.reference:<13} {r.reference_ms:>7.1f}"
               f"  {r.delta_ms:>+8.1f}  {r.cpu_ms:>7.1f} {r.reference_cpu_ms:>7.1f}  {r.budget:<24}"
-              f" {r.result}/{r.cpu_result}{extra}")
+              f" {r.result}/{r.cpu_result}{extra}{ratio}")
     if flat:
         print(f"\nexport peak RSS: {flat['small_peak_mb']:.1f} MB at {flat['small_tickets']} tickets,"
               f" {flat['peak_mb']:.1f} MB at {flat['tickets']} tickets:"

@@ -48,7 +48,7 @@ from supportctl.store.files import (
     private_dir,
     valid_digest,
 )
-from supportctl.store.migrations import LATEST
+from supportctl.store.migrations import LATE_STEPS, LATEST
 
 
 class StoreError(SupportError):
@@ -63,6 +63,18 @@ IntegrityError = sqlite3.IntegrityError
 #: The store itself failed (locked past the busy timeout, I/O, disk full,
 #: read-only): whoever keeps going past one bad item re-raises these.
 FAILURES: tuple[type[Exception], ...] = (sqlite3.OperationalError, StoreError)
+
+
+def _late_step_missing(conn: sqlite3.Connection) -> bool:
+    """Whether a step of ``LATE_STEPS`` has not run on this store (one look
+    at sqlite-utils' record: no sqlite-utils import)."""
+    try:
+        done = conn.execute(
+            "SELECT count(*) FROM _sqlite_migrations WHERE migration_set = 'supportctl'"
+            f" AND name IN ({', '.join('?' for _ in LATE_STEPS)})", LATE_STEPS).fetchone()[0]
+    except sqlite3.OperationalError:  # no record at all: not ours to migrate here
+        return False
+    return int(done) < len(LATE_STEPS)
 
 
 def files_dir_for(db_path: Path) -> Path:
@@ -111,6 +123,8 @@ class Store:
                 )
             if migrate:
                 self.migrate()
+        elif migrate and not self.readonly and _late_step_missing(self.conn):
+            self.migrate()
 
     def _connect(self) -> int:
         """Open the connection; returns the schema version."""

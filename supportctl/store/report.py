@@ -10,9 +10,11 @@ and come back as None otherwise, so the report fills in as the schema grows.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
-from supportctl.store.db import Store
+from supportctl.store.db import FAILURES, Store, StoreError
+from supportctl.store.migrations import REPORT_HOURS
 
 #: Tickets that are not customer volume: spam, automatic mail (auto-replies,
 #: lists, our own mail) and delivery reports no ticket of ours owned.
@@ -115,32 +117,136 @@ _VOLUME_KEY = {
     "assignee": ("t.assignee", " JOIN tickets t ON t.id = m.ticket_id"),
     "tag": ("g.tag", " LEFT JOIN tags g ON g.ticket_id = m.ticket_id"),
 }
+#: The same from ``report_volume`` (m020): its kind, its key, and for the
+#: messages of the partial hours at a period's edges the join that reads
+#: the key (a message counts there only when its ticket exists, as in the
+#: rollup: foreign keys make that every message).
+_ROLLUP_KEY = {
+    None: ("channel", "NULL", "NULL", " JOIN tickets t ON t.id = m.ticket_id"),
+    "day": ("channel", "NULL", "NULL", " JOIN tickets t ON t.id = m.ticket_id"),
+    "channel": ("channel", "key", "m.channel", " JOIN tickets t ON t.id = m.ticket_id"),
+    "assignee": ("assignee", "CASE WHEN typeof(key) = 'integer' THEN NULL ELSE key END",
+                 "t.assignee", " JOIN tickets t ON t.id = m.ticket_id"),
+    "tag": ("tag", "CASE WHEN typeof(key) = 'integer' THEN NULL ELSE key END", "g.tag",
+            " JOIN tickets t ON t.id = m.ticket_id LEFT JOIN tags g ON g.ticket_id = m.ticket_id"),
+}
 #: The UTC hour of a message: the first column of the ``messages_hour`` index.
 _HOUR = "substr(m.sent_at, 1, 13)"
+#: Which messages are volume (customer) or answers (ours), as ``report_volume`` counts them.
+_COUNTED = (
+    "m.direction IN ('in', 'out')"
+    " AND (m.author IS NULL OR (m.author != 'auto-reply' AND m.author NOT LIKE 'rule:%'))"
+    f" AND m.ticket_id {_NOT_NOISE_TICKET}"
+    f" AND m.id NOT IN (SELECT id FROM messages WHERE {AUTOMATIC_INBOUND})")
+
+
+#: ``report_volume``'s kinds: the key each counts by, and the join that reads it.
+_ROLLUP_COUNT = {
+    "channel": ("m.channel", ""),
+    "assignee": ("coalesce(t.assignee, 0)", " JOIN tickets t ON t.id = m.ticket_id"),
+    "tag": ("coalesce(g.tag, 0)", " LEFT JOIN tags g ON g.ticket_id = m.ticket_id"),
+}
+#: A dirty day's messages, from the ``messages_hour`` index.
+_DIRTY_DAYS = (f"report_volume_dirty d JOIN messages m ON {_HOUR} >= d.day"
+               f" AND {_HOUR} < d.day || '~' AND substr(m.sent_at, 1, 10) = d.day")
+
+
+def _count_in(kind: str, source: str, where: str) -> str:
+    """Add the counted messages of ``source`` that satisfy ``where`` to
+    ``report_volume``'s rows of ``kind``: counted per UTC hour first (for
+    a channel in the ``messages_hour`` index's own order), then spread over
+    the hour columns of each day's row."""
+    key, join = _ROLLUP_COUNT[kind]
+    hours = ", ".join(f"sum(n * (substr(hr, 12, 2) = '{i:02d}'))" for i in range(24))
+    return (
+        f"INSERT INTO report_volume (kind, day, direction, key, {', '.join(REPORT_HOURS)})"
+        f" SELECT '{kind}', substr(hr, 1, 10), d, k, {hours} FROM"
+        f" (SELECT {_HOUR} AS hr, m.direction AS d, {key} AS k, count(*) AS n"
+        f"  FROM {source}{join} WHERE {where} AND {_COUNTED} GROUP BY 1, 2, 3)"
+        " WHERE true GROUP BY 2, 3, 4 ON CONFLICT DO UPDATE SET "
+        + ", ".join(f"{h} = {h} + excluded.{h}" for h in REPORT_HOURS))
+
+
+def catch_up_volume(store: Store) -> bool:
+    """Count what is new or changed into ``report_volume`` (m020): the
+    days marked dirty afresh, then the messages above ``high`` on the
+    other days (on a store never counted, every message, off a covering
+    index). Returns whether ``report_volume`` is current: False when there
+    is something to count and this user may only read the store, or
+    another process holds its write lock for more than a moment (a sync,
+    an import); the report then counts from the messages."""
+    conn = store.conn
+    try:
+        high, stale = conn.execute(
+            "SELECT high, (SELECT coalesce(max(id), 0) FROM messages) != high"
+            " OR EXISTS (SELECT 1 FROM report_volume_dirty) FROM report_volume_state").fetchone()
+    except FAILURES:  # m020 has not run: a store we may only read
+        return False
+    if not stale:
+        return True
+    if store.readonly:
+        return False
+    wait = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout = {CATCH_UP_WAIT_MS}")
+    try:
+        with store.tx():
+            high = conn.execute("SELECT high FROM report_volume_state").fetchone()[0]
+            conn.execute("DELETE FROM report_volume WHERE kind IN ('channel', 'assignee', 'tag')"
+                         " AND day IN (SELECT day FROM report_volume_dirty)")
+            for kind in _ROLLUP_COUNT:
+                conn.execute(_count_in(kind, _DIRTY_DAYS, "true"))
+                if high:
+                    conn.execute(_count_in(kind, "messages m", "m.id > ? AND substr(m.sent_at, 1, 10)"
+                                           " NOT IN (SELECT day FROM report_volume_dirty)"), [high])
+                else:
+                    conn.execute(_count_in(kind, "messages m", "true"))
+            conn.execute("UPDATE report_volume_state SET high = (SELECT coalesce(max(id), 0)"
+                         " FROM messages)")
+            conn.execute("DELETE FROM report_volume_dirty")
+    except StoreError:  # busy: another writer
+        return False
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(wait)}")
+    return True
+
+
+#: How long ``report`` waits for another writer before counting from the messages.
+CATCH_UP_WAIT_MS = 1000
+
+
+def rollup_usable(offsets: list[tuple[int, int]]) -> bool:
+    """Whether ``report_volume``'s UTC hours add up to the zone's local
+    hours: every offset in force is whole hours (a zone such as
+    Asia/Kolkata, UTC+5:30, splits a UTC hour between two local hours)."""
+    return all(off % 3600 == 0 for _, off in offsets)
 
 
 def message_volume(store: Store, start: str, end: str, by: str | None,
-                   offsets: list[tuple[int, int]]) -> Iterator[tuple[str, Any, str, int, int]]:
+                   offsets: list[tuple[int, int]], *, rollup: bool = True
+                   ) -> Iterator[tuple[str, Any, str, int, int]]:
     """Customer messages (``in``; automatic answers, delivery reports and
     the messages of noise tickets left out) and our own answers (``out``; automatic
     acknowledgements and rule replies left out) sent in [start, end), counted
     two ways: ``("cell", key, direction, hour of week, n)`` and, overall or
     by channel (every message has one: the channels' cells add up to the
     whole), ``("day", None, direction, local day, n)``. With ``by="day"`` the key of
-    a cell is the local day.
+    a cell is the local day; by tag the key is a tag (None: untagged
+    tickets), by assignee an assignee (None: unassigned).
 
     ``offsets`` are the zone's UTC offsets as ``(until, seconds)`` pairs, in
     order, the last one open-ended: local time is the Unix time plus the
     offset in force. The hour of week counts from Monday 00:00 (1970-01-01
     was a Thursday: 72 hours into its week); the local day counts days since
-    1970-01-01. Messages are first counted per UTC hour straight off the
+    1970-01-01. Messages are first counted per UTC hour: with ``rollup``
+    (and whole-hour offsets, ``rollup_usable``) the whole hours of the
+    period come from ``report_volume`` (m020: thousands of rows, not a
+    million messages) and only the partial hours at its two edges from
+    the messages; without, every hour is counted straight off the
     ``messages_hour`` index (m006), in its order, so neither a sort of every
     message nor a row per message reaches Python; a zone whose offset is not
-    whole hours counts quarter hours instead."""
-    key, join = _VOLUME_KEY[by]
-    whole_hours = all(off % 3600 == 0 for _, off in offsets)
-    bucket = (f"unixepoch({_HOUR} || ':00:00')" if whole_hours
-              else "unixepoch(m.sent_at) / 900 * 900")
+    whole hours counts quarter hours that way."""
+    whole_hours = rollup_usable(offsets)
+    grouped = by not in (None, "day")
     case: list[str] = []
     params: list[Any] = []
     for until, offset in offsets[:-1]:
@@ -148,27 +254,115 @@ def message_volume(store: Store, start: str, end: str, by: str | None,
         params += [until, offset]
     params.append(offsets[-1][1] if offsets else 0)
     local = f"CASE {' '.join(case)} ELSE s + ? END" if case else "s + ?"
+    if rollup and whole_hours:
+        kind, rollup_key, key, join = _ROLLUP_KEY[by]
+        edge = (f" SELECT {key} AS k, m.direction AS d, unixepoch({_HOUR} || ':00:00') AS s,"
+                f" count(*) AS n FROM messages m{join}"
+                f" WHERE {_HOUR} = substr(?, 1, 13){{also}} AND m.sent_at >= ? AND m.sent_at < ?"
+                f" AND {_COUNTED} GROUP BY {_HOUR}, m.direction{', k' if grouped else ''}")
+        # Hour by hour from the rollup: the whole hours of the first and
+        # last days, and of the days the zone's offset changes on.
+        hourly = sorted({start[:10], end[:10], *(
+            d for d in _change_days(offsets) if start[:10] < d < end[:10])})
+        marks = ", ".join("?" for _ in hourly)
+        hour = "day || 'T' || printf('%02d', hrs.i)"
+        column = f"CASE hrs.i {' '.join(f'WHEN {i} THEN {h}' for i, h in enumerate(REPORT_HOURS))} END"
+        counted = (
+            f"SELECT {rollup_key} AS k, direction AS d, unixepoch({hour} || ':00:00') AS s,"
+            f" {column} AS n FROM report_volume, hrs WHERE kind = ? AND day IN ({marks})"
+            f" AND {hour} > substr(?, 1, 13) AND {hour} < substr(?, 1, 13)"
+            # the edges: the first hour, and the last when it is another
+            + " UNION ALL" + edge.format(also="")
+            + " UNION ALL" + edge.format(also=" AND substr(?, 1, 13) != substr(?, 1, 13)"))
+        counted_params = [kind, *hourly, start, end,  # whole hours of those days
+                          start, start, end,  # the first hour
+                          end, end, start, start, end]  # the last
+        counted = ("hrs(i) AS (VALUES " + ", ".join(f"({i})" for i in range(24)) + "),"
+                   " counted AS MATERIALIZED (" + counted + ")")
+        # And the days between, a row a day whatever their messages.
+        yield from _whole_days(store, start[:10], end[:10], hourly, by, kind, rollup_key, offsets)
+    else:
+        key, join = _VOLUME_KEY[by]
+        bucket = (f"unixepoch({_HOUR} || ':00:00')" if whole_hours
+                  else "unixepoch(m.sent_at) / 900 * 900")
+        counted = (
+            f" SELECT {key} AS k, m.direction AS d, {bucket} AS s, count(*) AS n"
+            f" FROM messages m{join}"
+            f" WHERE {_HOUR} >= substr(?, 1, 13) AND {_HOUR} <= substr(?, 1, 13)"
+            f"  AND m.sent_at >= ? AND m.sent_at < ? AND {_COUNTED}"
+            f" GROUP BY {_HOUR}, m.direction{', k' if grouped else ''}"
+            f"{'' if whole_hours else ', s'}")
+        counted_params = [start, end, start, end]
+        counted = f"counted AS MATERIALIZED ({counted})"
     days = ("UNION ALL SELECT 'day', NULL, d, l / 86400, sum(n) FROM local GROUP BY 3, 4"
             if by in (None, "channel") else "")
-    grouped = by not in (None, "day")
     cell_key = "l / 86400" if by == "day" else "k"
     cur = store.conn.cursor()
     cur.row_factory = None
     yield from cur.execute(
-        "WITH counted AS MATERIALIZED ("
-        f" SELECT {key} AS k, m.direction AS d, {bucket} AS s, count(*) AS n"
-        f" FROM messages m{join}"
-        f" WHERE {_HOUR} >= substr(?, 1, 13) AND {_HOUR} <= substr(?, 1, 13)"
-        "  AND m.sent_at >= ? AND m.sent_at < ? AND m.direction IN ('in', 'out')"
-        "  AND (m.author IS NULL OR (m.author != 'auto-reply' AND m.author NOT LIKE 'rule:%'))"
-        f"  AND m.ticket_id {_NOT_NOISE_TICKET}"
-        f"  AND m.id NOT IN (SELECT id FROM messages WHERE {AUTOMATIC_INBOUND})"
-        f" GROUP BY {_HOUR}, m.direction{', k' if grouped else ''}{'' if whole_hours else ', s'}),"
+        f"WITH {counted},"
         f" local AS (SELECT k, d, n, {local} AS l FROM counted)"
         f" SELECT 'cell', {cell_key}, d, (l / 3600 + 72) % 168, sum(n) FROM local GROUP BY 2, 3, 4 "
         + days,
-        [start, end, start, end, *params],
+        [*counted_params, *params],
     )
+
+
+def _change_days(offsets: list[tuple[int, int]]) -> list[str]:
+    """The UTC days on which the zone's offset changes."""
+    return [datetime.fromtimestamp(until, timezone.utc).strftime("%Y-%m-%d")
+            for until, _ in offsets[:-1]]
+
+
+def _whole_days(store: Store, first: str, last: str, skip: list[str], by: str | None,
+                kind: str, rollup_key: str, offsets: list[tuple[int, int]]
+                ) -> Iterator[tuple[str, Any, str, int, int]]:
+    """``message_volume``'s rows for the UTC days strictly between
+    ``first`` and ``last`` but not in ``skip`` (days with one offset all
+    day), from ``report_volume``'s rows: a day's hour ``h`` is local hour
+    ``day * 24 + h + offset``. Added up in SQL by weekday and offset (for
+    the hour of week) or by day (the daily line, ``--by day``), spread
+    over the hours here."""
+    case = " ".join("WHEN day < ? THEN ?" for _ in offsets[:-1])
+    offset = f"CASE {case} ELSE ? END" if case else "?"
+    params: list[Any] = []
+    for day, (_, off) in zip(_change_days(offsets), offsets, strict=False):
+        params += [day, off // 3600]
+    params.append((offsets[-1][1] if offsets else 0) // 3600)
+    marks = ", ".join("?" for _ in skip)
+    sums = ", ".join(f"sum({h})" for h in REPORT_HOURS)
+    where = f"kind = ? AND day > ? AND day < ? AND day NOT IN ({marks})"
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    if by != "day":
+        cells: dict[tuple[Any, str, int], int] = {}
+        for k, d, weekday, off, *hours in cur.execute(
+                f"SELECT {rollup_key}, direction, (unixepoch(day) / 86400) % 7, {offset}, {sums}"
+                f" FROM report_volume WHERE {where} GROUP BY 1, 2, 3, 4",
+                [*params, kind, first, last, *skip]):
+            base = weekday * 24 + off + 72
+            for h, n in enumerate(hours):
+                if n:
+                    cell = (k, d, (base + h) % 168)
+                    cells[cell] = cells.get(cell, 0) + n
+        for (k, d, c), n in cells.items():
+            yield "cell", k, d, c, n
+    if by in (None, "channel", "day"):
+        days: dict[tuple[str, int], int] = {}
+        for day_start, d, off, *hours in cur.execute(
+                f"SELECT unixepoch(day) / 86400, direction, {offset}, {sums}"
+                f" FROM report_volume WHERE {where} GROUP BY day, direction",
+                [*params, kind, first, last, *skip]):
+            base = day_start * 24 + off
+            for h, n in enumerate(hours):
+                if n:
+                    local = base + h
+                    if by == "day":
+                        yield "cell", local // 24, d, (local + 72) % 168, n
+                    else:
+                        days[(d, local // 24)] = days.get((d, local // 24), 0) + n
+        for (d, day_no), n in days.items():
+            yield "day", None, d, day_no, n
 
 
 def _local_time(column: str, offsets: list[tuple[int, int]]) -> tuple[str, list[Any]]:
