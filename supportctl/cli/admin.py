@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import typer
 
-from supportctl.cli.app import STATE, app
+from supportctl.cli.app import app, obj
 from supportctl.errors import ConfigError, SupportError
 
 
 @app.command()
-def init() -> None:
+def init(ctx: typer.Context) -> None:
     """Write a commented config (if none exists) and create the store."""
+    cx = obj(ctx)
     from importlib import resources
 
     from supportctl.cli import render
 
-    path = STATE.cfg_path()
+    path = cx.cfg_path()
     if path.exists():
         render.info(f"config exists: {path} (left alone)")
     else:
@@ -28,7 +28,7 @@ def init() -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         render.info(f"wrote {path}: add your channels, then `supportctl config check --online`")
-    store = STATE.store(create=True)
+    store = cx.store(create=True)
     render.info(f"store ready: {store.path}")
 
 
@@ -37,12 +37,13 @@ app.add_typer(config_app, name="config")
 
 
 @config_app.command("check")
-def config_check(online: bool = typer.Option(False, "--online", help="Log in to each channel.")) -> None:
+def config_check(ctx: typer.Context, online: bool = typer.Option(False, "--online", help="Log in to each channel.")) -> None:
     """Validate the config, naming the key and line of every problem."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.config import secret_source_warnings, secret_warnings
 
-    cfg = STATE.config(required=True)
+    cfg = cx.config(required=True)
     for w in secret_warnings(cfg) + ([] if online else secret_source_warnings(cfg)):
         render.info("warning: " + w)
     render.info(f"{cfg.path}: ok ({len(cfg.channels)} channels)")
@@ -70,33 +71,36 @@ app.add_typer(template_app, name="template")
 
 
 @template_app.command("list")
-def template_list() -> None:
+def template_list(ctx: typer.Context) -> None:
     """Templates defined in the config."""
-    cfg = STATE.config()
+    cx = obj(ctx)
+    cfg = cx.config()
     for name in sorted(cfg.templates):
-        sys.stdout.write(name + "\n")
+        cx.stdout.write(name + "\n")
 
 
 @template_app.command("show")
-def template_show(name: str) -> None:
+def template_show(ctx: typer.Context, name: str) -> None:
     """A template's source."""
-    cfg = STATE.config()
+    cx = obj(ctx)
+    cfg = cx.config()
     if name not in cfg.templates:
         raise ConfigError(f"no template {name!r}: see `supportctl template list`")
     t = cfg.templates[name]
     body = getattr(t, "body", t)
-    sys.stdout.write(str(body).rstrip("\n") + "\n")
+    cx.stdout.write(str(body).rstrip("\n") + "\n")
 
 
 @template_app.command("preview")
-def template_preview(name: str, ticket_id: str = typer.Argument(..., metavar="ID")) -> None:
+def template_preview(ctx: typer.Context, name: str, ticket_id: str = typer.Argument(..., metavar="ID")) -> None:
     """A template rendered for a ticket (sandboxed), without sending."""
+    cx = obj(ctx)
     from supportctl.cli.app import read_id
     from supportctl.safe import clean
     from supportctl.services.templates import render_template
 
-    tid = read_id(ticket_id)
-    text, _ = render_template(STATE.config(), name, STATE.store(), tid, STATE.actor)
-    sys.stdout.write(clean(text).rstrip("\n") + "\n")
+    tid = read_id(ticket_id, cx.stdin)
+    text, _ = render_template(cx.config(), name, cx.store(), tid, cx.actor)
+    cx.stdout.write(clean(text).rstrip("\n") + "\n")
 
 

@@ -4,13 +4,12 @@ here sends a message."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from supportctl.cli.app import STATE, app
+from supportctl.cli.app import Ctx, app, obj
 from supportctl.errors import UsageError
 
 kb_app = typer.Typer(help="Knowledge base: Markdown articles for customers and agents.",
@@ -27,19 +26,19 @@ def _fmt(value: str | None) -> str:
     return fmt
 
 
-def _kb_folder() -> Path:
-    cfg = STATE.config()
+def _kb_folder(cx: Ctx) -> Path:
+    cfg = cx.config()
     return Path(cfg.kb.folder(cfg))
 
 
-def _articles() -> list[Any]:
+def _articles(cx: Ctx) -> list[Any]:
     from supportctl.services import kb
 
-    return kb.load(_kb_folder())
+    return kb.load(_kb_folder(cx))
 
 
 @app.command()
-def suggest(
+def suggest(ctx: typer.Context,
     ticket_id: int = typer.Argument(..., metavar="ID"),
     fmt: str | None = _FMT,
     limit: int = typer.Option(3, "--limit", help="How many suggestions (default 3)."),
@@ -49,22 +48,23 @@ def suggest(
              " default: the config's suggest.semantic (off)."),
 ) -> None:
     """Up to 3 answers for a ticket from solved tickets and the knowledge base (never sent)."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.services import answers
 
     fmt = _fmt(fmt)
-    store = STATE.store(create=False)
+    store = cx.store(create=False)
     # Suggest reads two blocks of the config, kb: (folder, base URL) and
     # suggest: (semantic). Without them the articles are in kb/ beside the
     # config file and the YAML is not loaded: parsing and checking it cost
     # more than the suggestion itself.
     from supportctl.paths import mentions_fast
 
-    path = STATE.cfg_path()
+    path = cx.cfg_path()
     wanted = False
     if (mentions_fast(path, "kb") or mentions_fast(path, "suggest")
-            or (STATE.config_path and not path.exists())):
-        cfg = STATE.config()  # (a missing --config file is an error there)
+            or (cx.config_path and not path.exists())):
+        cfg = cx.config()  # (a missing --config file is an error there)
         folder, base_url = Path(cfg.kb.folder(cfg)), cfg.kb.base_url
         wanted = cfg.suggest.semantic
     else:
@@ -74,7 +74,7 @@ def suggest(
         from supportctl.services import kb
 
         articles = kb.load(folder)
-    index = semantic_index(store, articles) if (wanted if semantic is None else semantic) else None
+    index = semantic_index(cx, store, articles) if (wanted if semantic is None else semantic) else None
     found = answers.suggest(store, ticket_id, articles, limit=max(limit, 0), semantic=index)
     by_slug = {a.slug: a for a in articles}
     for s in found:
@@ -88,10 +88,10 @@ def suggest(
     if not found:
         render.info(f"no suggestions for #{ticket_id}: nothing solved before looks like it")
         return
-    _print_suggestions(found)
+    _print_suggestions(cx, found)
 
 
-def semantic_index(store: Any, articles: list[Any]) -> Any:
+def semantic_index(cx: Ctx, store: Any, articles: list[Any]) -> Any:
     """The semantic extra's index, ready: on first use every solved ticket
     is embedded (with progress on a terminal), later only changed articles
     (``sync`` embeds newly solved tickets: looking for them costs more
@@ -105,7 +105,7 @@ def semantic_index(store: Any, articles: list[Any]) -> Any:
         return None
     index = semantic.SemanticIndex(store)
     if not store.readonly:  # a reader uses the vectors there are
-        with render.progress(quiet=STATE.quiet) as shown:
+        with render.progress(quiet=cx.quiet) as shown:
             index.update(articles, progress=shown, tickets=not index.has_tickets())
     return index
 
@@ -113,10 +113,10 @@ def semantic_index(store: Any, articles: list[Any]) -> Any:
 _METHODS = {"full-text": "full text", "semantic": "meaning", "full-text+semantic": "full text + meaning"}
 
 
-def _print_suggestions(found: list[Any]) -> None:
+def _print_suggestions(cx: Ctx, found: list[Any]) -> None:
     from supportctl.safe import clean, one_line
 
-    out = sys.stdout
+    out = cx.stdout
     for n, s in enumerate(found, 1):
         what = f"ticket #{s.ticket_id}" if s.kind == "ticket" else f"article {s.article}"
         why = f"matched: {one_line(', '.join(s.matched), 120)}"
@@ -137,105 +137,111 @@ def _print_suggestions(found: list[Any]) -> None:
 
 
 @kb_app.command("list")
-def kb_list(fmt: str | None = _FMT,
+def kb_list(ctx: typer.Context, fmt: str | None = _FMT,
             language: str | None = typer.Option(None, "--language", "-l")) -> None:
     """Articles: name, language, title, tags."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.safe import one_line
 
     fmt = _fmt(fmt)
-    items = [a for a in _articles() if not language or a.language == language]
+    items = [a for a in _articles(cx) if not language or a.language == language]
     if fmt == "json":
         render.write_json([a.to_json() for a in items])
         return
     if not items:
-        render.info(f"no articles in {_kb_folder()}: `supportctl kb new TITLE` writes one")
+        render.info(f"no articles in {_kb_folder(cx)}: `supportctl kb new TITLE` writes one")
     for a in items:
-        sys.stdout.write(f"{one_line(a.slug)}\t{one_line(a.language) or '-'}\t"
+        cx.stdout.write(f"{one_line(a.slug)}\t{one_line(a.language) or '-'}\t"
                          f"{one_line(a.title, 80)}\t{one_line(','.join(a.tags))}"
                          f"{chr(9) + 'draft' if a.draft else ''}\n")
 
 
 @kb_app.command("show")
-def kb_show(name: str = typer.Argument(..., metavar="NAME"), fmt: str | None = _FMT) -> None:
+def kb_show(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME"), fmt: str | None = _FMT) -> None:
     """One article."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.safe import clean
     from supportctl.services import kb
 
     fmt = _fmt(fmt)
-    a = kb.find(_kb_folder(), name)
+    a = kb.find(_kb_folder(cx), name)
     if fmt == "json":
         render.write_json([a.to_json(body=True)])
         return
-    sys.stdout.write(clean(f"{a.title}\n[{a.language or '-'}] {', '.join(a.tags)}"
+    cx.stdout.write(clean(f"{a.title}\n[{a.language or '-'}] {', '.join(a.tags)}"
                            f"{'  (draft)' if a.draft else ''}\n\n{a.body.strip()}\n"))
 
 
 @kb_app.command("new")
-def kb_new(
+def kb_new(ctx: typer.Context,
     title: str = typer.Argument(...),
     language: str | None = typer.Option(None, "--language", "-l", help="ISO 639-1, e.g. it"),
     tags: str = typer.Option("", "--tags", help="Comma-separated."),
     message: str | None = typer.Option(None, "--message", "-m", help="The article's text."),
 ) -> None:
     """Write a new article (opens $EDITOR on a terminal when no -m is given)."""
+    cx = obj(ctx)
     from supportctl.services import kb
 
     body = message if message is not None else "Write the answer here.\n"
-    path = kb.write_new(_kb_folder(), title, language,
+    path = kb.write_new(_kb_folder(cx), title, language,
                         [t.strip() for t in tags.split(",") if t.strip()], body)
-    _maybe_edit(path, message is None)
-    sys.stdout.write(f"{path}\n")
+    _maybe_edit(cx, path, message is None)
+    cx.stdout.write(f"{path}\n")
 
 
-def _maybe_edit(path: Path, wanted: bool) -> None:
+def _maybe_edit(cx: Ctx, path: Path, wanted: bool) -> None:
     import os
     import shlex
     import subprocess
 
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-    if wanted and editor and sys.stdin.isatty() and sys.stdout.isatty():
+    if wanted and editor and cx.stdin.isatty() and cx.stdout.isatty():
         subprocess.run([*shlex.split(editor), str(path)], check=False)
 
 
 @kb_app.command("from-ticket")
-def kb_from_ticket(ticket_id: int = typer.Argument(..., metavar="ID"),
+def kb_from_ticket(ctx: typer.Context, ticket_id: int = typer.Argument(..., metavar="ID"),
                    title: str | None = typer.Option(None, "--title")) -> None:
     """Draft an article from a solved ticket's question and answer, for a person to edit."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.services import kb
 
-    path = kb.draft_from_ticket(STATE.store(create=False), _kb_folder(), ticket_id, title)
-    _maybe_edit(path, True)
-    sys.stdout.write(f"{path}\n")
+    path = kb.draft_from_ticket(cx.store(create=False), _kb_folder(cx), ticket_id, title)
+    _maybe_edit(cx, path, True)
+    cx.stdout.write(f"{path}\n")
     render.info("a draft: it is not exported or sent until you remove `draft: true`")
 
 
 @kb_app.command("search")
-def kb_search(query: list[str] = typer.Argument(..., metavar="WORDS"), fmt: str | None = _FMT
+def kb_search(ctx: typer.Context, query: list[str] = typer.Argument(..., metavar="WORDS"), fmt: str | None = _FMT
               ) -> None:
     """Articles that answer a question, best first."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.safe import one_line
     from supportctl.services import kb
 
     fmt = _fmt(fmt)
-    found = kb.search(_articles(), " ".join(query))
+    found = kb.search(_articles(cx), " ".join(query))
     if fmt == "json":
         render.write_json([{**a.to_json(), "score": s, "matched": m} for a, s, m in found])
         return
     for a, s, m in found:
-        sys.stdout.write(f"{one_line(a.slug)}\t{s:.2f}\t{one_line(a.language) or '-'}\t"
+        cx.stdout.write(f"{one_line(a.slug)}\t{s:.2f}\t{one_line(a.language) or '-'}\t"
                          f"{one_line(a.title, 80)}\t{one_line(', '.join(m))}\n")
 
 
 @kb_app.command("export")
-def kb_export(html_dir: Path = typer.Option(..., "--html", metavar="DIR",
+def kb_export(ctx: typer.Context, html_dir: Path = typer.Option(..., "--html", metavar="DIR",
                                             help="Write the static FAQ site here.")) -> None:
     """Write a static FAQ site (index.html with a search box, one page per article)."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.services import kb
 
-    written = kb.export_html(_articles(), html_dir)
+    written = kb.export_html(_articles(cx), html_dir)
     render.info(f"wrote {len(written) - 1} articles; open {html_dir / 'index.html'}")

@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import typer
 
@@ -32,11 +34,21 @@ app = typer.Typer(
 
 
 class Ctx:
-    """One run's global options, store and config. A plain class, as every
-    class on the read path: a dataclass's generated methods cost start-up
-    milliseconds that `list` and `show` must not pay."""
+    """One invocation's context (todoman's ``AppContext``, httpie's
+    ``Environment``): the global options, the store and config it opened,
+    the display zone, and the streams it reads and writes. ``run`` makes
+    one per run and the root callback fills in the options; commands
+    receive it as ``ctx.obj``. Nothing of an invocation lives at module
+    level, so two runs in one process (the in-process tests) cannot see
+    each other's. A plain class, as every class on the read path: a
+    dataclass's generated methods cost start-up milliseconds that `list`
+    and `show` must not pay."""
 
-    def __init__(self) -> None:
+    def __init__(self, stdin: IO[str] | None = None, stdout: IO[str] | None = None,
+                 stderr: IO[str] | None = None) -> None:
+        self.stdin: IO[str] = stdin or sys.stdin
+        self.stdout: IO[str] = stdout or sys.stdout
+        self.stderr: IO[str] = stderr or sys.stderr
         self.db: str | None = None
         self.config_path: str | None = None
         self.actor_opt: str | None = None
@@ -45,6 +57,8 @@ class Ctx:
         self._store: Any = None
         self._config: Any = None
         self._cfg_loaded = False
+        #: The display zone (``clock``), resolved at most once per run.
+        self._zone: list[Any] = []
         self.extras: dict[str, Any] = {}
 
     def cfg_path(self) -> Path:
@@ -133,7 +147,26 @@ class Ctx:
             return "unknown"
 
 
-STATE = Ctx()
+#: The context of the invocation running in this thread, for the few
+#: helpers far below a command that take no context argument (``render``'s
+#: default streams, ``clock``'s zone). Set by ``main`` for one run and
+#: reset after it; commands use the one passed to them.
+_CURRENT: ContextVar[Ctx | None] = ContextVar("supportctl_ctx", default=None)
+
+
+def current() -> Ctx:
+    """The running invocation's context; outside one (a library caller,
+    a unit test of ``render``) a fresh default one on the process's
+    streams, which holds no store and no state between calls."""
+    return _CURRENT.get() or Ctx()
+
+
+def obj(ctx: typer.Context) -> Ctx:
+    """The invocation's ``Ctx`` from a command's click context."""
+    found = ctx.find_object(Ctx)
+    if found is None:  # pragma: no cover - typer always runs the root callback first
+        raise RuntimeError("no supportctl context: run through supportctl.cli.app.main")
+    return found
 
 
 def _command_words() -> str:
@@ -161,11 +194,14 @@ def root(
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Say nothing unless something failed."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="More detail; tracebacks."),
 ) -> None:
-    STATE.db = db or None
-    STATE.config_path = config or None
-    STATE.actor_opt = as_ or None
-    STATE.quiet = quiet
-    STATE.verbose = verbose
+    if not isinstance(ctx.obj, Ctx):  # typer's own runner (CliRunner) gives none
+        ctx.obj = Ctx()
+    cx = ctx.obj
+    cx.db = db or None
+    cx.config_path = config or None
+    cx.actor_opt = as_ or None
+    cx.quiet = quiet
+    cx.verbose = verbose
     # A config named with --config or SUPPORTCTL_CONFIG must exist (init
     # writes it): a typo must not silently mean "no channels, default store".
     if config and ctx.invoked_subcommand != "init" and not Path(config).expanduser().exists():
@@ -245,14 +281,15 @@ def _command_index(args: list[str]) -> int | None:
     return None
 
 
-def read_ids(values: list[str]) -> list[int]:
-    """Ticket ids from arguments; ``-`` reads them from stdin. Nothing on
-    stdin is no ids, not an error: ``list --tag spam --format ids | close -``
-    in a cron job must not fail on a day without spam."""
+def read_ids(values: list[str], stdin: IO[str]) -> list[int]:
+    """Ticket ids from arguments; ``-`` reads them from ``stdin`` (the
+    invocation's). Nothing on stdin is no ids, not an error: ``list --tag
+    spam --format ids | close -`` in a cron job must not fail on a day
+    without spam."""
     out: list[int] = []
     for v in values:
         if v == "-":
-            for tok in sys.stdin.read().split():
+            for tok in stdin.read().split():
                 out.append(_int_id(tok))
         else:
             out.append(_int_id(v))
@@ -270,9 +307,9 @@ ID_RANGE: dict[str, Any] = {"min": 1, "max": ID_MAX}
 COUNT_RANGE: dict[str, Any] = {"min": 0, "max": ID_MAX}
 
 
-def read_id(value: str) -> int:
+def read_id(value: str, stdin: IO[str]) -> int:
     """One ticket id (``-``: the first on stdin)."""
-    ids = read_ids([value])
+    ids = read_ids([value], stdin)
     if not ids:
         raise UsageError("no ticket id given (stdin was empty)")
     return ids[0]
@@ -398,18 +435,21 @@ def _interrupted(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _say_interrupted() -> None:
+def _say_interrupted(err: IO[str]) -> None:
     try:
-        sys.stderr.write("interrupted: nothing half-written was kept; run the command again\n")
-        sys.stderr.flush()
+        err.write("interrupted: nothing half-written was kept; run the command again\n")
+        err.flush()
     except OSError:  # SIGHUP: the terminal may be gone
         pass
-def _refresh_sla(store: Any) -> None:
+
+
+def _refresh_sla(cx: Ctx) -> None:
     """After a command that wrote, recompute the due times its changes made
     stale (a priority, tag, channel or pending change: triggers mark them),
     so a ticket made urgent gets the urgent targets at once. Read commands
     wrote nothing and pay nothing. Without a loadable config the marks stay
     for the next ``sync``."""
+    store = cx._store
     try:
         if not store.changed():
             return
@@ -420,82 +460,155 @@ def _refresh_sla(store: Any) -> None:
         from supportctl.services import sla
 
         with store.tx():
-            sla.refresh_stale(store, STATE.config())
+            sla.refresh_stale(store, cx.config())
     except Exception:  # the command itself succeeded; sync will catch up
         return
 
 
 def main(argv: list[str] | None = None) -> None:
-    import signal
+    """The ``supportctl`` program: runs the command line on the process's
+    own streams and environment, and exits with its code."""
+    sys.exit(run(list(sys.argv[1:] if argv is None else argv)))
 
-    # cron's timeout (SIGTERM) and a closed SSH session (SIGHUP) end a run
-    # as Ctrl-C does: transactions roll back, temp files go, locks are freed.
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupted)
-    cx = _click_exceptions()
-    args = protect_search_terms(hoist_globals(list(sys.argv[1:] if argv is None else argv)))
+
+def run(argv: list[str], *, env: Mapping[str, str] | None = None, stdin: IO[str] | None = None,
+        stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    """Run one command line and return its exit code, without exiting.
+
+    ``stdin``/``stdout``/``stderr`` default to the process's; given ones
+    (a ``StringIO``) are what the command reads and writes, through its
+    context, and also stand in for ``sys.std*`` during the run, because
+    typer and click write help and usage errors there. ``env`` replaces
+    ``os.environ`` for the run (the services read ``SUPPORTCTL_NOW``, the
+    XDG paths and secrets' ``_env`` from it) and is put back after. This is
+    how the tests run most commands in-process; it is not thread-safe (the
+    environment and ``sys.std*`` are the process's)."""
+    import contextlib
+    import signal
+    import threading
+
+    cx = Ctx(stdin=stdin or sys.stdin, stdout=stdout or sys.stdout, stderr=stderr or sys.stderr)
+    with contextlib.ExitStack() as stack:
+        if env is not None:
+            stack.enter_context(_environment(env))
+        if stdin is not None:
+            stack.enter_context(_swap_sys("stdin", stdin))
+        if stdout is not None:
+            stack.enter_context(contextlib.redirect_stdout(stdout))
+        if stderr is not None:
+            stack.enter_context(contextlib.redirect_stderr(stderr))
+        if threading.current_thread() is threading.main_thread():
+            # cron's timeout (SIGTERM) and a closed SSH session (SIGHUP) end
+            # a run as Ctrl-C does: transactions roll back, temp files go,
+            # locks are freed. The caller's handlers come back afterwards.
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                stack.callback(signal.signal, sig, signal.signal(sig, _interrupted))
+        token = _CURRENT.set(cx)
+        stack.callback(_CURRENT.reset, token)
+        return _run(cx, argv)
+    raise AssertionError("unreachable")  # pragma: no cover - for mypy
+
+
+@contextmanager
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
+    import time
+
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    time.tzset()  # TZ may differ: the system zone is read from it
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        time.tzset()
+
+
+@contextmanager
+def _swap_sys(name: str, stream: IO[str]) -> Iterator[None]:
+    saved = getattr(sys, name)
+    setattr(sys, name, stream)
+    try:
+        yield
+    finally:
+        setattr(sys, name, saved)
+
+
+def _run(cx: Ctx, argv: list[str]) -> int:
+    cxs = _click_exceptions()
+    args = protect_search_terms(hoist_globals(list(argv)))
     verbose = "-v" in args or "--verbose" in args
     _ARGS[:] = args
     code = 0
     try:
         _register(args)
         with _only_invoked(args):
-            rv = app(args=args, prog_name="supportctl", standalone_mode=False)
+            rv = app(args=args, prog_name="supportctl", standalone_mode=False, obj=cx)
         code = rv if isinstance(rv, int) else 0
         if code == 130:  # typer returns Ctrl-C (and SIGTERM, SIGHUP) as 130, silently
-            _say_interrupted()
+            _say_interrupted(cx.stderr)
     except typer.Exit as exc:
         code = exc.exit_code
     except typer.Abort:
-        sys.stderr.write("interrupted\n")
+        cx.stderr.write("interrupted\n")
         code = 130
-    except cx.ClickException as exc:
-        exc.show()
-        code = 2 if isinstance(exc, cx.UsageError) else exc.exit_code
+    except cxs.ClickException as exc:
+        exc.show(file=cx.stderr)
+        code = 2 if isinstance(exc, cxs.UsageError) else exc.exit_code
     except SupportError as exc:
         from supportctl.cli import render
 
         problems = getattr(exc, "problems", None)
         if problems and len(problems) > 1:
             for p in problems:
-                render.error(p)
+                render.error(p, cx.stderr)
         else:
-            render.error(str(exc))
+            render.error(str(exc), cx.stderr)
         if verbose:
             import traceback
 
-            traceback.print_exc()
+            traceback.print_exc(file=cx.stderr)
         code = exc.exit_code
     except KeyboardInterrupt:
-        _say_interrupted()
+        _say_interrupted(cx.stderr)
         code = 130
     except SystemExit as exc:  # rich ends a broken pipe this way
         code = exc.code if isinstance(exc.code, int) else 1
     except BrokenPipeError:
         # `| head` closed the pipe: end quietly (and keep Python from
         # complaining while flushing stdout at exit).
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _silence(cx.stdout)
         code = 0
     except Exception as exc:  # the last line of defence: one line, no secrets
         from supportctl.cli import render
 
-        render.error(f"internal error ({type(exc).__name__}: {exc}); run with -v for the traceback")
+        render.error(f"internal error ({type(exc).__name__}: {exc}); run with -v for the traceback",
+                     cx.stderr)
         if verbose:
             import traceback
 
-            traceback.print_exc()
+            traceback.print_exc(file=cx.stderr)
         code = 1
     finally:
-        if STATE._store is not None:
-            _refresh_sla(STATE._store)
+        if cx._store is not None:
+            _refresh_sla(cx)
             try:
-                STATE._store.close()
+                cx._store.close()
             except BaseException:  # also a second interrupt while closing
                 pass
     try:
-        sys.stdout.flush()
+        cx.stdout.flush()
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    sys.exit(code)
+        _silence(cx.stdout)
+    return code
+
+
+def _silence(out: IO[str]) -> None:
+    """Point a closed pipe's descriptor at /dev/null (a real stream only)."""
+    try:
+        fd = out.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,22 +15,22 @@ from typing import Any
 
 import typer
 
-from supportctl.cli.app import ID_RANGE, STATE, app, now_iso, read_id
+from supportctl.cli.app import ID_RANGE, Ctx, app, now_iso, obj, read_id
 from supportctl.errors import ChannelError, ConfigError, SupportError, UsageError
 
 
-def _entries() -> list[dict[str, Any]]:
-    cfg = STATE.config()
+def _entries(cx: Ctx) -> list[dict[str, Any]]:
+    cfg = cx.config()
     return list(cfg.channels) if cfg is not None else []
 
 
-def own_addresses() -> set[str]:
+def own_addresses(cx: Ctx) -> set[str]:
     """Every address of ours: each mail entry's ``addresses``, login,
     ``from`` and ``reply_to`` (plus-addresses of them are ours too)."""
     from supportctl.services.outbox import account_addresses
 
     out: set[str] = set()
-    for e in _entries():
+    for e in _entries(cx):
         if e.get("type") == "imap":
             out |= account_addresses(e)
     return out
@@ -47,17 +46,17 @@ class _SafeFormatter:
         return "supportctl: " + one_line(record.getMessage())
 
 
-def setup_logging() -> None:
+def setup_logging(cx: Ctx) -> None:
     """Channel warnings (a UIDVALIDITY reset, a reconnect with -v) go to
     stderr; nothing below a warning unless -v, nothing but errors with -q."""
     import logging
 
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(cx.stderr)
     handler.setFormatter(_SafeFormatter())  # type: ignore[arg-type]
     root = logging.getLogger("supportctl")
     root.handlers[:] = [handler]
     root.propagate = False
-    root.setLevel(logging.ERROR if STATE.quiet else logging.INFO if STATE.verbose else logging.WARNING)
+    root.setLevel(logging.ERROR if cx.quiet else logging.INFO if cx.verbose else logging.WARNING)
 
 
 def build_channel(entry: dict[str, Any]) -> Any:
@@ -67,11 +66,11 @@ def build_channel(entry: dict[str, Any]) -> Any:
     return build(resolve_secrets(entry))
 
 
-def account_for(medium: str, name: str | None) -> dict[str, Any]:
+def account_for(cx: Ctx, medium: str, name: str | None) -> dict[str, Any]:
     """The configured entry to send ``medium`` through."""
     from supportctl.channels import media_of_type
 
-    entries = _entries()
+    entries = _entries(cx)
     if name:
         for e in entries:
             if e["name"] == name:
@@ -85,26 +84,26 @@ def account_for(medium: str, name: str | None) -> dict[str, Any]:
     fit = [e for e in entries if medium in media_of_type(e["type"])]
     if not fit:
         raise ConfigError(
-            f"no configured channel can send {medium}: add one to {STATE.cfg_path()} "
+            f"no configured channel can send {medium}: add one to {cx.cfg_path()} "
             "(see config.example.yaml)"
         )
     return fit[0]
 
 
-def send_now(store: Any, outbox_id: int, entry: dict[str, Any]) -> None:
+def send_now(cx: Ctx, store: Any, outbox_id: int, entry: dict[str, Any]) -> None:
     """Send a queued entry; on failure say where it is and exit 1."""
     from supportctl.services import outbox
 
     channel = build_channel(entry)
     try:
         state = outbox.send_entry(store, outbox_id, channel,
-                                  max_attempts=STATE.config().outbox_max_attempts)
+                                  max_attempts=cx.config().outbox_max_attempts)
     finally:
         channel.close()
-    _report_send(store, outbox_id, state)
+    _report_send(cx, store, outbox_id, state)
 
 
-def _report_send(store: Any, outbox_id: int, state: str) -> None:
+def _report_send(cx: Ctx, store: Any, outbox_id: int, state: str) -> None:
     from supportctl.cli import render
 
     if state in ("failed", "unknown"):
@@ -116,7 +115,7 @@ def _report_send(store: Any, outbox_id: int, state: str) -> None:
             f"`supportctl outbox retry {outbox_id}` resends it"
         )
         raise typer.Exit(1)
-    if not STATE.quiet:
+    if not cx.quiet:
         render.info(f"sent ({state}), outbox entry {outbox_id}")
 
 
@@ -168,7 +167,7 @@ def draft_body(text: str, cut: str) -> str | None:
 
 
 @app.command()
-def reply(
+def reply(ctx: typer.Context,
     ticket_id: str = typer.Argument(..., metavar="ID"),
     source: str | None = typer.Argument(None, metavar="[-]", help="'-' reads the text from stdin."),
     message: str | None = typer.Option(None, "--message", "-m"),
@@ -192,15 +191,29 @@ def reply(
 ) -> None:
     """Answer a ticket on its channel (or --via another). If another agent claimed or answered
     it since you opened it, asks first on a terminal, else exits 4 unless --force."""
+    cx = obj(ctx)
+    send_reply(
+        cx, ticket_id=ticket_id, source=source, message=message, file=file, template=template,
+        via=via, account=account, attach=attach, cc=cc, status=status, dry_run=dry_run,
+        yes=yes, no_cc=no_cc, force=force, human_agent=human_agent,
+    )
+
+
+def send_reply(cx: Ctx, *, ticket_id: str, source: str | None, message: str | None,
+               file: Path | None, template: str | None, via: str | None, account: str | None,
+               attach: list[Path], cc: list[str], status: str | None, dry_run: bool, yes: bool,
+               no_cc: bool, force: bool, human_agent: bool) -> None:
+    """``reply``'s work, for ``triage`` too (which has a context, not a
+    command line)."""
     from supportctl.channels import log_media, reply_medium
     from supportctl.cli import render
     from supportctl.cli.tickets import _text
     from supportctl.services import outbox, triage
 
-    setup_logging()
+    setup_logging(cx)
     opened = now_iso()  # the draft opens now: others' work from here on is news
-    tid = read_id(ticket_id)
-    store = STATE.store()
+    tid = read_id(ticket_id, cx.stdin)
+    store = cx.store()
     t = triage.require(store, tid)
     while t["merged_into"]:  # the conversation goes on where it was merged
         render.info(f"ticket {t['id']} was merged into #{t['merged_into']}: replying there")
@@ -221,29 +234,29 @@ def reply(
         if medium not in tagged:
             raise UsageError(f"--human-agent does not apply to {medium}: only to "
                              f"{', '.join(tagged)}")
-    text = _text("-" if source == "-" else message, file, required=False)
+    text = _text(cx, "-" if source == "-" else message, file, required=False)
     if account:
-        entry = account_for(medium, account)
+        entry = account_for(cx, medium, account)
     elif t["account"] and not via:
-        entry = _ticket_account(t, medium)
+        entry = _ticket_account(cx, t, medium)
     else:
-        entry = account_for(medium, None)
+        entry = account_for(cx, medium, None)
     meta: dict[str, Any] = {"human_agent": True} if human_agent else {}
     subject: str | None = None
     if template:
         from supportctl.services.templates import render_template
 
-        rendered, rendered_meta = render_template(STATE.config(), template, store, tid, STATE.actor)
+        rendered, rendered_meta = render_template(cx.config(), template, store, tid, cx.actor)
         meta = {**meta, **rendered_meta}  # --human-agent holds for a template too
         subject = meta.pop("subject", None)
         if text is None and not yes and not meta.get("content_sid") \
-                and sys.stdin.isatty() and render.is_tty():
+                and cx.stdin.isatty() and render.is_tty():
             # The rendered template is the draft: read it, change it, or empty it to abort.
             text = _editor_text(store, tid, rendered)
         else:
             text = (text + "\n\n" if text else "") + rendered
     if text is None:
-        if not (sys.stdin.isatty() and render.is_tty()):
+        if not (cx.stdin.isatty() and render.is_tty()):
             raise UsageError("no text: pass -m TEXT, --file FILE, '-' for stdin, or --template NAME")
         text = _editor_text(store, tid, "")
     if not text.strip() and not meta.get("content_sid"):
@@ -251,34 +264,34 @@ def reply(
     if not meta.get("content_sid"):
         from supportctl.services.signature import sign, signature_for
 
-        text = sign(text, signature_for(STATE.config(), STATE.actor, entry), medium)
+        text = sign(text, signature_for(cx.config(), cx.actor, entry), medium)
     if not force:
-        _check_others(store, tid, opened)
+        _check_others(cx, store, tid, opened)
     if dry_run:
         for a in attach:
             if not a.is_file():
                 raise UsageError(f"cannot read attachment {a}")
         to, cc_list, _ = outbox.plan_reply(store, tid, medium=medium, account=entry, cc=cc,
                                            keep_cc=not no_cc, meta=meta,
-                                           own_addresses=own_addresses())
-        sys.stdout.write(render.dumps({"ticket_id": tid, "channel": medium, "account": entry["name"],
+                                           own_addresses=own_addresses(cx))
+        cx.stdout.write(render.dumps({"ticket_id": tid, "channel": medium, "account": entry["name"],
                                        "to": to[0].address, "cc": [c.address for c in cc_list],
                                        "subject": outbox.reply_subject(subject, t["subject"], tid)
                                        if medium == "email" else None,
                                        "text": text,
                                        "attachments": [str(a) for a in attach]}) + "\n")
         return
-    oid = outbox.queue_reply(store, tid, text=text, medium=medium, account=entry, actor=STATE.actor,
+    oid = outbox.queue_reply(store, tid, text=text, medium=medium, account=entry, actor=cx.actor,
                              cc=cc, attachments=attach, status=status, template=template or "",
-                             meta=meta, own_addresses=own_addresses(), keep_cc=not no_cc,
+                             meta=meta, own_addresses=own_addresses(cx), keep_cc=not no_cc,
                              subject=outbox.reply_subject(subject, t["subject"], tid))
     from supportctl.services import team
 
-    team.opened(store, tid, STATE.actor, now_iso())
-    send_now(store, oid, entry)
+    team.opened(store, tid, cx.actor, now_iso())
+    send_now(cx, store, oid, entry)
 
 
-def _check_others(store: Any, tid: int, opened: str) -> None:
+def _check_others(cx: Ctx, store: Any, tid: int, opened: str) -> None:
     """SPEC §13: a reply to a ticket another agent claimed or answered since
     this agent opened it asks first (exit 4 off a terminal)."""
     from supportctl.cli import render
@@ -286,11 +299,11 @@ def _check_others(store: Any, tid: int, opened: str) -> None:
     from supportctl.errors import ClaimedByOther
     from supportctl.services import team
 
-    found = team.others_work(store, tid, STATE.actor, opened, now_iso(), when=day_time)
+    found = team.others_work(store, tid, cx.actor, opened, now_iso(), when=day_time)
     if not found:
         return
     what = "; ".join(found)
-    if sys.stdin.isatty() and render.is_tty():
+    if cx.stdin.isatty() and render.is_tty():
         if typer.confirm(f"ticket {tid} was {what}, since you opened it. Send anyway?",
                          default=False, err=True):
             return
@@ -301,20 +314,20 @@ def _check_others(store: Any, tid: int, opened: str) -> None:
     )
 
 
-def _ticket_account(t: Any, medium: str) -> dict[str, Any]:
+def _ticket_account(cx: Ctx, t: Any, medium: str) -> dict[str, Any]:
     from supportctl.channels import media_of_type
 
-    for e in _entries():
+    for e in _entries(cx):
         if e["name"] == t["account"] and medium in media_of_type(e["type"]):
             return e
-    return account_for(medium, None)
+    return account_for(cx, medium, None)
 
 
-def _settings(name: str) -> Any:
+def _settings(cx: Ctx, name: str) -> Any:
     from supportctl.services.ingest import IngestSettings
 
-    cfg = STATE.config()
-    return IngestSettings(account=name, actor=STATE.actor, own_addresses=own_addresses(),
+    cfg = cx.config()
+    return IngestSettings(account=name, actor=cx.actor, own_addresses=own_addresses(cx),
                           reopen_window=cfg.reopen_window, config=cfg)
 
 
@@ -328,7 +341,7 @@ def _entry_since(entry: dict[str, Any], since: str | None) -> Any:
     return parse_since(str(value), utcnow())
 
 
-def run_sync(names: list[str], since: str | None, retry_quarantine: bool,
+def run_sync(cx: Ctx, names: list[str], since: str | None, retry_quarantine: bool,
              keep: dict[str, Any] | None = None,
              last_errors: dict[str, str | None] | None = None) -> int:
     """One pass over the entries; returns the exit code. With ``keep``
@@ -340,10 +353,10 @@ def run_sync(names: list[str], since: str | None, retry_quarantine: bool,
     from supportctl.cli import render
     from supportctl.services import sync as svc
 
-    cfg = STATE.config()
-    store = STATE.store()
+    cfg = cx.config()
+    store = cx.store()
     started = now_iso()
-    entries = _entries()
+    entries = _entries(cx)
     if names:
         known = {e["name"] for e in entries}
         for n in names:
@@ -353,14 +366,14 @@ def run_sync(names: list[str], since: str | None, retry_quarantine: bool,
         entries = [e for e in entries if e["name"] in names]
     if not entries:
         raise ConfigError(
-            f"no channels configured in {STATE.cfg_path()}: add one (see config.example.yaml), "
+            f"no channels configured in {cx.cfg_path()}: add one (see config.example.yaml), "
             "or try `supportctl demo`"
         )
     from supportctl.services.csat import ask_due_csat
 
     ask_due_csat(store, cfg, now_iso())  # sent below, by each entry's sync
     results = []
-    with render.progress(quiet=STATE.quiet) as shown:
+    with render.progress(quiet=cx.quiet) as shown:
         for entry in entries:
             try:
                 channel = (keep or {}).get(entry["name"]) or build_channel(entry)
@@ -368,7 +381,7 @@ def run_sync(names: list[str], since: str | None, retry_quarantine: bool,
                 results.append(svc.EntryResult(entry["name"], ok=False, error=str(exc)))
                 continue
             try:
-                settings = _settings(entry["name"])
+                settings = _settings(cx, entry["name"])
                 # New tickets may be acknowledged (decided as ingest stores them).
                 settings.entry, settings.acknowledge = entry, True
                 result = svc.sync_entry(store, channel, settings,
@@ -385,22 +398,22 @@ def run_sync(names: list[str], since: str | None, retry_quarantine: bool,
                     except Exception:
                         pass
         if retry_quarantine:
-            ok, left = svc.retry_quarantine(store, _settings, progress=shown)
-    if retry_quarantine and (not STATE.quiet or left):
+            ok, left = svc.retry_quarantine(store, lambda name: _settings(cx, name), progress=shown)
+    if retry_quarantine and (not cx.quiet or left):
         render.info(f"quarantine: {ok} recovered, {left} still quarantined")
     failed = [r for r in results if not r.ok]
     for r in results:
         if last_errors is not None and r.name in last_errors:
             before = last_errors[r.name]
-            if svc.changed(r, before) and not (STATE.quiet and r.ok and not r.quarantined):
+            if svc.changed(r, before) and not (cx.quiet and r.ok and not r.quarantined):
                 render.info(svc.describe(r) + ("; working again" if r.ok and before else ""))
-        elif not STATE.quiet or not r.ok or r.quarantined:
+        elif not cx.quiet or not r.ok or r.quarantined:
             render.info(svc.describe(r))
         if last_errors is not None:
             last_errors[r.name] = None if r.ok else r.error
-    housekeeping(store, {r.name: (None if r.ok else r.error) for r in results}, keep, started)
+    housekeeping(cx, store, {r.name: (None if r.ok else r.error) for r in results}, keep, started)
     if cfg.suggest.semantic:
-        embed_solved(store, cfg)
+        embed_solved(cx, store, cfg)
     if failed and len(failed) == len(results):
         return 1
     if failed:
@@ -412,7 +425,8 @@ class ChannelPool:
     """Channels for notifications, by entry name: the ones ``--watch``
     keeps open, else built on first use and closed by ``close``."""
 
-    def __init__(self, keep: dict[str, Any] | None = None) -> None:
+    def __init__(self, cx: Ctx, keep: dict[str, Any] | None = None) -> None:
+        self.cx = cx
         self.keep = keep or {}
         self.built: dict[str, Any] = {}
 
@@ -420,7 +434,7 @@ class ChannelPool:
         if name in self.keep:
             return self.keep[name]
         if name not in self.built:
-            self.built[name] = build_channel(STATE.config().channel(name))
+            self.built[name] = build_channel(self.cx.config().channel(name))
         return self.built[name]
 
     def close(self) -> None:
@@ -432,21 +446,21 @@ class ChannelPool:
         self.built.clear()
 
 
-def housekeeping(store: Any, synced: dict[str, str | None], keep: dict[str, Any] | None,
+def housekeeping(cx: Ctx, store: Any, synced: dict[str, str | None], keep: dict[str, Any] | None,
                  started: str) -> None:
     """Close, wake, recompute due times, notify (services.housekeeping)."""
     from supportctl.cli import render
     from supportctl.services import housekeeping as hk
 
-    pool = ChannelPool(keep)
+    pool = ChannelPool(cx, keep)
     try:
-        rep = hk.run(store, STATE.config(), now_iso(), actor=STATE.actor, channel_for=pool,
+        rep = hk.run(store, cx.config(), now_iso(), actor=cx.actor, channel_for=pool,
                      synced=synced, started=started)
     finally:
         pool.close()
     for problem in rep.problems:
         render.error(problem)
-    if STATE.quiet:
+    if cx.quiet:
         return
     done = [f"{n} {what}" for n, what in ((rep.closed, "closed"), (rep.woken, "woken"),
                                           (rep.notified, "notified")) if n]
@@ -455,7 +469,7 @@ def housekeeping(store: Any, synced: dict[str, str | None], keep: dict[str, Any]
         render.info("housekeeping: " + ", ".join(done))
 
 
-def embed_solved(store: Any, cfg: Any) -> None:
+def embed_solved(cx: Ctx, store: Any, cfg: Any) -> None:
     """With ``suggest: {semantic: true}``: embed what was solved or
     written since the last pass, so ``suggest`` has nothing to wait for.
     A failure here is reported and never fails the sync."""
@@ -467,17 +481,17 @@ def embed_solved(store: Any, cfg: Any) -> None:
         return
     index = semantic.SemanticIndex(store)
     try:
-        with render.progress(quiet=STATE.quiet) as shown:
+        with render.progress(quiet=cx.quiet) as shown:
             done = index.update(kb.load(cfg.kb.folder(cfg), strict=False), progress=shown)
     except Exception as exc:  # the model or the store: the sync itself is done
         render.error(f"semantic index not updated: {exc}; `supportctl db embed` retries")
         return
-    if (done.tickets or done.articles) and not STATE.quiet:
+    if (done.tickets or done.articles) and not cx.quiet:
         render.info(f"semantic index: {done.tickets} tickets, {done.articles} articles embedded")
 
 
 @app.command()
-def sync(
+def sync(ctx: typer.Context,
     accounts: list[str] = typer.Argument(None, metavar="[ACCOUNT…]"),
     watch: bool = typer.Option(False, "--watch", help="Keep running (IMAP IDLE, polling others)."),
     since: str | None = typer.Option(None, "--since", help="How far back a first sync reaches (30d, a date)."),
@@ -488,21 +502,22 @@ def sync(
                                    help="With --watch: seconds between polls."),
 ) -> None:
     """Pull every (or the named) configured channel into the store."""
+    cx = obj(ctx)
     from supportctl.services.sync import sync_lock
 
-    setup_logging()
+    setup_logging(cx)
     # Config errors before taking the lock; a configured first sync makes the store.
-    store = STATE.store(create=STATE.config().path is not None)
+    store = cx.store(create=cx.config().path is not None)
     keep: dict[str, Any] | None = {} if watch else None
     try:
         with sync_lock(store, wait):
             store.remove_stale_temp_files()  # of a run killed mid-write
             last_errors: dict[str, str | None] = {}
-            code = run_sync(accounts or [], since, retry_quarantine, keep, last_errors)
+            code = run_sync(cx, accounts or [], since, retry_quarantine, keep, last_errors)
             while watch:
-                _wait_any(interval, keep or {})
+                _wait_any(cx, interval, keep or {})
                 # After the first pass, only what changed (a quiet interval prints nothing).
-                code = run_sync(accounts or [], None, False, keep, last_errors)
+                code = run_sync(cx, accounts or [], None, False, keep, last_errors)
     finally:
         for channel in (keep or {}).values():
             try:
@@ -512,9 +527,9 @@ def sync(
     raise typer.Exit(code)
 
 
-def _wait_any(interval: float, keep: dict[str, Any]) -> None:
+def _wait_any(cx: Ctx, interval: float, keep: dict[str, Any]) -> None:
     """Until an IMAP folder reports news (IDLE) or ``interval`` passes."""
-    imap = [keep[e["name"]] for e in _entries() if e["type"] == "imap" and e["name"] in keep]
+    imap = [keep[e["name"]] for e in _entries(cx) if e["type"] == "imap" and e["name"] in keep]
     if not imap:
         time.sleep(interval)
         return
@@ -532,24 +547,26 @@ app.add_typer(outbox_app, name="outbox")
 def outbox_root(ctx: typer.Context,
                 all_: bool = typer.Option(False, "--all", help="Include sent entries."),
                 fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
+    cx = obj(ctx)
     if ctx.invoked_subcommand is None:
-        _outbox_list(all_, fmt)
+        _outbox_list(cx, all_, fmt)
 
 
 @outbox_app.command("list")
-def outbox_list(all_: bool = typer.Option(False, "--all", help="Include sent entries."),
+def outbox_list(ctx: typer.Context, all_: bool = typer.Option(False, "--all", help="Include sent entries."),
                 fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
     """Outbox entries (default: queued, failed, unknown)."""
-    _outbox_list(all_, fmt)
+    cx = obj(ctx)
+    _outbox_list(cx, all_, fmt)
 
 
-def _outbox_list(all_: bool, fmt: str | None) -> None:
+def _outbox_list(cx: Ctx, all_: bool, fmt: str | None) -> None:
     from supportctl.cli import render
     from supportctl.cli.tickets import _fmt
     from supportctl.safe import one_line
     from supportctl.services.outbox import outbox_json
 
-    rows = outbox_json(STATE.store(), None if all_ else ["queued", "failed", "unknown"])
+    rows = outbox_json(cx.store(), None if all_ else ["queued", "failed", "unknown"])
     if not render.machine(rows, _fmt(fmt), ["id", "ticket_id", "channel", "account", "state",
                                             "error", "attempts", "created_at", "text",
                                             "next_attempt_at"]):
@@ -582,11 +599,12 @@ def _next_retry(entry: dict[str, Any], now: str) -> str:
 
 
 @outbox_app.command("retry")
-def outbox_retry(entry_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)) -> None:
+def outbox_retry(ctx: typer.Context, entry_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)) -> None:
     """Send an entry again (also one whose outcome is unknown: you decide)."""
+    cx = obj(ctx)
     from supportctl.services import outbox
 
-    store = STATE.store()
+    store = cx.store()
     from supportctl.store.outbox import route
 
     row = route(store, entry_id)
@@ -594,24 +612,25 @@ def outbox_retry(entry_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)) 
         from supportctl.errors import NotFound
 
         raise NotFound(f"no outbox entry {entry_id}: see `supportctl outbox`")
-    entry = next((e for e in _entries() if e["name"] == row["account"]), None)
+    entry = next((e for e in _entries(cx) if e["name"] == row["account"]), None)
     if entry is None:
         raise ConfigError(f"outbox entry {entry_id} belongs to {row['account']!r}, "
                           "which is not configured any more")
     channel = build_channel(entry)
     try:
-        state = outbox.retry_entry(store, entry_id, channel, STATE.actor)
+        state = outbox.retry_entry(store, entry_id, channel, cx.actor)
     finally:
         channel.close()
-    _report_send(store, entry_id, state)
+    _report_send(cx, store, entry_id, state)
 
 
 @outbox_app.command("cancel")
-def outbox_cancel(entry_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)) -> None:
+def outbox_cancel(ctx: typer.Context, entry_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)) -> None:
     """Give up on an entry (the message stays on the ticket, marked failed)."""
+    cx = obj(ctx)
     from supportctl.services import outbox
 
-    outbox.cancel_entry(STATE.store(), entry_id, STATE.actor)
+    outbox.cancel_entry(cx.store(), entry_id, cx.actor)
 
 
 q_app = typer.Typer(help="Messages that could not be ingested, kept raw.", invoke_without_command=True)
@@ -620,42 +639,44 @@ app.add_typer(q_app, name="quarantine")
 
 @q_app.callback()
 def q_root(ctx: typer.Context, fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
+    cx = obj(ctx)
     if ctx.invoked_subcommand is None:
-        _q_list(fmt)
+        _q_list(cx, fmt)
 
 
 @q_app.command("list")
-def q_list(fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
+def q_list(ctx: typer.Context, fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
     """Quarantined messages with their reason."""
-    _q_list(fmt)
+    cx = obj(ctx)
+    _q_list(cx, fmt)
 
 
-def _q_rows() -> list[dict[str, Any]]:
+def _q_rows(cx: Ctx) -> list[dict[str, Any]]:
     from supportctl.store import quarantine
 
     return [
         {"id": r["id"], "account": r["account"], "source_ref": r["source_ref"], "reason": r["reason"],
          "size": r["size"], "created_at": r["created_at"], "retried_at": r["retried_at"],
          "resolved_at": r["resolved_at"], "channel": r["medium"]}
-        for r in quarantine.entries(STATE.store())
+        for r in quarantine.entries(cx.store())
     ]
 
 
-def _q_list(fmt: str | None) -> None:
+def _q_list(cx: Ctx, fmt: str | None) -> None:
     from supportctl.cli import render
     from supportctl.safe import one_line
 
-    rows = _q_rows()
+    rows = _q_rows(cx)
     if not render.machine(rows, fmt, ["id", "channel", "account", "source_ref", "reason", "size",
                                       "created_at", "resolved_at"]):
         render.plain([r["id"], "recovered" if r["resolved_at"] else "held", r["account"],
                       r["source_ref"], r["size"], one_line(r["reason"], 100)] for r in rows)
 
 
-def _q_raw(entry_id: int) -> bytes:
+def _q_raw(cx: Ctx, entry_id: int) -> bytes:
     from supportctl.store import quarantine
 
-    raw = quarantine.raw(STATE.store(), entry_id)
+    raw = quarantine.raw(cx.store(), entry_id)
     if raw is None:
         from supportctl.errors import NotFound
 
@@ -664,26 +685,33 @@ def _q_raw(entry_id: int) -> bytes:
 
 
 @q_app.command("show")
-def q_show(entry_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)) -> None:
+def q_show(ctx: typer.Context, entry_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)) -> None:
     """The raw message, made safe for the terminal."""
+    cx = obj(ctx)
     from supportctl.safe import clean
 
-    sys.stdout.write(clean(_q_raw(entry_id).decode("utf-8", "replace")) + "\n")
+    cx.stdout.write(clean(_q_raw(cx, entry_id).decode("utf-8", "replace")) + "\n")
 
 
 @q_app.command("export")
-def q_export(entry_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)) -> None:
+def q_export(ctx: typer.Context, entry_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)) -> None:
     """The raw bytes, exactly as fetched, to stdout."""
-    sys.stdout.flush()
-    sys.stdout.buffer.write(_q_raw(entry_id))
+    cx = obj(ctx)
+    out = cx.stdout
+    out.flush()
+    binary = getattr(out, "buffer", None)  # a text-only stream (a StringIO) has none
+    if binary is None:
+        raise UsageError("quarantine export writes raw bytes: this stdout takes only text")
+    binary.write(_q_raw(cx, entry_id))
 
 
 @q_app.command("retry")
-def q_retry() -> None:
+def q_retry(ctx: typer.Context) -> None:
     """Try to ingest every quarantined message again."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.services import sync as svc
 
-    with render.progress(quiet=STATE.quiet) as shown:
-        ok, left = svc.retry_quarantine(STATE.store(), _settings, progress=shown)
+    with render.progress(quiet=cx.quiet) as shown:
+        ok, left = svc.retry_quarantine(cx.store(), lambda name: _settings(cx, name), progress=shown)
     render.info(f"quarantine: {ok} recovered, {left} still quarantined")

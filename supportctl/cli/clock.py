@@ -15,36 +15,42 @@ typer's pydantic, so resolving a zone adds no import.
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
 
 from supportctl.values import parse_iso, utcnow
 
-#: The display zone, resolved once per process; ``None`` inside means the
-#: system's zone (``datetime.astimezone()`` reads it per time, DST included).
-_ZONE: list[tzinfo | None] = []
+if TYPE_CHECKING:
+    from supportctl.cli.app import Ctx
 
 
 def zone() -> tzinfo | None:
-    """The zone times are shown in; ``None``: the system's."""
-    if not _ZONE:
-        _ZONE.append(_resolve())
-    return _ZONE[0]
+    """The zone times are shown in; ``None``: the system's. Resolved once
+    per invocation and kept on its context (never at module level: two
+    runs in one process may have different configs)."""
+    from supportctl.cli.app import current
+
+    cx = current()
+    if not cx._zone:
+        cx._zone.append(_resolve(cx))
+    return cx._zone[0]  # type: ignore[no-any-return]
 
 
 def use_zone(name: str | None) -> None:
-    """Show times in ``name`` (an IANA zone), or the system's with None."""
-    _ZONE.clear()
-    _ZONE.append(_zone_named(name))
+    """Show times in ``name`` (an IANA zone), or the system's with None,
+    for the rest of this invocation."""
+    from supportctl.cli.app import current
+
+    cx = current()
+    cx._zone[:] = [_zone_named(name)]
 
 
-def _resolve() -> tzinfo | None:
-    from supportctl.cli.app import STATE
-
-    if STATE._cfg_loaded and STATE._config is not None:
-        name = getattr(STATE._config, "timezone", None)
+def _resolve(cx: Ctx) -> tzinfo | None:
+    if cx._cfg_loaded and cx._config is not None:
+        name = getattr(cx._config, "timezone", None)
     else:
         from supportctl.paths import timezone_fast
 
-        name = timezone_fast(STATE.cfg_path())
+        name = timezone_fast(cx.cfg_path())
     return _zone_named(name)
 
 

@@ -2,36 +2,35 @@
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
-from supportctl.cli.app import ID_RANGE, STATE, app, now_iso
+from supportctl.cli.app import ID_RANGE, Ctx, app, now_iso, obj
 from supportctl.errors import NotFound
 
 contact_app = typer.Typer(help="Contacts and their identities.", no_args_is_help=True)
 app.add_typer(contact_app, name="contact")
 
 
-def _contacts(query: str | None = None) -> list[dict[str, object]]:
+def _contacts(cx: Ctx, query: str | None = None) -> list[dict[str, object]]:
     from supportctl.store.contacts import listed
     from supportctl.store.read import contact_json
 
-    store = STATE.store()
+    store = cx.store()
     ids = listed(store, query)
     return [c for c in (contact_json(store, i) for i in ids) if c]
 
 
 @contact_app.command("list")
-def contact_list(
+def contact_list(ctx: typer.Context,
     query: str | None = typer.Argument(None, help="Part of a name or address."),
     fmt: str | None = typer.Option(None, "--format", "-f"),
 ) -> None:
     """Contacts with their identities and ticket counts."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.safe import one_line
 
-    rows = _contacts(query)
+    rows = _contacts(cx, query)
     if not render.machine(rows, fmt, ["id", "name", "ticket_count"]):  # type: ignore[arg-type]
         for c in rows:
             ids = ", ".join(f"{i['channel']}:{i['address']}" for i in c["identities"])  # type: ignore[attr-defined]
@@ -40,14 +39,15 @@ def contact_list(
 
 
 @contact_app.command("show")
-def contact_show(contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE),
+def contact_show(ctx: typer.Context, contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE),
                  fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
     """A contact, its identities and every ticket across channels."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.services.contacts import resolve
     from supportctl.store.read import TicketFilter, contact_json, ticket_ids, tickets_json
 
-    store = STATE.store()
+    store = cx.store()
     c = contact_json(store, resolve(store, contact_id))
     if c is None:
         raise NotFound(f"no contact {contact_id}: see `supportctl contact list`")
@@ -56,7 +56,7 @@ def contact_show(contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)
                                                            include_snoozed=True), now), now)
     if fmt == "json":
         c["tickets"] = ts
-        sys.stdout.write(render.dumps(c) + "\n")
+        cx.stdout.write(render.dumps(c) + "\n")
         return
     from supportctl.safe import one_line
 
@@ -72,34 +72,37 @@ def contact_show(contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)
 
 
 @contact_app.command("link")
-def contact_link(contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE),
+def contact_link(ctx: typer.Context, contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE),
                  address: str = typer.Argument(..., metavar="ADDRESS"),
                  channel: str | None = typer.Option(None, "--channel", help="Medium (guessed if omitted).")) -> None:
     """Give a contact another identity (merging with its owner if it has one)."""
+    cx = obj(ctx)
     from supportctl.services import contacts
 
     medium = channel or contacts.guess_medium(address, "telegram")
-    contacts.link(STATE.store(), contact_id, medium, address, STATE.actor, now_iso())
+    contacts.link(cx.store(), contact_id, medium, address, cx.actor, now_iso())
 
 
 @contact_app.command("merge")
-def contact_merge(from_id: int = typer.Argument(..., metavar="FROM_ID", **ID_RANGE),
+def contact_merge(ctx: typer.Context, from_id: int = typer.Argument(..., metavar="FROM_ID", **ID_RANGE),
                   into_id: int = typer.Argument(..., metavar="INTO_ID", **ID_RANGE),
                   yes: bool = typer.Option(False, "--yes", "-y")) -> None:
     """Make two contacts one person: identities and tickets move to INTO."""
+    cx = obj(ctx)
     from supportctl.cli.tickets import _confirm
     from supportctl.services import contacts
 
-    store = STATE.store()
+    store = cx.store()
     contacts.require(store, from_id)
     contacts.require(store, into_id)
-    _confirm(f"merge contact {from_id} into {into_id}", yes)
-    contacts.merge(store, from_id, into_id, STATE.actor, now_iso())
+    _confirm(cx, f"merge contact {from_id} into {into_id}", yes)
+    contacts.merge(store, from_id, into_id, cx.actor, now_iso())
 
 
 @contact_app.command("export")
-def contact_export(contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)) -> None:
+def contact_export(ctx: typer.Context, contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE)) -> None:
     """Everything stored about a person, as JSON (a subject access request)."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.store.read import (
         TicketFilter,
@@ -109,7 +112,7 @@ def contact_export(contact_id: int = typer.Argument(..., metavar="ID", **ID_RANG
         tickets_json,
     )
 
-    store = STATE.store()
+    store = cx.store()
     c = contact_json(store, contact_id)
     if c is None:
         raise NotFound(f"no contact {contact_id}: see `supportctl contact list`")
@@ -120,32 +123,34 @@ def contact_export(contact_id: int = typer.Argument(..., metavar="ID", **ID_RANG
     for t in ts:
         t["messages"] = messages_json(store, t["id"])
     c["tickets"] = ts
-    sys.stdout.write(render.dumps(c) + "\n")
+    cx.stdout.write(render.dumps(c) + "\n")
 
 
 @contact_app.command("forget")
-def contact_forget(contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE),
+def contact_forget(ctx: typer.Context, contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE),
                    yes: bool = typer.Option(False, "--yes", "-y")) -> None:
     """Erase a person's data for good (GDPR), keeping anonymous counts."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.cli.tickets import _confirm
     from supportctl.services import contacts
 
-    store = STATE.store()
+    store = cx.store()
     contacts.require(store, contact_id)
-    _confirm(f"erase everything about contact {contact_id} for good", yes)
-    n = contacts.forget(store, contact_id, STATE.actor, now_iso())
+    _confirm(cx, f"erase everything about contact {contact_id} for good", yes)
+    n = contacts.forget(store, contact_id, cx.actor, now_iso())
     render.info(f"forgot contact {contact_id}: {n['messages']} messages in {n['tickets']} tickets erased")
 
 
 @contact_app.command("opt-out")
-def contact_opt_out(contact_id: int = typer.Argument(..., metavar="ID")) -> None:
+def contact_opt_out(ctx: typer.Context, contact_id: int = typer.Argument(..., metavar="ID")) -> None:
     """Never ask this contact for satisfaction ratings (as replying STOP does)."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.services import contacts, csat
 
-    store = STATE.store()
+    store = cx.store()
     cid = contacts.resolve(store, contacts.require(store, contact_id))
-    changed = csat.opt_out(store, cid, STATE.actor, now_iso(), reason="contact opt-out")
-    if not STATE.quiet:
+    changed = csat.opt_out(store, cid, cx.actor, now_iso(), reason="contact opt-out")
+    if not cx.quiet:
         render.info(f"contact {cid} opted out" if changed else f"contact {cid} had already opted out")

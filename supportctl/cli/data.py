@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import typer
 
-from supportctl.cli.app import STATE, app, now_iso
+from supportctl.cli.app import app, now_iso, obj
 from supportctl.errors import UsageError
 
 
 @app.command()
-def export(
+def export(ctx: typer.Context,
     fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl|json|csv"),
     messages: bool = typer.Option(False, "--messages", help="Include messages, notes and events."),
     raw: bool = typer.Option(False, "--raw", help="Include original payloads (base64)."),
@@ -28,6 +27,7 @@ def export(
     since: str | None = typer.Option(None, "--since"),
 ) -> None:
     """Stream tickets of every status (snoozed and merged too), constant memory."""
+    cx = obj(ctx)
     from supportctl.cli.tickets import _check_statuses, _time_arg
     from supportctl.services.transfer import export as run
     from supportctl.store.read import TicketFilter
@@ -40,9 +40,9 @@ def export(
                      include_snoozed=True, include_merged=True, sort="id")
     if files and not messages:
         raise UsageError("--attachments needs --messages: attachments belong to messages")
-    records = run(STATE.store(), f, now_iso(), messages=messages, raw=raw, files=files)
+    records = run(cx.store(), f, now_iso(), messages=messages, raw=raw, files=files)
     if output is None:
-        _export_to(sys.stdout, fmt, records)
+        _export_to(cx.stdout, fmt, records)
         return
     import os
 
@@ -59,7 +59,7 @@ def export(
     from supportctl.services.progress import counted
 
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh, render.progress(quiet=STATE.quiet) as shown:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh, render.progress(quiet=cx.quiet) as shown:
             shown.start("export", f"export {output.name}", None)
             _export_to(fh, fmt, counted(records, shown, "export"))
             shown.finish("export")
@@ -91,29 +91,30 @@ def _export_to(out: IO[str], fmt: str, records: Iterator[dict[str, Any]]) -> Non
 
 
 @app.command("import")
-def import_cmd(
+def import_cmd(ctx: typer.Context,
     file: str = typer.Argument(..., metavar="FILE", help="A file, a Maildir, or '-' for stdin."),
     fmt: str | None = typer.Option(None, "--format", "-f", help="jsonl|mbox|maildir|eml"),
 ) -> None:
     """Bring in an export, an mbox, a Maildir or .eml files."""
+    cx = obj(ctx)
     from supportctl.cli import render
 
     path = Path(file)
     if fmt is None:
         fmt = _guess_format(path)
-    store = STATE.store(create=True)
+    store = cx.store(create=True)
     if fmt == "jsonl":
         from supportctl.services.transfer import import_jsonl, import_jsonl_file
 
         if file == "-":
-            counts = import_jsonl(store, sys.stdin)
+            counts = import_jsonl(store, cx.stdin)
         else:
             try:
-                with render.progress(quiet=STATE.quiet) as shown:
+                with render.progress(quiet=cx.quiet) as shown:
                     counts = import_jsonl_file(store, path, shown)
             except FileNotFoundError:
                 raise UsageError(f"no such file {path}") from None
-        if not STATE.quiet:
+        if not cx.quiet:
             render.info(f"imported {counts['tickets']} tickets, {counts['messages']} messages, "
                         f"{counts['contacts']} contacts, {counts['files']} attachment files; "
                         f"{counts['skipped']} already present")
@@ -126,12 +127,12 @@ def import_cmd(
     from supportctl.services.ingest import IngestSettings
     from supportctl.services.mailimport import import_mail
 
-    cfg = STATE.config()
-    settings = IngestSettings(account="import", actor=STATE.actor, own_addresses=own_addresses(),
+    cfg = cx.config()
+    settings = IngestSettings(account="import", actor=cx.actor, own_addresses=own_addresses(cx),
                               reopen_window=cfg.reopen_window, config=cfg, history=True)
-    with render.progress(quiet=STATE.quiet) as shown:
+    with render.progress(quiet=cx.quiet) as shown:
         s = import_mail(store, path, fmt, settings, progress=shown)
-    if not STATE.quiet or s.quarantined:
+    if not cx.quiet or s.quarantined:
         render.info(f"imported {s.stored} messages into {s.tickets_created} new tickets; "
                     f"{s.duplicates} duplicates skipped; {s.quarantined} quarantined")
 
@@ -154,11 +155,12 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("info")
-def db_info(fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
+def db_info(ctx: typer.Context, fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
     """Where the store is, its schema and its size."""
+    cx = obj(ctx)
     from supportctl.cli import render
 
-    store = STATE.store()
+    store = cx.store()
     info = {
         "path": str(store.path),
         "files_dir": str(store.files_dir),
@@ -169,39 +171,41 @@ def db_info(fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
 
     info.update(counts(store))
     if fmt == "json":
-        sys.stdout.write(render.dumps(info) + "\n")
+        cx.stdout.write(render.dumps(info) + "\n")
     else:
         render.plain(info.items())
 
 
 @db_app.command("migrate")
-def db_migrate() -> None:
+def db_migrate(ctx: typer.Context) -> None:
     """Apply pending schema migrations (opening the store does it too)."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.store.db import Store
 
-    store = Store(STATE.db_path(), create=False, migrate=False)
-    STATE._store = store
+    store = Store(cx.db_path(), create=False, migrate=False)
+    cx._store = store
     done = store.migrate()
     render.info(f"applied {', '.join(done)}" if done else "schema is up to date")
 
 
 @db_app.command("embed")
-def db_embed(rebuild: bool = typer.Option(False, "--rebuild",
+def db_embed(ctx: typer.Context, rebuild: bool = typer.Option(False, "--rebuild",
                                           help="Forget every vector and embed all again.")) -> None:
     """Embed solved tickets and articles for semantic suggestions (what is new or changed)."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.errors import UsageError
     from supportctl.services import kb, semantic
 
     if not semantic.available():
         raise UsageError(semantic.INSTALL_HINT.split(";")[0])
-    cfg = STATE.config()
-    store = STATE.store(create=False)
+    cfg = cx.config()
+    store = cx.store(create=False)
     index = semantic.SemanticIndex(store)
     if rebuild:
         index.rebuild()
-    with render.progress(quiet=STATE.quiet) as shown:
+    with render.progress(quiet=cx.quiet) as shown:
         done = index.update(kb.load(cfg.kb.folder(cfg), strict=False), progress=shown)
     from supportctl.store import embeddings
 
@@ -212,12 +216,13 @@ def db_embed(rebuild: bool = typer.Option(False, "--rebuild",
 
 
 @db_app.command("backup")
-def db_backup(target: Path = typer.Argument(..., metavar="PATH")) -> None:
+def db_backup(ctx: typer.Context, target: Path = typer.Argument(..., metavar="PATH")) -> None:
     """A consistent copy of the store and its attachment files, safe while others use it."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.store.db import files_dir_for
 
-    store = STATE.store()
+    store = cx.store()
     done = store.backup(target)
     render.info(f"backed up {store.path} to {target} and {done['files']} attachment files "
                 f"({done['bytes']} bytes) to {files_dir_for(target)}; "
@@ -230,18 +235,20 @@ def db_backup(target: Path = typer.Argument(..., metavar="PATH")) -> None:
 
 
 @db_app.command("vacuum")
-def db_vacuum() -> None:
+def db_vacuum(ctx: typer.Context) -> None:
     """Reclaim space and optimise the full-text index."""
+    cx = obj(ctx)
     from supportctl.store.upkeep import vacuum
 
-    vacuum(STATE.store())
+    vacuum(cx.store())
 
 
 @app.command()
-def demo(
+def demo(ctx: typer.Context,
     keep: bool = typer.Option(False, "--keep", help="Print where the demo store is and keep it."),
 ) -> None:
     """Fill a throwaway store with sample messages of every channel and show the inbox."""
+    cx = obj(ctx)
     import shutil
     import tempfile
 
@@ -250,12 +257,12 @@ def demo(
     from supportctl.store.read import TicketFilter, ticket_ids, tickets_json
 
     tmp = None
-    if not STATE.db:
+    if not cx.db:
         tmp = tempfile.mkdtemp(prefix="supportctl-demo-")
-        STATE.db = str(Path(tmp) / "demo.db")
-    store = STATE.store(create=True)
+        cx.db = str(Path(tmp) / "demo.db")
+    store = cx.store(create=True)
     try:
-        counts = load_demo(store, STATE.actor)
+        counts = load_demo(store, cx.actor)
         now = now_iso()
         records = tickets_json(store, ticket_ids(store, TicketFilter(), now), now)
         render.tickets(records, None)
@@ -269,5 +276,5 @@ def demo(
     finally:
         if tmp and not keep:
             store.close()
-            STATE._store = None
+            cx._store = None
             shutil.rmtree(tmp, ignore_errors=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from supportctl.cli.app import STATE, app, now_iso
+from supportctl.cli.app import app, now_iso, obj
 
 notify_app = typer.Typer(help="Notifications to agents and the owner (SPEC §10).",
                          no_args_is_help=True)
@@ -12,17 +12,18 @@ app.add_typer(notify_app, name="notify")
 
 
 @notify_app.command("test")
-def notify_test(name: str = typer.Argument(..., metavar="NAME")) -> None:
+def notify_test(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME")) -> None:
     """Send a test message through the notify entry NAME."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.cli.channels import ChannelPool, setup_logging
     from supportctl.services import notify
 
-    setup_logging()
-    pool = ChannelPool()
+    setup_logging(cx)
+    pool = ChannelPool(cx)
     try:
-        entry = notify.send_test(STATE.config(required=True), name, pool, now_iso())
+        entry = notify.send_test(cx.config(required=True), name, pool, now_iso())
     finally:
         pool.close()
-    if not STATE.quiet:
+    if not cx.quiet:
         render.info(f"sent a test notification to {entry.to} via {entry.via}")

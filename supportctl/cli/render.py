@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
@@ -25,8 +24,22 @@ from supportctl.safe import clean, one_line
 FORMATS = ("table", "json", "jsonl", "csv", "ids")
 
 
+def _stdout() -> IO[str]:
+    """The running invocation's stdout (``app.Ctx``); helpers here take
+    ``out`` to write elsewhere."""
+    from supportctl.cli.app import current
+
+    return current().stdout
+
+
+def _stderr() -> IO[str]:
+    from supportctl.cli.app import current
+
+    return current().stderr
+
+
 def is_tty(stream: IO[str] | None = None) -> bool:
-    stream = stream or sys.stdout
+    stream = stream or _stdout()
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
@@ -41,7 +54,7 @@ def console(stderr: bool = False) -> Any:
     from rich.console import Console
 
     return Console(
-        stderr=stderr, highlight=False, emoji=False, markup=False,
+        file=_stderr() if stderr else _stdout(), stderr=stderr, highlight=False, emoji=False, markup=False,
         no_color=not color_ok(), soft_wrap=False,
     )
 
@@ -54,7 +67,7 @@ def write_json(records: list[dict[str, Any]], out: IO[str] | None = None) -> Non
     """One JSON array, a record a line (as ``show`` prints its one): the C
     encoder writes each, where ``indent`` would mean the pure-Python one
     (4 ms of `list`'s start-up for 50 tickets)."""
-    out = out or sys.stdout
+    out = out or _stdout()
     if not records:
         out.write("[]\n")
         return
@@ -64,7 +77,7 @@ def write_json(records: list[dict[str, Any]], out: IO[str] | None = None) -> Non
 
 
 def write_jsonl(records: Iterable[dict[str, Any]], out: IO[str] | None = None) -> None:
-    out = out or sys.stdout
+    out = out or _stdout()
     for r in records:
         out.write(dumps(r))
         out.write("\n")
@@ -87,18 +100,18 @@ def cell(value: Any, limit: int = 0) -> str:
 
 def plain(rows: Iterable[Iterable[Any]], out: IO[str] | None = None) -> None:
     """Tab-separated lines for people and ``cut``; every cell sanitised."""
-    out = out or sys.stdout
+    out = out or _stdout()
     for r in rows:
         out.write("\t".join(cell(v) for v in r) + "\n")
 
 
 def line(text: str, out: IO[str] | None = None) -> None:
     """One line of text for people, indentation kept, sanitised."""
-    (out or sys.stdout).write(clean(text).replace("\n", " ") + "\n")
+    (out or _stdout()).write(clean(text).replace("\n", " ") + "\n")
 
 
 def write_csv(records: list[dict[str, Any]], columns: list[str], out: IO[str] | None = None) -> None:
-    out = out or sys.stdout
+    out = out or _stdout()
     import csv
 
     w = csv.writer(out, lineterminator="\n")
@@ -108,7 +121,7 @@ def write_csv(records: list[dict[str, Any]], columns: list[str], out: IO[str] | 
 
 
 def write_ids(records: Iterable[dict[str, Any]], out: IO[str] | None = None) -> None:
-    out = out or sys.stdout
+    out = out or _stdout()
     for r in records:
         out.write(f"{r['id']}\n")
 
@@ -253,7 +266,7 @@ def tickets(records: list[dict[str, Any]], fmt: str | None, *, extra: dict[int, 
     else:
         cols = TICKET_COLUMNS + (["snippet"] if extra else [])
         plain([r[c] for c in cols] for r in rows)
-    if more > 0 and is_tty() and is_tty(sys.stderr):
+    if more > 0 and is_tty() and is_tty(_stderr()):
         info(f"… {more} more: use --limit or filters")
 
 
@@ -473,7 +486,7 @@ def show(ticket: dict[str, Any], *, tag_names: dict[str, str] | None = None) -> 
         for text, style in lines:
             con.print(Text(text, style=style), overflow="fold")
     else:
-        out = sys.stdout
+        out = _stdout()
         for text, _ in lines:
             out.write(text + "\n")
 
@@ -545,12 +558,12 @@ def event_text(e: dict[str, Any], tag_names: dict[str, str] | None = None) -> st
     return f"{a}" + (f" ({rest})" if rest else "")
 
 
-def error(message: str) -> None:
-    sys.stderr.write("error: " + one_line(message) + "\n")
+def error(message: str, err: IO[str] | None = None) -> None:
+    (err or _stderr()).write("error: " + one_line(message) + "\n")
 
 
-def info(message: str) -> None:
-    sys.stderr.write(one_line(message) + "\n")
+def info(message: str, err: IO[str] | None = None) -> None:
+    (err or _stderr()).write(one_line(message) + "\n")
 
 
 class _RichProgress:
@@ -604,7 +617,7 @@ def progress(*, quiet: bool = False) -> Iterator[Any]:
     rich.progress loads only here, never for ``list`` or ``show``."""
     from supportctl.services.progress import NO_PROGRESS
 
-    if quiet or not is_tty(sys.stderr) or os.environ.get("TERM") == "dumb":
+    if quiet or not is_tty(_stderr()) or os.environ.get("TERM") == "dumb":
         yield NO_PROGRESS
         return
     shown = _RichProgress()

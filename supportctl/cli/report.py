@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from supportctl.cli.app import STATE, app, now_iso
+from supportctl.cli.app import Ctx, app, now_iso, obj
 from supportctl.errors import UsageError
 
 #: The flat columns of ``--format csv`` and of plain output: numbers, hours.
@@ -52,14 +52,14 @@ def flat(g: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _tags_as_typed(result: Any, by: str | None) -> None:
+def _tags_as_typed(cx: Ctx, result: Any, by: str | None) -> None:
     from supportctl.store.read import tag_display_names
 
     groups = [result.overall, *result.groups]
     keys = {t["name"] for g in groups for t in g.get("trending_tags") or []}
     if by == "tag":
         keys |= {g["group"] for g in result.groups}
-    names = tag_display_names(STATE.store(), keys)
+    names = tag_display_names(cx.store(), keys)
     for g in groups:
         for t in g.get("trending_tags") or []:
             t["name"] = names.get(t["name"], t["name"])
@@ -69,7 +69,7 @@ def _tags_as_typed(result: Any, by: str | None) -> None:
 
 
 @app.command()
-def report(
+def report(ctx: typer.Context,
     since: str = typer.Option("30d", "--since", help="Tickets created since (30d, a date)."),
     until: str | None = typer.Option(None, "--until", help="…and before (default: now)."),
     by: str | None = typer.Option(None, "--by", help="channel|tag|assignee|day|week"),
@@ -84,6 +84,7 @@ def report(
     bounce (delivery reports), and automatic answers or delivery reports on
     a customer's ticket, are not counted. --format csv gives plain numbers:
     hours as hours, rates and shares as fractions 0-1."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.cli.tickets import _time_arg
     from supportctl.services.report import report as run
@@ -91,15 +92,15 @@ def report(
     if fmt not in (None, "table", "json", "jsonl", "csv"):
         raise UsageError(f"unknown report --format {fmt!r}: use table, json, jsonl or csv")
     now = now_iso()
-    config = STATE.config()
-    result = run(STATE.store(), _time_arg(since) or "", _time_arg(until) or now, now, by, config)
+    config = cx.config()
+    result = run(cx.store(), _time_arg(since) or "", _time_arg(until) or now, now, by, config)
     if html or fmt in (None, "table"):  # for people: tags as first typed (JSON, CSV: the key)
-        _tags_as_typed(result, by)
+        _tags_as_typed(cx, result, by)
     if html:
         from supportctl.cli.report_html import write_page
 
         write_page(html, result)
-        if not STATE.quiet:
+        if not cx.quiet:
             render.info(f"wrote {html}")
         return
     rows = result.groups

@@ -2,35 +2,35 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import typer
 
-from supportctl.cli.app import STATE, app
+from supportctl.cli.app import app, obj
 
 
 @app.command()
-def serve(
+def serve(ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (keep loopback "
                              "behind a reverse proxy)."),
     port: int = typer.Option(8025, "--port", min=0, max=65535, help="Port to listen on."),
 ) -> None:
     """Serve the contact form (/form) and the Twilio, Telegram and Meta webhooks (/hooks/…)."""
+    cx = obj(ctx)
     from supportctl.cli.channels import _settings, build_channel
     from supportctl.config import resolve_secrets, resolve_serve_secrets
     from supportctl.errors import UsageError
     from supportctl.serve.app import ServeApp
     from supportctl.serve.server import make_server
 
-    cfg = STATE.config(required=True)
+    cfg = cx.config(required=True)
     serve_cfg = resolve_serve_secrets(cfg.serve)
-    store = STATE.store(create=True)
+    store = cx.store(create=True)
     # Durable before the 2xx: each commit reaches the disk (WAL fsync).
     store.durable_commits()
 
     def settings_for(account: str, entry: dict[str, Any] | None) -> Any:
-        settings = _settings(account)
+        settings = _settings(cx, account)
         settings.actor = "serve"
         if entry is not None:
             # As sync would: a new ticket's acknowledgement is queued, and
@@ -39,11 +39,11 @@ def serve(
         return settings
 
     def log(line: str) -> None:
-        if not STATE.quiet:
+        if not cx.quiet:
             from supportctl.safe import one_line
 
-            sys.stderr.write(f"serve: {one_line(line, 200)}\n")
-            sys.stderr.flush()
+            cx.stderr.write(f"serve: {one_line(line, 200)}\n")
+            cx.stderr.flush()
 
     application = ServeApp(store, cfg, serve_cfg, settings_for=settings_for,
                            build_channel=build_channel, resolve=resolve_secrets, log=log)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import typer
 
-from supportctl.cli.app import STATE, app, for_each, now_iso, read_ids
+from supportctl.cli.app import app, for_each, now_iso, obj, read_ids
 from supportctl.cli.clock import day_time
 from supportctl.errors import NotFound, UsageError
 
@@ -31,18 +30,19 @@ def lease_until(text: str) -> str:
 
 
 @app.command()
-def claim(
+def claim(ctx: typer.Context,
     ids: list[str] = typer.Argument(..., metavar="ID…"),
     for_: str = typer.Option("30m", "--for", help=LEASE_HELP),
     force: bool = typer.Option(False, "--force", help="Take over another agent's live claim."),
 ) -> None:
     """Take tickets for a while, so nobody else answers them meanwhile (exit 4 if another agent
     holds one)."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.errors import ClaimedByOther
     from supportctl.services import team
 
-    store, now, until, me = STATE.store(), now_iso(), lease_until(for_), STATE.me()
+    store, now, until, me = cx.store(), now_iso(), lease_until(for_), cx.me()
     held: list[str] = []
 
     def one(tid: int) -> None:
@@ -53,7 +53,7 @@ def claim(
 
     missing = 0
     try:
-        for_each(read_ids(ids), one)
+        for_each(read_ids(ids, cx.stdin), one)
     except typer.Exit as exc:  # unknown ids were reported
         missing = exc.exit_code
     for line in held[:-1]:
@@ -62,24 +62,25 @@ def claim(
         raise ClaimedByOther(held[-1])
     if missing:
         raise typer.Exit(missing)
-    if not STATE.quiet:
+    if not cx.quiet:
         render.info(f"claimed until {day_time(until)}")
 
 
 @app.command()
-def unclaim(
+def unclaim(ctx: typer.Context,
     ids: list[str] = typer.Argument(..., metavar="ID…"),
     force: bool = typer.Option(False, "--force", help="Release another agent's claim."),
 ) -> None:
     """Give claimed tickets back to the queue."""
+    cx = obj(ctx)
     from supportctl.services import team
 
-    store, now, me = STATE.store(), now_iso(), STATE.me()
-    for_each(read_ids(ids), lambda t: team.release(store, t, me, now, force=force))
+    store, now, me = cx.store(), now_iso(), cx.me()
+    for_each(read_ids(ids, cx.stdin), lambda t: team.release(store, t, me, now, force=force))
 
 
 @app.command("next")
-def next_cmd(
+def next_cmd(ctx: typer.Context,
     channel: str | None = typer.Option(None, "--channel", help="Only this medium."),
     for_: str = typer.Option("30m", "--for", help=LEASE_HELP),
     fmt: str | None = typer.Option(None, "--format", "-f", help="table|json|jsonl|csv|ids"),
@@ -87,6 +88,7 @@ def next_cmd(
     """Claim and show the most urgent ticket waiting on the team: the nearest SLA deadline, then
     priority, then the longest wait; never one claimed by, or assigned to, someone else. Exit 3
     when nothing waits."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.cli.tickets import _fmt, one_of
     from supportctl.services import team
@@ -97,19 +99,19 @@ def next_cmd(
         from supportctl.channels import media_names
 
         channel = one_of("--channel", channel, media_names())
-    store, now, until, me = STATE.store(), now_iso(), lease_until(for_), STATE.me()
+    store, now, until, me = cx.store(), now_iso(), lease_until(for_), cx.me()
     tid = team.hand_out(store, me, now, until, channel)
     if tid is None:
         raise NotFound("nothing waits: no open ticket is unclaimed and unassigned (or yours)")
     ticket: dict[str, Any] | None = show_json(store, tid, now)
     assert ticket is not None
     if fmt_ == "json":
-        sys.stdout.write(render.dumps(ticket) + "\n")
+        cx.stdout.write(render.dumps(ticket) + "\n")
     elif fmt_ == "jsonl":
         render.write_jsonl([ticket])
     elif fmt_ == "ids":
         render.write_ids([ticket])
     else:
-        if not STATE.quiet:
+        if not cx.quiet:
                 render.info(f"#{tid} is yours until {day_time(until)}")
         render.show(ticket)

@@ -1,7 +1,6 @@
 """Commands on tickets: list, show, search, new, note, reply, triage verbs."""
 
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +9,11 @@ import typer
 from supportctl.cli.app import (
     COUNT_RANGE,
     ID_RANGE,
-    STATE,
+    Ctx,
     app,
     for_each,
     now_iso,
+    obj,
     read_id,
     read_ids,
 )
@@ -49,7 +49,7 @@ def _time_arg(value: str | None, *, past: bool = True) -> str | None:
 
 
 @app.command("list")
-def list_cmd(
+def list_cmd(ctx: typer.Context,
     status: str = typer.Option("new,open,pending", "--status", "-s",
                                help="Comma-separated statuses, or 'all'."),
     tag: list[str] = typer.Option([], "--tag", "-t", help="Has this tag (repeatable)."),
@@ -76,6 +76,7 @@ def list_cmd(
     Automatic mail (auto-replies, bounces, lists, no-reply senders, our own
     mail) is filed solved and tagged auto: see it with --tag auto --status all.
     """
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.store.read import TicketFilter, ticket_ids, tickets_json
     from supportctl.values import Priority
@@ -92,11 +93,11 @@ def list_cmd(
     for p in (priority or "").split(","):
         if p.strip():
             one_of("--priority", p.strip(), list(Priority))
-    store = STATE.store()
+    store = cx.store()
     now = now_iso()
     f = TicketFilter(
         statuses=statuses, tags=tag, channel=channel, account=account,
-        assignee=STATE.me() if assignee == "me" else assignee,
+        assignee=cx.me() if assignee == "me" else assignee,
         priority=[p.strip() for p in priority.split(",")] if priority else [],
         contact=contact, sla=sla, since=_time_arg(since), until=_time_arg(until),
         sort=sort, limit=_limit(limit), offset=offset,
@@ -109,7 +110,7 @@ def list_cmd(
     ids = ticket_ids(store, f, now)
     fmt_ = _fmt(fmt)
     if fmt_ == "ids":  # `list --sla breached --format ids | …`: no objects to build
-        sys.stdout.write("".join(f"{i}\n" for i in ids))
+        cx.stdout.write("".join(f"{i}\n" for i in ids))
         return
     records = tickets_json(store, ids, now)
     if fmt_ not in (None, "table"):
@@ -155,30 +156,31 @@ def one_of(option: str, value: str, valid: Any) -> str:
 
 
 @app.command()
-def show(
+def show(ctx: typer.Context,
     ticket_id: str = typer.Argument(..., metavar="ID"),
     fmt: str = FormatOpt,
     raw: bool = typer.Option(False, "--raw", help="With --format json: include original payloads."),
 ) -> None:
     """A ticket with every message, note and event, and the contact's other tickets."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.store.read import messages_json, show_json
 
-    tid = read_id(ticket_id)
-    store = STATE.store()
+    tid = read_id(ticket_id, cx.stdin)
+    store = cx.store()
     ticket = show_json(store, tid, now_iso())
     if ticket is None:
         raise NotFound(f"no ticket {tid}: see `supportctl list --status all`")
     fmt_ = _fmt(fmt)
     from supportctl.services.team import opened
 
-    opened(store, tid, STATE.actor, now_iso())  # what others do from now on, reply will tell
+    opened(store, tid, cx.actor, now_iso())  # what others do from now on, reply will tell
     if raw:
         ticket["messages"] = messages_json(store, tid, raw=True)
     if fmt_ == "jsonl":
         render.write_jsonl([ticket])
     elif fmt_ == "json":
-        sys.stdout.write(render.dumps(ticket) + "\n")
+        cx.stdout.write(render.dumps(ticket) + "\n")
     elif fmt_ == "ids":
         render.write_ids([ticket])
     else:
@@ -186,7 +188,7 @@ def show(
 
 
 @app.command()
-def search(
+def search(ctx: typer.Context,
     query: list[str] = typer.Argument(..., help="Words, \"phrases\", field:value, -negation."),
     limit: int | None = typer.Option(None, "--limit", "-n", **COUNT_RANGE),
     offset: int = typer.Option(0, "--offset", **COUNT_RANGE),
@@ -200,11 +202,12 @@ def search(
     - negates a term. Chinese, Japanese, Korean and Thai terms match any part
     of the text (注文 finds 注文番号).
     """
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.store.read import tickets_json
     from supportctl.store.search import search as run
 
-    store = STATE.store()
+    store = cx.store()
     now = now_iso()
     # One argument with spaces is a phrase (the shell already removed its quotes).
     text = " ".join(f'"{q}"' if " " in q and '"' not in q else q for q in query)
@@ -220,12 +223,12 @@ def search(
                    tag_names=tag_names(store, records) if human else None)
 
 
-def _text(message: str | None, file: Path | None, *, required: bool = True) -> str | None:
+def _text(cx: Ctx, message: str | None, file: Path | None, *, required: bool = True) -> str | None:
     if message is not None and file is not None:
         raise UsageError("give the text with -m or --file, not both")
     if file is not None:
         if str(file) == "-":
-            return sys.stdin.read()
+            return cx.stdin.read()
         try:
             return file.read_text(encoding="utf-8")
         except OSError as exc:
@@ -233,14 +236,14 @@ def _text(message: str | None, file: Path | None, *, required: bool = True) -> s
         except UnicodeDecodeError:
             raise UsageError(f"{file} is not UTF-8 text") from None
     if message == "-":
-        return sys.stdin.read()
+        return cx.stdin.read()
     if message is None and required:
         raise UsageError("no text: pass -m TEXT or --file FILE")
     return message
 
 
 @app.command()
-def new(
+def new(ctx: typer.Context,
     channel: str = typer.Option(..., "--channel", "-c",
                                 help="email, sms, whatsapp, telegram (sent) or phone, in-person, post (logged)."),
     to: str = typer.Option(..., "--to", help="Address, number, user id, or for logs just a name."),
@@ -253,40 +256,41 @@ def new(
     fmt: str = FormatOpt,
 ) -> None:
     """Start a ticket: log a call or visit, or write to a customer first."""
+    cx = obj(ctx)
     from supportctl.channels import log_media, media_names
     from supportctl.services import tickets as svc
 
     one_of("--channel", channel, media_names())
-    text = _text(message, file) or ""
-    store = STATE.store()
+    text = _text(cx, message, file) or ""
+    store = cx.store()
     if channel in log_media():
         if attach:
             raise UsageError("--attach applies to sent channels; log files with a note instead")
         tid = svc.log_ticket(store, medium=channel, who=to, name=name, subject=subject,
-                             text=text, actor=STATE.actor, now=now_iso(), config=STATE.config())
+                             text=text, actor=cx.actor, now=now_iso(), config=cx.config())
     else:
         from supportctl.cli.channels import account_for, send_now
         from supportctl.services.signature import sign, signature_for
 
-        entry = account_for(channel, account)
+        entry = account_for(cx, channel, account)
         # The same signature rule as reply (services/signature.py).
-        text = sign(text, signature_for(STATE.config(), STATE.actor, entry), channel)
+        text = sign(text, signature_for(cx.config(), cx.actor, entry), channel)
         tid, outbox_id = svc.start_ticket(store, medium=channel, who=to, name=name,
                                           subject=subject, text=text, account=entry,
-                                          actor=STATE.actor, now=now_iso(), attachments=attach,
-                                          config=STATE.config())
-        send_now(store, outbox_id, entry)
-    _print_ticket(store, tid, fmt)
+                                          actor=cx.actor, now=now_iso(), attachments=attach,
+                                          config=cx.config())
+        send_now(cx, store, outbox_id, entry)
+    _print_ticket(cx, store, tid, fmt)
 
 
-def _print_ticket(store: Any, tid: int, fmt: str | None) -> None:
+def _print_ticket(cx: Ctx, store: Any, tid: int, fmt: str | None) -> None:
     from supportctl.cli import render
     from supportctl.store.read import tickets_json
 
     fmt = _fmt(fmt)
     records = tickets_json(store, [tid], now_iso())
     if fmt in ("json",):
-        sys.stdout.write(render.dumps(records[0]) + "\n")
+        cx.stdout.write(render.dumps(records[0]) + "\n")
     elif fmt == "jsonl":
         render.write_jsonl(records)
     elif fmt == "ids" or not render.is_tty():
@@ -296,83 +300,89 @@ def _print_ticket(store: Any, tid: int, fmt: str | None) -> None:
 
 
 @app.command()
-def note(
+def note(ctx: typer.Context,
     ticket_id: str = typer.Argument(..., metavar="ID"),
     message: str | None = typer.Option(None, "--message", "-m"),
     file: Path | None = typer.Option(None, "--file"),
 ) -> None:
     """Add an internal note (never sent)."""
+    cx = obj(ctx)
     from supportctl.services import tickets as svc
 
-    tid = read_id(ticket_id)
-    svc.add_note(STATE.store(), tid, _text(message, file) or "", STATE.actor, now_iso())
+    tid = read_id(ticket_id, cx.stdin)
+    svc.add_note(cx.store(), tid, _text(cx, message, file) or "", cx.actor, now_iso())
 
 
 @app.command()
-def tag(tag_name: str = typer.Argument(..., metavar="TAG"),
+def tag(ctx: typer.Context, tag_name: str = typer.Argument(..., metavar="TAG"),
         ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
     """Tag tickets (several tags: comma-separated)."""
+    cx = obj(ctx)
     from supportctl.services import triage
 
-    store, now = STATE.store(), now_iso()
+    store, now = cx.store(), now_iso()
     tags = [t.strip() for t in tag_name.split(",") if t.strip()]
-    for_each(read_ids(ids), lambda t: triage.tag(store, t, tags, STATE.actor, now))
+    for_each(read_ids(ids, cx.stdin), lambda t: triage.tag(store, t, tags, cx.actor, now))
 
 
 @app.command()
-def untag(tag_name: str = typer.Argument(..., metavar="TAG"),
+def untag(ctx: typer.Context, tag_name: str = typer.Argument(..., metavar="TAG"),
           ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
     """Remove a tag from tickets (untag spam: as `unspam`)."""
+    cx = obj(ctx)
     from supportctl.services import tickets as svc
     from supportctl.services import triage
 
-    store, now = STATE.store(), now_iso()
+    store, now = cx.store(), now_iso()
     tags = [t.strip() for t in tag_name.split(",") if t.strip()]
 
     def one(t: int) -> None:
         if "spam" in (x.lower() for x in tags):
-            svc.unmark_spam(store, t, STATE.actor, now)
-        triage.tag(store, t, tags, STATE.actor, now, remove=True)
+            svc.unmark_spam(store, t, cx.actor, now)
+        triage.tag(store, t, tags, cx.actor, now, remove=True)
 
-    for_each(read_ids(ids), one)
+    for_each(read_ids(ids, cx.stdin), one)
 
 
 @app.command()
-def assign(name: str = typer.Argument(..., metavar="NAME|none|me"),
+def assign(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME|none|me"),
            ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
     """Assign tickets to an agent (none: unassign)."""
+    cx = obj(ctx)
     from supportctl.services import triage
 
-    store, now = STATE.store(), now_iso()
-    who: str | None = None if name == "none" else (STATE.me() if name == "me" else name)
+    store, now = cx.store(), now_iso()
+    who: str | None = None if name == "none" else (cx.me() if name == "me" else name)
     if who is not None:
-        cfg = STATE.config()
+        cfg = cx.config()
         names = cfg.agent_names() if cfg is not None else []
         if names and who not in names:
             raise UsageError(f"unknown agent {who!r}: agents are {', '.join(names)}")
-    for_each(read_ids(ids), lambda t: triage.assign(store, t, who, STATE.actor, now))
+    for_each(read_ids(ids, cx.stdin), lambda t: triage.assign(store, t, who, cx.actor, now))
 
 
 @app.command()
-def priority(level: str = typer.Argument(..., metavar="low|normal|high|urgent"),
+def priority(ctx: typer.Context, level: str = typer.Argument(..., metavar="low|normal|high|urgent"),
              ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
     """Set tickets' priority."""
+    cx = obj(ctx)
     from supportctl.services import triage
 
-    store, now = STATE.store(), now_iso()
+    store, now = cx.store(), now_iso()
     from supportctl.values import Priority
 
     one_of("priority", level, list(Priority))
-    for_each(read_ids(ids), lambda t: triage.priority(store, t, level, STATE.actor, now))
+    for_each(read_ids(ids, cx.stdin), lambda t: triage.priority(store, t, level, cx.actor, now))
 
 
 def _status_cmd(name: str, helptext: str) -> None:
-    def cmd(ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
+    def cmd(ctx: typer.Context, ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
         from supportctl.services import triage
 
-        store, now = STATE.store(), now_iso()
+        cx = obj(ctx)
+        store, now = cx.store(), now_iso()
         fn = getattr(triage, name)
-        for_each(read_ids(ids), lambda t: fn(store, t, STATE.actor, now))
+        for_each(read_ids(ids, cx.stdin), lambda t: fn(store, t, cx.actor, now))
 
     cmd.__doc__ = helptext
     app.command(name)(cmd)
@@ -384,21 +394,22 @@ _status_cmd("reopen", "Reopen solved or closed tickets.")
 
 
 @app.command()
-def snooze(when: str = typer.Argument(..., metavar="WHEN", help="2h, 3d, 'tomorrow 9:00', ISO 8601, or 'off'"),
+def snooze(ctx: typer.Context, when: str = typer.Argument(..., metavar="WHEN", help="2h, 3d, 'tomorrow 9:00', ISO 8601, or 'off'"),
            ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
     """Hide tickets until WHEN; a customer reply brings them back early."""
+    cx = obj(ctx)
     from supportctl.services import triage
     from supportctl.timeparse import parse_when
     from supportctl.values import iso, utcnow
 
-    until = None if when in ("off", "none") else iso(parse_when(when, utcnow(), _tz()))
-    store, now = STATE.store(), now_iso()
-    for_each(read_ids(ids), lambda t: triage.snooze(store, t, until, STATE.actor, now))
+    until = None if when in ("off", "none") else iso(parse_when(when, utcnow(), _tz(cx)))
+    store, now = cx.store(), now_iso()
+    for_each(read_ids(ids, cx.stdin), lambda t: triage.snooze(store, t, until, cx.actor, now))
 
 
-def _tz() -> Any:
+def _tz(cx: Ctx) -> Any:
     try:
-        cfg = STATE.config()
+        cfg = cx.config()
     except Exception:
         return None
     if cfg is not None and getattr(cfg, "timezone", None):
@@ -409,77 +420,82 @@ def _tz() -> Any:
 
 
 @app.command()
-def spam(ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
+def spam(ctx: typer.Context, ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
     """Tag tickets spam, close them, and file the sender's later mail as spam."""
+    cx = obj(ctx)
     from supportctl.services import tickets as svc
 
-    store, now = STATE.store(), now_iso()
-    for_each(read_ids(ids), lambda t: svc.mark_spam(store, t, STATE.actor, now))
+    store, now = cx.store(), now_iso()
+    for_each(read_ids(ids, cx.stdin), lambda t: svc.mark_spam(store, t, cx.actor, now))
 
 
 @app.command()
-def unspam(ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
+def unspam(ctx: typer.Context, ids: list[str] = typer.Argument(..., metavar="ID…")) -> None:
     """Undo spam: reopen tickets, drop the spam tag and lift the sender block."""
+    cx = obj(ctx)
     from supportctl.services import tickets as svc
 
-    store, now = STATE.store(), now_iso()
-    for_each(read_ids(ids), lambda t: svc.unmark_spam(store, t, STATE.actor, now))
+    store, now = cx.store(), now_iso()
+    for_each(read_ids(ids, cx.stdin), lambda t: svc.unmark_spam(store, t, cx.actor, now))
 
 
-def _confirm(what: str, yes: bool) -> None:
+def _confirm(cx: Ctx, what: str, yes: bool) -> None:
     from supportctl.cli.render import is_tty
 
     if yes:
         return
-    if not (sys.stdin.isatty() and is_tty()):
+    if not (cx.stdin.isatty() and is_tty()):
         raise UsageError(f"{what}: pass --yes to confirm")
     if not typer.confirm(what + "?"):
         raise typer.Exit(1)
 
 
 @app.command()
-def merge(from_id: str = typer.Argument(..., metavar="FROM_ID"),
+def merge(ctx: typer.Context, from_id: str = typer.Argument(..., metavar="FROM_ID"),
           into_id: str = typer.Argument(..., metavar="INTO_ID"),
           yes: bool = typer.Option(False, "--yes", "-y")) -> None:
     """Move FROM's messages into INTO; FROM is closed and marked merged."""
+    cx = obj(ctx)
     from supportctl.services import triage
 
-    a, b = read_id(from_id), read_id(into_id)
-    store = STATE.store()
+    a, b = read_id(from_id, cx.stdin), read_id(into_id, cx.stdin)
+    store = cx.store()
     triage.require(store, a)
     triage.require(store, b)
-    _confirm(f"merge ticket {a} into {b}", yes)
-    triage.merge(store, a, b, STATE.actor, now_iso())
+    _confirm(cx, f"merge ticket {a} into {b}", yes)
+    triage.merge(store, a, b, cx.actor, now_iso())
 
 
 @app.command()
-def delete(ids: list[str] = typer.Argument(..., metavar="ID…"),
+def delete(ctx: typer.Context, ids: list[str] = typer.Argument(..., metavar="ID…"),
            yes: bool = typer.Option(False, "--yes", "-y")) -> None:
     """Delete tickets and their messages for good (an event remains)."""
+    cx = obj(ctx)
     from supportctl.services import triage
 
     if not yes:
         raise UsageError("delete removes tickets for good: pass --yes to confirm")
-    store, now = STATE.store(), now_iso()
-    for_each(read_ids(ids), lambda t: triage.delete(store, t, STATE.actor, now))
+    store, now = cx.store(), now_iso()
+    for_each(read_ids(ids, cx.stdin), lambda t: triage.delete(store, t, cx.actor, now))
 
 
 @app.command()
-def attachments(
+def attachments(ctx: typer.Context,
     ticket_id: str = typer.Argument(..., metavar="ID"),
     save: Path | None = typer.Option(None, "--save", help="Write them into this directory."),
     fmt: str = FormatOpt,
 ) -> None:
     """List a ticket's attachments, or save them with safe file names."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.services import tickets as svc
 
-    tid = read_id(ticket_id)
-    store = STATE.store()
+    tid = read_id(ticket_id, cx.stdin)
+    store = cx.store()
     items = svc.attachments(store, tid)
     if save is not None:
         saved = svc.save_attachments(store, items, save)
-        if not STATE.quiet:
+        if not cx.quiet:
             render.plain([path] for path in saved)
         return
     if not render.machine(items, _fmt(fmt), ["message_id", "filename", "content_type", "size",

@@ -12,14 +12,13 @@ prompt_toolkit is imported here only, so no other command pays for it.
 from __future__ import annotations
 
 import io
-import sys
 import threading
 from contextlib import redirect_stdout
 from typing import Any
 
 import typer
 
-from supportctl.cli.app import STATE, app, now_iso
+from supportctl.cli.app import Ctx, app, now_iso, obj
 from supportctl.errors import SupportError, UsageError
 
 KEYS = [("r", "reply"), ("1-3", "reply from suggestion"), ("m", "reply from template"),
@@ -156,7 +155,7 @@ class Session:
             self.message = "end of the queue" if step > 0 else "first ticket of the queue"
 
 
-def _suggest_in_background(session: Session, tid: int, on_done: Any) -> None:
+def _suggest_in_background(cx: Ctx, session: Session, tid: int, on_done: Any) -> None:
     """Suggestions on their own connection, so the ticket shows at once."""
     from pathlib import Path
 
@@ -168,7 +167,7 @@ def _suggest_in_background(session: Session, tid: int, on_done: Any) -> None:
         try:
             store = open_store(Path(session.store.path), create=False)
             try:
-                cfg = STATE.config()
+                cfg = cx.config()
                 found = answers.suggest(store, tid, kb.load(cfg.kb.folder(cfg)))
             finally:
                 store.close()
@@ -223,7 +222,7 @@ def _keys_text() -> str:
     return "  ".join(f"{k} {what}" for k, what in KEYS)
 
 
-def run_screen(session: Session) -> None:
+def run_screen(cx: Ctx, session: Session) -> None:
     from prompt_toolkit.application import Application, run_in_terminal
     from prompt_toolkit.buffer import Buffer
     from prompt_toolkit.filters import Condition
@@ -248,7 +247,7 @@ def run_screen(session: Session) -> None:
 
     def want_suggestions() -> None:
         if session.ticket is not None and session.tid not in session.suggestions:
-            _suggest_in_background(session, session.tid, refresh)
+            _suggest_in_background(cx, session, session.tid, refresh)
 
     main = Window(FormattedTextControl(lambda: _screen_text(session, size())), wrap_lines=False)
     status = Window(FormattedTextControl(lambda: [("bold", session.message)]), height=1)
@@ -323,7 +322,7 @@ def run_screen(session: Session) -> None:
         session.scroll = max(session.scroll - max(size() - 8, 1), 0)
 
     def actor() -> str:
-        return STATE.actor
+        return cx.actor
 
     @kb.add("s", filter=normal)
     def _(event: Any) -> None:
@@ -369,7 +368,7 @@ def run_screen(session: Session) -> None:
     def _(event: Any) -> None:
         def assign(text: str) -> None:
             name = actor() if text == "me" else (None if text in ("none", "-") else text)
-            agents = STATE.config().agent_names()
+            agents = cx.config().agent_names()
             if name and agents and name not in agents:
                 session.message = f"unknown agent {name!r}: one of {', '.join(agents)}"
                 return
@@ -395,7 +394,7 @@ def run_screen(session: Session) -> None:
             from supportctl.values import iso, utcnow
 
             try:
-                until = iso(parse_when(text, utcnow(), _tz()))
+                until = iso(parse_when(text, utcnow(), _tz(cx)))
             except (ValueError, UsageError) as exc:
                 session.message = f"not snoozed: {exc}"
                 return
@@ -406,7 +405,7 @@ def run_screen(session: Session) -> None:
         ask("Snooze until (2h, 3d, tomorrow 9:00, ISO 8601):", snooze)
 
     def reply_with(draft: str) -> None:
-        from supportctl.cli.channels import _editor_text, reply
+        from supportctl.cli.channels import _editor_text, send_reply
 
         def run() -> None:
             try:
@@ -414,8 +413,7 @@ def run_screen(session: Session) -> None:
                 if not text.strip():
                     session.message = "empty draft: nothing sent"
                     return
-                # Every option by name: a typer default is an OptionInfo (truthy).
-                reply(ticket_id=str(session.tid), source=None, message=text, file=None,
+                send_reply(cx, ticket_id=str(session.tid), source=None, message=text, file=None,
                       template=None, via=None, account=None, attach=[], cc=[], status=None,
                       dry_run=False, yes=False, no_cc=False, force=False, human_agent=False)
                 session.message = f"reply to #{session.tid} sent"
@@ -444,13 +442,13 @@ def run_screen(session: Session) -> None:
             from supportctl.services.templates import render_template
 
             try:
-                text, _meta = render_template(STATE.config(), name, session.store, session.tid,
+                text, _meta = render_template(cx.config(), name, session.store, session.tid,
                                               actor())
             except SupportError as exc:
                 session.message = f"template: {exc}"
                 return
             reply_with(text)
-        names = ", ".join(STATE.config().templates) or "none configured"
+        names = ", ".join(cx.config().templates) or "none configured"
         ask(f"Template ({names}):", template)
 
     root = HSplit([main, status, prompt, keys])
@@ -471,60 +469,61 @@ def run_screen(session: Session) -> None:
 
 
 @app.command()
-def triage(
+def triage(ctx: typer.Context,
     status: str = typer.Option("new,open", "--status", "-s"),
     assignee: str | None = typer.Option(None, "--assignee", "-a", help="NAME, me or none"),
 ) -> None:
     """Work through the queue, most urgent SLA first, on a full screen with one-key actions."""
+    cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.store.answers import triage_queue
 
-    if not (sys.stdin.isatty() and render.is_tty()):
+    if not (cx.stdin.isatty() and render.is_tty()):
         raise UsageError("triage needs a terminal; scripts use list/tag/close instead")
-    store = STATE.store()
-    ids = triage_queue(store, status.split(","), STATE.me() if assignee == "me" else assignee,
+    store = cx.store()
+    ids = triage_queue(store, status.split(","), cx.me() if assignee == "me" else assignee,
                        now_iso())
     if not ids:
         render.info("nothing to triage")
         return
-    session = Session(store, ids, agent=None if store.readonly else STATE.actor,
-                      queue=(status.split(","), STATE.me() if assignee == "me" else assignee))
+    session = Session(store, ids, agent=None if store.readonly else cx.actor,
+                      queue=(status.split(","), cx.me() if assignee == "me" else assignee))
     session.load()
     import termios
 
-    saved = termios.tcgetattr(sys.stdin.fileno())
+    saved = termios.tcgetattr(cx.stdin.fileno())
     try:
-        _first_paint(session)
+        _first_paint(cx, session)
         # prompt_toolkit (a quarter of a second to import) loads after the
         # first ticket is on screen: importing it meanwhile in a thread held
         # the GIL against the queue and the first paint (+0.69 s against
         # +0.28 s over the bare typer app in bench/triage_open.py). Keys
         # typed in the meantime wait, unechoed, for the screen.
         _import_screen()
-        run_screen(session)
+        run_screen(cx, session)
     finally:
-        termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
+        termios.tcsetattr(cx.stdin.fileno(), termios.TCSADRAIN, saved)
         if session.agent:
             session.hold(None)  # the ticket left on screen goes back to the queue
 
 
-def _first_paint(session: Session) -> None:
+def _first_paint(cx: Ctx, session: Session) -> None:
     """Draw the first ticket at once, plainly, on the alternate screen, while
     the screen library is still loading (it repaints the same lines). Keys
     typed meanwhile wait unechoed for it."""
     import os
     import tty
 
-    tty.setcbreak(sys.stdin.fileno())
+    tty.setcbreak(cx.stdin.fileno())
     try:
-        cols, rows = os.get_terminal_size(sys.stdout.fileno())
+        cols, rows = os.get_terminal_size(cx.stdout.fileno())
     except OSError:
         cols, rows = 80, 24
     text = "".join(part for _, part in _screen_text(session, rows - 3))
     lines = [line[:cols] for line in text.splitlines()][: max(rows - 3, 1)]
-    sys.stdout.write("\x1b[?1049h\x1b[H\x1b[2J" + "\r\n".join(lines) + "\r\n\r\n"
+    cx.stdout.write("\x1b[?1049h\x1b[H\x1b[2J" + "\r\n".join(lines) + "\r\n\r\n"
                      + _keys_text()[: cols * 2])
-    sys.stdout.flush()
+    cx.stdout.flush()
 
 
 def _import_screen() -> None:
