@@ -12,9 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, Any
 
@@ -149,16 +148,19 @@ class Ctx:
 
 #: The context of the invocation running in this thread, for the few
 #: helpers far below a command that take no context argument (``render``'s
-#: default streams, ``clock``'s zone). Set by ``main`` for one run and
-#: reset after it; commands use the one passed to them.
-_CURRENT: ContextVar[Ctx | None] = ContextVar("supportctl_ctx", default=None)
+#: default streams, ``clock``'s zone). Set by ``run`` for one run and put
+#: back after it; commands use the one passed to them. (A thread-local
+#: rather than a ContextVar: threading is loaded already, contextvars is
+#: not, and ``list`` pays for every import.)
+_CURRENT = threading.local()
 
 
 def current() -> Ctx:
     """The running invocation's context; outside one (a library caller,
     a unit test of ``render``) a fresh default one on the process's
     streams, which holds no store and no state between calls."""
-    return _CURRENT.get() or Ctx()
+    cx: Ctx | None = getattr(_CURRENT, "cx", None)
+    return cx if cx is not None else Ctx()
 
 
 def obj(ctx: typer.Context) -> Ctx:
@@ -483,9 +485,7 @@ def run(argv: list[str], *, env: Mapping[str, str] | None = None, stdin: IO[str]
     XDG paths and secrets' ``_env`` from it) and is put back after. This is
     how the tests run most commands in-process; it is not thread-safe (the
     environment and ``sys.std*`` are the process's)."""
-    import contextlib
     import signal
-    import threading
 
     cx = Ctx(stdin=stdin or sys.stdin, stdout=stdout or sys.stdout, stderr=stderr or sys.stderr)
     with contextlib.ExitStack() as stack:
@@ -503,13 +503,13 @@ def run(argv: list[str], *, env: Mapping[str, str] | None = None, stdin: IO[str]
             # locks are freed. The caller's handlers come back afterwards.
             for sig in (signal.SIGTERM, signal.SIGHUP):
                 stack.callback(signal.signal, sig, signal.signal(sig, _interrupted))
-        token = _CURRENT.set(cx)
-        stack.callback(_CURRENT.reset, token)
+        stack.callback(setattr, _CURRENT, "cx", getattr(_CURRENT, "cx", None))
+        _CURRENT.cx = cx
         return _run(cx, argv)
     raise AssertionError("unreachable")  # pragma: no cover - for mypy
 
 
-@contextmanager
+@contextlib.contextmanager
 def _environment(env: Mapping[str, str]) -> Iterator[None]:
     import time
 
@@ -525,7 +525,7 @@ def _environment(env: Mapping[str, str]) -> Iterator[None]:
         time.tzset()
 
 
-@contextmanager
+@contextlib.contextmanager
 def _swap_sys(name: str, stream: IO[str]) -> Iterator[None]:
     saved = getattr(sys, name)
     setattr(sys, name, stream)
