@@ -50,11 +50,12 @@ def color_ok() -> bool:
     return is_tty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def console(stderr: bool = False) -> Any:
+def console(stderr: bool = False, *, out: IO[str] | None = None) -> Any:
+    """A rich console on the invocation's stdout (or stderr, or ``out``)."""
     from rich.console import Console
 
     return Console(
-        file=_stderr() if stderr else _stdout(), stderr=stderr, highlight=False, emoji=False, markup=False,
+        file=out or (_stderr() if stderr else _stdout()), stderr=stderr, highlight=False, emoji=False, markup=False,
         no_color=not color_ok(), soft_wrap=False,
     )
 
@@ -377,8 +378,10 @@ def _table(rows: list[dict[str, str]], with_snippet: bool) -> None:
             con.print(snippet, no_wrap=True, overflow="ellipsis", crop=True)
 
 
-def show(ticket: dict[str, Any], *, tag_names: dict[str, str] | None = None) -> None:
-    """A ticket with its whole thread and its events, for people."""
+def show(ticket: dict[str, Any], *, tag_names: dict[str, str] | None = None,
+         out: IO[str] | None = None) -> None:
+    """A ticket with its whole thread and its events, for people, on
+    ``out`` (the invocation's stdout unless given)."""
     from supportctl.cli.clock import day_time, due
 
     lines: list[tuple[str, str]] = []  # (text, style)
@@ -479,14 +482,14 @@ def show(ticket: dict[str, Any], *, tag_names: dict[str, str] | None = None) -> 
         for o in ticket["contact_tickets"]:
             add(f"  #{o['id']}  {o['status']:<8} {o['channel']:<9} {short_time(o['updated_at'])}  "
                 f"{one_line(o['subject'], 60)}", "")
-    if is_tty():
+    out = out or _stdout()
+    if is_tty(out):
         from rich.text import Text
 
-        con = console()
+        con = console(out=out)
         for text, style in lines:
             con.print(Text(text, style=style), overflow="fold")
     else:
-        out = _stdout()
         for text, _ in lines:
             out.write(text + "\n")
 

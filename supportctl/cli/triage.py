@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import threading
-from contextlib import redirect_stdout
 from typing import Any
 
 import typer
@@ -89,8 +88,8 @@ class Session:
         if self.ticket is not None:
             from supportctl.cli.tickets import tag_names
 
-            with redirect_stdout(buf):  # not a terminal: show's plain lines
-                render.show(self.ticket, tag_names=tag_names(self.store, [self.ticket]))
+            # not a terminal: show's plain lines
+            render.show(self.ticket, tag_names=tag_names(self.store, [self.ticket]), out=buf)
         self.lines = buf.getvalue().splitlines()
 
     def hold(self, tid: int | None) -> None:
