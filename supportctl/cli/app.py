@@ -1,10 +1,15 @@
 """The command line: a thin skin over the services.
 
-Each command parses, calls one service, renders. ``main`` is the one error
+Each command parses, calls one service, renders. ``run`` is the one error
 handler: typed errors become one line on stderr and their exit code (SPEC
 §5); anything else is an internal error with a traceback only under
 ``-v``. Global options are accepted after the command too (``supportctl
 sync -q`` in a crontab) by hoisting them before typer sees argv.
+
+Each run has its own ``Ctx`` (options, store, config, display zone and the
+streams it reads and writes), handed to commands as ``ctx.obj``; nothing
+of a run is kept at module level, so ``run`` can be called many times in
+one process (the tests do) and ``main`` is ``sys.exit(run(argv))``.
 """
 
 from __future__ import annotations
