@@ -418,10 +418,17 @@ def _only_invoked(args: list[str]) -> Iterator[None]:
     if command in COMMAND_MODULES and (commands or groups):
         app.registered_commands[:] = commands
         app.registered_groups[:] = groups
+    before = {id(c) for c in app.registered_commands} | {id(g) for g in app.registered_groups}
     try:
         yield
     finally:
-        app.registered_commands[:], app.registered_groups[:] = saved
+        # A command may import another command module while it runs (import
+        # loads cli.channels, export cli.tickets): what that registered is
+        # kept, or the next run in this process would not find it.
+        app.registered_commands[:] = saved[0] + [
+            c for c in app.registered_commands if id(c) not in before]
+        app.registered_groups[:] = saved[1] + [
+            g for g in app.registered_groups if id(g) not in before]
 
 
 def _click_exceptions() -> Any:

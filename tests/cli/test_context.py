@@ -94,3 +94,18 @@ def test_no_module_level_state_object_in_the_cli() -> None:
     import supportctl.cli.app as app
 
     assert not hasattr(app, "STATE")
+
+
+def test_commands_a_run_registers_stay_for_the_next_run(tmp_path: Path) -> None:
+    """``export`` and ``import`` load other command modules while they run
+    (cli.tickets, cli.channels): what those register must still be there
+    for the next run in the same process (``new``, ``reply``)."""
+    db = _store(tmp_path / "s.db")
+    dump = tmp_path / "dump.jsonl"
+    assert _cli("--db", str(db), "export", "--format", "jsonl")[0] == 0
+    dump.write_text("")
+    assert _cli("--db", str(db), "import", str(dump), "--format", "jsonl")[0] == 0
+    code, _, err = _cli("--db", str(db), "new", "--channel", "phone", "--to", "Ann", "-m", "hi")
+    assert code == 0, err
+    code, _, err = _cli("--db", str(db), "reply", "1", "-m", "x", "--dry-run")
+    assert "No such command" not in err
