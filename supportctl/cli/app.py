@@ -64,6 +64,8 @@ class Ctx:
         #: The display zone (``clock``), resolved at most once per run.
         self._zone: list[Any] = []
         self.extras: dict[str, Any] = {}
+        #: The arguments being run (global options hoisted first).
+        self.args: list[str] = []
 
     def cfg_path(self) -> Path:
         from supportctl.paths import default_config_path
@@ -91,8 +93,8 @@ class Ctx:
         if isinstance(location, str):
             from supportctl.store.engine import require_ported
 
-            require_ported(_command_words())
-            raise UsageError(f"`{_command_words()}` needs a SQLite store path, not a URL")
+            require_ported(_command_words(self.args))
+            raise UsageError(f"`{_command_words(self.args)}` needs a SQLite store path, not a URL")
         return location
 
     def store(self, *, create: bool = False) -> Any:
@@ -102,7 +104,7 @@ class Ctx:
         if self._store is None:
             from supportctl.store.db import open_store
 
-            self._store = open_store(self.db_location(), create=create, command=_command_words())
+            self._store = open_store(self.db_location(), create=create, command=_command_words(self.args))
         return self._store
 
     def config(self, *, required: bool = False) -> Any:
@@ -176,17 +178,13 @@ def obj(ctx: typer.Context) -> Ctx:
     return found
 
 
-def _command_words() -> str:
-    """The running command's first two words after the global options
-    (``db info``, ``tag vip``): which command a PostgreSQL store must know."""
-    at = _command_index(_ARGS)
+def _command_words(args: list[str]) -> str:
+    """The command's first two words after the global options (``db
+    info``, ``tag vip``): which command a PostgreSQL store must know."""
+    at = _command_index(args)
     if at is None:
         return ""
-    return " ".join(a for a in _ARGS[at:at + 2] if not a.startswith("-"))
-
-
-#: The arguments ``main`` is running (after hoisting the global options).
-_ARGS: list[str] = []
+    return " ".join(a for a in args[at:at + 2] if not a.startswith("-"))
 
 
 @app.callback()
@@ -551,7 +549,7 @@ def _run(cx: Ctx, argv: list[str]) -> int:
     cxs = _click_exceptions()
     args = protect_search_terms(hoist_globals(list(argv)))
     verbose = "-v" in args or "--verbose" in args
-    _ARGS[:] = args
+    cx.args = args
     code = 0
     try:
         _register(args)
