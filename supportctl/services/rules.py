@@ -231,6 +231,76 @@ def _branches(sub: Any) -> bool:
     return False
 
 
+#: Characters that ``regex``'s case-insensitive matching takes for an ASCII
+#: letter while ``str.lower`` does not turn them into it (İ ı ſ, and the
+#: Kelvin sign): found by trying every code point. A text without them
+#: holds a pattern's ASCII literal, in any case, only where its lower-cased
+#: form holds the literal in lower case.
+_FOLDS_TO_ASCII = re.compile("[\u0130\u0131\u017f\u212a]")
+
+
+def _required(pattern: str) -> tuple[str, ...]:
+    """Words (ASCII, lower case) one of which every match of ``pattern``
+    contains, so a text whose lower-cased form holds none of them cannot
+    match: a run of literal characters in the pattern's top-level sequence
+    (``order`` in ``order\\s*#?\\d{4}``), or a top-level group that is only
+    literal alternatives (``(refund|rimborso)``); the longest such
+    requirement. Empty when there is none, or ``re`` cannot read the
+    pattern (regex's own syntax): then the pattern always runs."""
+    import re._constants as c
+    import re._parser as sre  # type: ignore[import-not-found]
+
+    if _FUZZY.search(pattern):
+        return ()
+    try:
+        with warnings.catch_warnings():
+            # "possible nested set": ``[[:alpha:]]`` is a class to regex and
+            # a class then a literal "]" to re: no requirement from re's reading.
+            warnings.simplefilter("error")
+            parsed = sre.parse(pattern)
+    except (re.error, RecursionError, OverflowError, Warning):
+        return ()
+    if parsed.state.flags & (re.VERBOSE | re.LOCALE):
+        return ()
+
+    def literal(items: Any) -> str | None:
+        """The text of a sequence of ASCII literals, else None."""
+        out = []
+        for op, av in items:
+            if op is not c.LITERAL or av > 127:
+                return None
+            out.append(chr(av))
+        return "".join(out).lower() if out else None
+
+    found: list[tuple[str, ...]] = []
+    run: list[str] = []
+    for op, av in parsed:
+        if op is c.LITERAL and av <= 127:
+            run.append(chr(av))
+            continue
+        if run:
+            found.append(("".join(run).lower(),))
+            run = []
+        if op is c.SUBPATTERN and not av[1] and not av[2]:  # a group that changes no flag
+            body = list(av[3])
+            if body and body[-1][0] is c.BRANCH:
+                # re's parser takes a common first letter out: (refund|rimborso)
+                # reads as r(efund|imborso)
+                head = literal(body[:-1]) if len(body) > 1 else ""
+                words = [literal(alt) for alt in body[-1][1][1]]
+                if head is not None and all(words):
+                    found.append(tuple(head + w for w in words if w))
+            else:
+                word = literal(body)
+                if word:
+                    found.append((word,))
+    if run:
+        found.append(("".join(run).lower(),))
+    if not found:
+        return ()
+    return max(found, key=lambda words: min(len(w) for w in words))
+
+
 def search(pattern: str, text: str) -> bool | None:
     """Whether ``pattern`` occurs in ``text``; None when it timed out."""
     return _searcher(pattern)(text)
@@ -440,9 +510,31 @@ def _predicate(key: str, want: Any, plan: _Plan | None = None) -> Predicate:
                 return lambda _c, low: found(low.subject)
             return lambda _c, low: found(low.text)
         test = _searcher(want)
-        if key == "subject":
-            return lambda c, _l: test(c.subject)
-        return lambda c, _l: test(c.text)
+        need = _required(want)
+        fast = _pattern(want)[2]
+        subject = key == "subject"
+        if not need:
+            if subject:
+                return lambda c, _l: test(c.subject)
+            return lambda c, _l: test(c.text)
+
+        def required_first(c: Context, low: _Lower) -> bool | None:
+            # A word every match holds, looked for in the lower-cased text
+            # made for the keyword scan: most texts lack it, and then the
+            # pattern need not run (nor its timer be armed).
+            lowered, text = (low.subject, c.subject) if subject else (low.text, c.text)
+            if len(text) > fast:
+                # Searched with the timer: a pattern may time out there (and
+                # say so on the ticket) whatever the answer; that stays so.
+                return test(text)
+            for w in need:
+                if w in lowered:
+                    return test(text)
+            if not text.isascii() and _FOLDS_TO_ASCII.search(text):
+                return test(text)
+            return None if want in _timed_out else False
+
+        return required_first
     return lambda _c, _l: False
 
 

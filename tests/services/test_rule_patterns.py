@@ -42,3 +42,36 @@ def test_a_catastrophic_pattern_on_a_long_text_times_out_once() -> None:
 def test_the_fast_path_finds_what_the_timed_search_finds(pattern: str, text: str) -> None:
     timed = regex.compile(pattern, regex.IGNORECASE | regex.V0).search(text, timeout=5) is not None
     assert rules.search(pattern, text) is timed
+
+
+REQUIRING = [r"order\s*#?\d{4}", r"ordine\s*(n\.?|nr\.?)?\s*\d{3,}",
+             r"\b\d{4}\b.*\b(refund|rimborso)\b", r"^(hi|hello|ciao)\b", r"https?://\S+",
+             r"\b(iban|IBAN)\s*[A-Z]{2}\d{2}", r"(?i)\bcan(no|')?t\b", r"Kis(?-i:S)"]
+
+
+def test_a_pattern_names_the_words_every_match_holds() -> None:
+    assert rules._required(r"order\s*#?\d{4}") == ("order",)
+    assert rules._required(r"\b\d{4}\b.*\b(refund|rimborso)\b") == ("refund", "rimborso")
+    # regex's own syntax, read otherwise by re: no requirement, the pattern runs
+    assert rules._required(r"[[:alpha:]]x") == ()
+    assert rules._required(r"(?x) a b") == ()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(REQUIRING),
+       st.text(alphabet="orderfunimbszhiacIBANTK 0123456789#:/'\u0130\u0131\u017f\u212a", max_size=60))
+def test_a_text_without_the_required_words_is_no_match_as_the_search_says(pattern: str,
+                                                                           text: str) -> None:
+    """The look for a required word first (cased letters that fold to ASCII
+    included) decides as the pattern itself."""
+    from supportctl.config import Config
+    from supportctl.models import Address
+
+    ctx = rules.Context(store=None, ticket_id=1, medium="sms", account="shop",  # type: ignore[arg-type]
+                        sender=Address("+1555", ""), to=[], subject=text, text=text,
+                        language=None, sent_at="2026-12-09T10:00:00Z", message_id=None,
+                        config=Config())
+    low = rules._Lower(ctx)
+    timed = regex.compile(pattern, regex.IGNORECASE | regex.V0).search(text, timeout=5) is not None
+    assert rules._predicate("text", pattern)(ctx, low) is timed
+    assert rules._predicate("subject", pattern)(ctx, low) is timed
