@@ -74,7 +74,10 @@ def run_cli(*args: str, input: str | None = None, env: dict[str, str] | None = N
     marker) asks for a whole process. ``timeout`` bounds a process only."""
     full_env = dict(os.environ)
     full_env.update(env or {})
-    if not (_PROCESS[0] if process is None else process):
+    # The interpreter reads PYTHON* variables (PYTHONPATH, PYTHONHASHSEED...)
+    # only when it starts: a test that sets one needs a process.
+    starts = any(k.startswith("PYTHON") and os.environ.get(k) != v for k, v in (env or {}).items())
+    if not (_PROCESS[0] if process is None else process) and not starts:
         return run_in_process(list(args), input=input, env=full_env)
     proc = subprocess.run(
         [sys.executable, "-m", "supportctl", *args],
