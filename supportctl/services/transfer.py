@@ -395,6 +395,14 @@ def _dict(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+def _check_csat(cs: dict[str, Any]) -> None:
+    """An exported ticket's CSAT: when it was asked, and a rating of 1-5."""
+    _time(cs["asked_at"], "csat.asked_at")
+    if cs.get("rating") is not None and (not isinstance(cs["rating"], int)
+                                         or not 1 <= cs["rating"] <= 5):
+        raise ValueError(f"csat.rating {_show(cs['rating'])} is not a whole number from 1 to 5")
+
+
 def _show(value: Any) -> str:
     from supportctl.safe import one_line
 
@@ -556,10 +564,7 @@ def _import_ticket(store: Store, t: dict[str, Any], counts: dict[str, int]) -> N
         add_tag(store, t["id"], tag)
     cs = t.get("csat")
     if isinstance(cs, dict) and cs.get("asked_at"):
-        _time(cs["asked_at"], "csat.asked_at")
-        if cs.get("rating") is not None and (not isinstance(cs["rating"], int)
-                                             or not 1 <= cs["rating"] <= 5):
-            raise ValueError(f"csat.rating {_show(cs['rating'])} is not a whole number from 1 to 5")
+        _check_csat(cs)
         from supportctl.store import workflows
 
         workflows.record_csat_asked(store, t["id"], contact["id"] if contact else None,
@@ -682,10 +687,7 @@ def _candidate(t: dict[str, Any]) -> Candidate:
     csat = None
     cs = t.get("csat")
     if isinstance(cs, dict) and cs.get("asked_at"):
-        _time(cs["asked_at"], "csat.asked_at")
-        if cs.get("rating") is not None and (not isinstance(cs["rating"], int)
-                                             or not 1 <= cs["rating"] <= 5):
-            raise ValueError(f"csat.rating {_show(cs['rating'])} is not a whole number from 1 to 5")
+        _check_csat(cs)
         # record_csat_asked, then record_csat_answer when answered: one row.
         answered = bool(cs.get("answered_at") and cs.get("rating"))
         csat = (tid, contact["id"] if contact else None, cs["asked_at"], None,

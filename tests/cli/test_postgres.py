@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli.race import race_next
 from tests.conftest import ROOT, Result, run_cli
 
 NOW = {"SUPPORTCTL_NOW": "2026-12-01T09:00:00Z"}
@@ -98,41 +98,7 @@ def test_two_agents_racing_next_on_postgresql_never_get_the_same_ticket(
     """Two processes hand out 1 000 tickets between them through the
     service `next` calls (``FOR UPDATE SKIP LOCKED``), plus one real
     `next` each: every ticket goes to exactly one agent."""
-    n = 1000
-    body = "".join(
-        json.dumps({"id": k, "status": "open", "priority": "normal", "subject": f"q{k}",
-                    "channel": "phone", "created_at": "2026-12-01T08:00:00Z",
-                    "updated_at": "2026-12-01T08:00:00Z", "tags": []}) + "\n"
-        for k in range(1, n + 1))
-    assert pgcli("import", "--format", "jsonl", "-", input=body).code == 0
-    mine = {who: pgcli("next", "--format", "ids", env={**NOW, "SUPPORTCTL_AGENT": who})
-            for who in ("marta", "luca")}
-    assert all(r.code == 0 for r in mine.values()), mine
-    script = (
-        "import sys, time\n"
-        "from pathlib import Path\n"
-        "from supportctl.services.team import hand_out\n"
-        "from supportctl.store.db import open_store\n"
-        "store = open_store(sys.argv[1], create=False)\n"
-        "ready = Path(sys.argv[3])\n"
-        "(ready / sys.argv[2]).touch()\n"
-        "while not all((ready / w).exists() for w in ('marta', 'luca')):\n"
-        "    pass\n"
-        "got = []\n"
-        "while (tid := hand_out(store, sys.argv[2], '2026-12-01T09:00:00Z',"
-        " '2026-12-02T09:00:00Z')) is not None:\n"
-        "    got.append(tid)\n"
-        "print(' '.join(map(str, got)))\n"
-    )
-    procs = [subprocess.Popen([sys.executable, "-c", script, pgcli.db, who, str(tmp_path)],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for who in ("marta", "luca")]
-    outs = [p.communicate(timeout=600) for p in procs]
-    assert all(p.returncode == 0 for p in procs), outs
-    handed = [int(x) for out, _ in outs for x in out.split()]
-    handed += [int(r.out) for r in mine.values()]
-    assert Counter(handed).most_common(1)[0][1] == 1  # nobody got a ticket twice
-    assert sorted(handed) == list(range(1, n + 1))  # and every ticket went to someone
+    race_next(pgcli, pgcli.db, tmp_path, lambda who: {**NOW, "SUPPORTCTL_AGENT": who})
 
 
 @pytest.mark.parametrize("args", [("report",), ("outbox",), ("db", "info"), ("db", "backup", "x"),

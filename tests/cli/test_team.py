@@ -4,15 +4,14 @@ that asks before answering over another agent's work."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli.race import race_next
 from tests.conftest import ROOT
 from tests.social.telegram_server import TOKEN as TG_TOKEN
 from tests.social.telegram_server import TelegramServer
@@ -129,53 +128,9 @@ def test_next_channel_filter_is_checked(cli: Any) -> None:
 
 
 def test_two_agents_racing_next_never_get_the_same_ticket(cli: Any, tmp_path: Path) -> None:
-    """Two processes hand out 1 000 tickets between them (the service
-    `next` calls, each its own connection, pausing a moment after each
-    ticket as a person would): every ticket goes to exactly one of them.
-    One real `next` per agent checks the CLI path on the same store.
-
-    Nothing asserts that both got work: SQLite's write lock is not fair,
-    and a loaded machine may let one process take every ticket while the
-    other waits. The barrier makes them ask at the same time; what must
-    hold whatever the interleaving is that no ticket goes out twice."""
-    n = 1000
-    lines = "\n".join(
-        f'{{"id": {k}, "status": "open", "priority": "normal", "subject": "q{k}", '
-        f'"channel": "phone", "created_at": "2026-12-01T08:00:00Z", '
-        f'"updated_at": "2026-12-01T08:00:00Z", "tags": []}}'
-        for k in range(1, n + 1)
-    )
-    imp = cli("import", "--format", "jsonl", "-", input=lines + "\n")
-    assert imp.code == 0, imp
-    mine = {who: cli("next", "--format", "ids", env=as_(who)) for who in ("marta", "luca")}
-    assert all(r.code == 0 for r in mine.values()), mine
-    script = (
-        "import sys\n"
-        "import time\n"
-        "from pathlib import Path\n"
-        "from supportctl.services.team import hand_out\n"
-        "from supportctl.store.db import open_store\n"
-        "store = open_store(Path(sys.argv[1]), create=False)\n"
-        # Both start together: each says it is ready and waits for the other.
-        "Path(sys.argv[1] + '.' + sys.argv[2]).touch()\n"
-        "while not all(Path(sys.argv[1] + '.' + w).exists() for w in ('marta', 'luca')):\n"
-        "    pass\n"
-        "got = []\n"
-        "while (tid := hand_out(store, sys.argv[2], '2026-12-01T09:00:00Z',"
-        " '2026-12-02T09:00:00Z')) is not None:\n"
-        "    got.append(tid)\n"
-        "    time.sleep(0.0005)\n"
-        "print(' '.join(map(str, got)))\n"
-    )
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(cli.db), who], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for who in ("marta", "luca")]
-    outs = [p.communicate(timeout=600) for p in procs]
-    assert all(p.returncode == 0 for p in procs), outs
-    handed = [int(x) for out, _ in outs for x in out.split()]
-    handed += [int(r.out) for r in mine.values()]
-    assert Counter(handed).most_common(1)[0][1] == 1  # nobody got a ticket twice
-    assert sorted(handed) == list(range(1, n + 1))  # and every ticket went to someone
+    """Two processes hand out 1 000 tickets between them; every ticket goes
+    to exactly one of them (tests/cli/race.py)."""
+    race_next(cli, str(cli.db), tmp_path, as_)
 
 
 @pytest.fixture
