@@ -34,7 +34,7 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,20 @@ def files_dir_for(db_path: Path) -> Path:
     """Attachments sit beside the database: ``supportctl.db`` keeps its
     files in ``supportctl.files/``."""
     return db_path.with_name(db_path.stem + ".files")
+
+
+@contextmanager
+def savepoint(run: Callable[[str], Any]) -> Iterator[None]:
+    """A nested ``tx()``: a savepoint inside the open transaction, undone
+    alone when its block fails (the same statements on both engines)."""
+    run("SAVEPOINT sp")
+    try:
+        yield
+    except BaseException:
+        run("ROLLBACK TO SAVEPOINT sp")
+        run("RELEASE SAVEPOINT sp")
+        raise
+    run("RELEASE SAVEPOINT sp")
 
 
 class Store:
@@ -201,14 +215,8 @@ class Store:
         if self.readonly:
             raise self._readonly_error()
         if self.conn.in_transaction:
-            self.conn.execute("SAVEPOINT sp")
-            try:
+            with savepoint(self.conn.execute):
                 yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK TO sp")
-                self.conn.execute("RELEASE sp")
-                raise
-            self.conn.execute("RELEASE sp")
             return
         try:
             self.conn.execute("BEGIN IMMEDIATE")

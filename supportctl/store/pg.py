@@ -38,7 +38,7 @@ from psycopg.pq import TransactionStatus
 
 from supportctl.errors import UsageError
 from supportctl.store import pg_schema
-from supportctl.store.db import Store, StoreError
+from supportctl.store.db import Store, StoreError, savepoint
 from supportctl.store.dialect import POSTGRES
 from supportctl.store.engine import redact
 
@@ -267,14 +267,8 @@ class PgStore(Store):
     def tx(self) -> Iterator[Any]:
         conn = self._pg
         if conn.in_transaction:
-            conn.raw.execute("SAVEPOINT sp")
-            try:
+            with savepoint(conn.raw.execute):
                 yield conn
-            except BaseException:
-                conn.raw.execute("ROLLBACK TO SAVEPOINT sp")
-                conn.raw.execute("RELEASE SAVEPOINT sp")
-                raise
-            conn.raw.execute("RELEASE SAVEPOINT sp")
             return
         conn.raw.execute("BEGIN")
         try:
