@@ -66,6 +66,11 @@ class Ctx:
         self.extras: dict[str, Any] = {}
         #: The arguments being run (global options hoisted first).
         self.args: list[str] = []
+        #: The signal (SIGTERM, SIGHUP) that asked this run to stop, if any:
+        #: kept because the KeyboardInterrupt it raises can be swallowed
+        #: (Python clears one raised while a file object is finalized), and
+        #: ``sync --watch`` must still stop at its next pass.
+        self.interrupted: int | None = None
 
     def cfg_path(self) -> Path:
         from supportctl.paths import default_config_path
@@ -441,6 +446,9 @@ def _click_exceptions() -> Any:
 def _interrupted(signum: int, frame: Any) -> None:
     import signal
 
+    cx: Ctx | None = getattr(_CURRENT, "cx", None)
+    if cx is not None:
+        cx.interrupted = signum
     # Once is enough: a repeated SIGTERM/SIGHUP must not cut the clean-up.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
@@ -480,7 +488,14 @@ def _refresh_sla(cx: Ctx) -> None:
 def main(argv: list[str] | None = None) -> None:
     """The ``supportctl`` program: runs the command line on the process's
     own streams and environment, and exits with its code."""
-    sys.exit(run(list(sys.argv[1:] if argv is None else argv)))
+    code = run(list(sys.argv[1:] if argv is None else argv))
+    # CPython remembers a KeyboardInterrupt that ended any string exec or
+    # eval (dataclasses and namedtuple build their methods that way), even
+    # one caught since, and under ``python -m`` then kills itself with
+    # SIGINT at exit (status -2) instead of exiting with our 130. A string
+    # eval that completes clears that mark.
+    exec("None")  # noqa: S102 - a constant string
+    sys.exit(code)
 
 
 def run(argv: list[str], *, env: Mapping[str, str] | None = None, stdin: IO[str] | None = None,

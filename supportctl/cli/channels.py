@@ -515,7 +515,9 @@ def sync(ctx: typer.Context,
             last_errors: dict[str, str | None] = {}
             code = run_sync(cx, accounts or [], since, retry_quarantine, keep, last_errors)
             while watch:
+                _stop_if_interrupted(cx)
                 _wait_any(cx, interval, keep or {})
+                _stop_if_interrupted(cx)
                 # After the first pass, only what changed (a quiet interval prints nothing).
                 code = run_sync(cx, accounts or [], None, False, keep, last_errors)
     finally:
@@ -525,6 +527,13 @@ def sync(ctx: typer.Context,
             except Exception:
                 pass
     raise typer.Exit(code)
+
+
+def _stop_if_interrupted(cx: Ctx) -> None:
+    """A SIGTERM/SIGHUP whose KeyboardInterrupt was swallowed on its way
+    (raised inside a finalizer) still ends the watch between passes."""
+    if cx.interrupted:
+        raise KeyboardInterrupt
 
 
 def _wait_any(cx: Ctx, interval: float, keep: dict[str, Any]) -> None:

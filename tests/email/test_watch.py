@@ -24,23 +24,24 @@ def test_watch_picks_up_new_mail_and_stops_on_ctrl_c(
     dovecot.append(user, [message(1, msgid="w1@example.com")])
     proc = subprocess.Popen(
         [sys.executable, "-m", "supportctl", "--db", str(cli.db), "sync", "--watch",
-         "--interval", "30"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+         "--interval", "600"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
     try:
         def count() -> int:
             r = cli("list", "--status", "all", "--format", "ids", env=env)
             return len(r.out.split())
 
-        deadline = time.monotonic() + 20
+        # Generous bounds (a loaded machine starts Python slowly); the
+        # interval is far longer still, so news seen in time came by IDLE.
+        deadline = time.monotonic() + 120
         while count() < 1 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert count() == 1
-        started = time.monotonic()
+        deadline = time.monotonic() + 120
         dovecot.append(user, [message(2, msgid="w2@example.com")])
         while count() < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert count() == 2
-        assert time.monotonic() - started < 15  # IDLE, not the 30 s interval
+        assert count() == 2  # IDLE, not the 600 s interval
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
