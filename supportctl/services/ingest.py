@@ -94,6 +94,7 @@ def ingest_batch(store: Store, batch: Batch, settings: IngestSettings) -> BatchS
     summary = BatchSummary()
     now = iso(utcnow()) or ""
     with store.tx():
+        store.serialize_ingest()  # one customer, one ticket, on every engine
         # Read once for the batch (the write lock is ours until COMMIT):
         # with no spam sender on record no message needs the lookup.
         spam = workflows.any_spam_senders(store)

@@ -318,6 +318,12 @@ class Store:
         SQLite the store's sync lock already makes it the only one."""
         yield True
 
+    def serialize_ingest(self) -> None:
+        """Inside a write transaction: let no other process store inbound
+        messages until it ends, so finding a customer's open ticket and
+        opening one if there is none are one step. SQLite's ``BEGIN
+        IMMEDIATE`` already holds the one write lock."""
+
     # -- attachment files -------------------------------------------------
 
     def put_file(self, data: bytes) -> str:

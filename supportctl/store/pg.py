@@ -364,6 +364,13 @@ class PgStore(Store):
 
     # -- sync: one machine per channel entry ------------------------------
 
+    def serialize_ingest(self) -> None:
+        """A transaction-level advisory lock, held to COMMIT or ROLLBACK: two
+        machines storing one customer's messages at once (two entries, two
+        webhooks) would each find no open ticket under READ COMMITTED and
+        open one each, or lose a message to the other's identity row."""
+        self._pg.execute("SELECT pg_advisory_xact_lock(?)", [pg_schema.INGEST_LOCK])
+
     def sync_lock_file(self) -> Path | None:
         """No store-wide sync lock: every machine may sync, each channel
         entry pulled by one at a time (``entry_lock``)."""

@@ -233,3 +233,48 @@ def test_import_restores_an_export_byte_for_byte_and_ids_go_on(
         assert new.ticket_id == 3
     finally:
         copy.close()
+
+
+def test_one_customer_writing_to_two_machines_at_once_gets_one_ticket(
+        store_location: str) -> None:
+    """Two machines store the same customer's messages at the same moment
+    (two entries, or two webhooks): one contact, one ticket, every message
+    once. On PostgreSQL both transactions used to find no open ticket and
+    open one each, or one of them lost its message."""
+    import threading
+
+    stores = [db.open_store(store_location) for _ in range(2)]
+    rounds = 12
+    gate = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def machine(k: int) -> None:
+        try:
+            for n in range(rounds):
+                gate.wait(timeout=60)
+                put(stores[k], sms(f"SM{n}-{k}", f"+1555123{n:04d}", f"hello from {k}"),
+                    mail(f"m{n}-{k}@x", sender=f"c{n}@example.com", subject=f"Order {n}",
+                         text="where is it", irt=f"m{n}-{1 - k}@x"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+            gate.abort()
+
+    threads = [threading.Thread(target=machine, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    try:
+        assert not failures, failures
+        tickets = tickets_json(stores[0], all_ids(stores[0]), NOW)
+        sms_tickets = [t for t in tickets if t["channel"] == "sms"]
+        assert len(sms_tickets) == rounds, [t["contact"] for t in sms_tickets]
+        assert all(t["message_count"] == 2 for t in sms_tickets), sms_tickets
+        numbers = [i["address"] for t in sms_tickets for i in t["contact"]["identities"]]
+        assert sorted(numbers) == sorted(set(numbers))
+        # Each email answers the other machine's: the later one threads in.
+        mail_tickets = [t for t in tickets if t["channel"] == "email"]
+        assert [t["message_count"] for t in mail_tickets] == [2] * rounds
+    finally:
+        for s in stores:
+            s.close()
