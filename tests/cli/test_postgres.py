@@ -6,6 +6,7 @@ so in one line, and SQLite users never load the PostgreSQL driver."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -193,3 +194,65 @@ def test_the_other_ported_triage_commands(pgcli: Any, tmp_path: Path) -> None:
     assert t["snoozed_until"] == "2026-12-01T11:00:00Z"
     unknown = pgcli("tag", "x", "1", "99", env=NOW)
     assert unknown.code == 3 and "99" in unknown.err
+
+
+@pytest.mark.process
+def test_three_machines_syncing_the_same_entries_store_every_message_once(
+        pg_url: str, tmp_path: Path) -> None:
+    """SPEC §13: every machine runs `sync` from cron against one server.
+    Three `sync` processes start together, four times, while customers keep
+    writing on SMS and Telegram: each entry is pulled by one of them at a
+    time (the others skip it, exit 0), and every message is stored once,
+    each customer's in one ticket per channel."""
+    import threading
+
+    from tests.social.telegram_server import TOKEN as TG_TOKEN
+    from tests.social.telegram_server import TelegramServer
+    from tests.social.twilio_server import SHOP, SID, TwilioServer
+    from tests.social.twilio_server import TOKEN as TW_TOKEN
+
+    with TwilioServer() as tw, TelegramServer() as tg:
+        cfg = tmp_path / "config.yaml"
+        cfg.write_text("channels:\n"
+                       f"  - name: shop-sms\n    type: twilio\n    account_sid: {SID}\n"
+                       f"    auth_token_env: SHOP_TWILIO_TOKEN\n    numbers: ['{SHOP}']\n"
+                       f"    api_base_url: {tw.url}\n"
+                       "  - name: shop-telegram\n    type: telegram\n"
+                       f"    token_env: SHOP_TELEGRAM_TOKEN\n    api_base_url: {tg.url}\n",
+                       encoding="utf-8")
+        env = {**os.environ, "SUPPORTCTL_CONFIG": str(cfg),
+               "SHOP_TWILIO_TOKEN": TW_TOKEN, "SHOP_TELEGRAM_TOKEN": TG_TOKEN}
+        people = [tg.user(5200000000 + k, f"Cliente {k}") for k in range(3)]
+        sent_sms, sent_tg = 0, 0
+        for rnd in range(4):
+            for k in range(3):
+                for j in range(4):
+                    tw.inbound(f"+1555010{k:04d}", f"round {rnd} sms {j} from {k}")
+                    tg.message(people[k], f"round {rnd} telegram {j} from {k}")
+                    sent_sms, sent_tg = sent_sms + 1, sent_tg + 1
+            gate = threading.Barrier(3)
+            results: list[subprocess.CompletedProcess[str]] = []
+
+            def machine(gate: threading.Barrier = gate,
+                        results: list[subprocess.CompletedProcess[str]] = results) -> None:
+                gate.wait(timeout=60)
+                results.append(subprocess.run(
+                    [sys.executable, "-m", "supportctl", "--db", pg_url, "sync"], cwd=ROOT,
+                    env=env, capture_output=True, text=True, timeout=300))
+
+            threads = [threading.Thread(target=machine) for _ in range(3)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert [r.returncode for r in results] == [0, 0, 0], [r.stderr for r in results]
+            assert not any("Traceback" in r.stderr for r in results)
+        # A last pass on one machine picks up what every skip left behind.
+        assert run_cli("--db", pg_url, "sync", env=env).code == 0
+        got = run_cli("--db", pg_url, "export", "--format", "jsonl", "--messages", env=env)
+        tickets = list(got.jsonl())
+        inbound = [m["external_id"] for t in tickets for m in t["messages"]
+                   if m["direction"] == "in"]
+        assert len(inbound) == len(set(inbound)) == sent_sms + sent_tg
+        by_channel = sorted((t["channel"], t["message_count"]) for t in tickets)
+        assert by_channel == [("sms", 16)] * 3 + [("telegram", 16)] * 3
