@@ -163,9 +163,10 @@ def db_info(ctx: typer.Context, fmt: str | None = typer.Option(None, "--format",
     store = cx.store()
     info = {
         "path": str(store.path),
-        "files_dir": str(store.files_dir),
+        "files_dir": store.files_location(),
         "schema_version": store.version,
-        "size_bytes": store.path.stat().st_size,
+        "size_bytes": store.size_bytes(),
+        "engine": store.sql.name,
     }
     from supportctl.store.upkeep import counts
 
@@ -181,9 +182,11 @@ def db_migrate(ctx: typer.Context) -> None:
     """Apply pending schema migrations (opening the store does it too)."""
     cx = obj(ctx)
     from supportctl.cli import render
-    from supportctl.store.db import Store
+    from supportctl.cli.app import _command_words
+    from supportctl.store.db import open_store
 
-    store = Store(cx.db_path(), create=False, migrate=False)
+    store = open_store(cx.db_location(), create=False, migrate=False,
+                       command=_command_words(cx.args))
     cx._store = store
     done = store.migrate()
     render.info(f"applied {', '.join(done)}" if done else "schema is up to date")

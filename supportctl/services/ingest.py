@@ -97,7 +97,9 @@ def ingest_batch(store: Store, batch: Batch, settings: IngestSettings) -> BatchS
         store.serialize_ingest()  # one customer, one ticket, on every engine
         # Read once for the batch (the write lock is ours until COMMIT):
         # with no spam sender on record no message needs the lookup.
-        spam = workflows.any_spam_senders(store)
+        # (PostgreSQL: another machine's `spam` may commit mid-batch, so
+        # each message asks.)
+        spam = not store.sql.one_writer or workflows.any_spam_senders(store)
         for item in batch.items:
             res = _ingest_isolated(store, item, settings, now, spam_senders=spam)
             summary.results.append(res)
@@ -505,11 +507,17 @@ def bump_ticket(store: Store, ticket_id: int, sent_at: str, *, inbound: bool, no
     stored_tickets.count_message(store, ticket_id, sent_at, inbound=inbound)
 
 
-def _resolve_ticket(store: Store, ticket_id: int) -> int:
+def _resolve_ticket(store: Store, ticket_id: int) -> int | None:
+    """The ticket a message for ``ticket_id`` joins, following merges; each
+    row is locked as it is read (``locked_merge``), so on PostgreSQL a
+    ``merge`` or ``spam`` of it either committed first (and is seen here)
+    or waits for this message. None: the ticket was deleted meanwhile."""
     seen: set[int] = set()
     while ticket_id not in seen:
         seen.add(ticket_id)
-        nxt = stored_tickets.merged_into(store, ticket_id)
+        found, nxt = stored_tickets.locked_merge(store, ticket_id)
+        if not found:
+            return None
         if not nxt:
             break
         ticket_id = nxt
@@ -522,7 +530,9 @@ def _ticket_of_message(store: Store, ids: Iterable[str], channel: str = "email")
             continue
         tid = stored_messages.ticket_of(store, channel, ext)
         if tid:
-            return _resolve_ticket(store, tid)
+            resolved = _resolve_ticket(store, tid)
+            if resolved is not None:
+                return resolved
     return None
 
 
@@ -592,4 +602,5 @@ def thread_messaging(
     if contact is None:
         return None, None
     cutoff = shift(now, -settings.reopen_window)
-    return stored_tickets.continuing(store, contact, item.medium, cutoff), None
+    tid = stored_tickets.continuing(store, contact, item.medium, cutoff)
+    return (None if tid is None else _resolve_ticket(store, tid)), None

@@ -93,6 +93,9 @@ def _senders(store: Store, ticket_id: int) -> list[tuple[str, str]]:
 
 def mark_spam(store: Store, ticket_id: int, actor: str, now: str) -> None:
     with store.tx():
+        # The row held to the end: a sync adding a message to the ticket on
+        # another machine waits, then finds it closed and its sender blocked.
+        repo.lock(store, [ticket_id])
         triage.require(store, ticket_id)
         for kind, address in _senders(store, ticket_id):
             repo.block_sender(store, kind, address, now)
@@ -105,6 +108,7 @@ def unmark_spam(store: Store, ticket_id: int, actor: str, now: str) -> None:
     """Undo ``spam``: the senders' later mail is filed normally again, the
     spam tag goes and the ticket reopens."""
     with store.tx():
+        repo.lock(store, [ticket_id])
         triage.require(store, ticket_id)
         for kind, address in _senders(store, ticket_id):
             if repo.unblock_sender(store, kind, address):

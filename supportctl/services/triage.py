@@ -166,6 +166,9 @@ def merge(store: Store, from_id: int, into_id: int, actor: str, now: str) -> Non
     if from_id == into_id:
         raise UsageError("cannot merge a ticket into itself")
     with store.tx():
+        # Both rows held to the end: a sync adding a message to FROM on
+        # another machine waits, then follows merged_into (PostgreSQL).
+        repo.lock(store, [from_id, into_id])
         src = require(store, from_id)
         dst = require(store, into_id)
         if src["merged_into"]:

@@ -101,7 +101,9 @@ def listed(store: Store, query: str | None = None) -> list[int]:
     name or one of whose addresses contains it."""
     where, params = "", list[object]()
     if query:
-        where = ("AND (name LIKE ? OR id IN (SELECT contact_id FROM identities WHERE address LIKE ?))")
+        like = store.sql.like_ci
+        where = (f"AND ({like('name')} OR id IN (SELECT contact_id FROM identities "
+                 f"WHERE {like('address')}))")
         params = [f"%{query}%", f"%{query}%"]
     return [int(r[0]) for r in store.execute(
         f"SELECT id FROM contacts WHERE merged_into IS NULL {where} ORDER BY id", params)]

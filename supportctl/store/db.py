@@ -294,6 +294,15 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def size_bytes(self) -> int:
+        """What the store takes (``db info``): the database file."""
+        return self.path.stat().st_size
+
+    def files_location(self) -> str | None:
+        """Where attachment bytes live, for ``db info``: their directory
+        (None: inside the database)."""
+        return str(self.files_dir)
+
     def changed(self) -> bool:
         """Did this connection write anything since it opened?"""
         return bool(self.conn.total_changes)
@@ -695,10 +704,12 @@ def _creation_lock(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def open_store(path: Path | str, *, create: bool = True, command: str = "") -> Store:
+def open_store(path: Path | str, *, create: bool = True, command: str = "",
+               migrate: bool = True) -> Store:
     """The store at ``path``: a SQLite file, or a ``postgresql://`` URL
     (SPEC §13), where ``command`` (the words after ``supportctl``) must be
-    one ported there (``engine.require_ported``)."""
+    one ported there (``engine.require_ported``). ``migrate`` False leaves
+    a pending schema change to ``Store.migrate`` (``db migrate``)."""
     from supportctl.store.engine import is_url, require_ported
 
     if is_url(path):
@@ -709,8 +720,8 @@ def open_store(path: Path | str, *, create: bool = True, command: str = "") -> S
         except ImportError:
             raise UsageError("a postgresql:// store needs the PostgreSQL extra: "
                              "pip install 'supportctl[postgres]'") from None
-        return PgStore(str(path), create=create)
+        return PgStore(str(path), create=create, migrate=migrate)
     try:
-        return Store(path, create=create)
+        return Store(path, create=create, migrate=migrate)
     except sqlite3.OperationalError as exc:
         raise UsageError(f"cannot open store {path}: {exc}") from None

@@ -4,8 +4,8 @@ Store modules write one statement for both engines (``ON CONFLICT``,
 ``RETURNING``, ``IS DISTINCT FROM`` and ``?``/``:name`` parameters work on
 both: the PostgreSQL connection translates the parameter marks) and ask
 ``store.sql`` for the fragments that cannot be shared: JSON fields,
-string aggregation, a scalar maximum, an open-ended ``LIMIT`` and row
-locks. ``Store.sql`` is ``SQLITE``; ``PgStore.sql`` is ``POSTGRES``."""
+string aggregation, a scalar maximum, an open-ended ``LIMIT``, row
+locks and a case-blind ``LIKE``. ``Store.sql`` is ``SQLITE``; ``PgStore.sql`` is ``POSTGRES``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ class Dialect:
     skip_locked = ""
     #: What a read that a write in the same transaction depends on appends.
     for_update = ""
+    #: Whether a write transaction shuts every other writer out until it
+    #: ends (SQLite's ``BEGIN IMMEDIATE``), so what it read at its start
+    #: still holds at its end. PostgreSQL's writers run side by side.
+    one_writer = True
 
     def json_text(self, column: str, key: str) -> str:
         """A top-level JSON field of a TEXT column, as text."""
@@ -42,12 +46,18 @@ class Dialect:
     def char(self, code: int) -> str:
         return f"char({int(code)})"
 
+    def like_ci(self, column: str) -> str:
+        """``column`` matches one ``?`` LIKE pattern, ASCII letters in any
+        case, with no escape character (SQLite's LIKE)."""
+        return f"{column} LIKE ?"
+
 
 class Postgres(Dialect):
     name = "postgresql"
     no_limit = "ALL"
     skip_locked = " FOR UPDATE OF t SKIP LOCKED"
     for_update = " FOR UPDATE"
+    one_writer = False
 
     def json_text(self, column: str, key: str) -> str:
         return f"(({column})::jsonb ->> '{key}')"
@@ -68,6 +78,10 @@ class Postgres(Dialect):
 
     def char(self, code: int) -> str:
         return f"chr({int(code)})"
+
+    def like_ci(self, column: str) -> str:
+        # PostgreSQL's LIKE minds case and reads a backslash as an escape.
+        return f"{column} ILIKE ? ESCAPE ''"
 
 
 SQLITE = Dialect()

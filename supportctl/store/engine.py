@@ -26,6 +26,15 @@ PORTED = frozenset({
     "init", "list", "show", "search", "export", "import", "sync", "new", "note", "tag", "untag",
     "assign", "priority", "solve", "close", "reopen", "snooze", "claim", "next",
     "attachments", "reply", "unclaim",
+    # issue 13, the remaining triage and upkeep commands (pgport-ops)
+    "merge", "delete", "spam", "unspam", "serve",
+    "contact list", "contact show", "contact link", "contact merge", "contact export",
+    "contact forget", "contact opt-out",
+    "outbox", "outbox list", "outbox retry", "outbox cancel",
+    "quarantine", "quarantine list", "quarantine show", "quarantine export", "quarantine retry",
+    "db info", "db migrate", "db vacuum", "db backup",
+    "rules test", "notify test", "template list", "template show", "template preview",
+    "config check",
 })
 
 

@@ -360,7 +360,19 @@ class PgStore(Store):
                          "use `supportctl attachments ID --save DIR`")
 
     def backup(self, target: Path) -> dict[str, int]:
-        raise UsageError("`db backup` is not available on PostgreSQL yet: use pg_dump")
+        # A server's database is backed up by the server's own tool, which
+        # takes a consistent snapshot while others write (attachments
+        # included: they are rows of ``files``).
+        raise UsageError("`db backup` copies a SQLite store; back up a PostgreSQL store with "
+                         f"pg_dump --format=custom --file {str(target)!r} and its URL "
+                         "(attachments are in the database too)")
+
+    def size_bytes(self) -> int:
+        """The database's size on the server (``pg_database_size``)."""
+        return int(self._pg.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+
+    def files_location(self) -> str | None:
+        return None  # the ``files`` table
 
     # -- sync: one machine per channel entry ------------------------------
 

@@ -8,6 +8,7 @@ row type."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from supportctl.store.db import Store
@@ -17,6 +18,29 @@ def get(store: Store, ticket_id: int) -> dict[str, Any] | None:
     """Every column of the ticket, or None."""
     row = store.one("SELECT * FROM tickets WHERE id = ?", [ticket_id])
     return None if row is None else dict(row)
+
+
+def lock(store: Store, ticket_ids: Iterable[int]) -> None:
+    """Hold these tickets' rows until the transaction ends, so a change
+    that reads them first (``merge``, ``spam``) and a sync adding a
+    message to them (``locked_merge``) happen one after the other. On
+    PostgreSQL a ``FOR UPDATE``, taken in id order (two changes locking
+    the same tickets never wait on each other); SQLite's ``BEGIN
+    IMMEDIATE`` already holds the whole store."""
+    ids = sorted(set(ticket_ids))
+    if ids and store.sql.for_update:
+        marks = ", ".join("?" for _ in ids)
+        store.execute(f"SELECT id FROM tickets WHERE id IN ({marks}) ORDER BY id"
+                      f"{store.sql.for_update}", ids).fetchall()
+
+
+def locked_merge(store: Store, ticket_id: int) -> tuple[bool, int | None]:
+    """Lock the ticket a message is about to join (see ``lock``) and read,
+    as committed once the lock is held, whether it still exists and the
+    ticket it was merged into (None if not merged)."""
+    row = store.one(f"SELECT merged_into FROM tickets WHERE id = ?{store.sql.for_update}",
+                    [ticket_id])
+    return (False, None) if row is None else (True, None if row[0] is None else int(row[0]))
 
 
 def stamp_first_response(store: Store, ticket_id: int, at: str) -> None:
@@ -161,11 +185,6 @@ def count_message(store: Store, ticket_id: int, sent_at: str, *, inbound: bool) 
         + " WHERE id = ?",
         [sent_at, sent_at, sent_at, *([sent_at, sent_at] if inbound else []), ticket_id],
     )
-
-
-def merged_into(store: Store, ticket_id: int) -> int | None:
-    found = store.scalar("SELECT merged_into FROM tickets WHERE id = ?", [ticket_id])
-    return int(found) if found else None
 
 
 def status(store: Store, ticket_id: int) -> str | None:

@@ -278,3 +278,110 @@ def test_one_customer_writing_to_two_machines_at_once_gets_one_ticket(
     finally:
         for s in stores:
             s.close()
+
+
+# -- a change and another machine's sync at the same moment (SPEC §13) ---------------
+
+def _at_once(store: Any, store_location: str, held: Any, meanwhile: Any) -> None:
+    """``held(store)`` runs in a transaction left open while another
+    connection (another machine) runs ``meanwhile(other)``; once that one
+    waits, the first commits. On PostgreSQL the second must wait for the
+    first's row locks (seen in ``pg_stat_activity``); SQLite's second
+    writer waits for the whole store."""
+    import threading
+
+    other = db.open_store(store_location)
+    done: list[Any] = []
+
+    def second() -> None:
+        try:
+            done.append(meanwhile(other))
+        except BaseException as exc:  # reported below
+            done.append(exc)
+
+    worker = threading.Thread(target=second)
+    try:
+        with store.tx():
+            held(store)
+            worker.start()
+            _until_waiting(store_location, worker)
+        worker.join(60)
+    finally:
+        other.close()
+    assert done and not isinstance(done[0], BaseException), done
+
+
+def _until_waiting(store_location: str, worker: Any) -> None:
+    """Return once ``worker`` waits for a lock (PostgreSQL), or has had
+    time to reach SQLite's busy wait."""
+    import time
+
+    if not store_location.startswith("postgresql://"):
+        time.sleep(0.3)
+        return
+    import psycopg
+
+    with psycopg.connect(store_location, autocommit=True) as watcher:
+        while worker.is_alive():
+            waiting = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'").fetchone()
+            if waiting and waiting[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the second did not wait for the first's locks")
+
+
+REPLY = mail("c@x", subject="Re: Order 7", irt="a@x", text="any news?")
+
+
+@pytest.mark.parametrize("merge_first", [True, False])
+def test_a_merge_and_a_reply_to_the_merged_ticket_at_once(any_store: Any, store_location: str,
+                                                          merge_first: bool) -> None:
+    """Whichever starts first, the reply ends in the ticket merged into,
+    never in the merged one."""
+    src = put(any_store, mail("a@x"))[0].ticket_id
+    dst = put(any_store, mail("b@x", "bob@example.com", "Another order"))[0].ticket_id
+
+    def merge(store: Any) -> None:
+        triage.merge(store, src, dst, "ann", NOW)
+
+    def reply(store: Any) -> None:
+        put(store, REPLY)
+
+    if merge_first:
+        _at_once(any_store, store_location, merge, reply)
+    else:
+        _at_once(any_store, store_location, reply, merge)
+    got = {t["id"]: t for t in tickets_json(any_store, all_ids(any_store), NOW)}
+    assert got[src]["message_count"] == 0 and got[src]["merged_into"] == dst
+    assert got[dst]["message_count"] == 3
+    assert [m["external_id"] for m in show_json(any_store, dst, NOW)["messages"]] == \
+        ["a@x", "b@x", "c@x"]
+
+
+@pytest.mark.parametrize("spam_first", [True, False])
+def test_spam_and_the_senders_next_message_at_once(any_store: Any, store_location: str,
+                                                   spam_first: bool) -> None:
+    """Spam first: the next message finds the ticket closed and its sender
+    blocked (a new ticket, linked, tagged spam and closed). The message
+    first: spam closes the ticket with it. As if one came after the other."""
+    from supportctl.services import tickets as ticket_service
+
+    first = put(any_store, mail("s1@x", "promo@junk.example", "Buy now"))[0].ticket_id
+
+    def spam(store: Any) -> None:
+        ticket_service.mark_spam(store, first, "ann", NOW)
+
+    def again(store: Any) -> None:
+        put(store, mail("s2@x", "promo@junk.example", "Re: Buy now", irt="s1@x"))
+
+    if spam_first:
+        _at_once(any_store, store_location, spam, again)
+        expected = [("closed", ["spam"], 1, None), ("closed", ["spam"], 1, first)]
+    else:
+        _at_once(any_store, store_location, again, spam)
+        expected = [("closed", ["spam"], 2, None)]
+    tickets = tickets_json(any_store, all_ids(any_store), NOW)
+    assert [(t["status"], t["tags"], t["message_count"], t["linked_ticket"])
+            for t in tickets] == expected
