@@ -174,6 +174,8 @@ def db_info(ctx: typer.Context, fmt: str | None = typer.Option(None, "--format",
     if fmt == "json":
         cx.stdout.write(render.dumps(info) + "\n")
     else:
+        if info["files_dir"] is None:
+            info["files_dir"] = "(in the database)"
         render.plain(info.items())
 
 

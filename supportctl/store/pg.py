@@ -155,20 +155,35 @@ class PgConnection:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.raw = self._connect()
+        self.total_changes = 0
+
+    def _connect(self) -> psycopg.Connection[Any]:
         try:
-            self.raw = psycopg.connect(url, autocommit=True, connect_timeout=10)
+            raw = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to {redact(url)}: {_first_line(exc)}; check the "
-                             "server is running and the URL (role, database, host)") from None
+            raise StoreError(f"cannot connect to {redact(self.url)}: {_first_line(exc)}; check "
+                             "the server is running and the URL (role, database, host)") from None
         # numeric (sum, avg) as float, as SQLite returns them.
         from psycopg.types.numeric import FloatLoader
 
-        self.raw.adapters.register_loader("numeric", FloatLoader)
-        self.total_changes = 0
+        raw.adapters.register_loader("numeric", FloatLoader)
+        return raw
+
+    def reconnect_if_lost(self) -> None:
+        """A connection the server dropped (a restart, an idle timeout, a
+        failover) is opened again before the next transaction: a
+        long-running ``serve`` or ``sync --watch`` carries on instead of
+        failing every request from then on. Never inside a transaction:
+        its work is gone with the connection, and that fails as it is."""
+        if self.raw.broken:
+            self.raw.close()
+            self.raw = self._connect()
 
     @property
     def in_transaction(self) -> bool:
-        return bool(self.raw.info.transaction_status != TransactionStatus.IDLE)
+        return bool(self.raw.info.transaction_status not in (TransactionStatus.IDLE,
+                                                              TransactionStatus.UNKNOWN))
 
     def cursor(self) -> PgCursor:
         return PgCursor(self)
@@ -270,7 +285,11 @@ class PgStore(Store):
             with savepoint(conn.raw.execute):
                 yield conn
             return
-        conn.raw.execute("BEGIN")
+        conn.reconnect_if_lost()
+        try:
+            conn.raw.execute("BEGIN")
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"PostgreSQL store {self.path} failed: {_first_line(exc)}") from None
         try:
             yield conn
         except BaseException:
@@ -363,8 +382,10 @@ class PgStore(Store):
         # A server's database is backed up by the server's own tool, which
         # takes a consistent snapshot while others write (attachments
         # included: they are rows of ``files``).
-        raise UsageError("`db backup` copies a SQLite store; back up a PostgreSQL store with "
-                         f"pg_dump --format=custom --file {str(target)!r} and its URL "
+        from shlex import quote
+
+        raise UsageError("`db backup` copies a SQLite store: back up this PostgreSQL store "
+                         f"with `pg_dump --format=custom --file {quote(str(target))} URL` "
                          "(attachments are in the database too)")
 
     def size_bytes(self) -> int:

@@ -75,3 +75,28 @@ def test_a_message_is_indexed_in_its_language(pg_url: str) -> None:
         assert [t for t, _ in search(store, "livraison", "2026-12-01T00:00:00Z")] == [1]
     finally:
         store.close()
+
+
+def test_a_connection_the_server_dropped_is_opened_again_for_the_next_change(pg_url: str) -> None:
+    """``serve`` and ``sync --watch`` hold one connection for days: after
+    the server drops it (a restart, an idle timeout) the change that found
+    it gone fails in one line, and the next opens a new one."""
+    import psycopg
+
+    from supportctl.store.db import StoreError
+
+    store = open_store(pg_url)
+    try:
+        pid = store.scalar("SELECT pg_backend_pid()")
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])  # waits till gone
+        try:
+            store.scalar("SELECT 1")
+        except StoreError as exc:
+            assert "\n" not in str(exc)
+        with store.tx():
+            store.insert("spam_senders", {"kind": "email", "address": "x@y", "at": "now"})
+        assert store.scalar("SELECT count(*) FROM spam_senders") == 1
+        assert store.scalar("SELECT pg_backend_pid()") != pid
+    finally:
+        store.close()
