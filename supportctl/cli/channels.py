@@ -462,6 +462,9 @@ def housekeeping(cx: Ctx, store: Any, synced: dict[str, str | None], keep: dict[
         render.error(problem)
     if cx.quiet:
         return
+    if rep.skipped:
+        render.info("housekeeping: skipped: another machine is doing it")
+        return
     done = [f"{n} {what}" for n, what in ((rep.closed, "closed"), (rep.woken, "woken"),
                                           (rep.notified, "notified")) if n]
     done += [f"{n} {name}" for name, n in rep.counts.items() if n]

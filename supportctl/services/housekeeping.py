@@ -10,6 +10,10 @@ In order, each step on its own (one failing does not stop the others):
    ``STEPS``);
 5. send the notifications that are due, last, so they see the state the
    steps above left.
+
+One process at a time (``Store.housekeeping_lock``): on PostgreSQL every
+machine syncs, and one that finds another doing housekeeping skips it
+(``Report.skipped``), so nothing is closed, asked or notified twice.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class Report:
     notified: int = 0
     counts: dict[str, int] = field(default_factory=dict)  # further steps, by name
     problems: list[str] = field(default_factory=list)
+    #: Another machine was doing it (PostgreSQL): nothing was done here.
+    skipped: bool = False
 
 
 #: Further steps, run after the SLA refresh and before notifications, each
@@ -68,6 +74,15 @@ def run(store: Store, config: Any, now: str, *, actor: str, channel_for: notify.
         synced: dict[str, str | None] | None = None, started: str | None = None) -> Report:
     """One housekeeping pass; ``synced`` and ``started`` describe the sync
     pass before it (see ``notify.run``)."""
+    with store.housekeeping_lock() as mine:
+        if not mine:
+            return Report(skipped=True)
+        return _run(store, config, now, actor=actor, channel_for=channel_for, synced=synced,
+                    started=started)
+
+
+def _run(store: Store, config: Any, now: str, *, actor: str, channel_for: notify.ChannelFor,
+         synced: dict[str, str | None] | None, started: str | None) -> Report:
     report = Report()
     ctx = Context(store, config, now, actor, channel_for)
 

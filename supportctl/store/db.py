@@ -333,6 +333,15 @@ class Store:
         opening one if there is none are one step. SQLite's ``BEGIN
         IMMEDIATE`` already holds the one write lock."""
 
+    @contextmanager
+    def housekeeping_lock(self) -> Iterator[bool]:
+        """Whether this process may do the store-wide housekeeping after a
+        sync now (close, wake, CSAT, notify): on PostgreSQL every machine
+        syncs, and two doing it at once would send a notification or a
+        satisfaction question twice. On SQLite the sync lock already
+        makes it the only one."""
+        yield True
+
     # -- attachment files -------------------------------------------------
 
     def put_file(self, data: bytes) -> str:

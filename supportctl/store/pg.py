@@ -413,7 +413,19 @@ class PgStore(Store):
     def entry_lock(self, account: str) -> Iterator[bool]:
         """A session advisory lock on the channel entry ``account``; yields
         False (and holds nothing) when another machine holds it."""
-        key = "supportctl sync " + account
+        with self._try_lock("supportctl sync " + account) as got:
+            yield got
+
+    @contextmanager
+    def housekeeping_lock(self) -> Iterator[bool]:
+        """A session advisory lock on the store's housekeeping: one machine
+        does it at a time; another that finds it busy skips it (the next
+        pass of any machine does what is left)."""
+        with self._try_lock("supportctl housekeeping") as got:
+            yield got
+
+    @contextmanager
+    def _try_lock(self, key: str) -> Iterator[bool]:
         got = self._pg.execute("SELECT pg_try_advisory_lock(hashtextextended(?, 0))",
                                 [key]).fetchone()[0]
         try:

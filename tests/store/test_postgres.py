@@ -100,3 +100,36 @@ def test_a_connection_the_server_dropped_is_opened_again_for_the_next_change(pg_
         assert store.scalar("SELECT pg_backend_pid()") != pid
     finally:
         store.close()
+
+
+def test_one_machine_does_the_housekeeping_at_a_time(pg_url: str, tmp_path: Any) -> None:
+    """Every machine's sync ends with housekeeping (close, wake, CSAT,
+    notify): while one does it, another skips it, so nothing is closed,
+    asked or notified twice; the next pass does what is left."""
+    from supportctl.config import load_config
+    from supportctl.services import housekeeping, triage
+    from supportctl.services.tickets import log_ticket
+
+    cfg_path = tmp_path / "config.yaml"
+    cfg_path.write_text("close_after: 1d\n", encoding="utf-8")
+    cfg = load_config(cfg_path)
+    here, there = open_store(pg_url), open_store(pg_url)
+    try:
+        tid = log_ticket(here, medium="phone", who="Ann", name="", subject="Call", text="hi",
+                         actor="ann", now="2026-11-30T09:00:00Z")
+        triage.solve(here, tid, "ann", "2026-11-30T09:00:00Z")
+
+        def run() -> housekeeping.Report:
+            return housekeeping.run(here, cfg, "2026-12-02T09:00:00Z", actor="sync",
+                                    channel_for=lambda name: None)
+
+        with there.housekeeping_lock() as mine:
+            assert mine
+            busy = run()
+        assert busy.skipped and busy.closed == 0
+        assert here.scalar("SELECT status FROM tickets WHERE id = ?", [tid]) == "solved"
+        done = run()
+        assert not done.skipped and done.closed == 1
+    finally:
+        here.close()
+        there.close()
