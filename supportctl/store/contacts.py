@@ -16,6 +16,16 @@ def merged_into(store: Store, contact_id: int) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
+def lock(store: Store, contact_id: int) -> None:
+    """Hold the contact's row to the end of the transaction (PostgreSQL:
+    ``FOR UPDATE``, which also waits for a transaction that is opening a
+    ticket or adding an identity for it; SQLite's writer already holds the
+    whole store)."""
+    if store.sql.for_update:
+        store.execute(f"SELECT id FROM contacts WHERE id = ?{store.sql.for_update}",
+                      [contact_id]).fetchall()
+
+
 def identity_owner(store: Store, kind: str, address: str) -> int | None:
     """The contact an identity was recorded for (not following merges)."""
     row = store.one(
@@ -67,8 +77,20 @@ def erase(store: Store, contact_id: int, now: str) -> tuple[list[int], int, set[
     and name; ticket rows stay, anonymous. Returns the tickets, the number
     of messages erased and the attachment digests whose rows went (their
     files go with ``Store.drop_unused_files`` once this commits)."""
-    tickets = [int(r[0]) for r in store.execute(
-        "SELECT id FROM tickets WHERE contact_id = ?", [contact_id])]
+    from supportctl.store.tickets import lock as lock_tickets
+
+    # On PostgreSQL a sync on another machine may be adding to this
+    # person's tickets or opening one: wait for it (their tickets' rows,
+    # then the person's, which a new ticket or identity references), and
+    # hold them, so nothing of theirs committed meanwhile escapes.
+    def theirs() -> list[int]:
+        return [int(r[0]) for r in store.execute(
+            "SELECT id FROM tickets WHERE contact_id = ? ORDER BY id", [contact_id])]
+
+    lock_tickets(store, theirs())
+    lock(store, contact_id)
+    tickets = theirs()
+    lock_tickets(store, tickets)
     # Ticket ids are integers read just above: inlined, not bound, so one
     # statement covers them however many there are.
     marks = ", ".join(str(t) for t in tickets) or "NULL"

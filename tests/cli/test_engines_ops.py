@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +78,15 @@ class Both:
 
 
 @pytest.fixture
-def both(cli: Any, pg_url: str, tmp_path: Path) -> Both:
+def both(cli: Any, pg_url: str, tmp_path: Path) -> Iterator[Both]:
     def pgcli(*args: str, **kw: Any) -> Result:
         return run_cli("--db", pg_url, *args, **kw)
 
-    return Both(cli, pgcli, tmp_path)
+    before = dict(SERVERS)
+    yield Both(cli, pgcli, tmp_path)
+    # The memory channel's servers live in this process: leave them as found.
+    SERVERS.clear()
+    SERVERS.update(before)
 
 
 def _fill(both: Both) -> None:

@@ -34,3 +34,15 @@ def any_store(store_location: str) -> Iterator[Any]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "store_location" in metafunc.fixturenames:
         metafunc.parametrize("store_location", ENGINES, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def _memory_servers_as_found() -> Iterator[None]:
+    """The shipped memory channel's servers live in the process: what a
+    test here puts on one must not reach a later test's sync."""
+    from supportctl.channels.memory import SERVERS
+
+    before = dict(SERVERS)
+    yield
+    SERVERS.clear()
+    SERVERS.update(before)

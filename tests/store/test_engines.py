@@ -385,3 +385,23 @@ def test_spam_and_the_senders_next_message_at_once(any_store: Any, store_locatio
     tickets = tickets_json(any_store, all_ids(any_store), NOW)
     assert [(t["status"], t["tags"], t["message_count"], t["linked_ticket"])
             for t in tickets] == expected
+
+
+def test_forget_waits_for_a_message_being_stored_for_the_person(any_store: Any,
+                                                                store_location: str) -> None:
+    """A message another machine is storing on the person's ticket as
+    ``contact forget`` runs is erased with the rest."""
+    from supportctl.services import contacts
+
+    first = put(any_store, mail("a@x"))[0].ticket_id
+    contact = tickets_json(any_store, [first], NOW)[0]["contact"]["id"]
+
+    def reply(store: Any) -> None:
+        put(store, REPLY)
+
+    def forget(store: Any) -> None:
+        contacts.forget(store, contact, "ann", LATER)
+
+    _at_once(any_store, store_location, reply, forget)
+    texts = [m["text"] for m in show_json(any_store, first, NOW)["messages"]]
+    assert texts == ["[forgotten]", "[forgotten]"]
