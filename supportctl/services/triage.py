@@ -191,6 +191,7 @@ def refresh_counts(store: Store, ticket_id: int) -> None:
 
 def delete(store: Store, ticket_id: int, actor: str, now: str) -> None:
     with store.tx():
+        repo.lock(store, [ticket_id])  # a message being stored on it comes first, and goes too
         require(store, ticket_id)
         digests = repo.delete(store, ticket_id)
         store.event(actor, "delete", now, ticket_id=ticket_id)

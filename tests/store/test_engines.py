@@ -4,6 +4,7 @@ JSON, the same errors and the same guarantees on both."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -405,3 +406,23 @@ def test_forget_waits_for_a_message_being_stored_for_the_person(any_store: Any,
     _at_once(any_store, store_location, reply, forget)
     texts = [m["text"] for m in show_json(any_store, first, NOW)["messages"]]
     assert texts == ["[forgotten]", "[forgotten]"]
+
+
+def test_delete_and_a_message_for_the_ticket_at_once(any_store: Any, store_location: str) -> None:
+    """The message being stored goes with the ticket, attachment bytes
+    included; one that comes after opens a new ticket."""
+    att = AttachmentData("r.pdf", "application/pdf", b"%PDF receipt")
+    first = put(any_store, mail("a@x"))[0].ticket_id
+
+    def reply(store: Any) -> None:
+        put(store, mail("c@x", subject="Re: Order 7", irt="a@x", attachments=[att]))
+
+    def delete(store: Any) -> None:
+        triage.delete(store, first, "ann", NOW)
+
+    _at_once(any_store, store_location, reply, delete)
+    assert all_ids(any_store) == []
+    with pytest.raises(db.StoreError):
+        any_store.read_file(hashlib.sha256(att.data).hexdigest())
+    later = put(any_store, mail("d@x", subject="Re: Order 7", irt="a@x"))[0]
+    assert later.created and all_ids(any_store) == [later.ticket_id]
