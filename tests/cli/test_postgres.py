@@ -104,6 +104,10 @@ def test_two_agents_racing_next_on_postgresql_never_get_the_same_ticket(
 
 @pytest.mark.parametrize("args", [("report",), ("db", "embed"), ("suggest", "1")])
 def test_commands_not_yet_ported_say_so_in_one_line(pgcli: Any, args: tuple[str, ...]) -> None:
+    from supportctl.services import semantic
+
+    if args == ("db", "embed") and not semantic.available():
+        pytest.skip("db embed asks for the semantic extra before it opens the store")
     r = pgcli(*args)
     assert r.code == 2, r
     assert r.err.count("\n") == 1 and "not available on PostgreSQL yet" in r.err, r
