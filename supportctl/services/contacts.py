@@ -57,6 +57,20 @@ def resolve(store: Store, contact_id: int) -> int:
         contact_id = into
 
 
+def settle(store: Store, contact_id: int) -> int:
+    """``resolve`` for a change about to point at the contact: each row is
+    share-locked as it is read (``repo.locked_merge``), so a ``contact
+    merge`` on another machine either committed first (and is followed)
+    or waits for this change and moves what it adds."""
+    seen = set()
+    while True:
+        into = repo.locked_merge(store, contact_id)
+        if into is None or contact_id in seen:
+            return contact_id
+        seen.add(contact_id)
+        contact_id = into
+
+
 def find(store: Store, medium: str, address: str) -> int | None:
     kind = identity_kind(medium)
     owner = repo.identity_owner(store, kind, normalise(medium, address))
@@ -68,7 +82,8 @@ def find_or_create(store: Store, medium: str, address: str, name: str, now: str)
     address = normalise(medium, address)
     if not address:
         address = name or "unknown"
-    found = find(store, medium, address)
+    owner = repo.identity_owner(store, identity_kind(medium), normalise(medium, address))
+    found = None if owner is None else settle(store, owner)
     if found is not None:
         if name and not repo.name(store, found):
             repo.set_name(store, found, name, now)
@@ -117,6 +132,9 @@ def merge(store: Store, from_id: int, into_id: int, actor: str, now: str) -> Non
     if resolve(store, from_id) == resolve(store, into_id):
         raise UsageError(f"contacts {from_id} and {into_id} are already one")
     with store.tx():
+        # Both rows held (PostgreSQL): a sync opening a ticket for FROM on
+        # another machine is waited for, or waits and follows the merge.
+        repo.lock(store, from_id, into_id)
         repo.move_to(store, from_id, into_id, now)
         store.event(actor, "contact.merge", now, contact_id=into_id, merged=from_id)
 

@@ -16,14 +16,25 @@ def merged_into(store: Store, contact_id: int) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
-def lock(store: Store, contact_id: int) -> None:
-    """Hold the contact's row to the end of the transaction (PostgreSQL:
-    ``FOR UPDATE``, which also waits for a transaction that is opening a
-    ticket or adding an identity for it; SQLite's writer already holds the
-    whole store)."""
-    if store.sql.for_update:
-        store.execute(f"SELECT id FROM contacts WHERE id = ?{store.sql.for_update}",
-                      [contact_id]).fetchall()
+def lock(store: Store, *contact_ids: int) -> None:
+    """Hold the contacts' rows to the end of the transaction (PostgreSQL:
+    ``FOR UPDATE`` in id order, which also waits for a transaction that is
+    opening a ticket or adding an identity for one; SQLite's writer
+    already holds the whole store)."""
+    ids = sorted(set(contact_ids))
+    if ids and store.sql.for_update:
+        marks = ", ".join("?" for _ in ids)
+        store.execute(f"SELECT id FROM contacts WHERE id IN ({marks}) ORDER BY id"
+                      f"{store.sql.for_update}", ids).fetchall()
+
+
+def locked_merge(store: Store, contact_id: int) -> int | None:
+    """``merged_into`` read under a share lock (PostgreSQL ``FOR KEY
+    SHARE``): a ``lock`` holder (``contact merge``) commits first and its
+    pointer is what this reads; other writers of the contact never wait."""
+    row = store.one(f"SELECT merged_into FROM contacts WHERE id = ?{store.sql.key_share}",
+                    [contact_id])
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def identity_owner(store: Store, kind: str, address: str) -> int | None:

@@ -19,6 +19,9 @@ class Dialect:
     skip_locked = ""
     #: What a read that a write in the same transaction depends on appends.
     for_update = ""
+    #: What a read appends to wait for a ``for_update`` holder of the row
+    #: without keeping others who only read it from it.
+    key_share = ""
     #: Whether a write transaction shuts every other writer out until it
     #: ends (SQLite's ``BEGIN IMMEDIATE``), so what it read at its start
     #: still holds at its end. PostgreSQL's writers run side by side.
@@ -57,6 +60,7 @@ class Postgres(Dialect):
     no_limit = "ALL"
     skip_locked = " FOR UPDATE OF t SKIP LOCKED"
     for_update = " FOR UPDATE"
+    key_share = " FOR KEY SHARE"
     one_writer = False
 
     def json_text(self, column: str, key: str) -> str:

@@ -426,3 +426,28 @@ def test_delete_and_a_message_for_the_ticket_at_once(any_store: Any, store_locat
         any_store.read_file(hashlib.sha256(att.data).hexdigest())
     later = put(any_store, mail("d@x", subject="Re: Order 7", irt="a@x"))[0]
     assert later.created and all_ids(any_store) == [later.ticket_id]
+
+
+@pytest.mark.parametrize("merge_first", [True, False])
+def test_a_contact_merge_and_a_new_ticket_of_theirs_at_once(any_store: Any, store_location: str,
+                                                            merge_first: bool) -> None:
+    """Whichever starts first, the new ticket ends with the contact
+    merged into, never with the merged one."""
+    from supportctl.services import contacts
+
+    ann = put(any_store, mail("a@x"))[0].ticket_id
+    bob = put(any_store, mail("b@x", "bob@example.com", "Hi"))[0].ticket_id
+    src, dst = (tickets_json(any_store, [t], NOW)[0]["contact"]["id"] for t in (ann, bob))
+
+    def merge(store: Any) -> None:
+        contacts.merge(store, src, dst, "ann", NOW)
+
+    def new_ticket(store: Any) -> None:
+        put(store, mail("n@x", subject="Something new"))
+
+    if merge_first:
+        _at_once(any_store, store_location, merge, new_ticket)
+    else:
+        _at_once(any_store, store_location, new_ticket, merge)
+    owners = [t["contact"]["id"] for t in tickets_json(any_store, all_ids(any_store), NOW)]
+    assert owners == [dst, dst, dst]
