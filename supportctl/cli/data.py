@@ -222,7 +222,7 @@ def db_embed(ctx: typer.Context, rebuild: bool = typer.Option(False, "--rebuild"
 
 @db_app.command("backup")
 def db_backup(ctx: typer.Context, target: Path = typer.Argument(..., metavar="PATH")) -> None:
-    """A consistent copy of the store and its attachment files, safe while others use it."""
+    """A consistent copy of a SQLite store and its files, safe while others use it (PostgreSQL: pg_dump)."""
     cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.store.db import files_dir_for
@@ -241,7 +241,7 @@ def db_backup(ctx: typer.Context, target: Path = typer.Argument(..., metavar="PA
 
 @db_app.command("vacuum")
 def db_vacuum(ctx: typer.Context) -> None:
-    """Reclaim space and optimise the full-text index."""
+    """Reclaim space and optimise the full-text index (PostgreSQL: VACUUM ANALYZE)."""
     cx = obj(ctx)
     from supportctl.store.upkeep import vacuum
 
