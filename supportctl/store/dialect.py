@@ -84,7 +84,8 @@ class Postgres(Dialect):
         return f"chr({int(code)})"
 
     def like_ci(self, column: str) -> str:
-        # PostgreSQL's LIKE minds case and reads a backslash as an escape.
+        # PostgreSQL's LIKE minds case and reads a backslash as an escape;
+        # ILIKE on the schema's COLLATE "C" columns folds ASCII letters only.
         return f"{column} ILIKE ? ESCAPE ''"
 
 

@@ -124,7 +124,10 @@ def test_merge_delete_spam_and_unspam_are_the_same(both: Both) -> None:
 
 def test_contact_commands_are_the_same(both: Both) -> None:
     _fill(both)
+    both.same("new", "--channel", "in-person", "--to", "Élodie Martin", "-m", "Bonjour")
     for args in (("contact", "list", "--format", "json"), ("contact", "list"),
+                 ("contact", "list", "élodie", "--format", "ids"),  # ASCII letters fold only
+                 ("contact", "list", "MARTIN", "--format", "ids"),
                  ("contact", "list", "ann", "--format", "json"),
                  ("contact", "list", "ANN", "--format", "ids"),
                  ("contact", "list", "+39333", "--format", "json"),
@@ -217,8 +220,12 @@ templates:
   csat: "Com'è andata? Rispondi con un numero da 1 a 5."
   thanks: "Grazie {{ first_name }}, ticket {{ ticket.id }}."
 csat: {enabled: true, template: csat, after: 1h}
+sla:
+  - {name: standard, first_response: 1h, resolution: 8h, business_hours_only: false}
 notify:
   - {name: owner, via: mem, to: '+390000000001', on: [new, customer-replied, assigned]}
+  - {name: team, via: mem, to: '+390000000002', on: [due-soon, breached]}
+  - {name: morning, via: mem, to: '+390000000003', on: [digest], at: "08:30"}
 rules:
   - {name: refunds, match: {text: rimborso}, tag: [refund], assign: marta}
 """
@@ -255,8 +262,12 @@ def test_rules_notify_templates_and_sync_housekeeping_are_the_same(both: Both) -
     for srv in servers.values():
         srv.inbox.append(sms("SM3", "+393330000001", "5"))
     both.same("sync", SUPPORTCTL_NOW="2026-12-01T11:30:00Z")   # and its answer comes back
+    both.same("sync", SUPPORTCTL_NOW="2026-12-01T12:30:00Z")   # #3 late: breached
+    both.same("sync", SUPPORTCTL_NOW="2026-12-02T07:45:00Z")   # the morning digest
+    both.same("list", "--sla", "breached", "--format", "json")
     both.same("sync", SUPPORTCTL_NOW="2026-12-04T10:00:00Z")   # closes #1, wakes #2
     assert [m.text for m in servers["sqlite"].sent] == [m.text for m in servers["postgresql"].sent]
-    assert len(servers["postgresql"].sent) >= 4
+    sent = [m.text for m in servers["postgresql"].sent]
+    assert any("breached" in t for t in sent) and len(sent) >= 6, sent
     both.same_store()
     both.same("outbox", "list", "--all", "--format", "json")
