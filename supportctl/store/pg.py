@@ -110,6 +110,7 @@ class PgCursor:
 
     def __init__(self, conn: PgConnection) -> None:
         self._conn = conn
+        conn.reconnect_if_lost()  # (not inside a transaction: see there)
         self._cur = conn.raw.cursor(row_factory=_row_factory)
         self.row_factory: Any = None  # accepted, as sqlite3's; rows always read both ways
         self.lastrowid: int | None = None
@@ -157,6 +158,8 @@ class PgConnection:
         self.url = url
         self.raw = self._connect()
         self.total_changes = 0
+        #: Inside ``PgStore.tx()``: a lost connection is not replaced there.
+        self.in_block = False
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
@@ -174,9 +177,11 @@ class PgConnection:
         """A connection the server dropped (a restart, an idle timeout, a
         failover) is opened again before the next transaction: a
         long-running ``serve`` or ``sync --watch`` carries on instead of
-        failing every request from then on. Never inside a transaction:
-        its work is gone with the connection, and that fails as it is."""
-        if self.raw.broken:
+        failing every request from then on. Checked before each
+        transaction and each statement outside one; never inside a
+        transaction: its work is gone with the connection, and it fails
+        as it is (one line) rather than go on in autocommit."""
+        if self.raw.broken and not self.in_block:
             self.raw.close()
             self.raw = self._connect()
 
@@ -290,21 +295,25 @@ class PgStore(Store):
             conn.raw.execute("BEGIN")
         except psycopg.OperationalError as exc:
             raise StoreError(f"PostgreSQL store {self.path} failed: {_first_line(exc)}") from None
+        conn.in_block = True
         try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.raw.execute("ROLLBACK")
-            raise
-        try:
-            conn.raw.execute("COMMIT")
-        except psycopg.Error as exc:
-            if conn.in_transaction:
-                conn.raw.execute("ROLLBACK")
-            if isinstance(exc, psycopg.errors.IntegrityError):
-                raise PgIntegrityError(_first_line(exc)) from None
-            raise StoreError(f"PostgreSQL store {self.path} failed to commit: "
-                             f"{_first_line(exc)}") from None
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.raw.execute("ROLLBACK")
+                raise
+            try:
+                conn.raw.execute("COMMIT")
+            except psycopg.Error as exc:
+                if conn.in_transaction:
+                    conn.raw.execute("ROLLBACK")
+                if isinstance(exc, psycopg.errors.IntegrityError):
+                    raise PgIntegrityError(_first_line(exc)) from None
+                raise StoreError(f"PostgreSQL store {self.path} failed to commit: "
+                                 f"{_first_line(exc)}") from None
+        finally:
+            conn.in_block = False
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         return self._pg.execute(sql, params)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
+
 from supportctl.channels import build
 from supportctl.channels.memory import SERVERS, server
 from supportctl.models import Address, Inbound
@@ -77,23 +79,35 @@ def test_a_message_is_indexed_in_its_language(pg_url: str) -> None:
         store.close()
 
 
+def admin_kill(url: str, pid: int) -> None:
+    """End a server process as an admin (or a restart) would, and wait
+    until it is gone."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])
+
+
 def test_a_connection_the_server_dropped_is_opened_again_for_the_next_change(pg_url: str) -> None:
     """``serve`` and ``sync --watch`` hold one connection for days: after
     the server drops it (a restart, an idle timeout) the change that found
     it gone fails in one line, and the next opens a new one."""
-    import psycopg
-
     from supportctl.store.db import StoreError
 
     store = open_store(pg_url)
     try:
         pid = store.scalar("SELECT pg_backend_pid()")
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])  # waits till gone
+        admin_kill(pg_url, pid)
         try:
             store.scalar("SELECT 1")
         except StoreError as exc:
             assert "\n" not in str(exc)
+        # Inside a transaction that finds it gone: one line, nothing done.
+        with pytest.raises(StoreError), store.tx():
+            store.insert("spam_senders", {"kind": "email", "address": "lost@y", "at": "now"})
+            admin_kill(pg_url, store.scalar("SELECT pg_backend_pid()"))
+            store.insert("spam_senders", {"kind": "email", "address": "lost2@y", "at": "now"})
+        assert store.scalar("SELECT count(*) FROM spam_senders") == 0  # a statement alone: again
         with store.tx():
             store.insert("spam_senders", {"kind": "email", "address": "x@y", "at": "now"})
         assert store.scalar("SELECT count(*) FROM spam_senders") == 1
