@@ -45,7 +45,7 @@ from typing import Any
 
 from supportctl.errors import UsageError
 from supportctl.services.phrases import subject_phrases
-from supportctl.store import report as q
+from supportctl.store import report as _sqlite_queries
 from supportctl.store.db import Store
 from supportctl.values import iso, parse_iso
 
@@ -157,6 +157,7 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
     the rollup with)."""
     if by is not None and by not in GROUPS:
         raise UsageError(f"unknown --by {by!r}: use one of {', '.join(GROUPS)}")
+    q = queries(store)
     start, end, now_dt = parse_iso(since), parse_iso(until), parse_iso(now)
     assert start is not None and end is not None and now_dt is not None
     if end <= start:
@@ -322,6 +323,16 @@ def report(store: Store, since: str, until: str, now: str, by: str | None = None
     return Report(since=since, until=until, previous_since=window_start, by=by,
                   timezone=str(tz), business_time=business, csat_recorded=csat_recorded,
                   groups=out, overall=overall_obj, days=series)
+
+
+def queries(store: Store) -> Any:
+    """The report's queries for the store's engine: the same functions,
+    the same rows (``store/report.py``; ``store/report_pg.py``)."""
+    if store.sql.name == "postgresql":
+        from supportctl.store import report_pg
+
+        return report_pg
+    return _sqlite_queries
 
 
 def _offset(tz: tzinfo, t: float) -> int:

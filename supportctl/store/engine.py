@@ -35,6 +35,8 @@ PORTED = frozenset({
     "db info", "db migrate", "db vacuum", "db backup",
     "rules test", "notify test", "template list", "template show", "template preview",
     "config check",
+    # issue 13, insight (pgport-insight)
+    "report", "suggest", "kb from-ticket", "triage", "demo",
 })
 
 

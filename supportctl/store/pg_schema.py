@@ -28,7 +28,7 @@ at once make it once."""
 from __future__ import annotations
 
 #: The schema version of a current PostgreSQL store (its own numbering).
-LATEST = 1
+LATEST = 3
 
 #: The advisory lock key that serialises schema changes.
 MIGRATE_LOCK = 0x5375_7070  # "Supp"
@@ -333,6 +333,35 @@ _P001 = [
         FOR EACH ROW EXECUTE FUNCTION supportctl_sla_tag()""",
 ]
 
+#: The channel ``pg_notify`` speaks on when tickets or messages change
+#: (``store/live.py`` listens): its payload is the table's name.
+CHANGES_CHANNEL = "supportctl_changes"
+
+_P003 = [
+    # report (store/report_pg.py) counts messages per hour straight from
+    # this index: every column it reads, so a period is one range of it.
+    """CREATE INDEX messages_sent_report ON messages (sent_at)
+        INCLUDE (direction, channel, ticket_id, author, auto_reason, delivery_state)""",
+    # Live updates (SPEC §13): a new ticket, a new message (a customer's,
+    # another agent's reply) or a ticket whose facts changed (updated_at
+    # moves; a claim or a view does not) is announced on commit. NOTIFY
+    # is transactional and folds equal payloads of one transaction into
+    # one, so an import of a thousand tickets says it once.
+    f"""CREATE FUNCTION supportctl_announce() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          PERFORM pg_notify('{CHANGES_CHANNEL}', TG_TABLE_NAME);
+          RETURN NULL;
+        END $$""",
+    """CREATE TRIGGER tickets_announce_insert AFTER INSERT ON tickets
+        FOR EACH ROW EXECUTE FUNCTION supportctl_announce()""",
+    """CREATE TRIGGER tickets_announce_update AFTER UPDATE ON tickets FOR EACH ROW
+        WHEN (old.updated_at IS DISTINCT FROM new.updated_at
+              OR old.status IS DISTINCT FROM new.status)
+        EXECUTE FUNCTION supportctl_announce()""",
+    """CREATE TRIGGER messages_announce AFTER INSERT ON messages
+        FOR EACH ROW EXECUTE FUNCTION supportctl_announce()""",
+]
+
 #: Tables whose rows carry an identity ``id`` (what ``insert`` returns, and
 #: the sequences an import moves past the ids it restored).
 ID_TABLES = frozenset({"contacts", "identities", "tickets", "messages", "attachments", "events",
@@ -341,4 +370,7 @@ ID_TABLES = frozenset({"contacts", "identities", "tickets", "messages", "attachm
 STEPS: list[tuple[int, str, list[str]]] = [
     (1, "p001_initial: the schema of SQLite's m001-m023, tsvector search, files in the database",
      _P001),
+    # Step 2 belongs to another change (issue 13, pgport-ops).
+    (3, "p003_report_index_and_live_updates: messages by time for report, NOTIFY on changes",
+     _P003),
 ]
