@@ -95,8 +95,8 @@ def still_solved(store: Store, ids: list[int], *, exclude_ticket: int | None
     marks = ", ".join("?" for _ in ids)
     return {int(r[0]): r[1] for r in store.conn.execute(
         "SELECT v.ticket_id, v.language FROM ticket_vectors v"
-        " CROSS JOIN tickets t ON t.id = v.ticket_id"
-        f" WHERE v.ticket_id IN ({marks}) AND {_ELIGIBLE} AND t.id != ?",
+        " CROSS JOIN tickets t"  # the condition in WHERE: PostgreSQL takes no ON here
+        f" WHERE t.id = v.ticket_id AND v.ticket_id IN ({marks}) AND {_ELIGIBLE} AND t.id != ?",
         [*ids, -1 if exclude_ticket is None else exclude_ticket])}
 
 

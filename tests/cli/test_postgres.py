@@ -102,7 +102,7 @@ def test_two_agents_racing_next_on_postgresql_never_get_the_same_ticket(
     race_next(pgcli, pgcli.db, tmp_path, lambda who: {**NOW, "SUPPORTCTL_AGENT": who})
 
 
-@pytest.mark.parametrize("args", [("report",), ("db", "embed"), ("suggest", "1")])
+@pytest.mark.parametrize("args", [("db", "embed")])
 def test_commands_not_yet_ported_say_so_in_one_line(pgcli: Any, args: tuple[str, ...]) -> None:
     from supportctl.services import semantic
 
@@ -324,3 +324,58 @@ def test_report_prints_the_same_bytes_on_both_engines(cli: Any, pgcli: Any, tmp_
         assert pages[0] == pages[1]
     [g] = pgcli("--config", str(config), "report", *periods[0], "--format", "json", env=env).json()
     assert g["tickets"] == 6 and g["messages"] == {"in": 10, "out": 4}
+
+
+def test_suggest_and_kb_from_ticket_give_the_same_answers_on_both_engines(
+        cli: Any, pgcli: Any, tmp_path: Path) -> None:
+    """``suggest`` (solved tickets and articles, the customer's language
+    first) and ``kb from-ticket`` read a PostgreSQL store as a SQLite one:
+    the same suggestions in the same order with the same scores here,
+    where no inflection tells the engines apart, and the same draft."""
+    from tests.cli.test_suggest import HISTORY, ticket
+
+    lines = [*HISTORY, ticket(7, "new", "Quel est le prix du vélo rouge ?", [])]
+    body = "".join(json.dumps(t) + "\n" for t in lines)
+    home = tmp_path / "config" / "supportctl"
+    (home / "kb").mkdir(parents=True)
+    (home / "kb" / "rimborsi.md").write_text(
+        "---\ntitle: Quando arriva il rimborso\nlanguage: it\ntags: [rimborso, resi]\n---\n"
+        "Il rimborso arriva sulla carta 3-5 giorni dopo che le scarpe o altri articoli"
+        " restituiti giungono al magazzino.\n")
+    for c in (cli, pgcli):
+        assert c("import", "--format", "jsonl", "-", input=body).code == 0
+    for args in (("suggest", "5", "--format", "json"), ("suggest", "5"),
+                 ("suggest", "3", "--format", "json"), ("suggest", "7", "--format", "json"),
+                 ("suggest", "99")):
+        here, there = cli(*args), pgcli(*args)
+        assert (there.code, there.out, there.err) == (here.code, here.out, here.err), args
+    found = pgcli("suggest", "5", "--format", "json").json()
+    assert found[0]["ticket_id"] in (1, 6) and {s["kind"] for s in found} == {"ticket", "article"}
+    drafts = []
+    for c in (cli, pgcli):
+        r = c("kb", "from-ticket", "1", "--title", f"Rimborso {len(drafts)}")
+        assert r.code == 0, r
+        drafts.append(Path(r.out.strip()).read_text().replace(f"Rimborso {len(drafts)}", "T"))
+    assert drafts[0] == drafts[1] and "Il rimborso è stato emesso oggi" in drafts[1]
+    assert pgcli("kb", "from-ticket", "4").code == 2 and pgcli("kb", "from-ticket", "99").code == 3
+
+
+def test_suggest_on_postgresql_finds_the_inflected_question(pgcli: Any) -> None:
+    """Where the engines differ: a message in Italian is indexed with
+    Italian stems, so a customer writing "rimborsi" (plural) is offered
+    the solved ticket about a "rimborso" first, as a user would expect."""
+    from tests.cli.test_suggest import ticket
+
+    solved = ticket(1, "solved", "Quando arriva il rimborso della caparra?",
+                    [("alice", "Il rimborso della caparra arriva entro 5 giorni.")],
+                    subject="Caparra")
+    other = ticket(2, "solved", "Quando arriva il pacco?",
+                   [("alice", "Il pacco arriva domani.")], subject="Pacco")
+    question = ticket(3, "new", "Aspetto ancora i rimborsi delle caparre", [])
+    for line in (solved, other, question):
+        for m in line["messages"]:
+            m["language"] = "it"
+    body = "".join(json.dumps(t) + "\n" for t in (solved, other, question))
+    assert pgcli("import", "--format", "jsonl", "-", input=body).code == 0
+    found = pgcli("suggest", "3", "--format", "json").json()
+    assert [s["ticket_id"] for s in found][:1] == [1], found
