@@ -512,14 +512,20 @@ def sync(ctx: typer.Context,
     # Config errors before taking the lock; a configured first sync makes the store.
     store = cx.store(create=cx.config().path is not None)
     keep: dict[str, Any] | None = {} if watch else None
+    changes = None
     try:
         with sync_lock(store, wait):
             store.remove_stale_temp_files()  # of a run killed mid-write
             last_errors: dict[str, str | None] = {}
+            if watch:
+                from supportctl.store.live import watch as watch_store
+
+                # PostgreSQL: another machine's new ticket or reply wakes the loop.
+                changes = watch_store(store)
             code = run_sync(cx, accounts or [], since, retry_quarantine, keep, last_errors)
             while watch:
                 _stop_if_interrupted(cx)
-                _wait_any(cx, interval, keep or {})
+                _wait_any(cx, interval, keep or {}, changes)
                 _stop_if_interrupted(cx)
                 # After the first pass, only what changed (a quiet interval prints nothing).
                 code = run_sync(cx, accounts or [], None, False, keep, last_errors)
@@ -529,6 +535,8 @@ def sync(ctx: typer.Context,
                 channel.close()
             except Exception:
                 pass
+        if changes is not None:
+            changes.close()
     raise typer.Exit(code)
 
 
@@ -539,16 +547,40 @@ def _stop_if_interrupted(cx: Ctx) -> None:
         raise KeyboardInterrupt
 
 
-def _wait_any(cx: Ctx, interval: float, keep: dict[str, Any]) -> None:
-    """Until an IMAP folder reports news (IDLE) or ``interval`` passes."""
+#: With an IMAP entry on a PostgreSQL store, ``--watch`` IDLEs this long at
+#: a time and looks at the store's news between (IDLE cannot be woken).
+LIVE_IDLE_SLICE = 5.0
+
+
+def _wait_any(cx: Ctx, interval: float, keep: dict[str, Any], changes: Any = None) -> None:
+    """Until an IMAP folder reports news (IDLE), others commit a ticket or
+    a message to a PostgreSQL store (``changes``: store/live.py), or
+    ``interval`` passes."""
     imap = [keep[e["name"]] for e in _entries(cx) if e["type"] == "imap" and e["name"] in keep]
+    live = changes is not None and changes.instant
     if not imap:
-        time.sleep(interval)
+        if live:
+            changes.wait(interval)
+        else:
+            time.sleep(interval)
         return
-    try:
-        imap[0].wait(interval)
-    except ChannelError:
-        time.sleep(interval)
+    if not live:
+        try:
+            imap[0].wait(interval)
+        except ChannelError:
+            time.sleep(interval)
+        return
+    deadline = time.monotonic() + interval
+    while (left := deadline - time.monotonic()) > 0 and not changes.wait(0):
+        step = min(left, LIVE_IDLE_SLICE)
+        began = time.monotonic()
+        try:
+            imap[0].wait(step)
+        except ChannelError:
+            changes.wait(step)
+            continue
+        if time.monotonic() - began < step - 0.5:
+            return  # IDLE ended early: the folder has news
 
 
 outbox_app = typer.Typer(help="What is queued, failed or unknown.", invoke_without_command=True)

@@ -27,6 +27,8 @@ KEYS = [("r", "reply"), ("1-3", "reply from suggestion"), ("m", "reply from temp
 PRIORITIES = ("low", "normal", "high", "urgent")
 #: How often an open screen looks for others' changes (SQLite: one PRAGMA).
 POLL_SECONDS = 2.0
+#: On PostgreSQL changes are announced; a poll this often besides.
+LIVE_SECONDS = 60.0
 
 
 def sla_left(ticket: dict[str, Any], now: str) -> str:
@@ -53,14 +55,16 @@ class Session:
 
     def __init__(self, store: Any, ids: list[int], agent: str | None = None,
                  queue: tuple[list[str], str | None] | None = None) -> None:
-        from supportctl.store.live import others_changed_marker
+        from supportctl.store.live import watch
 
         self.store = store
         self.ids = ids
         #: The queue's statuses and assignee, to find tickets that arrive
         #: while the screen is open (None: the queue stays as it began).
         self.queue = queue
-        self._marker = others_changed_marker(store)
+        #: What tells the screen that others committed (PostgreSQL: at once).
+        self.changes = watch(store)
+        self._marker = self.changes.marker()
         #: SPEC §13: the ticket on screen is claimed for ``agent`` while it
         #: is there (``held``), unless someone else holds it.
         self.agent = agent
@@ -120,9 +124,8 @@ class Session:
         again (a customer's new message, another agent's reply). True when
         the screen must be drawn again."""
         from supportctl.store.answers import triage_queue
-        from supportctl.store.live import others_changed_marker
 
-        marker = others_changed_marker(self.store)
+        marker = self.changes.marker()
         if marker == self._marker:
             return False
         self._marker = marker
@@ -164,7 +167,9 @@ def _suggest_in_background(cx: Ctx, session: Session, tid: int, on_done: Any) ->
         from supportctl.store.db import open_store
 
         try:
-            store = open_store(Path(session.store.path), create=False)
+            # a PostgreSQL store's path is its URL without the password
+            store = open_store(getattr(session.store, "url", None) or Path(session.store.path),
+                               create=False)
             try:
                 cfg = cx.config()
                 found = answers.suggest(store, tid, kb.load(cfg.kb.folder(cfg)))
@@ -455,8 +460,18 @@ def run_screen(cx: Ctx, session: Session) -> None:
         # On the screen's own loop (and so its thread and connection).
         import asyncio
 
+        # PostgreSQL announces others' commits (store/live.py): the
+        # screen wakes at once, and polls only now and then besides.
+        woken = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        session.changes.on_change(lambda: loop.call_soon_threadsafe(woken.set))
         while True:
-            await asyncio.sleep(POLL_SECONDS)
+            live = session.changes.instant and state["ask"] is None
+            try:
+                await asyncio.wait_for(woken.wait(), LIVE_SECONDS if live else POLL_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+            woken.clear()
             if state["ask"] is None and session.poll():
                 refresh()
 
@@ -504,6 +519,7 @@ def triage(ctx: typer.Context,
         termios.tcsetattr(cx.stdin.fileno(), termios.TCSADRAIN, saved)
         if session.agent:
             session.hold(None)  # the ticket left on screen goes back to the queue
+        session.changes.close()
 
 
 def _first_paint(cx: Ctx, session: Session) -> None:

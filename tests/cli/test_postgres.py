@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import sys
 from pathlib import Path
 from typing import Any
@@ -379,3 +380,85 @@ def test_suggest_on_postgresql_finds_the_inflected_question(pgcli: Any) -> None:
     assert pgcli("import", "--format", "jsonl", "-", input=body).code == 0
     found = pgcli("suggest", "3", "--format", "json").json()
     assert [s["ticket_id"] for s in found][:1] == [1], found
+
+
+# -- live updates (SPEC §13) ----------------------------------------------------------
+
+def test_an_open_triage_screen_learns_of_new_tickets_at_once(pgcli: Any, tmp_path: Path) -> None:
+    """A triage screen on PostgreSQL (another process, in a real terminal)
+    takes in a ticket another agent creates and a note on the ticket on
+    screen as soon as they commit (LISTEN/NOTIFY): well within the minute
+    its fallback poll waits, without a key press."""
+    import shutil
+
+    from supportctl.cli.triage import LIVE_SECONDS
+    from tests.cli.test_triage import NOW as TNOW
+    from tests.cli.test_triage import QUEUE, Screen
+
+    if shutil.which("tmux") is None:
+        pytest.skip("needs tmux")
+    body = "".join(json.dumps(t) + "\n" for t in QUEUE)
+    assert pgcli("import", "--format", "jsonl", "-", input=body).code == 0
+    s = Screen(tmp_path, ["--db", pgcli.db, "triage"],
+               {"SUPPORTCTL_NOW": TNOW, "SUPPORTCTL_AGENT": "marta"})
+    try:
+        s.wait("#12 (1/3)")
+        time.sleep(1)  # the screen's loop is up and listening
+        env = {"SUPPORTCTL_NOW": TNOW, "SUPPORTCTL_AGENT": "luca"}
+        r = pgcli("new", "--channel", "phone", "--to", "+390612345678", "--subject", "Reso",
+                  "-m", "Vorrei restituire le scarpe", env=env)
+        assert r.code == 0, r
+        screen = s.wait("1 new ticket at the end of the queue", timeout=LIVE_SECONDS / 4)
+        assert "#12 (1/4)" in screen
+        assert pgcli("note", "12", "-m", "Ho chiamato il corriere", env=env).code == 0
+        screen = s.wait("Ho chiamato il corriere", timeout=LIVE_SECONDS / 4)
+        assert "#12 changed" in screen
+        s.keys("q")
+        s.wait("EXITED 0")
+    finally:
+        s.close()
+
+
+def test_sync_watch_learns_of_another_agents_new_ticket_at_once(pgcli: Any, tmp_path: Path) -> None:
+    """``sync --watch`` on PostgreSQL (its own process, a ten-minute
+    interval) runs a pass as soon as another agent's change commits: the
+    owner's notification of the ticket another agent created and assigned
+    goes out then, not after the interval."""
+    import os
+    import signal
+    import threading
+
+    from tests.social.test_watch_housekeeping import OWNER, config, until
+    from tests.social.twilio_server import TOKEN as TW_TOKEN
+    from tests.social.twilio_server import TwilioServer
+
+    env = {"SHOP_TWILIO_TOKEN": TW_TOKEN}
+    cfg = tmp_path / "config.yaml"
+    with TwilioServer() as tw:
+        config(cfg, tw.url, "1h")
+        cfg.write_text(cfg.read_text().replace("on: [breached]", "on: [assigned]"))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "supportctl", "--db", pgcli.db, "--config", str(cfg),
+             "sync", "--watch", "--interval", "600"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")),  # type: ignore[union-attr]
+                                  daemon=True)
+        reader.start()
+        try:
+            assert until(lambda: any(ln.startswith("shop-sms:") for ln in lines), 60), lines
+            time.sleep(1)  # the first pass is over: the loop waits
+            r = pgcli("--config", str(cfg), "new", "--channel", "phone", "--to", "+393471234567",
+                      "--subject", "Chiamata", "-m", "Ha chiamato per il reso",
+                      env={**env, "SUPPORTCTL_AGENT": "luca"})
+            assert r.code == 0, r
+            assert pgcli("assign", "marta", "1", env={"SUPPORTCTL_AGENT": "luca"}).code == 0
+            assert until(lambda: [m for m in tw.created if m["To"] == OWNER], 60), lines
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+            reader.join(timeout=10)
+    assert not any("Traceback" in ln for ln in lines), lines
+    [note] = [m["Body"] for m in tw.created if m["To"] == OWNER]
+    assert note.startswith("#1 assigned"), note
