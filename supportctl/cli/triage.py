@@ -464,12 +464,15 @@ def run_screen(cx: Ctx, session: Session) -> None:
         # screen wakes at once, and polls only now and then besides.
         woken = asyncio.Event()
         loop = asyncio.get_running_loop()
-        session.changes.on_change(lambda: loop.call_soon_threadsafe(woken.set))
+        def wake() -> None:  # from the listening thread
+            loop.call_soon_threadsafe(woken.set)
+
+        session.changes.on_change(wake)
         while True:
             live = session.changes.instant and state["ask"] is None
             try:
                 await asyncio.wait_for(woken.wait(), LIVE_SECONDS if live else POLL_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             woken.clear()
             if state["ask"] is None and session.poll():

@@ -382,6 +382,72 @@ _P003 = [
         END $$""",
 ]
 
+#: ``report_volume``'s hour columns (as SQLite's m020).
+REPORT_HOURS = [f"h{i:02d}" for i in range(24)]
+#: The report's own lock (one catch-up of ``report_volume`` at a time).
+REPORT_LOCK = 0x5375_7071
+
+_HIGH = "(SELECT high FROM report_volume_state)"
+
+
+def _marks(function: str, body: str) -> str:
+    return (f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$"
+            f" BEGIN {body} RETURN NULL; END $$")
+
+
+def _mark_ticket(t: str) -> str:
+    return ("INSERT INTO report_volume_dirty (day) SELECT DISTINCT substr(sent_at, 1, 10)"
+            f" FROM messages WHERE ticket_id = {t} AND id <= {_HIGH} ON CONFLICT DO NOTHING;")
+
+
+def _mark_day(row: str) -> str:
+    return (f"IF {row}.id <= {_HIGH} THEN INSERT INTO report_volume_dirty (day)"
+            f" VALUES (substr({row}.sent_at, 1, 10)) ON CONFLICT DO NOTHING; END IF;")
+
+
+# SQLite's m020 (see migrations.py): messages counted per UTC day, hour,
+# direction and key (a channel, an assignee, a tag; chr(1) for none),
+# brought up to date by ``report_pg.catch_up_volume`` from a high-water
+# mark and the days the triggers below mark dirty (a change under a
+# message already counted). The catch-up holds SHARE locks on messages,
+# tickets and tags: no write is half-way while it reads the high-water
+# mark, so an id handed out earlier but committed later is never skipped.
+_P003_REPORT = [
+    f"""CREATE TABLE report_volume (kind {T} NOT NULL, day {T} NOT NULL, direction {T} NOT NULL,
+        key {T} NOT NULL, """
+    + ", ".join(f"{h} BIGINT NOT NULL DEFAULT 0" for h in REPORT_HOURS)
+    + ", PRIMARY KEY (kind, day, direction, key))",
+    "CREATE TABLE report_volume_state (id INTEGER PRIMARY KEY CHECK (id = 1), high BIGINT NOT NULL)",
+    "INSERT INTO report_volume_state (id, high) VALUES (1, 0)",
+    f"CREATE TABLE report_volume_dirty (day {T} PRIMARY KEY)",
+    _marks("supportctl_rv_message_in", _mark_day("new")),
+    _marks("supportctl_rv_message_out", _mark_day("old")),
+    _marks("supportctl_rv_message_change", _mark_day("old") + " " + _mark_day("new")),
+    _marks("supportctl_rv_assignee", _mark_ticket("new.id")),
+    _marks("supportctl_rv_tag_in", _mark_ticket("new.ticket_id")),
+    _marks("supportctl_rv_tag_out", _mark_ticket("old.ticket_id")),
+    """CREATE TRIGGER report_volume_mi AFTER INSERT ON messages
+        FOR EACH ROW EXECUTE FUNCTION supportctl_rv_message_in()""",
+    """CREATE TRIGGER report_volume_md AFTER DELETE ON messages
+        FOR EACH ROW EXECUTE FUNCTION supportctl_rv_message_out()""",
+    """CREATE TRIGGER report_volume_mu AFTER UPDATE OF ticket_id, sent_at, direction, channel,
+        author, auto_reason, delivery_state ON messages FOR EACH ROW
+        WHEN (old.ticket_id IS DISTINCT FROM new.ticket_id OR old.sent_at IS DISTINCT FROM new.sent_at
+          OR old.direction IS DISTINCT FROM new.direction OR old.channel IS DISTINCT FROM new.channel
+          OR old.author IS DISTINCT FROM new.author
+          OR ((old.auto_reason IS DISTINCT FROM new.auto_reason
+               OR old.delivery_state IS DISTINCT FROM new.delivery_state)
+              AND 'in' IN (old.direction, new.direction)))
+        EXECUTE FUNCTION supportctl_rv_message_change()""",
+    """CREATE TRIGGER report_volume_ta AFTER UPDATE OF assignee ON tickets FOR EACH ROW
+        WHEN (old.assignee IS DISTINCT FROM new.assignee)
+        EXECUTE FUNCTION supportctl_rv_assignee()""",
+    """CREATE TRIGGER report_volume_gi AFTER INSERT ON tags
+        FOR EACH ROW EXECUTE FUNCTION supportctl_rv_tag_in()""",
+    """CREATE TRIGGER report_volume_gd AFTER DELETE ON tags
+        FOR EACH ROW EXECUTE FUNCTION supportctl_rv_tag_out()""",
+]
+
 #: Tables whose rows carry an identity ``id`` (what ``insert`` returns, and
 #: the sequences an import moves past the ids it restored).
 ID_TABLES = frozenset({"contacts", "identities", "tickets", "messages", "attachments", "events",
@@ -391,6 +457,6 @@ STEPS: list[tuple[int, str, list[str]]] = [
     (1, "p001_initial: the schema of SQLite's m001-m023, tsvector search, files in the database",
      _P001),
     # Step 2 belongs to another change (issue 13, pgport-ops).
-    (3, "p003_report_index_and_live_updates: messages by time for report, NOTIFY on changes",
-     _P003),
+    (3, "p003_report_live_suggest: report's rollup and index, NOTIFY on changes, suggest's query",
+     _P003 + _P003_REPORT),
 ]

@@ -2,14 +2,16 @@
 functions of ``store/report.py``, under the same names and returning the
 same rows, so ``services/report.py`` computes the same JSON from either.
 
-No rollup here: SQLite keeps ``report_volume`` (m020) because counting a
-million messages per hour costs it seconds; PostgreSQL counts them per
-UTC hour straight from the ``messages_sent_report`` index (PG step 3,
-covering every column the count reads), in parallel, within the report's
-budget (bench/bench_pg_insight.py), and so has nothing to keep current
-on every write. ``rollup_usable`` and ``catch_up_volume`` therefore say
-yes at once, and ``message_volume`` counts by any key, in any zone
-(a zone whose offset is not whole hours counts quarter hours).
+The same rollup as SQLite's m020: ``report_volume`` (PG step 3) holds
+the messages counted per UTC day, hour, direction and key, brought up to
+date by ``catch_up_volume`` when a report starts (the high-water mark and
+the dirty days the step's triggers mark), so a year or the whole store is
+a few thousand rows, not a million messages. Counting a million messages
+per hour straight from ``messages_sent_report`` (the covering index the
+step adds) cost 4-11 s per query at load 12 on the 2-core bench machine
+against the 1.5 s budget (bench/bench_pg_insight.py); it remains the way
+when the rollup cannot be brought up to date (another report is catching
+up, writers hold the tables), as on SQLite.
 
 Times come back as Unix seconds (SQLite's ``unixepoch``: whole seconds,
 rounded down), booleans as 1/0, sums as integers: what SQLite hands."""
@@ -17,9 +19,11 @@ rounded down), booleans as 1/0, sums as integers: what SQLite hands."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
-from supportctl.store.db import Store
+from supportctl.store.db import Store, StoreError
+from supportctl.store.pg_schema import REPORT_HOURS, REPORT_LOCK
 from supportctl.store.report import NOISE_TAGS
 
 _NOT_NOISE_TICKET = (f"NOT IN (SELECT ticket_id FROM tags WHERE tag IN"
@@ -34,11 +38,29 @@ _COUNTED = (
     # NOT IN over every message)
     " AND NOT (m.direction = 'in' AND (m.auto_reason IS NOT NULL OR m.delivery_state IS NOT NULL))")
 _HOUR = "substr(m.sent_at, 1, 13)"
+#: ``report_volume``'s key for none (no assignee, no tag): a key column
+#: is NOT NULL, and no tag or agent name holds a control character.
+_NO_KEY = "chr(1)"
 
 
 def epoch(column: str) -> str:
-    """SQLite's ``unixepoch(column)`` of an ISO time: whole seconds, or NULL."""
-    return f"floor(extract(epoch FROM ({column})::timestamptz))::bigint"
+    """SQLite's ``unixepoch(column)`` of a stored time (ISO 8601 in UTC,
+    ``…Z``): whole seconds, or NULL. As a ``timestamp`` (no zone to look
+    up: the stored ones are all UTC) and ``date_part`` (a double; the
+    numeric ``extract`` costs twice as much over a hundred thousand rows)."""
+    return f"floor(date_part('epoch', ({column})::timestamp))::bigint"
+
+
+#: Settings for the report's few large reads, on its own connection's
+#: session: JIT compiling costs more than these queries (half a second
+#: each, measured), and the per-hour groups of a year of messages sort in
+#: memory rather than in temporary files.
+_SESSION = ("SET jit = off", "SET work_mem = '64MB'")
+
+
+def _prepare(store: Store) -> None:
+    for statement in _SESSION:
+        store.conn.execute(statement)
 
 
 def ticket_columns(store: Store) -> set[str]:
@@ -51,6 +73,7 @@ def report_tickets(store: Store, start: str, end: str, now: float, key: str | No
                    ) -> Iterator[tuple[Any, ...]]:
     """See ``store.report.report_tickets``."""
     key_column = {"channel": "t.channel", "assignee": "t.assignee"}.get(key or "", "NULL")
+    _prepare(store)
     yield from (tuple(r) for r in store.conn.execute(
         "SELECT t.id, CASE WHEN t.status IN ('new', 'open', 'pending') THEN 1 ELSE 0 END,"
         f" {key_column}, t.contact_id, t.subject, {epoch('t.created_at')},"
@@ -76,6 +99,7 @@ def report_tickets(store: Store, start: str, end: str, now: float, key: str | No
 
 def report_tags(store: Store, start: str, end: str) -> Iterator[tuple[int, str]]:
     """(ticket id, tag) for tickets created in [start, end)."""
+    _prepare(store)
     yield from ((r[0], r[1]) for r in store.conn.execute(
         "SELECT g.ticket_id, g.tag FROM tags g JOIN tickets t ON t.id = g.ticket_id"
         " WHERE t.created_at >= ? AND t.created_at < ? AND t.merged_into IS NULL",
@@ -96,12 +120,78 @@ def reopened_tickets(store: Store, start: str, end: str) -> set[int]:
 
 
 def rollup_usable(offsets: list[tuple[int, int]]) -> bool:
-    """Counting from the messages works in every zone."""
-    return True
+    """As ``store.report.rollup_usable``: whole-hour offsets only."""
+    return all(off % 3600 == 0 for _, off in offsets)
+
+
+#: ``report_volume``'s kinds: the key each counts by, and the join that reads it.
+_ROLLUP_COUNT = {
+    "channel": ("m.channel", ""),
+    "assignee": (f"coalesce(t.assignee, {_NO_KEY})", " JOIN tickets t ON t.id = m.ticket_id"),
+    "tag": (f"coalesce(g.tag, {_NO_KEY})", " LEFT JOIN tags g ON g.ticket_id = m.ticket_id"),
+}
+#: A dirty day's messages, off the ``messages_sent_report`` index.
+_DIRTY_DAYS = ("report_volume_dirty dd JOIN messages m ON m.sent_at >= dd.day"
+               " AND m.sent_at < dd.day || '~'")
+
+
+def _count_in(kind: str, source: str, where: str) -> str:
+    """Add the counted messages of ``source`` that satisfy ``where`` to
+    ``report_volume``'s rows of ``kind`` (``store.report._count_in``)."""
+    key, join = _ROLLUP_COUNT[kind]
+    hours = ", ".join(f"sum(CASE WHEN substr(hr, 12, 2) = '{i:02d}' THEN n ELSE 0 END)"
+                      for i in range(24))
+    return (
+        f"INSERT INTO report_volume (kind, day, direction, key, {', '.join(REPORT_HOURS)})"
+        f" SELECT '{kind}', substr(hr, 1, 10), d, k, {hours} FROM"
+        f" (SELECT {_HOUR} AS hr, m.direction AS d, {key} AS k, count(*) AS n"
+        f"  FROM {source}{join} WHERE {where} AND {_COUNTED} GROUP BY 1, 2, 3) c"
+        " GROUP BY 2, 3, 4 ON CONFLICT (kind, day, direction, key) DO UPDATE SET "
+        + ", ".join(f"{h} = report_volume.{h} + excluded.{h}" for h in REPORT_HOURS))
+
+
+#: How long ``report`` waits for other writers before counting from the messages.
+CATCH_UP_WAIT_MS = 1000
 
 
 def catch_up_volume(store: Store) -> bool:
-    """Nothing to catch up: ``message_volume`` counts from the messages."""
+    """Count what is new or changed into ``report_volume`` (PG step 3, as
+    SQLite's m020): the dirty days afresh, then the messages above the
+    high-water mark. Returns whether ``report_volume`` is current: False
+    when another report is catching up, writers hold the tables for more
+    than a moment, or this role may not write (the report then counts
+    from the messages)."""
+    import psycopg
+
+    conn = store.conn
+    _prepare(store)
+    high, stale = conn.execute(
+        "SELECT high, (SELECT coalesce(max(id), 0) FROM messages) != high"
+        " OR EXISTS (SELECT 1 FROM report_volume_dirty) FROM report_volume_state").fetchone()
+    if not stale:
+        return True
+    if store.readonly:
+        return False
+    try:
+        with store.tx():
+            if not conn.execute("SELECT pg_try_advisory_xact_lock(?)", [REPORT_LOCK]).fetchone()[0]:
+                raise StoreError("another report is counting")
+            conn.execute(f"SET LOCAL lock_timeout = '{CATCH_UP_WAIT_MS}ms'")
+            # No write half-way: every id handed out so far is committed (or
+            # gone), so the high-water mark skips none; no tag or assignee
+            # changes under the count.
+            conn.execute("LOCK TABLE messages, tickets, tags IN SHARE MODE")
+            high = conn.execute("SELECT high FROM report_volume_state").fetchone()[0]
+            conn.execute("DELETE FROM report_volume WHERE day IN (SELECT day FROM report_volume_dirty)")
+            for kind in _ROLLUP_COUNT:
+                conn.execute(_count_in(kind, _DIRTY_DAYS, "true"))
+                conn.execute(_count_in(kind, "messages m", "m.id > ? AND substr(m.sent_at, 1, 10)"
+                                       " NOT IN (SELECT day FROM report_volume_dirty)"), [high])
+            conn.execute("UPDATE report_volume_state SET high = (SELECT coalesce(max(id), 0)"
+                         " FROM messages)")
+            conn.execute("DELETE FROM report_volume_dirty")
+    except (StoreError, psycopg.Error):
+        return False
     return True
 
 
@@ -112,6 +202,17 @@ _VOLUME_KEY = {
     "channel": ("m.channel", ""),
     "assignee": ("t.assignee", " JOIN tickets t ON t.id = m.ticket_id"),
     "tag": ("g.tag", " LEFT JOIN tags g ON g.ticket_id = m.ticket_id"),
+}
+#: The same from ``report_volume``: its kind, its key, and for the
+#: messages of the partial hours at a period's edges the key and its join.
+_ROLLUP_KEY = {
+    None: ("channel", "NULL", "NULL", " JOIN tickets t ON t.id = m.ticket_id"),
+    "day": ("channel", "NULL", "NULL", " JOIN tickets t ON t.id = m.ticket_id"),
+    "channel": ("channel", "key", "m.channel", " JOIN tickets t ON t.id = m.ticket_id"),
+    "assignee": ("assignee", f"NULLIF(key, {_NO_KEY})", "t.assignee",
+                 " JOIN tickets t ON t.id = m.ticket_id"),
+    "tag": ("tag", f"NULLIF(key, {_NO_KEY})", "g.tag",
+            " JOIN tickets t ON t.id = m.ticket_id LEFT JOIN tags g ON g.ticket_id = m.ticket_id"),
 }
 
 
@@ -128,31 +229,114 @@ def _local(column: str, offsets: list[tuple[int, int]]) -> tuple[str, list[Any]]
 def message_volume(store: Store, start: str, end: str, by: str | None,
                    offsets: list[tuple[int, int]], *, rollup: bool = True
                    ) -> Iterator[tuple[str, Any, str, int, int]]:
-    """The rows of ``store.report.message_volume``, counted per UTC hour
-    (per quarter hour in a zone whose offset is not whole hours) from the
-    messages of the period (``rollup`` is SQLite's and changes nothing)."""
-    whole_hours = all(off % 3600 == 0 for _, off in offsets)
+    """The rows of ``store.report.message_volume``, the same way: with
+    ``rollup`` (whole-hour offsets) the whole hours from ``report_volume``
+    and the partial hours at the period's edges from the messages;
+    without, every message of the period counted per UTC hour (per
+    quarter hour in a zone whose offset is not whole hours)."""
+    whole_hours = rollup_usable(offsets)
     grouped = by not in (None, "day")
-    key, join = _VOLUME_KEY[by]
-    if whole_hours:
-        bucket, extra = epoch(f"{_HOUR} || ':00:00Z'"), ""
-    else:
-        bucket, extra = f"{epoch('m.sent_at')} / 900 * 900", f", {epoch('m.sent_at')} / 900"
     local, params = _local("s", offsets)
+    _prepare(store)
+    if rollup and whole_hours:
+        kind, rollup_key, key, join = _ROLLUP_KEY[by]
+        edge_hour = epoch(f"{_HOUR} || ':00:00'")
+        edge = (f" SELECT {key} AS k, m.direction AS d, {edge_hour} AS s,"
+                f" count(*) AS n FROM messages m{join}"
+                # the hour as a range of the index ('~' sorts after ':')
+                " WHERE m.sent_at >= substr(?, 1, 13) AND m.sent_at < substr(?, 1, 13) || '~'"
+                "{also} AND m.sent_at >= ? AND m.sent_at < ?"
+                f" AND {_COUNTED} GROUP BY {_HOUR}, m.direction{', 1' if grouped else ''}")
+        hourly = sorted({start[:10], end[:10], *(
+            d for d in _change_days(offsets) if start[:10] < d < end[:10])})
+        marks = ", ".join("?" for _ in hourly)
+        hour = "day || 'T' || lpad(hrs.i::text, 2, '0')"
+        column = f"CASE hrs.i {' '.join(f'WHEN {i} THEN {h}' for i, h in enumerate(REPORT_HOURS))} END"
+        hour_start = epoch(f"{hour} || ':00:00'")
+        counted = (
+            f"SELECT {rollup_key} AS k, direction AS d, {hour_start} AS s,"
+            f" {column} AS n FROM report_volume, hrs WHERE kind = ? AND day IN ({marks})"
+            f" AND {hour} > substr(?, 1, 13) AND {hour} < substr(?, 1, 13)"
+            + " UNION ALL" + edge.format(also="")
+            + " UNION ALL" + edge.format(also=" AND substr(?, 1, 13) != substr(?, 1, 13)"))
+        counted_params = [kind, *hourly, start, end,  # whole hours of those days
+                          start, start, start, end,  # the first hour
+                          end, end, end, start, start, end]  # the last, when another
+        counted = ("hrs(i) AS (VALUES " + ", ".join(f"({i})" for i in range(24)) + "),"
+                   " counted AS MATERIALIZED (" + counted + ")")
+        yield from _whole_days(store, start[:10], end[:10], hourly, by, kind, rollup_key, offsets)
+    else:
+        key, join = _VOLUME_KEY[by]
+        if whole_hours:
+            bucket, extra = epoch(f"{_HOUR} || ':00:00'"), ""
+        else:
+            bucket, extra = f"{epoch('m.sent_at')} / 900 * 900", f", {epoch('m.sent_at')} / 900"
+        counted = (f"counted AS MATERIALIZED (SELECT {key} AS k, m.direction AS d,"
+                   f" {bucket} AS s, count(*) AS n FROM messages m{join}"
+                   f" WHERE m.sent_at >= ? AND m.sent_at < ? AND {_COUNTED}"
+                   f" GROUP BY {_HOUR}, m.direction{', 1' if grouped else ''}{extra})")
+        counted_params = [start, end]
     days = ("UNION ALL SELECT 'day', NULL, d, l / 86400, sum(n)::bigint FROM local GROUP BY 3, 4"
             if by in (None, "channel") else "")
     cell_key = "l / 86400" if by == "day" else "k"
     rows = store.conn.execute(
-        f"WITH counted AS MATERIALIZED (SELECT {key} AS k, m.direction AS d, {bucket} AS s,"
-        f" count(*) AS n FROM messages m{join}"
-        f" WHERE m.sent_at >= ? AND m.sent_at < ? AND {_COUNTED}"
-        f" GROUP BY {_HOUR}, m.direction{', 1' if grouped else ''}{extra}),"
-        f" local AS (SELECT k, d, n, {local} AS l FROM counted)"
+        f"WITH {counted}, local AS (SELECT k, d, n, {local} AS l FROM counted)"
         f" SELECT 'cell', {cell_key}, d, (l / 3600 + 72) % 168, sum(n)::bigint FROM local"
         f" GROUP BY 2, 3, 4 {days}",
-        [start, end, *params])
-    for kind, k, d, value, n in rows:
-        yield kind, k, d, int(value), int(n)
+        [*counted_params, *params])
+    for kind_, k, d, value, n in rows:
+        yield kind_, k, d, int(value), int(n)
+
+
+def _change_days(offsets: list[tuple[int, int]]) -> list[str]:
+    """The UTC days on which the zone's offset changes."""
+    return [datetime.fromtimestamp(until, timezone.utc).strftime("%Y-%m-%d")
+            for until, _ in offsets[:-1]]
+
+
+def _whole_days(store: Store, first: str, last: str, skip: list[str], by: str | None,
+                kind: str, rollup_key: str, offsets: list[tuple[int, int]]
+                ) -> Iterator[tuple[str, Any, str, int, int]]:
+    """``store.report._whole_days``: the days strictly between ``first``
+    and ``last`` but not in ``skip``, from ``report_volume``."""
+    case = " ".join("WHEN day < ? THEN ?" for _ in offsets[:-1])
+    offset = f"CASE {case} ELSE ? END" if case else "?"
+    params: list[Any] = []
+    for day, (_, off) in zip(_change_days(offsets), offsets, strict=False):
+        params += [day, off // 3600]
+    params.append((offsets[-1][1] if offsets else 0) // 3600)
+    marks = ", ".join("?" for _ in skip)
+    sums = ", ".join(f"sum({h})::bigint" for h in REPORT_HOURS)
+    where = f"kind = ? AND day > ? AND day < ? AND day NOT IN ({marks})"
+    if by != "day":
+        cells: dict[tuple[Any, str, int], int] = {}
+        for k, d, weekday, off, *hours in store.conn.execute(
+                f"SELECT {rollup_key}, direction, ({epoch('day')} / 86400) % 7, ({offset})::bigint,"
+                f" {sums} FROM report_volume WHERE {where} GROUP BY 1, 2, 3, 4",
+                [*params, kind, first, last, *skip]):
+            base = weekday * 24 + off + 72
+            for h, n in enumerate(hours):
+                if n:
+                    cell = (k, d, (base + h) % 168)
+                    cells[cell] = cells.get(cell, 0) + n
+        for (k, d, c), n in cells.items():
+            yield "cell", k, d, c, n
+    if by in (None, "channel", "day"):
+        days: dict[tuple[str, int], int] = {}
+        for day_start, d, off, *hours in store.conn.execute(
+                f"SELECT {epoch('day')} / 86400, direction, ({offset})::bigint, {sums}"
+                f" FROM report_volume WHERE {where} GROUP BY day, direction",
+                [*params, kind, first, last, *skip]):
+            base = day_start * 24 + off
+            for h, n in enumerate(hours):
+                if n:
+                    local = base + h
+                    if by == "day":
+                        yield "cell", local // 24, d, (local + 72) % 168, n
+                    else:
+                        days[(d, local // 24)] = days.get((d, local // 24), 0) + n
+        for (d, day_no), n in days.items():
+            yield "day", None, d, day_no, n
 
 
 def ticket_message_cells(store: Store, start: str, end: str, by: str,

@@ -146,7 +146,7 @@ def _apply(store: Store, op: tuple[Any, ...], ids: _Ids) -> None:
         elif kind == "report":
             assert q.catch_up_volume(store)
         elif kind == "delivery":  # as outbox and ingest set it
-            store.execute("UPDATE messages SET delivery_state = ? WHERE id = ?", args)
+            store.execute("UPDATE messages SET delivery_state = ? WHERE id = ?", args[::-1])
         else:
             store.execute("DELETE FROM messages WHERE id = ?", args)
     except SupportError:
