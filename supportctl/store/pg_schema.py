@@ -385,7 +385,7 @@ _P003 = [
 #: ``report_volume``'s hour columns (as SQLite's m020).
 REPORT_HOURS = [f"h{i:02d}" for i in range(24)]
 #: The report's own lock (one catch-up of ``report_volume`` at a time).
-REPORT_LOCK = 0x5375_7071
+REPORT_LOCK = 0x5375_7072
 
 _HIGH = "(SELECT high FROM report_volume_state)"
 
