@@ -29,6 +29,8 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 POLL_SECONDS = 2.0
 #: On PostgreSQL changes are announced; a poll this often besides.
 LIVE_SECONDS = 60.0
+#: How often a screen on PostgreSQL looks whether a change was announced.
+WAKE_CHECK_SECONDS = 0.1
 
 
 def sla_left(ticket: dict[str, Any], now: str) -> str:
@@ -461,20 +463,24 @@ def run_screen(cx: Ctx, session: Session) -> None:
         import asyncio
 
         # PostgreSQL announces others' commits (store/live.py): the
-        # screen wakes at once, and polls only now and then besides.
-        woken = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        def wake() -> None:  # from the listening thread
-            loop.call_soon_threadsafe(woken.set)
-
-        session.changes.on_change(wake)
+        # screen looks at once (a flag the listening thread sets, read
+        # every tenth of a second: asyncio.wait_for on an event can
+        # swallow the cancellation that ends the screen), and polls only
+        # now and then besides. SQLite polls.
+        woken = threading.Event()
+        session.changes.on_change(woken.set)
+        if session.changes.instant:
+            woken.set()  # what was announced before the screen's loop began
         while True:
-            live = session.changes.instant and state["ask"] is None
-            try:
-                await asyncio.wait_for(woken.wait(), LIVE_SECONDS if live else POLL_SECONDS)
-            except TimeoutError:
-                pass
-            woken.clear()
+            if not session.changes.instant:
+                await asyncio.sleep(POLL_SECONDS)
+            else:
+                waited = 0.0
+                while not woken.is_set() and waited < (
+                        LIVE_SECONDS if state["ask"] is None else POLL_SECONDS):
+                    await asyncio.sleep(WAKE_CHECK_SECONDS)
+                    waited += WAKE_CHECK_SECONDS
+                woken.clear()
             if state["ask"] is None and session.poll():
                 refresh()
 

@@ -395,9 +395,10 @@ def test_suggest_on_postgresql_finds_the_inflected_question(pgcli: Any) -> None:
 
 def test_an_open_triage_screen_learns_of_new_tickets_at_once(pgcli: Any, tmp_path: Path) -> None:
     """A triage screen on PostgreSQL (another process, in a real terminal)
-    takes in a ticket another agent creates and a note on the ticket on
-    screen as soon as they commit (LISTEN/NOTIFY): well within the minute
-    its fallback poll waits, without a key press."""
+    shows the ticket, its suggestion and takes one-key actions as on
+    SQLite, and takes in a ticket another agent creates and a note on the
+    ticket on screen as soon as they commit (LISTEN/NOTIFY): well within
+    the minute its fallback poll waits, without a key press."""
     import shutil
 
     from supportctl.cli.triage import LIVE_SECONDS
@@ -412,7 +413,8 @@ def test_an_open_triage_screen_learns_of_new_tickets_at_once(pgcli: Any, tmp_pat
                {"SUPPORTCTL_NOW": TNOW, "SUPPORTCTL_AGENT": "marta"})
     try:
         s.wait("#12 (1/3)")
-        time.sleep(1)  # the screen's loop is up and listening
+        s.wait("1. ticket #10")  # the suggestion, read on a connection of its own
+        assert "Il corriere ha avuto un ritardo" in s.text()
         env = {"SUPPORTCTL_NOW": TNOW, "SUPPORTCTL_AGENT": "luca"}
         r = pgcli("new", "--channel", "phone", "--to", "+390612345678", "--subject", "Reso",
                   "-m", "Vorrei restituire le scarpe", env=env)
@@ -422,6 +424,14 @@ def test_an_open_triage_screen_learns_of_new_tickets_at_once(pgcli: Any, tmp_pat
         assert pgcli("note", "12", "-m", "Ho chiamato il corriere", env=env).code == 0
         screen = s.wait("Ho chiamato il corriere", timeout=LIVE_SECONDS / 4)
         assert "#12 changed" in screen
+        s.keys("t")
+        s.wait("Tags")
+        s.type("shipping")
+        s.keys("s")
+        s.wait("#12 solved")
+        shown = pgcli("show", "12", "--format", "json", env=env).json()
+        assert shown["status"] == "solved" and shown["tags"] == ["shipping"]
+        assert shown["claim"] == {"agent": "marta", "until": "2026-09-12T12:30:00Z"}
         s.keys("q")
         s.wait("EXITED 0")
     finally:
