@@ -78,10 +78,9 @@ class Listener(Changes):
         from supportctl.store.pg_schema import CHANGES_CHANNEL
 
         self.store = store
-        pg: Any = store
-        #: The backend of the store's own connection: its commits are ours.
-        self.own_pid = int(pg._pg.raw.info.backend_pid)
-        self._conn = psycopg.connect(pg.url, autocommit=True, connect_timeout=10)
+        self._store_conn: Any = store.conn  # a PgConnection
+        self._conn = psycopg.connect(store.url, autocommit=True,  # type: ignore[attr-defined]
+                                     connect_timeout=10)
         self._conn.execute(f"LISTEN {CHANGES_CHANNEL}")
         self._count = self._waited = 0
         self._cond = threading.Condition()
@@ -96,7 +95,7 @@ class Listener(Changes):
         try:
             while not self._stop.is_set():
                 for note in self._conn.notifies(timeout=self.TICK):
-                    if note.pid == self.own_pid:
+                    if note.pid == self._own_pid():
                         continue
                     with self._cond:
                         self._count += 1
@@ -112,6 +111,15 @@ class Listener(Changes):
             with self._cond:
                 self._count += 1
                 self._cond.notify_all()
+
+    def _own_pid(self) -> int:
+        """The backend of the store's own connection (its commits are
+        ours), read each time: the store opens a new connection when the
+        server dropped the old one."""
+        try:
+            return int(self._store_conn.raw.info.backend_pid)
+        except Exception:
+            return -1
 
     def marker(self) -> int:
         with self._cond:
