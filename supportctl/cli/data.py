@@ -239,6 +239,37 @@ def db_backup(ctx: typer.Context, target: Path = typer.Argument(..., metavar="PA
                              f"{store.files_dir}; the backup lacks them too")
 
 
+@db_app.command("copy")
+def db_copy(ctx: typer.Context,
+    source: str = typer.Argument(..., metavar="SOURCE",
+                                 help="The store to copy: a SQLite file or a postgresql:// URL."),
+    target: str = typer.Argument(..., metavar="TARGET",
+                                 help="A new SQLite file, or an empty database (postgresql:// URL)."),
+) -> None:
+    """Copy a whole store into a new or empty one, SQLite or PostgreSQL: all or nothing.
+
+    Every ticket, message, contact, event, tag, outbox entry, quarantined item,
+    attachment and sync position, ids included (export of both is byte for byte
+    the same). The target must hold no data; an interrupted copy leaves it as
+    it was. Progress on a terminal."""
+    cx = obj(ctx)
+    from supportctl.cli import render
+    from supportctl.store.copy import copy_store
+
+    with render.progress(quiet=cx.quiet) as shown:
+        done = copy_store(source, target, shown)
+    if not cx.quiet:
+        rows = done.rows
+        render.info(f"copied {rows.get('tickets', 0)} tickets, {rows.get('messages', 0)} messages, "
+                    f"{rows.get('contacts', 0)} contacts, {rows.get('events', 0)} events and "
+                    f"{done.files} attachment files from {done.source} to {done.target}")
+    if done.missing_files:
+        from supportctl.errors import PartialFailure
+
+        raise PartialFailure(f"{done.missing_files} attachment files were already missing from "
+                             f"{done.source}; the copy lacks them too")
+
+
 @db_app.command("vacuum")
 def db_vacuum(ctx: typer.Context) -> None:
     """Reclaim space and optimise the full-text index (PostgreSQL: VACUUM ANALYZE)."""
