@@ -92,14 +92,15 @@ def copy_store(source: str | Path, target: str | Path, progress: Progress) -> Co
         raise UsageError("SOURCE and TARGET are the same store: copy into a new file or database")
     src = _open_source(src_loc)
     try:
-        created = not is_url(dst_loc) and not os.path.lexists(dst_loc)
+        # What a SQLite target this copy creates is removed again if it fails.
+        made = [] if is_url(dst_loc) else [
+            p for p in (Path(dst_loc), files_dir_for(Path(dst_loc))) if not os.path.lexists(p)]
         dst = _open_target(dst_loc)
         try:
             done = _copy(src, dst, progress)
         except BaseException:
             dst.close()
-            if created:
-                _remove_sqlite(Path(dst_loc))
+            _remove_new(made)
             raise
         dst.close()
     finally:
@@ -145,13 +146,17 @@ def _open_target(location: str) -> Store:
     return open_store(location, create=True)
 
 
-def _remove_sqlite(path: Path) -> None:
-    """A SQLite target this copy created, gone again (files included)."""
+def _remove_new(made: list[Path]) -> None:
+    """The SQLite file (with its companions) and files directory this copy
+    created, gone again."""
     import shutil
 
-    for extra in ("", "-wal", "-shm", "-journal", ".init.lock"):
-        Path(f"{path}{extra}").unlink(missing_ok=True)
-    shutil.rmtree(files_dir_for(path), ignore_errors=True)
+    for path in made:
+        if path.suffix == ".files" or path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            continue
+        for extra in ("", "-wal", "-shm", "-journal", ".init.lock"):
+            Path(f"{path}{extra}").unlink(missing_ok=True)
 
 
 def _pg(store: Store) -> bool:
@@ -230,7 +235,7 @@ def _refuse_data(dst: Store) -> None:
         if dst.scalar(f"SELECT 1 FROM {table} LIMIT 1") is None:
             continue
         tickets = int(dst.scalar("SELECT count(*) FROM tickets"))
-        what = f"{tickets} tickets" if tickets else f"rows in {table}"
+        what = f"{tickets} ticket{'s' if tickets != 1 else ''}" if tickets else f"rows in {table}"
         raise UsageError(f"{dst.path} already holds {what}: db copy fills only a new or empty "
                          "store; name a new file or an empty database as TARGET")
 
