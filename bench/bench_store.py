@@ -24,6 +24,17 @@ and ``--limit`` given explicitly where a terminal would apply 50):
 ``--instructions`` also counts, with valgrind, the instructions each read
 command and the bare app execute: the comparison the load does not move.
 
+``--pg`` also runs every ``list``, ``show`` and ``search`` shape on
+PostgreSQL (SPEC §8: within the same budget, reference + 40 ms), each as a
+``[pg]`` row right after its SQLite twin: a throwaway server is started as
+tests/pg does (Debian's ``postgresql`` package, a temporary directory and
+socket; fsync off), filled with ``supportctl db copy`` from the SQLite
+store (timed: wall, the copying process's CPU and peak memory, rows a
+second, load average), and stopped at the end. ``--pg-url URL`` uses that
+database instead (copied into when empty, reused when it holds the store:
+a 1 000 000-message copy takes minutes). Instruction counts of ``[pg]``
+rows are the client's only (the server's work is in its own process).
+
 Every run round times each command and its reference back to back, after
 one warm-up round that also checks exit status and output. Then
 ``python -X importtime`` of ``list`` shows the top start-up costs, and every
@@ -49,6 +60,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The checkout's own supportctl and tests/pg (the throwaway server), as gen_store.py.
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from _common import BENCH, OUT  # noqa: E402
 from gen_store import GEN_VERSION  # noqa: E402
@@ -250,6 +263,75 @@ def cases(store: Path, chosen: dict[str, Any], *, extra: bool = False) -> list[C
     ]
 
 
+#: Times one command line in-process, warm (after one untimed run): what
+#: the command costs once the interpreter, its imports and the driver are
+#: loaded, i.e. mostly its queries. Prints the median in ms.
+WARM = """
+import io, statistics, sys, time
+from supportctl.cli.app import run
+argv, times = sys.argv[2:], []
+for n in range(int(sys.argv[1]) + 1):
+    out = io.StringIO()
+    t0 = time.perf_counter()
+    code = run(argv, stdout=out, stderr=io.StringIO())
+    if n:
+        times.append(time.perf_counter() - t0)
+    assert code == 0, (argv, code)
+print(round(statistics.median(times) * 1000, 1))
+"""
+
+
+def warm_ms(c: Case, runs: int) -> float:
+    """``c`` run in one process ``runs`` times after a warm-up: the median ms."""
+    at = c.argv.index("supportctl") + 1
+    proc = subprocess.run([PY, "-c", WARM, str(runs), *c.argv[at:]], capture_output=True,
+                          text=True, env=ENV, check=False)
+    if proc.returncode != 0:
+        return float("nan")
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def pg_twins(todo: list[Case], url: str) -> list[Case]:
+    """Each read case, followed by the same command on PostgreSQL (``[pg]``)."""
+    out: list[Case] = []
+    for c in todo:
+        out.append(c)
+        if c.budget == "read":
+            at = c.argv.index("--db") + 1
+            out.append(Case(f"[pg] {c.name}", [*c.argv[:at], url, *c.argv[at + 1:]], c.ref, "read"))
+    return out
+
+
+def pg_fill(store: Path, url: str) -> dict[str, Any]:
+    """``db copy`` of the SQLite store into the database at ``url`` unless
+    it holds the store already; the copy's figures."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        have = conn.execute("SELECT to_regclass('tickets') IS NOT NULL").fetchone()[0] and \
+            conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
+    if have:
+        print(f"PostgreSQL store reused: {have} tickets", flush=True)
+        return {"reused": True, "tickets": have}
+    load0 = os.getloadavg()
+    print("copying the store into PostgreSQL with `supportctl db copy` …", file=sys.stderr,
+          flush=True)
+    r = run([PY, "-m", "supportctl", "db", "copy", str(store), url], capture=True, rss=True)
+    load1 = os.getloadavg()
+    # 5: gen_store.py writes attachment rows without their files.
+    if r.code not in (0, 5):
+        raise SystemExit(f"db copy failed ({r.code}): {r.out[-500:].decode(errors='replace')}")
+    conn2 = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    rows = sum(conn2.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+               for t in ("contacts", "identities", "tickets", "messages", "attachments", "tags",
+                         "events", "ticket_views"))
+    conn2.close()
+    return {"reused": False, "wall_s": round(r.wall, 1), "cpu_s": round(r.cpu, 1),
+            "peak_rss_mb": round(r.rss_mb, 1), "rows": rows, "rows_per_s": round(rows / r.wall),
+            "load_before": [round(x, 2) for x in load0], "load_after": [round(x, 2) for x in load1],
+            "output": r.out.decode(errors="replace").strip().splitlines()[-2:]}
+
+
 def importtime(argv: list[str]) -> list[tuple[str, int, int, int]]:
     """(module, self µs, cumulative µs, depth) from ``python -X importtime``."""
     proc = subprocess.run([PY, "-X", "importtime", *argv], capture_output=True, text=True,
@@ -317,6 +399,10 @@ def main() -> None:
     ap.add_argument("--instructions", action="store_true",
                     help="also count each read command's and its reference's instructions "
                          "(valgrind): the load-independent comparison")
+    ap.add_argument("--pg", action="store_true",
+                    help="also run list/show/search on PostgreSQL (a throwaway server filled "
+                         "with `db copy`)")
+    ap.add_argument("--pg-url", help="with --pg: this database instead of a throwaway server")
     ap.add_argument("--as-is", action="store_true",
                     help="no bytecode cache for the children if the environment has none")
     a = ap.parse_args()
@@ -346,9 +432,35 @@ def main() -> None:
         todo = [c for c in todo if any(w in c.name for w in a.only)]
     if not todo:
         raise SystemExit(f"no command matches --only {a.only!r}")
-    load0 = os.getloadavg()[0]
-    ref_cases = measure(store, a.runs, refs, todo)
-    load1 = os.getloadavg()[0]
+    pg_server: Any = None
+    copied: dict[str, Any] = {}
+    if a.pg or a.pg_url:
+        url = a.pg_url
+        if url is None:
+            from tests.pg.server import PostgresServer
+
+            pg_server = PostgresServer().__enter__()
+            url = pg_server.new_database()
+        copied = pg_fill(store, url)
+        if not copied["reused"]:
+            print(f"db copy into PostgreSQL: {copied['wall_s']:.0f} s wall, {copied['cpu_s']:.0f} s "
+                  f"CPU (the copying process), peak {copied['peak_rss_mb']:.0f} MB, "
+                  f"{copied['rows_per_s']} rows/s; load average {copied['load_before'][0]:.1f} "
+                  f"before, {copied['load_after'][0]:.1f} after", flush=True)
+        todo = pg_twins(todo, url)
+    try:
+        load0 = os.getloadavg()[0]
+        ref_cases = measure(store, a.runs, refs, todo)
+        load1 = os.getloadavg()[0]
+        report(a, store, size, todo, refs, ref_cases, small, load0, load1, bytecode, copied)
+    finally:
+        if pg_server is not None:
+            pg_server.__exit__(None, None, None)
+
+
+def report(a: argparse.Namespace, store: Path, size: Any, todo: list[Case],
+           refs: dict[str, list[str]], ref_cases: dict[str, Case], small: Path | None,
+           load0: float, load1: float, bytecode: str, copied: dict[str, Any]) -> None:
 
     rows: list[Row] = []
     for c in todo:
@@ -406,6 +518,30 @@ def main() -> None:
               f" {flat['peak_mb']:.1f} MB at {flat['tickets']} tickets:"
               f" {'flat' if flat['flat'] else 'GROWS'}")
 
+    warm: list[dict[str, Any]] = []
+    if copied:
+        # Whole processes on PostgreSQL pay for loading psycopg (its import
+        # pulls in asyncio, ssl and its error classes) and for connecting;
+        # SQLite's driver is in the standard library. Apart, so the SQL is
+        # judged on its own: warm in-process medians, and the import alone.
+        run([PY, "-c", "import psycopg"])  # warm-up: its .pyc files, the page cache
+        bare_py = [run([PY, "-c", "pass"]).wall for _ in range(a.runs)]
+        with_pg = [run([PY, "-c", "import psycopg"]).wall for _ in range(a.runs)]
+        print(f"\nimport psycopg: {ms(with_pg) - ms(bare_py):+.1f} ms over a bare interpreter "
+              f"({ms(bare_py):.1f} ms), median of {a.runs}; load average {os.getloadavg()[0]:.1f}")
+        print("warm, in-process (after one untimed run; median of "
+              f"{a.runs}): SQLite ms, PostgreSQL ms")
+        for c in todo:
+            if c.budget != "read" or c.name.startswith("[pg] "):
+                continue
+            twin = next((t for t in todo if t.name == f"[pg] {c.name}"), None)
+            if twin is None:
+                continue
+            lite, pg = warm_ms(c, a.runs), warm_ms(twin, a.runs)
+            warm.append({"command": c.name, "sqlite_ms": lite, "pg_ms": pg})
+            print(f"  {c.name:<{width}}  {lite:8.1f}  {pg:8.1f}  ({pg - lite:+.1f})")
+        print(f"  load average {os.getloadavg()[0]:.1f}")
+
     counted: list[dict[str, Any]] = []
     if a.instructions:
         ref_count = {name: instructions(argv) for name, argv in refs.items() if name == "bare typer"}
@@ -449,7 +585,7 @@ def main() -> None:
             "load_average": [load0, load1], "rows": [asdict(r) for r in rows], "export_memory": flat,
             "importtime_top": [{"module": n, "self_ms": s / 1000, "cumulative_ms": c / 1000}
                                for n, s, c, _ in top],
-            "forbidden_imports": offenders, "instructions": counted,
+            "forbidden_imports": offenders, "instructions": counted, "pg_copy": copied, "pg_warm": warm,
         }, indent=2) + "\n")
     if any(r.result == "MISS" for r in rows) or (flat and not flat["flat"]):
         sys.exit(1)

@@ -189,6 +189,11 @@ def _copy(src: Store, dst: Store, progress: Progress) -> Copied:
         _copy_files(src, dst, done, progress)
         _restore_stale_marks(dst, stale)
         dst.after_restore()
+        if _pg(dst):
+            # The planner's statistics now, not when autovacuum gets to it:
+            # search picks a GIN scan or a walk along the ids by how common
+            # a word is.
+            dst.execute("ANALYZE " + ", ".join(t for t in COPIED if done.rows.get(t)))
     return done
 
 

@@ -146,6 +146,17 @@ def test_sqlite_to_postgresql_and_back_is_lossless(cli: Any, tmp_path: Path, pg_
     assert stored and sorted(p.name for p in Path(c[:-3] + ".files").rglob("*")
                              if p.is_file()) == stored
 
+    # A page of search results on PostgreSQL (newest matching messages read
+    # a page at a time) is the same slice of the whole answer.
+    for query in ("parcel", "order", "delivery", "the", "-order"):
+        every = ok(run_cli("--db", pg_empty_url, "search", query, "--format", "ids",
+                           env=NOW)).out.split()
+        assert every or query == "-order", query
+        for limit, offset in ((1, 0), (2, 1), (3, 2), (50, 0)):
+            page = ok(run_cli("--db", pg_empty_url, "search", query, "--format", "ids", "--limit",
+                              str(limit), "--offset", str(offset), env=NOW)).out.split()
+            assert page == every[offset:offset + limit], (query, limit, offset)
+
     ids = [line.split('"id": ', 1)[1].split(",", 1)[0] for line in exported.splitlines()]
     assert shows(pg_empty_url, ids) == shows(a, ids) == shows(c, ids)
     # Ids go on after the copied ones, on both engines.
