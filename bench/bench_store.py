@@ -525,10 +525,17 @@ def report(a: argparse.Namespace, store: Path, size: Any, todo: list[Case],
         # SQLite's driver is in the standard library. Apart, so the SQL is
         # judged on its own: warm in-process medians, and the import alone.
         run([PY, "-c", "import psycopg"])  # warm-up: its .pyc files, the page cache
-        bare_py = [run([PY, "-c", "pass"]).wall for _ in range(a.runs)]
-        with_pg = [run([PY, "-c", "import psycopg"]).wall for _ in range(a.runs)]
-        print(f"\nimport psycopg: {ms(with_pg) - ms(bare_py):+.1f} ms over a bare interpreter "
-              f"({ms(bare_py):.1f} ms), median of {a.runs}; load average {os.getloadavg()[0]:.1f}")
+        bare_py = [run([PY, "-c", "pass"]) for _ in range(a.runs)]
+        with_pg = [run([PY, "-c", "import psycopg"]) for _ in range(a.runs)]
+        print(f"\nimport psycopg: {ms([r.wall for r in with_pg]) - ms([r.wall for r in bare_py]):+.1f}"
+              f" ms wall, {ms([r.cpu for r in with_pg]) - ms([r.cpu for r in bare_py]):+.1f} ms CPU"
+              f" over a bare interpreter ({ms([r.wall for r in bare_py]):.1f} ms wall), median of"
+              f" {a.runs}; load average {os.getloadavg()[0]:.1f}")
+        if a.instructions and shutil.which("valgrind"):
+            base, driver = instructions([PY, "-c", "pass"]), instructions([PY, "-c", "import psycopg"])
+            if base and driver:
+                print(f"import psycopg: {(driver - base) / 1e6:+.1f} M instructions"
+                      f" (a bare interpreter {base / 1e6:.1f} M)")
         print("warm, in-process (after one untimed run; median of "
               f"{a.runs}): SQLite ms, PostgreSQL ms")
         for c in todo:

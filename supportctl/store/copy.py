@@ -95,11 +95,13 @@ def copy_store(source: str | Path, target: str | Path, progress: Progress) -> Co
         # What a SQLite target this copy creates is removed again if it fails.
         made = [] if is_url(dst_loc) else [
             p for p in (Path(dst_loc), files_dir_for(Path(dst_loc))) if not os.path.lexists(p)]
-        dst = _open_target(dst_loc)
+        dst: Store | None = None
         try:
+            dst = _open_target(dst_loc)
             done = _copy(src, dst, progress)
         except BaseException:
-            dst.close()
+            if dst is not None:
+                dst.close()
             _remove_new(made)
             raise
         dst.close()
@@ -122,7 +124,10 @@ def _open_source(location: str) -> Store:
     if is_url(location):
         from supportctl.store.pg import PgStore
 
-        store = PgStore(location, create=False, migrate=False)  # no schema: "no store at"
+        store = PgStore(location, migrate=False)
+        if store.version == 0:
+            store.close()
+            raise UsageError(f"no store at {redact(location)}: SOURCE must be an existing store")
         if store.version < _pg_latest():
             store.migrate()
         return store

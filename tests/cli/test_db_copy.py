@@ -166,10 +166,11 @@ def test_sqlite_to_postgresql_and_back_is_lossless(cli: Any, tmp_path: Path, pg_
         assert int(new.out) == max(int(i) for i in ids) + 1, db
 
 
-def test_a_target_with_data_is_refused_and_left_alone(cli: Any, tmp_path: Path,
-                                                      pg_url: str) -> None:
+def test_a_target_with_data_is_refused_and_left_alone(cli: Any, tmp_path: Path, pg_url: str,
+                                                      pg_empty_url: str) -> None:
     ok(cli("new", "--channel", "phone", "--to", "Ann", "-m", "one", env=NOW))
     other = tmp_path / "other.db"
+    ok(run_cli("--db", str(other), "init", env=NOW))
     ok(run_cli("--db", str(other), "new", "--channel", "phone", "--to", "Bob", "-m", "two",
                env=NOW))
     ok(run_cli("--db", pg_url, "new", "--channel", "phone", "--to", "Bob", "-m", "two", env=NOW))
@@ -181,9 +182,10 @@ def test_a_target_with_data_is_refused_and_left_alone(cli: Any, tmp_path: Path,
         assert export(target) == before
     same = copy(str(cli.db), str(cli.db))
     assert same.code == 2 and "the same store" in same.err, same
-    missing = copy(str(tmp_path / "nope.db"), str(tmp_path / "new.db"))
-    assert missing.code == 2 and "no store at" in missing.err, missing
-    assert not (tmp_path / "new.db").exists()
+    for nothing in (str(tmp_path / "nope.db"), pg_empty_url):
+        missing = copy(nothing, str(tmp_path / "new.db"))
+        assert missing.code == 2 and "no store at" in missing.err, missing
+        assert not (tmp_path / "new.db").exists()
 
 
 def test_no_password_in_any_output(cli: Any, pg_url: str, tmp_path: Path) -> None:
