@@ -532,36 +532,37 @@ def _pg_search(store: Store, q: Query, where: list[str], params: list[Any], want
     return [(int(r[0]), snippets.get(int(r[1]), "")) for r in hits]
 
 
-#: Matching messages read at first by ``_pg_newest_tickets`` (then 4 × more a page).
-_PG_FIRST_PAGE = 200
+#: Matching messages fetched at a time by ``_pg_newest_tickets``.
+_PG_FETCH = 200
 
 
 def _pg_newest_tickets(store: Store, match_sql: str, where: list[str], params: list[Any],
                        want: int) -> list[tuple[int, int]]:
     """The first ``want`` tickets by newest matching message: (ticket id,
-    that message's id). Matching messages newest first, a page at a time,
-    until ``want`` tickets are found, as SQLite walks its index: a common
-    word then reads the newest messages backwards along the primary key
-    and stops early (on 1 000 000 messages a GROUP BY over every match
-    cost seconds), while a rare one is still answered from the GIN index
-    (the planner picks by the word's frequency)."""
+    that message's id). The matching messages, newest first, come through
+    a cursor a batch at a time until ``want`` tickets are found, as SQLite
+    walks its index: a common word then reads the newest messages
+    backwards along the primary key and stops early (a cursor is planned
+    for its first rows; on 1 000 000 messages a GROUP BY over every match
+    cost seconds, and pages of LIMIT k were planned again each time), while
+    a rare one is still answered from the GIN index."""
     found: list[tuple[int, int]] = []
     seen: set[int] = set()
-    below: int | None = None
-    page = max(_PG_FIRST_PAGE, 4 * want)
-    while True:
-        older = "" if below is None else " AND m.id < ?"
-        rows = store.conn.execute(
-            f"SELECT m.ticket_id, m.id FROM messages m JOIN tickets t ON t.id = m.ticket_id"
-            f" WHERE {match_sql} AND {' AND '.join(where)}{older} ORDER BY m.id DESC"
-            f" LIMIT {page}", [*params, *([] if below is None else [below])]).fetchall()
-        for tid, mid in rows:
-            if tid not in seen:
-                seen.add(tid)
-                found.append((int(tid), int(mid)))
-                if len(found) >= want:
+    with store.tx():
+        store.execute(
+            "DECLARE supportctl_search NO SCROLL CURSOR FOR SELECT m.ticket_id, m.id"
+            f" FROM messages m JOIN tickets t ON t.id = m.ticket_id"
+            f" WHERE {match_sql} AND {' AND '.join(where)} ORDER BY m.id DESC", params)
+        try:
+            while True:
+                rows = store.execute(f"FETCH {_PG_FETCH} FROM supportctl_search").fetchall()
+                for tid, mid in rows:
+                    if tid not in seen:
+                        seen.add(tid)
+                        found.append((int(tid), int(mid)))
+                        if len(found) >= want:
+                            return found
+                if len(rows) < _PG_FETCH:
                     return found
-        if len(rows) < page:
-            return found
-        below = int(rows[-1][1])
-        page *= 4
+        finally:
+            store.execute("CLOSE supportctl_search")

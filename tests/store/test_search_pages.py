@@ -1,7 +1,8 @@
 """A page of search results (``--limit``/``--offset``) is the same slice of
 the whole answer on both engines; on PostgreSQL the newest matching
-messages are read a page at a time (``search._pg_newest_tickets``), here
-with pages of a few messages so that tickets span pages."""
+messages are fetched from a cursor a batch at a time
+(``search._pg_newest_tickets``), here two at a time so that tickets span
+batches."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from tests.store.test_engines import NOW, mail, put
 
 def test_pages_are_slices_of_the_whole_answer(any_store: Any,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(search_mod, "_PG_FIRST_PAGE", 1)
+    monkeypatch.setattr(search_mod, "_PG_FETCH", 2)
     for n in range(24):
         # Five customers writing again and again: a ticket's newest match
         # is far from its older ones.
