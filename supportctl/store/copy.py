@@ -210,13 +210,19 @@ class _snapshot:
 
     def __enter__(self) -> None:
         if _pg(self.store):
-            self.store.conn.raw.execute(  # type: ignore[attr-defined]
-                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            conn: Any = self.store.conn
+            conn.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            # A connection lost mid-copy fails the copy; never a new one
+            # that would read outside this snapshot.
+            conn.in_block = True
         else:
             self.store.conn.execute("BEGIN")  # deferred: a read snapshot, no lock
 
     def __exit__(self, *exc: object) -> None:
-        conn = self.store.conn.raw if _pg(self.store) else self.store.conn  # type: ignore[attr-defined]
+        conn: Any = self.store.conn
+        if _pg(self.store):
+            conn.in_block = False
+            conn = conn.raw
         if self.store.conn.in_transaction:
             conn.execute("ROLLBACK")
 
