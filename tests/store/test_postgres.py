@@ -147,3 +147,23 @@ def test_one_machine_does_the_housekeeping_at_a_time(pg_url: str, tmp_path: Any)
     finally:
         here.close()
         there.close()
+
+
+def test_the_schemas_functions_run_in_a_parallel_plan(pg_url: str) -> None:
+    """PostgreSQL may run a function marked PARALLEL SAFE in a worker;
+    ``supportctl_people`` catches errors (a subtransaction), which a
+    worker refuses, so it must not be marked safe. debug_parallel_query
+    (force_parallel_mode before PostgreSQL 16) puts every query that can
+    go parallel into a worker."""
+    store = open_store(pg_url)
+    try:
+        raw = store.conn.raw
+        version = int(raw.execute("SHOW server_version_num").fetchone()[0])
+        setting = "debug_parallel_query" if version >= 160000 else "force_parallel_mode"
+        raw.execute(f"SET {setting} = on")
+        got = raw.execute("SELECT supportctl_people(j) FROM (VALUES "
+                          "('[{\"name\": \"Ann\", \"address\": \"ann@example.com\"}]'),"
+                          " ('not json')) v(j)").fetchall()
+        assert [r[0] for r in got] == ["Ann ann@example.com", ""]
+    finally:
+        store.close()
