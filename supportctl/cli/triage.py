@@ -83,11 +83,12 @@ class Session:
     def tid(self) -> int:
         return self.ids[self.pos]
 
-    def load(self) -> None:
+    def load(self, *, hold: bool = True) -> None:
+        """Read the ticket on screen (and, with ``hold``, claim it)."""
         from supportctl.cli import render
         from supportctl.store.read import show_json
 
-        if self.agent and not self.store.readonly:
+        if hold and self.agent and not self.store.readonly:
             self.hold(self.tid)
         self.ticket = show_json(self.store, self.tid, now_iso())
         buf = io.StringIO()
@@ -511,12 +512,17 @@ def triage(ctx: typer.Context,
         return
     session = Session(store, ids, agent=None if store.readonly else cx.actor,
                       queue=(status.split(","), cx.me() if assignee == "me" else assignee))
-    session.load()
+    # The first ticket is claimed once it is on screen: the claim's two
+    # writes (and the team modules) need not delay the first paint. The
+    # screen shows only others' claims, which show_json reads either way.
+    session.load(hold=False)
     import termios
 
     saved = termios.tcgetattr(cx.stdin.fileno())
     try:
         _first_paint(cx, session)
+        if session.agent:
+            session.hold(session.tid)
         # prompt_toolkit (a quarter of a second to import) loads after the
         # first ticket is on screen: importing it meanwhile in a thread held
         # the GIL against the queue and the first paint (+0.69 s against

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from supportctl.store.db import FAILURES, Store, StoreError
-from supportctl.store.migrations import REPORT_HOURS
+from supportctl.store.migrations import REOPEN_EVENT, REPORT_HOURS
 
 #: Tickets that are not customer volume: spam, automatic mail (auto-replies,
 #: lists, our own mail) and delivery reports no ticket of ours owned.
@@ -96,10 +96,10 @@ def reopened_tickets(store: Store, start: str, end: str) -> set[int]:
     closed: a status event from solved/closed to an open status, or (email
     on a closed ticket, SPEC §2) a later ticket linked to it."""
     rows = store.conn.execute(
-        "SELECT e.ticket_id FROM events e JOIN tickets t ON t.id = e.ticket_id"
-        " WHERE e.action = 'status' AND e.at >= ? AND t.created_at >= ? AND t.created_at < ?"
-        " AND json_extract(e.detail, '$.old') IN ('solved', 'closed')"
-        " AND json_extract(e.detail, '$.new') IN ('new', 'open', 'pending')"
+        # events_reopen (m025) lists exactly these events: its WHERE, word for word.
+        "SELECT e.ticket_id FROM events e INDEXED BY events_reopen JOIN tickets t"
+        f" ON t.id = e.ticket_id WHERE {REOPEN_EVENT}"
+        " AND e.at >= ? AND t.created_at >= ? AND t.created_at < ?"
         # CROSS JOIN: from the few linked tickets (m016's partial index), not
         # from every ticket of the period.
         " UNION SELECT u.linked_ticket FROM tickets u CROSS JOIN tickets t ON t.id = u.linked_ticket"
@@ -354,13 +354,19 @@ def _whole_days(store: Store, first: str, last: str, skip: list[str], by: str | 
                 f" FROM report_volume WHERE {where} GROUP BY day, direction",
                 [*params, kind, first, last, *skip]):
             base = day_start * 24 + off
-            for h, n in enumerate(hours):
-                if n:
-                    local = base + h
-                    if by == "day":
+            if by == "day":
+                for h, n in enumerate(hours):
+                    if n:
+                        local = base + h
                         yield "cell", local // 24, d, (local + 72) % 168, n
-                    else:
-                        days[(d, local // 24)] = days.get((d, local // 24), 0) + n
+                continue
+            # The UTC day's hours fall on two local days: split where the
+            # local day changes (the offset is whole hours, under a day).
+            split = 24 - off if off >= 0 else -off
+            on = base // 24
+            for day_no, n in ((on, sum(hours[:split])), (on + 1, sum(hours[split:]))):
+                if n:
+                    days[(d, day_no)] = days.get((d, day_no), 0) + n
         for (d, day_no), n in days.items():
             yield "day", None, d, day_no, n
 

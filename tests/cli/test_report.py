@@ -151,6 +151,26 @@ def _grid(cells: dict[tuple[int, int], int]) -> list[list[int]]:
     return g
 
 
+def test_a_store_from_before_the_reopen_index_gets_it_and_counts_the_same(
+        cli: Any, shop: Any) -> None:
+    """m025 indexes the status changes that reopen a ticket (the reopen
+    rate reads only those): a store at schema 23 gets it when opened, and
+    the report counts the same reopens."""
+    import sqlite3
+
+    conn = sqlite3.connect(cli.db)
+    conn.execute("DROP INDEX events_reopen")
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm025_reopen_index'")
+    conn.execute("PRAGMA user_version = 23")
+    conn.commit()
+    conn.close()
+    [g] = shop(*PERIOD, "--format", "json").json()
+    assert g["reopened"] == 2 and g["reopen_rate"] == pytest.approx(2 / 3)
+    conn = sqlite3.connect(cli.db)
+    assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'events_reopen'").fetchone()
+    conn.close()
+
+
 def test_report_json_known_answers(shop: Any) -> None:
     r = shop(*PERIOD, "--format", "json")
     assert r.code == 0, r
