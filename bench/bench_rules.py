@@ -8,6 +8,12 @@ expressions, sender, language and tag conditions: the shapes a shop
 writes), alternating which goes first. Whole processes, medians.
 
     python bench/bench_rules.py [--messages 10000] [--rounds 3]
+    python bench/bench_rules.py --same-rows OTHER_CHECKOUT [--messages 2000]
+
+``--same-rows`` checks that a change to how rules write leaves the store
+as it was: the same messages are synced, with the 50 rules and with none,
+by this checkout and by another one (``git worktree add /tmp/ref main``),
+and every row of every table (rowids included) must be the same.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -108,22 +115,75 @@ def fill(tw: TwilioServer, n: int, rnd: random.Random, start: datetime) -> None:
                    sent=start + timedelta(seconds=k))
 
 
-def run_sync(cfg: Path, db: Path) -> tuple[float, float]:
+def run_sync(cfg: Path, db: Path, root: Path = ROOT) -> tuple[float, float]:
+    """One ``sync -q`` into ``db`` by the code in ``root``: wall and CPU seconds."""
     env = dict(os.environ, SUPPORTCTL_CONFIG=str(cfg), SUPPORTCTL_NOW="2026-12-09T10:00:00Z")
     t0 = time.perf_counter()
     r0 = os.times()
     subprocess.run([sys.executable, "-m", "supportctl", "--db", str(db), "sync", "-q"],
-                   check=True, env=env, cwd=ROOT)
+                   check=True, env=env, cwd=root)
     r1 = os.times()
     return time.perf_counter() - t0, (r1.children_user - r0.children_user) + (
         r1.children_system - r0.children_system)
+
+
+def table_rows(db: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table (rowid first where there is one), sorted;
+    sqlite-utils' record of migrations aside (it holds when each ran)."""
+    conn = sqlite3.connect(db)
+    try:
+        names = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name != '_sqlite_migrations'"
+            " AND (name NOT LIKE 'sqlite_%' OR name = 'sqlite_sequence') ORDER BY name")]
+        out: dict[str, list[tuple[object, ...]]] = {}
+        for name in names:
+            try:
+                rows = conn.execute(f'SELECT rowid, * FROM "{name}"').fetchall()
+            except sqlite3.OperationalError:  # WITHOUT ROWID
+                rows = conn.execute(f'SELECT * FROM "{name}"').fetchall()
+            out[name] = sorted(rows, key=repr)
+        return out
+    finally:
+        conn.close()
+
+
+def same_rows(other: Path, messages: int) -> int:
+    """Sync the same messages with this checkout and ``other``, with rules
+    and without; 0 when every table holds the same rows."""
+    rnd = random.Random(1)
+    differ = 0
+    with TwilioServer() as tw, tempfile.TemporaryDirectory() as d:
+        fill(tw, messages, rnd, datetime(2026, 12, 8, 20, 0, tzinfo=timezone.utc))
+        for with_rules in (True, False):
+            cfg = config(Path(d) / f"{with_rules}.yaml", tw.url, with_rules)
+            stores = []
+            for tag, root in (("this", ROOT), ("other", other)):
+                db = Path(d) / f"{tag}-{with_rules}.db"
+                run_sync(cfg, db, root)
+                stores.append(table_rows(db))
+            mine, theirs = stores
+            label = "50 rules" if with_rules else "no rules"
+            for name in sorted(set(mine) | set(theirs)):
+                a, b = mine.get(name), theirs.get(name)
+                if a != b:
+                    differ += 1
+                    extra = [r for r in (a or []) if r not in set(b or [])][:3]
+                    print(f"{label}: table {name} differs ({len(a or [])} rows here, "
+                          f"{len(b or [])} there; here only, first: {extra})")
+            print(f"{label}: {len(mine)} tables, {sum(map(len, mine.values()))} rows compared")
+    print("same rows" if not differ else f"{differ} tables differ")
+    return 1 if differ else 0
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=10000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--same-rows", type=Path, metavar="OTHER_CHECKOUT",
+                    help="compare the stores this checkout and another one write, table by table")
     args = ap.parse_args()
+    if args.same_rows is not None:
+        return same_rows(args.same_rows.resolve(), args.messages)
     rnd = random.Random(1)
     results: dict[str, list[tuple[float, float]]] = {"none": [], "50 rules": []}
     with TwilioServer() as tw, tempfile.TemporaryDirectory() as d:

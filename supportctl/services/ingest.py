@@ -301,8 +301,11 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
             and settings.config is not None and getattr(settings.config, "rules", None)):
         from supportctl.services.rules import apply_rules
 
+        # A ticket made for this message: normal priority, its contact and
+        # the tags just added, known without reading them back.
         apply_rules(store, ticket_id, item, settings, now, sent_at=sent_at,
-                    message_id=message_id, language=language, history=history)
+                    message_id=message_id, language=language, history=history,
+                    facts=("normal", contact_id, set(tags)) if created else None)
     if settings.config is not None:
         from supportctl.services import sla
 

@@ -235,8 +235,9 @@ def _branches(sub: Any) -> bool:
 #: letter while ``str.lower`` does not turn them into it (İ ı ſ, and the
 #: Kelvin sign): found by trying every code point. A text without them
 #: holds a pattern's ASCII literal, in any case, only where its lower-cased
-#: form holds the literal in lower case.
-_FOLDS_TO_ASCII = re.compile("[\u0130\u0131\u017f\u212a]")
+#: form holds the literal in lower case. (Four ``in`` tests: on a text of
+#: Latin-1 characters each answers at once, without reading the text.)
+_FOLDS_TO_ASCII = "\u0130\u0131\u017f\u212a"
 
 
 def _required(pattern: str) -> tuple[str, ...]:
@@ -378,17 +379,30 @@ class _Lower:
     keyword lists of the rules occur in them (one scan per field for all
     rules: ``_Words``)."""
 
-    __slots__ = ("subject", "text", "hits")
+    __slots__ = ("subject", "text", "hits", "_folds")
 
     def __init__(self, ctx: Context, plan: _Plan | None = None) -> None:
         self.subject = ctx.subject.lower()
         self.text = ctx.text.lower()
         self.hits: set[int] = set()
+        #: per field, whether it holds a character ``_FOLDS_TO_ASCII`` finds
+        self._folds: dict[bool, bool] = {}
         if plan is not None:
             if plan.subject_words is not None and self.subject:
                 self.hits |= plan.subject_words.scan(self.subject)
             if plan.text_words is not None and self.text:
                 self.hits |= plan.text_words.scan(self.text)
+
+    def folds(self, subject: bool, text: str) -> bool:
+        """Whether ``text`` (the original subject, or text) holds a
+        character regex folds to an ASCII letter that ``str.lower`` does not
+        (``_FOLDS_TO_ASCII``): looked for once per message, not once per
+        pattern."""
+        found = self._folds.get(subject)
+        if found is None:
+            found = self._folds[subject] = not text.isascii() and any(
+                ch in text for ch in _FOLDS_TO_ASCII)
+        return found
 
 
 class _Words:
@@ -398,8 +412,8 @@ class _Words:
 
     A keyword list matches when one of its words is a substring of the
     lower-cased text. The pass finds, at every position, the longest word
-    that starts there (a lookahead over a trie of all the words, so
-    overlapping words are all seen); any other word that starts there is a
+    that starts there (a trie of all the words, searched again one past
+    each start, so overlapping words are all seen); any other word that starts there is a
     prefix of that one, so each word found stands for itself and for the
     words it begins with. The result is exactly the set of lists whose
     words occur (tests/services/test_rule_matcher.py checks it against the
@@ -414,13 +428,19 @@ class _Words:
         self.found: dict[str, frozenset[int]] = {
             u: frozenset(i for k in range(1, len(u) + 1) for i in owners.get(u[:k], ()))
             for u in owners}
-        self.rx = re.compile(f"(?=({_trie(sorted(owners))}))")
+        self.trie = re.compile(_trie(sorted(owners)))
 
     def scan(self, low: str) -> set[int]:
+        # The longest word at each position where one starts: the trie
+        # searched again one past each start (what the lookahead finds in
+        # one findall, without trying the whole trie at every position).
         hits: set[int] = set()
         found = self.found
-        for word in set(self.rx.findall(low)):
-            hits |= found[word]
+        search = self.trie.search
+        m = search(low)
+        while m is not None:
+            hits |= found[m.group()]
+            m = search(low, m.start() + 1)
         return hits
 
 
@@ -530,7 +550,7 @@ def _predicate(key: str, want: Any, plan: _Plan | None = None) -> Predicate:
             for w in need:
                 if w in lowered:
                     return test(text)
-            if not text.isascii() and _FOLDS_TO_ASCII.search(text):
+            if low.folds(subject, text):
                 return test(text)
             return None if want in _timed_out else False
 
@@ -551,10 +571,26 @@ class _Rule:
     and its ``gate``: the keyword lists it needs that are tested before
     any regular expression of it runs."""
 
-    __slots__ = ("rule", "conditions", "gate")
+    __slots__ = ("rule", "conditions", "gate", "first", "group", "rest", "tags", "priority",
+                 "stop")
 
     def __init__(self, rule: Any, plan: _Plan) -> None:
         self.rule = rule
+        # What a match does, in the order ``evaluate`` lists it: tags and a
+        # named assignee, a group's pick (made at match time), the rest.
+        self.tags = list(rule.tag) if rule.tag else []
+        self.first: list[tuple[str, Any]] = [("tag", self.tags)] if self.tags else []
+        if rule.assign:
+            self.first.append(("assign", rule.assign))
+        self.group = not rule.assign and bool(getattr(rule, "assign_group", None))
+        self.priority = rule.priority or None
+        self.stop = bool(getattr(rule, "stop", False))
+        self.rest: list[tuple[str, Any]] = [
+            (action, value) for action, value in (
+                ("priority", rule.priority), ("status", rule.status),
+                ("note", getattr(rule, "note", None)), ("reply", getattr(rule, "reply", None)),
+                ("notify", getattr(rule, "notify", None)), ("stop", self.stop or None))
+            if value]
         conds = _sorted_conditions(rule)
         self.conditions = [(k, _predicate(k, v, plan)) for k, v in conds]
         gate: set[int] = set()
@@ -669,35 +705,28 @@ def evaluate(store: Store, config: Any, ctx: Context, *, explain: bool = True) -
             elif explain:
                 outcomes.append(Outcome(rule.name, False, reason=f"{failed} does not match"))
             continue
-        out = Outcome(rule.name, matched=True)
-        outcomes.append(out)
-        if rule.tag:
-            out.actions.append(("tag", list(rule.tag)))
-            ctx.tags.update(rule.tag)
-        if rule.assign:
-            out.actions.append(("assign", rule.assign))
-        elif getattr(rule, "assign_group", None):
-            out.actions.append(("assign", choose_agent(store, config, rule)))
-        if rule.priority:
-            out.actions.append(("priority", rule.priority))
-            ctx.priority = rule.priority
-        if rule.status:
-            out.actions.append(("status", rule.status))
-        if getattr(rule, "note", None):
-            out.actions.append(("note", rule.note))
-        if getattr(rule, "reply", None):
-            out.actions.append(("reply", rule.reply))
-        if getattr(rule, "notify", None):
-            out.actions.append(("notify", rule.notify))
-        if getattr(rule, "stop", False):
-            out.actions.append(("stop", True))
+        actions = list(cr.first)
+        if cr.group:
+            actions.append(("assign", choose_agent(store, config, rule)))
+        if cr.rest:
+            actions += cr.rest
+        outcomes.append(Outcome(rule.name, True, actions))
+        if cr.tags:
+            ctx.tags.update(cr.tags)
+        if cr.priority:
+            ctx.priority = cr.priority
+        if cr.stop:
             break
     return outcomes
 
 
 def context_for(store: Store, config: Any, ticket_id: int, item: Inbound, account: str,
-                *, sent_at: str, message_id: int | None, language: str | None) -> Context:
-    facts = workflows.rule_facts(store, ticket_id)
+                *, sent_at: str, message_id: int | None, language: str | None,
+                facts: tuple[str, int | None, set[str]] | None = None) -> Context:
+    """``facts`` (priority, contact, tags), when the caller wrote the
+    ticket just now and knows them: then they are not read back."""
+    if facts is None:
+        facts = workflows.rule_facts(store, ticket_id)
     if facts is None:
         triage.require(store, ticket_id)  # raises NotFound, saying what to run
     assert facts is not None
@@ -763,13 +792,16 @@ def _may_auto_reply(store: Store, ctx: Context, item: Inbound, config: Any, now:
 
 def apply_rules(store: Store, ticket_id: int, item: Inbound, settings: Any, now: str, *,
                 sent_at: str | None = None, message_id: int | None = None,
-                language: str | None = None, history: bool = False) -> list[Outcome]:
+                language: str | None = None, history: bool = False,
+                facts: tuple[str, int | None, set[str]] | None = None) -> list[Outcome]:
     """Run the rules on a new inbound message. On ``history`` (mail from
     before the entry's first sync, or imported) rules still tag, assign and
-    note, but never reply or notify (issue 11: no noise from the past)."""
+    note, but never reply or notify (issue 11: no noise from the past).
+    ``facts``: the ticket's priority, contact and tags when the caller
+    knows them (a ticket ingest created for this message)."""
     config = settings.config
     ctx = context_for(store, config, ticket_id, item, settings.account, sent_at=sent_at or now,
-                      message_id=message_id, language=language)
+                      message_id=message_id, language=language, facts=facts)
     had = set(ctx.tags)  # evaluate adds the tags rules set to ctx.tags
     current_priority = ctx.priority  # and sets ctx.priority
     outcomes = evaluate(store, config, ctx, explain=False)

@@ -121,6 +121,7 @@ class Store:
         #: directories to fsync before ``COMMIT``.
         self._pending: dict[str, Path] = {}
         self._pending_dirs: set[Path] = set()
+        self._tx_memo: dict[str, Any] = {}
         #: True when this user may only read the store (file or directory
         #: not writable): read commands work, writes fail with one clear line.
         self.readonly = not _writable(self.path)
@@ -215,18 +216,20 @@ class Store:
         if self.readonly:
             raise self._readonly_error()
         if self.conn.in_transaction:
-            with savepoint(self.conn.execute):
+            with self._forget_on_rollback(), savepoint(self.conn.execute):
                 yield self.conn
             return
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise StoreError(f"store {self.path} is busy ({exc}); try again") from None
+        self._tx_memo = {}
         try:
             yield self.conn
             # The files the rows point at are durable before the rows are.
             self._flush_files()
         except BaseException:
+            self._tx_memo = {}
             self._drop_pending_files()
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
@@ -240,6 +243,26 @@ class Store:
                 raise StoreError(
                     f"disk full writing {self.path}: nothing was stored; free space and run again"
                 ) from None
+            raise
+
+    def tx_memo(self) -> dict[str, Any]:
+        """Facts about rows written or read in the open transaction, kept
+        by whoever needs them (``workflows.remember_tag_names``: the tag
+        names known to be stored), so a long ``sync`` batch need not ask
+        again. Emptied when a transaction begins and whenever one, or a
+        savepoint in it, is rolled back: a fact never outlives the rows it
+        is about. Outside a transaction: an empty dict nobody keeps."""
+        if not self.conn.in_transaction:
+            return {}
+        return self._tx_memo
+
+    @contextmanager
+    def _forget_on_rollback(self) -> Iterator[None]:
+        """Around a savepoint: its rollback empties ``tx_memo``."""
+        try:
+            yield
+        except BaseException:
+            self._tx_memo = {}
             raise
 
     def _readonly_error(self) -> StoreError:

@@ -246,6 +246,7 @@ class PgStore(Store):
         self.files_dir = Path("/nonexistent")  # files live in the database
         self._pending: dict[str, Path] = {}
         self._pending_dirs: set[Path] = set()
+        self._tx_memo: dict[str, Any] = {}
         self.readonly = False
         self._pg = PgConnection(url)
         self.conn = self._pg  # type: ignore[assignment]  # sqlite3.Connection's interface
@@ -287,7 +288,7 @@ class PgStore(Store):
     def tx(self) -> Iterator[Any]:
         conn = self._pg
         if conn.in_transaction:
-            with savepoint(conn.raw.execute):
+            with self._forget_on_rollback(), savepoint(conn.raw.execute):
                 yield conn
             return
         conn.reconnect_if_lost()
@@ -296,10 +297,12 @@ class PgStore(Store):
         except psycopg.OperationalError as exc:
             raise StoreError(f"PostgreSQL store {self.path} failed: {_first_line(exc)}") from None
         conn.in_block = True
+        self._tx_memo = {}
         try:
             try:
                 yield conn
             except BaseException:
+                self._tx_memo = {}
                 if conn.in_transaction:
                     conn.raw.execute("ROLLBACK")
                 raise

@@ -237,24 +237,47 @@ def write_rule_changes(store: Store, ticket_id: int, changes: list[tuple[str, st
     """The tags and priority changes rules made to a ticket, each with its
     event, in the rules' order: ``(actor, "tag", tag)`` for a tag the
     ticket does not have yet, ``(actor, "priority", (old, new))``. A few
-    statements for the lot (a sync runs rules on every new message)."""
+    statements for the lot (a sync runs rules on every new message): one
+    multi-row INSERT for the tags and one for the events, whose rows (and
+    the triggers each row fires) come in the same order as one statement
+    per row would write them."""
+    if not changes:
+        return
     tags = [value for _, action, value in changes if action == "tag"]
     if tags:
         # shown as first typed (`VIP`), filtered by the lower-case key
         remember_tag_names(store, tags)
-        store.executemany("INSERT INTO tags (ticket_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                          [(ticket_id, tag.lower()) for tag in tags])
-    priorities = [value[1] for _, action, value in changes if action == "priority"]
-    if priorities:
-        # one UPDATE per change, as a person's would be (the SLA trigger
-        # sees each)
-        store.executemany("UPDATE tickets SET priority = ?, updated_at = ? WHERE id = ?",
-                          [(p, at, ticket_id) for p in priorities])
-    store.executemany(
-        "INSERT INTO events (ticket_id, actor, action, detail, at) VALUES (?, ?, ?, ?, ?)",
-        [(ticket_id, actor, action, _tag_detail(value) if action == "tag"
-          else json.dumps({"new": value[1], "old": value[0]}, ensure_ascii=False, sort_keys=True),
-          at) for actor, action, value in changes])
+        rows: list[Any] = []
+        for tag in tags:
+            rows += (ticket_id, tag.lower())
+        store.execute(_rows_sql("INSERT INTO tags (ticket_id, tag) VALUES {} ON CONFLICT DO NOTHING",
+                                2, len(tags)), rows)
+    for _, action, value in changes:
+        if action == "priority":
+            # one UPDATE per change, as a person's would be (the SLA trigger
+            # sees each)
+            store.execute("UPDATE tickets SET priority = ?, updated_at = ? WHERE id = ?",
+                          [value[1], at, ticket_id])
+    rows = []
+    for actor, action, value in changes:
+        rows += (ticket_id, actor, action, _tag_detail(value) if action == "tag" else json.dumps(
+            {"new": value[1], "old": value[0]}, ensure_ascii=False, sort_keys=True), at)
+    store.execute(_rows_sql("INSERT INTO events (ticket_id, actor, action, detail, at) VALUES {}",
+                            5, len(changes)), rows)
+
+
+_rows_sqls: dict[tuple[str, int, int], str] = {}
+
+
+def _rows_sql(template: str, width: int, n: int) -> str:
+    """``template`` with ``n`` rows of ``width`` placeholders for ``{}``
+    (made once per shape: the connection's statement cache keys on the text)."""
+    key = (template, width, n)
+    sql = _rows_sqls.get(key)
+    if sql is None:
+        row = "(" + ", ".join("?" * width) + ")"
+        sql = _rows_sqls[key] = template.format(", ".join([row] * n))
+    return sql
 
 
 _tag_details: dict[str, str] = {}
@@ -276,17 +299,30 @@ def remember_tag_name(store: Store, typed: str) -> None:
 
 
 def remember_tag_names(store: Store, typed: list[str]) -> None:
-    """``remember_tag_name`` for several tags, in one statement."""
+    """``remember_tag_name`` for several tags, in one statement. A tag
+    whose name this transaction already stored or found is not written
+    again (``Store.tx_memo``: a sync tags thousands of tickets with the
+    same few names)."""
     import sqlite3
 
+    known: set[str] = store.tx_memo().setdefault("tag_names", set())
+    new: dict[str, str] = {}
+    for t in typed:
+        k = t.lower()
+        if k not in known and k not in new:
+            new[k] = t  # the first typed form of each, as ON CONFLICT DO NOTHING keeps
+    if not new:
+        return
     try:
         store.executemany("INSERT INTO tag_names (tag, display) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                          [(t.lower(), t) for t in typed])
+                          list(new.items()))
     except sqlite3.OperationalError as exc:
         # A store whose version number already passed m015 before m015 was
         # merged: the tag still works, shown by its key until `db migrate`.
         if "no such table" not in str(exc):
             raise
+        return
+    known.update(new)
 
 
 def forget_csat_comments(store: Store, ticket_ids: list[int]) -> None:
