@@ -412,8 +412,8 @@ class _Words:
 
     A keyword list matches when one of its words is a substring of the
     lower-cased text. The pass finds, at every position, the longest word
-    that starts there (a trie of all the words, searched again one past
-    each start, so overlapping words are all seen); any other word that starts there is a
+    that starts there (a lookahead over a trie of all the words, so
+    overlapping words are all seen); any other word that starts there is a
     prefix of that one, so each word found stands for itself and for the
     words it begins with. The result is exactly the set of lists whose
     words occur (tests/services/test_rule_matcher.py checks it against the
@@ -428,19 +428,13 @@ class _Words:
         self.found: dict[str, frozenset[int]] = {
             u: frozenset(i for k in range(1, len(u) + 1) for i in owners.get(u[:k], ()))
             for u in owners}
-        self.trie = re.compile(_trie(sorted(owners)))
+        self.rx = re.compile(f"(?=({_trie(sorted(owners))}))")
 
     def scan(self, low: str) -> set[int]:
-        # The longest word at each position where one starts: the trie
-        # searched again one past each start (what the lookahead finds in
-        # one findall, without trying the whole trie at every position).
         hits: set[int] = set()
         found = self.found
-        search = self.trie.search
-        m = search(low)
-        while m is not None:
-            hits |= found[m.group()]
-            m = search(low, m.start() + 1)
+        for word in set(self.rx.findall(low)):
+            hits |= found[word]
         return hits
 
 
