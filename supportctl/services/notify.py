@@ -334,6 +334,8 @@ def run(store: Store, config: Any, now: str, channel_for: ChannelFor, *,
         report.sent += 1
     with store.tx():
         # A failed send is retried next time: the position stays before it.
+        if last is None:  # not settled: from the same place next time
+            last = cursor
         set_state(store, CURSOR_KEY, str(last if oldest_failed is None else oldest_failed - 1), now)
     return report
 

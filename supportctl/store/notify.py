@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from supportctl.store.db import Store
+from supportctl.store.db import Store, StoreError
 from supportctl.store.read import BREACHED_SQL, DUE_SOON_SQL, OPEN_STATUSES, due_soon_params
 
 _OPEN = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
@@ -71,8 +71,31 @@ def ticket_events_after(store: Store, cursor: int) -> list[Any]:
         "AND action IN ('message.in', 'assign') ORDER BY id", [cursor]).fetchall()
 
 
-def last_event_id(store: Store) -> int:
-    return int(store.scalar("SELECT COALESCE(max(id), 0) FROM events") or 0)
+#: How long ``last_event_id`` waits for the transactions writing events.
+SETTLE_WAIT_MS = 5000
+
+
+def last_event_id(store: Store) -> int | None:
+    """The newest event id at or below which every event has committed, so
+    a cursor moved there skips nothing; None when that could not be made
+    sure in time (keep the cursor where it is).
+
+    PostgreSQL hands out an id when the row is written, not when it
+    commits: another machine's assignment could hold id 41 uncommitted
+    while this sync's own event 42 committed, and a cursor moved to 42
+    never saw 41 (the owner was never told). A SHARE lock on ``events``
+    waits for every transaction still writing there and keeps new ones
+    out while ``max(id)`` is read, then lets go. SQLite has one writer at
+    a time, whose ids commit in order."""
+    if store.sql.one_writer:
+        return int(store.scalar("SELECT COALESCE(max(id), 0) FROM events") or 0)
+    try:
+        with store.tx():
+            store.execute(f"SET LOCAL lock_timeout = '{SETTLE_WAIT_MS}ms'")
+            store.execute("LOCK TABLE events IN SHARE MODE")
+            return int(store.scalar("SELECT COALESCE(max(id), 0) FROM events") or 0)
+    except StoreError:
+        return None
 
 
 def last_event_before(store: Store, at: str) -> int:

@@ -28,7 +28,7 @@ at once make it once."""
 from __future__ import annotations
 
 #: The schema version of a current PostgreSQL store (its own numbering).
-LATEST = 4
+LATEST = 5
 
 #: The advisory lock key that serialises schema changes.
 MIGRATE_LOCK = 0x5375_7070  # "Supp"
@@ -454,6 +454,26 @@ _P003_REPORT = [
 #: that called it failed. Unsafe, a query calling it is never run in parallel.
 _P004 = ["ALTER FUNCTION supportctl_people(text) PARALLEL UNSAFE"]
 
+#: Step 3 announced a ticket's change only when ``updated_at`` or the
+#: status moved, but ``updated_at`` has whole seconds: an assignment in the
+#: second the ticket was made (a script's `new` then `assign`) moved
+#: neither, and a watching `sync` never learned of it. Every fact a person
+#: changes is compared now, and tags (their own table) are announced too.
+_P005 = [
+    "DROP TRIGGER tickets_announce_update ON tickets",
+    """CREATE TRIGGER tickets_announce_update AFTER UPDATE ON tickets FOR EACH ROW
+        WHEN (old.updated_at IS DISTINCT FROM new.updated_at
+              OR old.status IS DISTINCT FROM new.status
+              OR old.assignee IS DISTINCT FROM new.assignee
+              OR old.priority IS DISTINCT FROM new.priority
+              OR old.subject IS DISTINCT FROM new.subject
+              OR old.snoozed_until IS DISTINCT FROM new.snoozed_until
+              OR old.merged_into IS DISTINCT FROM new.merged_into)
+        EXECUTE FUNCTION supportctl_announce()""",
+    """CREATE TRIGGER tags_announce AFTER INSERT OR DELETE ON tags
+        FOR EACH ROW EXECUTE FUNCTION supportctl_announce()""",
+]
+
 #: Tables whose rows carry an identity ``id`` (what ``insert`` returns, and
 #: the sequences an import moves past the ids it restored).
 ID_TABLES = frozenset({"contacts", "identities", "tickets", "messages", "attachments", "events",
@@ -467,4 +487,6 @@ STEPS: list[tuple[int, str, list[str]]] = [
      _P003 + _P003_REPORT),
     (4, "p004_people_unsafe: supportctl_people catches errors (a subtransaction), "
         "which a parallel worker cannot start", _P004),
+    (5, "p005_announce_facts: a change of assignee, priority or tags is announced even "
+        "within the second updated_at already shows", _P005),
 ]

@@ -70,13 +70,13 @@ class Finalized:
 
 real_wait, passes = channels._wait_any, []
 
-def wait_any(cx, interval, keep):
+def wait_any(*args):
     passes.append(1)
     if len(passes) == 2:
         Finalized()
     if len(passes) > 20:
         raise SystemExit(99)  # still watching long after the SIGTERM
-    real_wait(cx, interval, keep)
+    real_wait(*args)
 
 channels._wait_any = wait_any
 from supportctl.cli import app

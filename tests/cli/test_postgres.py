@@ -470,9 +470,11 @@ def test_sync_watch_learns_of_another_agents_new_ticket_at_once(pgcli: Any, tmp_
             time.sleep(1)  # the first pass is over: the loop waits
             r = pgcli("--config", str(cfg), "new", "--channel", "phone", "--to", "+393471234567",
                       "--subject", "Chiamata", "-m", "Ha chiamato per il reso",
-                      env={**env, "SUPPORTCTL_AGENT": "luca"})
+                      env={**env, "SUPPORTCTL_AGENT": "luca", **NOW})
             assert r.code == 0, r
-            assert pgcli("assign", "marta", "1", env={"SUPPORTCTL_AGENT": "luca"}).code == 0
+            # In the same second (the clock pinned): updated_at does not move,
+            # and the assignment must still be announced.
+            assert pgcli("assign", "marta", "1", env={"SUPPORTCTL_AGENT": "luca", **NOW}).code == 0
             assert until(lambda: [m for m in tw.created if m["To"] == OWNER], 60), lines
         finally:
             proc.send_signal(signal.SIGINT)

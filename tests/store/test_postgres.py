@@ -13,6 +13,7 @@ from supportctl.channels import build
 from supportctl.channels.memory import SERVERS, server
 from supportctl.models import Address, Inbound
 from supportctl.services import ingest, sync
+from supportctl.store import pg_schema
 from supportctl.store.db import open_store
 
 
@@ -57,7 +58,8 @@ def test_many_machines_opening_a_new_database_make_the_schema_once(pg_empty_url:
     assert errors == []
     store = open_store(pg_empty_url)
     try:
-        assert store.scalar("SELECT count(*) FROM schema_version") == 1
+        rows = store.scalar("SELECT count(*) FROM schema_version")
+        assert rows == len(pg_schema.STEPS)  # each step made once
     finally:
         store.close()
 
@@ -167,3 +169,24 @@ def test_the_schemas_functions_run_in_a_parallel_plan(pg_url: str) -> None:
         assert [r[0] for r in got] == ["Ann ann@example.com", ""]
     finally:
         store.close()
+
+
+def test_the_notify_cursor_never_passes_an_event_still_being_written(
+        pg_url: str, monkeypatch: Any) -> None:
+    """Another machine's assignment holds event id N uncommitted while a
+    later event commits: the newest settled id is not known until N
+    commits, so notify keeps its cursor (and tells the owner next pass)
+    instead of moving past N for good."""
+    from supportctl.store import notify as store_notify
+
+    monkeypatch.setattr(store_notify, "SETTLE_WAIT_MS", 200)
+    writing, other, reader = open_store(pg_url), open_store(pg_url), open_store(pg_url)
+    try:
+        with writing.tx():
+            writing.event("luca", "assign", "2026-12-02T10:00:00Z", assignee="marta")
+            other.event("sync", "log", "2026-12-02T10:00:01Z")  # commits first, a later id
+            assert store_notify.last_event_id(reader) is None
+        assert store_notify.last_event_id(reader) == 2
+    finally:
+        for s in (writing, other, reader):
+            s.close()
