@@ -9,7 +9,7 @@ and come back as None otherwise, so the report fills in as the schema grows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -335,40 +335,53 @@ def _whole_days(store: Store, first: str, last: str, skip: list[str], by: str | 
     cur = store.conn.cursor()
     cur.row_factory = None
     if by != "day":
-        cells: dict[tuple[Any, str, int], int] = {}
-        for k, d, weekday, off, *hours in cur.execute(
-                f"SELECT {rollup_key}, direction, (unixepoch(day) / 86400) % 7, {offset}, {sums}"
-                f" FROM report_volume WHERE {where} GROUP BY 1, 2, 3, 4",
-                [*params, kind, first, last, *skip]):
-            base = weekday * 24 + off + 72
+        yield from hour_of_week_cells(cur.execute(
+            f"SELECT {rollup_key}, direction, (unixepoch(day) / 86400) % 7, {offset}, {sums}"
+            f" FROM report_volume WHERE {where} GROUP BY 1, 2, 3, 4",
+            [*params, kind, first, last, *skip]))
+    if by in (None, "channel", "day"):
+        yield from local_day_rows(cur.execute(
+            f"SELECT unixepoch(day) / 86400, direction, {offset}, {sums}"
+            f" FROM report_volume WHERE {where} GROUP BY day, direction",
+            [*params, kind, first, last, *skip]), by)
+
+
+def hour_of_week_cells(rows: Iterable[Any]) -> Iterator[tuple[str, Any, str, int, int]]:
+    """Rollup rows ``(key, direction, weekday, offset, hour 0..23 counts)``
+    as hour-of-week cells (both engines' ``_whole_days``)."""
+    cells: dict[tuple[Any, str, int], int] = {}
+    for k, d, weekday, off, *hours in rows:
+        base = weekday * 24 + off + 72
+        for h, n in enumerate(hours):
+            if n:
+                cell = (k, d, (base + h) % 168)
+                cells[cell] = cells.get(cell, 0) + n
+    for (k, d, c), n in cells.items():
+        yield "cell", k, d, c, n
+
+
+def local_day_rows(rows: Iterable[Any], by: str | None
+                   ) -> Iterator[tuple[str, Any, str, int, int]]:
+    """Rollup rows ``(UTC day number, direction, offset, hour counts)`` as
+    local days (the daily line), or, ``--by day``, as each day's cells."""
+    days: dict[tuple[str, int], int] = {}
+    for day_start, d, off, *hours in rows:
+        base = day_start * 24 + off
+        if by == "day":
             for h, n in enumerate(hours):
                 if n:
-                    cell = (k, d, (base + h) % 168)
-                    cells[cell] = cells.get(cell, 0) + n
-        for (k, d, c), n in cells.items():
-            yield "cell", k, d, c, n
-    if by in (None, "channel", "day"):
-        days: dict[tuple[str, int], int] = {}
-        for day_start, d, off, *hours in cur.execute(
-                f"SELECT unixepoch(day) / 86400, direction, {offset}, {sums}"
-                f" FROM report_volume WHERE {where} GROUP BY day, direction",
-                [*params, kind, first, last, *skip]):
-            base = day_start * 24 + off
-            if by == "day":
-                for h, n in enumerate(hours):
-                    if n:
-                        local = base + h
-                        yield "cell", local // 24, d, (local + 72) % 168, n
-                continue
-            # The UTC day's hours fall on two local days: split where the
-            # local day changes (the offset is whole hours, under a day).
-            split = 24 - off if off >= 0 else -off
-            on = base // 24
-            for day_no, n in ((on, sum(hours[:split])), (on + 1, sum(hours[split:]))):
-                if n:
-                    days[(d, day_no)] = days.get((d, day_no), 0) + n
-        for (d, day_no), n in days.items():
-            yield "day", None, d, day_no, n
+                    local = base + h
+                    yield "cell", local // 24, d, (local + 72) % 168, n
+            continue
+        # The UTC day's hours fall on two local days: split where the
+        # local day changes (the offset is whole hours, under a day).
+        split = 24 - off if off >= 0 else -off
+        on = base // 24
+        for day_no, n in ((on, sum(hours[:split])), (on + 1, sum(hours[split:]))):
+            if n:
+                days[(d, day_no)] = days.get((d, day_no), 0) + n
+    for (d, day_no), n in days.items():
+        yield "day", None, d, day_no, n
 
 
 def _local_time(column: str, offsets: list[tuple[int, int]]) -> tuple[str, list[Any]]:

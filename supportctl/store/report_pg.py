@@ -24,7 +24,7 @@ from typing import Any
 
 from supportctl.store.db import Store, StoreError
 from supportctl.store.pg_schema import REPORT_HOURS, REPORT_LOCK
-from supportctl.store.report import NOISE_TAGS
+from supportctl.store.report import _VOLUME_KEY, NOISE_TAGS, hour_of_week_cells, local_day_rows
 
 _NOT_NOISE_TICKET = (f"NOT IN (SELECT ticket_id FROM tags WHERE tag IN"
                      f" ({', '.join(repr(t) for t in NOISE_TAGS)}))")
@@ -195,16 +195,9 @@ def catch_up_volume(store: Store) -> bool:
     return True
 
 
-#: How messages are grouped: the key each group reads, and the join that reads it.
-_VOLUME_KEY = {
-    None: ("NULL", ""),
-    "day": ("NULL", ""),
-    "channel": ("m.channel", ""),
-    "assignee": ("t.assignee", " JOIN tickets t ON t.id = m.ticket_id"),
-    "tag": ("g.tag", " LEFT JOIN tags g ON g.ticket_id = m.ticket_id"),
-}
-#: The same from ``report_volume``: its kind, its key, and for the
-#: messages of the partial hours at a period's edges the key and its join.
+#: ``store.report._ROLLUP_KEY`` in PostgreSQL's words: ``report_volume``'s
+#: kind and key, and for the messages of the partial hours at a period's
+#: edges the key and its join.
 _ROLLUP_KEY = {
     None: ("channel", "NULL", "NULL", " JOIN tickets t ON t.id = m.ticket_id"),
     "day": ("channel", "NULL", "NULL", " JOIN tickets t ON t.id = m.ticket_id"),
@@ -309,34 +302,15 @@ def _whole_days(store: Store, first: str, last: str, skip: list[str], by: str | 
     sums = ", ".join(f"sum({h})::bigint" for h in REPORT_HOURS)
     where = f"kind = ? AND day > ? AND day < ? AND day NOT IN ({marks})"
     if by != "day":
-        cells: dict[tuple[Any, str, int], int] = {}
-        for k, d, weekday, off, *hours in store.conn.execute(
-                f"SELECT {rollup_key}, direction, ({epoch('day')} / 86400) % 7, ({offset})::bigint,"
-                f" {sums} FROM report_volume WHERE {where} GROUP BY 1, 2, 3, 4",
-                [*params, kind, first, last, *skip]):
-            base = weekday * 24 + off + 72
-            for h, n in enumerate(hours):
-                if n:
-                    cell = (k, d, (base + h) % 168)
-                    cells[cell] = cells.get(cell, 0) + n
-        for (k, d, c), n in cells.items():
-            yield "cell", k, d, c, n
+        yield from hour_of_week_cells(store.conn.execute(
+            f"SELECT {rollup_key}, direction, ({epoch('day')} / 86400) % 7, ({offset})::bigint,"
+            f" {sums} FROM report_volume WHERE {where} GROUP BY 1, 2, 3, 4",
+            [*params, kind, first, last, *skip]))
     if by in (None, "channel", "day"):
-        days: dict[tuple[str, int], int] = {}
-        for day_start, d, off, *hours in store.conn.execute(
-                f"SELECT {epoch('day')} / 86400, direction, ({offset})::bigint, {sums}"
-                f" FROM report_volume WHERE {where} GROUP BY day, direction",
-                [*params, kind, first, last, *skip]):
-            base = day_start * 24 + off
-            for h, n in enumerate(hours):
-                if n:
-                    local = base + h
-                    if by == "day":
-                        yield "cell", local // 24, d, (local + 72) % 168, n
-                    else:
-                        days[(d, local // 24)] = days.get((d, local // 24), 0) + n
-        for (d, day_no), n in days.items():
-            yield "day", None, d, day_no, n
+        yield from local_day_rows(store.conn.execute(
+            f"SELECT {epoch('day')} / 86400, direction, ({offset})::bigint, {sums}"
+            f" FROM report_volume WHERE {where} GROUP BY day, direction",
+            [*params, kind, first, last, *skip]), by)
 
 
 def ticket_message_cells(store: Store, start: str, end: str, by: str,
