@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data"  # copied from ../shared/corpus so a clean clone has it
+# The cache directory (the unpacked language model): shared by every test
+# and run, so the model is unpacked once, not in each test's new home.
+_CACHE = Path(tempfile.gettempdir()) / f"supportctl-tests-{os.getuid()}" / "cache"
 
 
 @pytest.fixture(autouse=True)
@@ -32,6 +36,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
             monkeypatch.delenv(key)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    # Derived files (the unpacked language model) are shared by the whole run.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_CACHE))
     monkeypatch.setenv("SUPPORTCTL_AGENT", "tester")
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TZ", "UTC")

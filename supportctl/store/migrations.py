@@ -13,7 +13,7 @@ from typing import Any
 #: The schema version a current store has. Raise it with every step added
 #: (steps merged from parallel branches carry their own, lower numbers:
 #: ``Store.migrate`` sets this value once every step has run).
-LATEST = 25
+LATEST = 26
 #: Steps merged after a higher-numbered one: a store already at LATEST
 #: lacks them, and ``user_version`` cannot tell. Opening a writable store
 #: looks their names up in sqlite-utils' record and runs them when missing.
@@ -636,6 +636,12 @@ REOPEN_EVENT = ("action = 'status' AND json_extract(detail, '$.old') IN ('solved
                 " AND json_extract(detail, '$.new') IN ('new', 'open', 'pending')")
 _M025 = [f"CREATE INDEX events_reopen ON events (at) WHERE {REOPEN_EVENT}"]
 
+_M026 = [
+    "DROP INDEX IF EXISTS events_action_at",
+    "DROP INDEX IF EXISTS events_contact_action",
+    "CREATE INDEX events_contact_action ON events(contact_id, action) WHERE contact_id IS NOT NULL",
+]
+
 
 def migrations() -> Any:
     """The sqlite-utils ``Migrations`` set (imported only when needed)."""
@@ -741,5 +747,11 @@ def migrations() -> Any:
         """The status changes that reopen a ticket, indexed for ``report``."""
         current = db.execute("PRAGMA user_version").fetchone()[0]
         _run(db, _M025, max(current, 25))
+
+    @m()
+    def m026_event_indexes(db: Any) -> None:
+        """Events indexed only where something reads them."""
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        _run(db, _M026, max(current, 26))
 
     return m
