@@ -131,8 +131,10 @@ def _uint_array(arr: Any) -> Any:
     several times cheaper than to a numpy array)."""
     from array import array
 
+    import numpy as np
+
     out = array({2: "H", 4: "I", 8: "L"}[arr.dtype.itemsize])
-    out.frombytes(memoryview(arr.tobytes()).cast("B"))
+    out.frombytes(memoryview(np.ascontiguousarray(arr)).cast("B"))
     return out
 
 
