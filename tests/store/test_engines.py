@@ -23,6 +23,14 @@ NOW = "2026-12-02T10:00:00Z"
 LATER = "2026-12-02T10:30:00Z"
 
 
+@pytest.fixture(autouse=True)
+def _pinned_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ingest reads the one clock: pinned to NOW, as the changes made here
+    are, so "newest activity first" does not depend on the hour the suite
+    runs (it did: these tests broke once the real clock passed NOW)."""
+    monkeypatch.setenv("SUPPORTCTL_NOW", NOW)
+
+
 def settings_(**kw: Any) -> ingest.IngestSettings:
     base: dict[str, Any] = dict(account="mem", actor="sync", own_addresses={"help@shop.example"})
     base.update(kw)

@@ -12,7 +12,7 @@ import pytest
 
 from supportctl.store import search as search_mod
 from supportctl.store.search import search
-from tests.store.test_engines import NOW, mail, put
+from tests.store.test_engines import NOW, _pinned_clock, mail, put  # noqa: F401  (fixture)
 
 
 def test_pages_are_slices_of_the_whole_answer(any_store: Any,
