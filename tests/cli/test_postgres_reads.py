@@ -48,6 +48,10 @@ LINES = [
                    "external_id": "SM1", "from": {"name": "", "address": "+393331112222"},
                    "to": [], "subject": "", "text": "", "sent_at": "2026-11-30T10:00:00Z",
                    "attachments": []}]},
+    {"id": 3, "status": "solved", "priority": "low", "subject": None, "channel": "email",
+     "created_at": "2026-11-29T08:00:00Z", "updated_at": "2026-11-29T09:00:00Z", "tags": [],
+     "contact": {"id": BIG, "name": "Zoë 'Z' O\"Brien",
+                 "identities": [{"channel": "email", "address": "zoe@exämple.com"}]}},
 ]
 #: A subprocess running one command line, then naming on stderr which of
 #: psycopg and the libpq module it loaded.
@@ -141,6 +145,8 @@ def test_tricky_values_print_the_same_bytes_on_both_engines(cli: Any, pg_url: st
     assert [a["size"] for a in message["attachments"]] == [2**40, 0]
     assert shown["assignee"] == "zoë" and shown["subject"] == ODD
     assert shown["csat"]["rating"] == 5 and shown["sla"]["first_response_breached"] is True
+    assert [(t["id"], t["subject"], t["message_count"]) for t in shown["contact_tickets"]] == \
+        [(3, "", 0)]
     found = run_cli("--db", pg_url, "search", "cannot log in", "--format", "json", env=NOW)
     assert [t["id"] for t in found.json()] == [1] and "cannot log in" in found.json()[0]["snippet"]
 
