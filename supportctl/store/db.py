@@ -740,8 +740,10 @@ def open_store(path: Path | str, *, create: bool = True, command: str = "",
                migrate: bool = True) -> Store:
     """The store at ``path``: a SQLite file, or a ``postgresql://`` URL
     (SPEC §13), where ``command`` (the words after ``supportctl``) must be
-    one ported there (``engine.require_ported``). ``migrate`` False leaves
-    a pending schema change to ``Store.migrate`` (``db migrate``)."""
+    one ported there (``engine.require_ported``); a reading command
+    (``engine.READERS``) gets it on libpq rather than psycopg when it can
+    (``pq.open_reader``). ``migrate`` False leaves a pending schema change
+    to ``Store.migrate`` (``db migrate``)."""
     from supportctl.store.engine import READERS, is_url, require_ported
 
     if is_url(path):
