@@ -740,18 +740,24 @@ def open_store(path: Path | str, *, create: bool = True, command: str = "",
                migrate: bool = True) -> Store:
     """The store at ``path``: a SQLite file, or a ``postgresql://`` URL
     (SPEC §13), where ``command`` (the words after ``supportctl``) must be
-    one ported there (``engine.require_ported``). ``migrate`` False leaves
-    a pending schema change to ``Store.migrate`` (``db migrate``)."""
-    from supportctl.store.engine import is_url, require_ported
+    one ported there (``engine.require_ported``); a reading command
+    (``engine.READERS``) gets it on libpq rather than psycopg when it can
+    (``pq.open_reader``). ``migrate`` False leaves a pending schema change
+    to ``Store.migrate`` (``db migrate``)."""
+    from supportctl.store.engine import READERS, is_url, require_ported
 
     if is_url(path):
         if command:
             require_ported(command)
-        try:
-            from supportctl.store.pg import PgStore
-        except ImportError:
-            raise UsageError("a postgresql:// store needs the PostgreSQL extra: "
-                             "pip install 'supportctl[postgres]'") from None
+        if migrate and command.split()[:1] and command.split()[0] in READERS:
+            # Reading commands start without psycopg (SPEC §8): libpq itself.
+            from supportctl.store.pq import open_reader
+
+            found = open_reader(str(path))
+            if found is not None:
+                return found
+        from supportctl.store.pg import PgStore
+
         return PgStore(str(path), create=create, migrate=migrate)
     try:
         return Store(path, create=create, migrate=migrate)

@@ -40,6 +40,12 @@ PORTED = frozenset({
 })
 
 
+#: Commands whose store opens on libpq through ctypes (``store/pq.py``), so
+#: they start without importing psycopg (SPEC §8): they only read, apart
+#: from ``show`` noting who opened the ticket (one statement).
+READERS = frozenset({"list", "show", "search"})
+
+
 #: Command groups: their subcommand names the command (``db info``).
 GROUPS = frozenset({"rules", "contact", "db", "config", "template", "outbox", "quarantine", "kb",
                     "notify"})

@@ -21,6 +21,11 @@ Contract (the same as ``db.Store``'s, engine by engine):
 - ``sync`` takes a session advisory lock per channel entry
   (``entry_lock``): one machine pulls an entry at a time; the others skip
   it quietly.
+- ``PgStore`` runs on any connection with ``PgConnection``'s interface:
+  psycopg's here, or libpq's through ctypes (``pq.PqConnection``), which
+  the reading commands use so they start without importing psycopg
+  (SPEC §8). psycopg is therefore imported by ``PgConnection`` itself, not
+  with this module.
 """
 
 from __future__ import annotations
@@ -32,9 +37,6 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-
-import psycopg  # the extra: open_store turns its absence into one line
-from psycopg.pq import TransactionStatus
 
 from supportctl.errors import UsageError
 from supportctl.store import pg_schema
@@ -155,13 +157,20 @@ class PgConnection:
     """The part of ``sqlite3.Connection`` the store modules use, on psycopg."""
 
     def __init__(self, url: str) -> None:
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise UsageError("a postgresql:// store needs the PostgreSQL extra: "
+                             "pip install 'supportctl[postgres]'") from None
         self.url = url
         self.raw = self._connect()
         self.total_changes = 0
         #: Inside ``PgStore.tx()``: a lost connection is not replaced there.
         self.in_block = False
 
-    def _connect(self) -> psycopg.Connection[Any]:
+    def _connect(self) -> Any:
+        import psycopg
+
         try:
             raw = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
@@ -187,8 +196,25 @@ class PgConnection:
 
     @property
     def in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
         return bool(self.raw.info.transaction_status not in (TransactionStatus.IDLE,
                                                               TransactionStatus.UNKNOWN))
+
+    def command(self, sql: str) -> None:
+        """One statement without parameters, as written (``BEGIN``,
+        ``COMMIT``, a migration's DDL); a server that fails is a
+        ``StoreError``, a broken key ``PgIntegrityError`` (at COMMIT:
+        a deferred constraint)."""
+        import psycopg
+
+        try:
+            self.raw.execute(sql)
+        except psycopg.errors.IntegrityError as exc:
+            raise PgIntegrityError(_first_line(exc)) from None
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"PostgreSQL store {redact(self.url)} failed: {_first_line(exc)}"
+                             ) from None
 
     def cursor(self) -> PgCursor:
         return PgCursor(self)
@@ -199,7 +225,24 @@ class PgConnection:
     def executemany(self, sql: str, rows: Iterable[Any]) -> PgCursor:
         return PgCursor(self).executemany(sql, rows)
 
+    def commit(self) -> None:
+        """``COMMIT``; one that fails is rolled back and raised as the
+        store's error (a deferred key: ``PgIntegrityError``)."""
+        import psycopg
+
+        try:
+            self.raw.execute("COMMIT")
+        except psycopg.Error as exc:
+            if self.in_transaction:
+                self.raw.execute("ROLLBACK")
+            if isinstance(exc, psycopg.errors.IntegrityError):
+                raise PgIntegrityError(_first_line(exc)) from None
+            raise StoreError(f"PostgreSQL store {redact(self.url)} failed to commit: "
+                             f"{_first_line(exc)}") from None
+
     def _run(self, cur: Any, sql: str, params: Any, *, many: bool = False) -> None:
+        import psycopg
+
         text = translate(sql)
         try:
             if many:
@@ -239,7 +282,10 @@ class PgStore(Store):
 
     sql = POSTGRES
 
-    def __init__(self, url: str, *, create: bool = True, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, create: bool = True, migrate: bool = True,
+                 connection: Any = None) -> None:
+        """``connection``: makes the connection from the URL (default
+        ``PgConnection``, psycopg's)."""
         self.url = url
         #: What messages name (never the password).
         self.path = redact(url)  # type: ignore[assignment]
@@ -248,7 +294,7 @@ class PgStore(Store):
         self._pending_dirs: set[Path] = set()
         self._tx_memo: dict[str, Any] = {}
         self.readonly = False
-        self._pg = PgConnection(url)
+        self._pg = (connection or PgConnection)(url)
         self.conn = self._pg  # type: ignore[assignment]  # sqlite3.Connection's interface
         self.version = self._schema_version()
         if self.version > pg_schema.LATEST:
@@ -277,7 +323,7 @@ class PgStore(Store):
                 if number <= current:
                     continue
                 for statement in statements:
-                    self._pg.raw.execute(statement)
+                    self._pg.command(statement)
                 self._pg.execute("INSERT INTO schema_version (version, name, at) "
                                   "VALUES (?, ?, now()::text)", [number, name])
                 done.append(name.split(":")[0])
@@ -288,14 +334,11 @@ class PgStore(Store):
     def tx(self) -> Iterator[Any]:
         conn = self._pg
         if conn.in_transaction:
-            with self._forget_on_rollback(), savepoint(conn.raw.execute):
+            with self._forget_on_rollback(), savepoint(conn.command):
                 yield conn
             return
         conn.reconnect_if_lost()
-        try:
-            conn.raw.execute("BEGIN")
-        except psycopg.OperationalError as exc:
-            raise StoreError(f"PostgreSQL store {self.path} failed: {_first_line(exc)}") from None
+        conn.command("BEGIN")
         conn.in_block = True
         self._tx_memo = {}
         try:
@@ -304,17 +347,9 @@ class PgStore(Store):
             except BaseException:
                 self._tx_memo = {}
                 if conn.in_transaction:
-                    conn.raw.execute("ROLLBACK")
+                    conn.command("ROLLBACK")
                 raise
-            try:
-                conn.raw.execute("COMMIT")
-            except psycopg.Error as exc:
-                if conn.in_transaction:
-                    conn.raw.execute("ROLLBACK")
-                if isinstance(exc, psycopg.errors.IntegrityError):
-                    raise PgIntegrityError(_first_line(exc)) from None
-                raise StoreError(f"PostgreSQL store {self.path} failed to commit: "
-                                 f"{_first_line(exc)}") from None
+            conn.commit()
         finally:
             conn.in_block = False
 

@@ -415,6 +415,9 @@ def events_json(store: Store, ticket_id: int) -> list[dict[str, Any]]:
     ]
 
 
+_CONTACT_TICKET = ("id", "status", "subject", "channel", "updated_at", "message_count")
+
+
 def show_json(store: Store, ticket_id: int, now: str) -> dict[str, Any] | None:
     found = tickets_json(store, [ticket_id], now)
     if not found:
@@ -422,20 +425,15 @@ def show_json(store: Store, ticket_id: int, now: str) -> dict[str, Any] | None:
     ticket = found[0]
     ticket["messages"] = messages_json(store, ticket_id)
     ticket["events"] = events_json(store, ticket_id)
-    others: list[dict[str, Any]] = []
-    if ticket["contact"]:
-        ids = [
-            r[0]
-            for r in store.conn.execute(
-                "SELECT id FROM tickets WHERE contact_id = ? AND id != ? ORDER BY updated_at DESC, id DESC",
-                [ticket["contact"]["id"], ticket_id],
-            )
-        ]
-        others = tickets_json(store, ids, now)
+    # The contact's other tickets: the few fields shown, in one statement
+    # (their whole objects cost a PostgreSQL show four more round trips).
     ticket["contact_tickets"] = [
-        {k: t[k] for k in ("id", "status", "subject", "channel", "updated_at", "message_count")}
-        for t in others
-    ]
+        dict(zip(_CONTACT_TICKET, r, strict=True))
+        for r in store.conn.execute(
+            f"SELECT {', '.join(_CONTACT_TICKET)} FROM tickets WHERE contact_id = ? AND id != ?"
+            " ORDER BY updated_at DESC, id DESC", [ticket["contact"]["id"], ticket_id],
+        )
+    ] if ticket["contact"] else []
     outbox = [
         dict(r)
         for r in store.conn.execute(

@@ -2,7 +2,8 @@
 the whole answer on both engines; on PostgreSQL the newest matching
 messages are fetched from a cursor a batch at a time
 (``search._pg_newest_tickets``), here two at a time so that tickets span
-batches."""
+batches, walked newest first (a common term) or sorted from the text
+index (a rare one)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from supportctl.store.search import search
 from tests.store.test_engines import NOW, _pinned_clock, mail, put  # noqa: F401  (fixture)
 
 
-def test_pages_are_slices_of_the_whole_answer(any_store: Any,
+@pytest.mark.parametrize("common", [0, 10**9], ids=["walked", "sorted from the index"])
+def test_pages_are_slices_of_the_whole_answer(any_store: Any, common: int,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(search_mod, "_PG_FETCH", 2)
+    monkeypatch.setattr(search_mod, "_PG_COMMON", common)
     for n in range(24):
         # Five customers writing again and again: a ticket's newest match
         # is far from its older ones.

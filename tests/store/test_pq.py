@@ -1,0 +1,137 @@
+"""The reading commands' PostgreSQL connection on libpq (``store/pq.py``)
+gives what psycopg's ``PgConnection`` gives: the same values of the same
+types for every column type the store returns, the same parameters, the
+same errors and connection messages."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from supportctl.store import pq
+from supportctl.store.db import IntegrityError, StoreError
+
+if pq.libpq() is None:  # pragma: no cover - Debian's libpq5 comes with postgresql
+    pytest.skip("libpq cannot be loaded", allow_module_level=True)
+
+#: Every kind of value a store query returns, and the edges of each.
+LITERALS = (
+    "SELECT 1::int2 AS small, '-2147483648'::int4 AS int4, 9223372036854775807::int8 AS big,"
+    " 26::oid AS oid, 1.5::float4 AS f4, 0.1::float8 AS f8, 1e300::float8 AS huge,"
+    " 'NaN'::float8 AS nan, '-Infinity'::float8 AS neg_inf, 12.50::numeric AS num,"
+    " (SELECT avg(x) FROM (VALUES (1), (2)) v(x)) AS average,"
+    " true AS yes, false AS no, NULL AS nothing, NULL::int8 AS no_int, NULL::bytea AS no_bytes,"
+    " '' AS empty, 'Ünïcödé ☃ 𝄞 עברית' AS uni, 'a''b\"c\\d %s ? :name $1' AS marks,"
+    " '\\x00ff10'::bytea AS bytes, ''::bytea AS no_bytes_at_all,"
+    " '{\"a\": [1, 2.5, null]}'::json AS js, '{\"b\": true}'::jsonb AS jsb,"
+    " 'x'::varchar AS vc, 'y'::name AS nm, 'z'::char(3) AS ch"
+)
+#: What each parameter type round-trips as (psycopg's types: str untyped).
+PARAMS = [None, True, False, 0, -(2**15), 2**15, 2**31, -(2**63), 2**63, 1.25, -0.0, 1e-300,
+          "ü ☃ '?' :x $1 %", "", b"\x00\xff", bytearray(b"ab"), memoryview(b"cd")]
+
+
+def _both(url: str) -> tuple[Any, Any]:
+    from supportctl.store.pg import PgConnection
+
+    return PgConnection(url), pq.PqConnection(url)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and math.isnan(a):
+        return isinstance(b, float) and math.isnan(b)
+    return type(a) is type(b) and a == b
+
+
+def test_every_column_type_reads_as_psycopg_reads_it(pg_url: str) -> None:
+    psy, lib = _both(pg_url)
+    want, got = psy.execute(LITERALS).fetchone(), lib.execute(LITERALS).fetchone()
+    names = want.keys()  # a row iterates its values, as a tuple
+    assert got.keys() == names
+    for name in names:
+        assert _same(got[name], want[name]), (name, got[name], want[name])
+    assert got["bytes"] == b"\x00\xff\x10" and got["big"] == 2**63 - 1 and got["nothing"] is None
+    assert got[0] == 1 and dict(got)["uni"] == "Ünïcödé ☃ 𝄞 עברית"
+
+
+def test_parameters_go_as_psycopg_sends_them(pg_url: str) -> None:
+    psy, lib = _both(pg_url)
+    marks = ", ".join("?" for _ in PARAMS)
+    sql = f"SELECT {marks}, ?::text IS NULL AS none_is_null, pg_typeof(?)::text AS big_type"
+    args = [*PARAMS, None, 2**40]
+    want = psy.execute(sql, list(args)).fetchone()
+    got = lib.execute(sql, list(args)).fetchone()
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert _same(g, w), (i, g, w)
+    assert got["big_type"] == "bigint" and got["none_is_null"] is True
+    named = "SELECT :a AS a, :b AS b, :a || '!' AS again WHERE ':c' = ':c' AND '%' = '%'"
+    assert lib.execute(named, {"a": "x", "b": 7}).fetchall() == \
+        psy.execute(named, {"a": "x", "b": 7}).fetchall()
+
+
+def test_rows_iterate_and_fetch_as_psycopgs(pg_url: str) -> None:
+    psy, lib = _both(pg_url)
+    sql = "SELECT g AS n, repeat('é', g) AS s FROM generate_series(1, 5) g ORDER BY g"
+    for conn in (psy, lib):
+        cur = conn.execute(sql)
+        assert cur.fetchone() == (1, "é")
+        assert cur.fetchmany(2) == [(2, "éé"), (3, "ééé")]
+        assert [r["n"] for r in cur] == [4, 5]
+        assert cur.fetchone() is None and cur.fetchall() == []
+        assert conn.execute("SELECT 1 WHERE false").fetchone() is None
+        assert conn.execute("CREATE TEMP TABLE IF NOT EXISTS t (a int)").fetchall() == []
+
+
+def test_errors_are_the_stores(pg_url: str) -> None:
+    psy, lib = _both(pg_url)
+    psy.execute("CREATE TABLE once (id int PRIMARY KEY)")
+    psy.execute("INSERT INTO once VALUES (1)")
+    caught = []
+    for conn in (psy, lib):
+        with pytest.raises(IntegrityError) as exc:
+            conn.execute("INSERT INTO once VALUES (?)", [1])
+        caught.append(str(exc.value))
+        with pytest.raises(StoreError, match="cancelled a statement: canceling statement"):
+            conn.execute("SET statement_timeout = 1")
+            conn.execute("SELECT pg_sleep(1)")
+        conn.execute("SET statement_timeout = 0")
+    assert caught[0] == caught[1] == 'duplicate key value violates unique constraint "once_pkey"'
+    with pytest.raises(pq.PqError, match="syntax error"):
+        lib.execute("SELEC 1")
+    assert lib.total_changes == 0
+    lib.execute("INSERT INTO once VALUES (2), (3)")
+    assert lib.total_changes == 2 and not lib.in_transaction
+    lib.command("BEGIN")
+    assert lib.in_transaction
+    lib.commit()
+    assert not lib.in_transaction
+
+
+def test_a_refused_connection_says_what_psycopg_says(pg_url: str, tmp_path: Path) -> None:
+    from supportctl.store.pg import PgConnection
+
+    for url in (f"postgresql://ann:s3cret@/nowhere?host={tmp_path}",
+                pg_url.replace("supportctl@", "nobody:s3cret@"),
+                pg_url.replace("@/t", "@/nodb_t"), "postgresql://ann:s3cret@127.0.0.1:1/x"):
+        said = []
+        for connect in (PgConnection, pq.PqConnection):
+            with pytest.raises(StoreError) as exc:
+                connect(url)
+            said.append(str(exc.value))
+        assert said[0] == said[1], url
+        assert "s3cret" not in said[1] and said[1].startswith("cannot connect to ")
+
+
+def test_a_dropped_connection_is_opened_again(pg_url: str) -> None:
+    from supportctl.store.pg import PgConnection
+
+    lib = pq.PqConnection(pg_url)
+    pid = lib.execute("SELECT pg_backend_pid()").fetchone()[0]
+    PgConnection(pg_url).execute("SELECT pg_terminate_backend(?)", [pid])
+    with pytest.raises(StoreError, match="failed"):
+        lib.execute("SELECT 1")
+    assert lib.execute("SELECT 2").fetchone()[0] == 2
