@@ -134,7 +134,7 @@ def _uint_array(arr: Any) -> Any:
     import numpy as np
 
     out = array({2: "H", 4: "I", 8: "L"}[arr.dtype.itemsize])
-    out.frombytes(memoryview(np.ascontiguousarray(arr)).cast("B"))
+    out.frombytes(np.ascontiguousarray(arr).data.cast("B"))
     return out
 
 
