@@ -23,6 +23,12 @@ def default_data_dir() -> Path:
     return _xdg("XDG_DATA_HOME", ".local/share") / "supportctl"
 
 
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/supportctl`` (default ``~/.cache/supportctl``):
+    files rebuilt from what is installed, never customer data."""
+    return _xdg("XDG_CACHE_HOME", ".cache") / "supportctl"
+
+
 def _xdg(var: str, fallback: str) -> Path:
     # The XDG spec says a relative value is invalid and must be ignored.
     value = os.environ.get(var, "")
