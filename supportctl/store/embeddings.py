@@ -40,9 +40,12 @@ def put_ticket_vectors(store: Store, rows: Iterable[tuple[int, str, str, str, st
     replacing what was there."""
     with store.tx() as conn:
         conn.executemany(
-            "INSERT OR REPLACE INTO ticket_vectors"
+            "INSERT INTO ticket_vectors"
             " (ticket_id, model, digest, seen_at, language, scale, vector)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)", list(rows))
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ticket_id) DO UPDATE SET"
+            " model = excluded.model, digest = excluded.digest, seen_at = excluded.seen_at,"
+            " language = excluded.language, scale = excluded.scale, vector = excluded.vector",
+            list(rows))
 
 
 def mark_seen(store: Store, rows: Iterable[tuple[str, int]]) -> None:
@@ -277,8 +280,10 @@ def put_article_vectors(store: Store, rows: list[tuple[str, str, str, float, byt
     (deleted from the folder) lose theirs."""
     keep = list(keep)
     with store.tx() as conn:
-        conn.executemany("INSERT OR REPLACE INTO article_vectors (slug, model, digest, scale, vector)"
-                         " VALUES (?, ?, ?, ?, ?)", rows)
+        conn.executemany("INSERT INTO article_vectors (slug, model, digest, scale, vector)"
+                         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (slug) DO UPDATE SET"
+                         " model = excluded.model, digest = excluded.digest,"
+                         " scale = excluded.scale, vector = excluded.vector", rows)
         marks = ", ".join("?" for _ in keep)
         conn.execute(f"DELETE FROM article_vectors WHERE slug NOT IN ({marks})" if keep
                      else "DELETE FROM article_vectors", keep)
