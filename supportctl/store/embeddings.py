@@ -179,9 +179,10 @@ _HEADER = 128
 
 
 def copy_path(store: Store, model: str) -> Path:
-    import hashlib
+    import zlib  # (hashlib would load OpenSSL: 3 ms on suggest's path)
 
-    return store.files_dir / "vectors" / f"{hashlib.sha256(model.encode()).hexdigest()[:16]}.bin"
+    name = model.encode()
+    return store.files_dir / "vectors" / f"{zlib.crc32(name):08x}{zlib.adler32(name):08x}.bin"
 
 
 def _layout(count: int, dim: int) -> tuple[int, int, int]:
