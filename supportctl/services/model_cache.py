@@ -136,14 +136,17 @@ def load(pkg: Path | None = None, root: Path | None = None, *, blas_limit: Any =
     cache cannot be written)."""
     pkg = pkg or package_dir()
     final = cache_dir_for(pkg, root or cache_root())
-    try:
-        return _open(final, blas_limit)
-    except Unsupported:
-        raise
-    except Exception:  # missing or damaged, whatever the damage: rebuild
-        pass
-    if final.exists():
-        _set_aside(final)
+    for attempt in range(2):
+        try:
+            return _open(final, blas_limit)
+        except Unsupported:
+            raise
+        except Exception:  # missing or damaged, whatever the damage: rebuild
+            if not final.exists():
+                break
+            if attempt:
+                _set_aside(final)
+            # else: maybe another process put it in place just now; look again.
     _build(pkg, final)
     return _open(final, blas_limit)
 

@@ -16,9 +16,13 @@ Contract:
   full-text suggestions and one line saying what to install. numpy and
   the model load only on the path that embeds: never for ``list`` or
   ``show``.
+- The model loads from a cache of its unpacked weights and tokenizer
+  tables (``services/model_cache.py``), built on first use: a few
+  milliseconds instead of a second per process.
 - The vectors live in the store (``store/embeddings.py``): one per solved
   ticket (subject, the customer's question, our final answer) and per
-  article. ``update`` embeds only what is new or changed since it last
+  article; a query reads them packed, from a memory-mapped file copy on
+  SQLite. ``update`` embeds only what is new or changed since it last
   ran (``sync`` and ``db embed`` call it, ``suggest`` on first use;
   ``db embed --rebuild`` starts
   over), newest tickets first, reporting through a ``Progress``.

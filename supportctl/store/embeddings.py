@@ -8,6 +8,17 @@ fraction of a percent. Each row names the model that made it: a vector of
 another model is stale, never compared. A row with an empty vector marks a
 solved ticket that has nothing to embed (nobody answered it), so it is not
 read again until the ticket changes.
+
+The query reads the vectors packed (``ticket_vector_blocks``, rebuilt by
+``pack`` after every write, with a new generation token in
+``service_state``). A SQLite store also keeps them as one file in its
+files directory, ``vectors/<hash of the model's name>.bin`` (0600 in a
+0700 directory; not part of a backup), read memory-mapped: 49 MB for
+100 000 tickets without a blob read or a copy. The database stays the
+truth: the file is used only when its header carries the current
+generation and its size is what the database's blocks add up to; else
+the blocks are read from the database and the file is rewritten
+(temporary file, fsync, rename).
 """
 
 from __future__ import annotations
