@@ -45,9 +45,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -354,6 +352,9 @@ def _hash(codes: Any, multiplier: int) -> Any:
 def _set_aside(directory: Path) -> None:
     """Move a damaged cache out of the way (another process may be reading
     it: its mappings stay valid) and remove it."""
+    import shutil
+    import uuid
+
     aside = directory.with_name(f".damaged-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         os.rename(directory, aside)
@@ -365,6 +366,8 @@ def _set_aside(directory: Path) -> None:
 def _remove_leftovers(root: Path, keep: str) -> None:
     """Other versions' caches, damaged ones set aside, and builds of
     processes that died."""
+    import shutil
+
     from supportctl.store.db import _alive
 
     for entry in root.iterdir():
@@ -388,6 +391,9 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def _build(pkg: Path, final: Path) -> None:
+    import shutil
+    import uuid
+
     root = final.parent
     private_dir(root)
     _remove_leftovers(root, keep=final.name)
