@@ -360,8 +360,8 @@ def fuse(store: Store, terms: Terms, found: list[Suggestion], hits: list[Any],
         s = s or _by_meaning(store, h, by_slug)
         if s is not None:
             built.append((order(s.language, score, position), _found_by(s, k in by_key, h, value)))
-    # Best first: once the best one of them could be cannot beat the
-    # limit-th suggestion in hand, neither can any after it.
+    # Best first: once the best place a waiting ticket could take is below
+    # the limit-th suggestion in hand, no ticket after it can do better.
     for best, k, value in sorted(waiting, reverse=True):
         if limit <= 0 or (len(built) >= limit and best < sorted(b[0] for b in built)[-limit]):
             break
