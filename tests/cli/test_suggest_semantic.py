@@ -53,8 +53,9 @@ GERMAN = ticket(8, "new", "Sie haben mir die Schuhe noch nicht erstattet, die ic
 @pytest.fixture
 def offline(tmp_path: Path, cli: Any) -> Any:
     """``offline("suggest", "5", hide=[...])``: the CLI in a subprocess
-    with sockets refused (and ``hide``'s modules unimportable), no model
-    cache in reach (a fresh HOME)."""
+    with sockets refused (and ``hide``'s modules unimportable), a fresh
+    HOME, and the test's own model cache (XDG_CACHE_HOME, tests/conftest.py:
+    the first semantic call of a test builds it, offline)."""
     shim = tmp_path / "offline-shim"
     shim.mkdir()
     (shim / "sitecustomize.py").write_text(SITECUSTOMIZE)
