@@ -1,6 +1,5 @@
 """``suggest`` with semantic suggestions on 100 000 tickets / 1 000 000
-messages (issue 9; SPEC §8 budget: suggest <= 300 ms), the model's load
-time apart.
+messages (issue 9; SPEC §8 budget: suggest <= 300 ms), whole processes.
 
     python bench/bench_semantic.py [--store PATH] [--embed 1000] [--runs 7]
 
@@ -16,14 +15,18 @@ first use), or ``--store``. Steps:
    holds (latency depends on how many there are, not on what they say;
    the suggestions themselves are meaningless here: quality is
    bench/suggest_quality.py's).
-3. Whole processes, medians of ``--runs``, back to back: the bare typer
+3. Once, in a new cache directory: the first semantic suggest after an
+   install, which unpacks the model into the cache (services/model_cache.py).
+4. Whole processes, medians of ``--runs``, back to back: the bare typer
    app (reference), ``suggest ID --format json`` (full text) and
    ``suggest ID --semantic --format json``, for the newest open email and
-   SMS tickets; a process that only loads the model; and in this process,
-   with the model loaded once, the fused query against full text alone.
+   SMS tickets; a process that only loads the model (from the cache); and
+   in this process, with the model loaded once, the fused query against
+   full text alone.
 
-The verdict: whole-process semantic suggest minus the model's load time
-within 300 ms, wall and CPU (the machine is shared: CPU is the steadier).
+The verdict: the whole semantic suggest process (the model's load from
+its cache included) within 300 ms, wall and CPU (the machine is shared:
+CPU is the steadier).
 """
 
 from __future__ import annotations
@@ -128,6 +131,19 @@ def main() -> None:
         cases += [(f"suggest {tid} ({medium}) full text", [*sc, tid, "--format", "json"]),
                   (f"suggest {tid} ({medium}) semantic", [*sc, tid, "--semantic", "--format", "json"])]
     cases.append(("model load alone (whole process)", [PY, "-c", LOAD]))
+    # The first semantic suggest after an install builds the model cache.
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=OUT) as fresh:
+        saved = ENV.get("XDG_CACHE_HOME")
+        ENV["XDG_CACHE_HOME"] = fresh
+        first = run(next(a for n, a in cases if n.endswith("semantic")), capture=True)
+        if saved is None:
+            del ENV["XDG_CACHE_HOME"]
+        else:
+            ENV["XDG_CACHE_HOME"] = saved
+    print(f"first semantic suggest, the model cache built: wall {first.wall * 1000:.0f} ms,"
+          f" cpu {first.cpu * 1000:.0f} ms (once per install)")
     for _, argv in cases:  # warm-up: page cache, bytecode, exit status
         r = run(argv, capture=True)
         if r.code != 0:
@@ -150,17 +166,17 @@ def main() -> None:
     print(f"{'':44} {'wall ms':>9} {'cpu ms':>9}")
     for name, _ in cases:
         print(f"{name:44} {statistics.median(walls[name]):9.0f} {statistics.median(cpus[name]):9.0f}")
-    print(f"model load in-process: wall {load_ms:.0f} ms, cpu {load_cpu:.0f} ms"
-          " (counted apart from suggest's budget)")
+    print(f"model load in-process (numpy's import included): wall {load_ms:.0f} ms,"
+          f" cpu {load_cpu:.0f} ms")
     verdicts = []
     for name, _ in cases:
         if name.endswith("semantic"):
-            wall = statistics.median(walls[name]) - load_ms
-            cpu = statistics.median(cpus[name]) - load_cpu
+            wall = statistics.median(walls[name])
+            cpu = statistics.median(cpus[name])
             ok = "PASS" if wall <= SUGGEST_BUDGET_MS else "MISS"
             cpu_ok = "PASS" if cpu <= SUGGEST_BUDGET_MS else "MISS"
             verdicts.append(ok)
-            print(f"{name} without the model load: wall {wall:.0f} ms {ok}, cpu {cpu:.0f} ms"
+            print(f"{name}, whole process: wall {wall:.0f} ms {ok}, cpu {cpu:.0f} ms"
                   f" {cpu_ok} (budget {SUGGEST_BUDGET_MS:.0f} ms)")
     # In-process, model loaded once: the query itself.
     from supportctl.services import answers

@@ -321,7 +321,9 @@ def fuse(store: Store, terms: Terms, found: list[Suggestion], hits: list[Any],
     """The full-text ranking and the semantic neighbours (``semantic.Hit``,
     nearest first) merged by reciprocal rank fusion. ``score`` becomes the
     fused score over its largest value (first in both rankings: 1.0; first
-    in one only: 0.5); the customer's language still comes first."""
+    in one only: 0.5); the customer's language still comes first. A ticket
+    only meaning found is read (question, answer, language) only when it
+    could still be among the first ``limit``."""
     full = rank(found, terms.language, len(found))
 
     def key(kind: str, ticket_id: int | None, article: str | None) -> tuple[str, Any]:
@@ -338,20 +340,44 @@ def fuse(store: Store, terms: Terms, found: list[Suggestion], hits: list[Any],
         near[k] = h
         fused[k] = fused.get(k, 0.0) + 1 / (RRF_K + r)
     by_slug = {a.slug: a for a in articles}
-    out: list[Suggestion] = []
-    for k, value in fused.items():
+
+    def order(language: str | None, score: float, position: int) -> tuple[bool, float, int]:
+        # The customer's language first, then the score; ties keep the
+        # fusion's order (full text's ranking, then the neighbours').
+        return (terms.language is not None and language == terms.language, score, -position)
+
+    built: list[tuple[tuple[bool, float, int], Suggestion]] = []
+    waiting: list[tuple[tuple[bool, float, int], tuple[str, Any], float]] = []
+    for position, (k, value) in enumerate(fused.items()):
         h = near.get(k)
-        found_by = by_key.get(k) or _by_meaning(store, h, by_slug)
-        if found_by is None:
+        score = round(value * (RRF_K + 1) / 2, 3)
+        s = by_key.get(k)
+        if s is None and h is not None and h.kind == "ticket":
+            # Reading a ticket only meaning found costs a query and a
+            # language guess: done below, only if it can still make the list.
+            waiting.append((order(terms.language, score, position), k, value))
             continue
-        s = found_by
-        s.method = ("full-text+semantic" if h else "full-text") if k in by_key else "semantic"
-        s.similarity = round(h.similarity, 3) if h is not None else None
-        s.score = round(value * (RRF_K + 1) / 2, 3)
-        out.append(s)
-    out.sort(key=lambda s: (terms.language is not None and s.language == terms.language, s.score),
-             reverse=True)
-    return out[:limit]
+        s = s or _by_meaning(store, h, by_slug)
+        if s is not None:
+            built.append((order(s.language, score, position), _found_by(s, k in by_key, h, value)))
+    # Best first: once the best place a waiting ticket could take is below
+    # the limit-th suggestion in hand, no ticket after it can do better.
+    for best, k, value in sorted(waiting, reverse=True):
+        if limit <= 0 or (len(built) >= limit and best < sorted(b[0] for b in built)[-limit]):
+            break
+        s = _by_meaning(store, near[k], by_slug)
+        if s is not None:
+            built.append((order(s.language, best[1], -best[2]),
+                          _found_by(s, False, near[k], value)))
+    built.sort(key=lambda b: b[0], reverse=True)
+    return [s for _, s in built[:limit]]
+
+
+def _found_by(s: Suggestion, by_text: bool, hit: Any, value: float) -> Suggestion:
+    s.method = ("full-text+semantic" if hit else "full-text") if by_text else "semantic"
+    s.similarity = round(hit.similarity, 3) if hit is not None else None
+    s.score = round(value * (RRF_K + 1) / 2, 3)
+    return s
 
 
 def _by_meaning(store: Store, hit: Any, by_slug: dict[str, Any]) -> Suggestion | None:

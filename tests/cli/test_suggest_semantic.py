@@ -53,8 +53,9 @@ GERMAN = ticket(8, "new", "Sie haben mir die Schuhe noch nicht erstattet, die ic
 @pytest.fixture
 def offline(tmp_path: Path, cli: Any) -> Any:
     """``offline("suggest", "5", hide=[...])``: the CLI in a subprocess
-    with sockets refused (and ``hide``'s modules unimportable), no model
-    cache in reach (a fresh HOME)."""
+    with sockets refused (and ``hide``'s modules unimportable), a fresh
+    HOME, and the test's own model cache (XDG_CACHE_HOME: the first
+    semantic call of a test builds it, offline)."""
     shim = tmp_path / "offline-shim"
     shim.mkdir()
     (shim / "sitecustomize.py").write_text(SITECUSTOMIZE)
@@ -64,7 +65,7 @@ def offline(tmp_path: Path, cli: Any) -> Any:
     def call(*args: str, hide: list[str] | None = None) -> Result:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
         env.update(PYTHONPATH=os.pathsep.join([str(shim), str(ROOT)]), HOME=str(home),
-                   HIDE_MODULES=",".join(hide or []))
+                   HIDE_MODULES=",".join(hide or []), XDG_CACHE_HOME=str(tmp_path / "cache"))
         proc = subprocess.run([sys.executable, "-m", "supportctl", "--db", str(cli.db), *args],
                               capture_output=True, text=True, env=env, cwd=ROOT, timeout=240)
         return Result(proc)
@@ -99,6 +100,13 @@ def test_semantic_suggestions_offline_across_languages(cli: Any, offline: Any,
     assert found and {s["ticket_id"] for s in found} <= {1, 2, 6}
     assert all(s["method"] == "semantic" and s["matched"] == [] for s in found)
     assert all(0 < s["similarity"] <= 1 and 0 < s["score"] <= 1 for s in found)
+    # The model was unpacked once into the user's cache, offline, and the
+    # store's vectors copied beside it; the next process uses both.
+    (cache,) = (tmp_path / "cache" / "supportctl" / "models").iterdir()
+    made = {p.name: p.stat().st_mtime_ns for p in [*cache.iterdir(), *vector_files(cli)]}
+    assert len(made) == 5
+    assert offline("suggest", "8", "--semantic", "--format", "json").json() == found
+    assert {p.name: p.stat().st_mtime_ns for p in [*cache.iterdir(), *vector_files(cli)]} == made
     # The first suggest embedded the solved tickets into the store.
     r = offline("db", "embed")
     assert r.code == 0, r
@@ -117,6 +125,34 @@ def test_semantic_suggestions_offline_across_languages(cli: Any, offline: Any,
     assert cli("outbox", "list", "--format", "json").json() == []
 
 
+def vector_files(cli: Any) -> list[Path]:
+    """The file copies of the store's packed vectors."""
+    folder = cli.db.with_name(cli.db.stem + ".files") / "vectors"
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+SPANISH = ticket(9, "solved", "Devolví los zapatos hace dos semanas y no veo el reembolso",
+                 [("carla", "El reembolso de sus zapatos se emitió hoy.")])
+
+
+@needs_extra
+def test_db_embed_keeps_the_vector_copy_in_step(cli: Any, offline: Any, tmp_path: Path) -> None:
+    load(cli, tmp_path, [*HISTORY, GERMAN])
+    first = offline("suggest", "8", "--semantic", "--limit", "5", "--format", "json")
+    assert first.code == 0, first
+    assert 9 not in {s["ticket_id"] for s in first.json()}
+    (copy,) = vector_files(cli)
+    before = copy.read_bytes()
+    load(cli, tmp_path, [SPANISH])
+    r = offline("db", "embed")
+    assert r.code == 0 and "embedded 1 tickets" in r.err, r
+    after = copy.read_bytes()
+    assert after != before and len(after) == len(before) + 512 + 8 + 4 + 4
+    r = offline("suggest", "8", "--semantic", "--limit", "5", "--format", "json")
+    assert 9 in {s["ticket_id"] for s in r.json()}, r
+    assert copy.read_bytes() == after
+
+
 @needs_extra
 def test_sync_keeps_the_index_current(cli: Any, offline: Any, tmp_path: Path) -> None:
     load(cli, tmp_path, HISTORY)
@@ -124,8 +160,15 @@ def test_sync_keeps_the_index_current(cli: Any, offline: Any, tmp_path: Path) ->
     r = offline("sync")
     assert r.code == 0, r
     assert "semantic index: 4 tickets, 0 articles embedded" in r.err
+    (copy,) = vector_files(cli)
+    before = copy.read_bytes()
     r = offline("sync")  # nothing new: nothing embedded, nothing said
     assert r.code == 0 and "semantic index" not in r.err, r
+    assert copy.read_bytes() == before
+    load(cli, tmp_path, [SPANISH])
+    r = offline("sync")
+    assert "semantic index: 1 tickets, 0 articles embedded" in r.err, r
+    assert len(copy.read_bytes()) > len(before)
 
 
 def test_without_the_extra_suggest_prints_todays_output(cli: Any, offline: Any,

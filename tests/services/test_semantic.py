@@ -189,3 +189,54 @@ class _FakeStore:
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         return iter(())
+
+
+class _LanguagesStore(_FakeStore):
+    """Solved tickets whose question is Italian (odd ids) or English, and
+    a count of the tickets read."""
+
+    def __init__(self) -> None:
+        self.read: list[int] = []
+
+    def one(self, sql: str, params: Any = ()) -> Any:
+        if "FROM tickets" in sql:
+            self.read.append(params[0])
+            return {"id": params[0], "subject": "s", "status": "solved"}
+        return (("Il mio rimborso non è arrivato e la carta" if params[0] % 2
+                 else "The refund has not arrived and my card is"),)
+
+
+@settings(max_examples=300, deadline=None)
+@given(fts=st.lists(st.tuples(KEYS, st.floats(0.12, 1.0), LANGS), max_size=8,
+                    unique_by=lambda x: x[0]),
+       near=st.lists(st.tuples(KEYS, st.floats(0.2, 1.0)), max_size=10, unique_by=lambda x: x[0]),
+       language=LANGS, limit=st.integers(0, 5))
+def test_fusion_reads_only_what_can_make_the_list(fts: list[Any], near: list[Any],
+                                                  language: str | None, limit: int) -> None:
+    """The first ``limit`` suggestions are the first ``limit`` of all of
+    them (every candidate read), and a ticket only meaning found is read
+    only when it could still be among them."""
+    articles = [type("A", (), {"slug": s, "title": s, "body": s, "language": "en",
+                               "draft": False, "tags": []})() for s in "abc"]
+
+    def run(n: int) -> tuple[list[Any], list[int]]:
+        found = [answers.Suggestion(kind=k, ticket_id=i if k == "ticket" else None,
+                                    article=i if k == "article" else None, score=sc,
+                                    matched=["w"], question="q", answer="a", language=lang)
+                 for (k, i), sc, lang in fts]
+        hits = [semantic.Hit(k, sim, ticket_id=i if k == "ticket" else None,
+                             article=i if k == "article" else None) for (k, i), sim in near]
+        store = _LanguagesStore()
+        out = answers.fuse(store, answers.Terms(stems=[], idf={}, language=language),  # type: ignore[arg-type]
+                           found, hits, articles, n)
+        return [(s.kind, s.ticket_id, s.article, s.score, s.method, s.language) for s in out], \
+            store.read
+
+    everything, read_all = run(100)
+    first, read = run(limit)
+    assert first == everything[:limit]
+    only_meaning = {i for (k, i), _ in near if k == "ticket"} - {i for (k, i), _, _ in fts}
+    assert sorted(read_all) == sorted(only_meaning)
+    assert set(read) <= only_meaning
+    if limit == 0:
+        assert read == []
