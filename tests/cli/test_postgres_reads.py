@@ -133,7 +133,7 @@ READS = (("list", "--status", "all", "--format", "json"),
          ("search", "to:shop", "--format", "ids"),
          ("search", "注文番号", "--format", "ids"),
          ("search", "注文", "--format", "json"),
-         ("search", "注文番号 -tuesday", "--format", "ids"))
+         ("search", "--format", "ids", "--", "注文番号", "-tuesday"))
 
 
 def test_tricky_values_print_the_same_bytes_on_both_engines(cli: Any, pg_url: str) -> None:

@@ -21,7 +21,8 @@ def test_the_tables_read_text_as_sqlites_unicode61_does() -> None:
     for doc, term in con.execute("SELECT doc, term FROM v ORDER BY doc, offset"):
         tokens.setdefault(doc, []).append(term)
     separator = re.compile("[" + unicode61.SEPARATORS + "]")
-    fold = dict(zip(unicode61.FOLD_FROM, unicode61.FOLD_TO.ljust(len(unicode61.FOLD_FROM), "\0")))
+    fold = dict(zip(unicode61.FOLD_FROM, unicode61.FOLD_TO.ljust(len(unicode61.FOLD_FROM), "\0"),
+                    strict=True))
     wrong = []
     for c in points:
         ch = chr(c)
