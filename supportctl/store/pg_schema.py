@@ -15,6 +15,10 @@ engines differ:
   words), subject weighted A so ``subject:`` can ask for it; and one of
   senders (A) and recipients (B) in ``simple`` for ``from:`` and ``to:``.
   Both are generated columns with GIN indexes: nothing can forget them.
+  Since step 7 the configurations fold accents (``unaccent``) and names
+  and addresses are split and folded as SQLite's unicode61 does
+  (``unicode61.py``); Chinese, Japanese, Korean and Thai text has a
+  trigram index of its own (``supportctl_grams``), as SQLite's m011.
 - SQLite's SLA triggers are PL/pgSQL trigger functions with the same
   effect (``sla_stale = 1`` whenever a fact a policy matches on changes).
 - Attachment bytes live in the ``files`` table, keyed by SHA-256: agents
