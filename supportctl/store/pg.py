@@ -323,7 +323,14 @@ class PgStore(Store):
                 if number <= current:
                     continue
                 for statement in statements:
-                    self._pg.command(statement)
+                    try:
+                        self._pg.command(statement)
+                    except Exception as exc:
+                        # A step's own refusal (RAISE: what to run) is one line.
+                        if getattr(exc, "sqlstate", None) != "P0001":
+                            raise
+                        raise StoreError(f"cannot bring {self.path} to schema {number}: "
+                                         f"{_first_line(exc)}") from None
                 self._pg.execute("INSERT INTO schema_version (version, name, at) "
                                   "VALUES (?, ?, now()::text)", [number, name])
                 done.append(name.split(":")[0])

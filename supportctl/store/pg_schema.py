@@ -15,6 +15,10 @@ engines differ:
   words), subject weighted A so ``subject:`` can ask for it; and one of
   senders (A) and recipients (B) in ``simple`` for ``from:`` and ``to:``.
   Both are generated columns with GIN indexes: nothing can forget them.
+  Since step 7 the configurations fold accents (``unaccent``) and names
+  and addresses are split and folded as SQLite's unicode61 does
+  (``unicode61.py``); Chinese, Japanese, Korean and Thai text has a
+  trigram index of its own (``supportctl_grams``), as SQLite's m011.
 - SQLite's SLA triggers are PL/pgSQL trigger functions with the same
   effect (``sla_stale = 1`` whenever a fact a policy matches on changes).
 - Attachment bytes live in the ``files`` table, keyed by SHA-256: agents
@@ -27,8 +31,11 @@ at once make it once."""
 
 from __future__ import annotations
 
+from supportctl.store import unicode61
+from supportctl.store.migrations import UNSPACED_RANGES
+
 #: The schema version of a current PostgreSQL store (its own numbering).
-LATEST = 5
+LATEST = 7
 
 #: The advisory lock key that serialises schema changes.
 MIGRATE_LOCK = 0x5375_7070  # "Supp"
@@ -474,6 +481,132 @@ _P005 = [
         FOR EACH ROW EXECUTE FUNCTION supportctl_announce()""",
 ]
 
+#: The text search configurations of step 7: each language's, folding
+#: accents first (the ``unaccent`` dictionary, then the stemmer), as
+#: SQLite's ``remove_diacritics`` does (``cafe`` finds "café").
+PG_CONFIGS = {cfg: f"supportctl_{cfg}" for cfg in ["simple", *dict.fromkeys(TS_CONFIGS.values())]}
+_CASES7 = " ".join(f"WHEN '{code}' THEN '{PG_CONFIGS[cfg]}'::regconfig"
+                   for code, cfg in TS_CONFIGS.items())
+_ALL_CONFIGS7 = ", ".join(f"'{cfg}'" for cfg in PG_CONFIGS.values())
+
+#: The unaccent extension (PostgreSQL's contrib, trusted: a database's
+#: owner may create it), or one line saying who must create it.
+_UNACCENT = """DO $$
+    BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'unaccent') THEN
+        BEGIN
+          CREATE EXTENSION unaccent;
+        EXCEPTION
+          WHEN insufficient_privilege THEN
+            RAISE EXCEPTION 'search folds accents with PostgreSQL''s unaccent extension, which'
+              ' role % may not create: have the owner of database % or a superuser run'
+              ' `CREATE EXTENSION unaccent;` in it, then run supportctl again',
+              current_user, current_database();
+          WHEN undefined_file OR feature_not_supported THEN
+            RAISE EXCEPTION 'search folds accents with PostgreSQL''s unaccent extension, which'
+              ' this server lacks: install its contrib modules (Debian: postgresql;'
+              ' elsewhere postgresql-contrib), then run supportctl again';
+        END;
+      END IF;
+    END $$"""
+
+
+def _config(language: str, name: str) -> list[str]:
+    stem = "simple" if language == "simple" else f"{language}_stem"
+    return [f"CREATE TEXT SEARCH CONFIGURATION {name} (COPY = pg_catalog.{language})",
+            f"ALTER TEXT SEARCH CONFIGURATION {name} ALTER MAPPING FOR word, hword, hword_part"
+            f" WITH unaccent, {stem}"]
+
+
+_UNSPACED_CLASS = "[" + UNSPACED_RANGES + "]"
+_Q = "''''"  # a quote, in a PL/pgSQL string
+
+_P007 = [
+    _UNACCENT,
+    *[sql for language, name in PG_CONFIGS.items() for sql in _config(language, name)],
+    f"""CREATE OR REPLACE FUNCTION supportctl_ts_config(lang text) RETURNS regconfig
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+        $$ SELECT CASE lower(lang) {_CASES7} ELSE 'supportctl_simple'::regconfig END $$""",
+    # Names and addresses as words, as SQLite's unicode61 reads them
+    # (unicode61.py): its separators and its folding, by code point, so
+    # the database's locale plays no part (under the "C" collation
+    # [[:alnum:]] knew only ASCII: "exämple" was "ex" and "mple").
+    f"""CREATE OR REPLACE FUNCTION supportctl_words(t text) RETURNS text
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT CASE WHEN w ~ '[^\\u0001-\\u007f]'
+                    THEN translate(w, '{unicode61.FOLD_FROM}', '{unicode61.FOLD_TO}') ELSE w END
+          FROM (SELECT lower(regexp_replace(coalesce(t, '') COLLATE "C",
+                                            '[{unicode61.SEPARATORS}]+', ' ', 'g')) AS w) x $$""",
+    # from:/to:'s query (search.py): the value read as supportctl_words
+    # reads names and addresses (as SQLite's index reads its phrase), its
+    # words in order, the last a prefix when asked.
+    f"""CREATE FUNCTION supportctl_people_query(value text, weight text, prefix boolean)
+        RETURNS tsquery LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+        DECLARE
+          words text[] := regexp_split_to_array(btrim(supportctl_words(value)), ' +');
+          n integer := coalesce(array_length(words, 1), 0);
+          q text := '';
+        BEGIN
+          FOR i IN 1 .. n LOOP
+            CONTINUE WHEN words[i] = '';
+            q := q || CASE WHEN q = '' THEN '' ELSE ' <-> ' END || {_Q} || words[i] || {_Q}
+                 || ':' || CASE WHEN prefix AND i = n THEN '*' ELSE '' END || weight;
+          END LOOP;
+          RETURN to_tsquery('simple', q);
+        END $$""",
+    # Every message's words again, in the folding configurations (one
+    # rewrite of the table; the GIN indexes are made again).
+    """ALTER TABLE messages DROP COLUMN tsv, DROP COLUMN addr_tsv,
+        ADD COLUMN tsv tsvector GENERATED ALWAYS AS (
+            setweight(to_tsvector(supportctl_ts_config(language), subject), 'A')
+            || setweight(to_tsvector(supportctl_ts_config(language), text), 'B')) STORED,
+        ADD COLUMN addr_tsv tsvector GENERATED ALWAYS AS (
+            setweight(to_tsvector('simple', supportctl_words(from_name || ' ' || from_address)), 'A')
+            || setweight(to_tsvector('simple', supportctl_words(
+                supportctl_people(to_json) || ' ' || supportctl_people(cc_json))), 'B')) STORED""",
+    "CREATE INDEX messages_tsv ON messages USING gin (tsv)",
+    "CREATE INDEX messages_addr_tsv ON messages USING gin (addr_tsv)",
+    f"""CREATE OR REPLACE FUNCTION supportctl_any_word(words text[], prefix boolean) RETURNS tsquery
+        LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+        DECLARE
+          q tsquery := '';
+          w text;
+          cfg regconfig;
+        BEGIN
+          FOREACH w IN ARRAY words LOOP
+            FOREACH cfg IN ARRAY ARRAY[{_ALL_CONFIGS7}]::regconfig[] LOOP
+              q := q || to_tsquery(cfg, quote_literal(w) || CASE WHEN prefix THEN ':*' ELSE '' END);
+            END LOOP;
+          END LOOP;
+          RETURN q;
+        END $$""",
+    # Chinese, Japanese, Korean, Thai (SQLite's m011): whether a message
+    # has a character of those scripts (code point ranges: no locale) ...
+    f"""CREATE FUNCTION supportctl_unspaced(subject text, body text) RETURNS boolean
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+        $$ SELECT (subject || body) COLLATE "C" ~ '{_UNSPACED_CLASS}' $$""",
+    # ... and its trigrams that hold one, in lower case as FTS5's trigram
+    # tokenizer folds (the subject's and the text's, apart): a term's
+    # trigrams are all among a message's when the message holds the term,
+    # so the GIN index below finds the candidates and search checks each
+    # exactly. Built here, not by pg_trgm, whose trigrams skip what the
+    # locale does not call a letter (every CJK character under "C") and
+    # the spaces inside a phrase.
+    f"""CREATE FUNCTION supportctl_grams(subject text, body text) RETURNS text[]
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE COST 1000 AS $$
+        SELECT array_agg(DISTINCT g) FROM (
+          SELECT substr(lt, i, 3) AS g
+            FROM unnest(ARRAY[lower(subject COLLATE "C"), lower(body COLLATE "C")]) lt,
+                 generate_series(1, length(lt) - 2) i) y
+         WHERE g ~ '{_UNSPACED_CLASS}' $$""",
+    """CREATE INDEX messages_grams ON messages USING gin (supportctl_grams(subject, text))
+        WHERE supportctl_unspaced(subject, text)""",
+    # A term of one or two such characters has no trigram: the messages
+    # with such characters are read newest first instead (as SQLite reads
+    # messages_cjk's own list).
+    "CREATE INDEX messages_unspaced ON messages (id) WHERE supportctl_unspaced(subject, text)",
+]
+
 #: Tables whose rows carry an identity ``id`` (what ``insert`` returns, and
 #: the sequences an import moves past the ids it restored).
 ID_TABLES = frozenset({"contacts", "identities", "tickets", "messages", "attachments", "events",
@@ -489,4 +622,7 @@ STEPS: list[tuple[int, str, list[str]]] = [
         "which a parallel worker cannot start", _P004),
     (5, "p005_announce_facts: a change of assignee, priority or tags is announced even "
         "within the second updated_at already shows", _P005),
+    # Step 6 is another change's.
+    (7, "p007_unicode_search: accents folded, words of names and addresses as SQLite reads "
+        "them, Chinese, Japanese, Korean and Thai terms through a trigram index", _P007),
 ]

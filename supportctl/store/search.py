@@ -52,6 +52,9 @@ class Query:
         self.cjk_neg: list[str] = []
         self.sub_pos: list[tuple[str | None, str]] = []
         self.sub_neg: list[tuple[str | None, str]] = []
+        # The trigram terms as (column or None, text), for PostgreSQL.
+        self.grams_pos: list[tuple[str | None, str]] = []
+        self.grams_neg: list[tuple[str | None, str]] = []
         # The same word terms as tsquery text, for PostgreSQL (``_pg_*``).
         self.ts_pos: list[str] = []
         self.ts_neg: list[str] = []
@@ -87,6 +90,7 @@ def _add_text(q: Query, text: str, neg: bool, column: str | None = None) -> bool
     if len(text) >= 3:
         term = _fts_quote(text)
         (q.cjk_neg if neg else q.cjk_pos).append(f"{column} : {term}" if column else term)
+        (q.grams_neg if neg else q.grams_pos).append((column, text))
     else:
         (q.sub_neg if neg else q.sub_pos).append((column, text))
     return True
@@ -185,15 +189,15 @@ def _field(q: Query, name: str, value: str, neg: bool, now: str) -> None:
             # domain is matched exactly (a prefix on "com" costs 20 ms).
             phrase += "*"
         if q.pg:
-            # Sender words weigh A, recipients B (pg_schema: addr_tsv).
+            # Sender words weigh A, recipients B (pg_schema: addr_tsv); the
+            # value is read into words by the database, as the index was
+            # (supportctl_people_query: SQLite's tokenizer's separators
+            # and folding).
             weight = "A" if name == "from" else "B"
-            marks = [_ts_word(w.lower(), weight) for w in words]
-            if prefix:
-                marks[-1] = marks[-1].replace(f":{weight}", f":*{weight}")
             q.where.append(
-                f"t.id {nt}IN (SELECT m2.ticket_id FROM messages m2"
-                f" WHERE m2.addr_tsv @@ to_tsquery('simple', ?){only_in})")
-            q.params.append(" <-> ".join(marks))
+                f"t.id {nt}IN (SELECT m2.ticket_id FROM messages m2 WHERE m2.addr_tsv @@"
+                f" supportctl_people_query(?, '{weight}', {'true' if prefix else 'false'}){only_in})")
+            q.params.append(value)
             return
         q.where.append(
             f"t.id {nt}IN (SELECT m2.ticket_id FROM addresses_fts a JOIN messages m2"
@@ -455,21 +459,47 @@ def search(
 # -- PostgreSQL: one tsvector per message in its language (pg_schema) ---------
 #
 # A message's words are stemmed in its own language's configuration, so a
-# query is read in every configuration (``supportctl_query``: their OR,
-# which the GIN index answers), then checked exactly against each candidate
-# in that message's configuration (an Italian stem matches Italian words;
-# a negated word excludes the message whatever its language).
+# query is read in every configuration (their OR, which the GIN index
+# answers), then checked exactly against each candidate in that message's
+# configuration (an Italian stem matches Italian words; a negated word
+# excludes the message whatever its language). The configurations fold
+# accents before they stem (pg_schema step 7), as SQLite's index does.
+#
+# Terms in Chinese, Japanese, Korean or Thai: the trigram index
+# ``messages_grams`` (step 7) finds the messages holding all of a term's
+# trigrams, and each is checked for the term itself (``strpos``, ASCII
+# case folded as FTS5's trigram index folds it); a term of one or two
+# characters is looked for in the messages of those scripts
+# (``messages_unspaced``), newest first. The same matches as SQLite's.
 
-_PG_CONFIGS = ("simple", "english", "italian", "french", "german", "spanish", "portuguese",
-               "dutch")
+_PG_CONFIGS = tuple(f"supportctl_{c}" for c in ("simple", "english", "italian", "french", "german",
+                                                "spanish", "portuguese", "dutch"))
 _PG_ANY = "(" + " || ".join(f"to_tsquery('{c}', ?)" for c in _PG_CONFIGS) + ")"
 _PG_EXACT = "m.tsv @@ to_tsquery(supportctl_ts_config(m.language), ?)"
 
 
-def _pg_unported(q: Query) -> None:
-    if q.cjk_pos or q.cjk_neg or q.sub_pos or q.sub_neg:
-        raise UsageError("search for Chinese, Japanese, Korean or Thai words is not available "
-                         "on PostgreSQL yet: search a SQLite store for them")
+_PG_UNSPACED = "supportctl_unspaced(m.subject, m.text)"
+_PG_GRAMS = "supportctl_grams(m.subject, m.text) @> supportctl_grams(?, '')"
+
+
+def _pg_holds(column: str | None, text: str, fold: bool) -> tuple[str, list[Any]]:
+    """Message ``m`` holds ``text`` (in ``column``, else subject or text);
+    ``fold``: ASCII letters in any case, as a trigram index matches."""
+    cols = [column] if column else ["subject", "text"]
+    if fold:
+        sql = " OR ".join(f'strpos(lower(m.{c}), lower(? COLLATE "C")) > 0' for c in cols)
+    else:
+        sql = " OR ".join(f"strpos(m.{c}, ?) > 0" for c in cols)
+    return f"({sql})", [text] * len(cols)
+
+
+def _pg_unspaced_term(column: str | None, text: str, grams: bool) -> tuple[str, list[Any]]:
+    """Message ``m`` holds this Chinese, Japanese, Korean or Thai term:
+    through the trigram index when it has three characters or more."""
+    sql, params = _pg_holds(column, text, grams)
+    if grams:
+        return f"{_PG_UNSPACED} AND {sql} AND {_PG_GRAMS}", [*params, text]
+    return f"{_PG_UNSPACED} AND {sql}", params
 
 
 def _pg_expr(q: Query) -> str:
@@ -480,12 +510,33 @@ def _pg_expr(q: Query) -> str:
 
 
 def _pg_matching(q: Query) -> tuple[str, list[Any]] | None:
-    """Conditions on messages ``m`` for the word terms, or None."""
-    _pg_unported(q)
-    if not q.ts_pos:
+    """Conditions on messages ``m`` for the text terms (all positive ones
+    in one message, no negated one in it), or None when none is positive."""
+    if not (q.ts_pos or q.grams_pos or q.sub_pos):
         return None
-    expr = _pg_expr(q)
-    return (f"m.tsv @@ {_PG_ANY} AND {_PG_EXACT}", [*[expr] * len(_PG_CONFIGS), expr])
+    where: list[str] = []
+    params: list[Any] = []
+    for column, text in q.sub_pos:
+        sql, p = _pg_unspaced_term(column, text, grams=False)
+        where.append(sql)
+        params += p
+    for column, text in q.grams_pos:
+        sql, p = _pg_unspaced_term(column, text, grams=True)
+        where.append(sql)
+        params += p
+    for terms, grams in ((q.sub_neg, False), (q.grams_neg, True)):
+        for column, text in terms:
+            sql, p = _pg_holds(column, text, grams)
+            where.append(f"NOT {sql}")
+            params += p
+    if q.ts_pos:
+        expr = _pg_expr(q)
+        where.append(f"m.tsv @@ {_PG_ANY} AND {_PG_EXACT}")
+        params += [*[expr] * len(_PG_CONFIGS), expr]
+    elif q.ts_neg:
+        where.append("NOT m.tsv @@ to_tsquery(supportctl_ts_config(m.language), ?)")
+        params.append(" | ".join(q.ts_neg))
+    return " AND ".join(where), params
 
 
 def _pg_ticket_condition(q: Query) -> tuple[list[str], list[Any]]:
@@ -493,11 +544,19 @@ def _pg_ticket_condition(q: Query) -> tuple[list[str], list[Any]]:
     if found is not None:
         sql, params = found
         return [f"t.id IN (SELECT m.ticket_id FROM messages m WHERE {sql})"], params
+    where: list[str] = []
+    params = []
     if q.ts_neg:
         neg = " | ".join(q.ts_neg)
-        return ([f"t.id NOT IN (SELECT m.ticket_id FROM messages m WHERE m.tsv @@ {_PG_ANY}"
-                 f" AND {_PG_EXACT})"], [*[neg] * len(_PG_CONFIGS), neg])
-    return [], []
+        where.append(f"t.id NOT IN (SELECT m.ticket_id FROM messages m WHERE m.tsv @@ {_PG_ANY}"
+                     f" AND {_PG_EXACT})")
+        params += [*[neg] * len(_PG_CONFIGS), neg]
+    for terms, grams in ((q.sub_neg, False), (q.grams_neg, True)):
+        for column, text in terms:
+            sql, p = _pg_unspaced_term(column, text, grams)
+            where.append(f"t.id NOT IN (SELECT m.ticket_id FROM messages m WHERE {sql})")
+            params += p
+    return where, params
 
 
 def _pg_search(store: Store, q: Query, where: list[str], params: list[Any], want: int,
@@ -523,6 +582,12 @@ def _pg_search(store: Store, q: Query, where: list[str], params: list[Any], want
     if not hits:
         return []
     # A snippet of each ticket's newest matching message, for the page only.
+    if not q.ts_pos:  # a Chinese, Japanese, Korean or Thai term's
+        needles = [t for _, t in q.grams_pos + q.sub_pos]
+        around = {int(r[0]): _around(str(r[1]), str(r[2]), needles) for r in store.conn.execute(
+            "SELECT m.id, m.subject, m.text FROM messages m"
+            f" WHERE m.id IN ({', '.join(str(int(r[1])) for r in hits)})")}
+        return [(int(r[0]), around.get(int(r[1]), "")) for r in hits]
     expr = _pg_expr(q)
     snippets = {int(r[0]): str(r[1] or "") for r in store.conn.execute(
         "SELECT m.id, ts_headline(supportctl_ts_config(m.language), m.text,"

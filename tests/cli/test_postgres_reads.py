@@ -33,7 +33,8 @@ LINES = [
                    "external_id": "a1@example.com",
                    "from": {"name": "Zoë", "address": "zoe@exämple.com"},
                    "to": [{"name": "", "address": "help@shop.example"}], "subject": ODD,
-                   "text": "line one\nline two\ttab — 😀 I cannot log in since Monday",
+                   "text": "line one\nline two\ttab — 😀 I cannot log in since Monday;"
+                           " 注文番号がまだ届きません",
                    "sent_at": "2026-11-30T08:00:00Z",
                    "raw": base64.b64encode(b"\x00\xff raw \r\n bytes \x80").decode(),
                    "attachments": [
@@ -125,7 +126,14 @@ READS = (("list", "--status", "all", "--format", "json"),
          ("search", "cannot log in", "--format", "ids"),
          ("search", "tag:ünï", "--format", "ids"),
          ("search", "from:zoe", "--format", "ids"),
-         ("search", "is:snoozed", "--format", "ids"))
+         ("search", "is:snoozed", "--format", "ids"),
+         # Beyond ASCII: accents folded, an address's words, CJK terms.
+         ("search", "unicode", "--format", "ids"),
+         ("search", "from:zoe@exämple.com", "--format", "ids"),
+         ("search", "to:shop", "--format", "ids"),
+         ("search", "注文番号", "--format", "ids"),
+         ("search", "注文", "--format", "json"),
+         ("search", "--format", "ids", "--", "注文番号", "-tuesday"))
 
 
 def test_tricky_values_print_the_same_bytes_on_both_engines(cli: Any, pg_url: str) -> None:

@@ -205,6 +205,87 @@ def test_a_snippet_shows_the_match(any_store: Any, corpus: dict[str, int]) -> No
     assert "never arrived" in snippet
 
 
+
+# Text beyond ASCII (SPEC §5): accents fold both ways, words of Chinese,
+# Japanese, Korean and Thai match any part of the text, names and
+# addresses are read as SQLite's tokenizer reads them, on both engines.
+
+def _intl(mid: str, sender: str, name: str, subject: str, text: str,
+          to: Address = Address("help@shop.example", "Help")) -> Inbound:
+    return Inbound(medium="email", raw=f"raw {mid}".encode(), external_id=mid,
+                   sender=Address(sender, name), to=[to], subject=subject, text=text)
+
+
+@pytest.fixture
+def intl(any_store: Any) -> dict[str, int]:
+    ids = {}
+    for key, item in {
+        "cafe": _intl("c@x", "marie@example.fr", "Marie", "Commande",
+                      "Le café était froid et la crème aussi"),
+        "creme": _intl("k@x", "jo@example.fr", "Jo", "Dessert", "creme brulee trop sucree"),
+        "ja": _intl("j@x", "yamada@exämple.jp", "山田 太郎", "注文について",
+                    "注文番号1234の商品がまだ届きません。"),
+        "zh": _intl("z@x", "li@example.cn", "李", "物流", "我的订单还没有到。请帮我查一下。"),
+        "ko": _intl("o@x", "kim@example.kr", "김", "배송", "주문번호 상품이 아직 도착하지 않았습니다"),
+        "th": _intl("t@x", "som@example.th", "สมชาย", "พัสดุ", "สินค้ายังไม่มาถึงเลยครับ"),
+        "mixed": _intl("m@x", "ann@example.com", "Ann", "Parcel 注文",
+                       "My parcel 注文番号 5678 is missing",
+                       to=Address("zoë@shöp.example", "Zoë Ørsted")),
+    }.items():
+        ids[key] = put(any_store, item)[0].ticket_id
+    return ids
+
+
+INTL_SEARCHES = [
+    ("cafe", ["cafe"]),
+    ("café", ["cafe"]),
+    ("crème", ["cafe", "creme"]),
+    ("brûlée", ["creme"]),
+    ("subject:commande", ["cafe"]),
+    ("注文番号", ["ja", "mixed"]),
+    ("注文", ["ja", "mixed"]),
+    ("subject:注文", ["ja", "mixed"]),
+    ("届きません", ["ja"]),
+    ("商品が", ["ja"]),
+    ("订单", ["zh"]),
+    ("查一下", ["zh"]),
+    ("도착하지", ["ko"]),
+    ("주문", ["ko"]),
+    ("ยังไม่มา", ["th"]),
+    ("注文番号 -parcel", ["ja"]),
+    ("注文 -missing", ["ja"]),
+    ("注文番号 parcel", ["mixed"]),
+    ("parcel -注文", []),
+    ("-注文 -订单 -cafe", ["creme", "ko", "th"]),
+    ('"注文番号 5678"', ["mixed"]),
+    ("注文番号 订单", []),
+    ("from:yamada@exämple.jp", ["ja"]),
+    ("from:yamada@example.jp", ["ja"]),
+    ("from:山田", ["ja"]),
+    ("from:สมชาย", ["th"]),
+    ("from:exämple", ["cafe", "creme", "ja", "zh", "ko", "th", "mixed"]),
+    ("to:zoë", ["mixed"]),
+    ("to:zoe@shop.example", ["mixed"]),
+    ("to:ørsted", ["mixed"]),
+    ("-to:ørsted", ["cafe", "creme", "ja", "zh", "ko", "th"]),
+]
+
+
+@pytest.mark.parametrize("query,expected", INTL_SEARCHES)
+def test_search_beyond_ascii(any_store: Any, intl: dict[str, int], query: str,
+                             expected: list[str]) -> None:
+    hits = [tid for tid, _ in search(any_store, query, NOW)]
+    assert sorted(hits) == sorted(intl[k] for k in expected)
+    assert hits == sorted(hits, reverse=True)
+    where, params = condition(query, NOW, any_store.sql)
+    listed = ticket_ids(any_store, TicketFilter(statuses=None, where=where, params=params), NOW)
+    assert sorted(listed) == sorted(intl[k] for k in expected)
+
+
+def test_a_cjk_snippet_shows_the_match(any_store: Any, intl: dict[str, int]) -> None:
+    [(_, snippet)] = search(any_store, "届きません", NOW)
+    assert "届きません" in snippet
+
 # -- team work (SPEC §13) --------------------------------------------------------------
 
 def test_next_hands_out_the_most_urgent_then_the_next(any_store: Any) -> None:

@@ -190,3 +190,51 @@ def test_the_notify_cursor_never_passes_an_event_still_being_written(
     finally:
         for s in (writing, other, reader):
             s.close()
+
+
+def _sql(url: str, *statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)  # type: ignore[arg-type]  # our own literal SQL
+
+
+def test_a_store_at_step_5_finds_accents_and_cjk_once_migrated(pg_empty_url: str) -> None:
+    """A store made before step 7: its messages are indexed again as the
+    step runs (folded accents, names read as SQLite reads them, trigrams)."""
+    from supportctl.store.search import search
+
+    old = [s for number, _, steps in pg_schema.STEPS if number <= 5 for s in steps]
+    _sql(pg_empty_url, "CREATE TABLE schema_version (version INTEGER PRIMARY KEY,"
+         " name TEXT NOT NULL, at TEXT NOT NULL)", *old,
+         "INSERT INTO schema_version SELECT n, 'old', 'x' FROM unnest(ARRAY[1, 3, 4, 5]) n",
+         "INSERT INTO tickets (id, channel, created_at, updated_at) VALUES"
+         " (1, 'email', 'x', 'x'), (2, 'email', 'x', 'x')",
+         "INSERT INTO messages (ticket_id, direction, channel, from_name, from_address, text,"
+         " sent_at, created_at, language) VALUES"
+         " (1, 'in', 'email', 'Zoë', 'zoe@exämple.com', 'Le café était froid', 'x', 'x', 'fr'),"
+         " (2, 'in', 'email', '山田', 'y@example.jp', '注文番号がまだ届きません', 'x', 'x', NULL)")
+    store: Any = open_store(pg_empty_url)
+    try:
+        assert store.scalar("SELECT max(version) FROM schema_version") == pg_schema.LATEST
+        now = "2026-12-01T00:00:00Z"
+        for query, want in [("cafe", [1]), ("from:exämple.com", [1]), ("from:zoe", [1]),
+                            ("注文番号", [2]), ("届", [2]), ("from:山田", [2])]:
+            assert [t for t, _ in search(store, query, now)] == want, query
+    finally:
+        store.close()
+
+
+def test_a_role_that_may_not_create_unaccent_is_told_what_to_run(pg_empty_url: str) -> None:
+    from supportctl.store.db import StoreError
+
+    name = pg_empty_url.split("@/", 1)[1].split("?")[0]
+    _sql(pg_empty_url, "CREATE ROLE clerk LOGIN", "GRANT CREATE ON SCHEMA public TO clerk")
+    clerk = pg_empty_url.replace("supportctl@", "clerk@")
+    with pytest.raises(StoreError) as refused:
+        open_store(clerk)
+    said = str(refused.value)
+    assert "\n" not in said and "`CREATE EXTENSION unaccent;`" in said and name in said, said
+    _sql(pg_empty_url, "CREATE EXTENSION unaccent")  # as the database's owner
+    open_store(clerk).close()
