@@ -418,11 +418,11 @@ def _schema(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
 def _deferred_statements() -> list[str]:
     """Secondary indexes and FTS, SLA and report rollup triggers, verbatim
     from migrations.py (a later step's trigger of the same name, m021's,
-    replaces m008's)."""
-    from supportctl.store.migrations import _M001, _M008, _M020, _M021
+    replaces m008's, m026's partial event index m001's)."""
+    from supportctl.store.migrations import _M001, _M008, _M020, _M021, _M026
 
     final: dict[str, str] = {}
-    for stmt in [*_M001, *_M008, *_M021, *_M020]:
+    for stmt in [*_M001, *_M008, *_M021, *_M020, *_M026]:
         if stmt.lstrip().startswith(("CREATE INDEX", "CREATE UNIQUE INDEX", "CREATE TRIGGER")):
             final[_name_of(stmt.strip())] = stmt
     return list(final.values())
