@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import bisect
 import gc
+import heapq
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from operator import itemgetter
 from typing import Any
 
 from supportctl.errors import UsageError
+from supportctl.services import phrases as _phrase_rules
 from supportctl.services.phrases import subject_phrases
 from supportctl.store import report as _sqlite_queries
 from supportctl.store.db import Store
@@ -57,9 +59,9 @@ TRENDING_LIMIT = 10
 
 
 def _percentile(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile of ``values``, which are sorted."""
     if not values:
         return None
-    values = sorted(values)
     k = (len(values) - 1) * q
     lo, hi = int(k), min(int(k) + 1, len(values) - 1)
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
@@ -256,6 +258,7 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
     # The previous period: its tickets' tags and subjects, after the current ones.
     prev_tags = [tags_of.get(r[0]) or [] for r in earlier]
     prev_subjects = [r[4] or "" for r in earlier]
+    phrases_of = _phrases_of(store, q, [*facts.subjects, *prev_subjects])
     overall = _Acc(members=list(range(len(cur))), previous=list(range(len(earlier))))
     phrases: dict[str, tuple[Counter[str], Counter[str]]] = {}
     if by in ("day", "week"):
@@ -276,7 +279,7 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
             if acc is not None:
                 acc.previous.append(j)
         overall.previous = list(range(n_earlier))
-        phrases = _bucket_phrases(groups, facts.subjects, prev_subjects, n_earlier)
+        phrases = _bucket_phrases(groups, facts.subjects, prev_subjects, n_earlier, phrases_of)
     elif by is None:
         groups.setdefault("all", _Acc()).previous = overall.previous
     else:
@@ -345,7 +348,7 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
                     c = int(text)
                     add(a, "in" if c < 168 else "out", c % 168, n)
 
-    ctx = (facts, prev_tags, prev_subjects, business)
+    ctx = (facts, prev_tags, prev_subjects, business, phrases_of)
     out = [_group(name, groups[name], by, ctx, phrases.get(name)) for name in sorted(groups)]
     overall_obj = out[0] if by is None and out else _group("all", overall, None, ctx)
     series = []
@@ -417,17 +420,42 @@ def _trending(cur: Counter[str], prev: Counter[str], *, min_count: int, skip: st
                 for part in (" ".join(words[:2]), " ".join(words[1:])):
                     if grown.get(part) == counts:
                         del grown[part]
-    ranked = sorted(grown.items(), key=lambda kv: (-(kv[1][0] - kv[1][1]), -kv[1][0], kv[0]))
-    return [{"name": name, "count": n, "previous": p} for name, (n, p) in ranked[:TRENDING_LIMIT]]
+    # the first few of the order (names are distinct: no ties), not a sort of thousands
+    ranked = heapq.nsmallest(TRENDING_LIMIT, grown.items(),
+                             key=lambda kv: (kv[1][1] - kv[1][0], -kv[1][0], kv[0]))
+    return [{"name": name, "count": n, "previous": p} for name, (n, p) in ranked]
 
 
-def _phrase_counts(subjects: list[str]) -> Counter[str]:
-    # subject_phrases is cached and Counter counts an iterable in C: a
-    # hundred thousand subjects cost a fraction of a second.
-    return Counter(chain.from_iterable(map(subject_phrases, subjects)))
+def _phrase_counts(subjects: list[str], phrases_of: dict[str, list[str]]) -> Counter[str]:
+    # Counter counts an iterable in C: a hundred thousand subjects cost a
+    # few hundredths of a second once their phrases are known.
+    return Counter(chain.from_iterable(map(phrases_of.__getitem__, subjects)))
+
+
+def _phrases_of(store: Store, q: Any, subjects: list[str]) -> dict[str, list[str]]:
+    """Each distinct subject's phrases: as an earlier report kept them
+    (m026), else worked out here and kept for the next report."""
+    distinct = set(subjects)
+    wanted = None if len(distinct) > q.PHRASES_LOOKUP else sorted(distinct)
+    version = _phrase_rules.VERSION
+    stored = q.stored_phrases(store, wanted, version)
+    out: dict[str, list[str]] = {}
+    found: list[tuple[str, str]] = []
+    for subject in distinct:
+        text = stored.get(subject)
+        if text is None:
+            words = subject_phrases(subject)
+            out[subject] = list(words)
+            found.append((subject, "\n".join(words)))
+        else:
+            out[subject] = text.split("\n") if text else []
+    if found:
+        q.keep_phrases(store, found, version)
+    return out
 
 
 def _hours(values: list[float]) -> dict[str, float | None]:
+    values.sort()
     return {"median": _percentile(values, 0.5), "p90": _percentile(values, 0.9)}
 
 
@@ -483,18 +511,20 @@ def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
 
 
 def _bucket_phrases(groups: dict[str, _Acc], subjects: list[str], prev_subjects: list[str],
-                    n_earlier: int) -> dict[str, tuple[Counter[str], Counter[str]]]:
+                    n_earlier: int, phrases_of: dict[str, list[str]]
+                    ) -> dict[str, tuple[Counter[str], Counter[str]]]:
     """Day and week groups: each group's subject phrases and its previous
     day's (week's), each subject counted once. A group's previous tickets
     are its source's current ones (counted already, as that group's own)
     and any from before the period."""
-    own = {name: _phrase_counts([subjects[i] for i in a.members]) for name, a in groups.items()}
+    own = {name: _phrase_counts([subjects[i] for i in a.members], phrases_of)
+           for name, a in groups.items()}
     out: dict[str, tuple[Counter[str], Counter[str]]] = {}
     for name, a in groups.items():
         prev = own.get(a.source or "")
         earlier = [prev_subjects[j] for j in a.previous if j < n_earlier]
         if earlier:
-            counted = _phrase_counts(earlier)
+            counted = _phrase_counts(earlier, phrases_of)
             counted.update(prev or ())
             prev = counted
         out[name] = (own[name], prev if prev is not None else Counter())
@@ -502,9 +532,9 @@ def _bucket_phrases(groups: dict[str, _Acc], subjects: list[str], prev_subjects:
 
 
 def _group(name: str, a: _Acc, by: str | None,
-           ctx: tuple[_Facts, list[list[str]], list[str], bool],
+           ctx: tuple[_Facts, list[list[str]], list[str], bool, dict[str, list[str]]],
            phrases: tuple[Counter[str], Counter[str]] | None = None) -> dict[str, Any]:
-    f, prev_tags, prev_subjects, business = ctx
+    f, prev_tags, prev_subjects, business, phrases_of = ctx
     idx = a.members
 
     # One C call per column instead of a Python loop over the members.
@@ -517,7 +547,7 @@ def _group(name: str, a: _Acc, by: str | None,
 
     first_response = [x for x in col(f.first_response) if x is not None]
     resolution = [x for x in col(f.resolution) if x is not None]
-    backlog = [x for x in col(f.backlog_age) if x is not None]
+    backlog = sorted(x for x in col(f.backlog_age) if x is not None)
     # policy -> [tickets, met, missed, first response met, missed, resolution met, missed]
     sla: dict[str, list[int]] = {}
     for (pname, fs, rs), n in Counter(x for x in col(f.sla) if x is not None).items():
@@ -538,8 +568,8 @@ def _group(name: str, a: _Acc, by: str | None,
     tags = Counter(chain.from_iterable(col(f.tags)))
     tags_prev = Counter(chain.from_iterable(prev_tags[j] for j in a.previous))
     if phrases is None:
-        phrases = (_phrase_counts([x for x in col(f.subjects) if x]),
-                   _phrase_counts([x for x in (prev_subjects[j] for j in a.previous) if x]))
+        phrases = (_phrase_counts(col(f.subjects), phrases_of),  # type: ignore[arg-type]
+                   _phrase_counts([prev_subjects[j] for j in a.previous], phrases_of))
     asked = sum(col(f.csat_asked))
     return {
         "group": name,
@@ -565,7 +595,7 @@ def _group(name: str, a: _Acc, by: str | None,
         },
         "backlog": len(backlog),
         "backlog_age_hours": {"median": _percentile(backlog, 0.5),
-                              "max": max(backlog) if backlog else None},
+                              "max": backlog[-1] if backlog else None},
         "csat": {
             "average": sum(ratings) / len(ratings) if ratings else None,
             "responses": len(ratings),

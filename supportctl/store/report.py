@@ -109,6 +109,55 @@ def reopened_tickets(store: Store, start: str, end: str) -> set[int]:
     return {r[0] for r in rows}
 
 
+#: At most this many subjects are looked up one by one; more, and every
+#: kept subject is read (a year of tickets names most of them).
+PHRASES_LOOKUP = 2000
+#: Subjects longer than this are not kept (worked out on every report).
+PHRASES_KEPT_MAX = 500
+
+
+def stored_phrases(store: Store, subjects: list[str] | None, version: int) -> dict[str, str]:
+    """Phrases that earlier reports found (m026 ``subject_phrases``) for
+    ``subjects``, or for every subject kept when ``subjects`` is None,
+    under the phrase rules' ``version``: subject -> its phrases, one per
+    line ("" for none). Empty on a store without the table."""
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    params: list[Any]
+    if subjects is None:
+        sql, params = "SELECT subject, phrases FROM subject_phrases WHERE version = ?", [version]
+    elif not subjects:
+        return {}
+    else:
+        sql = (f"SELECT subject, phrases FROM subject_phrases WHERE subject IN"
+               f" ({', '.join('?' for _ in subjects)}) AND version = ?")
+        params = [*subjects, version]
+    try:
+        return dict(cur.execute(sql, params))
+    except FAILURES:
+        return {}
+
+
+def keep_phrases(store: Store, found: list[tuple[str, str]], version: int) -> None:
+    """Keep ``(subject, phrases)`` that this report worked out for the next
+    one (``stored_phrases``). Best effort: nothing is kept when this user
+    may only read the store or another process holds its write lock."""
+    found = [(s, p) for s, p in found if len(s) <= PHRASES_KEPT_MAX]
+    if not found or store.readonly:
+        return
+    conn = store.conn
+    wait = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        with store.tx():
+            conn.executemany("INSERT OR REPLACE INTO subject_phrases (subject, phrases, version)"
+                             " VALUES (?, ?, ?)", [(s, p, version) for s, p in found])
+    except FAILURES:  # busy: another writer
+        pass
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(wait)}")
+
+
 #: How messages are grouped for ``hour_of_week``: the key each group reads.
 _VOLUME_KEY = {
     None: ("NULL", ""),

@@ -24,7 +24,13 @@ from typing import Any
 
 from supportctl.store.db import Store, StoreError
 from supportctl.store.pg_schema import REPORT_HOURS, REPORT_LOCK
-from supportctl.store.report import _VOLUME_KEY, NOISE_TAGS, hour_of_week_cells, local_day_rows
+from supportctl.store.report import (
+    _VOLUME_KEY,
+    NOISE_TAGS,
+    PHRASES_KEPT_MAX,
+    hour_of_week_cells,
+    local_day_rows,
+)
 
 _NOT_NOISE_TICKET = (f"NOT IN (SELECT ticket_id FROM tags WHERE tag IN"
                      f" ({', '.join(repr(t) for t in NOISE_TAGS)}))")
@@ -117,6 +123,38 @@ def reopened_tickets(store: Store, start: str, end: str) -> set[int]:
         " WHERE u.linked_ticket IS NOT NULL AND t.created_at >= ? AND t.created_at < ?",
         [start, start, end, start, end])
     return {int(r[0]) for r in rows}
+
+
+def stored_phrases(store: Store, subjects: list[str] | None, version: int) -> dict[str, str]:
+    """See ``store.report.stored_phrases`` (PG step 6)."""
+    params: list[Any]
+    if subjects is None:
+        sql, params = "SELECT subject, phrases FROM subject_phrases WHERE version = ?", [version]
+    elif not subjects:
+        return {}
+    else:
+        sql = "SELECT subject, phrases FROM subject_phrases WHERE subject = ANY(?) AND version = ?"
+        params = [list(subjects), version]
+    return {r[0]: r[1] for r in store.conn.execute(sql, params)}
+
+
+def keep_phrases(store: Store, found: list[tuple[str, str]], version: int) -> None:
+    """See ``store.report.keep_phrases``: best effort, never waiting for
+    other writers."""
+    import psycopg
+
+    found = [(s, p) for s, p in found if len(s) <= PHRASES_KEPT_MAX]
+    if not found or store.readonly:
+        return
+    try:
+        with store.tx():
+            store.conn.execute("SET LOCAL lock_timeout = '100ms'")
+            store.conn.executemany(
+                "INSERT INTO subject_phrases (subject, phrases, version) VALUES (?, ?, ?)"
+                " ON CONFLICT (subject) DO UPDATE SET phrases = excluded.phrases,"
+                " version = excluded.version", [(s, p, version) for s, p in found])
+    except (StoreError, psycopg.Error):
+        pass
 
 
 def rollup_usable(offsets: list[tuple[int, int]]) -> bool:
