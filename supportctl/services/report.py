@@ -37,11 +37,12 @@ from __future__ import annotations
 import bisect
 import gc
 import heapq
+import operator
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from itertools import chain
+from itertools import chain, islice
 from operator import itemgetter
 from typing import Any
 
@@ -192,8 +193,13 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
     window_start = iso(prev_start) or ""
     window_end = iso(end + timedelta(seconds=REPEAT_WINDOW)) or ""
     tags_of: dict[int, list[str]] = {}
+    known = tags_of.get
     for tid, tag in q.report_tags(store, window_start, until):
-        tags_of.setdefault(tid, []).append(tag)
+        found = known(tid)
+        if found is None:
+            tags_of[tid] = [tag]
+        else:
+            found.append(tag)
     for found in tags_of.values():
         found.sort()
     reopened = q.reopened_tickets(store, since, until)
@@ -201,21 +207,20 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
     csat_recorded = "csat_rating" in have
 
     rows = list(q.report_tickets(store, window_start, window_end, t_now, by))
-    # When each contact opened their next ticket (repeat contacts).
-    by_contact: dict[int, list[tuple[float, int]]] = {}
-    for r in rows:
-        if r[3] is not None and r[5] is not None:
-            by_contact.setdefault(r[3], []).append((r[5], r[0]))
-    next_of: dict[int, float] = {}
-    for opened in by_contact.values():
-        if len(opened) > 1:
-            opened.sort()
-            for (_, tid), (later, _) in zip(opened, opened[1:], strict=False):
-                next_of[tid] = later
-    # The period's tickets; the ones before it are the previous period (for
+    created_all = [r[5] for r in rows]
+    # When each contact opened their next ticket (repeat contacts); the
+    # period's tickets, and the ones before it (the previous period; for
     # day and week groups every ticket is also the day or week before the next).
-    cur = [r for r in rows if r[5] is not None and t_start <= r[5] < t_end]
-    earlier = [r for r in rows if r[5] is not None and r[5] < t_start]
+    if _in_order(rows, created_all):
+        # the usual case (the store reads them in order of creation): one
+        # pass, and the periods are slices
+        next_of = _next_in_order(rows)
+        first, stop = bisect.bisect_left(created_all, t_start), bisect.bisect_left(created_all, t_end)
+        cur, earlier = rows[first:stop], rows[:first]
+    else:
+        next_of = _next_opened(rows)
+        cur = [r for r in rows if r[5] is not None and t_start <= r[5] < t_end]
+        earlier = [r for r in rows if r[5] is not None and r[5] < t_start]
     facts = _facts(cur, tags_of, next_of, reopened, clock, t_now)
 
     groups: dict[str, _Acc] = {}
@@ -361,6 +366,48 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
     return Report(since=since, until=until, previous_since=window_start, by=by,
                   timezone=str(tz), business_time=business, csat_recorded=csat_recorded,
                   groups=out, overall=overall_obj, days=series)
+
+
+def _in_order(rows: list[tuple[Any, ...]], created: list[Any]) -> bool:
+    """Whether ``rows`` are in order of creation time, then id, every one
+    with a time."""
+    if None in created:
+        return False
+    if all(map(operator.le, created, islice(created, 1, None))):
+        # ties (same second) in order of id too
+        return all(a[0] < b[0] for a, b in zip(rows, islice(rows, 1, None), strict=False)
+                   if a[5] == b[5])
+    return False
+
+
+def _next_in_order(rows: list[tuple[Any, ...]]) -> dict[int, float]:
+    """``_next_opened`` of rows in order of creation time, then id."""
+    next_of: dict[int, float] = {}
+    last: dict[int, int] = {}
+    for r in rows:
+        contact = r[3]
+        if contact is not None:
+            before = last.get(contact)
+            if before is not None:
+                next_of[before] = r[5]
+            last[contact] = r[0]
+    return next_of
+
+
+def _next_opened(rows: list[tuple[Any, ...]]) -> dict[int, float]:
+    """Ticket id -> when its contact opened their next ticket, of ``rows``
+    (``report_tickets``) with a contact and a creation time."""
+    by_contact: dict[int, list[tuple[float, int]]] = {}
+    for r in rows:
+        if r[3] is not None and r[5] is not None:
+            by_contact.setdefault(r[3], []).append((r[5], r[0]))
+    next_of: dict[int, float] = {}
+    for opened in by_contact.values():
+        if len(opened) > 1:
+            opened.sort()
+            for (_, tid), (later, _) in zip(opened, opened[1:], strict=False):
+                next_of[tid] = later
+    return next_of
 
 
 def queries(store: Store) -> Any:
@@ -537,10 +584,14 @@ def _group(name: str, a: _Acc, by: str | None,
     f, prev_tags, prev_subjects, business, phrases_of = ctx
     idx = a.members
 
-    # One C call per column instead of a Python loop over the members.
-    pick = itemgetter(*idx) if len(idx) > 1 else None
+    # One C call per column instead of a Python loop over the members; a
+    # group of every ticket (overall) reads the columns themselves.
+    every = len(idx) == len(f.subjects) and (not idx or idx[-1] == len(idx) - 1)
+    pick = itemgetter(*idx) if len(idx) > 1 and not every else None
 
     def col(values: list[Any]) -> Sequence[Any]:
+        if every:
+            return values
         if pick is not None:
             return pick(values)  # type: ignore[no-any-return]
         return [values[i] for i in idx]

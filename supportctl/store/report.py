@@ -44,7 +44,9 @@ def report_tickets(store: Store, start: str, end: str, now: float, key: str | No
     1 (met: done by its due time), 0 (missed: done later, or not done and
     due before ``now``, for a paused resolution clock before it paused) or
     None (no clock, or still running). Only what the report reads comes
-    back: on a whole store every column is a hundred thousand objects."""
+    back: on a whole store every column is a hundred thousand objects.
+    In order of ``created_at``, then id (the caller checks, as times
+    stored with an offset sort otherwise as text than as instants)."""
     have = ticket_columns(store)
     # CSAT lives in its own table (m009: one row per ticket asked).
     csat_table = bool(store.conn.execute(
@@ -75,15 +77,24 @@ def report_tickets(store: Store, start: str, end: str, now: float, key: str | No
         f" {policy}, {csat}"
         f" FROM tickets t{join}"
         " WHERE t.created_at >= :start AND t.created_at < :end AND t.merged_into IS NULL"
-        f" AND t.id {_NOT_NOISE_TICKET}",
+        # off the tickets_created index, in its order: no sort
+        f" AND t.id {_NOT_NOISE_TICKET} ORDER BY t.created_at, t.id",
         {"start": start, "end": end, "now": now},
     )
 
 
 def report_tags(store: Store, start: str, end: str) -> Iterator[tuple[int, str]]:
-    """(ticket id, tag) for tickets created in [start, end)."""
+    """(ticket id, tag) for tickets created in [start, end); when that is
+    every ticket, every tag (a merged ticket's too: the caller looks tags
+    up by the tickets it reads), straight off the table rather than
+    through a lookup of each tag's ticket."""
     cur = store.conn.cursor()
     cur.row_factory = None
+    first, last = cur.execute("SELECT (SELECT min(created_at) FROM tickets),"
+                              " (SELECT max(created_at) FROM tickets)").fetchone()
+    if first is not None and start <= first and last < end:
+        yield from cur.execute("SELECT ticket_id, tag FROM tags")
+        return
     yield from cur.execute(
         "SELECT g.ticket_id, g.tag FROM tags g JOIN tickets t ON t.id = g.ticket_id"
         " WHERE t.created_at >= ? AND t.created_at < ? AND t.merged_into IS NULL",

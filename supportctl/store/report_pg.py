@@ -99,7 +99,7 @@ def report_tickets(store: Store, start: str, end: str, now: float, key: str | No
         " t.sla_policy, q.asked_at, q.rating"
         " FROM tickets t LEFT JOIN csat q ON q.ticket_id = t.id"
         " WHERE t.created_at >= :start AND t.created_at < :end AND t.merged_into IS NULL"
-        f" AND t.id {_NOT_NOISE_TICKET}",
+        f" AND t.id {_NOT_NOISE_TICKET} ORDER BY t.created_at, t.id",
         {"start": start, "end": end, "now": now}))
 
 
