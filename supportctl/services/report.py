@@ -96,6 +96,14 @@ def _local_days(times: Sequence[int], offsets: list[tuple[int, int]]) -> list[in
 
 _EPOCH = date(1970, 1, 1)
 
+# ``report_tickets``' packed facts (store/report.py): a clock's state 0 is
+# none or still running (None here), 1 missed (0), 2 met (1).
+_BACKLOG, _HAS_SLA, _FR, _RES, _CSAT_ASKED = (
+    _sqlite_queries.BACKLOG, _sqlite_queries.HAS_SLA, _sqlite_queries.FIRST_RESPONSE_SHIFT,
+    _sqlite_queries.RESOLUTION_SHIFT, _sqlite_queries.CSAT_ASKED)
+_CLOCKS = 15 << _FR
+_STATE: tuple[int | None, ...] = (None, 0, 1)
+
 
 def _week(d: date) -> str:
     y, w, _ = d.isocalendar()
@@ -111,8 +119,8 @@ class _Facts:
     first_response: list[float | None]
     resolution: list[float | None]
     backlog_age: list[float | None]
-    #: (policy, first response state, resolution state) or None without a clock
-    sla: list[tuple[str, int | None, int | None] | None]  # states: 1 met, 0 missed
+    #: (policy, both clocks' states as ``report_tickets`` packs them) or None without a clock
+    sla: list[tuple[str, int] | None]
     solved_ever: list[bool]
     came_back: list[bool]
     repeat: list[int | None]  # the contact, when they asked again within 7 days
@@ -509,9 +517,8 @@ def _hours(values: list[float]) -> dict[str, float | None]:
 def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
            next_of: dict[int, float], reopened: set[int], clock: Any, t_now: float) -> _Facts:
     """Everything a group reads of each ticket, column by column."""
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 14
-    (tid, backlog, _key, contact, subject, created, fr, solved, has_sla, fr_state, res_state,
-     policy, csat_asked, csat_rating) = cols
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 10
+    tid, packed, _key, contact, subject, created, fr, solved, policy, csat_rating = cols
 
     if clock is not None:
         # Business time between two instants is the difference of their
@@ -540,17 +547,16 @@ def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
     return _Facts(
         first_response=elapsed(fr),
         resolution=elapsed(solved),
-        backlog_age=[max(t_now - c, 0) / 3600 if b else None
-                     for b, c in zip(backlog, created, strict=True)],
-        sla=[(p or "default", fs, rs) if h else None
-             for h, p, fs, rs in zip(has_sla, policy, fr_state, res_state, strict=True)],
+        backlog_age=[max(t_now - c, 0) / 3600 if b & _BACKLOG else None
+                     for b, c in zip(packed, created, strict=True)],
+        sla=[(p or "default", b & _CLOCKS) if b & _HAS_SLA else None
+             for b, p in zip(packed, policy, strict=True)],
         solved_ever=[s is not None or b for s, b in zip(solved, came_back, strict=True)],
         came_back=came_back,
         repeat=[k if k is not None and (nx := next_of.get(t)) is not None
                 and nx - c <= REPEAT_WINDOW else None
                 for t, k, c in zip(tid, contact, created, strict=True)],
-        csat_asked=[a is not None or r is not None
-                    for a, r in zip(csat_asked, csat_rating, strict=True)],
+        csat_asked=[b >= _CSAT_ASKED for b in packed],
         rating=[None if r is None else int(r) for r in csat_rating],
         tags=[tags_of.get(t) or [] for t in tid],
         subjects=[s or "" for s in subject],
@@ -601,7 +607,8 @@ def _group(name: str, a: _Acc, by: str | None,
     backlog = sorted(x for x in col(f.backlog_age) if x is not None)
     # policy -> [tickets, met, missed, first response met, missed, resolution met, missed]
     sla: dict[str, list[int]] = {}
-    for (pname, fs, rs), n in Counter(x for x in col(f.sla) if x is not None).items():
+    for (pname, clocks), n in Counter(x for x in col(f.sla) if x is not None).items():
+        fs, rs = _STATE[clocks >> _FR & 3], _STATE[clocks >> _RES & 3]
         c = sla.get(pname)
         if c is None:
             c = sla[pname] = [0] * 7

@@ -32,49 +32,61 @@ def ticket_columns(store: Store) -> set[str]:
     return {r[1] for r in store.conn.execute("PRAGMA table_info(tickets)")}
 
 
+#: ``report_tickets``' ``facts``: bit 0 the ticket is in the backlog (new,
+#: open, pending), bit 1 it has an SLA clock, bits 2-3 the first-response
+#: clock's state and bits 4-5 the resolution clock's (0 none or still
+#: running, 1 missed, 2 met), bit 6 the customer was asked for CSAT.
+#: Small facts as one number: each column of each row costs the driver
+#: more than the query costs to work it out.
+BACKLOG, HAS_SLA, FIRST_RESPONSE_SHIFT, RESOLUTION_SHIFT, CSAT_ASKED = 1, 2, 2, 4, 64
+
+
 def report_tickets(store: Store, start: str, end: str, now: float, key: str | None = None
                    ) -> Iterator[tuple[Any, ...]]:
     """Tickets created in [start, end), merged ones and noise
     (``NOISE_TAGS``) left out:
-    ``(id, open, key, contact_id, subject, created, first_response, solved,
-    has_sla, first_response_state, resolution_state, sla_policy, csat_asked,
-    csat_rating)`` with times as Unix seconds. ``open`` is 1 for a ticket
-    in the backlog (new, open, pending); ``key`` is the ticket's ``channel``
-    or ``assignee`` when ``key`` names one, else None. A clock's state is
-    1 (met: done by its due time), 0 (missed: done later, or not done and
-    due before ``now``, for a paused resolution clock before it paused) or
-    None (no clock, or still running). Only what the report reads comes
-    back: on a whole store every column is a hundred thousand objects.
-    In order of ``created_at``, then id (the caller checks, as times
-    stored with an offset sort otherwise as text than as instants)."""
+    ``(id, facts, key, contact_id, subject, created, first_response, solved,
+    sla_policy, csat_rating)`` with times as Unix seconds; ``facts`` as
+    ``BACKLOG`` and the others above say; ``key`` is the ticket's
+    ``channel`` or ``assignee`` when ``key`` names one, else None. A clock
+    is met when done by its due time, missed when done later, or not done
+    and due before ``now`` (for a paused resolution clock, before it
+    paused). Only what the report reads comes back: on a whole store every
+    column is a hundred thousand objects. In order of ``created_at``, then
+    id (the caller checks: times stored with an offset sort otherwise as
+    text than as instants)."""
     have = ticket_columns(store)
     # CSAT lives in its own table (m009: one row per ticket asked).
     csat_table = bool(store.conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'csat'").fetchone())
     if "csat_rating" in have:
-        csat, join = "unixepoch(t.csat_asked_at), t.csat_rating", ""
+        asked, rating, join = ("(unixepoch(t.csat_asked_at) IS NOT NULL OR t.csat_rating IS NOT NULL)",
+                               "t.csat_rating", "")
     elif csat_table:
-        csat, join = "q.asked_at, q.rating", " LEFT JOIN csat q ON q.ticket_id = t.id"
+        asked, rating, join = ("(q.asked_at IS NOT NULL OR q.rating IS NOT NULL)", "q.rating",
+                               " LEFT JOIN csat q ON q.ticket_id = t.id")
     else:
-        csat, join = "NULL, NULL", ""
+        asked, rating, join = "0", "NULL", ""
     policy = "t.sla_policy" if "sla_policy" in have else "NULL"
     paused = "unixepoch(t.sla_paused_at)" if "sla_paused_at" in have else "NULL"
     key_column = {"channel": "t.channel", "assignee": "t.assignee"}.get(key or "", "NULL")
     cur = store.conn.cursor()
     cur.row_factory = None
     yield from cur.execute(
-        f"SELECT t.id, t.status IN ('new', 'open', 'pending'), {key_column}, t.contact_id,"
-        " t.subject, unixepoch(t.created_at), unixepoch(t.first_response_at),"
-        " unixepoch(t.solved_at),"
-        " t.first_response_due IS NOT NULL OR t.resolution_due IS NOT NULL,"
-        " CASE WHEN t.first_response_due IS NULL THEN NULL"
+        "SELECT t.id, (t.status IN ('new', 'open', 'pending'))"
+        f" + {HAS_SLA} * (t.first_response_due IS NOT NULL OR t.resolution_due IS NOT NULL)"
+        f" + {1 << FIRST_RESPONSE_SHIFT} * CASE WHEN t.first_response_due IS NULL THEN 0"
         "  WHEN t.first_response_at IS NOT NULL"
-        "   THEN unixepoch(t.first_response_at) <= unixepoch(t.first_response_due)"
-        "  WHEN :now > unixepoch(t.first_response_due) THEN 0 END,"
-        " CASE WHEN t.resolution_due IS NULL THEN NULL"
-        "  WHEN t.solved_at IS NOT NULL THEN unixepoch(t.solved_at) <= unixepoch(t.resolution_due)"
-        f"  WHEN COALESCE({paused}, :now) > unixepoch(t.resolution_due) THEN 0 END,"
-        f" {policy}, {csat}"
+        "   THEN coalesce(1 + (unixepoch(t.first_response_at) <= unixepoch(t.first_response_due)), 0)"
+        "  WHEN :now > unixepoch(t.first_response_due) THEN 1 ELSE 0 END"
+        f" + {1 << RESOLUTION_SHIFT} * CASE WHEN t.resolution_due IS NULL THEN 0"
+        "  WHEN t.solved_at IS NOT NULL"
+        "   THEN coalesce(1 + (unixepoch(t.solved_at) <= unixepoch(t.resolution_due)), 0)"
+        f"  WHEN COALESCE({paused}, :now) > unixepoch(t.resolution_due) THEN 1 ELSE 0 END"
+        f" + {CSAT_ASKED} * {asked},"
+        f" {key_column}, t.contact_id, t.subject, unixepoch(t.created_at),"
+        " unixepoch(t.first_response_at), unixepoch(t.solved_at),"
+        f" {policy}, {rating}"
         f" FROM tickets t{join}"
         " WHERE t.created_at >= :start AND t.created_at < :end AND t.merged_into IS NULL"
         # off the tickets_created index, in its order: no sort

@@ -26,8 +26,12 @@ from supportctl.store.db import Store, StoreError
 from supportctl.store.pg_schema import REPORT_HOURS, REPORT_LOCK
 from supportctl.store.report import (
     _VOLUME_KEY,
+    CSAT_ASKED,
+    FIRST_RESPONSE_SHIFT,
+    HAS_SLA,
     NOISE_TAGS,
     PHRASES_KEPT_MAX,
+    RESOLUTION_SHIFT,
     hour_of_week_cells,
     local_day_rows,
 )
@@ -81,22 +85,22 @@ def report_tickets(store: Store, start: str, end: str, now: float, key: str | No
     key_column = {"channel": "t.channel", "assignee": "t.assignee"}.get(key or "", "NULL")
     _prepare(store)
     yield from (tuple(r) for r in store.conn.execute(
-        "SELECT t.id, CASE WHEN t.status IN ('new', 'open', 'pending') THEN 1 ELSE 0 END,"
-        f" {key_column}, t.contact_id, t.subject, {epoch('t.created_at')},"
-        f" {epoch('t.first_response_at')}, {epoch('t.solved_at')},"
-        " CASE WHEN t.first_response_due IS NOT NULL OR t.resolution_due IS NOT NULL"
-        "  THEN 1 ELSE 0 END,"
-        " CASE WHEN t.first_response_due IS NULL THEN NULL"
+        "SELECT t.id, CASE WHEN t.status IN ('new', 'open', 'pending') THEN 1 ELSE 0 END"
+        " + CASE WHEN t.first_response_due IS NOT NULL OR t.resolution_due IS NOT NULL"
+        f"  THEN {HAS_SLA} ELSE 0 END"
+        f" + {1 << FIRST_RESPONSE_SHIFT} * CASE WHEN t.first_response_due IS NULL THEN 0"
         "  WHEN t.first_response_at IS NOT NULL THEN"
         f"   CASE WHEN {epoch('t.first_response_at')} <= {epoch('t.first_response_due')}"
-        "   THEN 1 ELSE 0 END"
-        f"  WHEN :now > {epoch('t.first_response_due')} THEN 0 END,"
-        " CASE WHEN t.resolution_due IS NULL THEN NULL"
+        "   THEN 2 ELSE 1 END"
+        f"  WHEN :now > {epoch('t.first_response_due')} THEN 1 ELSE 0 END"
+        f" + {1 << RESOLUTION_SHIFT} * CASE WHEN t.resolution_due IS NULL THEN 0"
         "  WHEN t.solved_at IS NOT NULL THEN"
-        f"   CASE WHEN {epoch('t.solved_at')} <= {epoch('t.resolution_due')} THEN 1 ELSE 0 END"
+        f"   CASE WHEN {epoch('t.solved_at')} <= {epoch('t.resolution_due')} THEN 2 ELSE 1 END"
         f"  WHEN COALESCE({epoch('t.sla_paused_at')}, :now) > {epoch('t.resolution_due')}"
-        "   THEN 0 END,"
-        " t.sla_policy, q.asked_at, q.rating"
+        "   THEN 1 ELSE 0 END"
+        f" + CASE WHEN q.asked_at IS NOT NULL OR q.rating IS NOT NULL THEN {CSAT_ASKED} ELSE 0 END,"
+        f" {key_column}, t.contact_id, t.subject, {epoch('t.created_at')},"
+        f" {epoch('t.first_response_at')}, {epoch('t.solved_at')}, t.sla_policy, q.rating"
         " FROM tickets t LEFT JOIN csat q ON q.ticket_id = t.id"
         " WHERE t.created_at >= :start AND t.created_at < :end AND t.merged_into IS NULL"
         f" AND t.id {_NOT_NOISE_TICKET} ORDER BY t.created_at, t.id",
