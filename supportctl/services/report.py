@@ -42,7 +42,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from itertools import chain, islice
+from itertools import chain, islice, repeat
 from operator import itemgetter
 from typing import Any
 
@@ -103,6 +103,8 @@ _BACKLOG, _HAS_SLA, _FR, _RES, _CSAT_ASKED = (
     _sqlite_queries.RESOLUTION_SHIFT, _sqlite_queries.CSAT_ASKED)
 _CLOCKS = 15 << _FR
 _STATE: tuple[int | None, ...] = (None, 0, 1)
+#: An untagged ticket's tags (one object for all of them).
+_NO_TAGS: tuple[str, ...] = ()
 
 
 def _week(d: date) -> str:
@@ -126,7 +128,7 @@ class _Facts:
     repeat: list[int | None]  # the contact, when they asked again within 7 days
     csat_asked: list[bool]
     rating: list[int | None]
-    tags: list[list[str]]
+    tags: list[Sequence[str]]
     subjects: list[str]
 
 
@@ -269,7 +271,7 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
     day_tickets: Counter[int] = Counter(local_days)
 
     # The previous period: its tickets' tags and subjects, after the current ones.
-    prev_tags = [tags_of.get(r[0]) or [] for r in earlier]
+    prev_tags: list[Sequence[str]] = [tags_of.get(r[0], _NO_TAGS) for r in earlier]
     prev_subjects = [r[4] or "" for r in earlier]
     phrases_of = _phrases_of(store, q, [*facts.subjects, *prev_subjects])
     overall = _Acc(members=list(range(len(cur))), previous=list(range(len(earlier))))
@@ -298,7 +300,7 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
     else:
         for j, r in enumerate(earlier):
             if by == "tag":
-                ks: list[str] = prev_tags[j] or ["(untagged)"]
+                ks: Sequence[str] = prev_tags[j] or ["(untagged)"]
             else:
                 ks = [r[2] or "(unassigned)"]
             for k in ks:
@@ -517,8 +519,10 @@ def _hours(values: list[float]) -> dict[str, float | None]:
 def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
            next_of: dict[int, float], reopened: set[int], clock: Any, t_now: float) -> _Facts:
     """Everything a group reads of each ticket, column by column."""
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 10
-    tid, packed, _key, contact, subject, created, fr, solved, policy, csat_rating = cols
+    # column by column (zip(*rows) would walk a hundred thousand iterators)
+    tid, packed, _key, contact, subject, created, fr, solved, policy, csat_rating = (
+        list(map(itemgetter(i), rows)) for i in range(10))
+    n = len(rows)
 
     if clock is not None:
         # Business time between two instants is the difference of their
@@ -527,7 +531,7 @@ def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
         position, between = clock.position, clock.between
         placed = [position(c) for c in created]
 
-    def elapsed(done: tuple[Any, ...]) -> list[float | None]:
+    def elapsed(done: list[Any]) -> list[float | None]:
         if clock is not None:
             out: list[float | None] = []
             for c, a, d in zip(created, placed, done, strict=True):
@@ -543,7 +547,7 @@ def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
         return [None if d is None else max(d - c, 0) / 3600
                 for c, d in zip(created, done, strict=True)]
 
-    came_back = [t in reopened for t in tid]
+    came_back = [t in reopened for t in tid] if reopened else [False] * n
     return _Facts(
         first_response=elapsed(fr),
         resolution=elapsed(solved),
@@ -551,15 +555,17 @@ def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
                      for b, c in zip(packed, created, strict=True)],
         sla=[(p or "default", b & _CLOCKS) if b & _HAS_SLA else None
              for b, p in zip(packed, policy, strict=True)],
-        solved_ever=[s is not None or b for s, b in zip(solved, came_back, strict=True)],
+        solved_ever=([s is not None or b for s, b in zip(solved, came_back, strict=True)]
+                     if reopened else [s is not None for s in solved]),
         came_back=came_back,
         repeat=[k if k is not None and (nx := next_of.get(t)) is not None
                 and nx - c <= REPEAT_WINDOW else None
                 for t, k, c in zip(tid, contact, created, strict=True)],
         csat_asked=[b >= _CSAT_ASKED for b in packed],
-        rating=[None if r is None else int(r) for r in csat_rating],
-        tags=[tags_of.get(t) or [] for t in tid],
-        subjects=[s or "" for s in subject],
+        rating=([None] * n if csat_rating.count(None) == n
+                else [None if r is None else int(r) for r in csat_rating]),
+        tags=list(map(tags_of.get, tid, repeat(_NO_TAGS))),
+        subjects=subject if None not in subject else [s or "" for s in subject],
     )
 
 
@@ -585,7 +591,7 @@ def _bucket_phrases(groups: dict[str, _Acc], subjects: list[str], prev_subjects:
 
 
 def _group(name: str, a: _Acc, by: str | None,
-           ctx: tuple[_Facts, list[list[str]], list[str], bool, dict[str, list[str]]],
+           ctx: tuple[_Facts, list[Sequence[str]], list[str], bool, dict[str, list[str]]],
            phrases: tuple[Counter[str], Counter[str]] | None = None) -> dict[str, Any]:
     f, prev_tags, prev_subjects, business, phrases_of = ctx
     idx = a.members
