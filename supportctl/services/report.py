@@ -216,21 +216,25 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
     have = q.ticket_columns(store)
     csat_recorded = "csat_rating" in have
 
-    rows = list(q.report_tickets(store, window_start, window_end, t_now, by))
+    # The period's tickets (and the week after, for repeat contacts), and
+    # the ones before it: the previous period (for day and week groups
+    # every ticket is also the day or week before the next), of which only
+    # the group, tags and subject count, as ``(id, key, subject, created)``.
+    rows = list(q.report_tickets(store, since, window_end, t_now, by))
+    earlier: list[tuple[Any, ...]] = list(q.report_earlier_tickets(store, window_start, since, by))
     created_all = [r[5] for r in rows]
-    # When each contact opened their next ticket (repeat contacts); the
-    # period's tickets, and the ones before it (the previous period; for
-    # day and week groups every ticket is also the day or week before the next).
-    if _in_order(rows, created_all):
-        # the usual case (the store reads them in order of creation): one
-        # pass, and the periods are slices
+    if (_in_order(rows, created_all) and (not rows or created_all[0] >= t_start)
+            and all(r[3] is not None and r[3] < t_start for r in earlier)):
+        # the usual case (the store reads them in order of creation): each
+        # contact's next ticket in one pass, and the period a slice
         next_of = _next_in_order(rows)
-        first, stop = bisect.bisect_left(created_all, t_start), bisect.bisect_left(created_all, t_end)
-        cur, earlier = rows[first:stop], rows[:first]
+        cur = rows[:bisect.bisect_left(created_all, t_end)]
     else:
+        # times stored with an offset: the text's order is not the instants'
+        rows = list(q.report_tickets(store, window_start, window_end, t_now, by))
         next_of = _next_opened(rows)
         cur = [r for r in rows if r[5] is not None and t_start <= r[5] < t_end]
-        earlier = [r for r in rows if r[5] is not None and r[5] < t_start]
+        earlier = [(r[0], r[2], r[4], r[5]) for r in rows if r[5] is not None and r[5] < t_start]
     facts = _facts(cur, tags_of, next_of, reopened, clock, t_now)
 
     groups: dict[str, _Acc] = {}
@@ -272,7 +276,7 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
 
     # The previous period: its tickets' tags and subjects, after the current ones.
     prev_tags: list[Sequence[str]] = [tags_of.get(r[0], _NO_TAGS) for r in earlier]
-    prev_subjects = [r[4] or "" for r in earlier]
+    prev_subjects = [r[2] or "" for r in earlier]
     phrases_of = _phrases_of(store, q, [*facts.subjects, *prev_subjects])
     overall = _Acc(members=list(range(len(cur))), previous=list(range(len(earlier))))
     phrases: dict[str, tuple[Counter[str], Counter[str]]] = {}
@@ -281,7 +285,7 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
         n_earlier = len(earlier)
         prev_tags += facts.tags
         prev_subjects += facts.subjects
-        every_day = _local_days([r[5] for r in earlier], ticket_offsets) + local_days
+        every_day = _local_days([r[3] for r in earlier], ticket_offsets) + local_days
         # The group each day is the day (week) before, if any; all of a
         # group's previous tickets are of one day (week): its source.
         before: dict[int, _Acc | None] = {}
@@ -302,7 +306,7 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
             if by == "tag":
                 ks: Sequence[str] = prev_tags[j] or ["(untagged)"]
             else:
-                ks = [r[2] or "(unassigned)"]
+                ks = [r[1] or "(unassigned)"]
             for k in ks:
                 acc = groups.get(k)
                 if acc is not None:

@@ -95,6 +95,20 @@ def report_tickets(store: Store, start: str, end: str, now: float, key: str | No
     )
 
 
+def report_earlier_tickets(store: Store, start: str, end: str, key: str | None = None
+                           ) -> Iterator[tuple[Any, ...]]:
+    """The tickets of ``report_tickets`` that a report compares with (the
+    previous period), with only what that reads: ``(id, key, subject,
+    created)``."""
+    key_column = {"channel": "t.channel", "assignee": "t.assignee"}.get(key or "", "NULL")
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    yield from cur.execute(
+        f"SELECT t.id, {key_column}, t.subject, unixepoch(t.created_at) FROM tickets t"
+        " WHERE t.created_at >= ? AND t.created_at < ? AND t.merged_into IS NULL"
+        f" AND t.id {_NOT_NOISE_TICKET}", [start, end])
+
+
 def report_tags(store: Store, start: str, end: str) -> Iterator[tuple[int, str]]:
     """(ticket id, tag) for tickets created in [start, end); when that is
     every ticket, every tag (a merged ticket's too: the caller looks tags

@@ -107,6 +107,17 @@ def report_tickets(store: Store, start: str, end: str, now: float, key: str | No
         {"start": start, "end": end, "now": now}))
 
 
+def report_earlier_tickets(store: Store, start: str, end: str, key: str | None = None
+                           ) -> Iterator[tuple[Any, ...]]:
+    """See ``store.report.report_earlier_tickets``."""
+    key_column = {"channel": "t.channel", "assignee": "t.assignee"}.get(key or "", "NULL")
+    _prepare(store)
+    yield from (tuple(r) for r in store.conn.execute(
+        f"SELECT t.id, {key_column}, t.subject, {epoch('t.created_at')} FROM tickets t"
+        " WHERE t.created_at >= ? AND t.created_at < ? AND t.merged_into IS NULL"
+        f" AND t.id {_NOT_NOISE_TICKET}", [start, end]))
+
+
 def report_tags(store: Store, start: str, end: str) -> Iterator[tuple[int, str]]:
     """(ticket id, tag) for tickets created in [start, end)."""
     _prepare(store)
