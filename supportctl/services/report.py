@@ -101,7 +101,6 @@ _EPOCH = date(1970, 1, 1)
 _BACKLOG, _HAS_SLA, _FR, _RES, _CSAT_ASKED = (
     _sqlite_queries.BACKLOG, _sqlite_queries.HAS_SLA, _sqlite_queries.FIRST_RESPONSE_SHIFT,
     _sqlite_queries.RESOLUTION_SHIFT, _sqlite_queries.CSAT_ASKED)
-_CLOCKS = 15 << _FR
 _STATE: tuple[int | None, ...] = (None, 0, 1)
 #: An untagged ticket's tags (one object for all of them).
 _NO_TAGS: tuple[str, ...] = ()
@@ -121,8 +120,12 @@ class _Facts:
     first_response: list[float | None]
     resolution: list[float | None]
     backlog_age: list[float | None]
-    #: (policy, both clocks' states as ``report_tickets`` packs them) or None without a clock
-    sla: list[tuple[str, int] | None]
+    #: 0 without a clock, else 1 + (the policy's index in ``sla_policies`` << 4
+    #: | the two clocks' states as ``report_tickets`` packs them, shifted to
+    #: bits 0-3): a byte per ticket while there are at most 15 policies, so
+    #: a group counts them with bytes.count instead of a Counter of tuples
+    sla: bytes | list[int]
+    sla_policies: list[str]
     solved_ever: list[bool]
     came_back: list[bool]
     repeat: list[int | None]  # the contact, when they asked again within 7 days
@@ -557,13 +560,17 @@ def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
                 for c, d in zip(created, done, strict=True)]
 
     came_back = [t in reopened for t in tid] if reopened else [False] * n
+    policy_index: dict[str, int] = {}
+    index = policy_index.setdefault
+    sla = [(index(p or "default", len(policy_index)) << 4 | b >> _FR & 15) + 1
+           if b & _HAS_SLA else 0 for b, p in zip(packed, policy, strict=True)]
     return _Facts(
         first_response=elapsed(fr),
         resolution=elapsed(solved),
         backlog_age=[max(t_now - c, 0) / 3600 if b & _BACKLOG else None
                      for b, c in zip(packed, created, strict=True)],
-        sla=[(p or "default", b & _CLOCKS) if b & _HAS_SLA else None
-             for b, p in zip(packed, policy, strict=True)],
+        sla=bytes(sla) if len(policy_index) <= 15 else sla,
+        sla_policies=list(policy_index),
         solved_ever=([s is not None or b for s, b in zip(solved, came_back, strict=True)]
                      if reopened else [s is not None for s in solved]),
         came_back=came_back,
@@ -610,7 +617,7 @@ def _group(name: str, a: _Acc, by: str | None,
     every = len(idx) == len(f.subjects) and (not idx or idx[-1] == len(idx) - 1)
     pick = itemgetter(*idx) if len(idx) > 1 and not every else None
 
-    def col(values: list[Any]) -> Sequence[Any]:
+    def col(values: Sequence[Any]) -> Sequence[Any]:
         if every:
             return values
         if pick is not None:
@@ -624,10 +631,17 @@ def _group(name: str, a: _Acc, by: str | None,
     backlog.sort()
     # policy -> [tickets, met, missed, first response met, missed, resolution met, missed]
     sla: dict[str, list[int]] = {}
-    clocks_of = Counter(col(f.sla))
-    clocks_of.pop(None, None)
-    for (pname, clocks), n in clocks_of.items():
-        fs, rs = _STATE[clocks >> _FR & 3], _STATE[clocks >> _RES & 3]
+    codes = col(f.sla)
+    if isinstance(f.sla, bytes) and not isinstance(codes, bytes):
+        codes = bytes(codes)
+    if isinstance(codes, bytes):
+        clocks_of: dict[int, int] = {v: codes.count(v) for v in set(codes) if v}
+    else:
+        clocks_of = Counter(codes)
+        clocks_of.pop(0, None)
+    for code, n in clocks_of.items():
+        pname = f.sla_policies[code - 1 >> 4]
+        fs, rs = _STATE[code - 1 & 3], _STATE[code - 1 >> 2 & 3]
         c = sla.get(pname)
         if c is None:
             c = sla[pname] = [0] * 7
