@@ -42,7 +42,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from itertools import chain, compress, islice, repeat
+from itertools import chain, compress, groupby, islice, repeat
 from operator import itemgetter
 from typing import Any
 
@@ -275,7 +275,10 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
             if acc is None:
                 acc = groups[k] = _Acc()
             acc.members.append(i)
-    day_tickets: Counter[int] = Counter(local_days)
+    # tickets per local day: the days come in runs (tickets in order of creation)
+    day_tickets: dict[int, int] = {}
+    for day_no, run in groupby(local_days):
+        day_tickets[day_no] = day_tickets.get(day_no, 0) + len(list(run))
 
     # The previous period: its tickets' tags and subjects, after the current ones.
     prev_tags: list[Sequence[str]] = [tags_of.get(r[0], _NO_TAGS) for r in earlier]
