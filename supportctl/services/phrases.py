@@ -40,7 +40,7 @@ señor señora muy
 """
 STOP_WORDS = frozenset(_STOP_TEXT.split())
 #: The rules' version: a store keeps each subject's phrases as ``report``
-#: found them (m026), under this number. Raise it with any change to the
+#: found them (m027), under this number. Raise it with any change to the
 #: rules (stop words, what a word is), so that none found before is read.
 VERSION = 1
 

@@ -501,7 +501,7 @@ def _phrase_counts(subjects: list[str], phrases_of: dict[str, list[str]]) -> Cou
 
 def _phrases_of(store: Store, q: Any, subjects: list[str]) -> dict[str, list[str]]:
     """Each distinct subject's phrases: as an earlier report kept them
-    (m026), else worked out here and kept for the next report."""
+    (m027), else worked out here and kept for the next report."""
     distinct = set(subjects)
     wanted = None if len(distinct) > _sqlite_queries.PHRASES_LOOKUP else sorted(distinct)
     version = _phrase_rules.VERSION

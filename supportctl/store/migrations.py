@@ -13,7 +13,7 @@ from typing import Any
 #: The schema version a current store has. Raise it with every step added
 #: (steps merged from parallel branches carry their own, lower numbers:
 #: ``Store.migrate`` sets this value once every step has run).
-LATEST = 26
+LATEST = 27
 #: Steps merged after a higher-numbered one: a store already at LATEST
 #: lacks them, and ``user_version`` cannot tell. Opening a writable store
 #: looks their names up in sqlite-utils' record and runs them when missing.
@@ -642,7 +642,7 @@ _M025 = [f"CREATE INDEX events_reopen ON events (at) WHERE {REOPEN_EVENT}"]
 # A cache, not facts: a pure function of the subject and the phrase rules'
 # ``version``, so no trigger keeps it and ingest pays nothing; the report
 # reads the subjects it needs and adds the ones it had to work out.
-_M026 = ["CREATE TABLE subject_phrases (subject TEXT PRIMARY KEY, phrases TEXT NOT NULL,"
+_M027 = ["CREATE TABLE subject_phrases (subject TEXT PRIMARY KEY, phrases TEXT NOT NULL,"
          " version INTEGER NOT NULL) WITHOUT ROWID"]
 
 
@@ -752,9 +752,11 @@ def migrations() -> Any:
         _run(db, _M025, max(current, 25))
 
     @m()
-    def m026_subject_phrases(db: Any) -> None:
+    def m027_subject_phrases(db: Any) -> None:
         """Each subject's phrases as ``report`` found them (a cache)."""
+        # 27: main's m026 (event indexes) came first; a store of this
+        # branch alone goes from 25 to 27.
         current = db.execute("PRAGMA user_version").fetchone()[0]
-        _run(db, _M026, max(current, 26))
+        _run(db, _M027, max(current, 27))
 
     return m

@@ -28,7 +28,7 @@ at once make it once."""
 from __future__ import annotations
 
 #: The schema version of a current PostgreSQL store (its own numbering).
-LATEST = 6
+LATEST = 8
 
 #: The advisory lock key that serialises schema changes.
 MIGRATE_LOCK = 0x5375_7070  # "Supp"
@@ -474,8 +474,8 @@ _P005 = [
         FOR EACH ROW EXECUTE FUNCTION supportctl_announce()""",
 ]
 
-#: SQLite's m026: each subject's phrases as ``report`` found them (a cache).
-_P006 = [f"CREATE TABLE subject_phrases (subject {T} PRIMARY KEY, phrases {T} NOT NULL,"
+#: SQLite's m027: each subject's phrases as ``report`` found them (a cache).
+_P008 = [f"CREATE TABLE subject_phrases (subject {T} PRIMARY KEY, phrases {T} NOT NULL,"
          " version INTEGER NOT NULL)"]
 
 #: Tables whose rows carry an identity ``id`` (what ``insert`` returns, and
@@ -493,5 +493,6 @@ STEPS: list[tuple[int, str, list[str]]] = [
         "which a parallel worker cannot start", _P004),
     (5, "p005_announce_facts: a change of assignee, priority or tags is announced even "
         "within the second updated_at already shows", _P005),
-    (6, "p006_subject_phrases: each subject's phrases as report found them (a cache)", _P006),
+    # Steps 6 and 7 are other changes' (merged on main first).
+    (8, "p008_subject_phrases: each subject's phrases as report found them (a cache)", _P008),
 ]

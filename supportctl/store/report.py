@@ -158,7 +158,7 @@ PHRASES_KEPT_MAX = 500
 
 
 def stored_phrases(store: Store, subjects: list[str] | None, version: int) -> dict[str, str]:
-    """Phrases that earlier reports found (m026 ``subject_phrases``) for
+    """Phrases that earlier reports found (m027 ``subject_phrases``) for
     ``subjects``, or for every subject kept when ``subjects`` is None,
     under the phrase rules' ``version``: subject -> its phrases, one per
     line ("" for none). Empty on a store without the table."""

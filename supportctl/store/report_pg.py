@@ -141,7 +141,7 @@ def reopened_tickets(store: Store, start: str, end: str) -> set[int]:
 
 
 def stored_phrases(store: Store, subjects: list[str] | None, version: int) -> dict[str, str]:
-    """See ``store.report.stored_phrases`` (PG step 6)."""
+    """See ``store.report.stored_phrases`` (PG step 8)."""
     params: list[Any]
     if subjects is None:
         sql, params = "SELECT subject, phrases FROM subject_phrases WHERE version = ?", [version]

@@ -442,7 +442,7 @@ def test_times_stored_with_an_offset_count_as_instants(cli: Any, tmp_path: Path)
 
 
 def test_each_subjects_phrases_are_kept_for_the_next_report(shop: Any, cli: Any) -> None:
-    """A report keeps the phrases it works out per subject (m026) and the
+    """A report keeps the phrases it works out per subject (m027) and the
     next one reads them instead of working them out again; kept under
     another version of the phrase rules, they are worked out afresh."""
     import sqlite3
@@ -470,14 +470,14 @@ def test_each_subjects_phrases_are_kept_for_the_next_report(shop: Any, cli: Any)
 
 
 def test_a_store_from_before_the_phrases_gets_them(cli: Any, shop: Any) -> None:
-    """A store at schema 25 gets m026's table when opened; its first
+    """A store at schema 25 gets m027's table when opened; its first
     report works out every subject's phrases and keeps them."""
     import sqlite3
 
     before = shop(*PERIOD, "--format", "json").json()
     conn = sqlite3.connect(cli.db)
     conn.execute("DROP TABLE subject_phrases")
-    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm026_subject_phrases'")
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm027_subject_phrases'")
     conn.execute("PRAGMA user_version = 25")
     conn.commit()
     conn.close()
