@@ -36,15 +36,18 @@ from __future__ import annotations
 
 import bisect
 import gc
+import heapq
+import operator
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from itertools import chain
+from itertools import chain, compress, groupby, islice, repeat
 from operator import itemgetter
 from typing import Any
 
 from supportctl.errors import UsageError
+from supportctl.services import phrases as _phrase_rules
 from supportctl.services.phrases import subject_phrases
 from supportctl.store import report as _sqlite_queries
 from supportctl.store.db import Store
@@ -57,9 +60,9 @@ TRENDING_LIMIT = 10
 
 
 def _percentile(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile of ``values``, which are sorted."""
     if not values:
         return None
-    values = sorted(values)
     k = (len(values) - 1) * q
     lo, hi = int(k), min(int(k) + 1, len(values) - 1)
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
@@ -93,6 +96,15 @@ def _local_days(times: Sequence[int], offsets: list[tuple[int, int]]) -> list[in
 
 _EPOCH = date(1970, 1, 1)
 
+# ``report_tickets``' packed facts (store/report.py): a clock's state 0 is
+# none or still running (None here), 1 missed (0), 2 met (1).
+_BACKLOG, _HAS_SLA, _FR, _RES, _CSAT_ASKED = (
+    _sqlite_queries.BACKLOG, _sqlite_queries.HAS_SLA, _sqlite_queries.FIRST_RESPONSE_SHIFT,
+    _sqlite_queries.RESOLUTION_SHIFT, _sqlite_queries.CSAT_ASKED)
+_STATE: tuple[int | None, ...] = (None, 0, 1)
+#: An untagged ticket's tags (one object for all of them).
+_NO_TAGS: tuple[str, ...] = ()
+
 
 def _week(d: date) -> str:
     y, w, _ = d.isocalendar()
@@ -108,14 +120,18 @@ class _Facts:
     first_response: list[float | None]
     resolution: list[float | None]
     backlog_age: list[float | None]
-    #: (policy, first response state, resolution state) or None without a clock
-    sla: list[tuple[str, int | None, int | None] | None]  # states: 1 met, 0 missed
+    #: 0 without a clock, else 1 + (the policy's index in ``sla_policies`` << 4
+    #: | the two clocks' states as ``report_tickets`` packs them, shifted to
+    #: bits 0-3): a byte per ticket while there are at most 15 policies, so
+    #: a group counts them with bytes.count instead of a Counter of tuples
+    sla: bytes | list[int]
+    sla_policies: list[str]
     solved_ever: list[bool]
     came_back: list[bool]
     repeat: list[int | None]  # the contact, when they asked again within 7 days
     csat_asked: list[bool]
     rating: list[int | None]
-    tags: list[list[str]]
+    tags: list[Sequence[str]]
     subjects: list[str]
 
 
@@ -190,30 +206,38 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
     window_start = iso(prev_start) or ""
     window_end = iso(end + timedelta(seconds=REPEAT_WINDOW)) or ""
     tags_of: dict[int, list[str]] = {}
+    known = tags_of.get
     for tid, tag in q.report_tags(store, window_start, until):
-        tags_of.setdefault(tid, []).append(tag)
+        found = known(tid)
+        if found is None:
+            tags_of[tid] = [tag]
+        else:
+            found.append(tag)
     for found in tags_of.values():
         found.sort()
     reopened = q.reopened_tickets(store, since, until)
     have = q.ticket_columns(store)
     csat_recorded = "csat_rating" in have
 
-    rows = list(q.report_tickets(store, window_start, window_end, t_now, by))
-    # When each contact opened their next ticket (repeat contacts).
-    by_contact: dict[int, list[tuple[float, int]]] = {}
-    for r in rows:
-        if r[3] is not None and r[5] is not None:
-            by_contact.setdefault(r[3], []).append((r[5], r[0]))
-    next_of: dict[int, float] = {}
-    for opened in by_contact.values():
-        if len(opened) > 1:
-            opened.sort()
-            for (_, tid), (later, _) in zip(opened, opened[1:], strict=False):
-                next_of[tid] = later
-    # The period's tickets; the ones before it are the previous period (for
-    # day and week groups every ticket is also the day or week before the next).
-    cur = [r for r in rows if r[5] is not None and t_start <= r[5] < t_end]
-    earlier = [r for r in rows if r[5] is not None and r[5] < t_start]
+    # The period's tickets (and the week after, for repeat contacts), and
+    # the ones before it: the previous period (for day and week groups
+    # every ticket is also the day or week before the next), of which only
+    # the group, tags and subject count, as ``(id, key, subject, created)``.
+    rows = list(q.report_tickets(store, since, window_end, t_now, by))
+    earlier: list[tuple[Any, ...]] = list(q.report_earlier_tickets(store, window_start, since, by))
+    created_all = [r[5] for r in rows]
+    if (_in_order(rows, created_all) and (not rows or created_all[0] >= t_start)
+            and all(r[3] is not None and r[3] < t_start for r in earlier)):
+        # the usual case (the store reads them in order of creation): each
+        # contact's next ticket in one pass, and the period a slice
+        next_of = _next_in_order(rows)
+        cur = rows[:bisect.bisect_left(created_all, t_end)]
+    else:
+        # times stored with an offset: the text's order is not the instants'
+        rows = list(q.report_tickets(store, window_start, window_end, t_now, by))
+        next_of = _next_opened(rows)
+        cur = [r for r in rows if r[5] is not None and t_start <= r[5] < t_end]
+        earlier = [(r[0], r[2], r[4], r[5]) for r in rows if r[5] is not None and r[5] < t_start]
     facts = _facts(cur, tags_of, next_of, reopened, clock, t_now)
 
     groups: dict[str, _Acc] = {}
@@ -251,11 +275,15 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
             if acc is None:
                 acc = groups[k] = _Acc()
             acc.members.append(i)
-    day_tickets: Counter[int] = Counter(local_days)
+    # tickets per local day: the days come in runs (tickets in order of creation)
+    day_tickets: dict[int, int] = {}
+    for day_no, run in groupby(local_days):
+        day_tickets[day_no] = day_tickets.get(day_no, 0) + len(list(run))
 
     # The previous period: its tickets' tags and subjects, after the current ones.
-    prev_tags = [tags_of.get(r[0]) or [] for r in earlier]
-    prev_subjects = [r[4] or "" for r in earlier]
+    prev_tags: list[Sequence[str]] = [tags_of.get(r[0], _NO_TAGS) for r in earlier]
+    prev_subjects = [r[2] or "" for r in earlier]
+    phrases_of = _phrases_of(store, q, [*facts.subjects, *prev_subjects])
     overall = _Acc(members=list(range(len(cur))), previous=list(range(len(earlier))))
     phrases: dict[str, tuple[Counter[str], Counter[str]]] = {}
     if by in ("day", "week"):
@@ -263,7 +291,7 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
         n_earlier = len(earlier)
         prev_tags += facts.tags
         prev_subjects += facts.subjects
-        every_day = _local_days([r[5] for r in earlier], ticket_offsets) + local_days
+        every_day = _local_days([r[3] for r in earlier], ticket_offsets) + local_days
         # The group each day is the day (week) before, if any; all of a
         # group's previous tickets are of one day (week): its source.
         before: dict[int, _Acc | None] = {}
@@ -276,15 +304,15 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
             if acc is not None:
                 acc.previous.append(j)
         overall.previous = list(range(n_earlier))
-        phrases = _bucket_phrases(groups, facts.subjects, prev_subjects, n_earlier)
+        phrases = _bucket_phrases(groups, facts.subjects, prev_subjects, n_earlier, phrases_of)
     elif by is None:
         groups.setdefault("all", _Acc()).previous = overall.previous
     else:
         for j, r in enumerate(earlier):
             if by == "tag":
-                ks: list[str] = prev_tags[j] or ["(untagged)"]
+                ks: Sequence[str] = prev_tags[j] or ["(untagged)"]
             else:
-                ks = [r[2] or "(unassigned)"]
+                ks = [r[1] or "(unassigned)"]
             for k in ks:
                 acc = groups.get(k)
                 if acc is not None:
@@ -345,7 +373,7 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
                     c = int(text)
                     add(a, "in" if c < 168 else "out", c % 168, n)
 
-    ctx = (facts, prev_tags, prev_subjects, business)
+    ctx = (facts, prev_tags, prev_subjects, business, phrases_of)
     out = [_group(name, groups[name], by, ctx, phrases.get(name)) for name in sorted(groups)]
     overall_obj = out[0] if by is None and out else _group("all", overall, None, ctx)
     series = []
@@ -358,6 +386,48 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
     return Report(since=since, until=until, previous_since=window_start, by=by,
                   timezone=str(tz), business_time=business, csat_recorded=csat_recorded,
                   groups=out, overall=overall_obj, days=series)
+
+
+def _in_order(rows: list[tuple[Any, ...]], created: list[Any]) -> bool:
+    """Whether ``rows`` are in order of creation time, then id, every one
+    with a time."""
+    if None in created:
+        return False
+    if all(map(operator.le, created, islice(created, 1, None))):
+        # ties (same second) in order of id too
+        return all(a[0] < b[0] for a, b in zip(rows, islice(rows, 1, None), strict=False)
+                   if a[5] == b[5])
+    return False
+
+
+def _next_in_order(rows: list[tuple[Any, ...]]) -> dict[int, float]:
+    """``_next_opened`` of rows in order of creation time, then id."""
+    next_of: dict[int, float] = {}
+    last: dict[int, int] = {}
+    for r in rows:
+        contact = r[3]
+        if contact is not None:
+            before = last.get(contact)
+            if before is not None:
+                next_of[before] = r[5]
+            last[contact] = r[0]
+    return next_of
+
+
+def _next_opened(rows: list[tuple[Any, ...]]) -> dict[int, float]:
+    """Ticket id -> when its contact opened their next ticket, of ``rows``
+    (``report_tickets``) with a contact and a creation time."""
+    by_contact: dict[int, list[tuple[float, int]]] = {}
+    for r in rows:
+        if r[3] is not None and r[5] is not None:
+            by_contact.setdefault(r[3], []).append((r[5], r[0]))
+    next_of: dict[int, float] = {}
+    for opened in by_contact.values():
+        if len(opened) > 1:
+            opened.sort()
+            for (_, tid), (later, _) in zip(opened, opened[1:], strict=False):
+                next_of[tid] = later
+    return next_of
 
 
 def queries(store: Store) -> Any:
@@ -417,26 +487,57 @@ def _trending(cur: Counter[str], prev: Counter[str], *, min_count: int, skip: st
                 for part in (" ".join(words[:2]), " ".join(words[1:])):
                     if grown.get(part) == counts:
                         del grown[part]
-    ranked = sorted(grown.items(), key=lambda kv: (-(kv[1][0] - kv[1][1]), -kv[1][0], kv[0]))
-    return [{"name": name, "count": n, "previous": p} for name, (n, p) in ranked[:TRENDING_LIMIT]]
+    # the first few of the order (names are distinct: no ties), not a sort of thousands
+    ranked = heapq.nsmallest(TRENDING_LIMIT, grown.items(),
+                             key=lambda kv: (kv[1][1] - kv[1][0], -kv[1][0], kv[0]))
+    return [{"name": name, "count": n, "previous": p} for name, (n, p) in ranked]
 
 
-def _phrase_counts(subjects: list[str]) -> Counter[str]:
-    # subject_phrases is cached and Counter counts an iterable in C: a
-    # hundred thousand subjects cost a fraction of a second.
-    return Counter(chain.from_iterable(map(subject_phrases, subjects)))
+def _phrase_counts(subjects: list[str], phrases_of: dict[str, list[str]]) -> Counter[str]:
+    # Counter counts an iterable in C: a hundred thousand subjects cost a
+    # few hundredths of a second once their phrases are known.
+    return Counter(chain.from_iterable(map(phrases_of.__getitem__, subjects)))
+
+
+def _phrases_of(store: Store, q: Any, subjects: list[str]) -> dict[str, list[str]]:
+    """Each distinct subject's phrases: as an earlier report kept them
+    (m027), else worked out here and kept for the next report."""
+    distinct = set(subjects)
+    wanted = None if len(distinct) > _sqlite_queries.PHRASES_LOOKUP else sorted(distinct)
+    version = _phrase_rules.VERSION
+    stored = q.stored_phrases(store, wanted, version)
+    out: dict[str, list[str]] = {}
+    found: list[tuple[str, str]] = []
+    for subject in distinct:
+        text = stored.get(subject)
+        if text is None:
+            words = subject_phrases(subject)
+            out[subject] = list(words)
+            found.append((subject, "\n".join(words)))
+        else:
+            out[subject] = text.split("\n") if text else []
+    if found:
+        q.keep_phrases(store, found, version)
+    return out
+
+
+def _present(values: Sequence[Any]) -> list[Any]:
+    """``values`` without the Nones, filtered in C."""
+    return list(compress(values, map(operator.is_not, values, repeat(None))))
 
 
 def _hours(values: list[float]) -> dict[str, float | None]:
+    values.sort()
     return {"median": _percentile(values, 0.5), "p90": _percentile(values, 0.9)}
 
 
 def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
            next_of: dict[int, float], reopened: set[int], clock: Any, t_now: float) -> _Facts:
     """Everything a group reads of each ticket, column by column."""
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 14
-    (tid, backlog, _key, contact, subject, created, fr, solved, has_sla, fr_state, res_state,
-     policy, csat_asked, csat_rating) = cols
+    # column by column (zip(*rows) would walk a hundred thousand iterators)
+    tid, packed, _key, contact, subject, created, fr, solved, policy, csat_rating = (
+        list(map(itemgetter(i), rows)) for i in range(10))
+    n = len(rows)
 
     if clock is not None:
         # Business time between two instants is the difference of their
@@ -445,7 +546,7 @@ def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
         position, between = clock.position, clock.between
         placed = [position(c) for c in created]
 
-    def elapsed(done: tuple[Any, ...]) -> list[float | None]:
+    def elapsed(done: list[Any]) -> list[float | None]:
         if clock is not None:
             out: list[float | None] = []
             for c, a, d in zip(created, placed, done, strict=True):
@@ -461,40 +562,47 @@ def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
         return [None if d is None else max(d - c, 0) / 3600
                 for c, d in zip(created, done, strict=True)]
 
-    came_back = [t in reopened for t in tid]
+    came_back = [t in reopened for t in tid] if reopened else [False] * n
+    policy_index: dict[str, int] = {}
+    index = policy_index.setdefault
+    sla = [(index(p or "default", len(policy_index)) << 4 | b >> _FR & 15) + 1
+           if b & _HAS_SLA else 0 for b, p in zip(packed, policy, strict=True)]
     return _Facts(
         first_response=elapsed(fr),
         resolution=elapsed(solved),
-        backlog_age=[max(t_now - c, 0) / 3600 if b else None
-                     for b, c in zip(backlog, created, strict=True)],
-        sla=[(p or "default", fs, rs) if h else None
-             for h, p, fs, rs in zip(has_sla, policy, fr_state, res_state, strict=True)],
-        solved_ever=[s is not None or b for s, b in zip(solved, came_back, strict=True)],
+        backlog_age=[max(t_now - c, 0) / 3600 if b & _BACKLOG else None
+                     for b, c in zip(packed, created, strict=True)],
+        sla=bytes(sla) if len(policy_index) <= 15 else sla,
+        sla_policies=list(policy_index),
+        solved_ever=([s is not None or b for s, b in zip(solved, came_back, strict=True)]
+                     if reopened else [s is not None for s in solved]),
         came_back=came_back,
         repeat=[k if k is not None and (nx := next_of.get(t)) is not None
                 and nx - c <= REPEAT_WINDOW else None
                 for t, k, c in zip(tid, contact, created, strict=True)],
-        csat_asked=[a is not None or r is not None
-                    for a, r in zip(csat_asked, csat_rating, strict=True)],
-        rating=[None if r is None else int(r) for r in csat_rating],
-        tags=[tags_of.get(t) or [] for t in tid],
-        subjects=[s or "" for s in subject],
+        csat_asked=[b >= _CSAT_ASKED for b in packed],
+        rating=([None] * n if csat_rating.count(None) == n
+                else [None if r is None else int(r) for r in csat_rating]),
+        tags=list(map(tags_of.get, tid, repeat(_NO_TAGS))),
+        subjects=subject if None not in subject else [s or "" for s in subject],
     )
 
 
 def _bucket_phrases(groups: dict[str, _Acc], subjects: list[str], prev_subjects: list[str],
-                    n_earlier: int) -> dict[str, tuple[Counter[str], Counter[str]]]:
+                    n_earlier: int, phrases_of: dict[str, list[str]]
+                    ) -> dict[str, tuple[Counter[str], Counter[str]]]:
     """Day and week groups: each group's subject phrases and its previous
     day's (week's), each subject counted once. A group's previous tickets
     are its source's current ones (counted already, as that group's own)
     and any from before the period."""
-    own = {name: _phrase_counts([subjects[i] for i in a.members]) for name, a in groups.items()}
+    own = {name: _phrase_counts([subjects[i] for i in a.members], phrases_of)
+           for name, a in groups.items()}
     out: dict[str, tuple[Counter[str], Counter[str]]] = {}
     for name, a in groups.items():
         prev = own.get(a.source or "")
         earlier = [prev_subjects[j] for j in a.previous if j < n_earlier]
         if earlier:
-            counted = _phrase_counts(earlier)
+            counted = _phrase_counts(earlier, phrases_of)
             counted.update(prev or ())
             prev = counted
         out[name] = (own[name], prev if prev is not None else Counter())
@@ -502,25 +610,41 @@ def _bucket_phrases(groups: dict[str, _Acc], subjects: list[str], prev_subjects:
 
 
 def _group(name: str, a: _Acc, by: str | None,
-           ctx: tuple[_Facts, list[list[str]], list[str], bool],
+           ctx: tuple[_Facts, list[Sequence[str]], list[str], bool, dict[str, list[str]]],
            phrases: tuple[Counter[str], Counter[str]] | None = None) -> dict[str, Any]:
-    f, prev_tags, prev_subjects, business = ctx
+    f, prev_tags, prev_subjects, business, phrases_of = ctx
     idx = a.members
 
-    # One C call per column instead of a Python loop over the members.
-    pick = itemgetter(*idx) if len(idx) > 1 else None
+    # One C call per column instead of a Python loop over the members; a
+    # group of every ticket (overall) reads the columns themselves.
+    every = len(idx) == len(f.subjects) and (not idx or idx[-1] == len(idx) - 1)
+    pick = itemgetter(*idx) if len(idx) > 1 and not every else None
 
-    def col(values: list[Any]) -> Sequence[Any]:
+    def col(values: Sequence[Any]) -> Sequence[Any]:
+        if every:
+            return values
         if pick is not None:
             return pick(values)  # type: ignore[no-any-return]
         return [values[i] for i in idx]
 
-    first_response = [x for x in col(f.first_response) if x is not None]
-    resolution = [x for x in col(f.resolution) if x is not None]
-    backlog = [x for x in col(f.backlog_age) if x is not None]
+    # Counted and filtered in C (no generator or comprehension per ticket).
+    first_response = _present(col(f.first_response))
+    resolution = _present(col(f.resolution))
+    backlog = _present(col(f.backlog_age))
+    backlog.sort()
     # policy -> [tickets, met, missed, first response met, missed, resolution met, missed]
     sla: dict[str, list[int]] = {}
-    for (pname, fs, rs), n in Counter(x for x in col(f.sla) if x is not None).items():
+    codes = col(f.sla)
+    if isinstance(f.sla, bytes) and not isinstance(codes, bytes):
+        codes = bytes(codes)
+    if isinstance(codes, bytes):
+        clocks_of: dict[int, int] = {v: codes.count(v) for v in set(codes) if v}
+    else:
+        clocks_of = Counter(codes)
+        clocks_of.pop(0, None)
+    for code, n in clocks_of.items():
+        pname = f.sla_policies[code - 1 >> 4]
+        fs, rs = _STATE[code - 1 & 3], _STATE[code - 1 >> 2 & 3]
         c = sla.get(pname)
         if c is None:
             c = sla[pname] = [0] * 7
@@ -531,15 +655,24 @@ def _group(name: str, a: _Acc, by: str | None,
             if state is not None:
                 c[i if state else i + 1] += n
     totals = [sum(c[i] for c in sla.values()) for i in range(7)]
-    ratings = [x for x in col(f.rating) if x is not None]
+    ratings = _present(col(f.rating))
     solved_ever = sum(col(f.solved_ever))
-    reopened = sum(b for b, s in zip(col(f.came_back), col(f.solved_ever), strict=False) if s)
-    repeat = {x for x in col(f.repeat) if x is not None}
+    reopened = sum(map(operator.and_, col(f.came_back), col(f.solved_ever)))
+    repeat = set(col(f.repeat))
+    repeat.discard(None)
     tags = Counter(chain.from_iterable(col(f.tags)))
-    tags_prev = Counter(chain.from_iterable(prev_tags[j] for j in a.previous))
+    before = a.previous
+    pick_before = itemgetter(*before) if len(before) > 1 else None
+
+    def col_before(values: list[Any]) -> Sequence[Any]:
+        if pick_before is not None:
+            return pick_before(values)  # type: ignore[no-any-return]
+        return [values[j] for j in before]
+
+    tags_prev = Counter(chain.from_iterable(col_before(prev_tags)))
     if phrases is None:
-        phrases = (_phrase_counts([x for x in col(f.subjects) if x]),
-                   _phrase_counts([x for x in (prev_subjects[j] for j in a.previous) if x]))
+        phrases = (_phrase_counts(col(f.subjects), phrases_of),  # type: ignore[arg-type]
+                   _phrase_counts(col_before(prev_subjects), phrases_of))  # type: ignore[arg-type]
     asked = sum(col(f.csat_asked))
     return {
         "group": name,
@@ -565,7 +698,7 @@ def _group(name: str, a: _Acc, by: str | None,
         },
         "backlog": len(backlog),
         "backlog_age_hours": {"median": _percentile(backlog, 0.5),
-                              "max": max(backlog) if backlog else None},
+                              "max": backlog[-1] if backlog else None},
         "csat": {
             "average": sum(ratings) / len(ratings) if ratings else None,
             "responses": len(ratings),

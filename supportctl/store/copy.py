@@ -55,7 +55,7 @@ COPIED: tuple[str, ...] = (
 #: bytes, copied as attachments (``_copy_files``), not as rows.
 DERIVED: tuple[str, ...] = (
     "sqlite_", "_sqlite_migrations", "messages_fts", "addresses_fts", "messages_cjk",
-    "report_volume", "schema_version", "files",
+    "report_volume", "subject_phrases", "schema_version", "files",
 )
 
 #: Rows fetched from the source at a time.

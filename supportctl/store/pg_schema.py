@@ -35,7 +35,7 @@ from supportctl.store import unicode61
 from supportctl.store.migrations import UNSPACED_RANGES
 
 #: The schema version of a current PostgreSQL store (its own numbering).
-LATEST = 7
+LATEST = 8
 
 #: The advisory lock key that serialises schema changes.
 MIGRATE_LOCK = 0x5375_7070  # "Supp"
@@ -606,6 +606,9 @@ _P007 = [
     # messages_cjk's own list).
     "CREATE INDEX messages_unspaced ON messages (id) WHERE supportctl_unspaced(subject, text)",
 ]
+#: SQLite's m027: each subject's phrases as ``report`` found them (a cache).
+_P008 = [f"CREATE TABLE subject_phrases (subject {T} PRIMARY KEY, phrases {T} NOT NULL,"
+         " version INTEGER NOT NULL)"]
 
 #: Tables whose rows carry an identity ``id`` (what ``insert`` returns, and
 #: the sequences an import moves past the ids it restored).
@@ -622,7 +625,8 @@ STEPS: list[tuple[int, str, list[str]]] = [
         "which a parallel worker cannot start", _P004),
     (5, "p005_announce_facts: a change of assignee, priority or tags is announced even "
         "within the second updated_at already shows", _P005),
-    # Step 6 is another change's.
+    # Step 6 was set aside for a change renumbered before it merged.
     (7, "p007_unicode_search: accents folded, words of names and addresses as SQLite reads "
         "them, Chinese, Japanese, Korean and Thai terms through a trigram index", _P007),
+    (8, "p008_subject_phrases: each subject's phrases as report found them (a cache)", _P008),
 ]

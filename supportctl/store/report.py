@@ -32,58 +32,99 @@ def ticket_columns(store: Store) -> set[str]:
     return {r[1] for r in store.conn.execute("PRAGMA table_info(tickets)")}
 
 
+#: ``report_tickets``' ``facts``: bit 0 the ticket is in the backlog (new,
+#: open, pending), bit 1 it has an SLA clock, bits 2-3 the first-response
+#: clock's state and bits 4-5 the resolution clock's (0 none or still
+#: running, 1 missed, 2 met), bit 6 the customer was asked for CSAT.
+#: Small facts as one number: each column of each row costs the driver
+#: more than the query costs to work it out.
+BACKLOG, HAS_SLA, FIRST_RESPONSE_SHIFT, RESOLUTION_SHIFT, CSAT_ASKED = 1, 2, 2, 4, 64
+
+
 def report_tickets(store: Store, start: str, end: str, now: float, key: str | None = None
                    ) -> Iterator[tuple[Any, ...]]:
     """Tickets created in [start, end), merged ones and noise
     (``NOISE_TAGS``) left out:
-    ``(id, open, key, contact_id, subject, created, first_response, solved,
-    has_sla, first_response_state, resolution_state, sla_policy, csat_asked,
-    csat_rating)`` with times as Unix seconds. ``open`` is 1 for a ticket
-    in the backlog (new, open, pending); ``key`` is the ticket's ``channel``
-    or ``assignee`` when ``key`` names one, else None. A clock's state is
-    1 (met: done by its due time), 0 (missed: done later, or not done and
-    due before ``now``, for a paused resolution clock before it paused) or
-    None (no clock, or still running). Only what the report reads comes
-    back: on a whole store every column is a hundred thousand objects."""
+    ``(id, facts, key, contact_id, subject, created, first_response, solved,
+    sla_policy, csat_rating)`` with times as Unix seconds; ``facts`` as
+    ``BACKLOG`` and the others above say; ``key`` is the ticket's
+    ``channel`` or ``assignee`` when ``key`` names one, else None. A clock
+    is met when done by its due time, missed when done later, or not done
+    and due before ``now`` (for a paused resolution clock, before it
+    paused). Only what the report reads comes back: on a whole store every
+    column is a hundred thousand objects. In order of ``created_at``, then
+    id (the caller checks: times stored with an offset sort otherwise as
+    text than as instants)."""
     have = ticket_columns(store)
     # CSAT lives in its own table (m009: one row per ticket asked).
     csat_table = bool(store.conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'csat'").fetchone())
     if "csat_rating" in have:
-        csat, join = "unixepoch(t.csat_asked_at), t.csat_rating", ""
+        asked, rating, join = ("(unixepoch(t.csat_asked_at) IS NOT NULL OR t.csat_rating IS NOT NULL)",
+                               "t.csat_rating", "")
     elif csat_table:
-        csat, join = "q.asked_at, q.rating", " LEFT JOIN csat q ON q.ticket_id = t.id"
+        asked, rating, join = ("(q.asked_at IS NOT NULL OR q.rating IS NOT NULL)", "q.rating",
+                               " LEFT JOIN csat q ON q.ticket_id = t.id")
     else:
-        csat, join = "NULL, NULL", ""
+        asked, rating, join = "0", "NULL", ""
     policy = "t.sla_policy" if "sla_policy" in have else "NULL"
     paused = "unixepoch(t.sla_paused_at)" if "sla_paused_at" in have else "NULL"
     key_column = {"channel": "t.channel", "assignee": "t.assignee"}.get(key or "", "NULL")
     cur = store.conn.cursor()
     cur.row_factory = None
     yield from cur.execute(
-        f"SELECT t.id, t.status IN ('new', 'open', 'pending'), {key_column}, t.contact_id,"
-        " t.subject, unixepoch(t.created_at), unixepoch(t.first_response_at),"
-        " unixepoch(t.solved_at),"
-        " t.first_response_due IS NOT NULL OR t.resolution_due IS NOT NULL,"
-        " CASE WHEN t.first_response_due IS NULL THEN NULL"
+        "SELECT t.id, (t.status IN ('new', 'open', 'pending'))"
+        f" + {HAS_SLA} * (t.first_response_due IS NOT NULL OR t.resolution_due IS NOT NULL)"
+        f" + {1 << FIRST_RESPONSE_SHIFT} * CASE WHEN t.first_response_due IS NULL THEN 0"
         "  WHEN t.first_response_at IS NOT NULL"
-        "   THEN unixepoch(t.first_response_at) <= unixepoch(t.first_response_due)"
-        "  WHEN :now > unixepoch(t.first_response_due) THEN 0 END,"
-        " CASE WHEN t.resolution_due IS NULL THEN NULL"
-        "  WHEN t.solved_at IS NOT NULL THEN unixepoch(t.solved_at) <= unixepoch(t.resolution_due)"
-        f"  WHEN COALESCE({paused}, :now) > unixepoch(t.resolution_due) THEN 0 END,"
-        f" {policy}, {csat}"
+        "   THEN coalesce(1 + (unixepoch(t.first_response_at) <= unixepoch(t.first_response_due)), 0)"
+        "  WHEN :now > unixepoch(t.first_response_due) THEN 1 ELSE 0 END"
+        f" + {1 << RESOLUTION_SHIFT} * CASE WHEN t.resolution_due IS NULL THEN 0"
+        "  WHEN t.solved_at IS NOT NULL"
+        "   THEN coalesce(1 + (unixepoch(t.solved_at) <= unixepoch(t.resolution_due)), 0)"
+        f"  WHEN COALESCE({paused}, :now) > unixepoch(t.resolution_due) THEN 1 ELSE 0 END"
+        f" + {CSAT_ASKED} * {asked},"
+        f" {key_column}, t.contact_id, t.subject, unixepoch(t.created_at),"
+        " unixepoch(t.first_response_at), unixepoch(t.solved_at),"
+        f" {policy}, {rating}"
         f" FROM tickets t{join}"
         " WHERE t.created_at >= :start AND t.created_at < :end AND t.merged_into IS NULL"
-        f" AND t.id {_NOT_NOISE_TICKET}",
+        # off the tickets_created index, in its order: no sort
+        f" AND t.id {_NOT_NOISE_TICKET} ORDER BY t.created_at, t.id",
         {"start": start, "end": end, "now": now},
     )
 
 
-def report_tags(store: Store, start: str, end: str) -> Iterator[tuple[int, str]]:
-    """(ticket id, tag) for tickets created in [start, end)."""
+def report_earlier_tickets(store: Store, start: str, end: str, key: str | None = None
+                           ) -> Iterator[tuple[Any, ...]]:
+    """The tickets of ``report_tickets`` that a report compares with (the
+    previous period), with only what that reads: ``(id, key, subject,
+    created)``."""
+    key_column = {"channel": "t.channel", "assignee": "t.assignee"}.get(key or "", "NULL")
     cur = store.conn.cursor()
     cur.row_factory = None
+    yield from cur.execute(
+        f"SELECT t.id, {key_column}, t.subject, unixepoch(t.created_at) FROM tickets t"
+        " WHERE t.created_at >= ? AND t.created_at < ? AND t.merged_into IS NULL"
+        f" AND t.id {_NOT_NOISE_TICKET}", [start, end])
+
+
+def report_tags(store: Store, start: str, end: str) -> Iterator[tuple[int, str]]:
+    """(ticket id, tag) for tickets created in [start, end); when that is
+    every ticket, every tag (a merged ticket's too: the caller looks tags
+    up by the tickets it reads), straight off the table rather than
+    through a lookup of each tag's ticket."""
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    first, last = cur.execute("SELECT (SELECT min(created_at) FROM tickets),"
+                              " (SELECT max(created_at) FROM tickets)").fetchone()
+    if first is not None and start <= first and last < end:
+        # a row per tag off tags_tag, not one per ticket and tag: each row
+        # the driver hands over costs more than the query spends on it
+        for tag, ids in cur.execute("SELECT tag, group_concat(ticket_id) FROM tags GROUP BY tag"):
+            for tid in ids.split(","):
+                yield int(tid), tag
+        return
     yield from cur.execute(
         "SELECT g.ticket_id, g.tag FROM tags g JOIN tickets t ON t.id = g.ticket_id"
         " WHERE t.created_at >= ? AND t.created_at < ? AND t.merged_into IS NULL",
@@ -107,6 +148,55 @@ def reopened_tickets(store: Store, start: str, end: str) -> set[int]:
         [start, start, end, start, end],
     )
     return {r[0] for r in rows}
+
+
+#: At most this many subjects are looked up one by one; more, and every
+#: kept subject is read (a year of tickets names most of them).
+PHRASES_LOOKUP = 2000
+#: Subjects longer than this are not kept (worked out on every report).
+PHRASES_KEPT_MAX = 500
+
+
+def stored_phrases(store: Store, subjects: list[str] | None, version: int) -> dict[str, str]:
+    """Phrases that earlier reports found (m027 ``subject_phrases``) for
+    ``subjects``, or for every subject kept when ``subjects`` is None,
+    under the phrase rules' ``version``: subject -> its phrases, one per
+    line ("" for none). Empty on a store without the table."""
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    params: list[Any]
+    if subjects is None:
+        sql, params = "SELECT subject, phrases FROM subject_phrases WHERE version = ?", [version]
+    elif not subjects:
+        return {}
+    else:
+        sql = (f"SELECT subject, phrases FROM subject_phrases WHERE subject IN"
+               f" ({', '.join('?' for _ in subjects)}) AND version = ?")
+        params = [*subjects, version]
+    try:
+        return dict(cur.execute(sql, params))
+    except FAILURES:
+        return {}
+
+
+def keep_phrases(store: Store, found: list[tuple[str, str]], version: int) -> None:
+    """Keep ``(subject, phrases)`` that this report worked out for the next
+    one (``stored_phrases``). Best effort: nothing is kept when this user
+    may only read the store or another process holds its write lock."""
+    found = [(s, p) for s, p in found if len(s) <= PHRASES_KEPT_MAX]
+    if not found or store.readonly:
+        return
+    conn = store.conn
+    wait = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        with store.tx():
+            conn.executemany("INSERT OR REPLACE INTO subject_phrases (subject, phrases, version)"
+                             " VALUES (?, ?, ?)", [(s, p, version) for s, p in found])
+    except FAILURES:  # busy: another writer
+        pass
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(wait)}")
 
 
 #: How messages are grouped for ``hour_of_week``: the key each group reads.

@@ -24,7 +24,17 @@ from typing import Any
 
 from supportctl.store.db import Store, StoreError
 from supportctl.store.pg_schema import REPORT_HOURS, REPORT_LOCK
-from supportctl.store.report import _VOLUME_KEY, NOISE_TAGS, hour_of_week_cells, local_day_rows
+from supportctl.store.report import (
+    _VOLUME_KEY,
+    CSAT_ASKED,
+    FIRST_RESPONSE_SHIFT,
+    HAS_SLA,
+    NOISE_TAGS,
+    PHRASES_KEPT_MAX,
+    RESOLUTION_SHIFT,
+    hour_of_week_cells,
+    local_day_rows,
+)
 
 _NOT_NOISE_TICKET = (f"NOT IN (SELECT ticket_id FROM tags WHERE tag IN"
                      f" ({', '.join(repr(t) for t in NOISE_TAGS)}))")
@@ -75,26 +85,37 @@ def report_tickets(store: Store, start: str, end: str, now: float, key: str | No
     key_column = {"channel": "t.channel", "assignee": "t.assignee"}.get(key or "", "NULL")
     _prepare(store)
     yield from (tuple(r) for r in store.conn.execute(
-        "SELECT t.id, CASE WHEN t.status IN ('new', 'open', 'pending') THEN 1 ELSE 0 END,"
-        f" {key_column}, t.contact_id, t.subject, {epoch('t.created_at')},"
-        f" {epoch('t.first_response_at')}, {epoch('t.solved_at')},"
-        " CASE WHEN t.first_response_due IS NOT NULL OR t.resolution_due IS NOT NULL"
-        "  THEN 1 ELSE 0 END,"
-        " CASE WHEN t.first_response_due IS NULL THEN NULL"
+        "SELECT t.id, CASE WHEN t.status IN ('new', 'open', 'pending') THEN 1 ELSE 0 END"
+        " + CASE WHEN t.first_response_due IS NOT NULL OR t.resolution_due IS NOT NULL"
+        f"  THEN {HAS_SLA} ELSE 0 END"
+        f" + {1 << FIRST_RESPONSE_SHIFT} * CASE WHEN t.first_response_due IS NULL THEN 0"
         "  WHEN t.first_response_at IS NOT NULL THEN"
         f"   CASE WHEN {epoch('t.first_response_at')} <= {epoch('t.first_response_due')}"
-        "   THEN 1 ELSE 0 END"
-        f"  WHEN :now > {epoch('t.first_response_due')} THEN 0 END,"
-        " CASE WHEN t.resolution_due IS NULL THEN NULL"
+        "   THEN 2 ELSE 1 END"
+        f"  WHEN :now > {epoch('t.first_response_due')} THEN 1 ELSE 0 END"
+        f" + {1 << RESOLUTION_SHIFT} * CASE WHEN t.resolution_due IS NULL THEN 0"
         "  WHEN t.solved_at IS NOT NULL THEN"
-        f"   CASE WHEN {epoch('t.solved_at')} <= {epoch('t.resolution_due')} THEN 1 ELSE 0 END"
+        f"   CASE WHEN {epoch('t.solved_at')} <= {epoch('t.resolution_due')} THEN 2 ELSE 1 END"
         f"  WHEN COALESCE({epoch('t.sla_paused_at')}, :now) > {epoch('t.resolution_due')}"
-        "   THEN 0 END,"
-        " t.sla_policy, q.asked_at, q.rating"
+        "   THEN 1 ELSE 0 END"
+        f" + CASE WHEN q.asked_at IS NOT NULL OR q.rating IS NOT NULL THEN {CSAT_ASKED} ELSE 0 END,"
+        f" {key_column}, t.contact_id, t.subject, {epoch('t.created_at')},"
+        f" {epoch('t.first_response_at')}, {epoch('t.solved_at')}, t.sla_policy, q.rating"
         " FROM tickets t LEFT JOIN csat q ON q.ticket_id = t.id"
         " WHERE t.created_at >= :start AND t.created_at < :end AND t.merged_into IS NULL"
-        f" AND t.id {_NOT_NOISE_TICKET}",
+        f" AND t.id {_NOT_NOISE_TICKET} ORDER BY t.created_at, t.id",
         {"start": start, "end": end, "now": now}))
+
+
+def report_earlier_tickets(store: Store, start: str, end: str, key: str | None = None
+                           ) -> Iterator[tuple[Any, ...]]:
+    """See ``store.report.report_earlier_tickets``."""
+    key_column = {"channel": "t.channel", "assignee": "t.assignee"}.get(key or "", "NULL")
+    _prepare(store)
+    yield from (tuple(r) for r in store.conn.execute(
+        f"SELECT t.id, {key_column}, t.subject, {epoch('t.created_at')} FROM tickets t"
+        " WHERE t.created_at >= ? AND t.created_at < ? AND t.merged_into IS NULL"
+        f" AND t.id {_NOT_NOISE_TICKET}", [start, end]))
 
 
 def report_tags(store: Store, start: str, end: str) -> Iterator[tuple[int, str]]:
@@ -117,6 +138,38 @@ def reopened_tickets(store: Store, start: str, end: str) -> set[int]:
         " WHERE u.linked_ticket IS NOT NULL AND t.created_at >= ? AND t.created_at < ?",
         [start, start, end, start, end])
     return {int(r[0]) for r in rows}
+
+
+def stored_phrases(store: Store, subjects: list[str] | None, version: int) -> dict[str, str]:
+    """See ``store.report.stored_phrases`` (PG step 8)."""
+    params: list[Any]
+    if subjects is None:
+        sql, params = "SELECT subject, phrases FROM subject_phrases WHERE version = ?", [version]
+    elif not subjects:
+        return {}
+    else:
+        sql = "SELECT subject, phrases FROM subject_phrases WHERE subject = ANY(?) AND version = ?"
+        params = [list(subjects), version]
+    return {r[0]: r[1] for r in store.conn.execute(sql, params)}
+
+
+def keep_phrases(store: Store, found: list[tuple[str, str]], version: int) -> None:
+    """See ``store.report.keep_phrases``: best effort, never waiting for
+    other writers."""
+    import psycopg
+
+    found = [(s, p) for s, p in found if len(s) <= PHRASES_KEPT_MAX]
+    if not found or store.readonly:
+        return
+    try:
+        with store.tx():
+            store.conn.execute("SET LOCAL lock_timeout = '100ms'")
+            store.conn.executemany(
+                "INSERT INTO subject_phrases (subject, phrases, version) VALUES (?, ?, ?)"
+                " ON CONFLICT (subject) DO UPDATE SET phrases = excluded.phrases,"
+                " version = excluded.version", [(s, p, version) for s, p in found])
+    except (StoreError, psycopg.Error):
+        pass
 
 
 def rollup_usable(offsets: list[tuple[int, int]]) -> bool:
