@@ -4,7 +4,7 @@ service."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,17 @@ from supportctl.services import ingest, outbox, sync, triage
 from supportctl.store import sends
 from supportctl.store.db import Store
 from supportctl.store.read import show_json
-from supportctl.values import iso
+from supportctl.values import iso, utcnow
+
+NOW = "2026-12-02T10:00:00Z"
+
+
+@pytest.fixture(autouse=True)
+def _pinned_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ingest, the reopen window and the WhatsApp window read the one clock:
+    pinned, so what these tests set relative to it (and the snooze below)
+    means the same on any day the suite runs."""
+    monkeypatch.setenv("SUPPORTCTL_NOW", NOW)
 
 
 @pytest.fixture
@@ -49,7 +59,7 @@ def put(store: Store, *items: Inbound, **kw: Any) -> list[ingest.IngestResult]:
 
 
 def ticket(store: Store, tid: int) -> dict[str, Any]:
-    t = show_json(store, tid, iso(datetime.now(timezone.utc)) or "")
+    t = show_json(store, tid, iso(utcnow()) or "")
     assert t is not None
     return t
 
@@ -103,7 +113,7 @@ def test_inbound_reopens_pending_and_solved_but_closed_opens_linked(store: Store
 
 def test_customer_reply_ends_snooze(store: Store) -> None:
     a = put(store, mail("a@x"))[0]
-    triage.snooze(store, a.ticket_id, "2099-01-01T00:00:00Z", "me", "2026-01-01T00:00:00Z")  # type: ignore[arg-type]
+    triage.snooze(store, a.ticket_id, "2026-12-09T10:00:00Z", "me", "2026-12-01T10:00:00Z")  # type: ignore[arg-type]
     put(store, mail("b@x", irt="a@x"))
     assert ticket(store, a.ticket_id)["snoozed_until"] is None  # type: ignore[arg-type]
 
@@ -116,11 +126,11 @@ def test_messaging_continues_open_ticket_and_reopen_window(store: Store) -> None
     a = put(store, sms("SM1"))[0]
     b = put(store, sms("SM2"))[0]
     assert a.ticket_id == b.ticket_id
-    old = iso(datetime.now(timezone.utc) - timedelta(days=10)) or ""
+    old = iso(utcnow() - timedelta(days=10)) or ""
     triage.close(store, a.ticket_id, "me", old)  # type: ignore[arg-type]
     c = put(store, sms("SM3"))[0]
     assert c.created and c.ticket_id != a.ticket_id
-    triage.solve(store, c.ticket_id, "me", iso(datetime.now(timezone.utc)) or "")  # type: ignore[arg-type]
+    triage.solve(store, c.ticket_id, "me", iso(utcnow()) or "")  # type: ignore[arg-type]
     d = put(store, sms("SM4"))[0]
     assert d.ticket_id == c.ticket_id
     assert ticket(store, c.ticket_id)["status"] == "open"  # type: ignore[arg-type]
@@ -269,7 +279,7 @@ def test_outbox_failure_keeps_reply_and_retry_reuses_it(store: Store) -> None:
 
 
 def test_whatsapp_window(store: Store) -> None:
-    old = datetime.now(timezone.utc) - timedelta(hours=30)
+    old = utcnow() - timedelta(hours=30)
     w = sms("SMw", medium="whatsapp")
     w.sent_at = old
     r = put(store, w)[0]

@@ -23,7 +23,6 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from datetime import datetime, timezone
 from email import policy as email_policy
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
@@ -32,6 +31,7 @@ from typing import Any
 
 from supportctl.models import Address, Outbound
 from supportctl.safe import header_value
+from supportctl.values import utcnow
 
 #: Generation policy: CRLF, lines folded at 78, and 7-bit transfer
 #: encodings (``set_content`` then picks quoted-printable or base64).
@@ -139,7 +139,7 @@ def build_email(out: Outbound, *, from_addr: Address, reply_to: Address | None =
     if cc:
         msg["Cc"] = cc
     msg["Subject"] = header_value(out.subject)
-    msg["Date"] = format_datetime(datetime.now(timezone.utc))
+    msg["Date"] = format_datetime(utcnow())
     message_id = clean_id(out.message_id) or new_message_id(sender.domain)
     msg["Message-ID"] = _IdsHeader("Message-ID", [message_id])
     in_reply_to = clean_id(out.in_reply_to)

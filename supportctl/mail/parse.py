@@ -63,6 +63,7 @@ from supportctl.mail.html import html_to_text, strip_controls
 from supportctl.mail.largeparts import LARGE_PART, LargePart, elide
 from supportctl.mail.loops import auto_reason
 from supportctl.models import Address, AttachmentData, Inbound
+from supportctl.values import utcnow
 
 #: At most this many parts are looked at (torture tests, endless nesting).
 MAX_PARTS = 500
@@ -676,7 +677,7 @@ def parse_email(raw: bytes, *, received_at: datetime | None = None,
         to=_addresses(h, "To", hint),
         cc=_addresses(h, "Cc", hint),
         subject=_one_line(_header(h, "Subject", hint)),
-        sent_at=_date(h) or received_at or datetime.now(timezone.utc),
+        sent_at=_date(h) or received_at or utcnow(),
         received_at=received_at,
         in_reply_to=(_ids(_raw_header(h, "In-Reply-To")) or [""])[0],
         references=_ids(_raw_header(h, "References")),

@@ -240,10 +240,9 @@ def digest_text(store: Store, config: Any, entry: Any, now: str) -> tuple[str, s
     """Breached tickets and those due within a day, a line each."""
     from supportctl.safe import one_line
 
-    day = iso((parse_iso(now) or datetime.now()) + timedelta(days=1)) or now
-    rows = db.due_by(store, day)
     at = parse_iso(now)
     assert at is not None
+    rows = db.due_by(store, iso(at + timedelta(days=1)) or now)
     breached: list[str] = []
     due: list[str] = []
     for tid, channel, subject, name, fr_at, fr_due, solved, paused, res_due in rows:

@@ -108,13 +108,13 @@ def pack(store: Store, model: str) -> int:
 
 
 def _set_generation(conn: Any, model: str, generation: str) -> None:
-    from datetime import UTC, datetime
+    from supportctl.values import iso, utcnow
 
     conn.execute("INSERT INTO service_state (key, value, updated_at) VALUES (?, ?, ?)"
                  " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
                  " updated_at = excluded.updated_at",
                  [_generation_key(model), generation,
-                  datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")])
+                  iso(utcnow())])
 
 
 @dataclass

@@ -83,6 +83,13 @@ def test_message_id_of_reads_back_our_id() -> None:
     assert message_id_of(build_email(out(), from_addr=FROM)) == "m1@example.org"
 
 
+def test_the_date_header_reads_the_one_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SPEC §10: a pinned clock dates the message too (it comes back on sync
+    as the reply's sent_at)."""
+    monkeypatch.setenv("SUPPORTCTL_NOW", "2026-12-02T10:00:00Z")
+    assert "Date: Wed, 02 Dec 2026 10:00:00 +0000" in headers(build_email(out(), from_addr=FROM))
+
+
 def test_from_given_as_one_string() -> None:
     raw = build_email(out(), from_addr=Address("Help Desk <help@example.org>"))
     assert "From: Help Desk <help@example.org>" in headers(raw)
