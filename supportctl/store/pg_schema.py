@@ -50,6 +50,26 @@ TS_CONFIGS = {"it": "italian", "fr": "french", "de": "german", "es": "spanish", 
               "pt": "portuguese", "nl": "dutch"}
 
 _ALL_CONFIGS = ", ".join(f"'{cfg}'" for cfg in ["simple", *dict.fromkeys(TS_CONFIGS.values())])
+
+
+def _any_word(create: str, configs: str) -> str:
+    """``supportctl_any_word``: words looked up in each of ``configs``
+    (step 3 made it over the stemming configurations, step 7 over their
+    accent-folding twins)."""
+    return f"""{create} FUNCTION supportctl_any_word(words text[], prefix boolean) RETURNS tsquery
+        LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+        DECLARE
+          q tsquery := '';
+          w text;
+          cfg regconfig;
+        BEGIN
+          FOREACH w IN ARRAY words LOOP
+            FOREACH cfg IN ARRAY ARRAY[{configs}]::regconfig[] LOOP
+              q := q || to_tsquery(cfg, quote_literal(w) || CASE WHEN prefix THEN ':*' ELSE '' END);
+            END LOOP;
+          END LOOP;
+          RETURN q;
+        END $$"""
 _CASES = " ".join(f"WHEN '{code}' THEN '{cfg}'::regconfig" for code, cfg in TS_CONFIGS.items())
 
 _P001 = [
@@ -373,20 +393,7 @@ _P003 = [
     # configuration a message may be indexed in (a message's own is not
     # known ahead), whole or as a prefix. IMMUTABLE with constant
     # arguments: the planner folds it and sees the query it estimates.
-    f"""CREATE FUNCTION supportctl_any_word(words text[], prefix boolean) RETURNS tsquery
-        LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-        DECLARE
-          q tsquery := '';
-          w text;
-          cfg regconfig;
-        BEGIN
-          FOREACH w IN ARRAY words LOOP
-            FOREACH cfg IN ARRAY ARRAY[{_ALL_CONFIGS}]::regconfig[] LOOP
-              q := q || to_tsquery(cfg, quote_literal(w) || CASE WHEN prefix THEN ':*' ELSE '' END);
-            END LOOP;
-          END LOOP;
-          RETURN q;
-        END $$""",
+    _any_word("CREATE", _ALL_CONFIGS),
 ]
 
 #: ``report_volume``'s hour columns (as SQLite's m020).
@@ -566,20 +573,7 @@ _P007 = [
                 supportctl_people(to_json) || ' ' || supportctl_people(cc_json))), 'B')) STORED""",
     "CREATE INDEX messages_tsv ON messages USING gin (tsv)",
     "CREATE INDEX messages_addr_tsv ON messages USING gin (addr_tsv)",
-    f"""CREATE OR REPLACE FUNCTION supportctl_any_word(words text[], prefix boolean) RETURNS tsquery
-        LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-        DECLARE
-          q tsquery := '';
-          w text;
-          cfg regconfig;
-        BEGIN
-          FOREACH w IN ARRAY words LOOP
-            FOREACH cfg IN ARRAY ARRAY[{_ALL_CONFIGS7}]::regconfig[] LOOP
-              q := q || to_tsquery(cfg, quote_literal(w) || CASE WHEN prefix THEN ':*' ELSE '' END);
-            END LOOP;
-          END LOOP;
-          RETURN q;
-        END $$""",
+    _any_word("CREATE OR REPLACE", _ALL_CONFIGS7),
     # Chinese, Japanese, Korean, Thai (SQLite's m011): whether a message
     # has a character of those scripts (code point ranges: no locale) ...
     f"""CREATE FUNCTION supportctl_unspaced(subject text, body text) RETURNS boolean
