@@ -9,6 +9,8 @@ locks and a case-blind ``LIKE``. ``Store.sql`` is ``SQLITE``; ``PgStore.sql`` is
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class Dialect:
     name = "sqlite"
@@ -54,6 +56,11 @@ class Dialect:
         case, with no escape character (SQLite's LIKE)."""
         return f"{column} LIKE ?"
 
+    def one_of(self, column: str, values: list[Any]) -> tuple[str, list[Any]]:
+        """``column`` equals one of ``values`` (not empty): the condition
+        and its parameters."""
+        return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
+
 
 class Postgres(Dialect):
     name = "postgresql"
@@ -87,6 +94,9 @@ class Postgres(Dialect):
         # PostgreSQL's LIKE minds case and reads a backslash as an escape;
         # ILIKE on the schema's COLLATE "C" columns folds ASCII letters only.
         return f"{column} ILIKE ? ESCAPE ''"
+
+    def one_of(self, column: str, values: list[Any]) -> tuple[str, list[Any]]:
+        return f"{column} = ANY(?)", [list(values)]
 
 
 SQLITE = Dialect()

@@ -162,21 +162,27 @@ def stored_phrases(store: Store, subjects: list[str] | None, version: int) -> di
     ``subjects``, or for every subject kept when ``subjects`` is None,
     under the phrase rules' ``version``: subject -> its phrases, one per
     line ("" for none). Empty on a store without the table."""
+    query = phrases_query(store, subjects, version)
+    if query is None:
+        return {}
     cur = store.conn.cursor()
     cur.row_factory = None
-    params: list[Any]
-    if subjects is None:
-        sql, params = "SELECT subject, phrases FROM subject_phrases WHERE version = ?", [version]
-    elif not subjects:
-        return {}
-    else:
-        sql = (f"SELECT subject, phrases FROM subject_phrases WHERE subject IN"
-               f" ({', '.join('?' for _ in subjects)}) AND version = ?")
-        params = [*subjects, version]
     try:
-        return dict(cur.execute(sql, params))
+        return dict(cur.execute(*query))
     except FAILURES:
         return {}
+
+
+def phrases_query(store: Store, subjects: list[str] | None,
+                  version: int) -> tuple[str, list[Any]] | None:
+    """``stored_phrases``' statement on either engine (None: nothing to ask)."""
+    if subjects is None:
+        return "SELECT subject, phrases FROM subject_phrases WHERE version = ?", [version]
+    if not subjects:
+        return None
+    member, params = store.sql.one_of("subject", subjects)
+    return (f"SELECT subject, phrases FROM subject_phrases WHERE {member} AND version = ?",
+            [*params, version])
 
 
 def keep_phrases(store: Store, found: list[tuple[str, str]], version: int) -> None:

@@ -34,6 +34,7 @@ from supportctl.store.report import (
     RESOLUTION_SHIFT,
     hour_of_week_cells,
     local_day_rows,
+    phrases_query,
 )
 
 _NOT_NOISE_TICKET = (f"NOT IN (SELECT ticket_id FROM tags WHERE tag IN"
@@ -142,15 +143,8 @@ def reopened_tickets(store: Store, start: str, end: str) -> set[int]:
 
 def stored_phrases(store: Store, subjects: list[str] | None, version: int) -> dict[str, str]:
     """See ``store.report.stored_phrases`` (PG step 8)."""
-    params: list[Any]
-    if subjects is None:
-        sql, params = "SELECT subject, phrases FROM subject_phrases WHERE version = ?", [version]
-    elif not subjects:
-        return {}
-    else:
-        sql = "SELECT subject, phrases FROM subject_phrases WHERE subject = ANY(?) AND version = ?"
-        params = [list(subjects), version]
-    return {r[0]: r[1] for r in store.conn.execute(sql, params)}
+    query = phrases_query(store, subjects, version)
+    return {} if query is None else {r[0]: r[1] for r in store.conn.execute(*query)}
 
 
 def keep_phrases(store: Store, found: list[tuple[str, str]], version: int) -> None:
