@@ -232,6 +232,11 @@ def test_the_ticket_on_screen_is_held_for_you_and_given_back(cli: Any, queue: An
     assert cli("claim", "11", env={"SUPPORTCTL_NOW": NOW, "SUPPORTCTL_AGENT": "luca"}).code == 0
     s = queue(env={"SUPPORTCTL_AGENT": "marta"})
     s.wait("#12 (1/3)")
+    # The first ticket is painted before it is claimed (the claim must not
+    # delay the first paint), so the claim lands a moment after it shows.
+    end = time.monotonic() + 30
+    while held(cli, 12)["claim"] is None and time.monotonic() < end:
+        time.sleep(0.1)
     assert held(cli, 12)["claim"] == {"agent": "marta", "until": "2026-09-12T12:30:00Z"}
     s.keys("j")
     screen = s.wait("#11 (2/3)")
