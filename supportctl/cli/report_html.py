@@ -156,8 +156,10 @@ def page(result: Any) -> str:
         f"<td>{share_text(p['first_response_attainment'])}</td>"
         f"<td>{share_text(p['resolution_attainment'])}</td><td>{share_text(p['attainment'])}</td></tr>"
         for p in policies)
-    csat_note = "" if result.csat_recorded else \
-        "<p class=sub>CSAT is not recorded in this store yet.</p>"
+    csat_note = ("<p class=sub>CSAT is not recorded in this store yet.</p>"
+                 if not result.csat_recorded else
+                 "<p class=sub>No customer of this period was asked how it went.</p>"
+                 if not result.overall["csat"]["asked"] else "")
     since, until = result.since.replace("T", " ")[:16], result.until.replace("T", " ")[:16]
     by = f" by {escape(result.by)}" if result.by else ""
     return f"""<!doctype html>

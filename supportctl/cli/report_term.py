@@ -78,6 +78,10 @@ def draw(result: Any) -> None:
             for p in policies)))
     if not result.csat_recorded:
         con.print(Text("CSAT: not recorded in this store yet", style="dim" if color else ""))
+    elif not result.overall["csat"]["asked"]:
+        con.print(Text("CSAT: no customer of this period was asked how it went"
+                       " (`csat:` in the config asks when a ticket is solved)",
+                       style="dim" if color else ""))
 
     days = result.days
     if days:

@@ -98,9 +98,9 @@ _EPOCH = date(1970, 1, 1)
 
 # ``report_tickets``' packed facts (store/report.py): a clock's state 0 is
 # none or still running (None here), 1 missed (0), 2 met (1).
-_BACKLOG, _HAS_SLA, _FR, _RES, _CSAT_ASKED = (
+_BACKLOG, _HAS_SLA, _FR, _RES = (
     _sqlite_queries.BACKLOG, _sqlite_queries.HAS_SLA, _sqlite_queries.FIRST_RESPONSE_SHIFT,
-    _sqlite_queries.RESOLUTION_SHIFT, _sqlite_queries.CSAT_ASKED)
+    _sqlite_queries.RESOLUTION_SHIFT)
 _STATE: tuple[int | None, ...] = (None, 0, 1)
 #: An untagged ticket's tags (one object for all of them).
 _NO_TAGS: tuple[str, ...] = ()
@@ -216,14 +216,14 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
     for found in tags_of.values():
         found.sort()
     reopened = q.reopened_tickets(store, since, until)
-    have = q.ticket_columns(store)
-    csat_recorded = "csat_rating" in have
+    csat_recorded = q.records_csat(store)
 
     # The period's tickets (and the week after, for repeat contacts), and
     # the ones before it: the previous period (for day and week groups
     # every ticket is also the day or week before the next), of which only
     # the group, tags and subject count, as ``(id, key, subject, created)``.
-    rows = list(q.report_tickets(store, since, window_end, t_now, by))
+    read_from = since
+    rows = list(q.report_tickets(store, read_from, window_end, t_now, by))
     earlier: list[tuple[Any, ...]] = list(q.report_earlier_tickets(store, window_start, since, by))
     created_all = [r[5] for r in rows]
     if (_in_order(rows, created_all) and (not rows or created_all[0] >= t_start)
@@ -234,11 +234,14 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
         cur = rows[:bisect.bisect_left(created_all, t_end)]
     else:
         # times stored with an offset: the text's order is not the instants'
-        rows = list(q.report_tickets(store, window_start, window_end, t_now, by))
+        read_from = window_start
+        rows = list(q.report_tickets(store, read_from, window_end, t_now, by))
         next_of = _next_opened(rows)
         cur = [r for r in rows if r[5] is not None and t_start <= r[5] < t_end]
         earlier = [(r[0], r[2], r[4], r[5]) for r in rows if r[5] is not None and r[5] < t_start]
-    facts = _facts(cur, tags_of, next_of, reopened, clock, t_now)
+    # CSAT of the tickets read, by the same bounds
+    csat = dict(q.report_csat(store, read_from, window_end)) if csat_recorded else {}
+    facts = _facts(cur, tags_of, next_of, reopened, csat, clock, t_now)
 
     groups: dict[str, _Acc] = {}
     created = [r[5] for r in cur]
@@ -532,11 +535,12 @@ def _hours(values: list[float]) -> dict[str, float | None]:
 
 
 def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
-           next_of: dict[int, float], reopened: set[int], clock: Any, t_now: float) -> _Facts:
+           next_of: dict[int, float], reopened: set[int], csat: dict[int, int | None],
+           clock: Any, t_now: float) -> _Facts:
     """Everything a group reads of each ticket, column by column."""
     # column by column (zip(*rows) would walk a hundred thousand iterators)
-    tid, packed, _key, contact, subject, created, fr, solved, policy, csat_rating = (
-        list(map(itemgetter(i), rows)) for i in range(10))
+    tid, packed, _key, contact, subject, created, fr, solved, policy = (
+        list(map(itemgetter(i), rows)) for i in range(9))
     n = len(rows)
 
     if clock is not None:
@@ -580,9 +584,9 @@ def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
         repeat=[k if k is not None and (nx := next_of.get(t)) is not None
                 and nx - c <= REPEAT_WINDOW else None
                 for t, k, c in zip(tid, contact, created, strict=True)],
-        csat_asked=[b >= _CSAT_ASKED for b in packed],
-        rating=([None] * n if csat_rating.count(None) == n
-                else [None if r is None else int(r) for r in csat_rating]),
+        csat_asked=list(map(csat.__contains__, tid)) if csat else [False] * n,
+        rating=([None] * n if all(r is None for r in csat.values())
+                else [None if r is None else int(r) for r in map(csat.get, tid)]),
         tags=list(map(tags_of.get, tid, repeat(_NO_TAGS))),
         subjects=subject if None not in subject else [s or "" for s in subject],
     )

@@ -35,10 +35,9 @@ def ticket_columns(store: Store) -> set[str]:
 #: ``report_tickets``' ``facts``: bit 0 the ticket is in the backlog (new,
 #: open, pending), bit 1 it has an SLA clock, bits 2-3 the first-response
 #: clock's state and bits 4-5 the resolution clock's (0 none or still
-#: running, 1 missed, 2 met), bit 6 the customer was asked for CSAT.
-#: Small facts as one number: each column of each row costs the driver
-#: more than the query costs to work it out.
-BACKLOG, HAS_SLA, FIRST_RESPONSE_SHIFT, RESOLUTION_SHIFT, CSAT_ASKED = 1, 2, 2, 4, 64
+#: running, 1 missed, 2 met). Small facts as one number: each column of
+#: each row costs the driver more than the query costs to work it out.
+BACKLOG, HAS_SLA, FIRST_RESPONSE_SHIFT, RESOLUTION_SHIFT = 1, 2, 2, 4
 
 
 def report_tickets(store: Store, start: str, end: str, now: float, key: str | None = None
@@ -46,7 +45,7 @@ def report_tickets(store: Store, start: str, end: str, now: float, key: str | No
     """Tickets created in [start, end), merged ones and noise
     (``NOISE_TAGS``) left out:
     ``(id, facts, key, contact_id, subject, created, first_response, solved,
-    sla_policy, csat_rating)`` with times as Unix seconds; ``facts`` as
+    sla_policy)`` with times as Unix seconds; ``facts`` as
     ``BACKLOG`` and the others above say; ``key`` is the ticket's
     ``channel`` or ``assignee`` when ``key`` names one, else None. A clock
     is met when done by its due time, missed when done later, or not done
@@ -56,17 +55,6 @@ def report_tickets(store: Store, start: str, end: str, now: float, key: str | No
     id (the caller checks: times stored with an offset sort otherwise as
     text than as instants)."""
     have = ticket_columns(store)
-    # CSAT lives in its own table (m009: one row per ticket asked).
-    csat_table = bool(store.conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'csat'").fetchone())
-    if "csat_rating" in have:
-        asked, rating, join = ("(unixepoch(t.csat_asked_at) IS NOT NULL OR t.csat_rating IS NOT NULL)",
-                               "t.csat_rating", "")
-    elif csat_table:
-        asked, rating, join = ("(q.asked_at IS NOT NULL OR q.rating IS NOT NULL)", "q.rating",
-                               " LEFT JOIN csat q ON q.ticket_id = t.id")
-    else:
-        asked, rating, join = "0", "NULL", ""
     policy = "t.sla_policy" if "sla_policy" in have else "NULL"
     paused = "unixepoch(t.sla_paused_at)" if "sla_paused_at" in have else "NULL"
     key_column = {"channel": "t.channel", "assignee": "t.assignee"}.get(key or "", "NULL")
@@ -82,17 +70,34 @@ def report_tickets(store: Store, start: str, end: str, now: float, key: str | No
         f" + {1 << RESOLUTION_SHIFT} * CASE WHEN t.resolution_due IS NULL THEN 0"
         "  WHEN t.solved_at IS NOT NULL"
         "   THEN coalesce(1 + (unixepoch(t.solved_at) <= unixepoch(t.resolution_due)), 0)"
-        f"  WHEN COALESCE({paused}, :now) > unixepoch(t.resolution_due) THEN 1 ELSE 0 END"
-        f" + {CSAT_ASKED} * {asked},"
+        f"  WHEN COALESCE({paused}, :now) > unixepoch(t.resolution_due) THEN 1 ELSE 0 END,"
         f" {key_column}, t.contact_id, t.subject, unixepoch(t.created_at),"
-        " unixepoch(t.first_response_at), unixepoch(t.solved_at),"
-        f" {policy}, {rating}"
-        f" FROM tickets t{join}"
+        f" unixepoch(t.first_response_at), unixepoch(t.solved_at), {policy}"
+        " FROM tickets t"
         " WHERE t.created_at >= :start AND t.created_at < :end AND t.merged_into IS NULL"
         # off the tickets_created index, in its order: no sort
         f" AND t.id {_NOT_NOISE_TICKET} ORDER BY t.created_at, t.id",
         {"start": start, "end": end, "now": now},
     )
+
+
+def records_csat(store: Store) -> bool:
+    """Whether the store records CSAT (m009's ``csat`` table)."""
+    return bool(store.conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'csat'").fetchone())
+
+
+def report_csat(store: Store, start: str, end: str) -> Iterator[tuple[int, int | None]]:
+    """``(ticket id, rating or None)`` for the tickets created in [start,
+    end) whose customer was asked how it went: a few rows, read apart from
+    ``report_tickets`` (a join there cost every ticket a look-up)."""
+    if not records_csat(store):
+        return
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    yield from cur.execute(
+        "SELECT q.ticket_id, q.rating FROM csat q JOIN tickets t ON t.id = q.ticket_id"
+        " WHERE t.created_at >= ? AND t.created_at < ?", [start, end])
 
 
 def report_earlier_tickets(store: Store, start: str, end: str, key: str | None = None

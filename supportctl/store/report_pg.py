@@ -26,7 +26,6 @@ from supportctl.store.db import Store, StoreError
 from supportctl.store.pg_schema import REPORT_HOURS, REPORT_LOCK
 from supportctl.store.report import (
     _VOLUME_KEY,
-    CSAT_ASKED,
     FIRST_RESPONSE_SHIFT,
     HAS_SLA,
     NOISE_TAGS,
@@ -98,14 +97,25 @@ def report_tickets(store: Store, start: str, end: str, now: float, key: str | No
         "  WHEN t.solved_at IS NOT NULL THEN"
         f"   CASE WHEN {epoch('t.solved_at')} <= {epoch('t.resolution_due')} THEN 2 ELSE 1 END"
         f"  WHEN COALESCE({epoch('t.sla_paused_at')}, :now) > {epoch('t.resolution_due')}"
-        "   THEN 1 ELSE 0 END"
-        f" + CASE WHEN q.asked_at IS NOT NULL OR q.rating IS NOT NULL THEN {CSAT_ASKED} ELSE 0 END,"
+        "   THEN 1 ELSE 0 END,"
         f" {key_column}, t.contact_id, t.subject, {epoch('t.created_at')},"
-        f" {epoch('t.first_response_at')}, {epoch('t.solved_at')}, t.sla_policy, q.rating"
-        " FROM tickets t LEFT JOIN csat q ON q.ticket_id = t.id"
+        f" {epoch('t.first_response_at')}, {epoch('t.solved_at')}, t.sla_policy"
+        " FROM tickets t"
         " WHERE t.created_at >= :start AND t.created_at < :end AND t.merged_into IS NULL"
         f" AND t.id {_NOT_NOISE_TICKET} ORDER BY t.created_at, t.id",
         {"start": start, "end": end, "now": now}))
+
+
+def records_csat(store: Store) -> bool:
+    """See ``store.report.records_csat`` (PostgreSQL's schema has it from step 1)."""
+    return True
+
+
+def report_csat(store: Store, start: str, end: str) -> Iterator[tuple[int, int | None]]:
+    """See ``store.report.report_csat``."""
+    yield from ((r[0], r[1]) for r in store.conn.execute(
+        "SELECT q.ticket_id, q.rating FROM csat q JOIN tickets t ON t.id = q.ticket_id"
+        " WHERE t.created_at >= ? AND t.created_at < ?", [start, end]))
 
 
 def report_earlier_tickets(store: Store, start: str, end: str, key: str | None = None

@@ -287,6 +287,14 @@ def _insight_lines() -> list[dict[str, Any]]:
         _msg(4001, "in", "2026-10-23T08:00:00Z"), _msg(4002, "in", "2026-10-26T08:00:00Z"),
         _msg(4003, "out", "2026-10-26T08:29:00Z"), _msg(4004, "out", "2026-10-26T08:30:00Z")]))
     lines[3]["assignee"] = "marta"
+    # asked how it went: two answered, one not, and one before the first period
+    lines[0]["csat"] = {"asked_at": "2026-11-06T10:00:00Z", "rating": 1,
+                        "answered_at": "2026-11-06T11:00:00Z"}
+    lines[7]["csat"] = {"asked_at": "2026-11-25T10:00:00Z", "rating": 5,
+                        "answered_at": "2026-11-25T11:00:00Z"}
+    lines[2]["csat"] = {"asked_at": "2026-11-21T10:00:00Z", "rating": 2,
+                        "answered_at": "2026-11-21T12:00:00Z"}
+    lines[4]["csat"] = {"asked_at": "2026-11-22T10:00:00Z"}
     return lines
 
 
@@ -327,6 +335,7 @@ def test_report_prints_the_same_bytes_on_both_engines(cli: Any, pgcli: Any, tmp_
         assert pages[0] == pages[1]
     [g] = pgcli("--config", str(config), "report", *periods[0], "--format", "json", env=env).json()
     assert g["tickets"] == 6 and g["messages"] == {"in": 10, "out": 4}
+    assert (g["csat"]["asked"], g["csat"]["responses"], g["csat"]["average"]) == (3, 2, 3.5)
     # Edits under messages already counted (the rollup's dirty days): the same again.
     for c in (cli, pgcli):
         for args in (("tag", "vip", "3"), ("untag", "shipping", "2"), ("assign", "luca", "1"),

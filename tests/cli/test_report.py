@@ -279,7 +279,8 @@ def test_charts_on_a_terminal(shop: Any, cli: Any, tmp_path: Path) -> None:
     assert "▲ shipping" in screen and "tracking number missing" in screen
     assert "█" in screen  # volume bars and the heat map
     assert "new tickets" in screen  # the daily line
-    assert "CSAT: not recorded" in screen
+    # a store that records CSAT, but nobody of the period was asked
+    assert "CSAT: no customer of this period was asked how it went" in screen
 
 
 def test_html_page_is_self_contained_and_private(shop: Any, tmp_path: Path) -> None:
@@ -288,6 +289,7 @@ def test_html_page_is_self_contained_and_private(shop: Any, tmp_path: Path) -> N
     assert r.code == 0, r
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     page = out.read_text()
+    assert "No customer of this period was asked how it went." in page
     low = page.lower()
     for banned in ("http://", "https://", "<script", "url(", "@import", "<link", "<iframe",
                    "src="):
@@ -328,29 +330,31 @@ def test_hour_of_week_follows_daylight_saving(cli: Any, tmp_path: Path) -> None:
         assert g["hour_of_week"] == {"in": _grid(cells_in), "out": _grid(cells_out)}, zone
 
 
-def test_policies_and_csat_fill_in_when_the_store_records_them(shop: Any, cli: Any) -> None:
-    """The columns SPEC §10's work adds (``sla_policy``, ``csat_*``) are read
-    as soon as a migration has added them; here they are added by hand."""
+def test_policies_and_csat_fill_in_when_the_store_records_them(shop: Any, cli: Any,
+                                                               tmp_path: Path) -> None:
+    """Policies (``sla_policy``) and CSAT (the ``csat`` table: one row per
+    ticket asked, SPEC §10) as ``sync`` records them; here written by hand."""
     import sqlite3
 
     conn = sqlite3.connect(cli.db)
-    have = {r[1] for r in conn.execute("PRAGMA table_info(tickets)")}
-    for col in ("sla_policy TEXT", "csat_asked_at TEXT", "csat_rating INTEGER",
-                "csat_answered_at TEXT"):
-        if col.split()[0] not in have:  # m008 adds sla_policy
-            conn.execute(f"ALTER TABLE tickets ADD COLUMN {col}")
     conn.execute("UPDATE tickets SET sla_policy = 'urgent' WHERE id IN (2, 4)")
     conn.execute("UPDATE tickets SET sla_policy = 'standard' WHERE id NOT IN (2, 4)")
     asked = "2026-11-25T10:00:00Z"
     for tid, rating in ((1, 5), (3, 2), (7, 4)):
-        conn.execute("UPDATE tickets SET csat_asked_at = ?, csat_rating = ?, csat_answered_at = ?"
-                     " WHERE id = ?", [asked, rating, asked, tid])
-    conn.execute("UPDATE tickets SET csat_asked_at = ? WHERE id = 2", [asked])
+        conn.execute("INSERT INTO csat (ticket_id, asked_at, rating, answered_at)"
+                     " VALUES (?, ?, ?, ?)", [tid, asked, rating, asked])
+    conn.execute("INSERT INTO csat (ticket_id, asked_at) VALUES (2, ?)", [asked])
     conn.commit()
     conn.close()
     [g] = shop(*PERIOD, "--format", "json").json()
     assert g["csat"] == {"average": pytest.approx(11 / 3), "responses": 3, "asked": 4,
                          "response_rate": 0.75, "satisfied_share": pytest.approx(2 / 3)}
+    # On a terminal: the ratings, and no word of CSAT missing.
+    d = run_on_pty(["--db", str(cli.db), "--config", str(tmp_path / "config.yaml"), "report",
+                    *PERIOD], {"SUPPORTCTL_NOW": NOW}, columns=160, stdin_tty=False)
+    screen = d.screen.decode()
+    assert d.code == 0 and "CSAT" in screen, screen
+    assert "CSAT: no customer" not in screen and "not recorded" not in screen
     policies = {p["name"]: p for p in g["sla"]["policies"]}
     assert policies["urgent"]["tickets"] == 2 and policies["urgent"]["attainment"] == 0.0
     assert policies["standard"]["tickets"] == 4 and policies["standard"]["attainment"] == 1.0
