@@ -95,6 +95,26 @@ def test_the_cached_model_is_the_package_model(built: Path) -> None:
     assert worst < 1e-6
 
 
+def test_a_fresh_process_imports_numpy_without_its_docstrings_and_embeds_the_same(
+        built: Path, tmp_path: Path) -> None:
+    # suggest's process imports numpy through numpy_one_thread: its
+    # docstring modules left out, the heap frozen. The vectors are the ones
+    # a plain numpy import gives (this process imported numpy as usual).
+    shutil.copytree(built, tmp_path / "xdg" / "supportctl" / "models")
+    script = ("import json, sys; from supportctl.services import semantic;"
+              " m = semantic.UseModel(); v = m.encode([sys.argv[1]])[0];"
+              " print(json.dumps([m.cached, sys.modules['numpy._core._add_newdocs'].__doc__,"
+              " v.tolist()]))")
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "xdg"), PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", script, TEXTS[0]], capture_output=True,
+                          text=True, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    cached, stand_in, vector = json.loads(proc.stdout)
+    assert cached and stand_in == "numpy's docstrings, left out"
+    reference = model_cache.load(root=built).encode([TEXTS[0]])[0]
+    assert float(np.abs(np.asarray(vector, dtype=np.float32) - reference).max()) < 1e-6
+
+
 def test_a_batch_switches_to_sentencepiece_and_embeds_the_same(
         built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
