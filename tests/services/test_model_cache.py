@@ -33,7 +33,7 @@ TEXTS = [json.loads(line)[key] for line in
 TEXTS += list(model_cache.PROBES) + [
     "", " ", "\x00", "a\x00b", "🙂🙂🙂 x 🙂", "ℌ𝔢𝔩𝔩𝔬 ﬀ ㎏ ①②", "tab\there\r\nnew\u2028line",
     "𠀀𠀁 ∑∫ ‽ ⁂", "x" * 300, "Straße ÆØÅ çà ñ İı", "\u200b\u200dzero width\ufeff"]
-TEXTS.append(" ".join(TEXTS)[:2400])  # as long as a query gets
+TEXTS.append(" ".join(TEXTS)[:2400])  # longer than any part embedded (MAX_CHARS)
 
 
 @pytest.fixture(scope="module")
