@@ -27,9 +27,10 @@ Contract:
   ``db embed --rebuild`` starts
   over), newest tickets first, reporting through a ``Progress``.
 - A ticket's query is what full text reads (subject, first and last
-  customer messages, quotes left out). Its neighbours are the solved
-  tickets and articles whose vectors are nearest (cosine), above
-  ``MIN_SIMILARITY``; ``services/answers.py`` merges them with the
+  customer messages, quotes left out), cut to its first ``MAX_CHARS``
+  characters as each stored part is (``query_text``). Its neighbours are
+  the solved tickets and articles whose vectors are nearest (cosine),
+  above ``MIN_SIMILARITY``; ``services/answers.py`` merges them with the
   full-text ranking by reciprocal rank fusion.
 - Nothing here sends anything: suggestions are for the agent.
 """
@@ -51,8 +52,10 @@ from supportctl.store.db import Store
 #: The model's name as stored beside each vector (another name: recompute).
 MODEL = "use-multilingual-v3"
 DIM = 512
-#: Characters of each part embedded: a long mail's point is in its first
-#: lines, and the cost grows with the length.
+#: Characters of each part embedded (and of a query: ``query_text``): a
+#: long mail's point is in its first lines, and the cost grows with the
+#: length (about 9 ms of CPU per 100 tokens, 4 characters a token in the
+#: Latin scripts: 1 200 characters, 27 ms).
 MAX_CHARS = 1200
 #: Cosine below which a neighbour is no suggestion. This model's scores
 #: of right and wrong answers overlap (on bench/suggest_quality.py the
@@ -172,6 +175,13 @@ _BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLI
 _BLAS: list[Any] = []
 
 
+#: numpy's modules that only attach docstrings to its C functions and
+#: types (``_add_newdocs_scalars`` says it is kept apart so that it can be
+#: mocked out). Nothing here reads a numpy docstring, and running them is
+#: about a fifth of numpy's import (51 M of 277 M instructions).
+_NUMPY_DOCS = ("numpy._core._add_newdocs", "numpy._core._add_newdocs_scalars")
+
+
 def numpy_one_thread() -> Any:
     """numpy, its BLAS on one thread. A product or a forward pass this
     small only waits for a second BLAS thread, and an idle OpenBLAS thread
@@ -179,17 +189,36 @@ def numpy_one_thread() -> Any:
     with the libraries' thread variables at 1 (then restored): no thread
     pool is started at all, which also makes the import about 30 ms of CPU
     cheaper. Otherwise (numpy already loaded, or a variable set otherwise
-    by the user) ``_blas_limit`` holds BLAS to one thread with threadpoolctl."""
+    by the user) ``_blas_limit`` holds BLAS to one thread with threadpoolctl.
+
+    That first import also leaves out numpy's docstring modules
+    (``_NUMPY_DOCS``, empty stand-ins in their place), and then freezes
+    what the process holds (``gc.freeze``): numpy's thousands of module
+    objects live until the process ends, and the collector would walk them
+    at every full collection and at exit (about 8 ms of a ``suggest``).
+    In a long-running process (``sync --watch``) what was garbage at that
+    moment stays too, once."""
     if "numpy" not in sys.modules:
+        import gc
+        import types
+
         saved = {var: os.environ.get(var) for var in _BLAS_VARS}
         for var, value in saved.items():
             os.environ[var] = value or "1"
+        stand_ins = [name for name in _NUMPY_DOCS if name not in sys.modules]
+        for name in stand_ins:
+            sys.modules[name] = types.ModuleType(name, "numpy's docstrings, left out")
         try:
             import numpy  # noqa: F401
+        except BaseException:
+            for name in stand_ins:
+                sys.modules.pop(name, None)
+            raise
         finally:
             for var, value in saved.items():
                 if value is None:
                     del os.environ[var]
+        gc.freeze()
         if not _BLAS and all((value or "1") == "1" for value in saved.values()):
             _BLAS.append(None)  # one thread already: nothing to limit
     import numpy
@@ -240,6 +269,15 @@ class Updated:
 def _cut(text: str) -> str:
     text = " ".join(text.split())
     return text[:MAX_CHARS]
+
+
+def query_text(text: str) -> str:
+    """What is embedded of a ticket's query (what full text reads: its
+    subject, first and last customer messages): its first ``MAX_CHARS``
+    characters, spaces collapsed, as each part of a stored ticket is cut.
+    (It used to be embedded whole up to twice that: a long mail cost 47 ms
+    to embed instead of 27, and the query was cut where nothing stored is.)"""
+    return _cut(text)
 
 
 def ticket_text(subject: str, question: str, answer: str) -> str:
@@ -367,8 +405,7 @@ class SemanticIndex:
         """The nearest solved tickets and articles to ``text``, above
         ``MIN_SIMILARITY``, nearest first."""
         np = numpy_one_thread()
-        query = np.asarray(self.model.encode([_cut(text) if len(text) > 2 * MAX_CHARS
-                                              else " ".join(text.split())])[0], dtype=np.float32)
+        query = np.asarray(self.model.encode([query_text(text)])[0], dtype=np.float32)
         hits: list[Hit] = []
         vectors = ev.packed(self.store, self.name)
         if vectors is not None:

@@ -33,7 +33,7 @@ TEXTS = [json.loads(line)[key] for line in
 TEXTS += list(model_cache.PROBES) + [
     "", " ", "\x00", "a\x00b", "🙂🙂🙂 x 🙂", "ℌ𝔢𝔩𝔩𝔬 ﬀ ㎏ ①②", "tab\there\r\nnew\u2028line",
     "𠀀𠀁 ∑∫ ‽ ⁂", "x" * 300, "Straße ÆØÅ çà ñ İı", "\u200b\u200dzero width\ufeff"]
-TEXTS.append(" ".join(TEXTS)[:2400])  # as long as a query gets
+TEXTS.append(" ".join(TEXTS)[:2400])  # longer than any part embedded (MAX_CHARS)
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +93,26 @@ def test_the_cached_model_is_the_package_model(built: Path) -> None:
     worst = max(float(np.abs(cached.encode([t])[0] - reference.encode([t])[0]).max())
                 for t in TEXTS)
     assert worst < 1e-6
+
+
+def test_a_fresh_process_imports_numpy_without_its_docstrings_and_embeds_the_same(
+        built: Path, tmp_path: Path) -> None:
+    # suggest's process imports numpy through numpy_one_thread: its
+    # docstring modules left out, the heap frozen. The vectors are the ones
+    # a plain numpy import gives (this process imported numpy as usual).
+    shutil.copytree(built, tmp_path / "xdg" / "supportctl" / "models")
+    script = ("import json, sys; from supportctl.services import semantic;"
+              " m = semantic.UseModel(); v = m.encode([sys.argv[1]])[0];"
+              " print(json.dumps([m.cached, sys.modules['numpy._core._add_newdocs'].__doc__,"
+              " v.tolist()]))")
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "xdg"), PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", script, TEXTS[0]], capture_output=True,
+                          text=True, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    cached, stand_in, vector = json.loads(proc.stdout)
+    assert cached and stand_in == "numpy's docstrings, left out"
+    reference = model_cache.load(root=built).encode([TEXTS[0]])[0]
+    assert float(np.abs(np.asarray(vector, dtype=np.float32) - reference).max()) < 1e-6
 
 
 def test_a_batch_switches_to_sentencepiece_and_embeds_the_same(

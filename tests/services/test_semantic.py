@@ -132,6 +132,42 @@ def test_fusion_finds_by_meaning_and_says_which_method(cli: Any, tmp_path: Path)
     store.close()
 
 
+class Recording(StandIn):
+    """The stand-in, keeping what it was asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def encode(self, texts: list[str]) -> Any:
+        self.seen += texts
+        return super().encode(texts)
+
+
+def test_a_long_mails_query_is_cut_as_stored_parts_are(cli: Any, tmp_path: Path) -> None:
+    # A query costs about 9 ms of CPU per 100 tokens to embed: it is cut
+    # where each stored part is (the subject, then the mail's opening),
+    # whether the mail is a little or a lot longer than that.
+    mail = ("Buongiorno, ho restituito le scarpe e non ho ancora ricevuto il rimborso. "
+            + " ".join(f"word{n}" for n in range(600)))
+    load(cli, tmp_path, [*HISTORY, *(ticket(tid, "new", mail[:length], [], subject="Rimborso scarpe")
+                                     for tid, length in ((9, 1500), (10, 5000)))])
+    for tid in (9, 10):
+        store = Store(cli.db)
+        model = Recording()
+        idx = index_for(store, model)
+        idx.update([])
+        model.seen.clear()
+        found = answers.suggest(store, tid, [], semantic=idx)
+        assert len(model.seen) == 1
+        query = model.seen[0]
+        assert len(query) == semantic.MAX_CHARS
+        assert query.startswith("Rimborso scarpe Buongiorno, ho restituito le scarpe")
+        # Its point is at the start: the refund tickets are still found by meaning.
+        assert {s.ticket_id for s in found if s.method and "semantic" in s.method} & {1, 2}
+        store.close()
+
+
 KEYS = st.sampled_from([("ticket", n) for n in range(1, 9)] + [("article", s) for s in "abc"])
 LANGS = st.sampled_from(["it", "en", None])
 
