@@ -80,6 +80,9 @@ MIN_RATE = 16 * 1024
 CONNECT_ATTEMPTS = 3
 #: Reconnects allowed within one ``fetch`` after the connection dropped.
 RECONNECTS = 2
+#: Seconds ``close`` waits for the answer to LOGOUT before it drops the
+#: connection (a goodbye: nothing is lost by not hearing it).
+LOGOUT_SECONDS = 5.0
 #: Batch bounds: few enough mails and bytes that a batch fits in memory
 #: and one transaction, many enough to keep round trips few.
 BATCH_MESSAGES = 200
@@ -649,12 +652,30 @@ class ImapChannel(BaseChannel):
         _shutdown(conn)
 
     def close(self) -> None:
+        """LOGOUT, within ``LOGOUT_SECONDS``; else drop the connection.
+
+        The goodbye runs in a thread of its own and is waited for a bounded
+        time: imaplib2 takes its command lock without try/finally, so a
+        Ctrl-C or SIGTERM landing inside one of its commands (a pass of
+        ``sync --watch`` is mostly EXAMINE and IDLE) leaves the lock held,
+        and a LOGOUT then waited on it for ever: the interrupted run never
+        ended. A server that does not answer no longer holds the run either."""
         conn, self._conn = self._conn, None
-        if conn is not None:
+        if conn is None:
+            return
+        said = threading.Event()
+
+        def logout() -> None:
             try:
                 conn.logout()
             except Exception:
                 _shutdown(conn)
+            finally:
+                said.set()
+
+        threading.Thread(target=logout, name="supportctl-imap-logout", daemon=True).start()
+        if not said.wait(LOGOUT_SECONDS):
+            _shutdown(conn)
 
     def _command(self, doing: str, method: Callable[..., tuple[str, list[Any]]],
                  *args: Any, size: int = 0) -> list[Any]:

@@ -488,7 +488,16 @@ def _refresh_sla(cx: Ctx) -> None:
 def main(argv: list[str] | None = None) -> None:
     """The ``supportctl`` program: runs the command line on the process's
     own streams and environment, and exits with its code."""
+    import signal
+
     code = run(list(sys.argv[1:] if argv is None else argv))
+    # The run is over and its code decided; what is left is the interpreter
+    # closing down (a tenth of a second with the modules a sync loads). A
+    # SIGTERM or SIGHUP then (cron's timeout, a closing SSH session: the
+    # run's own handlers are gone) killed the process by that signal, which
+    # cron and scripts read as a crash, after the work was done and said.
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
     # CPython remembers a KeyboardInterrupt that ended any string exec or
     # eval (dataclasses and namedtuple build their methods that way), even
     # one caught since, and under ``python -m`` then kills itself with

@@ -301,6 +301,25 @@ def test_wait_times_out_quietly(dovecot: Dovecot, user: str, account: Account) -
         ch.close()
 
 
+def test_close_ends_even_when_an_interrupt_left_imaplib2_locked(
+        dovecot: Dovecot, user: str, account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+    """imaplib2 takes its command lock without try/finally: a Ctrl-C or
+    SIGTERM landing inside a command (EXAMINE, IDLE: most of a ``sync
+    --watch``) leaves it held, and the LOGOUT that ``close`` sends on the
+    way out then waited for ever, so the interrupted run never ended. The
+    goodbye is bounded: the connection is dropped instead."""
+    monkeypatch.setattr(imap, "LOGOUT_SECONDS", 0.5)
+    dovecot.append(user, [message(0)])
+    ch = ImapChannel(account())
+    drain(ch, {})
+    conn = ch._session()
+    conn.commands_lock.acquire()  # as an interrupted command leaves it
+    closed = threading.Event()
+    threading.Thread(target=lambda: (ch.close(), closed.set()), daemon=True).start()
+    assert closed.wait(60), "close() waits for ever on imaplib2's lock"
+    assert conn.Terminate  # dropped, its threads told to stop
+
+
 def test_check_logs_in_to_imap_and_smtp(dovecot: Dovecot, user: str, account: Account) -> None:
     dovecot.append(user, [message(0)])
     ch = ImapChannel(account())

@@ -121,7 +121,7 @@ def test_secrets_stay_out_of_a_failed_sync(cli: Any, servers: Servers) -> None:
         assert secret not in res.out + res.err
 
 
-def _kill_when(proc: subprocess.Popen[str], ready: Any, timeout: float = 20) -> None:
+def _kill_when(proc: subprocess.Popen[str], ready: Any, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
         assert proc.poll() is None, proc.communicate()
