@@ -378,7 +378,16 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
 
     ctx = (facts, prev_tags, prev_subjects, business, phrases_of)
     out = [_group(name, groups[name], by, ctx, phrases.get(name)) for name in sorted(groups)]
-    overall_obj = out[0] if by is None and out else _group("all", overall, None, ctx)
+    overall_phrases = None
+    if by in ("day", "week"):
+        # The days (weeks) split the period's tickets: its phrases are the
+        # sum of theirs (a few hundred small counts, not every subject again).
+        counted: Counter[str] = Counter()
+        for own, _ in phrases.values():
+            counted.update(own)
+        overall_phrases = (counted, _phrase_counts(prev_subjects[:n_earlier], phrases_of))
+    overall_obj = (out[0] if by is None and out
+                   else _group("all", overall, None, ctx, overall_phrases))
     series = []
     d = start.astimezone(tz).date()
     last = (end - timedelta(seconds=1)).astimezone(tz).date()
@@ -509,16 +518,18 @@ def _phrases_of(store: Store, q: Any, subjects: list[str]) -> dict[str, list[str
     wanted = None if len(distinct) > _sqlite_queries.PHRASES_LOOKUP else sorted(distinct)
     version = _phrase_rules.VERSION
     stored = q.stored_phrases(store, wanted, version)
-    out: dict[str, list[str]] = {}
+    missing = distinct.difference(stored)
+    known = distinct.difference(missing) if missing else distinct
+    # one phrase a line (a phrase is words and spaces: no line break of
+    # any kind), split in C: "" is no phrase
+    out: dict[str, list[str]] = dict(zip(known, map(str.splitlines,
+                                                    map(stored.__getitem__, known)),
+                                         strict=True))
     found: list[tuple[str, str]] = []
-    for subject in distinct:
-        text = stored.get(subject)
-        if text is None:
-            words = subject_phrases(subject)
-            out[subject] = list(words)
-            found.append((subject, "\n".join(words)))
-        else:
-            out[subject] = text.split("\n") if text else []
+    for subject in missing:
+        words = subject_phrases(subject)
+        out[subject] = list(words)
+        found.append((subject, "\n".join(words)))
     if found:
         q.keep_phrases(store, found, version)
     return out
