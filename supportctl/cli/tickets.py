@@ -209,8 +209,7 @@ def search(ctx: typer.Context,
 
     store = cx.store()
     now = now_iso()
-    # One argument with spaces is a phrase (the shell already removed its quotes).
-    text = " ".join(f'"{q}"' if " " in q and '"' not in q else q for q in query)
+    text = " ".join(_search_arg(q) for q in query)
     hits = run(store, text, now, limit=_limit(limit), offset=offset)
     records = tickets_json(store, [tid for tid, _ in hits], now)
     snippets = dict(hits)
@@ -221,6 +220,22 @@ def search(ctx: typer.Context,
     human = fmt_ in (None, "table")
     render.tickets(records, fmt_, extra=snippets if human else None,
                    tag_names=tag_names(store, records) if human else None)
+
+
+def _search_arg(arg: str) -> str:
+    """One argument of ``search`` as query text. The shell already removed
+    its quotes, so one with spaces is a phrase (``search "wrong size"``),
+    unless it is a whole query quoted at once, as notmuch's are (``search
+    'parcel status:new'``, ``'refund -tag:spam'``): that is read as typed."""
+    from supportctl.store.search import FIELDS
+
+    if " " not in arg or '"' in arg:
+        return arg
+    for word in arg.split():
+        name, sep, value = word.lstrip("-").partition(":")
+        if (sep and value and name.lower() in FIELDS) or (word.startswith("-") and len(word) > 1):
+            return arg
+    return f'"{arg}"'
 
 
 def _text(cx: Ctx, message: str | None, file: Path | None, *, required: bool = True) -> str | None:

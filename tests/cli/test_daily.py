@@ -104,6 +104,27 @@ def test_unknown_search_field_is_exit_2_naming_the_fields(cli: Any) -> None:
         assert cli("search", q).code == 0, q
 
 
+def test_a_whole_query_quoted_as_one_argument_keeps_its_fields(cli: Any) -> None:
+    # README: `supportctl search 'from:ann@example.com "wrong size" -tag:spam after:30d'`.
+    # A query quoted whole, without a phrase in it, was taken as one phrase
+    # ("parcel status:new" in the text) and found nothing.
+    parcel = _log(cli, text="Where is my parcel?")
+    _log(cli, who="Bob", text="my parcel is late")
+    cli("tag", "spam", "2")
+
+    def ids(*q: str) -> list[int]:
+        r = cli("search", *q, "--format", "json")
+        assert r.code == 0, r
+        return [t["id"] for t in r.json()]
+
+    assert ids("parcel status:new -tag:spam") == [parcel]
+    assert ids("parcel -tag:spam") == [parcel]
+    assert ids("parcel", "-tag:spam") == [parcel]
+    # One argument with spaces and no query syntax is still a phrase.
+    assert ids("is my parcel") == [parcel]
+    assert ids("parcel my") == []
+
+
 def _email_ticket(cli: Any, tmp_path: Path, name: str, eml: str) -> int:
     path = tmp_path / f"{name}.eml"
     path.write_text(eml)
