@@ -94,7 +94,15 @@ def send_now(cx: Ctx, store: Any, outbox_id: int, entry: dict[str, Any]) -> None
     """Send a queued entry; on failure say where it is and exit 1."""
     from supportctl.services import outbox
 
-    channel = build_channel(entry)
+    try:
+        channel = build_channel(entry)
+    except SupportError as exc:
+        # The reply is stored and queued already: say so, or it is typed
+        # again and both go out with the next sync.
+        state = outbox.channel_unavailable(store, outbox_id, str(exc),
+                                           max_attempts=cx.config().outbox_max_attempts)
+        _report_send(cx, store, outbox_id, state)
+        return
     try:
         state = outbox.send_entry(store, outbox_id, channel,
                                   max_attempts=cx.config().outbox_max_attempts)
