@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from supportctl.cli.app import ID_RANGE, Ctx, app, now_iso, obj
-from supportctl.errors import NotFound
+from supportctl.errors import NotFound, UsageError
 
 contact_app = typer.Typer(help="Contacts and their identities.", no_args_is_help=True)
 app.add_typer(contact_app, name="contact")
@@ -77,9 +77,24 @@ def contact_link(ctx: typer.Context, contact_id: int = typer.Argument(..., metav
                  channel: str | None = typer.Option(None, "--channel", help="Medium (guessed if omitted).")) -> None:
     """Give a contact another identity (merging with its owner if it has one)."""
     cx = obj(ctx)
+    import re
+
+    from supportctl.channels import media_names
+    from supportctl.cli.tickets import one_of
     from supportctl.services import contacts
 
-    medium = channel or contacts.guess_medium(address, "telegram")
+    if channel is not None:
+        one_of("--channel", channel, media_names())
+    # A Mastodon handle (@ada@mastodon.social) is not an email address;
+    # anything else that is not an address or a number would be Telegram's.
+    fallback = "mastodon" if re.fullmatch(r"@[^@\s]+@[^@\s]+", address) else "telegram"
+    medium = channel or contacts.guess_medium(address, fallback)
+    try:
+        contacts.valid_address(medium, address, "ADDRESS")
+    except UsageError as exc:
+        if channel:
+            raise
+        raise UsageError(f"{exc} (or name its medium with --channel)") from None
     contacts.link(cx.store(), contact_id, medium, address, cx.actor, now_iso())
 
 

@@ -23,16 +23,17 @@ def normalise(medium: str, address: str) -> str:
     return channel_medium(medium).normal(address)
 
 
-def valid_address(medium: str, address: str) -> str:
+def valid_address(medium: str, address: str, what: str = "--to") -> str:
     """``address`` normalised for ``medium``, or a usage error saying what
-    the medium takes: checked before a ticket or message is created."""
+    the medium takes: checked before a ticket or message is created (or an
+    identity is added: ``what`` names the argument)."""
     decl = channel_medium(medium)
     norm = decl.normal(address)
     if decl.address is not None and not decl.valid(norm):
         from supportctl.safe import one_line
 
         raise UsageError(
-            f"--to {one_line(address, 60)!r} is not valid for {medium}: give {decl.address[1]}")
+            f"{what} {one_line(address, 60)!r} is not valid for {medium}: give {decl.address[1]}")
     return norm
 
 

@@ -1,0 +1,45 @@
+"""`supportctl contact …` (``supportctl/cli/contacts.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _contact(cli: Any) -> int:
+    r = cli("new", "--channel", "phone", "--to", "Ada", "-m", "hello", "--format", "ids")
+    assert r.code == 0, r
+    return int(cli("show", r.out.strip(), "--format", "json").json()["contact"]["id"])
+
+
+def _identities(cli: Any, contact: int) -> list[dict[str, str]]:
+    r = cli("contact", "show", str(contact), "--format", "json")
+    assert r.code == 0, r
+    return list(r.json()["identities"])
+
+
+def test_link_refuses_what_no_channel_could_reach(cli: Any) -> None:
+    # Before, any word became a Telegram identity and any --channel value a
+    # medium of its own ("emial: +1555"), exit 0.
+    cid = _contact(cli)
+    before = _identities(cli, cid)
+    r = cli("contact", "link", str(cid), "notanumber")
+    assert r.code == 2, r
+    assert "not valid for telegram" in r.err and "--channel" in r.err
+    assert r.err.count("\n") == 1
+    r = cli("contact", "link", str(cid), "+15551234567", "--channel", "emial")
+    assert r.code == 2, r
+    assert "did you mean 'email'" in r.err
+    r = cli("contact", "link", str(cid), "ada-at-example", "--channel", "email")
+    assert r.code == 2 and "not valid for email" in r.err, r
+    assert _identities(cli, cid) == before
+
+
+def test_link_takes_addresses_numbers_and_handles(cli: Any) -> None:
+    cid = _contact(cli)
+    for address in ("ada@example.com", "+15551234567", "@ada@mastodon.example"):
+        r = cli("contact", "link", str(cid), address)
+        assert r.code == 0, (address, r)
+    assert cli("contact", "link", str(cid), "5123456789", "--channel", "telegram").code == 0
+    got = {(i["channel"], i["address"]) for i in _identities(cli, cid)}
+    assert {("email", "ada@example.com"), ("sms", "+15551234567"),
+            ("mastodon", "ada@mastodon.example"), ("telegram", "5123456789")} <= got
