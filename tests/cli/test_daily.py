@@ -104,6 +104,22 @@ def test_unknown_search_field_is_exit_2_naming_the_fields(cli: Any) -> None:
         assert cli("search", q).code == 0, q
 
 
+def test_search_status_and_channel_values_are_checked_and_any_case(cli: Any) -> None:
+    # Before, status:opne or channel:emial matched nothing and exited 0, and
+    # status:Open or channel:Phone found nothing either (tag: and priority:
+    # already folded case).
+    tid = _log(cli)
+    for q, meant in (("status:opne", "status:open"), ("channel:emial", "channel:email"),
+                     ("status:new,solvd", "status:solved")):
+        r = cli("search", q)
+        assert r.code == 2, r
+        assert f"did you mean {meant}?" in r.err and r.err.count("\n") == 1, r
+    assert cli("list", "--query", "status:opne").code == 2
+    for q in ("status:New", "channel:Phone", "status:new,OPEN", "-channel:EMAIL"):
+        r = cli("search", q, "--format", "ids")
+        assert r.code == 0 and r.out.split() == [str(tid)], (q, r)
+
+
 def test_a_whole_query_quoted_as_one_argument_keeps_its_fields(cli: Any) -> None:
     # README: `supportctl search 'from:ann@example.com "wrong size" -tag:spam after:30d'`.
     # A query quoted whole, without a phrase in it, was taken as one phrase
