@@ -36,6 +36,11 @@ def export(ctx: typer.Context,
         raise UsageError(f"unknown export --format {fmt!r}: use jsonl, json or csv")
     statuses = None if status == "all" else status.split(",")
     _check_statuses(statuses)
+    if channel is not None:
+        from supportctl.channels import media_names
+        from supportctl.cli.tickets import one_of
+
+        one_of("--channel", channel, media_names())
     f = TicketFilter(statuses=statuses, tags=tag, channel=channel, since=_time_arg(since),
                      include_snoozed=True, include_merged=True, sort="id")
     if files and not messages:

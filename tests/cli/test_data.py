@@ -1,0 +1,23 @@
+"""`supportctl export` and `import` (``supportctl/cli/data.py``): a backup
+script's mistake is an error, never a quietly smaller file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _log(cli: Any, who: str = "Ada") -> int:
+    r = cli("new", "--channel", "phone", "--to", who, "-m", "Il pacco non è arrivato",
+            "--format", "ids")
+    assert r.code == 0, r
+    return int(r.out.strip())
+
+
+def test_export_channel_is_checked_as_list_checks_it(cli: Any) -> None:
+    # Before, `export --channel emial` wrote an empty export and exited 0.
+    _log(cli)
+    r = cli("export", "--channel", "emial")
+    assert r.code == 2, r
+    assert "did you mean 'email'" in r.err and r.out == ""
+    r = cli("export", "--channel", "phone")
+    assert r.code == 0 and len(r.out.splitlines()) == 1, r
