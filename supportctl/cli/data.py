@@ -45,6 +45,11 @@ def export(ctx: typer.Context,
                      include_snoozed=True, include_merged=True, sort="id")
     if files and not messages:
         raise UsageError("--attachments needs --messages: attachments belong to messages")
+    if raw and not messages:
+        raise UsageError("--raw needs --messages: original payloads belong to messages")
+    if messages and fmt == "csv":
+        raise UsageError("--format csv has one row per ticket, without messages: "
+                         "use --format jsonl (or json) with --messages")
     records = run(cx.store(), f, now_iso(), messages=messages, raw=raw, files=files)
     if output is None:
         _export_to(cx.stdout, fmt, records)

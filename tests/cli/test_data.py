@@ -21,3 +21,17 @@ def test_export_channel_is_checked_as_list_checks_it(cli: Any) -> None:
     assert "did you mean 'email'" in r.err and r.out == ""
     r = cli("export", "--channel", "phone")
     assert r.code == 0 and len(r.out.splitlines()) == 1, r
+
+
+def test_export_options_that_would_be_dropped_are_errors(cli: Any) -> None:
+    # Before, `--format csv --messages` and `--raw` without `--messages`
+    # wrote tickets alone, exit 0: the messages asked for were not there.
+    _log(cli)
+    for args, says in ((["--format", "csv", "--messages"], "--format jsonl"),
+                       (["--raw"], "--raw needs --messages")):
+        r = cli("export", *args)
+        assert r.code == 2, (args, r)
+        assert says in r.err and r.out == "" and r.err.count("\n") == 1, (args, r)
+    r = cli("export", "--messages", "--raw")
+    assert r.code == 0 and r.jsonl()[0]["messages"], r
+    assert cli("export", "--format", "csv").code == 0
