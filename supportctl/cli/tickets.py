@@ -183,6 +183,8 @@ def show(ctx: typer.Context,
         cx.stdout.write(render.dumps(ticket) + "\n")
     elif fmt_ == "ids":
         render.write_ids([ticket])
+    elif fmt_ == "csv":  # the ticket's row, as `list --format csv` has it
+        render.tickets([ticket], "csv")
     else:
         render.show(ticket, tag_names=tag_names(store, [ticket]))
 

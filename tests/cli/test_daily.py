@@ -104,6 +104,21 @@ def test_unknown_search_field_is_exit_2_naming_the_fields(cli: Any) -> None:
         assert cli("search", q).code == 0, q
 
 
+def test_show_format_csv_is_the_tickets_csv_row(cli: Any) -> None:
+    # Before, `show ID --format csv` printed the human view (exit 0) to a
+    # script that asked for CSV.
+    import csv
+    import io
+
+    tid = _log(cli)
+    listed = cli("list", "--format", "csv").out
+    r = cli("show", str(tid), "--format", "csv")
+    assert r.code == 0, r
+    assert r.out == listed
+    [row] = list(csv.DictReader(io.StringIO(r.out)))
+    assert row["id"] == str(tid) and row["channel"] == "phone"
+
+
 def test_search_status_and_channel_values_are_checked_and_any_case(cli: Any) -> None:
     # Before, status:opne or channel:emial matched nothing and exited 0, and
     # status:Open or channel:Phone found nothing either (tag: and priority:
