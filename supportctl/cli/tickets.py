@@ -507,6 +507,10 @@ def attachments(ctx: typer.Context,
     from supportctl.cli import render
     from supportctl.services import tickets as svc
 
+    fmt_ = _fmt(fmt)
+    if fmt_ == "ids":
+        raise UsageError("attachments have no ids of their own: use --format json, jsonl or csv "
+                         "(each names its message_id)")
     tid = read_id(ticket_id, cx.stdin)
     store = cx.store()
     items = svc.attachments(store, tid)
@@ -515,6 +519,6 @@ def attachments(ctx: typer.Context,
         if not cx.quiet:
             render.plain([path] for path in saved)
         return
-    if not render.machine(items, _fmt(fmt), ["message_id", "filename", "content_type", "size",
-                                             "sha256"]):
+    if not render.machine(items, fmt_, ["message_id", "filename", "content_type", "size",
+                                        "sha256"]):
         render.plain([a["message_id"], a["filename"], a["content_type"], a["size"]] for a in items)
