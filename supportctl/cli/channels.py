@@ -716,10 +716,11 @@ def _q_rows(cx: Ctx) -> list[dict[str, Any]]:
 
 def _q_list(cx: Ctx, fmt: str | None) -> None:
     from supportctl.cli import render
+    from supportctl.cli.tickets import _fmt
     from supportctl.safe import one_line
 
     rows = _q_rows(cx)
-    if not render.machine(rows, fmt, ["id", "channel", "account", "source_ref", "reason", "size",
+    if not render.machine(rows, _fmt(fmt), ["id", "channel", "account", "source_ref", "reason", "size",
                                       "created_at", "resolved_at"]):
         render.plain([r["id"], "recovered" if r["resolved_at"] else "held", r["account"],
                       r["source_ref"], r["size"], one_line(r["reason"], 100)] for r in rows)

@@ -28,8 +28,10 @@ def contact_list(ctx: typer.Context,
     """Contacts with their identities and ticket counts."""
     cx = obj(ctx)
     from supportctl.cli import render
+    from supportctl.cli.tickets import _fmt
     from supportctl.safe import one_line
 
+    fmt = _fmt(fmt)
     rows = _contacts(cx, query)
     if not render.machine(rows, fmt, ["id", "name", "ticket_count"]):  # type: ignore[arg-type]
         for c in rows:
@@ -40,13 +42,15 @@ def contact_list(ctx: typer.Context,
 
 @contact_app.command("show")
 def contact_show(ctx: typer.Context, contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE),
-                 fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
+                 fmt: str | None = typer.Option(None, "--format", "-f", help="table or json")) -> None:
     """A contact, its identities and every ticket across channels."""
     cx = obj(ctx)
     from supportctl.cli import render
+    from supportctl.cli.tickets import table_or_json
     from supportctl.services.contacts import resolve
     from supportctl.store.read import TicketFilter, contact_json, ticket_ids, tickets_json
 
+    fmt = table_or_json(fmt)
     store = cx.store()
     c = contact_json(store, resolve(store, contact_id))
     if c is None:

@@ -165,11 +165,14 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("info")
-def db_info(ctx: typer.Context, fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
+def db_info(ctx: typer.Context,
+            fmt: str | None = typer.Option(None, "--format", "-f", help="table or json")) -> None:
     """Where the store is, its schema and its size."""
     cx = obj(ctx)
     from supportctl.cli import render
+    from supportctl.cli.tickets import table_or_json
 
+    fmt = table_or_json(fmt)
     store = cx.store()
     info = {
         "path": str(store.path),

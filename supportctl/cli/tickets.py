@@ -30,6 +30,14 @@ def _fmt(value: str | None) -> str | None:
     return value
 
 
+def table_or_json(value: str | None) -> str | None:
+    """``--format`` of a command that prints people's text or JSON only:
+    another value is a usage error, not the text view in its place."""
+    if value not in (None, "table", "json"):
+        raise UsageError(f"unknown --format {value!r}: use table or json")
+    return value
+
+
 def _limit(limit: int | None) -> int:
     """SPEC §5: 50 on a terminal; no limit into a pipe unless asked."""
     if limit is not None:

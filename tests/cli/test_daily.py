@@ -119,6 +119,24 @@ def test_show_format_csv_is_the_tickets_csv_row(cli: Any) -> None:
     assert row["id"] == str(tid) and row["channel"] == "phone"
 
 
+@pytest.mark.parametrize("command", [["contact", "show", "1"], ["db", "info"],
+                                     ["rules", "test", "1"]])
+def test_table_or_json_commands_refuse_other_formats(cli: Any, command: list[str]) -> None:
+    # Before, --format csv (or a typo) printed the text view, exit 0.
+    _log(cli)
+    for fmt in ("csv", "ids", "jsno"):
+        r = cli(*command, "--format", fmt)
+        assert r.code == 2, (fmt, r)
+        assert "use table or json" in r.err and r.out == "", (fmt, r)
+    assert cli(*command, "--format", "json").code == 0
+
+
+@pytest.mark.parametrize("command", [["contact", "list"], ["quarantine", "list"], ["quarantine"]])
+def test_listing_commands_check_their_format(cli: Any, command: list[str]) -> None:
+    r = cli(*command, "--format", "jsno")
+    assert r.code == 2 and "use one of table, json" in r.err, r
+
+
 def test_search_status_and_channel_values_are_checked_and_any_case(cli: Any) -> None:
     # Before, status:opne or channel:emial matched nothing and exited 0, and
     # status:Open or channel:Phone found nothing either (tag: and priority:
