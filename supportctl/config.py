@@ -1383,7 +1383,7 @@ def _kb(node: Any, probs: _Problems) -> Kb:
     if "base_url" in keys:
         kb.base_url = _value("url", keys["base_url"], "kb.base_url", probs)
     if "auto_reply" in keys:
-        n = _value("int", keys["auto_reply"], "kb.auto_reply", probs)
+        n = _value("count", keys["auto_reply"], "kb.auto_reply", probs)  # 0: none
         kb.auto_reply = n if n is not None else 0
     if "auto_reply_min_score" in keys:
         v = _py(keys["auto_reply_min_score"])
