@@ -102,7 +102,8 @@ def _export_to(out: IO[str], fmt: str, records: Iterator[dict[str, Any]]) -> Non
 
 @app.command("import")
 def import_cmd(ctx: typer.Context,
-    file: str = typer.Argument(..., metavar="FILE", help="A file, a Maildir, or '-' for stdin."),
+    file: str = typer.Argument(..., metavar="FILE",
+                               help="A file, a Maildir, or '-' for a JSONL export on stdin."),
     fmt: str | None = typer.Option(None, "--format", "-f", help="jsonl|mbox|maildir|eml"),
 ) -> None:
     """Bring in an export, an mbox, a Maildir or .eml files."""
@@ -131,6 +132,9 @@ def import_cmd(ctx: typer.Context,
         return
     if fmt not in ("mbox", "maildir", "eml"):
         raise UsageError(f"unknown import --format {fmt!r}: use jsonl, mbox, maildir or eml")
+    if file == "-":
+        raise UsageError(f"'-' reads an export (--format jsonl) from stdin; {fmt} is read from "
+                         "a path: save the mail to a file and import that")
     if not path.exists():
         raise UsageError(f"no such file or directory {path}")
     from supportctl.cli.channels import own_addresses

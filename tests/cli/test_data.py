@@ -35,3 +35,13 @@ def test_export_options_that_would_be_dropped_are_errors(cli: Any) -> None:
     r = cli("export", "--messages", "--raw")
     assert r.code == 0 and r.jsonl()[0]["messages"], r
     assert cli("export", "--format", "csv").code == 0
+
+
+def test_import_mail_from_stdin_says_what_to_do(cli: Any) -> None:
+    # Before: "no such file or directory -", though the help offers '-' for stdin.
+    mail = "From: a@example.com\nSubject: hi\nMessage-ID: <s@x>\n\nhello\n"
+    for fmt in ("eml", "mbox"):
+        r = cli("import", "-", "--format", fmt, input=mail)
+        assert r.code == 2, r
+        assert "--format jsonl" in r.err and "save the mail to a file" in r.err, r
+    assert cli("import", "-", "--format", "jsonl", input="").code == 0
