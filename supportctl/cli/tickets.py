@@ -30,6 +30,18 @@ def _fmt(value: str | None) -> str | None:
     return value
 
 
+def check_query(text: str) -> None:
+    """A query's ``channel:`` values are media (the store cannot tell)."""
+    from supportctl.store.search import channel_values, known
+
+    values = channel_values(text)
+    if values:
+        from supportctl.channels import media_names
+
+        for value in values:
+            known("channel", value, media_names())
+
+
 def table_or_json(value: str | None) -> str | None:
     """``--format`` of a command that prints people's text or JSON only:
     another value is a usage error, not the text view in its place."""
@@ -114,6 +126,7 @@ def list_cmd(ctx: typer.Context,
     if query:
         from supportctl.store.search import condition
 
+        check_query(query)
         f.where, f.params = condition(query, now, store.sql)
     ids = ticket_ids(store, f, now)
     fmt_ = _fmt(fmt)
@@ -220,6 +233,7 @@ def search(ctx: typer.Context,
     store = cx.store()
     now = now_iso()
     text = " ".join(_search_arg(q) for q in query)
+    check_query(text)
     hits = run(store, text, now, limit=_limit(limit), offset=offset)
     records = tickets_json(store, [tid for tid, _ in hits], now)
     snippets = dict(hits)

@@ -228,13 +228,13 @@ def _field(q: Query, name: str, value: str, neg: bool, now: str) -> None:
 
         values = [v.strip().lower() for v in value.split(",") if v.strip()]
         for v in values:
-            _known("status", v, list(Status))
+            known("status", v, list(Status))
         q.where.append(f"t.status {nt}IN ({', '.join('?' for _ in values)})")
         q.params += values
     elif name == "channel":
-        from supportctl.channels import media_names
-
-        value = _known("channel", value.strip().lower(), media_names())
+        # Checked against the declared media by the caller (channel_values):
+        # the store does not know them.
+        value = value.strip().lower()
         q.where.append(f"t.channel {'!=' if neg else '='} ?")
         q.params.append(value)
     elif name == "assignee":
@@ -266,7 +266,22 @@ def _field(q: Query, name: str, value: str, neg: bool, now: str) -> None:
         q.params += [now] * cond.count("?")
 
 
-def _known(field: str, value: str, valid: Any) -> str:
+def channel_values(text: str) -> list[str]:
+    """The values of a query's ``channel:`` terms, as ``parse`` reads them,
+    for the command line to check against the declared media."""
+    try:
+        tokens = shlex.split(text)
+    except ValueError:
+        return []  # parse says what is wrong
+    out = []
+    for tok in tokens:
+        name, sep, value = tok.removeprefix("-").partition(":")
+        if sep and name.lower() == "channel" and value:
+            out.append(value.strip().lower())
+    return out
+
+
+def known(field: str, value: str, valid: Any) -> str:
     """``value`` when ``field:`` can hold it; else a usage error listing
     what it can (a typo would otherwise quietly match nothing)."""
     choices = [str(v) for v in valid]
