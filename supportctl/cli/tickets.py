@@ -115,6 +115,10 @@ def list_cmd(ctx: typer.Context,
             one_of("--priority", p.strip(), list(Priority))
     store = cx.store()
     now = now_iso()
+    if contact is not None:  # a merged contact's tickets are the one it became
+        from supportctl.store.contacts import final
+
+        contact = final(store, contact)
     f = TicketFilter(
         statuses=statuses, tags=tag, channel=channel, account=account,
         assignee=cx.me() if assignee == "me" else assignee,

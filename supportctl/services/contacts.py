@@ -49,13 +49,7 @@ def guess_medium(address: str, fallback: str) -> str:
 
 
 def resolve(store: Store, contact_id: int) -> int:
-    seen = set()
-    while True:
-        into = repo.merged_into(store, contact_id)
-        if into is None or contact_id in seen:
-            return contact_id
-        seen.add(contact_id)
-        contact_id = into
+    return repo.final(store, contact_id)
 
 
 def settle(store: Store, contact_id: int) -> int:

@@ -43,3 +43,14 @@ def test_link_takes_addresses_numbers_and_handles(cli: Any) -> None:
     got = {(i["channel"], i["address"]) for i in _identities(cli, cid)}
     assert {("email", "ada@example.com"), ("sms", "+15551234567"),
             ("mastodon", "ada@mastodon.example"), ("telegram", "5123456789")} <= got
+
+
+def test_list_by_a_merged_contact_lists_the_person_it_became(cli: Any) -> None:
+    # `contact show OLD` follows a merge; `list --contact OLD` listed nothing.
+    first = _contact(cli)
+    r = cli("new", "--channel", "phone", "--to", "+15551234567", "-m", "hi", "--format", "ids")
+    second = int(cli("show", r.out.strip(), "--format", "json").json()["contact"]["id"])
+    assert cli("contact", "merge", str(second), str(first), "--yes").code == 0
+    mine = cli("list", "--contact", str(first), "--format", "ids").out.split()
+    assert len(mine) == 2
+    assert cli("list", "--contact", str(second), "--format", "ids").out.split() == mine
