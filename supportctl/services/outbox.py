@@ -206,9 +206,25 @@ def plan_reply(store: Store, ticket_id: int, *, medium: str, account: dict[str, 
         if cc:
             raise UsageError("--cc only applies to email replies")
         return to_list, [], last
-    extra = [Address(c) for c in cc or []]
+    extra = [_cc_address(c) for c in cc or []]
     kept = reply_all_cc(last, [*to_list, *extra], own) if keep_cc else []
     return to_list, [*kept, *extra], last
+
+
+def _cc_address(text: str) -> Address:
+    """A ``--cc`` value the mail will take (the check the send makes):
+    refused before anything is written, never a reply that cannot go."""
+    from supportctl.mail.compose import to_header_address
+
+    address = Address(text)
+    try:
+        to_header_address(address)
+    except ValueError as exc:
+        from supportctl.safe import one_line
+
+        raise UsageError(f"--cc {one_line(text, 60)!r}: {exc}: give one address such as "
+                         "ada@example.com") from None
+    return address
 
 
 def queue_reply(

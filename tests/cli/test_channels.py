@@ -49,3 +49,22 @@ def test_a_reply_whose_channel_cannot_be_set_up_says_it_is_kept_in_the_outbox(
     message = cli("show", "1", "--format", "json").json()["messages"][-1]
     assert message["direction"] == "out"
     assert message["delivery"]["state"] == "failed"
+
+
+def test_a_cc_the_mail_cannot_take_is_refused_before_anything_is_written(
+        cli: Any, tmp_path: Path) -> None:
+    # Before, the reply was queued, failed at the send ("not an email
+    # address"), and `outbox retry` could only fail again.
+    eml = tmp_path / "a.eml"
+    eml.write_text(_MAIL)
+    assert cli("import", str(eml), "--format", "eml").code == 0
+    cfg = str(_config(tmp_path))
+    for args in (["--dry-run"], []):
+        r = cli("--config", cfg, "reply", "1", "-m", "hi", "--cc", "notanaddress", *args)
+        assert r.code == 2, (args, r)
+        assert "--cc 'notanaddress'" in r.err and r.err.count("\n") == 1, r
+    assert cli("--config", cfg, "outbox", "--all", "--format", "json").json() == []
+    assert len(cli("show", "1", "--format", "json").json()["messages"]) == 1
+    r = cli("--config", cfg, "reply", "1", "-m", "hi", "--cc", "Bob <bob@example.com>",
+            "--dry-run")
+    assert r.code == 0 and r.json()["cc"] == ["Bob <bob@example.com>"], r
