@@ -227,6 +227,16 @@ def send_reply(cx: Ctx, *, ticket_id: str, source: str | None, message: str | No
         render.info(f"ticket {t['id']} was merged into #{t['merged_into']}: replying there")
         t = triage.require(store, t["merged_into"])
     tid = t["id"]
+    from supportctl.cli.tickets import one_of
+
+    if via is not None:  # a typo is not "no configured channel can send emial"
+        from supportctl.channels import media_names
+
+        one_of("--via", via, media_names())
+    if status is not None:  # checked by the send too, but --dry-run must say so
+        from supportctl.values import Status
+
+        one_of("--status", status, list(Status))
     medium = reply_medium(via or t["channel"])  # a web form is answered by email
     if medium in log_media():
         raise UsageError(

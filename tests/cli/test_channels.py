@@ -68,3 +68,21 @@ def test_a_cc_the_mail_cannot_take_is_refused_before_anything_is_written(
     r = cli("--config", cfg, "reply", "1", "-m", "hi", "--cc", "Bob <bob@example.com>",
             "--dry-run")
     assert r.code == 0 and r.json()["cc"] == ["Bob <bob@example.com>"], r
+
+
+def test_reply_via_and_status_are_checked_before_the_dry_run_passes(
+        cli: Any, tmp_path: Path) -> None:
+    # Before, `--status opne --dry-run` passed (the send refused it later),
+    # and `--via emial` said "no configured channel can send emial: add one".
+    eml = tmp_path / "a.eml"
+    eml.write_text(_MAIL)
+    assert cli("import", str(eml), "--format", "eml").code == 0
+    cfg = str(_config(tmp_path))
+    for option, value, meant in (("--status", "opne", "open"), ("--via", "emial", "email")):
+        r = cli("--config", cfg, "reply", "1", "-m", "hi", option, value, "--dry-run")
+        assert r.code == 2, r
+        assert f"unknown {option} '{value}' (did you mean '{meant}'?)" in r.err, r
+        assert "add one" not in r.err and r.out == ""
+    r = cli("--config", cfg, "reply", "1", "-m", "hi", "--status", "pending", "--via", "email",
+            "--dry-run")
+    assert r.code == 0, r
