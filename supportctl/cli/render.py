@@ -243,7 +243,8 @@ def tickets(records: list[dict[str, Any]], fmt: str | None, *, extra: dict[int, 
             tag_names: dict[str, str] | None = None, more: int = 0) -> None:
     """Print tickets in ``fmt`` (None: table on a terminal, TSV otherwise).
     ``tag_names``: tags as first typed, for people; ``more``: how many
-    matching tickets the row limit left out (said on a terminal only)."""
+    matching tickets the row limit left out, -1 for some (said on a
+    terminal only)."""
     if fmt == "json":
         return write_json(records)
     if fmt == "jsonl":
@@ -267,8 +268,10 @@ def tickets(records: list[dict[str, Any]], fmt: str | None, *, extra: dict[int, 
     else:
         cols = TICKET_COLUMNS + (["snippet"] if extra else [])
         plain([r[c] for c in cols] for r in rows)
-    if more > 0 and is_tty() and is_tty(_stderr()):
-        info(f"… {more} more: use --limit or filters")
+    if more and is_tty() and is_tty(_stderr()):
+        # more < 0: some, not counted (a search stops at the page it needs).
+        info(f"… {more} more: use --limit or filters" if more > 0
+             else "… more match: use --limit or a narrower query")
 
 
 #: Columns kept when the terminal is narrow, most wanted first (after id,

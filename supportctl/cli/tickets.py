@@ -238,7 +238,13 @@ def search(ctx: typer.Context,
     now = now_iso()
     text = " ".join(_search_arg(q) for q in query)
     check_query(text)
-    hits = run(store, text, now, limit=_limit(limit), offset=offset)
+    page = _limit(limit)
+    # The terminal's default page: one more tells whether it cut the answer
+    # (counting every match would walk them all).
+    probe = page + 1 if limit is None and page else page
+    hits = run(store, text, now, limit=probe, offset=offset)
+    more = -1 if len(hits) > page and probe > page else 0
+    hits = hits[:page] if page else hits
     records = tickets_json(store, [tid for tid, _ in hits], now)
     snippets = dict(hits)
     fmt_ = _fmt(fmt)
@@ -247,7 +253,7 @@ def search(ctx: typer.Context,
             r["snippet"] = snippets.get(r["id"], "")
     human = fmt_ in (None, "table")
     render.tickets(records, fmt_, extra=snippets if human else None,
-                   tag_names=tag_names(store, records) if human else None)
+                   tag_names=tag_names(store, records) if human else None, more=more)
 
 
 def _search_arg(arg: str) -> str:
