@@ -99,7 +99,18 @@ def contact_link(ctx: typer.Context, contact_id: int = typer.Argument(..., metav
         if channel:
             raise
         raise UsageError(f"{exc} (or name its medium with --channel)") from None
-    contacts.link(cx.store(), contact_id, medium, address, cx.actor, now_iso())
+    store = cx.store()
+    merged = contacts.link(store, contact_id, medium, address, cx.actor, now_iso())
+    if merged is not None and not cx.quiet:
+        # A merge is undone by nobody: say it happened (`contact merge`
+        # asks first; link merges when the address was someone else's).
+        from supportctl.cli import render
+        from supportctl.safe import one_line
+        from supportctl.store.read import contact_json
+
+        into = contact_json(store, contact_id) or {}
+        render.info(f"{one_line(address, 60)} belonged to contact {merged}: merged contact "
+                    f"{merged} into {contact_id} ({one_line(str(into.get('name') or '-'), 40)})")
 
 
 @contact_app.command("merge")

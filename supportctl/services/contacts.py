@@ -107,18 +107,22 @@ def require(store: Store, contact_id: int) -> int:
     return contact_id
 
 
-def link(store: Store, contact_id: int, medium: str, address: str, actor: str, now: str) -> None:
+def link(store: Store, contact_id: int, medium: str, address: str, actor: str,
+         now: str) -> int | None:
     """Give a contact another identity; when that identity already has a
-    contact of its own, the two are merged (the person is one)."""
+    contact of its own, the two are merged (the person is one). Returns
+    the contact merged in, if any."""
     require(store, contact_id)
     with store.tx():
         other = find(store, medium, address)
         if other is not None and other != contact_id:
             merge(store, other, contact_id, actor, now)
         else:
+            other = None
             add_identity(store, contact_id, medium, address, now)
         store.event(actor, "contact.link", now, contact_id=contact_id, medium=medium,
                     address=normalise(medium, address))
+    return other
 
 
 def merge(store: Store, from_id: int, into_id: int, actor: str, now: str) -> None:

@@ -54,3 +54,21 @@ def test_list_by_a_merged_contact_lists_the_person_it_became(cli: Any) -> None:
     mine = cli("list", "--contact", str(first), "--format", "ids").out.split()
     assert len(mine) == 2
     assert cli("list", "--contact", str(second), "--format", "ids").out.split() == mine
+
+
+def test_link_says_when_it_merged_two_contacts(cli: Any) -> None:
+    # Linking an address another contact owns merges the two; before, it
+    # said nothing (and `contact merge` asks first).
+    r = cli("new", "--channel", "phone", "--to", "+15550000001", "--name", "Ada Lovelace", "-m",
+            "hello", "--format", "ids")
+    first = int(cli("show", r.out.strip(), "--format", "json").json()["contact"]["id"])
+    r = cli("new", "--channel", "phone", "--to", "+15551234567", "-m", "hi", "--format", "ids")
+    second = int(cli("show", r.out.strip(), "--format", "json").json()["contact"]["id"])
+    r = cli("contact", "link", str(first), "+15551234567")
+    assert r.code == 0, r
+    assert f"belonged to contact {second}: merged contact {second} into {first} (Ada Lovelace)" \
+        in r.err
+    assert r.err.count("\n") == 1
+    r = cli("contact", "link", str(first), "ada@example.com")
+    assert r.code == 0 and r.err == "", r  # a new identity: nothing to say
+    assert cli("-q", "contact", "link", str(first), "+15551234567").err == ""
