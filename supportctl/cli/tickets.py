@@ -453,6 +453,12 @@ def snooze(ctx: typer.Context, when: str = typer.Argument(..., metavar="WHEN", h
 
     until = None if when in ("off", "none") else iso(parse_when(when, utcnow(), _tz(cx)))
     store, now = cx.store(), now_iso()
+    if until is not None and until <= now:
+        # It would hide nothing (the next sync wakes it), yet look done.
+        from supportctl.cli.clock import day_time
+
+        raise UsageError(f"{when!r} is {day_time(until)}, already past: give a time to come "
+                         "(2h, 'tomorrow 9:00', monday), or 'off'")
     for_each(read_ids(ids, cx.stdin), lambda t: triage.snooze(store, t, until, cx.actor, now))
 
 

@@ -137,6 +137,22 @@ def test_listing_commands_check_their_format(cli: Any, command: list[str]) -> No
     assert r.code == 2 and "use one of table, json" in r.err, r
 
 
+def test_snooze_to_a_time_already_past_is_refused(cli: Any) -> None:
+    # Before, `snooze 2020-01-01 ID` (a typo for a year to come) or `snooze
+    # 0h` exited 0 and logged a snooze, yet hid nothing.
+    tid = _log(cli)
+    env = {"SUPPORTCTL_NOW": "2026-12-02T10:00:00Z"}
+    for when in ("2020-01-01", "0h", "2026-12-02T09:59:00Z"):
+        r = cli("snooze", when, str(tid), env=env)
+        assert r.code == 2, (when, r)
+        assert "already past" in r.err and r.err.count("\n") == 1, r
+    shown = cli("show", str(tid), "--format", "json", env=env).json()
+    assert shown["snoozed_until"] is None
+    assert not [e for e in shown["events"] if e["action"] == "snooze"]
+    assert cli("snooze", "2h", str(tid), env=env).code == 0
+    assert cli("list", "--snoozed", "--format", "ids", env=env).out.split() == [str(tid)]
+
+
 def test_search_status_and_channel_values_are_checked_and_any_case(cli: Any) -> None:
     # Before, status:opne or channel:emial matched nothing and exited 0, and
     # status:Open or channel:Phone found nothing either (tag: and priority:
