@@ -308,6 +308,17 @@ def test_volume_bars_fit_the_terminal_and_keep_their_proportions(shop: Any, cli:
         assert bars[name] == max(1, round(max(bars.values()) * n / top)), (bars, counts)
 
 
+def test_html_page_gives_the_period_in_the_shops_zone(shop: Any, tmp_path: Path) -> None:
+    # README: every time a person reads is in the config's timezone; the
+    # terminal said "Mon 16 Nov 01:00 CET", the page "2026-11-16 00:00 UTC".
+    out = tmp_path / "report.html"
+    assert shop(*PERIOD, "--html", str(out)).code == 0
+    page = out.read_text()
+    assert "Tickets created Mon 16 Nov 01:00 CET – Mon 30 Nov 01:00 CET" in page
+    assert "<title>Support report 2026-11-16 – 2026-11-30</title>" in page
+    assert " UTC" not in page
+
+
 def test_html_page_is_self_contained_and_private(shop: Any, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     r = shop(*PERIOD, "--by", "tag", "--html", str(out))
