@@ -527,7 +527,6 @@ _EVENT_TEXT: dict[str, Callable[[dict[str, Any], str, Callable[[str], str]], str
     "claim": lambda d, why, tag: _claim_event(d),
     "unclaim": lambda d, why, tag: "claim given back"
     + (f" (was {d['holder']}'s)" if d.get("holder") else ""),
-    "auto_reply": lambda d, why, tag: "automatic acknowledgement queued",
     "auto_reply_skipped": lambda d, why, tag: f"no automatic acknowledgement{why}",
     "notify": lambda d, why, tag: f"notified {d.get('entry')} ({d.get('event')}, via {d.get('via')})",
     "notify.request": lambda d, why, tag: f"notification requested: {d.get('entry')}",
@@ -557,6 +556,14 @@ def event_text(e: dict[str, Any], tag_names: dict[str, str] | None = None) -> st
         return ""
     names = tag_names or {}
     why = f" ({one_line(str(d['reason']), 100)})" if d.get("reason") else ""
+    if a == "auto_reply":
+        # Every automatic send logs this action; only auto-reply's is an
+        # acknowledgement (csat's is the survey, a rule's its template).
+        actor = str(e.get("actor") or "")
+        return ("satisfaction survey queued" if actor == "csat"
+                else "automatic reply queued" if actor.startswith("rule:")
+                else "automatic acknowledgement queued" if actor == "auto-reply"
+                else "automatic message queued")
     phrase = _EVENT_TEXT.get(a)
     if phrase is not None:
         return phrase(d, why, lambda t: names.get(t, t))
