@@ -67,6 +67,9 @@ def contact_show(ctx: typer.Context, contact_id: int = typer.Argument(..., metav
     render.line(f"contact {c['id']}: {one_line(c['name']) or '-'}")
     for i in c["identities"]:
         render.line(f"  {one_line(i['channel'])}: {one_line(i['address'])}")
+    if c.get("opted_out_at"):
+        render.line(f"  asks for no satisfaction surveys since "
+                    f"{render.short_time(str(c['opted_out_at']))}")
     if c.get("blocked_since"):
         render.line(f"  blocked as spam since {render.short_time(str(c['blocked_since']))}: "
                     "`supportctl unspam ID` on one of their tickets lifts it")

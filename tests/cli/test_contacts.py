@@ -72,3 +72,13 @@ def test_link_says_when_it_merged_two_contacts(cli: Any) -> None:
     r = cli("contact", "link", str(first), "ada@example.com")
     assert r.code == 0 and r.err == "", r  # a new identity: nothing to say
     assert cli("-q", "contact", "link", str(first), "+15551234567").err == ""
+
+
+def test_contact_show_says_the_contact_opted_out_of_surveys(cli: Any) -> None:
+    # `contact opt-out` (or replying STOP) was visible in JSON only.
+    cid = _contact(cli)
+    assert "satisfaction" not in cli("contact", "show", str(cid)).out
+    assert cli("contact", "opt-out", str(cid)).code == 0
+    shown = cli("contact", "show", str(cid))
+    assert shown.code == 0 and "asks for no satisfaction surveys since" in shown.out, shown
+    assert cli("contact", "show", str(cid), "--format", "json").json()["opted_out_at"]
