@@ -1383,7 +1383,7 @@ def _kb(node: Any, probs: _Problems) -> Kb:
     if "base_url" in keys:
         kb.base_url = _value("url", keys["base_url"], "kb.base_url", probs)
     if "auto_reply" in keys:
-        n = _value("int", keys["auto_reply"], "kb.auto_reply", probs)
+        n = _value("count", keys["auto_reply"], "kb.auto_reply", probs)  # 0: none
         kb.auto_reply = n if n is not None else 0
     if "auto_reply_min_score" in keys:
         v = _py(keys["auto_reply_min_score"])
@@ -1504,6 +1504,7 @@ def secret_warnings(config: Config) -> list[str]:
         smtp = entry.get("smtp")
         if isinstance(smtp, dict):
             found += [(f"{where}.smtp.{k}", k) for k in _secret_keys(SMTP_KEYS) if k in smtp]
+    found += [(f"serve.{k}", k) for k in _secret_keys(SERVE_KEYS) if k in config.serve]
     return [
         f"{where} is in clear in {config.path}, which other users can read: "
         f"run `chmod 600 {config.path}`, or use {key}_env / {key}_cmd"
@@ -1521,13 +1522,13 @@ def secret_source_warnings(config: Config) -> list[str]:
 
     out: list[str] = []
 
-    def check(block: dict[str, Any], keys: list[str], where: str) -> None:
+    def check(block: dict[str, Any], keys: list[str], where: str, user: str = "sync") -> None:
         for key in keys:
             var = block.get(f"{key}_env")
             if var is not None and not os.environ.get(str(var), "").strip():
                 state = "is not set" if os.environ.get(str(var)) is None else "is empty"
                 out.append(f"{where}.{key}_env: environment variable {var} {state} here: "
-                           "set it where supportctl runs (cron, systemd), or sync will fail")
+                           f"set it where supportctl runs (cron, systemd), or {user} will fail")
             cmd = block.get(f"{key}_cmd")
             if cmd is not None:
                 try:
@@ -1544,4 +1545,5 @@ def secret_source_warnings(config: Config) -> list[str]:
         check(entry, _secret_keys(channel_keys().get(entry["type"], {})), where)
         if isinstance(entry.get("smtp"), dict):
             check(entry["smtp"], _secret_keys(SMTP_KEYS), f"{where}.smtp")
+    check(config.serve, _secret_keys(SERVE_KEYS), "serve", "serve")
     return out

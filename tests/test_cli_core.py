@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 
 
 def _new(cli: Any, *extra: str) -> int:
@@ -210,6 +210,34 @@ def test_closed_pipe_is_quiet(cli: Any) -> None:
         shell=True, capture_output=True, text=True,
     )
     assert p.stderr == ""
+
+
+def test_closed_pipe_ends_with_exit_0(cli: Any, tmp_path: Path) -> None:
+    # `export | head` exited 1 (a failure under `set -o pipefail`): click
+    # ends a broken pipe with sys.exit(1), which bypassed the quiet exit 0.
+    import json
+    import subprocess
+    import sys
+
+    lines = []
+    for i in range(1, 401):
+        at = "2026-11-20T10:00:00Z"
+        lines.append(json.dumps({
+            "id": i, "status": "open", "priority": "normal", "subject": f"Parcel {i} " + "x" * 200,
+            "channel": "email", "account": None, "created_at": at, "updated_at": at,
+            "contact": {"id": i, "name": f"C {i}", "identities": [
+                {"channel": "email", "address": f"c{i}@example.com"}]},
+            "assignee": None, "tags": [], "sla": {}, "message_count": 0, "messages": [],
+            "events": []}))
+    dump = tmp_path / "many.jsonl"
+    dump.write_text("\n".join(lines) + "\n")
+    assert cli("import", str(dump), "--format", "jsonl").code == 0
+    for command in ("export", "list --status all", "search parcel"):
+        p = subprocess.run(
+            ["bash", "-c", f"set -o pipefail; {sys.executable} -m supportctl --db {cli.db}"
+                           f" {command} | head -c 10"],
+            capture_output=True, text=True, cwd=ROOT)
+        assert (p.returncode, p.stderr) == (0, ""), (command, p)
 
 
 def test_list_query_combines_with_filters(cli: Any) -> None:

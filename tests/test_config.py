@@ -751,3 +751,29 @@ def test_logged_ticket_gets_sla_clock(tmp_path: Path, cli) -> None:  # type: ign
     assert t["sla"]["first_response_due"] < t["sla"]["resolution_due"]
     late = cli("list", "--sla", "breached", "--format", "ids")
     assert late.out == ""
+
+
+def test_config_check_warns_about_serve_secrets_as_about_channels(tmp_path: Path,
+                                                                  cli: Any) -> None:
+    # Before, `config check` said "ok" about a serve block whose secret_env
+    # was unset (serve then refused to start) or whose secret sat in clear in
+    # a file others can read.
+    text = ("serve:\n  secret_env: SUPPORTCTL_TEST_NO_SUCH_VAR\n"
+            "  meta_app_secret: clear-app-secret\n  telegram_secret_token_cmd: no-such-prog-x\n")
+    r = cli("config", "check", env={"SUPPORTCTL_CONFIG": str(write(tmp_path, text, 0o644))})
+    assert r.code == 0, r
+    assert "serve.secret_env: environment variable SUPPORTCTL_TEST_NO_SUCH_VAR is not set" in r.err
+    assert "or serve will fail" in r.err
+    assert "serve.meta_app_secret is in clear" in r.err and "clear-app-secret" not in r.err
+    assert "serve.telegram_secret_token_cmd: program 'no-such-prog-x' is not found" in r.err
+
+
+def test_kb_auto_reply_zero_means_none_as_the_example_says(tmp_path: Path, cli: Any) -> None:
+    # config.example.yaml: "auto_reply: 2  # … (0: none)"; 0 was refused with
+    # "must be a whole number of at least 1".
+    r = cli("config", "check", env={"SUPPORTCTL_CONFIG": str(write(tmp_path, "kb:\n  auto_reply: 0\n"))})
+    assert r.code == 0, r
+    assert load_config(tmp_path / "config.yaml").kb.auto_reply == 0
+    assert "(0: none)" in (ROOT / "config.example.yaml").read_text()
+    assert any("kb.auto_reply: must be a whole number of at least 0" in p
+               for p in problems(tmp_path, "kb:\n  auto_reply: -1\n"))

@@ -39,6 +39,20 @@ def test_attachments_are_saved_with_safe_names(cli: Any, tmp_path: Path) -> None
     assert not (tmp_path.parent / ".bashrc").exists()
 
 
+def test_attachments_format_ids_is_a_usage_error_not_a_crash(cli: Any, tmp_path: Path) -> None:
+    # Before: "internal error (KeyError: 'id')", exit 1.
+    body = (b"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\n"
+            b"Content-Type: text/plain\r\nContent-Disposition: attachment; filename=a.txt\r\n"
+            b"\r\nline\r\n--b--\r\n")
+    src = eml(tmp_path, "a.eml", "From: a@example.com\nSubject: files\nMessage-ID: <f@x>\n"
+              "Content-Type: multipart/mixed; boundary=b\n", body)
+    assert cli("import", str(src)).code == 0
+    r = cli("attachments", "1", "--format", "ids")
+    assert r.code == 2, r
+    assert "--format json, jsonl or csv" in r.err and "internal error" not in r.err
+    assert cli("attachments", "1", "--format", "csv").out.startswith("message_id,filename")
+
+
 def test_quarantine_keeps_raw_bytes_and_retries(cli: Any, tmp_path: Path) -> None:
     junk = tmp_path / "junk.eml"
     junk.write_bytes(b"\x00\x01 this is not mail at all")

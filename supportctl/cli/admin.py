@@ -88,7 +88,16 @@ def template_show(ctx: typer.Context, name: str) -> None:
         raise ConfigError(f"no template {name!r}: see `supportctl template list`")
     t = cfg.templates[name]
     body = getattr(t, "body", t)
-    cx.stdout.write(str(body).rstrip("\n") + "\n")
+    # The whole source: a subject, a WhatsApp Content SID and the variants
+    # per language are sent too, so they are shown too.
+    head = [f"{key}: {value}" for key, value in (("subject", getattr(t, "subject", "")),
+                                                  ("content_sid", getattr(t, "content_sid", "")))
+            if value]
+    parts = ["\n".join(head)] if head else []
+    parts.append(str(body).rstrip("\n"))
+    for lang, text in sorted((getattr(t, "languages", None) or {}).items()):
+        parts.append(f"[{lang}]\n{str(text).rstrip(chr(10))}")
+    cx.stdout.write("\n\n".join(parts) + "\n")
 
 
 @template_app.command("preview")
@@ -100,7 +109,8 @@ def template_preview(ctx: typer.Context, name: str, ticket_id: str = typer.Argum
     from supportctl.services.templates import render_template
 
     tid = read_id(ticket_id, cx.stdin)
-    text, _ = render_template(cx.config(), name, cx.store(), tid, cx.actor)
-    cx.stdout.write(clean(text).rstrip("\n") + "\n")
+    text, meta = render_template(cx.config(), name, cx.store(), tid, cx.actor)
+    head = f"subject: {clean(str(meta['subject']))}\n\n" if meta.get("subject") else ""
+    cx.stdout.write(head + clean(text).rstrip("\n") + "\n")
 
 

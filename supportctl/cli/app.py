@@ -607,8 +607,13 @@ def _run(cx: Ctx, argv: list[str]) -> int:
     except KeyboardInterrupt:
         _say_interrupted(cx.stderr)
         code = 130
-    except SystemExit as exc:  # rich ends a broken pipe this way
-        code = exc.code if isinstance(exc.code, int) else 1
+    except SystemExit as exc:
+        if isinstance(exc.__context__, BrokenPipeError):
+            # click ends a closed pipe with sys.exit(1): as below, quietly.
+            _silence(cx.stdout)
+            code = 0
+        else:
+            code = exc.code if isinstance(exc.code, int) else 1
     except BrokenPipeError:
         # `| head` closed the pipe: end quietly (and keep Python from
         # complaining while flushing stdout at exit).

@@ -94,7 +94,15 @@ def send_now(cx: Ctx, store: Any, outbox_id: int, entry: dict[str, Any]) -> None
     """Send a queued entry; on failure say where it is and exit 1."""
     from supportctl.services import outbox
 
-    channel = build_channel(entry)
+    try:
+        channel = build_channel(entry)
+    except SupportError as exc:
+        # The reply is stored and queued already: say so, or it is typed
+        # again and both go out with the next sync.
+        state = outbox.channel_unavailable(store, outbox_id, str(exc),
+                                           max_attempts=cx.config().outbox_max_attempts)
+        _report_send(cx, store, outbox_id, state)
+        return
     try:
         state = outbox.send_entry(store, outbox_id, channel,
                                   max_attempts=cx.config().outbox_max_attempts)
@@ -219,6 +227,16 @@ def send_reply(cx: Ctx, *, ticket_id: str, source: str | None, message: str | No
         render.info(f"ticket {t['id']} was merged into #{t['merged_into']}: replying there")
         t = triage.require(store, t["merged_into"])
     tid = t["id"]
+    from supportctl.cli.tickets import one_of
+
+    if via is not None:  # a typo is not "no configured channel can send emial"
+        from supportctl.channels import media_names
+
+        one_of("--via", via, media_names())
+    if status is not None:  # checked by the send too, but --dry-run must say so
+        from supportctl.values import Status
+
+        one_of("--status", status, list(Status))
     medium = reply_medium(via or t["channel"])  # a web form is answered by email
     if medium in log_media():
         raise UsageError(
@@ -708,10 +726,11 @@ def _q_rows(cx: Ctx) -> list[dict[str, Any]]:
 
 def _q_list(cx: Ctx, fmt: str | None) -> None:
     from supportctl.cli import render
+    from supportctl.cli.tickets import _fmt
     from supportctl.safe import one_line
 
     rows = _q_rows(cx)
-    if not render.machine(rows, fmt, ["id", "channel", "account", "source_ref", "reason", "size",
+    if not render.machine(rows, _fmt(fmt), ["id", "channel", "account", "source_ref", "reason", "size",
                                       "created_at", "resolved_at"]):
         render.plain([r["id"], "recovered" if r["resolved_at"] else "held", r["account"],
                       r["source_ref"], r["size"], one_line(r["reason"], 100)] for r in rows)

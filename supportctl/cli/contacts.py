@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from supportctl.cli.app import ID_RANGE, Ctx, app, now_iso, obj
-from supportctl.errors import NotFound
+from supportctl.errors import NotFound, UsageError
 
 contact_app = typer.Typer(help="Contacts and their identities.", no_args_is_help=True)
 app.add_typer(contact_app, name="contact")
@@ -28,8 +28,10 @@ def contact_list(ctx: typer.Context,
     """Contacts with their identities and ticket counts."""
     cx = obj(ctx)
     from supportctl.cli import render
+    from supportctl.cli.tickets import _fmt
     from supportctl.safe import one_line
 
+    fmt = _fmt(fmt)
     rows = _contacts(cx, query)
     if not render.machine(rows, fmt, ["id", "name", "ticket_count"]):  # type: ignore[arg-type]
         for c in rows:
@@ -40,13 +42,15 @@ def contact_list(ctx: typer.Context,
 
 @contact_app.command("show")
 def contact_show(ctx: typer.Context, contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE),
-                 fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
+                 fmt: str | None = typer.Option(None, "--format", "-f", help="table or json")) -> None:
     """A contact, its identities and every ticket across channels."""
     cx = obj(ctx)
     from supportctl.cli import render
+    from supportctl.cli.tickets import table_or_json
     from supportctl.services.contacts import resolve
     from supportctl.store.read import TicketFilter, contact_json, ticket_ids, tickets_json
 
+    fmt = table_or_json(fmt)
     store = cx.store()
     c = contact_json(store, resolve(store, contact_id))
     if c is None:
@@ -63,6 +67,9 @@ def contact_show(ctx: typer.Context, contact_id: int = typer.Argument(..., metav
     render.line(f"contact {c['id']}: {one_line(c['name']) or '-'}")
     for i in c["identities"]:
         render.line(f"  {one_line(i['channel'])}: {one_line(i['address'])}")
+    if c.get("opted_out_at"):
+        render.line(f"  asks for no satisfaction surveys since "
+                    f"{render.short_time(str(c['opted_out_at']))}")
     if c.get("blocked_since"):
         render.line(f"  blocked as spam since {render.short_time(str(c['blocked_since']))}: "
                     "`supportctl unspam ID` on one of their tickets lifts it")
@@ -77,10 +84,36 @@ def contact_link(ctx: typer.Context, contact_id: int = typer.Argument(..., metav
                  channel: str | None = typer.Option(None, "--channel", help="Medium (guessed if omitted).")) -> None:
     """Give a contact another identity (merging with its owner if it has one)."""
     cx = obj(ctx)
+    import re
+
+    from supportctl.channels import media_names
+    from supportctl.cli.tickets import one_of
     from supportctl.services import contacts
 
-    medium = channel or contacts.guess_medium(address, "telegram")
-    contacts.link(cx.store(), contact_id, medium, address, cx.actor, now_iso())
+    if channel is not None:
+        one_of("--channel", channel, media_names())
+    # A Mastodon handle (@ada@mastodon.social) is not an email address;
+    # anything else that is not an address or a number would be Telegram's.
+    fallback = "mastodon" if re.fullmatch(r"@[^@\s]+@[^@\s]+", address) else "telegram"
+    medium = channel or contacts.guess_medium(address, fallback)
+    try:
+        contacts.valid_address(medium, address, "ADDRESS")
+    except UsageError as exc:
+        if channel:
+            raise
+        raise UsageError(f"{exc} (or name its medium with --channel)") from None
+    store = cx.store()
+    merged = contacts.link(store, contact_id, medium, address, cx.actor, now_iso())
+    if merged is not None and not cx.quiet:
+        # A merge is undone by nobody: say it happened (`contact merge`
+        # asks first; link merges when the address was someone else's).
+        from supportctl.cli import render
+        from supportctl.safe import one_line
+        from supportctl.store.read import contact_json
+
+        into = contact_json(store, contact_id) or {}
+        render.info(f"{one_line(address, 60)} belonged to contact {merged}: merged contact "
+                    f"{merged} into {contact_id} ({one_line(str(into.get('name') or '-'), 40)})")
 
 
 @contact_app.command("merge")

@@ -36,10 +36,20 @@ def export(ctx: typer.Context,
         raise UsageError(f"unknown export --format {fmt!r}: use jsonl, json or csv")
     statuses = None if status == "all" else status.split(",")
     _check_statuses(statuses)
+    if channel is not None:
+        from supportctl.channels import media_names
+        from supportctl.cli.tickets import one_of
+
+        one_of("--channel", channel, media_names())
     f = TicketFilter(statuses=statuses, tags=tag, channel=channel, since=_time_arg(since),
                      include_snoozed=True, include_merged=True, sort="id")
     if files and not messages:
         raise UsageError("--attachments needs --messages: attachments belong to messages")
+    if raw and not messages:
+        raise UsageError("--raw needs --messages: original payloads belong to messages")
+    if messages and fmt == "csv":
+        raise UsageError("--format csv has one row per ticket, without messages: "
+                         "use --format jsonl (or json) with --messages")
     records = run(cx.store(), f, now_iso(), messages=messages, raw=raw, files=files)
     if output is None:
         _export_to(cx.stdout, fmt, records)
@@ -92,7 +102,8 @@ def _export_to(out: IO[str], fmt: str, records: Iterator[dict[str, Any]]) -> Non
 
 @app.command("import")
 def import_cmd(ctx: typer.Context,
-    file: str = typer.Argument(..., metavar="FILE", help="A file, a Maildir, or '-' for stdin."),
+    file: str = typer.Argument(..., metavar="FILE",
+                               help="A file, a Maildir, or '-' for a JSONL export on stdin."),
     fmt: str | None = typer.Option(None, "--format", "-f", help="jsonl|mbox|maildir|eml"),
 ) -> None:
     """Bring in an export, an mbox, a Maildir or .eml files."""
@@ -121,6 +132,9 @@ def import_cmd(ctx: typer.Context,
         return
     if fmt not in ("mbox", "maildir", "eml"):
         raise UsageError(f"unknown import --format {fmt!r}: use jsonl, mbox, maildir or eml")
+    if file == "-":
+        raise UsageError(f"'-' reads an export (--format jsonl) from stdin; {fmt} is read from "
+                         "a path: save the mail to a file and import that")
     if not path.exists():
         raise UsageError(f"no such file or directory {path}")
     from supportctl.cli.channels import own_addresses
@@ -155,11 +169,14 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("info")
-def db_info(ctx: typer.Context, fmt: str | None = typer.Option(None, "--format", "-f")) -> None:
+def db_info(ctx: typer.Context,
+            fmt: str | None = typer.Option(None, "--format", "-f", help="table or json")) -> None:
     """Where the store is, its schema and its size."""
     cx = obj(ctx)
     from supportctl.cli import render
+    from supportctl.cli.tickets import table_or_json
 
+    fmt = table_or_json(fmt)
     store = cx.store()
     info = {
         "path": str(store.path),

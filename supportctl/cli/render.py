@@ -243,7 +243,8 @@ def tickets(records: list[dict[str, Any]], fmt: str | None, *, extra: dict[int, 
             tag_names: dict[str, str] | None = None, more: int = 0) -> None:
     """Print tickets in ``fmt`` (None: table on a terminal, TSV otherwise).
     ``tag_names``: tags as first typed, for people; ``more``: how many
-    matching tickets the row limit left out (said on a terminal only)."""
+    matching tickets the row limit left out, -1 for some (said on a
+    terminal only)."""
     if fmt == "json":
         return write_json(records)
     if fmt == "jsonl":
@@ -267,8 +268,10 @@ def tickets(records: list[dict[str, Any]], fmt: str | None, *, extra: dict[int, 
     else:
         cols = TICKET_COLUMNS + (["snippet"] if extra else [])
         plain([r[c] for c in cols] for r in rows)
-    if more > 0 and is_tty() and is_tty(_stderr()):
-        info(f"… {more} more: use --limit or filters")
+    if more and is_tty() and is_tty(_stderr()):
+        # more < 0: some, not counted (a search stops at the page it needs).
+        info(f"… {more} more: use --limit or filters" if more > 0
+             else "… more match: use --limit or a narrower query")
 
 
 #: Columns kept when the terminal is narrow, most wanted first (after id,
@@ -524,7 +527,6 @@ _EVENT_TEXT: dict[str, Callable[[dict[str, Any], str, Callable[[str], str]], str
     "claim": lambda d, why, tag: _claim_event(d),
     "unclaim": lambda d, why, tag: "claim given back"
     + (f" (was {d['holder']}'s)" if d.get("holder") else ""),
-    "auto_reply": lambda d, why, tag: "automatic acknowledgement queued",
     "auto_reply_skipped": lambda d, why, tag: f"no automatic acknowledgement{why}",
     "notify": lambda d, why, tag: f"notified {d.get('entry')} ({d.get('event')}, via {d.get('via')})",
     "notify.request": lambda d, why, tag: f"notification requested: {d.get('entry')}",
@@ -554,6 +556,14 @@ def event_text(e: dict[str, Any], tag_names: dict[str, str] | None = None) -> st
         return ""
     names = tag_names or {}
     why = f" ({one_line(str(d['reason']), 100)})" if d.get("reason") else ""
+    if a == "auto_reply":
+        # Every automatic send logs this action; only auto-reply's is an
+        # acknowledgement (csat's is the survey, a rule's its template).
+        actor = str(e.get("actor") or "")
+        return ("satisfaction survey queued" if actor == "csat"
+                else "automatic reply queued" if actor.startswith("rule:")
+                else "automatic acknowledgement queued" if actor == "auto-reply"
+                else "automatic message queued")
     phrase = _EVENT_TEXT.get(a)
     if phrase is not None:
         return phrase(d, why, lambda t: names.get(t, t))

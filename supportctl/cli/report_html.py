@@ -160,15 +160,21 @@ def page(result: Any) -> str:
                  if not result.csat_recorded else
                  "<p class=sub>No customer of this period was asked how it went.</p>"
                  if not result.overall["csat"]["asked"] else "")
-    since, until = result.since.replace("T", " ")[:16], result.until.replace("T", " ")[:16]
+    # Times a person reads are in the shop's zone (README), as on the terminal.
+    from supportctl.cli.clock import day_time, local
+
+    first, last = local(result.since), local(result.until)
+    dates = (f"{first:%Y-%m-%d} – {last:%Y-%m-%d}" if first and last
+             else f"{result.since[:10]} – {result.until[:10]}")
+    since, until = day_time(result.since), day_time(result.until)
     by = f" by {escape(result.by)}" if result.by else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Support report {escape(since[:10])} – {escape(until[:10])}</title>
+<title>Support report {escape(dates)}</title>
 <style>{_CSS}</style></head><body>
 <h1>Support report</h1>
-<p class=sub>Tickets created {escape(since)} – {escape(until)} UTC{by} · times in {basis} ·
+<p class=sub>Tickets created {escape(since)} – {escape(until)}{by} · times in {basis} ·
 hour of week in {escape(result.timezone)}</p>
 <div class=cards>{"".join(f"<div class=card><b>{escape(v)}</b><span>{escape(k)}</span></div>" for k, v in cards)}</div>
 {csat_note}

@@ -54,21 +54,31 @@ def draw(result: Any) -> None:
     table = Table(box=None, header_style="bold", pad_edge=False)
     cols = ["group", "tickets", "1st resp med", "p90", "resolve med", "p90", "SLA", "reopen",
             "repeat", "CSAT", "backlog"]
-    for c in cols:
-        table.add_column(c, justify="left" if c == "group" else "right")
-    table.add_column("volume")
-    top = max((g["tickets"] for g in result.groups), default=0) or 1
+    rows = []
     for g in result.groups:
         cs = g["csat"]
-        table.add_row(
-            Text(one_line(g["group"], 24)), str(g["tickets"]),
+        rows.append([
+            one_line(g["group"], 24), str(g["tickets"]),
             hours_text(g["first_response_hours"]["median"]), hours_text(g["first_response_hours"]["p90"]),
             hours_text(g["resolution_hours"]["median"]), hours_text(g["resolution_hours"]["p90"]),
             share_text(g["sla_attainment"]), share_text(g["reopen_rate"]), str(g["repeat_contacts"]),
             "-" if cs["average"] is None else f"{cs['average']:.1f}", str(g["backlog"]),
-            Text("█" * max(1 if g["tickets"] else 0, round(20 * g["tickets"] / top)),
-                 style="cyan" if color else ""),
-        )
+        ])
+    for c in cols:
+        table.add_column(c, justify="left" if c == "group" else "right")
+    # The bars get the width the numbers leave (at most 20): a bar cut
+    # short by the terminal's edge would show 4 tickets as long as 3.
+    natural = sum(max(len(c), *(len(r[i]) for r in rows)) + 2 for i, c in enumerate(cols))
+    bar = min(20, width - natural)
+    if bar >= 3:
+        table.add_column("volume", no_wrap=True)
+    top = max((g["tickets"] for g in result.groups), default=0) or 1
+    for g, r in zip(result.groups, rows, strict=True):
+        cells: list[Any] = [Text(r[0]), *r[1:]]
+        if bar >= 3:
+            cells.append(Text("█" * max(1 if g["tickets"] else 0, round(bar * g["tickets"] / top)),
+                              style="cyan" if color else ""))
+        table.add_row(*cells)
     con.print(table)
 
     policies = result.overall["sla"]["policies"]

@@ -16,9 +16,11 @@ def rules_test(ctx: typer.Context, ticket_id: str = typer.Argument(..., metavar=
     """What each rule would do to the ticket's last inbound message; changes nothing."""
     cx = obj(ctx)
     from supportctl.cli import render
+    from supportctl.cli.tickets import table_or_json
     from supportctl.safe import one_line
     from supportctl.services.rules import dry_run
 
+    fmt = table_or_json(fmt)
     tid = read_ids([ticket_id], cx.stdin)[0]
     outcomes = dry_run(cx.store(), cx.config(), tid)
     if fmt == "json":

@@ -30,6 +30,26 @@ def _fmt(value: str | None) -> str | None:
     return value
 
 
+def check_query(text: str) -> None:
+    """A query's ``channel:`` values are media (the store cannot tell)."""
+    from supportctl.store.search import channel_values, known
+
+    values = channel_values(text)
+    if values:
+        from supportctl.channels import media_names
+
+        for value in values:
+            known("channel", value, media_names())
+
+
+def table_or_json(value: str | None) -> str | None:
+    """``--format`` of a command that prints people's text or JSON only:
+    another value is a usage error, not the text view in its place."""
+    if value not in (None, "table", "json"):
+        raise UsageError(f"unknown --format {value!r}: use table or json")
+    return value
+
+
 def _limit(limit: int | None) -> int:
     """SPEC §5: 50 on a terminal; no limit into a pipe unless asked."""
     if limit is not None:
@@ -95,6 +115,10 @@ def list_cmd(ctx: typer.Context,
             one_of("--priority", p.strip(), list(Priority))
     store = cx.store()
     now = now_iso()
+    if contact is not None:  # a merged contact's tickets are the one it became
+        from supportctl.store.contacts import final
+
+        contact = final(store, contact)
     f = TicketFilter(
         statuses=statuses, tags=tag, channel=channel, account=account,
         assignee=cx.me() if assignee == "me" else assignee,
@@ -106,6 +130,7 @@ def list_cmd(ctx: typer.Context,
     if query:
         from supportctl.store.search import condition
 
+        check_query(query)
         f.where, f.params = condition(query, now, store.sql)
     ids = ticket_ids(store, f, now)
     fmt_ = _fmt(fmt)
@@ -183,6 +208,8 @@ def show(ctx: typer.Context,
         cx.stdout.write(render.dumps(ticket) + "\n")
     elif fmt_ == "ids":
         render.write_ids([ticket])
+    elif fmt_ == "csv":  # the ticket's row, as `list --format csv` has it
+        render.tickets([ticket], "csv")
     else:
         render.show(ticket, tag_names=tag_names(store, [ticket]))
 
@@ -209,9 +236,15 @@ def search(ctx: typer.Context,
 
     store = cx.store()
     now = now_iso()
-    # One argument with spaces is a phrase (the shell already removed its quotes).
-    text = " ".join(f'"{q}"' if " " in q and '"' not in q else q for q in query)
-    hits = run(store, text, now, limit=_limit(limit), offset=offset)
+    text = " ".join(_search_arg(q) for q in query)
+    check_query(text)
+    page = _limit(limit)
+    # The terminal's default page: one more tells whether it cut the answer
+    # (counting every match would walk them all).
+    probe = page + 1 if limit is None and page else page
+    hits = run(store, text, now, limit=probe, offset=offset)
+    more = -1 if len(hits) > page and probe > page else 0
+    hits = hits[:page] if page else hits
     records = tickets_json(store, [tid for tid, _ in hits], now)
     snippets = dict(hits)
     fmt_ = _fmt(fmt)
@@ -220,7 +253,23 @@ def search(ctx: typer.Context,
             r["snippet"] = snippets.get(r["id"], "")
     human = fmt_ in (None, "table")
     render.tickets(records, fmt_, extra=snippets if human else None,
-                   tag_names=tag_names(store, records) if human else None)
+                   tag_names=tag_names(store, records) if human else None, more=more)
+
+
+def _search_arg(arg: str) -> str:
+    """One argument of ``search`` as query text. The shell already removed
+    its quotes, so one with spaces is a phrase (``search "wrong size"``),
+    unless it is a whole query quoted at once, as notmuch's are (``search
+    'parcel status:new'``, ``'refund -tag:spam'``): that is read as typed."""
+    from supportctl.store.search import FIELDS
+
+    if " " not in arg or '"' in arg:
+        return arg
+    for word in arg.split():
+        name, sep, value = word.lstrip("-").partition(":")
+        if (sep and value and name.lower() in FIELDS) or (word.startswith("-") and len(word) > 1):
+            return arg
+    return f'"{arg}"'
 
 
 def _text(cx: Ctx, message: str | None, file: Path | None, *, required: bool = True) -> str | None:
@@ -404,6 +453,12 @@ def snooze(ctx: typer.Context, when: str = typer.Argument(..., metavar="WHEN", h
 
     until = None if when in ("off", "none") else iso(parse_when(when, utcnow(), _tz(cx)))
     store, now = cx.store(), now_iso()
+    if until is not None and until <= now:
+        # It would hide nothing (the next sync wakes it), yet look done.
+        from supportctl.cli.clock import day_time
+
+        raise UsageError(f"{when!r} is {day_time(until)}, already past: give a time to come "
+                         "(2h, 'tomorrow 9:00', monday), or 'off'")
     for_each(read_ids(ids, cx.stdin), lambda t: triage.snooze(store, t, until, cx.actor, now))
 
 
@@ -490,6 +545,10 @@ def attachments(ctx: typer.Context,
     from supportctl.cli import render
     from supportctl.services import tickets as svc
 
+    fmt_ = _fmt(fmt)
+    if fmt_ == "ids":
+        raise UsageError("attachments have no ids of their own: use --format json, jsonl or csv "
+                         "(each names its message_id)")
     tid = read_id(ticket_id, cx.stdin)
     store = cx.store()
     items = svc.attachments(store, tid)
@@ -498,6 +557,6 @@ def attachments(ctx: typer.Context,
         if not cx.quiet:
             render.plain([path] for path in saved)
         return
-    if not render.machine(items, _fmt(fmt), ["message_id", "filename", "content_type", "size",
-                                             "sha256"]):
+    if not render.machine(items, fmt_, ["message_id", "filename", "content_type", "size",
+                                        "sha256"]):
         render.plain([a["message_id"], a["filename"], a["content_type"], a["size"]] for a in items)

@@ -197,11 +197,13 @@ def _screen_text(session: Session, height: int) -> list[tuple[str, str]]:
     if t is None:
         return [("", f"ticket #{session.tid} is gone (merged or deleted): press j or k\n")]
     claim = t.get("claim")
-    held = (f"  claimed by {one_line(claim['agent'], 30)} until {day_time(claim['until'])}"
+    # Someone else's claim first: the line is cut at the terminal's width,
+    # and at 80 columns a note at its end was never seen.
+    held = (f"claimed by {one_line(claim['agent'], 30)} until {day_time(claim['until'])} · "
             if claim and claim["agent"] != session.agent else "")
-    head = (f" #{t['id']} ({session.pos + 1}/{len(session.ids)})  {t['status']} · "
+    head = (f" #{t['id']} ({session.pos + 1}/{len(session.ids)})  {held}{t['status']} · "
             f"{t['priority']} · {t['channel']} · {one_line(t.get('assignee') or 'unassigned')}"
-            f"  SLA: {sla_left(t, now_iso())}{held}")
+            f"  SLA: {sla_left(t, now_iso())}")
     out.append(("reverse bold", head.ljust(200)[:200] + "\n"))
     body = list(session.lines)
     sugg = session.suggestions.get(session.tid)

@@ -150,6 +150,18 @@ def strip_quotes(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
 
 
+def answer_text(text: str) -> str:
+    """Our reply as an answer to offer again: its quotes out, and the
+    signature under the last ``-- `` line (the agent who sends it again
+    signs with their own: ``signature.sign`` would add theirs below)."""
+    lines = strip_quotes(text).splitlines()
+    for n in range(len(lines) - 1, 0, -1):
+        if lines[n].rstrip() == "--" and "\n".join(lines[:n]).strip():
+            lines = lines[:n]
+            break
+    return "\n".join(lines).strip()
+
+
 @dataclass
 class Terms:
     """The informative word prefixes of a ticket, with their weights."""
@@ -291,7 +303,7 @@ def from_tickets(store: Store, terms: Terms, exclude_ticket: int | None) -> list
         question = strip_quotes(qa["question"])
         # The case is the question and our answer: an answer names the
         # remedy ("replacement", "refund") the next customer asks for.
-        answer = strip_quotes(qa["answer"]).strip()
+        answer = answer_text(qa["answer"])
         sc, matched = score(terms, f"{qa['subject']}\n{question}\n{answer}")
         out.append(Suggestion(kind="ticket", ticket_id=tid, score=sc, matched=matched,
                               question=question.strip(), answer=answer,
@@ -393,7 +405,7 @@ def _by_meaning(store: Store, hit: Any, by_slug: dict[str, Any]) -> Suggestion |
         return None
     question = strip_quotes(qa["question"]).strip()
     return Suggestion(kind="ticket", ticket_id=hit.ticket_id, score=0.0, matched=[],
-                      question=question, answer=strip_quotes(qa["answer"]).strip(),
+                      question=question, answer=answer_text(qa["answer"]),
                       language=detect_language(question), title=qa["subject"])
 
 

@@ -23,16 +23,17 @@ def normalise(medium: str, address: str) -> str:
     return channel_medium(medium).normal(address)
 
 
-def valid_address(medium: str, address: str) -> str:
+def valid_address(medium: str, address: str, what: str = "--to") -> str:
     """``address`` normalised for ``medium``, or a usage error saying what
-    the medium takes: checked before a ticket or message is created."""
+    the medium takes: checked before a ticket or message is created (or an
+    identity is added: ``what`` names the argument)."""
     decl = channel_medium(medium)
     norm = decl.normal(address)
     if decl.address is not None and not decl.valid(norm):
         from supportctl.safe import one_line
 
         raise UsageError(
-            f"--to {one_line(address, 60)!r} is not valid for {medium}: give {decl.address[1]}")
+            f"{what} {one_line(address, 60)!r} is not valid for {medium}: give {decl.address[1]}")
     return norm
 
 
@@ -48,13 +49,7 @@ def guess_medium(address: str, fallback: str) -> str:
 
 
 def resolve(store: Store, contact_id: int) -> int:
-    seen = set()
-    while True:
-        into = repo.merged_into(store, contact_id)
-        if into is None or contact_id in seen:
-            return contact_id
-        seen.add(contact_id)
-        contact_id = into
+    return repo.final(store, contact_id)
 
 
 def settle(store: Store, contact_id: int) -> int:
@@ -112,18 +107,22 @@ def require(store: Store, contact_id: int) -> int:
     return contact_id
 
 
-def link(store: Store, contact_id: int, medium: str, address: str, actor: str, now: str) -> None:
+def link(store: Store, contact_id: int, medium: str, address: str, actor: str,
+         now: str) -> int | None:
     """Give a contact another identity; when that identity already has a
-    contact of its own, the two are merged (the person is one)."""
+    contact of its own, the two are merged (the person is one). Returns
+    the contact merged in, if any."""
     require(store, contact_id)
     with store.tx():
         other = find(store, medium, address)
         if other is not None and other != contact_id:
             merge(store, other, contact_id, actor, now)
         else:
+            other = None
             add_identity(store, contact_id, medium, address, now)
         store.event(actor, "contact.link", now, contact_id=contact_id, medium=medium,
                     address=normalise(medium, address))
+    return other
 
 
 def merge(store: Store, from_id: int, into_id: int, actor: str, now: str) -> None:

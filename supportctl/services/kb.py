@@ -147,7 +147,7 @@ def write_new(folder: Path, title: str, language: str | None, tags: list[str], b
 def draft_from_ticket(store: Any, folder: Path, ticket_id: int, title: str | None = None) -> Path:
     """A draft article from a solved ticket's question and our final reply,
     for a person to edit (``draft: true`` until they remove it)."""
-    from supportctl.services.answers import detect_language, strip_quotes
+    from supportctl.services.answers import answer_text, detect_language, strip_quotes
     from supportctl.services.triage import require
     from supportctl.store.answers import question_and_answer
 
@@ -157,7 +157,7 @@ def draft_from_ticket(store: Any, folder: Path, ticket_id: int, title: str | Non
         raise UsageError(f"ticket #{ticket_id} has no customer question and agent reply to draft"
                          " from: answer it first")
     question = strip_quotes(qa["question"]).strip()
-    answer = strip_quotes(qa["answer"]).strip()
+    answer = answer_text(qa["answer"])
     body = (f"{answer}\n\n<!-- Drafted from ticket #{ticket_id}. Remove names, numbers and"
             " anything personal, rewrite for every customer, then delete `draft: true`"
             " above. The customer asked:\n\n"

@@ -206,9 +206,25 @@ def plan_reply(store: Store, ticket_id: int, *, medium: str, account: dict[str, 
         if cc:
             raise UsageError("--cc only applies to email replies")
         return to_list, [], last
-    extra = [Address(c) for c in cc or []]
+    extra = [_cc_address(c) for c in cc or []]
     kept = reply_all_cc(last, [*to_list, *extra], own) if keep_cc else []
     return to_list, [*kept, *extra], last
+
+
+def _cc_address(text: str) -> Address:
+    """A ``--cc`` value the mail will take (the check the send makes):
+    refused before anything is written, never a reply that cannot go."""
+    from supportctl.mail.compose import to_header_address
+
+    address = Address(text)
+    try:
+        to_header_address(address)
+    except ValueError as exc:
+        from supportctl.safe import one_line
+
+        raise UsageError(f"--cc {one_line(text, 60)!r}: {exc}: give one address such as "
+                         "ada@example.com") from None
+    return address
 
 
 def queue_reply(
@@ -371,22 +387,9 @@ def send_entry(store: Store, outbox_id: int, channel: Channel, *, max_attempts: 
     try:
         result = channel.send(out)
     except ChannelError as exc:
-        from supportctl.safe import one_line
-
         state = "unknown" if exc.unknown_outcome else "failed"
-        attempts = row["attempts"] + 1
-        delay = timedelta(minutes=min(2 ** attempts, 240))
-        retry = exc.temporary and not exc.unknown_outcome and attempts < max_attempts
-        with store.tx():
-            repo.update(store, outbox_id, {
-                "state": state, "error": one_line(str(exc), 300), "temporary": int(retry),
-                "attempts": attempts, "updated_at": now,
-                "next_attempt_at": iso(utcnow() + delay) if retry else None,
-            })
-            message_repo.set_delivery(store, row["message_id"], {
-                "delivery_state": state, "delivery_error": one_line(str(exc), 300)})
-            store.event("outbox", "send_failed", now, ticket_id=row["ticket_id"],
-                        outbox_id=outbox_id, state=state, error=one_line(str(exc), 300))
+        _record_failure(store, row, state, str(exc),
+                        exc.temporary and not exc.unknown_outcome, max_attempts, now)
         return state
     with store.tx():
         repo.update(store, outbox_id, {
@@ -404,6 +407,41 @@ def send_entry(store: Store, outbox_id: int, channel: Channel, *, max_attempts: 
         if result.state in FIRST_RESPONSE_STATES and not out.auto:
             triage.on_reply_sent(store, row["ticket_id"], now)
     return result.state
+
+
+def _record_failure(store: Store, row: Any, state: str, error: str, temporary: bool,
+                    max_attempts: int, now: str) -> None:
+    """A send that did not happen (``failed``) or may have (``unknown``):
+    the entry and its message say why; a temporary failure is retried by
+    ``sync`` with backoff."""
+    from supportctl.safe import one_line
+
+    attempts = row["attempts"] + 1
+    delay = timedelta(minutes=min(2 ** attempts, 240))
+    retry = temporary and attempts < max_attempts
+    error = one_line(error, 300)
+    with store.tx():
+        repo.update(store, row["id"], {
+            "state": state, "error": error, "temporary": int(retry),
+            "attempts": attempts, "updated_at": now,
+            "next_attempt_at": iso(utcnow() + delay) if retry else None,
+        })
+        message_repo.set_delivery(store, row["message_id"], {
+            "delivery_state": state, "delivery_error": error})
+        store.event("outbox", "send_failed", now, ticket_id=row["ticket_id"],
+                    outbox_id=row["id"], state=state, error=error)
+
+
+def channel_unavailable(store: Store, outbox_id: int, error: str, *, max_attempts: int = 5) -> str:
+    """The entry's channel could not be set up (a secret that cannot be
+    read here, say): nothing went on the wire. The entry is ``failed``
+    with that error, and ``sync`` retries it as a temporary failure (cron
+    may have the secret this shell lacks). Returns the new state."""
+    row = repo.get(store, outbox_id)
+    if row is None or row["state"] != "queued":
+        return str(row["state"]) if row else "failed"
+    _record_failure(store, row, "failed", error, True, max_attempts, iso(utcnow()) or "")
+    return "failed"
 
 
 def _open_entry(store: Store, outbox_id: int, what: str) -> Any:

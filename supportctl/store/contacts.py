@@ -16,6 +16,18 @@ def merged_into(store: Store, contact_id: int) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
+def final(store: Store, contact_id: int) -> int:
+    """The contact ``contact_id`` is now: itself, or the one it was merged
+    into (following merges of merges)."""
+    seen = set()
+    while True:
+        into = merged_into(store, contact_id)
+        if into is None or contact_id in seen:
+            return contact_id
+        seen.add(contact_id)
+        contact_id = into
+
+
 def lock(store: Store, *contact_ids: int) -> None:
     """Hold the contacts' rows to the end of the transaction (PostgreSQL:
     ``FOR UPDATE`` in id order, which also waits for a transaction that is

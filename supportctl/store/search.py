@@ -224,10 +224,17 @@ def _field(q: Query, name: str, value: str, neg: bool, now: str) -> None:
             " WHERE m3.ticket_id = t.id AND a.inline = 0)"
         )
     elif name == "status":
-        values = value.split(",")
+        from supportctl.values import Status
+
+        values = [v.strip().lower() for v in value.split(",") if v.strip()]
+        for v in values:
+            known("status", v, list(Status))
         q.where.append(f"t.status {nt}IN ({', '.join('?' for _ in values)})")
         q.params += values
     elif name == "channel":
+        # Checked against the declared media by the caller (channel_values):
+        # the store does not know them.
+        value = value.strip().lower()
         q.where.append(f"t.channel {'!=' if neg else '='} ?")
         q.params.append(value)
     elif name == "assignee":
@@ -257,6 +264,36 @@ def _field(q: Query, name: str, value: str, neg: bool, now: str) -> None:
             )
         q.where.append(f"{nt}{cond}")
         q.params += [now] * cond.count("?")
+
+
+def channel_values(text: str) -> list[str]:
+    """The values of a query's ``channel:`` terms, as ``parse`` reads them,
+    for the command line to check against the declared media."""
+    try:
+        tokens = shlex.split(text)
+    except ValueError:
+        return []  # parse says what is wrong
+    out = []
+    for tok in tokens:
+        name, sep, value = tok.removeprefix("-").partition(":")
+        if sep and name.lower() == "channel" and value:
+            out.append(value.strip().lower())
+    return out
+
+
+def known(field: str, value: str, valid: Any) -> str:
+    """``value`` when ``field:`` can hold it; else a usage error listing
+    what it can (a typo would otherwise quietly match nothing)."""
+    choices = [str(v) for v in valid]
+    if value in choices:
+        return value
+    import difflib
+
+    from supportctl.safe import one_line
+
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    hint = f" (did you mean {field}:{close[0]}?)" if close else ""
+    raise UsageError(f"unknown {field}:{one_line(value, 40)}{hint}: use one of {', '.join(choices)}")
 
 
 def _match(pos: list[str], neg: list[str]) -> str:

@@ -104,6 +104,92 @@ def test_unknown_search_field_is_exit_2_naming_the_fields(cli: Any) -> None:
         assert cli("search", q).code == 0, q
 
 
+def test_show_format_csv_is_the_tickets_csv_row(cli: Any) -> None:
+    # Before, `show ID --format csv` printed the human view (exit 0) to a
+    # script that asked for CSV.
+    import csv
+    import io
+
+    tid = _log(cli)
+    listed = cli("list", "--format", "csv").out
+    r = cli("show", str(tid), "--format", "csv")
+    assert r.code == 0, r
+    assert r.out == listed
+    [row] = list(csv.DictReader(io.StringIO(r.out)))
+    assert row["id"] == str(tid) and row["channel"] == "phone"
+
+
+@pytest.mark.parametrize("command", [["contact", "show", "1"], ["db", "info"],
+                                     ["rules", "test", "1"]])
+def test_table_or_json_commands_refuse_other_formats(cli: Any, command: list[str]) -> None:
+    # Before, --format csv (or a typo) printed the text view, exit 0.
+    _log(cli)
+    for fmt in ("csv", "ids", "jsno"):
+        r = cli(*command, "--format", fmt)
+        assert r.code == 2, (fmt, r)
+        assert "use table or json" in r.err and r.out == "", (fmt, r)
+    assert cli(*command, "--format", "json").code == 0
+
+
+@pytest.mark.parametrize("command", [["contact", "list"], ["quarantine", "list"], ["quarantine"]])
+def test_listing_commands_check_their_format(cli: Any, command: list[str]) -> None:
+    r = cli(*command, "--format", "jsno")
+    assert r.code == 2 and "use one of table, json" in r.err, r
+
+
+def test_snooze_to_a_time_already_past_is_refused(cli: Any) -> None:
+    # Before, `snooze 2020-01-01 ID` (a typo for a year to come) or `snooze
+    # 0h` exited 0 and logged a snooze, yet hid nothing.
+    tid = _log(cli)
+    env = {"SUPPORTCTL_NOW": "2026-12-02T10:00:00Z"}
+    for when in ("2020-01-01", "0h", "2026-12-02T09:59:00Z"):
+        r = cli("snooze", when, str(tid), env=env)
+        assert r.code == 2, (when, r)
+        assert "already past" in r.err and r.err.count("\n") == 1, r
+    shown = cli("show", str(tid), "--format", "json", env=env).json()
+    assert shown["snoozed_until"] is None
+    assert not [e for e in shown["events"] if e["action"] == "snooze"]
+    assert cli("snooze", "2h", str(tid), env=env).code == 0
+    assert cli("list", "--snoozed", "--format", "ids", env=env).out.split() == [str(tid)]
+
+
+def test_search_status_and_channel_values_are_checked_and_any_case(cli: Any) -> None:
+    # Before, status:opne or channel:emial matched nothing and exited 0, and
+    # status:Open or channel:Phone found nothing either (tag: and priority:
+    # already folded case).
+    tid = _log(cli)
+    for q, meant in (("status:opne", "status:open"), ("channel:emial", "channel:email"),
+                     ("status:new,solvd", "status:solved")):
+        r = cli("search", q)
+        assert r.code == 2, r
+        assert f"did you mean {meant}?" in r.err and r.err.count("\n") == 1, r
+    assert cli("list", "--query", "status:opne").code == 2
+    for q in ("status:New", "channel:Phone", "status:new,OPEN", "-channel:EMAIL"):
+        r = cli("search", q, "--format", "ids")
+        assert r.code == 0 and r.out.split() == [str(tid)], (q, r)
+
+
+def test_a_whole_query_quoted_as_one_argument_keeps_its_fields(cli: Any) -> None:
+    # README: `supportctl search 'from:ann@example.com "wrong size" -tag:spam after:30d'`.
+    # A query quoted whole, without a phrase in it, was taken as one phrase
+    # ("parcel status:new" in the text) and found nothing.
+    parcel = _log(cli, text="Where is my parcel?")
+    _log(cli, who="Bob", text="my parcel is late")
+    cli("tag", "spam", "2")
+
+    def ids(*q: str) -> list[int]:
+        r = cli("search", *q, "--format", "json")
+        assert r.code == 0, r
+        return [t["id"] for t in r.json()]
+
+    assert ids("parcel status:new -tag:spam") == [parcel]
+    assert ids("parcel -tag:spam") == [parcel]
+    assert ids("parcel", "-tag:spam") == [parcel]
+    # One argument with spaces and no query syntax is still a phrase.
+    assert ids("is my parcel") == [parcel]
+    assert ids("parcel my") == []
+
+
 def _email_ticket(cli: Any, tmp_path: Path, name: str, eml: str) -> int:
     path = tmp_path / f"{name}.eml"
     path.write_text(eml)

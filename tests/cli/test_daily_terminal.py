@@ -220,6 +220,19 @@ def test_the_default_limit_says_how_many_more_on_a_terminal_only(
     assert len(js.json()) == 57 and js.err == ""
 
 
+def test_a_search_cut_by_the_default_limit_says_so_on_a_terminal(
+        shop: Any, tmp_path: Path) -> None:
+    # `list` said "… N more"; `search` showed 50 of 57 matches and nothing
+    # else on the screen.
+    load(shop, tmp_path, *(line(i, created=f"2026-12-0{1 + i % 8}T0{i % 10}:00:00Z")
+                           for i in range(1, 58)))
+    drawn = on_tty(["search", "pacco"], tty_env(shop), 120)
+    assert "… more match: use --limit or a narrower query" in drawn
+    assert "more match" not in on_tty(["search", "pacco", "--limit", "57"], tty_env(shop), 120)
+    piped = shop("search", "pacco")
+    assert len(piped.out.splitlines()) == 57 and piped.err == ""
+
+
 # -- snoozed tickets --------------------------------------------------------------
 
 

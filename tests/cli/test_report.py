@@ -283,6 +283,42 @@ def test_charts_on_a_terminal(shop: Any, cli: Any, tmp_path: Path) -> None:
     assert "CSAT: no customer of this period was asked how it went" in screen
 
 
+def test_volume_bars_fit_the_terminal_and_keep_their_proportions(shop: Any, cli: Any,
+                                                                   tmp_path: Path) -> None:
+    # At 100 columns the 20-character bars were cut by the edge ("██████████…"):
+    # a group of 4 tickets and one of 3 drew the same bar.
+    import re
+
+    counts = {g["group"]: g["tickets"] for g in shop(*PERIOD, "--by", "channel",
+                                                      "--format", "json").json()}
+    d = run_on_pty(["--db", str(cli.db), "--config", str(tmp_path / "config.yaml"), "report",
+                    *PERIOD, "--by", "channel"], {"SUPPORTCTL_NOW": NOW, "NO_COLOR": "1"},
+                   columns=100, stdin_tty=False)
+    assert d.code == 0
+    screen = re.sub(r"\x1b\[[0-9;]*m", "", d.screen.decode())
+    bars = {}
+    for line in screen.splitlines():
+        name = line.split(" ", 1)[0]
+        if name in counts and "█" in line:
+            assert "…" not in line, line
+            bars[name] = line.count("█")
+    assert set(bars) == set(counts), screen
+    top = max(counts.values())
+    for name, n in counts.items():
+        assert bars[name] == max(1, round(max(bars.values()) * n / top)), (bars, counts)
+
+
+def test_html_page_gives_the_period_in_the_shops_zone(shop: Any, tmp_path: Path) -> None:
+    # README: every time a person reads is in the config's timezone; the
+    # terminal said "Mon 16 Nov 01:00 CET", the page "2026-11-16 00:00 UTC".
+    out = tmp_path / "report.html"
+    assert shop(*PERIOD, "--html", str(out)).code == 0
+    page = out.read_text()
+    assert "Tickets created Mon 16 Nov 01:00 CET – Mon 30 Nov 01:00 CET" in page
+    assert "<title>Support report 2026-11-16 – 2026-11-30</title>" in page
+    assert " UTC" not in page
+
+
 def test_html_page_is_self_contained_and_private(shop: Any, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     r = shop(*PERIOD, "--by", "tag", "--html", str(out))

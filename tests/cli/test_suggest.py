@@ -193,3 +193,30 @@ def test_an_articles_file_name_reaches_the_table_cleaned(cli: Any, tmp_path: Pat
         r = cli(*args)
         assert r.code == 0 and r.out.startswith("rimborsi"), r
         assert "\x1b" not in r.out and "\x07" not in r.out
+
+
+def test_an_answer_is_offered_without_the_signature_it_was_sent_with(
+        cli: Any, tmp_path: Path) -> None:
+    # Before, the answer kept "-- \nAlice · Shop": reused by another agent
+    # (triage's 1-3 keys), the reply went out with both signatures; and
+    # `kb from-ticket` put the signature in the article.
+    signed = "Il rimborso è stato emesso oggi.\n\n-- \nAlice · Bottega Rossi\n+39 06 1234"
+    load(cli, tmp_path, [
+        ticket(1, "solved", "Non ho ancora ricevuto il rimborso per le scarpe.",
+               [("alice", signed)], subject="Rimborso"),
+        ticket(2, "new", "rimborso scarpe non ancora arrivato", []),
+        ticket(3, "solved", "Il codice -- non funziona", [("bruno", "--\nsolo questo")],
+               subject="Codice"),
+    ])
+    [found] = [s for s in cli("suggest", "2", "--format", "json").json() if s["ticket_id"] == 1]
+    assert found["answer"] == "Il rimborso è stato emesso oggi."
+    kb = tmp_path / "kb"
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"kb:\n  path: {kb}\n")
+    r = cli("--config", str(cfg), "kb", "from-ticket", "1", env={"EDITOR": "true"})
+    assert r.code == 0, r
+    article = next(kb.glob("*.md")).read_text()
+    assert "Il rimborso è stato emesso oggi." in article and "Alice" not in article
+    # A reply that is only a "--" line and text is kept whole (nothing above it).
+    r = cli("--config", str(cfg), "kb", "from-ticket", "3", env={"EDITOR": "true"})
+    assert "solo questo" in next(kb.glob("codice*.md")).read_text()

@@ -26,14 +26,15 @@ NOW = "2026-09-12T12:00:00Z"
 class Screen:
     """A command in a detached tmux session of its own server."""
 
-    def __init__(self, tmp_path: Path, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, tmp_path: Path, args: list[str], env: dict[str, str],
+                 columns: int = 150) -> None:
         self.sock = f"supportctl-test-{os.getpid()}-{tmp_path.name}"
         self.raw = tmp_path / "raw.out"
         self.env = {**os.environ, **env}
         cmd = (f"sleep 0.3; cd {shlex.quote(str(ROOT))} && "
                + " ".join(shlex.quote(a) for a in [sys.executable, "-m", "supportctl", *args])
                + "; echo EXITED $?; sleep 120")
-        self.tmux("new-session", "-d", "-x", "150", "-y", "45", cmd)
+        self.tmux("new-session", "-d", "-x", str(columns), "-y", "45", cmd)
         self.tmux("pipe-pane", "-o", f"cat >> {shlex.quote(str(self.raw))}")
 
     def tmux(self, *args: str) -> str:
@@ -97,9 +98,9 @@ def queue(cli: Any, tmp_path: Path) -> Iterator[Any]:
     assert cli("import", str(src), "--format", "jsonl").code == 0
     screens: list[Screen] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> Screen:
+    def start(*args: str, env: dict[str, str] | None = None, columns: int = 150) -> Screen:
         s = Screen(tmp_path, ["--db", str(cli.db), "triage", *args],
-                   {"SUPPORTCTL_NOW": NOW, **(env or {})})
+                   {"SUPPORTCTL_NOW": NOW, **(env or {})}, columns)
         screens.append(s)
         return s
 
@@ -255,6 +256,18 @@ def test_the_ticket_on_screen_is_held_for_you_and_given_back(cli: Any, queue: An
     assert held(cli, 13)["claim"] is None
     # Holding a ticket on screen is not an event per key press.
     assert [e for e in held(cli, 12)["events"] if e["action"] in ("claim", "unclaim")] == []
+
+
+def test_someone_elses_claim_shows_at_80_columns(cli: Any, queue: Any) -> None:
+    # The note ended the header line, past column 80: cut off on a
+    # standard terminal, so nothing said that luca held the ticket.
+    assert cli("claim", "12", env={"SUPPORTCTL_NOW": NOW, "SUPPORTCTL_AGENT": "luca"}).code == 0
+    s = queue(env={"SUPPORTCTL_AGENT": "marta"}, columns=80)
+    screen = s.wait("#12 (1/3)")
+    head = next(line for line in screen.splitlines() if "#12 (1/3)" in line)
+    assert "claimed by luca until Sat 12 Sep 12:30 UTC" in head, screen
+    s.keys("q")
+    s.wait("EXITED 0")
 
 
 def test_an_open_screen_learns_of_new_tickets_and_replies(cli: Any, queue: Any) -> None:
