@@ -709,7 +709,8 @@ def _load_top(cfg: Config, top: dict[str, Any], probs: _Problems) -> None:
     if "kb" in top:
         cfg.kb = _kb(top["kb"], probs)
     if "notify" in top:
-        cfg.notify = _notify(top["notify"], cfg.channels, probs)
+        cfg.notify = _notify(top["notify"], cfg.channels, probs,
+                             {a.name for a in cfg.agents if a.email})
     if "suggest" in top:
         cfg.suggest = _suggest_settings(top["suggest"], probs)
     if "serve" in top:
@@ -1068,11 +1069,15 @@ def _sla(node: Any, probs: _Problems, top: str = "sla", allowed: tuple[str, ...]
 
 NOTIFY_EVENTS = ("new", "due-soon", "breached", "assigned", "customer-replied", "sync-failed",
                  "digest")
+#: ``notify[].to`` for the ticket's assignee, at their ``agents[].email``.
+NOTIFY_ASSIGNEE = "assignee"
 NOTIFY_KEYS = ("name", "via", "to", "on", "at", "priority", "channel", "tag", "outside_hours")
 _TELEGRAM_CHAT = re.compile(r"-?\d+|@[A-Za-z][A-Za-z0-9_]{4,}")
 
 
-def _notify(node: Any, channels: list[dict[str, Any]], probs: _Problems) -> list[Notify]:
+def _notify(node: Any, channels: list[dict[str, Any]], probs: _Problems,
+            reachable: set[str] | None = None) -> list[Notify]:
+    """``reachable``: the agents with an ``email`` (``to: assignee`` mails them)."""
     out: list[Notify] = []
     if not _is_seq(node):
         probs.add(node, "notify", "must be a list of entries (name, via, to, on)")
@@ -1104,6 +1109,16 @@ def _notify(node: Any, channels: list[dict[str, Any]], probs: _Problems) -> list
             if kind == "imap" and not target.get("smtp"):
                 probs.add(keys["via"], f"{where}.via",
                           f"channel {via!r} has no smtp block to send email with")
+            elif to == NOTIFY_ASSIGNEE and kind not in ("imap", "memory"):
+                probs.add(keys["to"], f"{where}.to",
+                          f"to: {NOTIFY_ASSIGNEE} mails the ticket's assignee (agents[].email):"
+                          f" channel {via!r} ({kind}) cannot; use an imap entry as via")
+            elif to == NOTIFY_ASSIGNEE and not reachable:
+                probs.add(keys["to"], f"{where}.to",
+                          f"to: {NOTIFY_ASSIGNEE} mails the ticket's assignee, but no agent has an"
+                          " email: add email to agents")
+            elif to == NOTIFY_ASSIGNEE:
+                pass
             elif kind == "imap" and to and not _EMAIL.fullmatch(to):
                 probs.add(keys["to"], f"{where}.to", f"{to!r} is not an email address")
             elif kind == "twilio" and to and not _E164.fullmatch(to):
@@ -1122,6 +1137,12 @@ def _notify(node: Any, channels: list[dict[str, Any]], probs: _Problems) -> list
                 probs.add(keys["on"], f"{where}.on", f"unknown event {ev!r}{_suggest(ev, NOTIFY_EVENTS)}: "
                           f"use {', '.join(NOTIFY_EVENTS)}")
         entry.on = [e for e in on if e in NOTIFY_EVENTS]
+        if to == NOTIFY_ASSIGNEE:
+            for ev in ("digest", "sync-failed"):
+                if ev in entry.on:
+                    probs.add(keys["on"], f"{where}.on",
+                              f"{ev} is about no ticket, so it has no assignee: give it an"
+                              " entry of its own with an address in to")
         if "at" in keys:
             entry.at = _time(keys["at"], f"{where}.at", probs)
             if "digest" not in on:

@@ -15,6 +15,9 @@ SMS = ("channels:\n  - {name: shop-sms, type: twilio, account_sid: AC1, auth_tok
        "numbers: ['+15550001111']}\n  - {name: tg, type: telegram, token: t}\n"
        "  - {name: mast, type: mastodon, base_url: 'https://m.example', access_token: t}\n")
 
+MAIL = ("channels:\n  - {name: shop-mail, type: imap, host: imap.shop.example, username: u,"
+        " password: p, smtp: {host: smtp.shop.example, username: u, password: p}}\n")
+
 
 def load(tmp_path: Path, text: str) -> object:
     p = tmp_path / "config.yaml"
@@ -57,6 +60,15 @@ BAD = [
     (SMS + "notify:\n  - {name: n, via: tg, to: '42', on: [new], outside_hours: sometimes}\n", 6,
      "notify[0].outside_hours: must be true or false"),
     (SMS + "notify:\n  - {via: tg, to: '42', on: [new]}\n", 6, "notify[0]: missing required key 'name'"),
+    (SMS + "agents: [{name: marta, email: marta@shop.example}]\n"
+     "notify:\n  - {name: n, via: shop-sms, to: assignee, on: [assigned]}\n", 7,
+     "notify[0].to: to: assignee mails the ticket's assignee (agents[].email): channel 'shop-sms'"),
+    (MAIL + "agents: [marta]\n"
+     "notify:\n  - {name: n, via: shop-mail, to: assignee, on: [assigned]}\n", 5,
+     "no agent has an email: add email to agents"),
+    (MAIL + "agents: [{name: marta, email: marta@shop.example}]\n"
+     "notify:\n  - {name: n, via: shop-mail, to: assignee, on: [new, sync-failed]}\n", 5,
+     "notify[0].on: sync-failed is about no ticket, so it has no assignee"),
 ]
 
 

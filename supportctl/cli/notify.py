@@ -17,6 +17,7 @@ def notify_test(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAM
     cx = obj(ctx)
     from supportctl.cli import render
     from supportctl.cli.channels import ChannelPool, setup_logging
+    from supportctl.config import NOTIFY_ASSIGNEE
     from supportctl.services import notify
 
     setup_logging(cx)
@@ -26,4 +27,9 @@ def notify_test(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAM
     finally:
         pool.close()
     if not cx.quiet:
-        render.info(f"sent a test notification to {entry.to} via {entry.via}")
+        if entry.to == NOTIFY_ASSIGNEE:
+            to = ", ".join(notify.agent_emails(cx.config(required=True)).values())
+            render.info(f"sent a test notification to every agent with an email ({to})"
+                        f" via {entry.via}")
+        else:
+            render.info(f"sent a test notification to {entry.to} via {entry.via}")

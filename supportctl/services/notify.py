@@ -3,7 +3,10 @@ owner when something needs them, through a configured channel entry.
 
 Contract:
 - A notification goes to the entry's ``to`` only (an address, a number, a
-  Telegram chat id from the config), through the channel's own ``send``.
+  Telegram chat id from the config; or ``assignee``: the ticket's
+  assignee at their ``agents[].email``, the one assigned for ``assigned``,
+  nobody while the ticket has no assignee with an email), through the
+  channel's own ``send``.
   It never touches the outbox or the messages of a ticket, so it can never
   reach a customer, never counts as a reply and never moves an SLA clock.
 - Each (ticket, event, entry) notifies once: a row in ``notifications``
@@ -28,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from supportctl.channels.base import Channel
+from supportctl.config import NOTIFY_ASSIGNEE
 from supportctl.errors import ChannelError, ConfigError
 from supportctl.models import Address, Outbound
 from supportctl.services import sla
@@ -55,6 +59,7 @@ class Pending:
     text: str
     subject: str
     event_id: int | None = None  # the event-log row it came from
+    assignee: str | None = None  # ``assigned``: who was assigned
 
 
 @dataclass
@@ -63,10 +68,11 @@ class Report:
     failed: list[str] = field(default_factory=list)
 
 
-def outbound_for(entry: Any, channel: Channel, text: str, subject: str) -> Outbound:
-    """The message for ``entry.to`` on the entry's channel."""
+def outbound_for(entry: Any, channel: Channel, text: str, subject: str,
+                 to: str | None = None) -> Outbound:
+    """The message for ``to`` (default ``entry.to``) on the entry's channel."""
     kind = getattr(channel, "type", "")
-    to = entry.to
+    to = entry.to if to is None else to
     if kind == "imap" or (kind == "memory" and "@" in to):
         medium = "email"
     elif kind == "telegram" or (kind == "memory" and not to.lstrip("+").startswith(tuple("0123456789"))
@@ -83,10 +89,29 @@ def outbound_for(entry: Any, channel: Channel, text: str, subject: str) -> Outbo
     return out
 
 
-def deliver(entry: Any, channel_for: ChannelFor, text: str, subject: str) -> None:
-    """Send one notification; ChannelError when it did not go."""
+def deliver(entry: Any, channel_for: ChannelFor, text: str, subject: str,
+            to: str | None = None) -> None:
+    """Send one notification (to ``to``, default ``entry.to``);
+    ChannelError when it did not go."""
     channel = channel_for(entry.via)
-    channel.send(outbound_for(entry, channel, text, subject))
+    channel.send(outbound_for(entry, channel, text, subject, to))
+
+
+def agent_emails(config: Any) -> dict[str, str]:
+    """Agent name -> email, for the agents that have one."""
+    return {a.name: a.email for a in getattr(config, "agents", None) or [] if a.email}
+
+
+def _address(store: Store, config: Any, p: Pending) -> str | None:
+    """Where ``p`` goes: the entry's ``to``, or for ``to: assignee`` the
+    assignee's email (None: nobody to tell)."""
+    if p.entry.to != NOTIFY_ASSIGNEE:
+        return str(p.entry.to)
+    name = p.assignee
+    if name is None and p.ticket_id:
+        row = db.ticket_summary(store, p.ticket_id)
+        name = row["assignee"] if row is not None else None
+    return agent_emails(config).get(name) if name else None
 
 
 # -- what to say ----------------------------------------------------------------
@@ -104,8 +129,11 @@ def local_time(value: str | None, config: Any) -> str:
 
 
 def ticket_line(store: Store, ticket_id: int, config: Any, *, event: str,
-                message_id: int | None = None, due: str | None = None) -> tuple[str, str]:
-    """(text, email subject): id, customer, channel, first line, due time."""
+                message_id: int | None = None, due: str | None = None,
+                assignee: str | None = None) -> tuple[str, str]:
+    """(text, email subject): id, customer, channel, first line, due time
+    (``assigned``: to ``assignee``, the one assigned then, else the
+    ticket's assignee now)."""
     from supportctl.safe import one_line
 
     t = db.ticket_summary(store, ticket_id)
@@ -118,8 +146,8 @@ def ticket_line(store: Store, ticket_id: int, config: Any, *, event: str,
     who = one_line(t["contact_name"] or t["address"] or "unknown", 30)
     due = due or (t["first_response_due"] if not t["first_response_at"] and t["first_response_due"]
                   else t["resolution_due"] if not t["solved_at"] else None)
-    what = event + (f" to {one_line(t['assignee'], 20)}" if event == "assigned" and t["assignee"]
-                    else "")
+    assignee = assignee or t["assignee"]
+    what = event + (f" to {one_line(assignee, 20)}" if event == "assigned" and assignee else "")
     parts = [f"#{t['id']} {what}", who, t["channel"], one_line(first, FIRST_LINE)]
     if due:
         parts.append(f"due {local_time(due, config)}")
@@ -177,7 +205,9 @@ def _from_log(store: Store, config: Any, cursor: int) -> Iterator[Pending]:
             if not d.get("new") or d.get("history"):
                 continue  # unassigned, or a rule sorting history
             event, key, mid = "assigned", f"assigned:{eid}", None
+            assignee = str(d["new"])
         else:
+            assignee = None
             mid = d.get("message_id")
             if d.get("history") or _noise(store, tid, mid):
                 # History (before the first sync, or imported) wakes nobody.
@@ -189,8 +219,10 @@ def _from_log(store: Store, config: Any, cursor: int) -> Iterator[Pending]:
                 event, key = "customer-replied", f"customer-replied:{mid}"
         for entry in _entries(config, event):
             if applies(store, entry, tid, when, config):
-                text, subject = ticket_line(store, tid, config, event=event, message_id=mid)
-                yield Pending(entry, tid, key, event, text, subject, event_id=eid)
+                text, subject = ticket_line(store, tid, config, event=event, message_id=mid,
+                                            assignee=assignee)
+                yield Pending(entry, tid, key, event, text, subject, event_id=eid,
+                              assignee=assignee)
 
 
 def _noise(store: Store, ticket_id: int, message_id: Any) -> bool:
@@ -319,8 +351,11 @@ def run(store: Store, config: Any, now: str, channel_for: ChannelFor, *,
     for p in todo:
         if db.notified(store, p.ticket_id, p.key, p.entry.name):
             continue
+        to = _address(store, config, p)
+        if to is None:
+            continue  # to: assignee, and nobody with an email holds the ticket
         try:
-            deliver(p.entry, channel_for, p.text, p.subject)
+            deliver(p.entry, channel_for, p.text, p.subject, to)
         except (ChannelError, ConfigError) as exc:
             report.failed.append(f"notify {p.entry.name}: {exc}")
             if p.event_id is not None:
@@ -345,7 +380,12 @@ def send_test(config: Any, name: str, channel_for: ChannelFor, now: str) -> Any:
     if entry is None:
         names = ", ".join(e.name for e in getattr(config, "notify", None) or []) or "none"
         raise ConfigError(f"no notify entry named {name!r}: configured are {names}")
-    deliver(entry, channel_for, f"supportctl test notification for {entry.name} "
-            f"({local_time(now, config)}): notifications reach you here.",
-            "[supportctl] test notification")
+    text = (f"supportctl test notification for {entry.name} ({local_time(now, config)}):"
+            " notifications reach you here.")
+    if entry.to == NOTIFY_ASSIGNEE:
+        # every agent it may reach is told (and so checked)
+        for address in agent_emails(config).values():
+            deliver(entry, channel_for, text, "[supportctl] test notification", address)
+    else:
+        deliver(entry, channel_for, text, "[supportctl] test notification")
     return entry

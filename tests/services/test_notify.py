@@ -77,3 +77,41 @@ def test_no_backlog_on_the_first_run(env: Any) -> None:
     sms(store, cfg, "+393471234567", "and now?", "SM2", "2026-11-30T09:05:00Z")
     assert run(store, cfg, channel, "2026-11-30T09:06:00Z").sent == 1
     assert "customer-replied" in srv.sent[0].text
+
+
+def test_to_assignee_mails_the_agent_who_holds_the_ticket(tmp_path: Path) -> None:
+    """``to: assignee``: the ticket's assignee at their ``agents[].email``
+    (for ``assigned``, the one assigned then); nobody while no agent with
+    an email holds it; ``notify test`` reaches every agent with an email."""
+    name = f"mem{tmp_path.name[-6:]}".lower().replace("_", "-")
+    p = tmp_path / "config.yaml"
+    p.write_text(f"channels:\n  - {{name: {name}, type: memory}}\n"
+                 "agents:\n  - {name: marta, email: marta@shop.example}\n"
+                 "  - {name: nadia, email: nadia@shop.example}\n  - luca\n"
+                 f"notify:\n  - {{name: mine, via: {name}, to: assignee, "
+                 "on: [assigned, customer-replied]}\n")
+    cfg = load_config(p)
+    store = Store(tmp_path / "s.db")
+    channel = MemoryChannel({"name": name, "type": "memory"})
+    srv = server(name)
+    try:
+        run(store, cfg, channel, "2026-11-30T09:00:00Z")
+        tid = sms(store, cfg, "+393471234567", "Dov'è il mio ordine?", "SM1", "2026-11-30T09:01:00Z")
+        sms(store, cfg, "+393471234567", "Ci siete?", "SM2", "2026-11-30T09:02:00Z")
+        assert run(store, cfg, channel, "2026-11-30T09:03:00Z").sent == 0  # nobody holds it
+        triage.assign(store, tid, "luca", "owner", "2026-11-30T09:04:00Z")  # no email
+        assert run(store, cfg, channel, "2026-11-30T09:05:00Z").sent == 0 and srv.sent == []
+        triage.assign(store, tid, "marta", "owner", "2026-11-30T09:06:00Z")
+        triage.assign(store, tid, "nadia", "owner", "2026-11-30T09:06:30Z")
+        sms(store, cfg, "+393471234567", "Allora?", "SM3", "2026-11-30T09:07:00Z")
+        assert run(store, cfg, channel, "2026-11-30T09:08:00Z").sent == 3
+        got = [(out.to, out.medium, out.text.split(" · ")[0]) for out in srv.sent]
+        assert got == [([Address("marta@shop.example")], "email", f"#{tid} assigned to marta"),
+                       ([Address("nadia@shop.example")], "email", f"#{tid} assigned to nadia"),
+                       ([Address("nadia@shop.example")], "email", f"#{tid} customer-replied")]
+        srv.sent.clear()
+        notify.send_test(cfg, "mine", lambda _: channel, "2026-11-30T09:09:00Z")
+        assert [out.to for out in srv.sent] == [[Address("marta@shop.example")],
+                                                [Address("nadia@shop.example")]]
+    finally:
+        store.close()
