@@ -416,3 +416,56 @@ def test_a_channel_bug_fails_only_that_channel(store: Store) -> None:
 
     res = sync.sync_entry(store, Broken(), settings_(account="broken"))  # type: ignore[arg-type]
     assert not res.ok and "TypeError" in res.error and "SECRET" not in res.error
+
+
+def test_a_batch_indexes_its_messages_once_at_its_end(store: Store,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """m028: a batch's messages go into the three full-text indexes as one
+    statement at its end (not a segment each), as they stand then: every
+    word, sender, recipient and CJK term is found; a message quarantined in
+    the middle of the batch is in none; deleting an indexed message later
+    takes exactly its words out (the indexes stay consistent)."""
+    from supportctl.store import messages as stored_messages
+    from supportctl.store.search import search
+
+    real = ingest.insert_message
+
+    def flaky(st: Store, tid: int, item: Inbound, **kw: Any) -> int:
+        if item.external_id == "bad@x":
+            real(st, tid, item, **kw)  # written, then the savepoint rolls it back
+            raise ValueError("a bug")
+        return real(st, tid, item, **kw)
+
+    monkeypatch.setattr(ingest, "insert_message", flaky)
+    items = [mail("a@x", subject="Parcel late", text="the courier lost it"),
+             mail("bad@x", sender="zed@example.com", subject="Quarantined", text="zebra"),
+             mail("b@x", sender="ugo@example.it", subject="Rimborso", text="快递丢失了 il pacco",
+                  to="help@shop.example"),
+             mail("c@x", subject="Re: Parcel late", text="found it", irt="a@x")]
+    summary = ingest.ingest_batch(store, Batch("x", None, items), settings_())
+    assert (summary.stored, summary.quarantined) == (3, 1)
+    assert store.scalar("SELECT count(*) FROM fts_deferred") == 0
+    for table in ("messages_fts", "messages_cjk", "addresses_fts"):
+        store.execute(f"INSERT INTO {table}({table}) VALUES ('integrity-check')")
+    now = iso(utcnow()) or ""
+
+    def found(q: str) -> list[int]:
+        return [tid for tid, _ in search(store, q, now)]
+
+    lost, refund = summary.results[0].ticket_id, summary.results[2].ticket_id
+    assert found("courier") == [lost] and found("found") == [lost]
+    assert found("pacco") == [refund] and found("丢失") == [refund]
+    assert found("from:ugo") == [refund] and lost in found("to:help")
+    assert found("zebra") == [] and found("from:zed") == []
+    # Changed and deleted afterwards: the triggers take out what was put in.
+    with store.tx():
+        store.execute("UPDATE messages SET text = 'ritrovato' WHERE external_id = 'b@x'")
+        store.execute("DELETE FROM messages WHERE external_id = 'c@x'")
+    for table in ("messages_fts", "messages_cjk", "addresses_fts"):
+        store.execute(f"INSERT INTO {table}({table}) VALUES ('integrity-check')")
+    assert found("丢失") == [] and found("ritrovato") == [refund] and found("found") == []
+    # One deferral at a time: a batch inside another's transaction leaves it to the outer one.
+    with store.tx():
+        since = stored_messages.defer_full_text(store)
+        assert since is not None and stored_messages.defer_full_text(store) is None
+        stored_messages.index_deferred(store, since)

@@ -100,6 +100,9 @@ def ingest_batch(store: Store, batch: Batch, settings: IngestSettings) -> BatchS
         # (PostgreSQL: another machine's `spam` may commit mid-batch, so
         # each message asks.)
         spam = not store.sql.one_writer or workflows.any_spam_senders(store)
+        # The batch's messages go into the full-text indexes at once at its
+        # end (SQLite), not one index segment each.
+        deferred = stored_messages.defer_full_text(store)
         for item in batch.items:
             res = _ingest_isolated(store, item, settings, now, spam_senders=spam)
             summary.results.append(res)
@@ -110,6 +113,8 @@ def ingest_batch(store: Store, batch: Batch, settings: IngestSettings) -> BatchS
             else:
                 summary.stored += 1
                 summary.tickets_created += int(res.created)
+        if deferred is not None:
+            stored_messages.index_deferred(store, deferred)
         if batch.cursor is not None:
             store.set_cursor(settings.account, batch.source, batch.cursor, now)
     return summary

@@ -52,10 +52,11 @@ COPIED: tuple[str, ...] = (
 
 #: Tables (by name or name prefix) a store makes from the others or keeps
 #: about itself: never copied. ``files`` is PostgreSQL's attachment
-#: bytes, copied as attachments (``_copy_files``), not as rows.
+#: bytes, copied as attachments (``_copy_files``), not as rows;
+#: ``fts_deferred`` is empty outside an ingest batch's transaction.
 DERIVED: tuple[str, ...] = (
     "sqlite_", "_sqlite_migrations", "messages_fts", "addresses_fts", "messages_cjk",
-    "report_volume", "subject_phrases", "schema_version", "files",
+    "report_volume", "subject_phrases", "schema_version", "files", "fts_deferred",
 )
 
 #: Rows fetched from the source at a time.

@@ -96,3 +96,30 @@ def has_participant(store: Store, ticket_id: int, address: str) -> bool:
         "SELECT 1 FROM messages WHERE ticket_id = ? AND (lower(from_address) = ? "
         "OR lower(to_json) LIKE ? OR lower(cc_json) LIKE ?) LIMIT 1",
         [ticket_id, address, like, like]))
+
+
+# -- full text a batch at a time (SQLite: m028) -----------------------------------
+
+
+def defer_full_text(store: Store) -> int | None:
+    """Leave the messages written from now on in this transaction out of
+    the full-text indexes, to be indexed at once by ``index_deferred``;
+    returns the first such id (None: nothing deferred: PostgreSQL, whose
+    search columns are the rows' own, or a deferral already open)."""
+    if store.sql.name == "postgresql":
+        return None
+    if store.scalar("SELECT 1 FROM fts_deferred LIMIT 1") is not None:
+        return None
+    since = int(store.scalar("SELECT coalesce(max(id), 0) + 1 FROM messages"))
+    store.execute("INSERT INTO fts_deferred (since) VALUES (?)", [since])
+    return since
+
+
+def index_deferred(store: Store, since: int) -> None:
+    """Index the messages from ``since`` on as they stand, and index every
+    message as it is written again (``defer_full_text``)."""
+    from supportctl.store.migrations import FILL_DEFERRED
+
+    for statement in FILL_DEFERRED:
+        store.execute(statement, [since])
+    store.execute("DELETE FROM fts_deferred")
