@@ -88,6 +88,14 @@ def test_ids_from_stdin(cli: Any) -> None:
 def test_bad_flag_exits_2(cli: Any) -> None:
     r = cli("list", "--bogus")
     assert r.code == 2 and "--bogus" in r.err
+    # The command line's own mistakes are one line too, saying where to look.
+    for args, said in ((("list", "--bogus"), "supportctl list: No such option: --bogus"),
+                       (("lst",), "No such command 'lst'. Did you mean 'list'?"),
+                       (("list", "--limit", "abc"), "'abc' is not a valid int"),
+                       (("show",), "supportctl show: Missing argument 'ID'")):
+        r = cli(*args)
+        assert r.code == 2 and r.out == "" and r.err.count("\n") == 1, r
+        assert r.err.startswith("error: ") and said in r.err and " -h' lists" in r.err, r
     r = cli("list", "--status", "nope")
     assert r.code == 2 and "nope" in r.err
     r = cli("list", "--format", "xml")

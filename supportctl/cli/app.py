@@ -587,9 +587,21 @@ def _run(cx: Ctx, argv: list[str]) -> int:
     except typer.Abort:
         cx.stderr.write("interrupted\n")
         code = 130
+    except cxs.UsageError as exc:
+        # one line, as every other error (click's own is four: usage, a
+        # hint, a blank line, the error)
+        where = exc.ctx.command_path if exc.ctx is not None else "supportctl"
+        message = exc.format_message().strip()
+        if type(exc).__name__ == "NoArgsIsHelpError" or not message:
+            exc.show(file=cx.stderr)  # a group with no command: its help
+        else:
+            from supportctl.cli import render
+
+            render.error(f"{where}: {message} ('{where} -h' lists what it takes)", cx.stderr)
+        code = 2
     except cxs.ClickException as exc:
         exc.show(file=cx.stderr)
-        code = 2 if isinstance(exc, cxs.UsageError) else exc.exit_code
+        code = exc.exit_code
     except SupportError as exc:
         from supportctl.cli import render
 
