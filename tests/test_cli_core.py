@@ -100,6 +100,8 @@ def test_bad_flag_exits_2(cli: Any) -> None:
     assert r.code == 2 and "nope" in r.err
     r = cli("list", "--format", "xml")
     assert r.code == 2 and "xml" in r.err
+    r = cli("list", "--since", "2026-11-20", "--until", "2026-11-10")
+    assert r.code == 2 and "--until (2026-11-10) must be after --since (2026-11-20)" in r.err, r
 
 
 def test_global_options_after_the_command(cli: Any, tmp_path: Path) -> None:

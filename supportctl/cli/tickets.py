@@ -68,6 +68,16 @@ def _time_arg(value: str | None, *, past: bool = True) -> str | None:
     return iso((parse_since if past else parse_when)(value, utcnow()))
 
 
+def _until_after(since: str | None, until: str | None) -> str | None:
+    """``--until`` as a time, refused when it is not after ``--since`` (a
+    period the other way round holds nothing: a typo, not an answer)."""
+    end = _time_arg(until)
+    start = _time_arg(since)
+    if start is not None and end is not None and end <= start:
+        raise UsageError(f"--until ({until}) must be after --since ({since})")
+    return end
+
+
 @app.command("list")
 def list_cmd(ctx: typer.Context,
     status: str = typer.Option("new,open,pending", "--status", "-s",
@@ -123,7 +133,7 @@ def list_cmd(ctx: typer.Context,
         statuses=statuses, tags=tag, channel=channel, account=account,
         assignee=cx.me() if assignee == "me" else assignee,
         priority=[p.strip() for p in priority.split(",")] if priority else [],
-        contact=contact, sla=sla, since=_time_arg(since), until=_time_arg(until),
+        contact=contact, sla=sla, since=_time_arg(since), until=_until_after(since, until),
         sort=sort, limit=_limit(limit), offset=offset,
         include_snoozed=status == "all", include_merged=status == "all", only_snoozed=snoozed,
     )
