@@ -31,11 +31,14 @@ def test_script_flow_and_lossless_round_trip(cli: Any, tmp_path: Path) -> None:
     assert shown["status"] == "closed"
     assert shown["tags"] == ["returns", "vip"]
     assert shown["assignee"] == "marta"
-    assert shown["snoozed_until"].endswith("Z")
+    # done: no reminder left, and the ticket is in `list --status closed`
+    assert shown["snoozed_until"] is None
+    assert [t["id"] for t in cli("list", "--status", "closed", "--format", "json").json()] == [tid]
     assert [m["direction"] for m in shown["messages"]] == ["in", "note"]
     assert shown["contact"]["identities"] == [{"channel": "phone", "address": "+390612345678"}]
     actions = [e["action"] for e in shown["events"]]
-    assert actions[:1] == ["create"] and {"tag", "assign", "snooze", "note", "status"} <= set(actions)
+    assert actions[:1] == ["create"] and {"tag", "assign", "snooze", "note", "status",
+                                          "unsnooze"} <= set(actions)
     assert all(e["actor"] == "tester" for e in shown["events"])
 
     first = cli("export", "--format", "jsonl", "--messages")

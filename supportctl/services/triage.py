@@ -53,7 +53,15 @@ def _set_status(store: Store, t: dict[str, Any], status: str, actor: str, now: s
         fields["sla_paused_at"] = now
     elif t["status"] == "pending":
         fields["sla_paused_at"] = None
+    # A snooze is "show me this again later": a ticket that is done
+    # needs no reminder, and a snoozed one is hidden from every list
+    # (`list --status solved` too) until its time.
+    unsnooze = status in ("solved", "closed") and bool(t.get("snoozed_until"))
+    if unsnooze:
+        fields["snoozed_until"] = None
     repo.update(store, t["id"], fields)
+    if unsnooze:
+        store.event(actor, "unsnooze", now, ticket_id=t["id"], reason=status)
     store.event(actor, "status", now, ticket_id=t["id"], old=t["status"], new=status, **why)
 
 

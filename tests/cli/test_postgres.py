@@ -197,6 +197,9 @@ def test_the_other_ported_triage_commands(pgcli: Any, tmp_path: Path) -> None:
         assert r.code == 0, (args, r)
     [t] = pgcli("list", "--status", "all", "--format", "json", env=NOW).json()
     assert t["status"] == "open" and t["tags"] == ["history"] and t["claim"] is None
+    assert t["snoozed_until"] is None  # solving it ended the snooze
+    assert pgcli("snooze", "2h", "1", env=NOW).code == 0
+    [t] = pgcli("list", "--status", "all", "--format", "json", env=NOW).json()
     assert t["snoozed_until"] == "2026-12-01T11:00:00Z"
     unknown = pgcli("tag", "x", "1", "99", env=NOW)
     assert unknown.code == 3 and "99" in unknown.err
