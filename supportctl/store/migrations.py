@@ -442,28 +442,38 @@ def _unspaced(prefix: str) -> str:
             f" AND ({prefix}subject GLOB {_UNSPACED_GLOB} OR {prefix}text GLOB {_UNSPACED_GLOB}))")
 
 
+def _cjk_triggers(also: Any) -> list[str]:
+    """messages_cjk's four triggers; ``also(row)`` adds to each WHEN
+    (m028: " AND" the batch's deferral)."""
+    return [
+        f"""CREATE TRIGGER messages_cjk_ai AFTER INSERT ON messages
+        WHEN {_unspaced("new.")}{also("new.")} BEGIN
+        INSERT INTO messages_cjk(rowid, subject, text) VALUES (new.id, new.subject, new.text);
+    END""",
+        f"""CREATE TRIGGER messages_cjk_ad AFTER DELETE ON messages
+        WHEN {_unspaced("old.")}{also("old.")} BEGIN
+        INSERT INTO messages_cjk(messages_cjk, rowid, subject, text)
+        VALUES ('delete', old.id, old.subject, old.text);
+    END""",
+        f"""CREATE TRIGGER messages_cjk_aud AFTER UPDATE OF subject, text ON messages
+        WHEN {_unspaced("old.")}{also("old.")} BEGIN
+        INSERT INTO messages_cjk(messages_cjk, rowid, subject, text)
+        VALUES ('delete', old.id, old.subject, old.text);
+    END""",
+        f"""CREATE TRIGGER messages_cjk_aui AFTER UPDATE OF subject, text ON messages
+        WHEN {_unspaced("new.")}{also("new.")} BEGIN
+        INSERT INTO messages_cjk(rowid, subject, text) VALUES (new.id, new.subject, new.text);
+    END""",
+    ]
+
+
 _M011 = [
     """CREATE VIRTUAL TABLE messages_cjk USING fts5(
         subject, text, content='messages', content_rowid='id', tokenize='trigram'
     )""",
     f"""INSERT INTO messages_cjk(rowid, subject, text)
         SELECT id, subject, text FROM messages WHERE {_unspaced("")}""",
-    f"""CREATE TRIGGER messages_cjk_ai AFTER INSERT ON messages WHEN {_unspaced("new.")} BEGIN
-        INSERT INTO messages_cjk(rowid, subject, text) VALUES (new.id, new.subject, new.text);
-    END""",
-    f"""CREATE TRIGGER messages_cjk_ad AFTER DELETE ON messages WHEN {_unspaced("old.")} BEGIN
-        INSERT INTO messages_cjk(messages_cjk, rowid, subject, text)
-        VALUES ('delete', old.id, old.subject, old.text);
-    END""",
-    f"""CREATE TRIGGER messages_cjk_aud AFTER UPDATE OF subject, text ON messages
-        WHEN {_unspaced("old.")} BEGIN
-        INSERT INTO messages_cjk(messages_cjk, rowid, subject, text)
-        VALUES ('delete', old.id, old.subject, old.text);
-    END""",
-    f"""CREATE TRIGGER messages_cjk_aui AFTER UPDATE OF subject, text ON messages
-        WHEN {_unspaced("new.")} BEGIN
-        INSERT INTO messages_cjk(rowid, subject, text) VALUES (new.id, new.subject, new.text);
-    END""",
+    *_cjk_triggers(lambda row: ""),
     # ``report`` leaves automatic inbound messages (out-of-office answers,
     # delivery reports filed on a customer's ticket) out of customer volume:
     # this partial index lists them, so the hour-of-week count stays on the
@@ -697,24 +707,7 @@ _M028 = [
         VALUES ('delete', old.id, {_addr_values("old.")});
         INSERT INTO addresses_fts(rowid, sender, recipients) VALUES (new.id, {_addr_values("new.")});
     END""",
-    f"""CREATE TRIGGER messages_cjk_ai AFTER INSERT ON messages
-        WHEN {_unspaced("new.")} AND {_not_deferred("new.")} BEGIN
-        INSERT INTO messages_cjk(rowid, subject, text) VALUES (new.id, new.subject, new.text);
-    END""",
-    f"""CREATE TRIGGER messages_cjk_ad AFTER DELETE ON messages
-        WHEN {_unspaced("old.")} AND {_not_deferred("old.")} BEGIN
-        INSERT INTO messages_cjk(messages_cjk, rowid, subject, text)
-        VALUES ('delete', old.id, old.subject, old.text);
-    END""",
-    f"""CREATE TRIGGER messages_cjk_aud AFTER UPDATE OF subject, text ON messages
-        WHEN {_unspaced("old.")} AND {_not_deferred("old.")} BEGIN
-        INSERT INTO messages_cjk(messages_cjk, rowid, subject, text)
-        VALUES ('delete', old.id, old.subject, old.text);
-    END""",
-    f"""CREATE TRIGGER messages_cjk_aui AFTER UPDATE OF subject, text ON messages
-        WHEN {_unspaced("new.")} AND {_not_deferred("new.")} BEGIN
-        INSERT INTO messages_cjk(rowid, subject, text) VALUES (new.id, new.subject, new.text);
-    END""",
+    *_cjk_triggers(lambda row: f" AND {_not_deferred(row)}"),
 ]
 #: What the deferred triggers would have written, for the messages from
 #: ``since`` (the one parameter) on, as they stand now.

@@ -28,15 +28,20 @@ def _config(tmp_path: Path) -> Path:
     return path
 
 
+def _imported(cli: Any, tmp_path: Path) -> str:
+    """A store holding one customer mail (ticket 1); the config's path."""
+    eml = tmp_path / "a.eml"
+    eml.write_text(_MAIL)
+    assert cli("import", str(eml), "--format", "eml").code == 0
+    return str(_config(tmp_path))
+
+
 def test_a_reply_whose_channel_cannot_be_set_up_says_it_is_kept_in_the_outbox(
         cli: Any, tmp_path: Path) -> None:
     # Before, the reply was queued, then `reply` exited 2 with the secret's
     # error alone: nothing said the reply was stored, and the outbox showed
     # it "sending" until a later sync sent it (with any retyped copy).
-    eml = tmp_path / "a.eml"
-    eml.write_text(_MAIL)
-    assert cli("import", str(eml), "--format", "eml").code == 0
-    cfg = str(_config(tmp_path))
+    cfg = _imported(cli, tmp_path)
     r = cli("--config", cfg, "reply", "1", "-m", "A new label is on its way")
     assert r.code == 1, r
     assert r.err.count("\n") == 1, r
@@ -55,10 +60,7 @@ def test_a_cc_the_mail_cannot_take_is_refused_before_anything_is_written(
         cli: Any, tmp_path: Path) -> None:
     # Before, the reply was queued, failed at the send ("not an email
     # address"), and `outbox retry` could only fail again.
-    eml = tmp_path / "a.eml"
-    eml.write_text(_MAIL)
-    assert cli("import", str(eml), "--format", "eml").code == 0
-    cfg = str(_config(tmp_path))
+    cfg = _imported(cli, tmp_path)
     for args in (["--dry-run"], []):
         r = cli("--config", cfg, "reply", "1", "-m", "hi", "--cc", "notanaddress", *args)
         assert r.code == 2, (args, r)
@@ -74,10 +76,7 @@ def test_reply_via_and_status_are_checked_before_the_dry_run_passes(
         cli: Any, tmp_path: Path) -> None:
     # Before, `--status opne --dry-run` passed (the send refused it later),
     # and `--via emial` said "no configured channel can send emial: add one".
-    eml = tmp_path / "a.eml"
-    eml.write_text(_MAIL)
-    assert cli("import", str(eml), "--format", "eml").code == 0
-    cfg = str(_config(tmp_path))
+    cfg = _imported(cli, tmp_path)
     for option, value, meant in (("--status", "opne", "open"), ("--via", "emial", "email")):
         r = cli("--config", cfg, "reply", "1", "-m", "hi", option, value, "--dry-run")
         assert r.code == 2, r
