@@ -419,14 +419,14 @@ def _deferred_statements() -> list[str]:
     """Secondary indexes and FTS, SLA and report rollup triggers, verbatim
     from migrations.py (a later step's trigger of the same name, m021's,
     replaces m008's, m026's partial event index m001's, m028's full-text
-    triggers m001's)."""
-    from supportctl.store.migrations import _M001, _M008, _M020, _M021, _M026, _M028
+    triggers m001's, m029's report_volume_mu m020's)."""
+    from supportctl.store.migrations import _M001, _M008, _M020, _M021, _M026, _M028, _M029
 
     # m028 redefines every full-text trigger; only messages_fts is rebuilt
     # after the load (the others stay live during it)
     fts_028 = [s for s in _M028 if s.lstrip().startswith("CREATE TRIGGER messages_fts_")]
     final: dict[str, str] = {}
-    for stmt in [*_M001, *_M008, *_M021, *_M020, *_M026, *fts_028]:
+    for stmt in [*_M001, *_M008, *_M021, *_M020, *_M026, *fts_028, *_M029]:
         if stmt.lstrip().startswith(("CREATE INDEX", "CREATE UNIQUE INDEX", "CREATE TRIGGER")):
             final[_name_of(stmt.strip())] = stmt
     return list(final.values())

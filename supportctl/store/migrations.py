@@ -13,7 +13,7 @@ from typing import Any
 #: The schema version a current store has. Raise it with every step added
 #: (steps merged from parallel branches carry their own, lower numbers:
 #: ``Store.migrate`` sets this value once every step has run).
-LATEST = 28
+LATEST = 29
 #: Steps merged after a higher-numbered one: a store already at LATEST
 #: lacks them, and ``user_version`` cannot tell. Opening a writable store
 #: looks their names up in sqlite-utils' record and runs them when missing.
@@ -721,6 +721,35 @@ FILL_DEFERRED = [
 ]
 
 
+# ``report``'s "we answered" counted replies that never reached the
+# customer (a send that failed for good, a cancelled one: delivery state
+# ``failed``). They are left out now (store/report.py: ``UNDELIVERED``),
+# listed by a partial index, and a reply whose failure is settled (or
+# undone by a retry that worked) marks its day for the rollup to count
+# again, as a change of an inbound message's delivery state always did.
+#: Replies that never went out, as a condition on a message row.
+UNDELIVERED = "direction = 'out' AND delivery_state = 'failed'"
+_M029 = [
+    f"CREATE INDEX messages_undelivered ON messages(id) WHERE {UNDELIVERED}",
+    "DROP TRIGGER IF EXISTS report_volume_mu",
+    f"""CREATE TRIGGER report_volume_mu AFTER UPDATE OF ticket_id, sent_at, direction, channel,
+        author, auto_reason, delivery_state ON messages
+        WHEN (old.ticket_id IS NOT new.ticket_id OR old.sent_at IS NOT new.sent_at
+          OR old.direction IS NOT new.direction OR old.channel IS NOT new.channel
+          OR old.author IS NOT new.author
+          OR ((old.auto_reason IS NOT new.auto_reason
+               OR old.delivery_state IS NOT new.delivery_state)
+              AND 'in' IN (old.direction, new.direction))
+          OR ('out' IN (old.direction, new.direction)
+              AND (old.delivery_state IS 'failed') != (new.delivery_state IS 'failed')))
+          AND old.id <= {_HIGH}
+        BEGIN {_mark_day("old.")} {_mark_day("new.")} END""",
+    # the days already counted with such replies in them
+    "INSERT OR IGNORE INTO report_volume_dirty (day) SELECT DISTINCT substr(sent_at, 1, 10)"
+    f" FROM messages WHERE {UNDELIVERED} AND id <= {_HIGH}",
+]
+
+
 def migrations() -> Any:
     """The sqlite-utils ``Migrations`` set (imported only when needed)."""
     from sqlite_utils import Migrations
@@ -843,5 +872,11 @@ def migrations() -> Any:
         """Ingest fills the full-text indexes once per batch."""
         current = db.execute("PRAGMA user_version").fetchone()[0]
         _run(db, _M028, max(current, 28))
+
+    @m()
+    def m029_undelivered_replies(db: Any) -> None:
+        """Replies that never went out are not "we answered"."""
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        _run(db, _M029, max(current, 29))
 
     return m

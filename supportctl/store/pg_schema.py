@@ -35,7 +35,7 @@ from supportctl.store import unicode61
 from supportctl.store.migrations import UNSPACED_RANGES
 
 #: The schema version of a current PostgreSQL store (its own numbering).
-LATEST = 8
+LATEST = 9
 
 #: The advisory lock key that serialises schema changes.
 MIGRATE_LOCK = 0x5375_7070  # "Supp"
@@ -609,6 +609,27 @@ _P008 = [f"CREATE TABLE subject_phrases (subject {T} PRIMARY KEY, phrases {T} NO
 ID_TABLES = frozenset({"contacts", "identities", "tickets", "messages", "attachments", "events",
                        "outbox", "quarantine"})
 
+#: SQLite's m029: replies that never went out are not "we answered"; a
+#: reply whose failure is settled or undone marks its day for the rollup.
+_P009 = [
+    "DROP TRIGGER IF EXISTS report_volume_mu ON messages",
+    """CREATE TRIGGER report_volume_mu AFTER UPDATE OF ticket_id, sent_at, direction, channel,
+        author, auto_reason, delivery_state ON messages FOR EACH ROW
+        WHEN (old.ticket_id IS DISTINCT FROM new.ticket_id OR old.sent_at IS DISTINCT FROM new.sent_at
+          OR old.direction IS DISTINCT FROM new.direction OR old.channel IS DISTINCT FROM new.channel
+          OR old.author IS DISTINCT FROM new.author
+          OR ((old.auto_reason IS DISTINCT FROM new.auto_reason
+               OR old.delivery_state IS DISTINCT FROM new.delivery_state)
+              AND 'in' IN (old.direction, new.direction))
+          OR ('out' IN (old.direction, new.direction)
+              AND (old.delivery_state IS NOT DISTINCT FROM 'failed')
+                  IS DISTINCT FROM (new.delivery_state IS NOT DISTINCT FROM 'failed')))
+        EXECUTE FUNCTION supportctl_rv_message_change()""",
+    "INSERT INTO report_volume_dirty (day) SELECT DISTINCT substr(sent_at, 1, 10) FROM messages"
+    f" WHERE direction = 'out' AND delivery_state = 'failed' AND id <= {_HIGH}"
+    " ON CONFLICT DO NOTHING",
+]
+
 STEPS: list[tuple[int, str, list[str]]] = [
     (1, "p001_initial: the schema of SQLite's m001-m023, tsvector search, files in the database",
      _P001),
@@ -623,4 +644,6 @@ STEPS: list[tuple[int, str, list[str]]] = [
     (7, "p007_unicode_search: accents folded, words of names and addresses as SQLite reads "
         "them, Chinese, Japanese, Korean and Thai terms through a trigram index", _P007),
     (8, "p008_subject_phrases: each subject's phrases as report found them (a cache)", _P008),
+    (9, "p009_undelivered_replies: replies that never went out are not counted as answers",
+     _P009),
 ]

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from supportctl.store.db import FAILURES, Store, StoreError
-from supportctl.store.migrations import REOPEN_EVENT, REPORT_HOURS
+from supportctl.store.migrations import REOPEN_EVENT, REPORT_HOURS, UNDELIVERED
 
 #: Tickets that are not customer volume: spam, automatic mail (auto-replies,
 #: lists, our own mail) and delivery reports no ticket of ours owned.
@@ -238,7 +238,9 @@ _COUNTED = (
     "m.direction IN ('in', 'out')"
     " AND (m.author IS NULL OR (m.author != 'auto-reply' AND m.author NOT LIKE 'rule:%'))"
     f" AND m.ticket_id {_NOT_NOISE_TICKET}"
-    f" AND m.id NOT IN (SELECT id FROM messages WHERE {AUTOMATIC_INBOUND})")
+    f" AND m.id NOT IN (SELECT id FROM messages WHERE {AUTOMATIC_INBOUND})"
+    # replies that never reached the customer (m029's partial index)
+    f" AND m.id NOT IN (SELECT id FROM messages WHERE {UNDELIVERED})")
 
 
 #: ``report_volume``'s kinds: the key each counts by, and the join that reads it.
@@ -514,11 +516,7 @@ def ticket_message_cells(store: Store, start: str, end: str, by: str,
     cell = f"(({local}) / 3600 + 72) % 168 + 168 * (m.direction = 'out')"
     messages = (
         "JOIN messages m INDEXED BY messages_ticket_sent ON m.ticket_id = {t}"
-        " AND m.sent_at >= ? AND m.sent_at < ?"
-        " AND m.direction IN ('in', 'out')"
-        " AND (m.author IS NULL OR (m.author != 'auto-reply' AND m.author NOT LIKE 'rule:%'))"
-        " AND m.ticket_id " + _NOT_NOISE_TICKET
-        + " AND m.id NOT IN (SELECT id FROM messages WHERE " + AUTOMATIC_INBOUND + ")")
+        " AND m.sent_at >= ? AND m.sent_at < ? AND " + _COUNTED)
     cur = store.conn.cursor()
     cur.row_factory = None
     if by == "tag":

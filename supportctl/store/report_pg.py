@@ -46,7 +46,9 @@ _COUNTED = (
     f" AND m.ticket_id {_NOT_NOISE_TICKET}"
     # store.report.AUTOMATIC_INBOUND, as a condition on the row (not a
     # NOT IN over every message)
-    " AND NOT (m.direction = 'in' AND (m.auto_reason IS NOT NULL OR m.delivery_state IS NOT NULL))")
+    " AND NOT (m.direction = 'in' AND (m.auto_reason IS NOT NULL OR m.delivery_state IS NOT NULL))"
+    # store.migrations.UNDELIVERED: replies that never reached the customer
+    " AND NOT (m.direction = 'out' AND m.delivery_state IS NOT DISTINCT FROM 'failed')")
 _HOUR = "substr(m.sent_at, 1, 13)"
 #: ``report_volume``'s key for none (no assignee, no tag): a key column
 #: is NOT NULL, and no tag or agent name holds a control character.

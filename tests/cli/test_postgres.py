@@ -298,6 +298,10 @@ def _insight_lines() -> list[dict[str, Any]]:
     lines[2]["csat"] = {"asked_at": "2026-11-21T10:00:00Z", "rating": 2,
                         "answered_at": "2026-11-21T12:00:00Z"}
     lines[4]["csat"] = {"asked_at": "2026-11-22T10:00:00Z"}
+    # a reply that never went out is no answer (m029; PostgreSQL step 9)
+    failed = _msg(3003, "out", "2026-11-21T11:00:00Z", text="Your parcel ships today")
+    failed["delivery"] = {"state": "failed", "error": "cancelled"}
+    lines[2]["messages"].append(failed)
     return lines
 
 

@@ -239,6 +239,14 @@ def _one(at: int, assignee: str | None = None, tags: tuple[str, ...] = ()) -> di
          edits=[("delete message", 1), ("import at", 1, [_one(5 * 86400)])])
 @example(first=[_one(0, "ann"), _one(3 * 86400, "bo")], counted=True, edits=[("merge", 1, 2)])
 @example(first=[_one(0)], counted=True, edits=[("delivery", 1, "failed")])
+# a reply already counted that then failed for good (m029: not an answer),
+# and one that failed and then went out after all
+@example(first=[{**_one(0), "messages": [{"direction": "out", "channel": "email", "author": None,
+                                           "auto_reason": None, "delivery": None, "at": 0}]}],
+         counted=True, edits=[("delivery", 1, "failed")])
+@example(first=[{**_one(0), "messages": [{"direction": "out", "channel": "email", "author": None,
+                                           "auto_reason": None, "delivery": "failed", "at": 0}]}],
+         counted=True, edits=[("delivery", 1, None)])
 def test_rollup_equals_counting_every_message_afresh(
         template: Path, tmp_path: Path, first: list[dict[str, Any]], counted: bool,
         edits: list[tuple[Any, ...]]) -> None:
