@@ -576,6 +576,21 @@ def _mark_day(m: str) -> str:
     return f"INSERT OR IGNORE INTO report_volume_dirty (day) VALUES (substr({m}sent_at, 1, 10));"
 
 
+def _report_volume_mu(also: str) -> str:
+    """The trigger that marks a message's days when what the rollup counts
+    of it changes; ``also``: more changes that count (m029)."""
+    return f"""CREATE TRIGGER report_volume_mu AFTER UPDATE OF ticket_id, sent_at, direction, channel,
+        author, auto_reason, delivery_state ON messages
+        WHEN (old.ticket_id IS NOT new.ticket_id OR old.sent_at IS NOT new.sent_at
+          OR old.direction IS NOT new.direction OR old.channel IS NOT new.channel
+          OR old.author IS NOT new.author
+          OR ((old.auto_reason IS NOT new.auto_reason
+               OR old.delivery_state IS NOT new.delivery_state)
+              AND 'in' IN (old.direction, new.direction)){also})
+          AND old.id <= {_HIGH}
+        BEGIN {_mark_day("old.")} {_mark_day("new.")} END"""
+
+
 _M020 = [
     "CREATE TABLE report_volume (kind TEXT NOT NULL, day TEXT NOT NULL, direction TEXT NOT NULL,"
     " key NOT NULL, " + ", ".join(f"{h} INTEGER NOT NULL DEFAULT 0" for h in REPORT_HOURS)
@@ -591,16 +606,7 @@ _M020 = [
     # A merge moves messages to another ticket; outbox and ingest set
     # delivery states, which matter only on inbound messages (a delivery
     # report filed on a customer's ticket is not the customer writing).
-    f"""CREATE TRIGGER report_volume_mu AFTER UPDATE OF ticket_id, sent_at, direction, channel,
-        author, auto_reason, delivery_state ON messages
-        WHEN (old.ticket_id IS NOT new.ticket_id OR old.sent_at IS NOT new.sent_at
-          OR old.direction IS NOT new.direction OR old.channel IS NOT new.channel
-          OR old.author IS NOT new.author
-          OR ((old.auto_reason IS NOT new.auto_reason
-               OR old.delivery_state IS NOT new.delivery_state)
-              AND 'in' IN (old.direction, new.direction)))
-          AND old.id <= {_HIGH}
-        BEGIN {_mark_day("old.")} {_mark_day("new.")} END""",
+    _report_volume_mu(""),
     f"""CREATE TRIGGER report_volume_ta AFTER UPDATE OF assignee ON tickets
         WHEN old.assignee IS NOT new.assignee BEGIN {_mark_ticket("new.id")} END""",
     # Any tag: its own rows, "untagged", or (spam, auto, bounce) the whole
@@ -732,18 +738,9 @@ UNDELIVERED = "direction = 'out' AND delivery_state = 'failed'"
 _M029 = [
     f"CREATE INDEX messages_undelivered ON messages(id) WHERE {UNDELIVERED}",
     "DROP TRIGGER IF EXISTS report_volume_mu",
-    f"""CREATE TRIGGER report_volume_mu AFTER UPDATE OF ticket_id, sent_at, direction, channel,
-        author, auto_reason, delivery_state ON messages
-        WHEN (old.ticket_id IS NOT new.ticket_id OR old.sent_at IS NOT new.sent_at
-          OR old.direction IS NOT new.direction OR old.channel IS NOT new.channel
-          OR old.author IS NOT new.author
-          OR ((old.auto_reason IS NOT new.auto_reason
-               OR old.delivery_state IS NOT new.delivery_state)
-              AND 'in' IN (old.direction, new.direction))
+    _report_volume_mu("""
           OR ('out' IN (old.direction, new.direction)
-              AND (old.delivery_state IS 'failed') != (new.delivery_state IS 'failed')))
-          AND old.id <= {_HIGH}
-        BEGIN {_mark_day("old.")} {_mark_day("new.")} END""",
+              AND (old.delivery_state IS 'failed') != (new.delivery_state IS 'failed'))"""),
     # the days already counted with such replies in them
     "INSERT OR IGNORE INTO report_volume_dirty (day) SELECT DISTINCT substr(sent_at, 1, 10)"
     f" FROM messages WHERE {UNDELIVERED} AND id <= {_HIGH}",

@@ -419,6 +419,20 @@ def _mark_day(row: str) -> str:
             f" VALUES (substr({row}.sent_at, 1, 10)) ON CONFLICT DO NOTHING; END IF;")
 
 
+def _report_volume_mu(also: str) -> str:
+    """The trigger that marks a message's days when what the rollup counts
+    of it changes; ``also``: more changes that count (step 9)."""
+    return f"""CREATE TRIGGER report_volume_mu AFTER UPDATE OF ticket_id, sent_at, direction, channel,
+        author, auto_reason, delivery_state ON messages FOR EACH ROW
+        WHEN (old.ticket_id IS DISTINCT FROM new.ticket_id OR old.sent_at IS DISTINCT FROM new.sent_at
+          OR old.direction IS DISTINCT FROM new.direction OR old.channel IS DISTINCT FROM new.channel
+          OR old.author IS DISTINCT FROM new.author
+          OR ((old.auto_reason IS DISTINCT FROM new.auto_reason
+               OR old.delivery_state IS DISTINCT FROM new.delivery_state)
+              AND 'in' IN (old.direction, new.direction)){also})
+        EXECUTE FUNCTION supportctl_rv_message_change()"""
+
+
 # SQLite's m020 (see migrations.py): messages counted per UTC day, hour,
 # direction and key (a channel, an assignee, a tag; chr(1) for none),
 # brought up to date by ``report_pg.catch_up_volume`` from a high-water
@@ -444,15 +458,7 @@ _P003_REPORT = [
         FOR EACH ROW EXECUTE FUNCTION supportctl_rv_message_in()""",
     """CREATE TRIGGER report_volume_md AFTER DELETE ON messages
         FOR EACH ROW EXECUTE FUNCTION supportctl_rv_message_out()""",
-    """CREATE TRIGGER report_volume_mu AFTER UPDATE OF ticket_id, sent_at, direction, channel,
-        author, auto_reason, delivery_state ON messages FOR EACH ROW
-        WHEN (old.ticket_id IS DISTINCT FROM new.ticket_id OR old.sent_at IS DISTINCT FROM new.sent_at
-          OR old.direction IS DISTINCT FROM new.direction OR old.channel IS DISTINCT FROM new.channel
-          OR old.author IS DISTINCT FROM new.author
-          OR ((old.auto_reason IS DISTINCT FROM new.auto_reason
-               OR old.delivery_state IS DISTINCT FROM new.delivery_state)
-              AND 'in' IN (old.direction, new.direction)))
-        EXECUTE FUNCTION supportctl_rv_message_change()""",
+    _report_volume_mu(""),
     """CREATE TRIGGER report_volume_ta AFTER UPDATE OF assignee ON tickets FOR EACH ROW
         WHEN (old.assignee IS DISTINCT FROM new.assignee)
         EXECUTE FUNCTION supportctl_rv_assignee()""",
@@ -613,18 +619,10 @@ ID_TABLES = frozenset({"contacts", "identities", "tickets", "messages", "attachm
 #: reply whose failure is settled or undone marks its day for the rollup.
 _P009 = [
     "DROP TRIGGER IF EXISTS report_volume_mu ON messages",
-    """CREATE TRIGGER report_volume_mu AFTER UPDATE OF ticket_id, sent_at, direction, channel,
-        author, auto_reason, delivery_state ON messages FOR EACH ROW
-        WHEN (old.ticket_id IS DISTINCT FROM new.ticket_id OR old.sent_at IS DISTINCT FROM new.sent_at
-          OR old.direction IS DISTINCT FROM new.direction OR old.channel IS DISTINCT FROM new.channel
-          OR old.author IS DISTINCT FROM new.author
-          OR ((old.auto_reason IS DISTINCT FROM new.auto_reason
-               OR old.delivery_state IS DISTINCT FROM new.delivery_state)
-              AND 'in' IN (old.direction, new.direction))
+    _report_volume_mu("""
           OR ('out' IN (old.direction, new.direction)
               AND (old.delivery_state IS NOT DISTINCT FROM 'failed')
-                  IS DISTINCT FROM (new.delivery_state IS NOT DISTINCT FROM 'failed')))
-        EXECUTE FUNCTION supportctl_rv_message_change()""",
+                  IS DISTINCT FROM (new.delivery_state IS NOT DISTINCT FROM 'failed'))"""),
     "INSERT INTO report_volume_dirty (day) SELECT DISTINCT substr(sent_at, 1, 10) FROM messages"
     f" WHERE direction = 'out' AND delivery_state = 'failed' AND id <= {_HIGH}"
     " ON CONFLICT DO NOTHING",
