@@ -116,6 +116,24 @@ def contact_link(ctx: typer.Context, contact_id: int = typer.Argument(..., metav
                     f"{merged} into {contact_id} ({one_line(str(into.get('name') or '-'), 40)})")
 
 
+@contact_app.command("unlink")
+def contact_unlink(ctx: typer.Context, contact_id: int = typer.Argument(..., metavar="ID", **ID_RANGE),
+                   address: str = typer.Argument(..., metavar="ADDRESS"),
+                   channel: str | None = typer.Option(
+                       None, "--channel", help="The identity's medium, as `contact show` lists it.")
+                   ) -> None:
+    """Take an identity off a contact (linked by mistake); its tickets stay."""
+    cx = obj(ctx)
+    from supportctl.services import contacts
+
+    medium, stored = contacts.unlink(cx.store(), contact_id, address, channel, cx.actor,
+                                     now_iso())
+    if not cx.quiet:
+        from supportctl.cli import render
+
+        render.info(f"removed {medium} {stored} from contact {contact_id}")
+
+
 @contact_app.command("merge")
 def contact_merge(ctx: typer.Context, from_id: int = typer.Argument(..., metavar="FROM_ID", **ID_RANGE),
                   into_id: int = typer.Argument(..., metavar="INTO_ID", **ID_RANGE),

@@ -125,6 +125,36 @@ def link(store: Store, contact_id: int, medium: str, address: str, actor: str,
     return other
 
 
+def unlink(store: Store, contact_id: int, address: str, channel: str | None, actor: str,
+           now: str) -> tuple[str, str]:
+    """Take an identity off a contact (one linked by mistake, or under a
+    medium that does not exist): its tickets stay the contact's, and mail
+    from that address later makes a contact of its own. Returns the
+    identity's ``(channel, address)`` as it was stored."""
+    from supportctl.safe import one_line
+
+    contact_id = resolve(store, require(store, contact_id))  # a merged one's are its target's
+    with store.tx():
+        found = repo.identities_matching(store, contact_id, address, channel)
+        if not found and channel is None:
+            # as link would have stored it: normalised for its guessed medium
+            guessed = guess_medium(address, "telegram")
+            found = repo.identities_matching(store, contact_id, normalise(guessed, address))
+        if not found:
+            raise NotFound(f"contact {contact_id} has no identity {one_line(address, 60)!r}"
+                           + (f" on {one_line(channel, 20)}" if channel else "")
+                           + ": `supportctl contact show` lists them")
+        if len(found) > 1:
+            raise UsageError(f"{one_line(address, 60)!r} is contact {contact_id}'s on "
+                             + ", ".join(one_line(c, 20) for _, c, _ in found)
+                             + ": name one with --channel")
+        identity_id, medium, stored = found[0]
+        repo.remove_identity(store, identity_id)
+        store.event(actor, "contact.unlink", now, contact_id=contact_id, medium=medium,
+                    address=stored)
+    return medium, stored
+
+
 def merge(store: Store, from_id: int, into_id: int, actor: str, now: str) -> None:
     require(store, from_id)
     require(store, into_id)

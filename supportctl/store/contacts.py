@@ -152,3 +152,19 @@ def listed(store: Store, query: str | None = None) -> list[int]:
         params = [f"%{query}%", f"%{query}%"]
     return [int(r[0]) for r in store.execute(
         f"SELECT id FROM contacts WHERE merged_into IS NULL {where} ORDER BY id", params)]
+
+
+def identities_matching(store: Store, contact_id: int, address: str,
+                        channel: str | None = None) -> list[tuple[int, str, str]]:
+    """``(id, channel, address)`` of the contact's identities whose address
+    is ``address`` (as stored, or case aside), on ``channel`` when given."""
+    rows = store.execute(
+        "SELECT id, channel, address FROM identities WHERE contact_id = ?"
+        " AND (address = ? OR lower(address) = lower(?)) ORDER BY id",
+        [contact_id, address, address]).fetchall()
+    return [(int(r[0]), str(r[1]), str(r[2])) for r in rows
+            if channel is None or r[1] == channel]
+
+
+def remove_identity(store: Store, identity_id: int) -> None:
+    store.execute("DELETE FROM identities WHERE id = ?", [identity_id])

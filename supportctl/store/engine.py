@@ -28,7 +28,8 @@ PORTED = frozenset({
     "attachments", "reply", "unclaim",
     # issue 13, the remaining triage and upkeep commands (pgport-ops)
     "merge", "delete", "spam", "unspam", "serve",
-    "contact list", "contact show", "contact link", "contact merge", "contact export",
+    "contact list", "contact show", "contact link", "contact unlink", "contact merge",
+    "contact export",
     "contact forget", "contact opt-out",
     "outbox", "outbox list", "outbox retry", "outbox cancel",
     "quarantine", "quarantine list", "quarantine show", "quarantine export", "quarantine retry",

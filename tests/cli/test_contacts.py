@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -82,3 +83,38 @@ def test_contact_show_says_the_contact_opted_out_of_surveys(cli: Any) -> None:
     shown = cli("contact", "show", str(cid))
     assert shown.code == 0 and "asks for no satisfaction surveys since" in shown.out, shown
     assert cli("contact", "show", str(cid), "--format", "json").json()["opted_out_at"]
+
+
+def test_unlink_takes_a_mistaken_identity_off_and_the_store_restores_again(
+        cli: Any, tmp_path: Path) -> None:
+    """`contact unlink`: an identity linked by mistake (or, from before the
+    checks, under a medium that does not exist) comes off the contact; its
+    tickets stay; the export then imports again."""
+    import sqlite3
+
+    r = cli("new", "--channel", "phone", "--to", "+15550001111", "-m", "hello")
+    assert r.code == 0, r
+    assert cli("contact", "link", "1", "ann@example.com").code == 0
+    # what an older supportctl let through: a medium that does not exist
+    conn = sqlite3.connect(cli.db)
+    conn.execute("INSERT INTO identities (contact_id, kind, channel, address, created_at)"
+                 " VALUES (1, 'emial', 'emial', '+1555', '2026-11-01T00:00:00Z')")
+    conn.commit()
+    conn.close()
+    dump = tmp_path / "dump.jsonl"
+    dump.write_text(cli("export", "--format", "jsonl").out)
+    other = str(tmp_path / "other.db")
+    assert cli("--db", other, "import", str(dump), "--format", "jsonl").code != 0
+    r = cli("contact", "unlink", "1", "+1555", "--channel", "emial")
+    assert r.code == 0 and "removed emial +1555 from contact 1" in r.err, r
+    r = cli("contact", "unlink", "1", "ANN@example.com")
+    assert r.code == 0, r
+    shown = cli("contact", "show", "1", "--format", "json").json()
+    assert shown["identities"] == [{"channel": "phone", "address": "+15550001111"}]
+    assert [t["id"] for t in shown["tickets"]] == [1]
+    r = cli("contact", "unlink", "1", "ann@example.com")
+    assert r.code == 3 and "has no identity 'ann@example.com'" in r.err, r
+    dump.write_text(cli("export", "--format", "jsonl").out)
+    assert cli("--db", str(tmp_path / "third.db"), "import", str(dump), "--format", "jsonl").code == 0
+    events = [e["action"] for e in cli("show", "1", "--format", "json").json()["events"]]
+    assert "contact.unlink" not in events  # a contact's event, not the ticket's

@@ -138,6 +138,10 @@ def test_contact_commands_are_the_same(both: Both) -> None:
     both.same("contact", "show", "99", code=3)
     both.same("contact", "link", "3", "carla@example.com", "--channel", "email")
     both.same("contact", "link", "3", "+393331112222")  # owned by 2: the two become one
+    both.same("contact", "link", "3", "carla.rossi@example.com")
+    both.same("contact", "unlink", "3", "CARLA.ROSSI@example.com")  # linked by mistake
+    both.same("contact", "unlink", "3", "carla.rossi@example.com", code=3)  # gone already
+    both.same("contact", "unlink", "3", "+393331112222", "--channel", "telegram", code=3)
     both.same("contact", "merge", "4", "1", code=2)     # needs --yes off a terminal
     both.same("contact", "merge", "4", "1", "--yes")
     both.same("contact", "merge", "4", "98", "--yes", code=3)
