@@ -172,6 +172,20 @@ KEYS = st.sampled_from([("ticket", n) for n in range(1, 9)] + [("article", s) fo
 LANGS = st.sampled_from(["it", "en", None])
 
 
+def _fusion_inputs(fts: list[Any], near: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:
+    """Three articles, and the full-text suggestions and meaning hits the
+    strategies below describe."""
+    articles = [type("A", (), {"slug": s, "title": s, "body": s, "language": "en",
+                               "draft": False, "tags": []})() for s in "abc"]
+    found = [answers.Suggestion(kind=k, ticket_id=i if k == "ticket" else None,
+                                article=i if k == "article" else None, score=sc,
+                                matched=["w"], question="q", answer="a", language=lang)
+             for (k, i), sc, lang in fts]
+    hits = [semantic.Hit(k, sim, ticket_id=i if k == "ticket" else None,
+                         article=i if k == "article" else None) for (k, i), sim in near]
+    return articles, found, hits
+
+
 @settings(max_examples=200, deadline=None)
 @given(fts=st.lists(st.tuples(KEYS, st.floats(0.12, 1.0), LANGS), max_size=8,
                     unique_by=lambda x: x[0]),
@@ -182,14 +196,7 @@ def test_fusion_invariants(fts: list[Any], near: list[Any], language: str | None
     """Every suggestion once, at most ``limit``, scores in (0, 1] and in
     order (the customer's language first), methods true to where each came
     from; a candidate first in both rankings scores 1."""
-    articles = [type("A", (), {"slug": s, "title": s, "body": s, "language": "en",
-                               "draft": False, "tags": []})() for s in "abc"]
-    found = [answers.Suggestion(kind=k, ticket_id=i if k == "ticket" else None,
-                                article=i if k == "article" else None, score=sc,
-                                matched=["w"], question="q", answer="a", language=lang)
-             for (k, i), sc, lang in fts]
-    hits = [semantic.Hit(k, sim, ticket_id=i if k == "ticket" else None,
-                         article=i if k == "article" else None) for (k, i), sim in near]
+    articles, found, hits = _fusion_inputs(fts, near)
     terms = answers.Terms(stems=[], idf={}, language=language)
     store = _FakeStore()
     ranked = answers.rank(list(found), language, len(found))
@@ -252,16 +259,8 @@ def test_fusion_reads_only_what_can_make_the_list(fts: list[Any], near: list[Any
     """The first ``limit`` suggestions are the first ``limit`` of all of
     them (every candidate read), and a ticket only meaning found is read
     only when it could still be among them."""
-    articles = [type("A", (), {"slug": s, "title": s, "body": s, "language": "en",
-                               "draft": False, "tags": []})() for s in "abc"]
-
     def run(n: int) -> tuple[list[Any], list[int]]:
-        found = [answers.Suggestion(kind=k, ticket_id=i if k == "ticket" else None,
-                                    article=i if k == "article" else None, score=sc,
-                                    matched=["w"], question="q", answer="a", language=lang)
-                 for (k, i), sc, lang in fts]
-        hits = [semantic.Hit(k, sim, ticket_id=i if k == "ticket" else None,
-                             article=i if k == "article" else None) for (k, i), sim in near]
+        articles, found, hits = _fusion_inputs(fts, near)
         store = _LanguagesStore()
         out = answers.fuse(store, answers.Terms(stems=[], idf={}, language=language),  # type: ignore[arg-type]
                            found, hits, articles, n)
