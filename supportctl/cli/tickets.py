@@ -68,14 +68,14 @@ def _time_arg(value: str | None, *, past: bool = True) -> str | None:
     return iso((parse_since if past else parse_when)(value, utcnow()))
 
 
-def _until_after(since: str | None, until: str | None) -> str | None:
-    """``--until`` as a time, refused when it is not after ``--since`` (a
-    period the other way round holds nothing: a typo, not an answer)."""
-    end = _time_arg(until)
-    start = _time_arg(since)
+def _period(since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """``--since`` and ``--until`` as times, refused when the second is not
+    after the first (a period the other way round holds nothing: a typo,
+    not an answer)."""
+    start, end = _time_arg(since), _time_arg(until)
     if start is not None and end is not None and end <= start:
         raise UsageError(f"--until ({until}) must be after --since ({since})")
-    return end
+    return start, end
 
 
 @app.command("list")
@@ -123,6 +123,7 @@ def list_cmd(ctx: typer.Context,
     for p in (priority or "").split(","):
         if p.strip():
             one_of("--priority", p.strip(), list(Priority))
+    start, end = _period(since, until)
     store = cx.store()
     now = now_iso()
     if contact is not None:  # a merged contact's tickets are the one it became
@@ -133,7 +134,7 @@ def list_cmd(ctx: typer.Context,
         statuses=statuses, tags=tag, channel=channel, account=account,
         assignee=cx.me() if assignee == "me" else assignee,
         priority=[p.strip() for p in priority.split(",")] if priority else [],
-        contact=contact, sla=sla, since=_time_arg(since), until=_until_after(since, until),
+        contact=contact, sla=sla, since=start, until=end,
         sort=sort, limit=_limit(limit), offset=offset,
         include_snoozed=status == "all", include_merged=status == "all", only_snoozed=snoozed,
     )
