@@ -223,8 +223,13 @@ def read_fields(lines: Sequence[str], rule: Mapping[str, Any]) -> dict[str, str]
         long = "message" in fields
         j = i + 1
         parts = [value] if value else []
+        # "Name:" with nothing after it: the line below is its value even
+        # when it is a label's word on its own ("Enquiry", "Message"): a
+        # form that writes its labels with a colon writes them all so.
+        colon_label = not value and lines[i].rstrip().endswith((":", "："))
         while j < n:
-            if label_at(lines[j])[1]:
+            if label_at(lines[j])[1] and not (
+                    colon_label and not parts and not re.search(r"[:：]", lines[j])):
                 break
             if lines[j].strip() in ("--", "-- ", "—") or _FOOTER.match(lines[j]):
                 break  # a signature or the site's footer
