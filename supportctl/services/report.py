@@ -48,6 +48,7 @@ from typing import Any
 
 from supportctl.errors import UsageError
 from supportctl.services import phrases as _phrase_rules
+from supportctl.services.fork import split_map
 from supportctl.services.phrases import subject_phrases
 from supportctl.store import report as _sqlite_queries
 from supportctl.store.db import Store
@@ -96,11 +97,8 @@ def _local_days(times: Sequence[int], offsets: list[tuple[int, int]]) -> list[in
 
 _EPOCH = date(1970, 1, 1)
 
-# ``report_tickets``' packed facts (store/report.py): a clock's state 0 is
-# none or still running (None here), 1 missed (0), 2 met (1).
-_BACKLOG, _HAS_SLA, _FR, _RES = (
-    _sqlite_queries.BACKLOG, _sqlite_queries.HAS_SLA, _sqlite_queries.FIRST_RESPONSE_SHIFT,
-    _sqlite_queries.RESOLUTION_SHIFT)
+# ``report_tickets``' ``sla`` (store/report.py): a clock's state 0 is none
+# or still running (None here), 1 missed (0), 2 met (1).
 _STATE: tuple[int | None, ...] = (None, 0, 1)
 #: An untagged ticket's tags (one object for all of them).
 _NO_TAGS: tuple[str, ...] = ()
@@ -120,10 +118,10 @@ class _Facts:
     first_response: list[float | None]
     resolution: list[float | None]
     backlog_age: list[float | None]
-    #: 0 without a clock, else 1 + (the policy's index in ``sla_policies`` << 4
-    #: | the two clocks' states as ``report_tickets`` packs them, shifted to
-    #: bits 0-3): a byte per ticket while there are at most 15 policies, so
-    #: a group counts them with bytes.count instead of a Counter of tuples
+    #: 0 without a clock, else ``report_tickets``' ``sla`` + the policy's
+    #: index in ``sla_policies`` << 4: a byte per ticket while there are at
+    #: most 15 policies, so a group counts them with bytes.count instead of
+    #: a Counter of tuples
     sla: bytes | list[int]
     sla_policies: list[str]
     solved_ever: list[bool]
@@ -223,25 +221,29 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
     # every ticket is also the day or week before the next), of which only
     # the group, tags and subject count, as ``(id, key, subject, created)``.
     read_from = since
-    rows = list(q.report_tickets(store, read_from, window_end, t_now, by))
+    # Without business hours the query works out the hours to each clock.
+    in_hours = clock is None
+    rows = list(q.report_tickets(store, read_from, window_end, t_now, by, hours=in_hours))
     earlier: list[tuple[Any, ...]] = list(q.report_earlier_tickets(store, window_start, since, by))
     created_all = [r[5] for r in rows]
     if (_in_order(rows, created_all) and (not rows or created_all[0] >= t_start)
             and all(r[3] is not None and r[3] < t_start for r in earlier)):
         # the usual case (the store reads them in order of creation): each
         # contact's next ticket in one pass, and the period a slice
-        next_of = _next_in_order(rows)
         cur = rows[:bisect.bisect_left(created_all, t_end)]
+        repeats = _repeat_in_order(rows, len(cur))
     else:
         # times stored with an offset: the text's order is not the instants'
         read_from = window_start
-        rows = list(q.report_tickets(store, read_from, window_end, t_now, by))
+        rows = list(q.report_tickets(store, read_from, window_end, t_now, by, hours=in_hours))
         next_of = _next_opened(rows)
         cur = [r for r in rows if r[5] is not None and t_start <= r[5] < t_end]
+        repeats = [k if k is not None and (nx := next_of.get(t)) is not None
+                   and nx - c <= REPEAT_WINDOW else None for t, _, _, k, _, c, *_ in cur]
         earlier = [(r[0], r[2], r[4], r[5]) for r in rows if r[5] is not None and r[5] < t_start]
     # CSAT of the tickets read, by the same bounds
     csat = dict(q.report_csat(store, read_from, window_end)) if csat_recorded else {}
-    facts = _facts(cur, tags_of, next_of, reopened, csat, clock, t_now)
+    facts = _facts(cur, tags_of, repeats, reopened, csat, clock)
 
     groups: dict[str, _Acc] = {}
     created = [r[5] for r in cur]
@@ -377,7 +379,6 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
                     add(a, "in" if c < 168 else "out", c % 168, n)
 
     ctx = (facts, prev_tags, prev_subjects, business, phrases_of)
-    out = [_group(name, groups[name], by, ctx, phrases.get(name)) for name in sorted(groups)]
     overall_phrases = None
     if by in ("day", "week"):
         # The days (weeks) split the period's tickets: its phrases are the
@@ -386,8 +387,15 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
         for own, _ in phrases.values():
             counted.update(own)
         overall_phrases = (counted, _phrase_counts(prev_subjects[:n_earlier], phrases_of))
-    overall_obj = (out[0] if by is None and out
-                   else _group("all", overall, None, ctx, overall_phrases))
+    # Each group (and the whole, unless it is the one group) on its own,
+    # about half of them in a second process when there are many tickets.
+    tasks = [(name, groups[name], by, phrases.get(name)) for name in sorted(groups)]
+    if by is not None or not tasks:
+        tasks.append(("all", overall, None, overall_phrases))
+    done = split_map(lambda t: _group(t[0], t[1], t[2], ctx, t[3]), tasks,
+                     [len(t[1].members) + len(t[1].previous) + 50 for t in tasks])
+    overall_obj = done.pop() if by is not None or not groups else done[0]
+    out = done
     series = []
     d = start.astimezone(tz).date()
     last = (end - timedelta(seconds=1)).astimezone(tz).date()
@@ -412,18 +420,24 @@ def _in_order(rows: list[tuple[Any, ...]], created: list[Any]) -> bool:
     return False
 
 
-def _next_in_order(rows: list[tuple[Any, ...]]) -> dict[int, float]:
-    """``_next_opened`` of rows in order of creation time, then id."""
-    next_of: dict[int, float] = {}
-    last: dict[int, int] = {}
-    for r in rows:
+def _repeat_in_order(rows: list[tuple[Any, ...]], n: int) -> list[int | None]:
+    """``_Facts.repeat`` of the first ``n`` of ``rows`` (``report_tickets``,
+    in order of creation time, then id): a ticket's contact when that
+    contact's next ticket among ``rows`` came within ``REPEAT_WINDOW``.
+    One pass from the newest, keeping each contact's next opening."""
+    out: list[int | None] = [None] * n
+    later: dict[int, int] = {}
+    get = later.get
+    for i in range(len(rows) - 1, -1, -1):
+        r = rows[i]
         contact = r[3]
         if contact is not None:
-            before = last.get(contact)
-            if before is not None:
-                next_of[before] = r[5]
-            last[contact] = r[0]
-    return next_of
+            opened = r[5]
+            nx = get(contact)
+            if nx is not None and i < n and nx - opened <= REPEAT_WINDOW:
+                out[i] = contact
+            later[contact] = opened
+    return out
 
 
 def _next_opened(rows: list[tuple[Any, ...]]) -> dict[int, float]:
@@ -546,12 +560,12 @@ def _hours(values: list[float]) -> dict[str, float | None]:
 
 
 def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
-           next_of: dict[int, float], reopened: set[int], csat: dict[int, int | None],
-           clock: Any, t_now: float) -> _Facts:
+           repeats: list[int | None], reopened: set[int], csat: dict[int, int | None],
+           clock: Any) -> _Facts:
     """Everything a group reads of each ticket, column by column."""
     # column by column (zip(*rows) would walk a hundred thousand iterators)
-    tid, packed, _key, contact, subject, created, fr, solved, policy = (
-        list(map(itemgetter(i), rows)) for i in range(9))
+    tid, codes, _key, _contact, subject, created, fr, solved, policy, backlog = (
+        list(map(itemgetter(i), rows)) for i in range(10))
     n = len(rows)
 
     if clock is not None:
@@ -562,6 +576,8 @@ def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
         placed = [position(c) for c in created]
 
     def elapsed(done: list[Any]) -> list[float | None]:
+        if clock is None:
+            return done  # report_tickets(hours=True): hours already
         if clock is not None:
             out: list[float | None] = []
             for c, a, d in zip(created, placed, done, strict=True):
@@ -579,22 +595,28 @@ def _facts(rows: list[tuple[Any, ...]], tags_of: dict[int, list[str]],
 
     came_back = [t in reopened for t in tid] if reopened else [False] * n
     policy_index: dict[str, int] = {}
-    index = policy_index.setdefault
-    sla = [(index(p or "default", len(policy_index)) << 4 | b >> _FR & 15) + 1
-           if b & _HAS_SLA else 0 for b, p in zip(packed, policy, strict=True)]
+    sla: bytes | list[int]
+    if policy.count(None) == n:
+        # one policy ("default"), index 0: the codes as they come, in C
+        if any(codes):
+            policy_index["default"] = 0
+        sla = bytes(codes)
+    else:
+        index = policy_index.setdefault
+        sla = [(index(p or "default", len(policy_index)) << 4) + c if c else 0
+               for c, p in zip(codes, policy, strict=True)]
+        if len(policy_index) <= 15:
+            sla = bytes(sla)
     return _Facts(
         first_response=elapsed(fr),
         resolution=elapsed(solved),
-        backlog_age=[max(t_now - c, 0) / 3600 if b & _BACKLOG else None
-                     for b, c in zip(packed, created, strict=True)],
-        sla=bytes(sla) if len(policy_index) <= 15 else sla,
+        backlog_age=backlog,
+        sla=sla,
         sla_policies=list(policy_index),
         solved_ever=([s is not None or b for s, b in zip(solved, came_back, strict=True)]
                      if reopened else [s is not None for s in solved]),
         came_back=came_back,
-        repeat=[k if k is not None and (nx := next_of.get(t)) is not None
-                and nx - c <= REPEAT_WINDOW else None
-                for t, k, c in zip(tid, contact, created, strict=True)],
+        repeat=repeats,
         csat_asked=list(map(csat.__contains__, tid)) if csat else [False] * n,
         rating=([None] * n if all(r is None for r in csat.values())
                 else [None if r is None else int(r) for r in map(csat.get, tid)]),

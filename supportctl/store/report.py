@@ -32,47 +32,58 @@ def ticket_columns(store: Store) -> set[str]:
     return {r[1] for r in store.conn.execute("PRAGMA table_info(tickets)")}
 
 
-#: ``report_tickets``' ``facts``: bit 0 the ticket is in the backlog (new,
-#: open, pending), bit 1 it has an SLA clock, bits 2-3 the first-response
-#: clock's state and bits 4-5 the resolution clock's (0 none or still
-#: running, 1 missed, 2 met). Small facts as one number: each column of
-#: each row costs the driver more than the query costs to work it out.
-BACKLOG, HAS_SLA, FIRST_RESPONSE_SHIFT, RESOLUTION_SHIFT = 1, 2, 2, 4
+#: ``report_tickets``' ``sla``: 0 without an SLA clock, else 1 + the first
+#: response clock's state + 4 * the resolution clock's (a state is 0 none
+#: or still running, 1 missed, 2 met): small facts as one number, ready to
+#: count as bytes, since each column of each row costs the driver more than
+#: the query costs to work it out.
+RESOLUTION_FACTOR = 4
 
 
-def report_tickets(store: Store, start: str, end: str, now: float, key: str | None = None
-                   ) -> Iterator[tuple[Any, ...]]:
+def report_tickets(store: Store, start: str, end: str, now: float, key: str | None = None,
+                   *, hours: bool = False) -> Iterator[tuple[Any, ...]]:
     """Tickets created in [start, end), merged ones and noise
     (``NOISE_TAGS``) left out:
-    ``(id, facts, key, contact_id, subject, created, first_response, solved,
-    sla_policy)`` with times as Unix seconds; ``facts`` as
-    ``BACKLOG`` and the others above say; ``key`` is the ticket's
-    ``channel`` or ``assignee`` when ``key`` names one, else None. A clock
-    is met when done by its due time, missed when done later, or not done
-    and due before ``now`` (for a paused resolution clock, before it
-    paused). Only what the report reads comes back: on a whole store every
-    column is a hundred thousand objects. In order of ``created_at``, then
-    id (the caller checks: times stored with an offset sort otherwise as
-    text than as instants)."""
+    ``(id, sla, key, contact_id, subject, created, first_response, solved,
+    sla_policy, backlog_hours)`` with times as Unix seconds; ``sla`` as
+    ``RESOLUTION_FACTOR`` says; ``key`` is the ticket's ``channel`` or
+    ``assignee`` when ``key`` names one, else None; ``backlog_hours`` how
+    long a ticket still new, open or pending has waited at ``now`` (None
+    for the others). With ``hours``, ``first_response`` and ``solved`` are
+    instead the hours from creation to each (never below 0), the same
+    floats as ``max(done - created, 0) / 3600`` in Python: what a report
+    without business hours reads, worked out by the query. A clock is met
+    when done by its due time, missed when done later, or not done and due
+    before ``now`` (for a paused resolution clock, before it paused). Only
+    what the report reads comes back: on a whole store every column is a
+    hundred thousand objects. In order of ``created_at``, then id (the
+    caller checks: times stored with an offset sort otherwise as text than
+    as instants)."""
     have = ticket_columns(store)
     policy = "t.sla_policy" if "sla_policy" in have else "NULL"
     paused = "unixepoch(t.sla_paused_at)" if "sla_paused_at" in have else "NULL"
     key_column = {"channel": "t.channel", "assignee": "t.assignee"}.get(key or "", "NULL")
+    if hours:
+        done = ("max(unixepoch(t.first_response_at) - unixepoch(t.created_at), 0) / 3600.0,"
+                " max(unixepoch(t.solved_at) - unixepoch(t.created_at), 0) / 3600.0")
+    else:
+        done = "unixepoch(t.first_response_at), unixepoch(t.solved_at)"
     cur = store.conn.cursor()
     cur.row_factory = None
-    yield from cur.execute(
-        "SELECT t.id, (t.status IN ('new', 'open', 'pending'))"
-        f" + {HAS_SLA} * (t.first_response_due IS NOT NULL OR t.resolution_due IS NOT NULL)"
-        f" + {1 << FIRST_RESPONSE_SHIFT} * CASE WHEN t.first_response_due IS NULL THEN 0"
+    # the cursor itself, not a generator over it: a row each is a resume
+    return cur.execute(
+        "SELECT t.id, CASE WHEN t.first_response_due IS NULL AND t.resolution_due IS NULL THEN 0"
+        " ELSE 1 + CASE WHEN t.first_response_due IS NULL THEN 0"
         "  WHEN t.first_response_at IS NOT NULL"
         "   THEN coalesce(1 + (unixepoch(t.first_response_at) <= unixepoch(t.first_response_due)), 0)"
         "  WHEN :now > unixepoch(t.first_response_due) THEN 1 ELSE 0 END"
-        f" + {1 << RESOLUTION_SHIFT} * CASE WHEN t.resolution_due IS NULL THEN 0"
+        f" + {RESOLUTION_FACTOR} * CASE WHEN t.resolution_due IS NULL THEN 0"
         "  WHEN t.solved_at IS NOT NULL"
         "   THEN coalesce(1 + (unixepoch(t.solved_at) <= unixepoch(t.resolution_due)), 0)"
-        f"  WHEN COALESCE({paused}, :now) > unixepoch(t.resolution_due) THEN 1 ELSE 0 END,"
-        f" {key_column}, t.contact_id, t.subject, unixepoch(t.created_at),"
-        f" unixepoch(t.first_response_at), unixepoch(t.solved_at), {policy}"
+        f"  WHEN COALESCE({paused}, :now) > unixepoch(t.resolution_due) THEN 1 ELSE 0 END END,"
+        f" {key_column}, t.contact_id, t.subject, unixepoch(t.created_at), {done}, {policy},"
+        " CASE WHEN t.status IN ('new', 'open', 'pending')"
+        "  THEN max(:now - unixepoch(t.created_at), 0) / 3600.0 END"
         " FROM tickets t"
         " WHERE t.created_at >= :start AND t.created_at < :end AND t.merged_into IS NULL"
         # off the tickets_created index, in its order: no sort

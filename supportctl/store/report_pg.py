@@ -26,11 +26,9 @@ from supportctl.store.db import Store, StoreError
 from supportctl.store.pg_schema import REPORT_HOURS, REPORT_LOCK
 from supportctl.store.report import (
     _VOLUME_KEY,
-    FIRST_RESPONSE_SHIFT,
-    HAS_SLA,
     NOISE_TAGS,
     PHRASES_KEPT_MAX,
-    RESOLUTION_SHIFT,
+    RESOLUTION_FACTOR,
     hour_of_week_cells,
     local_day_rows,
     phrases_query,
@@ -81,27 +79,39 @@ def ticket_columns(store: Store) -> set[str]:
         " AND table_schema = current_schema()")}
 
 
-def report_tickets(store: Store, start: str, end: str, now: float, key: str | None = None
-                   ) -> Iterator[tuple[Any, ...]]:
+def _hours_since(later: str, earlier: str) -> str:
+    """``max(later - earlier, 0) / 3600`` as Python works it out on floats
+    (NULL when either is NULL: PostgreSQL's ``greatest`` would skip it)."""
+    d = f"({later} - {earlier})"
+    return f"(CASE WHEN {d} < 0 THEN 0 ELSE {d} END)::float8 / 3600"
+
+
+def report_tickets(store: Store, start: str, end: str, now: float, key: str | None = None,
+                   *, hours: bool = False) -> Iterator[tuple[Any, ...]]:
     """See ``store.report.report_tickets``."""
     key_column = {"channel": "t.channel", "assignee": "t.assignee"}.get(key or "", "NULL")
+    created = epoch("t.created_at")
+    if hours:
+        done = (f"{_hours_since(epoch('t.first_response_at'), created)},"
+                f" {_hours_since(epoch('t.solved_at'), created)}")
+    else:
+        done = f"{epoch('t.first_response_at')}, {epoch('t.solved_at')}"
     _prepare(store)
     yield from (tuple(r) for r in store.conn.execute(
-        "SELECT t.id, CASE WHEN t.status IN ('new', 'open', 'pending') THEN 1 ELSE 0 END"
-        " + CASE WHEN t.first_response_due IS NOT NULL OR t.resolution_due IS NOT NULL"
-        f"  THEN {HAS_SLA} ELSE 0 END"
-        f" + {1 << FIRST_RESPONSE_SHIFT} * CASE WHEN t.first_response_due IS NULL THEN 0"
+        "SELECT t.id, CASE WHEN t.first_response_due IS NULL AND t.resolution_due IS NULL THEN 0"
+        " ELSE 1 + CASE WHEN t.first_response_due IS NULL THEN 0"
         "  WHEN t.first_response_at IS NOT NULL THEN"
         f"   CASE WHEN {epoch('t.first_response_at')} <= {epoch('t.first_response_due')}"
         "   THEN 2 ELSE 1 END"
         f"  WHEN :now > {epoch('t.first_response_due')} THEN 1 ELSE 0 END"
-        f" + {1 << RESOLUTION_SHIFT} * CASE WHEN t.resolution_due IS NULL THEN 0"
+        f" + {RESOLUTION_FACTOR} * CASE WHEN t.resolution_due IS NULL THEN 0"
         "  WHEN t.solved_at IS NOT NULL THEN"
         f"   CASE WHEN {epoch('t.solved_at')} <= {epoch('t.resolution_due')} THEN 2 ELSE 1 END"
         f"  WHEN COALESCE({epoch('t.sla_paused_at')}, :now) > {epoch('t.resolution_due')}"
-        "   THEN 1 ELSE 0 END,"
-        f" {key_column}, t.contact_id, t.subject, {epoch('t.created_at')},"
-        f" {epoch('t.first_response_at')}, {epoch('t.solved_at')}, t.sla_policy"
+        "   THEN 1 ELSE 0 END END,"
+        f" {key_column}, t.contact_id, t.subject, {created}, {done}, t.sla_policy,"
+        " CASE WHEN t.status IN ('new', 'open', 'pending')"
+        f"  THEN {_hours_since('CAST(:now AS float8)', created)} END"
         " FROM tickets t"
         " WHERE t.created_at >= :start AND t.created_at < :end AND t.merged_into IS NULL"
         f" AND t.id {_NOT_NOISE_TICKET} ORDER BY t.created_at, t.id",

@@ -356,3 +356,51 @@ def test_a_report_while_another_process_writes_counts_from_the_messages(
     finally:
         other.close()
         store.close()
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(first=st.lists(tickets, min_size=1, max_size=8), edits=st.lists(ops, max_size=6),
+       period=periods)
+def test_a_report_split_over_two_processes_equals_one_made_in_one(
+        template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        first: list[dict[str, Any]], edits: list[tuple[Any, ...]],
+        period: tuple[int, int]) -> None:
+    """A large report computes its groups half in a forked child
+    (``services/fork.py``): every form gives what one process gives."""
+    import os
+
+    from supportctl.services import fork
+
+    store = _store(template, tmp_path)
+    forked = []
+    real_fork = os.fork
+
+    def counting_fork() -> int:
+        forked.append(1)
+        return real_fork()
+
+    try:
+        ids = _Ids()
+        transfer.import_jsonl(store, _lines(first, ids))
+        for op in edits:
+            _apply(store, op, ids)
+        start, length = period
+        since, until = _iso(start), _iso(min(start + length, SPAN + 3600))
+        for zone in ZONES[:2]:
+            config = SimpleNamespace(timezone=zone)
+            for by in (None, *GROUPS):
+                monkeypatch.setenv("SUPPORTCTL_NO_FORK", "1")
+                alone = run_report(store, since, until, NOW, by, config)
+                monkeypatch.delenv("SUPPORTCTL_NO_FORK")
+                monkeypatch.setattr(fork, "LEAST_WEIGHT", 0)
+                monkeypatch.setattr(fork, "_usable_cpus", lambda: 2)
+                monkeypatch.setattr(os, "fork", counting_fork)
+                split = run_report(store, since, until, NOW, by, config)
+                monkeypatch.undo()
+                assert asdict(split) == asdict(alone), (zone, by)
+                # a group and the whole are two computations: one was the child's
+                assert bool(forked) == (by is not None and bool(alone.groups)), (zone, by)
+                forked.clear()
+    finally:
+        _drop(store)
