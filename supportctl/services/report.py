@@ -48,7 +48,6 @@ from typing import Any
 
 from supportctl.errors import UsageError
 from supportctl.services import phrases as _phrase_rules
-from supportctl.services.fork import split_map
 from supportctl.services.phrases import subject_phrases
 from supportctl.store import report as _sqlite_queries
 from supportctl.store.db import Store
@@ -379,29 +378,17 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
                     add(a, "in" if c < 168 else "out", c % 168, n)
 
     ctx = (facts, prev_tags, prev_subjects, business, phrases_of)
-
-    def whole(acc: _Acc) -> dict[str, Any]:
-        overall_phrases = None
-        if by in ("day", "week"):
-            # The days (weeks) split the period's tickets: its phrases are the
-            # sum of theirs (a few hundred small counts, not every subject again).
-            counted: Counter[str] = Counter()
-            for own, _ in phrases.values():
-                counted.update(own)
-            overall_phrases = (counted, _phrase_counts(prev_subjects[:n_earlier], phrases_of))
-        return _group("all", acc, None, ctx, overall_phrases)
-
-    # Each group (and the whole, unless it is the one group) on its own,
-    # about half of them in a second process when there are many tickets.
-    tasks: list[tuple[str | None, _Acc, str | None, Any]] = [
-        (name, groups[name], by, phrases.get(name)) for name in sorted(groups)]
-    if by is not None or not tasks:
-        tasks.append((None, overall, None, None))  # None: the whole
-    done = split_map(lambda t: whole(t[1]) if t[0] is None else _group(t[0], t[1], t[2], ctx, t[3]),
-                     tasks,
-                     [len(t[1].members) + len(t[1].previous) + 50 for t in tasks])
-    overall_obj = done.pop() if by is not None or not groups else done[0]
-    out = done
+    out = [_group(name, groups[name], by, ctx, phrases.get(name)) for name in sorted(groups)]
+    overall_phrases = None
+    if by in ("day", "week"):
+        # The days (weeks) split the period's tickets: its phrases are the
+        # sum of theirs (a few hundred small counts, not every subject again).
+        counted: Counter[str] = Counter()
+        for own, _ in phrases.values():
+            counted.update(own)
+        overall_phrases = (counted, _phrase_counts(prev_subjects[:n_earlier], phrases_of))
+    overall_obj = (out[0] if by is None and out
+                   else _group("all", overall, None, ctx, overall_phrases))
     series = []
     d = start.astimezone(tz).date()
     last = (end - timedelta(seconds=1)).astimezone(tz).date()
