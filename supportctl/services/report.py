@@ -403,14 +403,11 @@ def _report(store: Store, since: str, until: str, now: str, by: str | None, conf
 
 def _in_order(rows: list[tuple[Any, ...]], created: list[Any]) -> bool:
     """Whether ``rows`` are in order of creation time, then id, every one
-    with a time."""
+    with a time: each ``(created, id)`` below the next, compared in C."""
     if None in created:
         return False
-    if all(map(operator.le, created, islice(created, 1, None))):
-        # ties (same second) in order of id too
-        return all(a[0] < b[0] for a, b in zip(rows, islice(rows, 1, None), strict=False)
-                   if a[5] == b[5])
-    return False
+    pairs = list(map(itemgetter(5, 0), rows))
+    return all(map(operator.lt, pairs, islice(pairs, 1, None)))
 
 
 def _repeat_in_order(rows: list[tuple[Any, ...]], n: int) -> list[int | None]:
