@@ -60,6 +60,15 @@ CONNECT_TIMEOUT = 10
 #: limits, state, operator intervention, system, configuration, rollback.
 _OPERATIONAL = ("08", "53", "54", "55", "57", "58", "F0", "HV", "40")
 
+#: The reading commands' session (server settings sent as the connection
+#: starts: no round trip). Their statements are short, and some are planned
+#: for their first rows (a cursor that walks the messages newest first and
+#: stops at the page): judged by the whole walk's cost, such a plan started
+#: the JIT compiler (10-30 ms of LLVM for a statement that reads 2 ms of
+#: rows) or parallel workers (new processes, each loading the catalog and
+#: the text search dictionaries again: 18 ms for a look at 2 000 messages).
+SESSION = "-c jit=off -c max_parallel_workers_per_gather=0"
+
 _LIB: list[Any] = []
 
 
@@ -235,15 +244,20 @@ class PqConnection:
     def _connect(self) -> int:
         """A connection in autocommit (libpq's own state), as psycopg opens
         it: started, then polled until ready, with its messages."""
+        import os
         import select
         import time
 
         lib = self._lib
-        arr = ctypes.c_char_p * 4
-        # The URL's own settings first; UTF-8 and the timeout as PgConnection's.
+        arr = ctypes.c_char_p * 5
+        # The session's settings, then the URL's own (its options= replace
+        # them); UTF-8 and the timeout as PgConnection's. Given here, the
+        # options keyword hides PGOPTIONS, which therefore comes after ours.
+        options = " ".join(filter(None, (SESSION, os.environ.get("PGOPTIONS"))))
         conn = lib.PQconnectStartParams(
-            arr(b"dbname", b"client_encoding", b"connect_timeout", None),
-            arr(self.url.encode(), b"UTF8", str(CONNECT_TIMEOUT).encode(), None), 1)
+            arr(b"options", b"dbname", b"client_encoding", b"connect_timeout", None),
+            arr(options.encode(), self.url.encode(), b"UTF8", str(CONNECT_TIMEOUT).encode(),
+                None), 1)
         if not conn:
             raise MemoryError("libpq could not allocate a connection")
         deadline = time.monotonic() + CONNECT_TIMEOUT
