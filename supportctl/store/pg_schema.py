@@ -35,7 +35,7 @@ from supportctl.store import unicode61
 from supportctl.store.migrations import UNSPACED_RANGES
 
 #: The schema version of a current PostgreSQL store (its own numbering).
-LATEST = 9
+LATEST = 10
 
 #: The advisory lock key that serialises schema changes.
 MIGRATE_LOCK = 0x5375_7070  # "Supp"
@@ -628,6 +628,20 @@ _P009 = [
     " ON CONFLICT DO NOTHING",
 ]
 
+#: ``list --sort due`` (store/read.py ``_SORTS``): the open tickets by their
+#: next deadline, the expression of its ORDER BY, so the first 50 are read
+#: in order and the walk stops there. SQLite's m008 covers the clocks of
+#: every ticket by status instead; here the open ones were each read from
+#: the table and sorted (3 800 of 100 000 tickets: 18 ms, 170 ms when their
+#: pages were not in the server's cache; 0.5 ms through this index).
+#: Partial: only what the default statuses list, never a merged ticket.
+_P010 = [
+    """CREATE INDEX tickets_next_due ON tickets ((COALESCE(CASE
+        WHEN first_response_at IS NULL AND first_response_due IS NOT NULL THEN first_response_due
+        WHEN solved_at IS NULL THEN resolution_due END, '9999')), id)
+        WHERE status IN ('new', 'open', 'pending') AND merged_into IS NULL""",
+]
+
 STEPS: list[tuple[int, str, list[str]]] = [
     (1, "p001_initial: the schema of SQLite's m001-m023, tsvector search, files in the database",
      _P001),
@@ -644,4 +658,5 @@ STEPS: list[tuple[int, str, list[str]]] = [
     (8, "p008_subject_phrases: each subject's phrases as report found them (a cache)", _P008),
     (9, "p009_undelivered_replies: replies that never went out are not counted as answers",
      _P009),
+    (10, "p010_next_due: list --sort due reads the open tickets in deadline order", _P010),
 ]

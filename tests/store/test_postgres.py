@@ -238,3 +238,54 @@ def test_a_role_that_may_not_create_unaccent_is_told_what_to_run(pg_empty_url: s
     assert "\n" not in said and "`CREATE EXTENSION unaccent;`" in said and name in said, said
     _sql(pg_empty_url, "CREATE EXTENSION unaccent")  # as the database's owner
     open_store(clerk).close()
+
+
+def test_the_open_tickets_by_deadline_come_from_their_index_in_order(pg_url: str) -> None:
+    """``list --sort due`` (step 10): the next deadline that still matters,
+    tickets without one last; and the index of that order answers the query
+    as ``ticket_ids`` writes it, so a change to either shows here."""
+    from supportctl.store.read import TicketFilter, ticket_ids
+
+    store: Any = open_store(pg_url)
+    try:
+        rows = [  # id, status, first_response_due, first_response_at, resolution_due, solved_at
+            (1, "open", "2026-12-03", None, "2026-12-09", None),  # first response due
+            (2, "open", "2026-12-04", "2026-12-02", "2026-12-05", None),  # answered: resolution
+            (3, "pending", None, None, "2026-12-01", None),
+            (4, "new", None, None, None, None),  # no clock: last
+            (5, "open", "2026-12-01", None, None, None),
+            (6, "closed", "2026-11-01", None, None, None),  # not open
+            (7, "solved", "2026-11-02", None, "2026-11-03", "2026-11-02"),
+            (8, "open", "2026-11-30", None, None, None),  # merged below
+            (9, "new", None, None, None, None),
+        ]
+        for tid, status, first_due, first_at, res_due, solved in rows:
+            store.execute("INSERT INTO tickets (id, status, channel, created_at, updated_at,"
+                          " first_response_due, first_response_at, resolution_due, solved_at)"
+                          " VALUES (?, ?, 'sms', 'x', 'x', ?, ?, ?, ?)",
+                          [tid, status, first_due, first_at, res_due, solved])
+        store.execute("UPDATE tickets SET merged_into = 1 WHERE id = 8")
+        now = "2026-12-02T00:00:00Z"
+        assert ticket_ids(store, TicketFilter(sort="due", limit=50), now) == [3, 5, 1, 2, 4, 9]
+        assert ticket_ids(store, TicketFilter(sort="due", statuses=["open"]), now) == [5, 1, 2]
+
+        asked: list[tuple[str, Any]] = []
+
+        class Spy:
+            sql = store.sql
+
+            class conn:  # noqa: N801  (the store's attribute)
+                @staticmethod
+                def execute(sql: str, params: Any) -> Any:
+                    asked.append((sql, params))
+                    return store.conn.execute(sql, params)
+
+        ticket_ids(Spy(), TicketFilter(sort="due", limit=50), now)  # type: ignore[arg-type]
+        [(sql, params)] = asked
+        with store.tx():
+            store.execute("SET LOCAL enable_seqscan = off")
+            store.execute("SET LOCAL enable_sort = off")
+            plan = "\n".join(r[0] for r in store.execute(f"EXPLAIN {sql}", params))
+        assert "tickets_next_due" in plan, plan
+    finally:
+        store.close()
