@@ -109,6 +109,12 @@ def _load() -> Any | None:
     ):
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = res, args
+    # Called for every value read: without argtypes, which ctypes checks
+    # and converts argument by argument (1.2 µs a call here, 0.7 without).
+    # Their result must be passed as a c_void_p; row and column are ints.
+    value_at, null_at = lib["PQgetvalue"], lib["PQgetisnull"]
+    value_at.restype, null_at.restype = s, i
+    lib.value_at, lib.null_at = value_at, null_at  # type: ignore[attr-defined]
     return lib
 
 
@@ -362,14 +368,14 @@ class PqConnection:
         names = tuple(lib.PQfname(res, c).decode("utf-8") for c in range(width))
         cls = _row_class(names)
         loads = [(c, _LOADERS.get(lib.PQftype(res, c), _text)) for c in range(width)]
-        value, isnull = lib.PQgetvalue, lib.PQgetisnull
+        value, isnull, at = lib.value_at, lib.null_at, ctypes.c_void_p(res)
         rows = []
         for r in range(lib.PQntuples(res)):
             row = []
             for c, load in loads:
-                v = value(res, r, c)
+                v = value(at, r, c)
                 # Text values never hold NUL: an empty one may be NULL.
-                row.append(None if not v and isnull(res, r, c) else load(v))
+                row.append(None if not v and isnull(at, r, c) else load(v))
             rows.append(cls(row))
         return rows, [_Column(n) for n in names], len(rows)
 
