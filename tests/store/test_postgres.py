@@ -240,10 +240,11 @@ def test_a_role_that_may_not_create_unaccent_is_told_what_to_run(pg_empty_url: s
     open_store(clerk).close()
 
 
-def test_the_open_tickets_by_deadline_come_from_their_index_in_order(pg_url: str) -> None:
-    """``list --sort due`` (step 10): the next deadline that still matters,
-    tickets without one last; and the index of that order answers the query
-    as ``ticket_ids`` writes it, so a change to either shows here."""
+def test_the_open_tickets_are_listed_from_their_indexes(pg_url: str) -> None:
+    """``list`` (step 10): by deadline, the next one that still matters
+    (tickets without one last); breached ones; the open ones by activity.
+    And the indexes of step 10 answer the queries as ``ticket_ids`` writes
+    them, so a change to either shows here."""
     from supportctl.store.read import TicketFilter, ticket_ids
 
     store: Any = open_store(pg_url)
@@ -262,11 +263,15 @@ def test_the_open_tickets_by_deadline_come_from_their_index_in_order(pg_url: str
         for tid, status, first_due, first_at, res_due, solved in rows:
             store.execute("INSERT INTO tickets (id, status, channel, created_at, updated_at,"
                           " first_response_due, first_response_at, resolution_due, solved_at)"
-                          " VALUES (?, ?, 'sms', 'x', 'x', ?, ?, ?, ?)",
-                          [tid, status, first_due, first_at, res_due, solved])
+                          " VALUES (?, ?, 'sms', 'x', ?, ?, ?, ?, ?)",
+                          [tid, status, f"2026-11-{10 + tid}", first_due, first_at, res_due, solved])
         store.execute("UPDATE tickets SET merged_into = 1 WHERE id = 8")
         now = "2026-12-02T00:00:00Z"
-        assert ticket_ids(store, TicketFilter(sort="due", limit=50), now) == [3, 5, 1, 2, 4, 9]
+        listed = [
+            ("tickets_next_due", TicketFilter(sort="due", limit=50), [3, 5, 1, 2, 4, 9]),
+            ("tickets_open_clocks", TicketFilter(sla="breached"), [5, 3]),
+            ("tickets_open_clocks", TicketFilter(limit=3), [9, 5, 4]),
+        ]
         assert ticket_ids(store, TicketFilter(sort="due", statuses=["open"]), now) == [5, 1, 2]
 
         asked: list[tuple[str, Any]] = []
@@ -280,12 +285,14 @@ def test_the_open_tickets_by_deadline_come_from_their_index_in_order(pg_url: str
                     asked.append((sql, params))
                     return store.conn.execute(sql, params)
 
-        ticket_ids(Spy(), TicketFilter(sort="due", limit=50), now)  # type: ignore[arg-type]
-        [(sql, params)] = asked
-        with store.tx():
-            store.execute("SET LOCAL enable_seqscan = off")
-            store.execute("SET LOCAL enable_sort = off")
-            plan = "\n".join(r[0] for r in store.execute(f"EXPLAIN {sql}", params))
-        assert "tickets_next_due" in plan, plan
+        for index, how, want in listed:
+            asked.clear()
+            assert ticket_ids(Spy(), how, now) == want, index  # type: ignore[arg-type]
+            [(sql, params)] = asked
+            with store.tx():
+                store.execute("SET LOCAL enable_seqscan = off")
+                store.execute("SET LOCAL enable_sort = off")
+                plan = "\n".join(r[0] for r in store.execute(f"EXPLAIN {sql}", params))
+            assert index in plan, plan
     finally:
         store.close()
