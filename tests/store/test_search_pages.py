@@ -28,7 +28,8 @@ def test_pages_are_slices_of_the_whole_answer(any_store: Any, common: int,
         word = "parcel" if n % 3 else "refund"
         put(any_store, mail(f"m{n}@x", sender=sender, subject=f"Order {n % 5}",
                             text=f"my {word} number {n}", irt=f"m{n - 5}@x" if n >= 5 else ""))
-    for query in ("parcel", "refund", "number", "number -refund"):
+    for query in ("parcel", "refund", "number", "number -refund", "from:c1@example.com number",
+                  "from:c2 parcel -refund"):
         every = [tid for tid, _ in search(any_store, query, NOW)]
         assert every, query
         for limit in (1, 2, 3, 10):
