@@ -142,7 +142,10 @@ def due_soon_params(now: str) -> list[str]:
 
 
 #: The next deadline that still matters: the first response until it is
-#: given, then the resolution until solved.
+#: given, then the resolution until solved. PostgreSQL's ``tickets_next_due``
+#: (pg_schema step 10) indexes ``_SORTS["due"]``'s expression of it as
+#: written, and ``tickets_open_clocks`` the columns ``BREACHED_SQL`` and
+#: ``DUE_SOON_SQL`` read: a change to any of them needs a new step.
 NEXT_DUE = (
     "CASE WHEN t.first_response_at IS NULL AND t.first_response_due IS NOT NULL"
     " THEN t.first_response_due WHEN t.solved_at IS NULL THEN t.resolution_due END"

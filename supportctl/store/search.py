@@ -512,7 +512,22 @@ def search(
 _PG_CONFIGS = tuple(f"supportctl_{c}" for c in ("simple", "english", "italian", "french", "german",
                                                 "spanish", "portuguese", "dutch"))
 _PG_ANY = "(" + " || ".join(f"to_tsquery('{c}', ?)" for c in _PG_CONFIGS) + ")"
-_PG_EXACT = "m.tsv @@ to_tsquery(supportctl_ts_config(m.language), ?)"
+#: Message ``m`` matches the query read in its own language's configuration.
+#: Each branch reads it once per statement (to_tsquery of
+#: ``supportctl_ts_config(m.language)`` was read again for every message
+#: checked: stemmed, its accents folded), and only when a message of that
+#: language is checked (a subquery, run once when first needed; OFFSET 0
+#: keeps the planner from reading them all ahead, which loaded every
+#: language's dictionaries into each new session: about 2 ms of a store's
+#: first search when all its messages are in one language). The last
+#: branch, a configuration the function may one day return beyond these,
+#: reads it per message as before. ``_PG_EXACT_PARAMS`` copies of the query
+#: follow it.
+_PG_EXACT = ("m.tsv @@ CASE supportctl_ts_config(m.language) "
+             + " ".join(f"WHEN '{c}'::regconfig THEN (SELECT to_tsquery('{c}', x.q)"
+                        " FROM (SELECT ?::text AS q OFFSET 0) x)" for c in _PG_CONFIGS)
+             + " ELSE to_tsquery(supportctl_ts_config(m.language), ?) END")
+_PG_EXACT_PARAMS = len(_PG_CONFIGS) + 1
 
 
 _PG_UNSPACED = "supportctl_unspaced(m.subject, m.text)"
@@ -530,11 +545,14 @@ def _pg_holds(column: str | None, text: str, fold: bool) -> tuple[str, list[Any]
     return f"({sql})", [text] * len(cols)
 
 
-def _pg_unspaced_term(column: str | None, text: str, grams: bool) -> tuple[str, list[Any]]:
+def _pg_unspaced_term(column: str | None, text: str, grams: bool,
+                      walk: bool = False) -> tuple[str, list[Any]]:
     """Message ``m`` holds this Chinese, Japanese, Korean or Thai term:
-    through the trigram index when it has three characters or more."""
+    through the trigram index when it has three characters or more, unless
+    ``walk`` (the term itself is the check; its trigrams are all among any
+    message's that holds it)."""
     sql, params = _pg_holds(column, text, grams)
-    if grams:
+    if grams and not walk:
         return f"{_PG_UNSPACED} AND {sql} AND {_PG_GRAMS}", [*params, text]
     return f"{_PG_UNSPACED} AND {sql}", params
 
@@ -546,9 +564,15 @@ def _pg_expr(q: Query) -> str:
     return expr
 
 
-def _pg_matching(q: Query) -> tuple[str, list[Any]] | None:
+def _pg_matching(q: Query, walk: bool = False) -> tuple[str, list[Any]] | None:
     """Conditions on messages ``m`` for the text terms (all positive ones
-    in one message, no negated one in it), or None when none is positive."""
+    in one message, no negated one in it), or None when none is positive.
+    ``walk``: for messages read one by one, newest first: the exact checks
+    alone, none that a GIN index can answer (the query read in every
+    configuration, a term's trigrams: what the indexes need, and a repeat of
+    the check's work on each message), so the planner never reads the
+    text indexes for a walk, and may use its bitmap scans for the other
+    terms (``from:``'s index)."""
     if not (q.ts_pos or q.grams_pos or q.sub_pos):
         return None
     where: list[str] = []
@@ -558,7 +582,7 @@ def _pg_matching(q: Query) -> tuple[str, list[Any]] | None:
         where.append(sql)
         params += p
     for column, text in q.grams_pos:
-        sql, p = _pg_unspaced_term(column, text, grams=True)
+        sql, p = _pg_unspaced_term(column, text, grams=True, walk=walk)
         where.append(sql)
         params += p
     for terms, grams in ((q.sub_neg, False), (q.grams_neg, True)):
@@ -568,11 +592,15 @@ def _pg_matching(q: Query) -> tuple[str, list[Any]] | None:
             params += p
     if q.ts_pos:
         expr = _pg_expr(q)
-        where.append(f"m.tsv @@ {_PG_ANY} AND {_PG_EXACT}")
-        params += [*[expr] * len(_PG_CONFIGS), expr]
+        if walk:
+            where.append(_PG_EXACT)
+        else:
+            where.append(f"m.tsv @@ {_PG_ANY} AND {_PG_EXACT}")
+            params += [expr] * len(_PG_CONFIGS)
+        params += [expr] * _PG_EXACT_PARAMS
     elif q.ts_neg:
-        where.append("NOT m.tsv @@ to_tsquery(supportctl_ts_config(m.language), ?)")
-        params.append(" | ".join(q.ts_neg))
+        where.append(f"NOT {_PG_EXACT}")
+        params += [" | ".join(q.ts_neg)] * _PG_EXACT_PARAMS
     return " AND ".join(where), params
 
 
@@ -587,7 +615,7 @@ def _pg_ticket_condition(q: Query) -> tuple[list[str], list[Any]]:
         neg = " | ".join(q.ts_neg)
         where.append(f"t.id NOT IN (SELECT m.ticket_id FROM messages m WHERE m.tsv @@ {_PG_ANY}"
                      f" AND {_PG_EXACT})")
-        params += [*[neg] * len(_PG_CONFIGS), neg]
+        params += [neg] * (len(_PG_CONFIGS) + _PG_EXACT_PARAMS)
     for terms, grams in ((q.sub_neg, False), (q.grams_neg, True)):
         for column, text in terms:
             sql, p = _pg_unspaced_term(column, text, grams)
@@ -609,7 +637,8 @@ def _pg_search(store: Store, q: Query, where: list[str], params: list[Any], want
         return [(tid, "") for tid in page]
     match_sql, match_params = found
     if want:
-        rows = _pg_newest_tickets(store, match_sql, where, [*match_params, *params], want)
+        walk_sql, walk_params = _pg_matching(q, walk=True) or found
+        rows = _pg_newest_tickets(store, (walk_sql, walk_params), found, where, params, want)
     else:
         rows = store.conn.execute(
             f"SELECT m.ticket_id, max(m.id) AS newest FROM messages m JOIN tickets t"
@@ -642,41 +671,61 @@ _PG_WINDOW = 2000
 _PG_COMMON = 10
 
 
-def _pg_newest_tickets(store: Store, match_sql: str, where: list[str], params: list[Any],
-                       want: int) -> list[tuple[int, int]]:
+def _pg_newest_tickets(store: Store, walk: tuple[str, list[Any]], indexed: tuple[str, list[Any]],
+                       where: list[str], params: list[Any], want: int) -> list[tuple[int, int]]:
     """The first ``want`` tickets by newest matching message: (ticket id,
     that message's id). The matching messages, newest first, come through
     a cursor a batch at a time until ``want`` tickets are found (a cursor
     is planned for its first rows; on 1 000 000 messages a GROUP BY over
     every match cost seconds, and pages of LIMIT k were planned again each
-    time).
+    time). ``walk`` and ``indexed``: the text terms' conditions on messages
+    ``m`` and their parameters, checked on each message of a walk, or found
+    through the GIN index (``_pg_matching``); ``where``: the conditions on
+    tickets ``t``, with ``params``.
 
     A common term walks the primary key backwards and stops early, as
     SQLite walks its index; a rare one is read from the GIN index and its
     matches sorted. Which is which is looked up here, in the newest
-    ``_PG_WINDOW`` messages, not left to the planner, whose estimate of a
+    ``_PG_WINDOW`` messages of the tickets the other terms allow (a common
+    word from one sender, ``from:ann support``, walked every message: 22 s
+    on a million; rare among that sender's, the planner starts from the
+    sender's index), not left to the planner, whose estimate of a
     text match is off a hundredfold either way: a phrase is estimated as
     the product of its words' frequencies (``"cannot log in"``: 2 where
     2 010 of 100 000 messages match, so it read every match, 2.2 s on a
     million), and a word it has no statistics for as common enough to
     walk for (one that matches nothing walked every message: 250 ms on
-    100 000)."""
+    100 000).
+
+    Neither plan is worth the JIT compiler or parallel workers (the
+    reading commands' session turns them off, ``pq.SESSION``; this
+    transaction does too, for any other connection): judged by the cost of
+    walking every message, the cursor started LLVM (10-30 ms), and the look
+    at 2 000 messages two workers, each loading the catalog and the text
+    search dictionaries again (18 ms for 0.6 ms of rows)."""
     found: list[tuple[int, int]] = []
     seen: set[int] = set()
     with store.tx():
-        store.execute("SET LOCAL enable_bitmapscan = off")  # walk: the probe, a common term
+        store.execute("SELECT set_config('jit', 'off', true),"
+                      " set_config('max_parallel_workers_per_gather', '0', true)")
+        walk_sql, walk_params = walk
         common = store.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.id > (SELECT max(id)"
-            f" FROM messages) - {int(_PG_WINDOW)} AND {match_sql} LIMIT {int(_PG_COMMON)}) x",
-            params[:match_sql.count("?")]).fetchone()[0] >= _PG_COMMON
-        if not common:
+            f"SELECT count(*) FROM (SELECT 1 FROM messages m JOIN tickets t ON t.id = m.ticket_id"
+            f" WHERE m.id > (SELECT max(id) FROM messages) - {int(_PG_WINDOW)} AND {walk_sql}"
+            f" AND {' AND '.join(where)} LIMIT {int(_PG_COMMON)}) x",
+            [*walk_params, *params]).fetchone()[0] >= _PG_COMMON
+        if common:
+            match_sql, match_params = walk
+            order = "m.id DESC"
+        else:
             # ORDER BY m.id + 0: the index's matches sorted, never a walk.
-            store.execute("SET LOCAL enable_bitmapscan = on")
-        order = "m.id DESC" if common else "m.id + 0 DESC"
+            match_sql, match_params = indexed
+            order = "m.id + 0 DESC"
         store.execute(
             "DECLARE supportctl_search NO SCROLL CURSOR FOR SELECT m.ticket_id, m.id"
             f" FROM messages m JOIN tickets t ON t.id = m.ticket_id"
-            f" WHERE {match_sql} AND {' AND '.join(where)} ORDER BY {order}", params)
+            f" WHERE {match_sql} AND {' AND '.join(where)} ORDER BY {order}",
+            [*match_params, *params])
         try:
             while True:
                 rows = store.execute(f"FETCH {_PG_FETCH} FROM supportctl_search").fetchall()

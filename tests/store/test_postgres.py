@@ -238,3 +238,61 @@ def test_a_role_that_may_not_create_unaccent_is_told_what_to_run(pg_empty_url: s
     assert "\n" not in said and "`CREATE EXTENSION unaccent;`" in said and name in said, said
     _sql(pg_empty_url, "CREATE EXTENSION unaccent")  # as the database's owner
     open_store(clerk).close()
+
+
+def test_the_open_tickets_are_listed_from_their_indexes(pg_url: str) -> None:
+    """``list`` (step 10): by deadline, the next one that still matters
+    (tickets without one last); breached ones; the open ones by activity.
+    And the indexes of step 10 answer the queries as ``ticket_ids`` writes
+    them, so a change to either shows here."""
+    from supportctl.store.read import TicketFilter, ticket_ids
+
+    store: Any = open_store(pg_url)
+    try:
+        rows = [  # id, status, first_response_due, first_response_at, resolution_due, solved_at
+            (1, "open", "2026-12-03", None, "2026-12-09", None),  # first response due
+            (2, "open", "2026-12-04", "2026-12-02", "2026-12-05", None),  # answered: resolution
+            (3, "pending", None, None, "2026-12-01", None),
+            (4, "new", None, None, None, None),  # no clock: last
+            (5, "open", "2026-12-01", None, None, None),
+            (6, "closed", "2026-11-01", None, None, None),  # not open
+            (7, "solved", "2026-11-02", None, "2026-11-03", "2026-11-02"),
+            (8, "open", "2026-11-30", None, None, None),  # merged below
+            (9, "new", None, None, None, None),
+        ]
+        for tid, status, first_due, first_at, res_due, solved in rows:
+            store.execute("INSERT INTO tickets (id, status, channel, created_at, updated_at,"
+                          " first_response_due, first_response_at, resolution_due, solved_at)"
+                          " VALUES (?, ?, 'sms', 'x', ?, ?, ?, ?, ?)",
+                          [tid, status, f"2026-11-{10 + tid}", first_due, first_at, res_due, solved])
+        store.execute("UPDATE tickets SET merged_into = 1 WHERE id = 8")
+        now = "2026-12-02T00:00:00Z"
+        listed = [
+            ("tickets_next_due", TicketFilter(sort="due", limit=50), [3, 5, 1, 2, 4, 9]),
+            ("tickets_open_clocks", TicketFilter(sla="breached"), [5, 3]),
+            ("tickets_open_clocks", TicketFilter(limit=3), [9, 5, 4]),
+        ]
+        assert ticket_ids(store, TicketFilter(sort="due", statuses=["open"]), now) == [5, 1, 2]
+
+        asked: list[tuple[str, Any]] = []
+
+        class Spy:
+            sql = store.sql
+
+            class conn:  # noqa: N801  (the store's attribute)
+                @staticmethod
+                def execute(sql: str, params: Any) -> Any:
+                    asked.append((sql, params))
+                    return store.conn.execute(sql, params)
+
+        for index, how, want in listed:
+            asked.clear()
+            assert ticket_ids(Spy(), how, now) == want, index  # type: ignore[arg-type]
+            [(sql, params)] = asked
+            with store.tx():
+                store.execute("SET LOCAL enable_seqscan = off")
+                store.execute("SET LOCAL enable_sort = off")
+                plan = "\n".join(r[0] for r in store.execute(f"EXPLAIN {sql}", params))
+            assert index in plan, plan
+    finally:
+        store.close()

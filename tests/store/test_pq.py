@@ -135,3 +135,21 @@ def test_a_dropped_connection_is_opened_again(pg_url: str) -> None:
     with pytest.raises(StoreError, match="failed"):
         lib.execute("SELECT 1")
     assert lib.execute("SELECT 2").fetchone()[0] == 2
+
+
+def test_a_reading_session_starts_without_jit_or_parallel_workers(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set as the connection starts (``pq.SESSION``); PGOPTIONS comes after
+    them and the URL's own options replace them, as a user who sets either
+    asks."""
+    settings = ("SELECT current_setting('jit') AS jit,"
+                " current_setting('max_parallel_workers_per_gather') AS workers,"
+                " current_setting('work_mem') AS mem")
+    monkeypatch.delenv("PGOPTIONS", raising=False)
+    row = pq.PqConnection(pg_url).execute(settings).fetchone()
+    assert (row["jit"], row["workers"]) == ("off", "0")
+    monkeypatch.setenv("PGOPTIONS", "-c work_mem=5MB -c jit=on")
+    row = pq.PqConnection(pg_url).execute(settings).fetchone()
+    assert (row["jit"], row["workers"], row["mem"]) == ("on", "0", "5MB")
+    row = pq.PqConnection(pg_url + "&options=-c%20work_mem%3D6MB").execute(settings).fetchone()
+    assert (row["workers"], row["mem"]) == ("2", "6MB")

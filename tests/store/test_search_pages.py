@@ -28,10 +28,40 @@ def test_pages_are_slices_of_the_whole_answer(any_store: Any, common: int,
         word = "parcel" if n % 3 else "refund"
         put(any_store, mail(f"m{n}@x", sender=sender, subject=f"Order {n % 5}",
                             text=f"my {word} number {n}", irt=f"m{n - 5}@x" if n >= 5 else ""))
-    for query in ("parcel", "refund", "number", "number -refund"):
+    for query in ("parcel", "refund", "number", "number -refund", "from:c1@example.com number",
+                  "from:c2 parcel -refund"):
         every = [tid for tid, _ in search(any_store, query, NOW)]
         assert every, query
         for limit in (1, 2, 3, 10):
             for offset in (0, 1, 4):
                 got = [tid for tid, _ in search(any_store, query, NOW, limit=limit, offset=offset)]
                 assert got == every[offset:offset + limit], (query, limit, offset)
+
+
+@pytest.mark.parametrize("common", [0, 10**9], ids=["walked", "sorted from the index"])
+def test_each_message_matches_in_its_own_language(pg_url: str, common: int,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A walk checks each message against the query read in its language's
+    configuration only; the index finds them through every configuration's
+    reading first: the same tickets either way, and as without a page."""
+    from supportctl.store.db import open_store
+
+    monkeypatch.setattr(search_mod, "_PG_COMMON", common)
+    store: Any = open_store(pg_url)
+    try:
+        store.execute("INSERT INTO tickets (id, channel, created_at, updated_at) SELECT g, 'sms',"
+                      " 'x', 'x' FROM generate_series(1, 5) g")
+        store.execute(
+            "INSERT INTO messages (ticket_id, direction, channel, text, sent_at, created_at,"
+            " language) VALUES (1, 'in', 'sms', 'Deux livraisons perdues', 'x', 'x', 'fr'),"
+            " (2, 'in', 'sms', 'Die Pakete sind verloren', 'x', 'x', 'de'),"
+            " (3, 'in', 'sms', 'Two parcels went missing', 'x', 'x', 'en'),"
+            " (4, 'in', 'sms', 'parcels pakete livraisons', 'x', 'x', NULL),"
+            " (5, 'in', 'sms', 'Due pacchi persi', 'x', 'x', 'IT')")
+        for query, want in [("livraison", [1]), ("Paket", [2]), ("parcel", [3]),
+                            ("parcels", [4, 3]), ("parcels -missing", [4]), ("pacco", [5]),
+                            ('"went missing"', [3]), ("persi -pacchi", [])]:
+            assert [t for t, _ in search(store, query, NOW, limit=3)] == want, query
+            assert [t for t, _ in search(store, query, NOW)] == want, query
+    finally:
+        store.close()
