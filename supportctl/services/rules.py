@@ -958,12 +958,18 @@ def _may_auto_reply(store: Store, ctx: Context, item: Inbound, config: Any, now:
 def apply_rules(store: Store, ticket_id: int, item: Inbound, settings: Any, now: str, *,
                 sent_at: str | None = None, message_id: int | None = None,
                 language: str | None = None, history: bool = False,
-                facts: tuple[str, int | None, set[str]] | None = None) -> list[Outcome]:
+                facts: tuple[str, int | None, set[str]] | None = None,
+                unwritten_tags: list[str] | None = None,
+                unwritten_event: tuple[str, str, dict[str, Any]] | None = None) -> list[Outcome]:
     """Run the rules on a new inbound message. On ``history`` (mail from
     before the entry's first sync, or imported) rules still tag, assign and
     note, but never reply or notify (issue 11: no noise from the past).
     ``facts``: the ticket's priority, contact and tags when the caller
-    knows them (a ticket ingest created for this message)."""
+    knows them (a ticket ingest created for this message);
+    ``unwritten_tags``: those of its tags the caller has not written yet
+    (lower case, without events), and ``unwritten_event`` (actor, action,
+    detail): the event the caller has not written yet, written with the
+    rules' first batch, before anything of theirs."""
     config = settings.config
     ctx = context_for(store, config, ticket_id, item, settings.account, sent_at=sent_at or now,
                       message_id=message_id, language=language, facts=facts)
@@ -977,11 +983,16 @@ def apply_rules(store: Store, ticket_id: int, item: Inbound, settings: Any, now:
     # changed the priority since. A batch is written before any other
     # action, so the event log keeps the rules' order.
     changes: list[tuple[str, str, Any]] = []
+    unwritten = list(unwritten_tags or ())
+    events = [unwritten_event] if unwritten_event is not None else []
 
     def flush() -> None:
-        if changes:
-            workflows.write_rule_changes(store, ticket_id, changes, now)
+        if changes or unwritten or events:
+            workflows.write_rule_changes(store, ticket_id, changes, now, quiet_tags=unwritten,
+                                         first_events=events)
             changes.clear()
+            unwritten.clear()
+            events.clear()
 
     for out in outcomes:
         actor = f"rule:{out.rule}"
