@@ -11,11 +11,17 @@ back), the medians of each set printed beside it.
 
     python bench/bench_rules.py [--messages 10000] [--rounds 3]
     python bench/bench_rules.py --same-rows OTHER_CHECKOUT [--messages 2000]
+    python bench/bench_rules.py --against OTHER_CHECKOUT [--messages 10000] [--rounds 6]
 
 ``--same-rows`` checks that a change to how rules write leaves the store
 as it was: the same messages are synced, with the 50 rules and with none,
 by this checkout and by another one (``git worktree add /tmp/ref main``),
 and every row of every table (rowids included) must be the same.
+
+``--against`` compares this checkout's extra with another's: each round
+runs, for each checkout in turn (which goes first alternates), its sync
+with no rules and with the 50 back to back, and the verdict is each
+checkout's median of its rounds' ratios.
 """
 
 from __future__ import annotations
@@ -177,13 +183,41 @@ def same_rows(other: Path, messages: int) -> int:
     return 1 if differ else 0
 
 
+def against(other: Path, messages: int, rounds: int) -> int:
+    """Each round: for this checkout and ``other`` in turn, a sync with no
+    rules and one with the 50, back to back; 0 when this checkout's median
+    ratio is within the budget."""
+    roots = {"this": ROOT, "other": other}
+    ratios: dict[str, list[float]] = {"this": [], "other": []}
+    with TwilioServer() as tw, tempfile.TemporaryDirectory() as d:
+        fill(tw, messages, random.Random(1), datetime(2026, 12, 8, 20, 0, tzinfo=timezone.utc))
+        cfgs = {name: config(Path(d) / f"{name}.yaml", tw.url, name == "rules")
+                for name in ("none", "rules")}
+        for r in range(rounds):
+            for who in (["other", "this"] if r % 2 == 0 else ["this", "other"]):
+                cpu = {name: run_sync(cfgs[name], Path(d) / f"{r}-{who}-{name}.db", roots[who])[1]
+                       for name in (["none", "rules"] if r // 2 % 2 == 0 else ["rules", "none"])}
+                ratios[who].append(cpu["rules"] / cpu["none"])
+                print(f"round {r + 1} {who}: {cpu['none']:.2f} s cpu without rules, "
+                      f"{cpu['rules']:.2f} s with: {100 * (ratios[who][-1] - 1):+.1f} %, "
+                      f"load {os.getloadavg()[0]:.1f}", file=sys.stderr)
+    for who in ("other", "this"):
+        print(f"{who}: extra, median of the rounds' ratios {100 * (statistics.median(ratios[who]) - 1):+.1f} %"
+              " cpu (rounds " + ", ".join(f"{100 * (x - 1):+.1f}" for x in ratios[who]) + ")")
+    return 0 if statistics.median(ratios["this"]) <= 1.2 else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=10000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--same-rows", type=Path, metavar="OTHER_CHECKOUT",
                     help="compare the stores this checkout and another one write, table by table")
+    ap.add_argument("--against", type=Path, metavar="OTHER_CHECKOUT",
+                    help="measure this checkout's extra and another's, round by round")
     args = ap.parse_args()
+    if args.against is not None:
+        return against(args.against.resolve(), args.messages, args.rounds)
     if args.same_rows is not None:
         return same_rows(args.same_rows.resolve(), args.messages)
     rnd = random.Random(1)

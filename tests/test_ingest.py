@@ -363,6 +363,24 @@ def test_rules_on_new_tickets(store: Store) -> None:
     assert ticket(store, c.ticket_id)["tags"] == []  # type: ignore[arg-type]
 
 
+def test_history_with_rules_is_tagged_whatever_the_rules_do(store: Store) -> None:
+    """A first sync's ticket gets its ``history`` tag (and no SLA clock)
+    with the tags rules add, when none matches, and before an assignment."""
+    from supportctl.config import Config, Rule
+
+    cfg = Config(rules=[Rule(name="refunds", match={"subject": "refund"}, tag=["refund"]),
+                        Rule(name="orders", match={"text": r"order\s*#?\d{4}"}, assign="marta")])
+    tagged, none, assigned = (put(store, m, config=cfg, history=True)[0] for m in (
+        mail("h1@x", subject="Refund please"), mail("h2@x", subject="Hello"),
+        mail("h3@x", subject="Hello", text="my order #1234")))
+    shown = [ticket(store, r.ticket_id) for r in (tagged, none, assigned)]  # type: ignore[arg-type]
+    assert [t["tags"] for t in shown] == [["history", "refund"], ["history"], ["history"]]
+    assert shown[2]["assignee"] == "marta"
+    assert all(t["sla"]["first_response_due"] is None for t in shown)
+    # the history tag has no event of its own, as without rules
+    assert [e["action"] for e in shown[0]["events"] if e["actor"].startswith("rule:")] == ["tag"]
+
+
 def test_send_interrupted_mid_flight_is_never_resent_blindly(store: Store) -> None:
     SERVERS.pop("mem", None)
     a = put(store, sms("SM1"))[0]

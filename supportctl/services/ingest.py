@@ -279,8 +279,14 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
         tags.append("auto")
     elif created and history and "spam" not in tags:
         tags.append("history")  # no SLA clock (sla.NO_CLOCK_TAGS)
+    rules = (direction == "in" and not is_report and csat_answer is None
+             and settings.config is not None and bool(getattr(settings.config, "rules", None)))
+    # A new ticket's history tag goes in with the tags rules add, in one
+    # statement (rules.apply_rules): nothing before them reads its tags.
+    unwritten = tags if rules and created and tags == ["history"] else []
     for name in tags:
-        stored_tickets.add_tag(store, ticket_id, name)
+        if not unwritten:
+            stored_tickets.add_tag(store, ticket_id, name)
     if "spam" in tags and created:
         triage._set_status(store, triage.require(store, ticket_id), "closed", settings.actor, now,
                            reason="spam")
@@ -292,9 +298,15 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
                                                  "resolution_due": None})
         triage._set_status(store, triage.require(store, ticket_id), "solved", settings.actor, now,
                            reason="automatic mail")
-    store.event(settings.actor, "message.in" if direction == "in" else "message.own", now,
-                ticket_id=ticket_id, message_id=message_id, account=settings.account,
-                source=item.source_ref or None, **({"history": True} if history else {}))
+    detail: dict[str, Any] = {"message_id": message_id, "account": settings.account,
+                              "source": item.source_ref or None,
+                              **({"history": True} if history else {})}
+    arrived = (settings.actor, "message.in" if direction == "in" else "message.own", detail)
+    # The message's own event goes in with the rules' events, where nothing
+    # writes another in between: one statement, the same ids in the same order.
+    unwritten_event = arrived if rules and not reused and not _is_stop(item) else None
+    if unwritten_event is None:
+        store.event(arrived[0], arrived[1], now, ticket_id=ticket_id, **arrived[2])
     if reused:
         # Kept, not dropped as a duplicate: say so where an agent looks.
         store.event(settings.actor, "message.id_reused", now, ticket_id=ticket_id,
@@ -302,15 +314,15 @@ def ingest_one(store: Store, item: Inbound, settings: IngestSettings, *, now: st
     if direction == "in" and not is_report:
         _contact_language(store, ticket_id, contact_id if created else None, language, now)
         _answers_and_opt_outs(store, ticket_id, message_id, item, csat_answer, settings, now)
-    if (direction == "in" and not is_report and csat_answer is None
-            and settings.config is not None and getattr(settings.config, "rules", None)):
+    if rules:
         from supportctl.services.rules import apply_rules
 
         # A ticket made for this message: normal priority, its contact and
         # the tags just added, known without reading them back.
         apply_rules(store, ticket_id, item, settings, now, sent_at=sent_at,
                     message_id=message_id, language=language, history=history,
-                    facts=("normal", contact_id, set(tags)) if created else None)
+                    facts=("normal", contact_id, set(tags)) if created else None,
+                    unwritten_tags=unwritten, unwritten_event=unwritten_event)
     if settings.config is not None:
         from supportctl.services import sla
 
@@ -432,6 +444,14 @@ def _answers_and_opt_outs(store: Store, ticket_id: int, message_id: int, item: I
         contact = workflows.ticket_contact(store, ticket_id)
         if contact is not None:
             csat.opt_out(store, contact, settings.actor, now, reason="replied STOP")
+
+
+def _is_stop(item: Inbound) -> bool:
+    """Whether the message opts its contact out (``_answers_and_opt_outs``
+    then writes an event)."""
+    from supportctl.services import csat
+
+    return csat.is_stop(item.text or "")
 
 
 def _subject_from_text(text: str) -> str:

@@ -28,6 +28,15 @@ timer on a text short enough that its worst case is about a million steps
 (a few milliseconds); everything else, and every longer text, runs with
 the limit as before.
 
+Most messages need few patterns run at all: a pattern's required words
+(``_requirement``: ``order`` in ``order\\s*#?\\d{4}``, ``!!!`` or its
+mixes in ``[!?]{3,}``), or a digit it must hold (``_digit_required``), are
+looked for in the one scan of the message that finds the rules' keyword
+lists, and a rule whose first pattern needs what the message lacks is not
+looked at (``_Plan.candidates``), where that absence alone decides: a text
+no longer than the pattern's limit, without a character that folds to an
+ASCII letter, the pattern not timed out.
+
 ``evaluate`` decides (reading the store, never writing) and ``apply_rules``
 carries the outcome out, so ``rules test ID`` shows exactly what a sync
 would do.
@@ -35,6 +44,7 @@ would do.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import warnings
@@ -243,16 +253,93 @@ _FOLDS_TO_ASCII = "\u0130\u0131\u017f\u212a"
 def _required(pattern: str) -> tuple[str, ...]:
     """Words (ASCII, lower case) one of which every match of ``pattern``
     contains, so a text whose lower-cased form holds none of them cannot
+    match (``_requirement``)."""
+    return _requirement(pattern)[0]
+
+
+#: What ``_requirement`` found for each pattern.
+_requirements: dict[str, tuple[tuple[str, ...], int]] = {}
+
+
+def _requirement(pattern: str) -> tuple[tuple[str, ...], int]:
+    """Words (ASCII, lower case) one of which every match of ``pattern``
+    contains, so a text whose lower-cased form holds none of them cannot
     match: a run of literal characters in the pattern's top-level sequence
-    (``order`` in ``order\\s*#?\\d{4}``), or a top-level group that is only
-    literal alternatives (``(refund|rimborso)``); the longest such
-    requirement. Empty when there is none, or ``re`` cannot read the
-    pattern (regex's own syntax): then the pattern always runs."""
+    (``order`` in ``order\\s*#?\\d{4}``), a top-level group that is only
+    literal alternatives (``(refund|rimborso)``), or a top-level repeat, at
+    least once, of one ASCII character or a set of them (``[!?]{3,}``: "!"
+    or "?"); the longest such requirement. Empty when there is none, or
+    ``re`` cannot read the pattern (regex's own syntax): then the pattern
+    always runs.
+
+    With the words, the longest text on which their absence decides "no
+    match" without the search: ``_fast_limit``'s, where the search could
+    take no longer than the timer allows; longer when the requirement
+    leads the pattern (only zero-width tests and single characters before
+    it, as ``ordine\\s*…``, ``^(hi|hello)\\b``): then a search of a text
+    without the words fails at each position within those few steps, so
+    it costs a few steps a character whatever comes after."""
+    found_before = _requirements.get(pattern)
+    if found_before is not None:
+        return found_before
+    words, leading = _requirement_of(pattern)
+    limit = _pattern(pattern)[2] if words else 0
+    if words and leading is not None and limit:
+        # about (leading items + the longest word) steps a position
+        steps = leading + max(len(w) for w in words) + 1
+        limit = max(limit, min(_FAST_MAX, int(_FAST_STEPS / steps)))
+    found = _requirements[pattern] = (words, limit)
+    return found
+
+
+def _digit_required(pattern: str) -> int:
+    """For a pattern every match of which holds a digit (``\\d`` at its top
+    level, or repeated there at least once: ``\\+?\\d[\\d ]{8,}\\d``), the
+    longest text on which a text without one (``_DIGIT``, the same engine)
+    cannot match without the search: ``_fast_limit``'s; else 0."""
+    import re._constants as c
+    import re._parser as sre  # type: ignore[import-not-found]
+
+    limit = _pattern(pattern)[2]
+    if not limit or _FUZZY.search(pattern):
+        return 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            parsed = sre.parse(pattern)
+    except (re.error, RecursionError, OverflowError, Warning):
+        return 0
+    if parsed.state.flags & (re.VERBOSE | re.LOCALE):
+        return 0
+    digit = [(c.IN, [(c.CATEGORY, c.CATEGORY_DIGIT)])]
+    repeats = (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT))
+    for op, av in parsed:
+        if [(op, av)] == digit or (op in repeats and av[0] >= 1 and list(av[2]) == digit):
+            return limit
+    return 0
+
+
+#: A digit, as ``regex`` reads ``\\d`` in a rule's pattern.
+_DIGIT: Any = None
+
+
+def _has_digit(text: str) -> bool:
+    global _DIGIT
+    if _DIGIT is None:
+        import regex
+
+        _DIGIT = regex.compile(r"\d", regex.IGNORECASE | regex.V0)
+    return _DIGIT.search(text) is not None
+
+
+def _requirement_of(pattern: str) -> tuple[tuple[str, ...], int | None]:
+    """``_requirement``'s words, and how many single-step items come before
+    them in the pattern (None unless only such items do)."""
     import re._constants as c
     import re._parser as sre  # type: ignore[import-not-found]
 
     if _FUZZY.search(pattern):
-        return ()
+        return (), None
     try:
         with warnings.catch_warnings():
             # "possible nested set": ``[[:alpha:]]`` is a class to regex and
@@ -260,9 +347,9 @@ def _required(pattern: str) -> tuple[str, ...]:
             warnings.simplefilter("error")
             parsed = sre.parse(pattern)
     except (re.error, RecursionError, OverflowError, Warning):
-        return ()
+        return (), None
     if parsed.state.flags & (re.VERBOSE | re.LOCALE):
-        return ()
+        return (), None
 
     def literal(items: Any) -> str | None:
         """The text of a sequence of ASCII literals, else None."""
@@ -273,14 +360,35 @@ def _required(pattern: str) -> tuple[str, ...]:
             out.append(chr(av))
         return "".join(out).lower() if out else None
 
-    found: list[tuple[str, ...]] = []
+    def characters(op: Any, av: Any) -> tuple[str, ...] | None:
+        """The characters (lower case) one item that matches one ASCII
+        character of a few matches: a literal, a set of literals."""
+        if op is c.LITERAL and av <= 127:
+            return (chr(av).lower(),)
+        if op is c.IN and av and all(o is c.LITERAL and a <= 127 for o, a in av):
+            return tuple(dict.fromkeys(chr(a).lower() for _, a in av))
+        return None
+
+    repeats = (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT))
+    # (words, single-step items before them, or None when anything else is)
+    found: list[tuple[tuple[str, ...], int | None]] = []
     run: list[str] = []
+    run_at: int | None = 0
+    before: int | None = 0  # single-step items so far (None: something else came)
+
+    def step(n: int | None) -> None:
+        nonlocal before
+        before = None if before is None or n is None else before + n
+
     for op, av in parsed:
         if op is c.LITERAL and av <= 127:
+            if not run:
+                run_at = before
             run.append(chr(av))
             continue
         if run:
-            found.append(("".join(run).lower(),))
+            found.append((("".join(run).lower(),), run_at))
+            step(len(run))
             run = []
         if op is c.SUBPATTERN and not av[1] and not av[2]:  # a group that changes no flag
             body = list(av[3])
@@ -290,16 +398,35 @@ def _required(pattern: str) -> tuple[str, ...]:
                 head = literal(body[:-1]) if len(body) > 1 else ""
                 words = [literal(alt) for alt in body[-1][1][1]]
                 if head is not None and all(words):
-                    found.append(tuple(head + w for w in words if w))
+                    found.append((tuple(head + w for w in words if w), before))
             else:
                 word = literal(body)
                 if word:
-                    found.append((word,))
+                    found.append(((word,), before))
+            step(None)
+        elif op in repeats and av[0] >= 1 and len(av[2]) == 1:
+            chars = characters(*av[2][0])
+            if chars:
+                # at least ``n`` of them in a row: each way to write them
+                # (a few: "!!!", "!!?", … for [!?]{3,})
+                n = 1
+                while n < min(av[0], 8) and len(chars) ** (n + 1) <= 16:
+                    n += 1
+                found.append((tuple("".join(w) for w in itertools.product(chars, repeat=n)),
+                              before))
+            step(None)
+        elif op is c.AT:
+            step(0)
+        elif op in (c.LITERAL, c.NOT_LITERAL, c.IN, c.ANY):
+            step(1)
+        else:
+            step(None)
     if run:
-        found.append(("".join(run).lower(),))
+        found.append((("".join(run).lower(),), run_at))
     if not found:
-        return ()
-    return max(found, key=lambda words: min(len(w) for w in words))
+        return (), None
+    best, at = max(found, key=lambda f: min(len(w) for w in f[0]))
+    return tuple(dict.fromkeys(best)), at
 
 
 def search(pattern: str, text: str) -> bool | None:
@@ -392,6 +519,10 @@ class _Lower:
                 self.hits |= plan.subject_words.scan(self.subject)
             if plan.text_words is not None and self.text:
                 self.hits |= plan.text_words.scan(self.text)
+            if plan.digits[True] and _has_digit(ctx.subject):
+                self.hits.add(-1)
+            if plan.digits[False] and _has_digit(ctx.text):
+                self.hits.add(-2)
 
     def folds(self, subject: bool, text: str) -> bool:
         """Whether ``text`` (the original subject, or text) holds a
@@ -524,8 +655,7 @@ def _predicate(key: str, want: Any, plan: _Plan | None = None) -> Predicate:
                 return lambda _c, low: found(low.subject)
             return lambda _c, low: found(low.text)
         test = _searcher(want)
-        need = _required(want)
-        fast = _pattern(want)[2]
+        need, limit = _requirement(want)
         subject = key == "subject"
         if not need:
             if subject:
@@ -537,7 +667,7 @@ def _predicate(key: str, want: Any, plan: _Plan | None = None) -> Predicate:
             # made for the keyword scan: most texts lack it, and then the
             # pattern need not run (nor its timer be armed).
             lowered, text = (low.subject, c.subject) if subject else (low.text, c.text)
-            if len(text) > fast:
+            if len(text) > limit:
                 # Searched with the timer: a pattern may time out there (and
                 # say so on the ticket) whatever the answer; that stays so.
                 return test(text)
@@ -565,8 +695,8 @@ class _Rule:
     and its ``gate``: the keyword lists it needs that are tested before
     any regular expression of it runs."""
 
-    __slots__ = ("rule", "conditions", "gate", "first", "group", "rest", "tags", "priority",
-                 "stop")
+    __slots__ = ("rule", "conditions", "gate", "required", "first", "group", "rest", "tags",
+                 "priority", "stop")
 
     def __init__(self, rule: Any, plan: _Plan) -> None:
         self.rule = rule
@@ -588,21 +718,33 @@ class _Rule:
         conds = _sorted_conditions(rule)
         self.conditions = [(k, _predicate(k, v, plan)) for k, v in conds]
         gate: set[int] = set()
+        #: (field, words id, longest text, pattern): the words its first
+        #: pattern requires (``_requirement``), when no keyword list gates it
+        self.required: tuple[str, int, int, str] | None = None
         for k, v in conds:
             if _is_regex(k, v):
+                need, limit = _requirement(v)
+                if not gate and need:
+                    self.required = (k, plan.words_id(k, need), limit, v)
+                elif not gate and _digit_required(v):
+                    self.required = (k, plan.digit_id(k), _digit_required(v), v)
                 break
             if k in ("subject", "text"):
                 gate.add(plan.words_id(k, _pattern(v)[1]))
         # A rule whose gate is not all found fails on a pure condition
         # before any pattern of it could time out: skipping it changes
-        # nothing (evaluate, explain=False).
+        # nothing (evaluate, explain=False). So does one whose first pattern
+        # requires words the field lacks, where that alone decides (its
+        # predicate, ``required_first``, then answers False at once):
+        # ``_Plan.candidates`` says where.
         self.gate = frozenset(gate)
 
 
 class _Plan:
     """A loaded config's rules, compiled once (per sync, per ``rules
     test``): predicates, the keyword scans of subject and text, business
-    hours, and which rules each keyword list can wake."""
+    hours, and which rules each keyword list (or a pattern's required
+    words, or a digit) can wake."""
 
     def __init__(self, config: Any, rules: list[Any]) -> None:
         from supportctl.services.sla import hours_from_config
@@ -611,6 +753,8 @@ class _Plan:
         self.rules_list = rules
         self.hours = hours_from_config(config)
         self._ids: dict[tuple[str, tuple[str, ...]], int] = {}
+        #: per field (subject?): whether a rule is gated on a digit in it
+        self.digits = {True: False, False: False}
         self.rules = [_Rule(r, self) for r in rules]
         lists: dict[str, dict[int, tuple[str, ...]]] = {"subject": {}, "text": {}}
         for (key, words), ident in self._ids.items():
@@ -618,20 +762,47 @@ class _Plan:
         self.subject_words = _Words(lists["subject"]) if lists["subject"] else None
         self.text_words = _Words(lists["text"]) if lists["text"] else None
         #: rules with no gate: looked at for every message
-        self.always = [i for i, r in enumerate(self.rules) if not r.gate]
-        #: keyword list id -> rules gated on it (each rule under one of its lists)
+        self.always = [i for i, r in enumerate(self.rules) if not r.gate and r.required is None]
+        #: keyword list id -> rules gated on it (each rule under one of its
+        #: lists, or the words its first pattern requires)
         self.woken: dict[int, list[int]] = {}
+        #: per field (subject?): the rules gated on a pattern's words, with
+        #: the longest text on which those words decide, and the pattern
+        self.required: dict[bool, list[tuple[int, int, str]]] = {True: [], False: []}
         for i, r in enumerate(self.rules):
             if r.gate:
                 self.woken.setdefault(min(r.gate), []).append(i)
+            elif r.required is not None:
+                key, ident, limit, pattern = r.required
+                self.woken.setdefault(ident, []).append(i)
+                self.required[key == "subject"].append((i, limit, pattern))
+        #: (subject?, those rules, the shortest of their texts) per field that has any
+        self.gated = [(k, v, min(lim for _, lim, _ in v)) for k, v in self.required.items() if v]
 
     def words_id(self, key: str, words: tuple[str, ...]) -> int:
         return self._ids.setdefault((key, words), len(self._ids))
 
-    def candidates(self, hits: set[int]) -> list[int]:
-        """Rules that may match a message whose scans found ``hits``, in
-        config order: the ungated ones and those woken by a list found."""
-        woken = [i for h in hits for i in self.woken.get(h, ())]
+    def digit_id(self, key: str) -> int:
+        """The hit a digit in the field makes (``_Lower``)."""
+        self.digits[key == "subject"] = True
+        return -1 if key == "subject" else -2
+
+    def candidates(self, ctx: Context, low: _Lower) -> list[int]:
+        """Rules that may match a message whose scans found ``low.hits``, in
+        config order: the ungated ones, those woken by a list found, and
+        those gated on a pattern's words where the words do not decide (a
+        long text, a character that folds to an ASCII letter, a pattern
+        that timed out: ``required_first``)."""
+        woken = [i for h in low.hits for i in self.woken.get(h, ())]
+        extra: list[int] = []
+        for subject, gated, shortest in self.gated:
+            text = ctx.subject if subject else ctx.text
+            if len(text) > shortest or _timed_out or low.folds(subject, text):
+                extra += [i for i, limit, pattern in gated
+                          if len(text) > limit or pattern in _timed_out
+                          or low.folds(subject, text)]
+        if extra:
+            return sorted(set(self.always + woken + extra))
         if not woken:
             return self.always
         return sorted(self.always + woken)
@@ -679,7 +850,7 @@ def evaluate(store: Store, config: Any, ctx: Context, *, explain: bool = True) -
     low = _Lower(ctx, plan)
     # Without explain, only the rules that may match are looked at: the
     # others fail on a keyword list before any pattern of theirs runs.
-    order = range(len(plan.rules)) if explain else plan.candidates(low.hits)
+    order = range(len(plan.rules)) if explain else plan.candidates(ctx, low)
     compiled = plan.rules
     for i in order:
         cr = compiled[i]
@@ -787,12 +958,18 @@ def _may_auto_reply(store: Store, ctx: Context, item: Inbound, config: Any, now:
 def apply_rules(store: Store, ticket_id: int, item: Inbound, settings: Any, now: str, *,
                 sent_at: str | None = None, message_id: int | None = None,
                 language: str | None = None, history: bool = False,
-                facts: tuple[str, int | None, set[str]] | None = None) -> list[Outcome]:
+                facts: tuple[str, int | None, set[str]] | None = None,
+                unwritten_tags: list[str] | None = None,
+                unwritten_event: tuple[str, str, dict[str, Any]] | None = None) -> list[Outcome]:
     """Run the rules on a new inbound message. On ``history`` (mail from
     before the entry's first sync, or imported) rules still tag, assign and
     note, but never reply or notify (issue 11: no noise from the past).
     ``facts``: the ticket's priority, contact and tags when the caller
-    knows them (a ticket ingest created for this message)."""
+    knows them (a ticket ingest created for this message);
+    ``unwritten_tags``: those of its tags the caller has not written yet
+    (lower case, without events), and ``unwritten_event`` (actor, action,
+    detail): the event the caller has not written yet, written with the
+    rules' first batch, before anything of theirs."""
     config = settings.config
     ctx = context_for(store, config, ticket_id, item, settings.account, sent_at=sent_at or now,
                       message_id=message_id, language=language, facts=facts)
@@ -806,11 +983,16 @@ def apply_rules(store: Store, ticket_id: int, item: Inbound, settings: Any, now:
     # changed the priority since. A batch is written before any other
     # action, so the event log keeps the rules' order.
     changes: list[tuple[str, str, Any]] = []
+    unwritten = list(unwritten_tags or ())
+    events = [unwritten_event] if unwritten_event is not None else []
 
     def flush() -> None:
-        if changes:
-            workflows.write_rule_changes(store, ticket_id, changes, now)
+        if changes or unwritten or events:
+            workflows.write_rule_changes(store, ticket_id, changes, now, quiet_tags=unwritten,
+                                         first_events=events)
             changes.clear()
+            unwritten.clear()
+            events.clear()
 
     for out in outcomes:
         actor = f"rule:{out.rule}"

@@ -233,25 +233,31 @@ def rule_facts(store: Store, ticket_id: int) -> tuple[str, int | None, set[str]]
 
 
 def write_rule_changes(store: Store, ticket_id: int, changes: list[tuple[str, str, Any]],
-                       at: str) -> None:
+                       at: str, *, quiet_tags: list[str] | None = None,
+                       first_events: list[tuple[str, str, dict[str, Any]]] | None = None) -> None:
     """The tags and priority changes rules made to a ticket, each with its
     event, in the rules' order: ``(actor, "tag", tag)`` for a tag the
     ticket does not have yet, ``(actor, "priority", (old, new))``. A few
     statements for the lot (a sync runs rules on every new message): one
     multi-row INSERT for the tags and one for the events, whose rows (and
     the triggers each row fires) come in the same order as one statement
-    per row would write them."""
-    if not changes:
-        return
+    per row would write them. ``quiet_tags`` (lower case, not on the
+    ticket yet) go in first, without events or display names, as
+    ``tickets.add_tag`` writes ingest's own (``history``); so do
+    ``first_events`` (actor, action, detail), as ``Store.event`` writes
+    them (ingest's ``message.in``)."""
     tags = [value for _, action, value in changes if action == "tag"]
     if tags:
         # shown as first typed (`VIP`), filtered by the lower-case key
         remember_tag_names(store, tags)
+    if tags or quiet_tags:
         rows: list[Any] = []
+        for tag in quiet_tags or ():
+            rows += (ticket_id, tag)
         for tag in tags:
             rows += (ticket_id, tag.lower())
         store.execute(_rows_sql("INSERT INTO tags (ticket_id, tag) VALUES {} ON CONFLICT DO NOTHING",
-                                2, len(tags)), rows)
+                                2, len(rows) // 2), rows)
     for _, action, value in changes:
         if action == "priority":
             # one UPDATE per change, as a person's would be (the SLA trigger
@@ -259,11 +265,15 @@ def write_rule_changes(store: Store, ticket_id: int, changes: list[tuple[str, st
             store.execute("UPDATE tickets SET priority = ?, updated_at = ? WHERE id = ?",
                           [value[1], at, ticket_id])
     rows = []
+    for actor, action, detail in first_events or ():
+        rows += (ticket_id, actor, action, json.dumps(detail, ensure_ascii=False, sort_keys=True),
+                 at)
     for actor, action, value in changes:
-        rows += (ticket_id, actor, action, _tag_detail(value) if action == "tag" else json.dumps(
-            {"new": value[1], "old": value[0]}, ensure_ascii=False, sort_keys=True), at)
-    store.execute(_rows_sql("INSERT INTO events (ticket_id, actor, action, detail, at) VALUES {}",
-                            5, len(changes)), rows)
+        rows += (ticket_id, actor, action,
+                 _tag_detail(value) if action == "tag" else _priority_detail(value), at)
+    if rows:
+        store.execute(_rows_sql("INSERT INTO events (ticket_id, actor, action, detail, at) "
+                                "VALUES {}", 5, len(rows) // 5), rows)
 
 
 _rows_sqls: dict[tuple[str, int, int], str] = {}
@@ -278,6 +288,20 @@ def _rows_sql(template: str, width: int, n: int) -> str:
         row = "(" + ", ".join("?" * width) + ")"
         sql = _rows_sqls[key] = template.format(", ".join([row] * n))
     return sql
+
+
+_priority_details: dict[tuple[str, str], str] = {}
+
+
+def _priority_detail(change: tuple[str, str]) -> str:
+    """A ``priority`` event's detail, (old, new) (a few pairs)."""
+    detail = _priority_details.get(change)
+    if detail is None:
+        if len(_priority_details) > 1000:
+            _priority_details.clear()
+        detail = _priority_details[change] = json.dumps(
+            {"new": change[1], "old": change[0]}, ensure_ascii=False, sort_keys=True)
+    return detail
 
 
 _tag_details: dict[str, str] = {}

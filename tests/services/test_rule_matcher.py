@@ -15,10 +15,14 @@ from supportctl.services import rules
 
 # Few letters, so that words overlap, share prefixes and sit inside each
 # other; characters whose lower case is longer or odd (İ, ẞ, Σ) too.
-LETTERS = "abcdİẞΣσ "
+# Digits (an Arabic-Indic one too) and "!" for patterns that need them;
+# K (the Kelvin sign), which regex takes for "k" and str.lower does not.
+LETTERS = "abcdkİẞΣσ 1\u0663!\u212a"
 WORDS = st.text(alphabet="abcdİẞΣσ", min_size=1, max_size=4)
 KEYWORDS = st.lists(WORDS, min_size=1, max_size=4).map("|".join)
-PATTERNS = st.sampled_from([r"a+b", r"^ab", r"c.d", r"\bab\b", r"(a|b)c{2}", r"σ{2}", r"d$", r"^$"])
+PATTERNS = st.sampled_from([r"a+b", r"^ab", r"c.d", r"\bab\b", r"(a|b)c{2}", r"σ{2}", r"d$", r"^$",
+                            r"ab\d", r"\d{2}", r"a?\d", r"[!b]{2,}", r"^(ab|kc)\b", r"k+!",
+                            r"a.*cd"])
 TEXTS = st.text(alphabet=LETTERS, max_size=40)
 
 
@@ -93,3 +97,29 @@ def test_the_combined_matcher_decides_as_each_rule_alone(config: Config, subject
     explained = rules.evaluate(None, config, context(config, subject, text, channel, language, tags),  # type: ignore[arg-type]
                                explain=True)
     assert [o.rule for o in explained if o.matched] == expected
+
+
+def test_a_pattern_that_timed_out_is_still_reported_where_its_words_are_missing() -> None:
+    """A rule gated on its pattern's words is looked at all the same once
+    the pattern has timed out in this process: the ticket says so, as
+    before the gate."""
+    config = Config(rules=[Rule(name="orders", match={"text": r"order\s*#?\d{4}"}, tag=["t0"])])
+    ctx = context(config, "", "no number here", "sms", "en", set())
+    assert rules.evaluate(None, config, ctx, explain=False) == []  # type: ignore[arg-type]
+    rules._timed_out.add(r"order\s*#?\d{4}")
+    try:
+        out = rules.evaluate(None, config, ctx, explain=False)  # type: ignore[arg-type]
+    finally:
+        rules._timed_out.discard(r"order\s*#?\d{4}")
+    assert [(o.rule, o.matched, o.timed_out) for o in out] == [("orders", False, ["text"])]
+
+
+def test_a_text_longer_than_the_words_decide_on_runs_the_pattern() -> None:
+    """Past the length where a missing word decides (the pattern's worst
+    case there could take longer than the timer allows), the rule is looked
+    at and its pattern searched, with the timer."""
+    config = Config(rules=[Rule(name="late", match={"text": r"a.*a.*order"}, tag=["t0"])])
+    plan = rules._plan(config)
+    for text, looked_at in (("x" * 99, False), ("x" * 100, True)):
+        ctx = context(config, "", text, "sms", "en", set())
+        assert (0 in plan.candidates(ctx, rules._Lower(ctx, plan))) is looked_at

@@ -46,7 +46,8 @@ def test_the_fast_path_finds_what_the_timed_search_finds(pattern: str, text: str
 
 REQUIRING = [r"order\s*#?\d{4}", r"ordine\s*(n\.?|nr\.?)?\s*\d{3,}",
              r"\b\d{4}\b.*\b(refund|rimborso)\b", r"^(hi|hello|ciao)\b", r"https?://\S+",
-             r"\b(iban|IBAN)\s*[A-Z]{2}\d{2}", r"(?i)\bcan(no|')?t\b", r"Kis(?-i:S)"]
+             r"\b(iban|IBAN)\s*[A-Z]{2}\d{2}", r"(?i)\bcan(no|')?t\b", r"Kis(?-i:S)",
+             r"[!?]{3,}", r"\bk{2,}s", r"a.*[hk]+!"]
 
 
 def test_a_pattern_names_the_words_every_match_holds() -> None:
@@ -55,11 +56,35 @@ def test_a_pattern_names_the_words_every_match_holds() -> None:
     # regex's own syntax, read otherwise by re: no requirement, the pattern runs
     assert rules._required(r"[[:alpha:]]x") == ()
     assert rules._required(r"(?x) a b") == ()
+    # a character, or one of a few, repeated: each way to write the run
+    assert rules._required(r"[!?]{3,}") == ("!!!", "!!?", "!?!", "!??", "?!!", "?!?", "??!", "???")
+    assert rules._required(r"x{20}") == ("xxxxxxxx",)
+    assert rules._required(r"[abcde]{2}") == ("a", "b", "c", "d", "e")
+
+
+def test_required_words_that_lead_the_pattern_decide_on_long_texts_too() -> None:
+    """Without its leading words a search fails at each position within a
+    few steps, so their absence decides on a text of any length the timer
+    would allow, however many repeats follow; words after a repeat decide
+    only where the pattern's own worst case is bounded (``_fast_limit``)."""
+    assert rules._requirement(r"ordine\s*(n\.?|nr\.?)?\s*\d{3,}") == (("ordine",), 100_000)
+    assert rules._requirement(r"^(hi|hello)\b") == (("hi", "hello"), 100_000)
+    assert rules._requirement(r"a.*a.*order") == (("order",), 99)
+    # a pattern that could backtrack for ever always runs with the timer
+    assert rules._requirement(r"\border(x+x+)+y") == (("order",), 0)
+
+
+def test_a_pattern_that_needs_a_digit_is_known() -> None:
+    assert rules._digit_required(r"\+?\d[\d ]{8,}\d") == 1000
+    assert rules._digit_required(r"\b[A-Z]{2}\d{9}[A-Z]{2}\b") == 100_000
+    for pattern in (r"\d?x", r"(\d)x", r"(?x)\d", r"\D", r"(x+x+)+\d"):
+        assert rules._digit_required(pattern) == 0
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(REQUIRING),
-       st.text(alphabet="orderfunimbszhiacIBANTK 0123456789#:/'\u0130\u0131\u017f\u212a", max_size=60))
+       st.text(alphabet="orderfunimbszhiacIBANTK!? 0123456789#:/'\u0130\u0131\u017f\u212a",
+               max_size=60))
 def test_a_text_without_the_required_words_is_no_match_as_the_search_says(pattern: str,
                                                                            text: str) -> None:
     """The look for a required word first (cased letters that fold to ASCII
