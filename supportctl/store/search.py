@@ -457,7 +457,17 @@ def search(
     snippets: dict[int, str] = {}
     src = _source(q)
     if src is not None:
-        shown = src.snippet or "m.subject, m.text"
+        shown = "m.subject, m.text"
+        if src.snippet:
+            # A thread repeats its words message after message; only each
+            # ticket's newest match is shown, so only its snippet (which
+            # reads and tokenizes the message) is made: the rows come in
+            # the index's order, newest first, and first_of_ticket says
+            # whether a row is its ticket's first (a row whose snippet was
+            # left out anyway is asked for again below).
+            store.conn.create_function("supportctl_first_of_ticket", 1, _first_of_ticket())
+            shown = (f"CASE WHEN supportctl_first_of_ticket(m.ticket_id) THEN {src.snippet} END,"
+                     f" {src.order}")
         sql = (
             f"SELECT m.ticket_id, {shown} FROM {src.from_sql} JOIN tickets t ON t.id = m.ticket_id"
             f" WHERE {' AND '.join([*src.where, *where])} ORDER BY {src.order} DESC"
@@ -471,7 +481,12 @@ def search(
                     continue
                 seen.add(tid)
                 found.append(tid)
-                snippets[tid] = snip[0] if src.snippet else _around(snip[0], snip[1], needles)
+                if not src.snippet:
+                    snippets[tid] = _around(snip[0], snip[1], needles)
+                elif snip[0] is not None:
+                    snippets[tid] = snip[0]
+                else:
+                    snippets[tid] = _snippet(store, src, snip[1])
                 if want and len(found) >= want:
                     break
         except Exception as exc:  # sqlite3.OperationalError: fts5 syntax
@@ -491,6 +506,28 @@ def search(
             snippets[tid] = ""
     page = found[offset:] if not limit else found[offset : offset + limit]
     return [(tid, snippets[tid]) for tid in page]
+
+
+def _first_of_ticket() -> Any:
+    """A function true the first time it sees each ticket id."""
+    firsts: set[int] = set()
+
+    def first(tid: int) -> bool:
+        if tid in firsts:
+            return False
+        firsts.add(tid)
+        return True
+
+    return first
+
+
+def _snippet(store: Store, src: _Source, rowid: int) -> str:
+    """``src.snippet`` of the message at ``rowid`` of the index that drives
+    ``src`` (named by its ``order``: ``TABLE.rowid``)."""
+    table = src.order.split(".")[0]
+    row = store.conn.execute(f"SELECT {src.snippet} FROM {table} WHERE {table} MATCH ?"
+                             " AND rowid = ?", [src.params[0], rowid]).fetchone()
+    return row[0] if row is not None and row[0] is not None else ""
 
 
 # -- PostgreSQL: one tsvector per message in its language (pg_schema) ---------

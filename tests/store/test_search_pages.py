@@ -65,3 +65,27 @@ def test_each_message_matches_in_its_own_language(pg_url: str, common: int,
             assert [t for t, _ in search(store, query, NOW)] == want, query
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("query", ["parcel", '"parcel number"', "parcel -refund", "小包"])
+@pytest.mark.parametrize("first_seen", [True, False], ids=["in the walk", "asked again"])
+def test_each_ticket_shows_its_newest_matching_message(
+        any_store: Any, query: str, first_seen: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread repeats its words in message after message: the snippet
+    shown is the newest match's, on every page; SQLite makes it while
+    walking only for each ticket's first row, and a snippet left out there
+    (``first_seen=False``: as if the rows came in another order) is asked
+    for on its own, with the same text."""
+    if not first_seen:
+        monkeypatch.setattr(search_mod, "_first_of_ticket", lambda: lambda tid: False)
+    for n in range(12):
+        put(any_store, mail(f"m{n}@x", sender=f"c{n % 3}@example.com", subject=f"Order {n % 3}",
+                            text=f"my parcel number {n} 小包 {n}",
+                            irt=f"m{n - 3}@x" if n >= 3 else ""))
+    every = search(any_store, query, NOW)
+    assert len(every) == 3
+    for rank, (_, snippet) in enumerate(every):
+        # the newest message of the ticket ranked `rank` is number 11 - rank
+        assert f" {11 - rank}" in snippet, (query, rank, snippet)
+    for offset in (0, 1, 2):
+        assert search(any_store, query, NOW, limit=1, offset=offset) == every[offset:offset + 1]
