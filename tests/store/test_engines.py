@@ -174,6 +174,12 @@ SEARCHES = [
     ("to:help@shop.example", ["both", "refund", "parcel"]),
     ("tag:money", ["refund"]),
     ("-tag:money", ["both", "parcel"]),
+    # only negated words: tickets none of whose messages hold them
+    ("-refund", ["parcel"]),
+    ("-parcel", ["refund"]),
+    ("-parcel -money", []),
+    ("-refund is:unassigned", ["parcel"]),
+    ("-parcel status:solved", []),
     ("status:solved", ["both"]),
     ("is:unassigned", ["refund", "parcel"]),
     ("assignee:bob refund", ["both"]),
