@@ -624,6 +624,14 @@ def _run(db: Any, statements: list[str], version: int) -> None:
     db.execute(f"PRAGMA user_version = {version}")
 
 
+def _step(db: Any, statements: list[str], version: int) -> None:
+    """``_run`` for a step that may run after a higher-numbered one (steps
+    run in the order they were merged, not by number): ``user_version``
+    becomes ``version`` or stays where it is, never lower, so the read path
+    never thinks the store is behind."""
+    _run(db, statements, max(version, db.execute("PRAGMA user_version").fetchone()[0]))
+
+
 #: A tag added or removed marks the ticket, and the contact's other tickets
 #: that are not closed, for an SLA recompute (a policy may match on tags).
 #: m008 wrote it as one UPDATE with ``id = … OR contact_id = (…)``, which
@@ -774,106 +782,88 @@ def migrations() -> Any:
     @m()
     def m006_report_index(db: Any) -> None:
         """Messages by time sent, for ``report``'s volume by hour of week."""
-        # Never lower user_version: on a store where a later-numbered step
-        # ran first, this one must not make the read path think it is behind.
-        current = db.execute("PRAGMA user_version").fetchone()[0]
-        _run(db, _M006, max(current, 6))
+        _step(db, _M006, 6)
 
     @m()
     def m003_quarantine_medium(db: Any) -> None:
         """Quarantine remembers each item's medium for its retry."""
-        # Appended after m004 (merged first): never lower user_version.
-        _run(db, _M003, max(3, db.execute("PRAGMA user_version").fetchone()[0]))
+        _step(db, _M003, 3)
 
     @m()
     def m008_sla_notify(db: Any) -> None:
         """SLA policy and pause per ticket, stale marks kept by triggers,
         service state and sent notifications."""
-        _run(db, _M008, max(8, db.execute("PRAGMA user_version").fetchone()[0]))
+        _step(db, _M008, 8)
 
     @m()
     def m009_languages_csat(db: Any) -> None:
         """Detected languages, CSAT answers, opt-outs, round-robin state."""
-        current = db.execute("PRAGMA user_version").fetchone()[0]
-        _run(db, _M009, max(current, 9))
+        _step(db, _M009, 9)
 
     @m()
     def m017_claims(db: Any) -> None:
         """Claims with a lease, and when each agent last opened a ticket
         (SPEC §13: claim, next, and reply's check for others' work)."""
-        current = db.execute("PRAGMA user_version").fetchone()[0]
-        _run(db, _M017, max(current, 17))
+        _step(db, _M017, 17)
 
     @m()
     def m016_report_ticket_index(db: Any) -> None:
         """Messages by ticket and time sent, for ``report --by tag|assignee``."""
-        # Appended after m017 (merged first): never lower user_version.
-        _run(db, _M016, max(16, db.execute("PRAGMA user_version").fetchone()[0]))
+        _step(db, _M016, 16)
 
     @m()
     def m011_unspaced_index(db: Any) -> None:
         """Trigram index of messages in Chinese, Japanese, Korean, Thai;
         automatic inbound messages listed for ``report``."""
-        current = db.execute("PRAGMA user_version").fetchone()[0]
-        _run(db, _M011, max(current, 11))
+        _step(db, _M011, 11)
 
     @m()
     def m015_tag_names(db: Any) -> None:
         """Each tag's display form, as first typed."""
-        # Appended after m016 and m017 (merged first): never lower user_version.
-        current = db.execute("PRAGMA user_version").fetchone()[0]
-        _run(db, _M015, max(current, 15))
+        _step(db, _M015, 15)
 
     @m()
     def m023_vectors(db: Any) -> None:
         """Embeddings of solved tickets and articles for semantic suggestions."""
-        current = db.execute("PRAGMA user_version").fetchone()[0]
-        _run(db, _M023, max(current, 23))
+        _step(db, _M023, 23)
 
     @m()
     def m021_tag_triggers_split(db: Any) -> None:
         """The tag triggers' SLA mark in two index-driven statements."""
-        current = db.execute("PRAGMA user_version").fetchone()[0]
-        _run(db, _M021, max(current, 21))
+        _step(db, _M021, 21)
 
     @m()
     def m020_report_volume(db: Any) -> None:
         """Messages counted per UTC day and hour by channel, tag and assignee,
         for ``report``, which counts in what is new or changed (the first
         report: every message)."""
-        # Appended after m023 and m021 (merged first): never lower
-        # user_version; LATE_STEPS makes a store at 23 run it.
-        current = db.execute("PRAGMA user_version").fetchone()[0]
-        _run(db, _M020, max(current, 20))
+        # Appended after m023 and m021 (merged first): LATE_STEPS makes a
+        # store at 23 run it.
+        _step(db, _M020, 20)
 
     @m()
     def m025_reopen_index(db: Any) -> None:
         """The status changes that reopen a ticket, indexed for ``report``."""
-        current = db.execute("PRAGMA user_version").fetchone()[0]
-        _run(db, _M025, max(current, 25))
+        _step(db, _M025, 25)
 
     @m()
     def m026_event_indexes(db: Any) -> None:
         """Events indexed only where something reads them."""
-        current = db.execute("PRAGMA user_version").fetchone()[0]
-        _run(db, _M026, max(current, 26))
+        _step(db, _M026, 26)
 
     @m()
     def m027_subject_phrases(db: Any) -> None:
         """Each subject's phrases as ``report`` found them (a cache)."""
-        current = db.execute("PRAGMA user_version").fetchone()[0]
-        _run(db, _M027, max(current, 27))
+        _step(db, _M027, 27)
 
     @m()
     def m028_deferred_full_text(db: Any) -> None:
         """Ingest fills the full-text indexes once per batch."""
-        current = db.execute("PRAGMA user_version").fetchone()[0]
-        _run(db, _M028, max(current, 28))
+        _step(db, _M028, 28)
 
     @m()
     def m029_undelivered_replies(db: Any) -> None:
         """Replies that never went out are not "we answered"."""
-        current = db.execute("PRAGMA user_version").fetchone()[0]
-        _run(db, _M029, max(current, 29))
+        _step(db, _M029, 29)
 
     return m
