@@ -84,18 +84,14 @@ def contact_link(ctx: typer.Context, contact_id: int = typer.Argument(..., metav
                  channel: str | None = typer.Option(None, "--channel", help="Medium (guessed if omitted).")) -> None:
     """Give a contact another identity (merging with its owner if it has one)."""
     cx = obj(ctx)
-    import re
-
     from supportctl.channels import media_names
     from supportctl.cli.tickets import one_of
     from supportctl.services import contacts
 
     if channel is not None:
         one_of("--channel", channel, media_names())
-    # A Mastodon handle (@ada@mastodon.social) is not an email address;
-    # anything else that is not an address or a number would be Telegram's.
-    fallback = "mastodon" if re.fullmatch(r"@[^@\s]+@[^@\s]+", address) else "telegram"
-    medium = channel or contacts.guess_medium(address, fallback)
+    # anything that is not an address, a number or a handle is Telegram's
+    medium = channel or contacts.guess_medium(address, "telegram")
     try:
         contacts.valid_address(medium, address, "ADDRESS")
     except UsageError as exc:

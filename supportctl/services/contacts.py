@@ -38,7 +38,11 @@ def valid_address(medium: str, address: str, what: str = "--to") -> str:
 
 
 def guess_medium(address: str, fallback: str) -> str:
-    """The medium an address given on the command line belongs to."""
+    """The medium an address given on the command line belongs to (a
+    Mastodon handle, ``@ada@mastodon.social``, is Mastodon's whatever the
+    fallback)."""
+    if re.fullmatch(r"@[^@\s]+@[^@\s]+", address):
+        return "mastodon"
     if "@" in address and not address.startswith("@") and "." in address.split("@")[-1]:
         if fallback in ("mastodon",):
             return fallback

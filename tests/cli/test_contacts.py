@@ -118,3 +118,15 @@ def test_unlink_takes_a_mistaken_identity_off_and_the_store_restores_again(
     assert cli("--db", str(tmp_path / "third.db"), "import", str(dump), "--format", "jsonl").code == 0
     events = [e["action"] for e in cli("show", "1", "--format", "json").json()["events"]]
     assert "contact.unlink" not in events  # a contact's event, not the ticket's
+
+
+def test_a_mastodon_handle_is_unlinked_as_it_was_linked(cli: Any) -> None:
+    # `link` took @ada@mastodon.social for Mastodon (stored as
+    # ada@mastodon.social) while `unlink` guessed Telegram for the same
+    # words and found nothing: both now ask the one guess.
+    assert cli("new", "--channel", "phone", "--to", "+15550001111", "-m", "hello").code == 0
+    assert cli("contact", "link", "1", "@Ada@Mastodon.Social").code == 0
+    shown = cli("contact", "show", "1", "--format", "json").json()
+    assert {"channel": "mastodon", "address": "ada@mastodon.social"} in shown["identities"]
+    r = cli("contact", "unlink", "1", "@Ada@Mastodon.Social")
+    assert r.code == 0 and "removed mastodon ada@mastodon.social from contact 1" in r.err, r
