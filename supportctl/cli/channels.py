@@ -624,12 +624,12 @@ def outbox_list(ctx: typer.Context, all_: bool = typer.Option(False, "--all", he
 
 def _outbox_list(cx: Ctx, all_: bool, fmt: str | None) -> None:
     from supportctl.cli import render
-    from supportctl.cli.tickets import _fmt
+    from supportctl.cli.tickets import list_format
     from supportctl.safe import one_line
     from supportctl.services.outbox import outbox_json
 
     rows = outbox_json(cx.store(), None if all_ else ["queued", "failed", "unknown"])
-    if not render.machine(rows, _fmt(fmt), ["id", "ticket_id", "channel", "account", "state",
+    if not render.machine(rows, list_format(fmt), ["id", "ticket_id", "channel", "account", "state",
                                             "error", "attempts", "created_at", "text",
                                             "next_attempt_at"]):
         now = now_iso()
@@ -726,11 +726,11 @@ def _q_rows(cx: Ctx) -> list[dict[str, Any]]:
 
 def _q_list(cx: Ctx, fmt: str | None) -> None:
     from supportctl.cli import render
-    from supportctl.cli.tickets import _fmt
+    from supportctl.cli.tickets import list_format
     from supportctl.safe import one_line
 
     rows = _q_rows(cx)
-    if not render.machine(rows, _fmt(fmt), ["id", "channel", "account", "source_ref", "reason", "size",
+    if not render.machine(rows, list_format(fmt), ["id", "channel", "account", "source_ref", "reason", "size",
                                       "created_at", "resolved_at"]):
         render.plain([r["id"], "recovered" if r["resolved_at"] else "held", r["account"],
                       r["source_ref"], r["size"], one_line(r["reason"], 100)] for r in rows)

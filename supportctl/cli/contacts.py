@@ -28,10 +28,10 @@ def contact_list(ctx: typer.Context,
     """Contacts with their identities and ticket counts."""
     cx = obj(ctx)
     from supportctl.cli import render
-    from supportctl.cli.tickets import _fmt
+    from supportctl.cli.tickets import list_format
     from supportctl.safe import one_line
 
-    fmt = _fmt(fmt)
+    fmt = list_format(fmt)
     rows = _contacts(cx, query)
     if not render.machine(rows, fmt, ["id", "name", "ticket_count"]):  # type: ignore[arg-type]
         for c in rows:

@@ -90,11 +90,11 @@ def next_cmd(ctx: typer.Context,
     when nothing waits."""
     cx = obj(ctx)
     from supportctl.cli import render
-    from supportctl.cli.tickets import _fmt, one_of
+    from supportctl.cli.tickets import list_format, one_of
     from supportctl.services import team
     from supportctl.store.read import show_json
 
-    fmt_ = _fmt(fmt)
+    fmt_ = list_format(fmt)
     if channel:
         from supportctl.channels import media_names
 

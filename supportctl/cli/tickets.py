@@ -22,7 +22,9 @@ from supportctl.errors import NotFound, UsageError
 FormatOpt = typer.Option(None, "--format", "-f", help="table|json|jsonl|csv|ids")
 
 
-def _fmt(value: str | None) -> str | None:
+def list_format(value: str | None) -> str | None:
+    """``--format`` of a command that lists records (`FormatOpt`): one of
+    render.FORMATS, else a usage error."""
     from supportctl.cli.render import FORMATS
 
     if value is not None and value not in FORMATS:
@@ -144,7 +146,7 @@ def list_cmd(ctx: typer.Context,
         check_query(query)
         f.where, f.params = condition(query, now, store.sql)
     ids = ticket_ids(store, f, now)
-    fmt_ = _fmt(fmt)
+    fmt_ = list_format(fmt)
     if fmt_ == "ids":  # `list --sla breached --format ids | …`: no objects to build
         cx.stdout.write("".join(f"{i}\n" for i in ids))
         return
@@ -207,7 +209,7 @@ def show(ctx: typer.Context,
     ticket = show_json(store, tid, now_iso())
     if ticket is None:
         raise NotFound(f"no ticket {tid}: see `supportctl list --status all`")
-    fmt_ = _fmt(fmt)
+    fmt_ = list_format(fmt)
     from supportctl.services.team import opened
 
     opened(store, tid, cx.actor, now_iso())  # what others do from now on, reply will tell
@@ -258,7 +260,7 @@ def search(ctx: typer.Context,
     hits = hits[:page] if page else hits
     records = tickets_json(store, [tid for tid, _ in hits], now)
     snippets = dict(hits)
-    fmt_ = _fmt(fmt)
+    fmt_ = list_format(fmt)
     if fmt_ in ("json", "jsonl"):
         for r in records:
             r["snippet"] = snippets.get(r["id"], "")
@@ -347,7 +349,7 @@ def _print_ticket(cx: Ctx, store: Any, tid: int, fmt: str | None) -> None:
     from supportctl.cli import render
     from supportctl.store.read import tickets_json
 
-    fmt = _fmt(fmt)
+    fmt = list_format(fmt)
     records = tickets_json(store, [tid], now_iso())
     if fmt in ("json",):
         cx.stdout.write(render.dumps(records[0]) + "\n")
@@ -556,7 +558,7 @@ def attachments(ctx: typer.Context,
     from supportctl.cli import render
     from supportctl.services import tickets as svc
 
-    fmt_ = _fmt(fmt)
+    fmt_ = list_format(fmt)
     if fmt_ == "ids":
         raise UsageError("attachments have no ids of their own: use --format json, jsonl or csv "
                          "(each names its message_id)")

@@ -97,6 +97,11 @@ def savepoint(run: Callable[[str], Any]) -> Iterator[None]:
     run("RELEASE SAVEPOINT sp")
 
 
+def event_detail(detail: dict[str, Any]) -> str:
+    """An event's ``detail`` column as every writer of events stores it."""
+    return json.dumps(detail, ensure_ascii=False, sort_keys=True)
+
+
 class Store:
     #: SQL fragments that differ between engines (``store/dialect.py``).
     sql = SQLITE
@@ -618,7 +623,7 @@ class Store:
                 "contact_id": contact_id,
                 "actor": actor,
                 "action": action,
-                "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True),
+                "detail": event_detail(detail),
                 "at": at,
             },
         )

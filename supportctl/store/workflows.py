@@ -5,10 +5,9 @@ caller's ``Store.tx()`` holds every step of one change together)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from supportctl.store.db import Store
+from supportctl.store.db import Store, event_detail
 
 # -- languages ------------------------------------------------------------
 
@@ -266,8 +265,7 @@ def write_rule_changes(store: Store, ticket_id: int, changes: list[tuple[str, st
                           [value[1], at, ticket_id])
     rows = []
     for actor, action, detail in first_events or ():
-        rows += (ticket_id, actor, action, json.dumps(detail, ensure_ascii=False, sort_keys=True),
-                 at)
+        rows += (ticket_id, actor, action, event_detail(detail), at)
     for actor, action, value in changes:
         rows += (ticket_id, actor, action,
                  _tag_detail(value) if action == "tag" else _priority_detail(value), at)
@@ -299,8 +297,7 @@ def _priority_detail(change: tuple[str, str]) -> str:
     if detail is None:
         if len(_priority_details) > 1000:
             _priority_details.clear()
-        detail = _priority_details[change] = json.dumps(
-            {"new": change[1], "old": change[0]}, ensure_ascii=False, sort_keys=True)
+        detail = _priority_details[change] = event_detail({"new": change[1], "old": change[0]})
     return detail
 
 
@@ -313,7 +310,7 @@ def _tag_detail(tag: str) -> str:
     if detail is None:
         if len(_tag_details) > 10_000:
             _tag_details.clear()
-        detail = _tag_details[tag] = json.dumps({"tag": tag.lower()}, ensure_ascii=False)
+        detail = _tag_details[tag] = event_detail({"tag": tag.lower()})
     return detail
 
 
