@@ -1109,16 +1109,15 @@ def _notify(node: Any, channels: list[dict[str, Any]], probs: _Problems,
             if kind == "imap" and not target.get("smtp"):
                 probs.add(keys["via"], f"{where}.via",
                           f"channel {via!r} has no smtp block to send email with")
-            elif to == NOTIFY_ASSIGNEE and kind not in ("imap", "memory"):
-                probs.add(keys["to"], f"{where}.to",
-                          f"to: {NOTIFY_ASSIGNEE} mails the ticket's assignee (agents[].email):"
-                          f" channel {via!r} ({kind}) cannot; use an imap entry as via")
-            elif to == NOTIFY_ASSIGNEE and not reachable:
-                probs.add(keys["to"], f"{where}.to",
-                          f"to: {NOTIFY_ASSIGNEE} mails the ticket's assignee, but no agent has an"
-                          " email: add email to agents")
             elif to == NOTIFY_ASSIGNEE:
-                pass
+                if kind not in ("imap", "memory"):
+                    probs.add(keys["to"], f"{where}.to",
+                              f"to: {NOTIFY_ASSIGNEE} mails the ticket's assignee (agents[].email):"
+                              f" channel {via!r} ({kind}) cannot; use an imap entry as via")
+                elif not reachable:
+                    probs.add(keys["to"], f"{where}.to",
+                              f"to: {NOTIFY_ASSIGNEE} mails the ticket's assignee, but no agent has"
+                              " an email: add email to agents")
             elif kind == "imap" and to and not _EMAIL.fullmatch(to):
                 probs.add(keys["to"], f"{where}.to", f"{to!r} is not an email address")
             elif kind == "twilio" and to and not _E164.fullmatch(to):
