@@ -239,11 +239,34 @@ def _start_copy(source: str, target: str, fifo: Path) -> tuple[subprocess.Popen[
     deadline = time.monotonic() + 60
     while True:
         try:
-            return proc, os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # a reader has it open
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # a reader has it open
+            break
         except OSError:
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the copy never reached the attachment"
             time.sleep(0.05)
+    _wait_in_read(proc, deadline)
+    return proc, writer
+
+
+def _wait_in_read(proc: subprocess.Popen[bytes], deadline: float) -> None:
+    """Until the copy sleeps in the FIFO's read. A signal sent between its
+    open and its read is handled before the read starts, and the read then
+    waits for our writer for ever: a hang of the test, not of the copy."""
+    wchan = Path(f"/proc/{proc.pid}/wchan")
+    while True:
+        try:
+            where = wchan.read_text()
+        except OSError:
+            where = "0"
+        if where == "0":  # this kernel does not say: give it a moment
+            time.sleep(0.5)
+            return
+        if "pipe_read" in where:
+            return
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"the copy never waited on the attachment ({where})"
+        time.sleep(0.01)
 
 
 @pytest.mark.process
