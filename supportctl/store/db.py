@@ -746,7 +746,8 @@ def open_store(path: Path | str, *, create: bool = True, command: str = "",
     """The store at ``path``: a SQLite file, or a ``postgresql://`` URL
     (SPEC §13), where ``command`` (the words after ``supportctl``) must be
     one ported there (``engine.require_ported``); a reading command
-    (``engine.READERS``) gets it on libpq rather than psycopg when it can
+    (``engine.READERS``) gets it on the wire protocol or libpq rather than
+    psycopg when it can
     (``pq.open_reader``). ``migrate`` False leaves a pending schema change
     to ``Store.migrate`` (``db migrate``)."""
     from supportctl.store.engine import READERS, is_url, require_ported
@@ -755,7 +756,7 @@ def open_store(path: Path | str, *, create: bool = True, command: str = "",
         if command:
             require_ported(command)
         if migrate and command.split()[:1] and command.split()[0] in READERS:
-            # Reading commands start without psycopg (SPEC §8): libpq itself.
+            # Reading commands start without psycopg (SPEC §8).
             from supportctl.store.pq import open_reader
 
             found = open_reader(str(path))

@@ -41,8 +41,9 @@ PORTED = frozenset({
 })
 
 
-#: Commands whose store opens on libpq through ctypes (``store/pq.py``), so
-#: they start without importing psycopg (SPEC §8): they only read, apart
+#: Commands whose store opens on PostgreSQL's wire protocol (``store/wire.py``)
+#: or libpq through ctypes (``store/pq.py``), so they start without
+#: importing psycopg (SPEC §8): they only read, apart
 #: from ``show`` noting who opened the ticket (one statement).
 READERS = frozenset({"list", "show", "search"})
 

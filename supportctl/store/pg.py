@@ -22,8 +22,9 @@ Contract (the same as ``db.Store``'s, engine by engine):
   (``entry_lock``): one machine pulls an entry at a time; the others skip
   it quietly.
 - ``PgStore`` runs on any connection with ``PgConnection``'s interface:
-  psycopg's here, or libpq's through ctypes (``pq.PqConnection``), which
-  the reading commands use so they start without importing psycopg
+  psycopg's here, or libpq's through ctypes (``pq.PqConnection``) or the
+  wire protocol's (``wire.WireConnection``), which the reading commands
+  use so they start without importing psycopg
   (SPEC §8). psycopg is therefore imported by ``PgConnection`` itself, not
   with this module.
 """

@@ -6,7 +6,9 @@ psycopg`` alone executes about 510 M instructions (asyncio, ssl, a class
 per SQLSTATE, its own libpq), twice the whole bare app. Loading the
 system's ``libpq.so.5`` (Debian's ``libpq5``) through ``ctypes`` costs a
 few milliseconds. So ``open_store`` opens the store of a reading command
-(``engine.READERS``) on a ``PqConnection``; every other command, and a store
+(``engine.READERS``) on a ``PqConnection`` (or, for a server reached
+without TLS, on ``wire.WireConnection``, which is this class speaking the
+protocol itself and skips even libpq); every other command, and a store
 whose schema needs a migration, still gets psycopg's ``PgConnection``,
 and so does a reading command when libpq cannot be loaded.
 
@@ -39,7 +41,6 @@ value costs one call through ``ctypes``, which is why bulk readers
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
@@ -81,6 +82,8 @@ def libpq() -> Any | None:
 
 
 def _load() -> Any | None:
+    import ctypes
+
     lib = None
     try:
         lib = ctypes.CDLL("libpq.so.5")  # Debian's libpq5: no ldconfig run
@@ -250,6 +253,7 @@ class PqConnection:
     def _connect(self) -> int:
         """A connection in autocommit (libpq's own state), as psycopg opens
         it: started, then polled until ready, with its messages."""
+        import ctypes
         import os
         import select
         import time
@@ -339,6 +343,8 @@ class PqConnection:
         if not params:
             res = lib.PQexec(self._conn, sql.encode("utf-8"))
         else:
+            import ctypes
+
             text, names = numbered(sql)
             if isinstance(params, dict):
                 params = [params[n] for n in names]
@@ -363,6 +369,8 @@ class PqConnection:
                 lib.PQclear(res)
 
     def _rows(self, res: int) -> tuple[list[Any], list[_Column], int]:
+        import ctypes
+
         lib = self._lib
         width = lib.PQnfields(res)
         names = tuple(lib.PQfname(res, c).decode("utf-8") for c in range(width))
@@ -385,18 +393,24 @@ class PqConnection:
         primary = lib.PQresultErrorField(res, _DIAG_PRIMARY) if res else None
         why = primary.decode("utf-8", "replace") if primary else \
             _first(self._message(self._conn)) or "the server did not answer"
-        if state.startswith("23"):
-            raise PgIntegrityError(why)
-        if state == "57014":
-            raise StoreError(f"the PostgreSQL server cancelled a statement: {why}")
-        if not state or state[:2] in _OPERATIONAL:
-            raise StoreError(f"PostgreSQL store {redact(self.url)} {failed}: {why}")
-        raise PqError(f"{why} (SQLSTATE {state})")
+        raise_for(state, why, self.url, failed)
 
     def close(self) -> None:
         if self._conn:
             self._lib.PQfinish(self._conn)
             self._conn = 0
+
+
+def raise_for(state: str, why: str, url: str, failed: str) -> None:
+    """The error a statement that failed with SQLSTATE ``state`` and the
+    message ``why`` raises, as ``PgConnection`` raises it."""
+    if state.startswith("23"):
+        raise PgIntegrityError(why)
+    if state == "57014":
+        raise StoreError(f"the PostgreSQL server cancelled a statement: {why}")
+    if not state or state[:2] in _OPERATIONAL:
+        raise StoreError(f"PostgreSQL store {redact(url)} {failed}: {why}")
+    raise PqError(f"{why} (SQLSTATE {state})")
 
 
 class PqError(Exception):
@@ -411,16 +425,24 @@ def _first(text: str) -> str:
     return (text.strip().splitlines() or [""])[0]
 
 
+class NoLibpq(Exception):
+    """The connection needs libpq, and libpq cannot be loaded."""
+
+
 def open_reader(url: str) -> PgStore | None:
-    """The store at ``url`` on libpq for a reading command; None when
-    libpq cannot be loaded or the store is not at the current schema (then
+    """The store at ``url`` for a reading command, on the wire protocol
+    (``wire.py``) or libpq; None when the connection needs libpq and it
+    cannot be loaded, or the store is not at the current schema (then
     psycopg's ``PgStore`` opens it and does what it does: migrate, or say
     there is none)."""
-    from supportctl.store import pg_schema
+    from supportctl.store import pg_schema, wire
 
-    if libpq() is None:
+    if wire.plain(url) is None and libpq() is None:
         return None
-    store = PgStore(url, create=True, migrate=False, connection=PqConnection)
+    try:
+        store = PgStore(url, create=True, migrate=False, connection=wire.connection)
+    except NoLibpq:
+        return None
     if store.version != pg_schema.LATEST:
         store.close()
         return None

@@ -1,7 +1,8 @@
-"""``list``, ``show`` and ``search`` on PostgreSQL read through libpq
-(``store/pq.py``): the same bytes as on SQLite for values that are easy to
-get wrong (NULLs, unicode, bytes, big ids, booleans), without loading
-psycopg, and through psycopg when libpq cannot be loaded (SPEC §8)."""
+"""``list``, ``show`` and ``search`` on PostgreSQL read on the wire protocol
+(``store/wire.py``) or through libpq (``store/pq.py``): the same bytes as
+on SQLite for values that are easy to get wrong (NULLs, unicode, bytes, big
+ids, booleans), without loading psycopg, and through psycopg when libpq is
+needed and cannot be loaded (SPEC §8)."""
 
 from __future__ import annotations
 
@@ -55,13 +56,15 @@ LINES = [
                  "identities": [{"channel": "email", "address": "zoe@exämple.com"}]}},
 ]
 #: A subprocess running one command line, then naming on stderr which of
-#: psycopg and the libpq module it loaded.
+#: psycopg, the reading connections' module and libpq itself it loaded.
 PROBE = """
 import sys
 from supportctl.cli.app import run
 code = run(sys.argv[1:])
 loaded = {m.split(".")[0] for m in sys.modules if m.startswith("psycopg")}
 loaded |= {"pq"} if "supportctl.store.pq" in sys.modules else set()
+pq = sys.modules.get("supportctl.store.pq")
+loaded |= {"libpq"} if pq is not None and pq._LIB and pq._LIB[0] is not None else set()
 print("LOADED", *sorted(loaded), file=sys.stderr)
 sys.exit(code)
 """
@@ -136,9 +139,18 @@ READS = (("list", "--status", "all", "--format", "json"),
          ("search", "--format", "ids", "--", "注文番号", "-tuesday"))
 
 
-def test_tricky_values_print_the_same_bytes_on_both_engines(cli: Any, pg_url: str) -> None:
+def _libpqs(url: str) -> str:
+    """The same database, at a URL with a keyword only libpq knows: the
+    reading commands connect through libpq, not on the wire themselves."""
+    return url + "&keepalives=1"
+
+
+@pytest.mark.parametrize("way", ["wire", "libpq"])
+def test_tricky_values_print_the_same_bytes_on_both_engines(cli: Any, pg_url: str, way: str) -> None:
     _fill(str(cli.db))
     _fill(pg_url)
+    if way == "libpq":
+        pg_url = _libpqs(pg_url)
     for args in READS:
         here = run_cli("--db", str(cli.db), *args, env=NOW)
         there = run_cli("--db", pg_url, *args, env=NOW)
@@ -165,7 +177,10 @@ def test_reading_commands_never_load_psycopg(pg_url: str, tmp_path: Path) -> Non
                  ("search", "cannot log in", "--format", "ids")):
         r, loaded = _probe(pg_url, *args, tmp_path=tmp_path)
         assert r.code == 0 and r.out.strip(), r
-        assert loaded == {"pq"}, (args, loaded)
+        assert loaded == {"pq"}, (args, loaded)  # the wire protocol: not even libpq
+        r, loaded = _probe(_libpqs(pg_url), *args, tmp_path=tmp_path)
+        assert r.code == 0 and r.out.strip(), r
+        assert loaded == {"pq", "libpq"}, (args, loaded)
     r, loaded = _probe(pg_url, "tag", "vip", str(BIG), tmp_path=tmp_path)
     assert r.code == 0 and "psycopg" in loaded and "pq" not in loaded, (r, loaded)  # writing
 
@@ -175,11 +190,16 @@ def test_reading_needs_only_libpq_and_falls_back_to_psycopg(pg_url: str, tmp_pat
     args = ("show", "1", "--format", "json")
     want = run_cli("--db", pg_url, *args, env=NOW)
     assert want.code == 0, want
-    r, loaded = _probe(pg_url, *args, blocked=("psycopg",), tmp_path=tmp_path)
-    assert r.code == 0 and r.out == want.out and loaded == {"pq"}, r
-    r, loaded = _probe(pg_url, *args, blocked=("libpq",), tmp_path=tmp_path)
+    # A server's Unix socket: neither is needed.
+    r, loaded = _probe(pg_url, *args, blocked=("libpq", "psycopg"), tmp_path=tmp_path)
+    assert r.code == 0 and r.out == want.out and loaded == {"pq"}, (r, loaded)
+    # A URL only libpq can follow: libpq, else psycopg, else what to install.
+    url = _libpqs(pg_url)
+    r, loaded = _probe(url, *args, blocked=("psycopg",), tmp_path=tmp_path)
+    assert r.code == 0 and r.out == want.out and loaded == {"pq", "libpq"}, r
+    r, loaded = _probe(url, *args, blocked=("libpq",), tmp_path=tmp_path)
     assert r.code == 0 and r.out == want.out and "psycopg" in loaded, (r, loaded)
-    r, _ = _probe(pg_url, *args, blocked=("libpq", "psycopg"), tmp_path=tmp_path)
+    r, _ = _probe(url, *args, blocked=("libpq", "psycopg"), tmp_path=tmp_path)
     assert r.code == 2 and "supportctl[postgres]" in r.err and r.err.count("\n") == 1, r
 
 

@@ -1,7 +1,8 @@
-"""The reading commands' PostgreSQL connection on libpq (``store/pq.py``)
-gives what psycopg's ``PgConnection`` gives: the same values of the same
-types for every column type the store returns, the same parameters, the
-same errors and connection messages."""
+"""The reading commands' PostgreSQL connections, on libpq (``store/pq.py``)
+and on the wire protocol (``store/wire.py``), give what psycopg's
+``PgConnection`` gives: the same values of the same types for every column
+type the store returns, the same parameters, the same errors and
+connection messages."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from supportctl.store import pq
+from supportctl.store import pq, wire
 from supportctl.store.db import IntegrityError, StoreError
 
 if pq.libpq() is None:  # pragma: no cover - Debian's libpq5 comes with postgresql
@@ -34,10 +35,24 @@ PARAMS = [None, True, False, 0, -(2**15), 2**15, 2**31, -(2**63), 2**63, 1.25, -
           "ü ☃ '?' :x $1 %", "", b"\x00\xff", bytearray(b"ab"), memoryview(b"cd")]
 
 
-def _both(url: str) -> tuple[Any, Any]:
+def _on_wire(url: str) -> wire.WireConnection:
+    """The wire protocol's connection, never libpq's in its place."""
+    target = wire.plain(url)
+    assert target is not None, url
+    return wire.WireConnection(url, target)
+
+
+@pytest.fixture(params=["libpq", "wire"])
+def reader(request: pytest.FixtureRequest) -> Any:
+    """How a reading command connects: each way in turn."""
+    return pq.PqConnection if request.param == "libpq" else _on_wire
+
+
+@pytest.fixture
+def _both(reader: Any) -> Any:
     from supportctl.store.pg import PgConnection
 
-    return PgConnection(url), pq.PqConnection(url)
+    return lambda url: (PgConnection(url), reader(url))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -46,7 +61,7 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def test_every_column_type_reads_as_psycopg_reads_it(pg_url: str) -> None:
+def test_every_column_type_reads_as_psycopg_reads_it(pg_url: str, _both: Any) -> None:
     psy, lib = _both(pg_url)
     want, got = psy.execute(LITERALS).fetchone(), lib.execute(LITERALS).fetchone()
     names = want.keys()  # a row iterates its values, as a tuple
@@ -57,7 +72,7 @@ def test_every_column_type_reads_as_psycopg_reads_it(pg_url: str) -> None:
     assert got[0] == 1 and dict(got)["uni"] == "Ünïcödé ☃ 𝄞 עברית"
 
 
-def test_parameters_go_as_psycopg_sends_them(pg_url: str) -> None:
+def test_parameters_go_as_psycopg_sends_them(pg_url: str, _both: Any) -> None:
     psy, lib = _both(pg_url)
     marks = ", ".join("?" for _ in PARAMS)
     sql = f"SELECT {marks}, ?::text IS NULL AS none_is_null, pg_typeof(?)::text AS big_type"
@@ -73,7 +88,7 @@ def test_parameters_go_as_psycopg_sends_them(pg_url: str) -> None:
         psy.execute(named, {"a": "x", "b": 7}).fetchall()
 
 
-def test_rows_iterate_and_fetch_as_psycopgs(pg_url: str) -> None:
+def test_rows_iterate_and_fetch_as_psycopgs(pg_url: str, _both: Any) -> None:
     psy, lib = _both(pg_url)
     sql = "SELECT g AS n, repeat('é', g) AS s FROM generate_series(1, 5) g ORDER BY g"
     for conn in (psy, lib):
@@ -86,7 +101,7 @@ def test_rows_iterate_and_fetch_as_psycopgs(pg_url: str) -> None:
         assert conn.execute("CREATE TEMP TABLE IF NOT EXISTS t (a int)").fetchall() == []
 
 
-def test_errors_are_the_stores(pg_url: str) -> None:
+def test_errors_are_the_stores(pg_url: str, _both: Any) -> None:
     psy, lib = _both(pg_url)
     psy.execute("CREATE TABLE once (id int PRIMARY KEY)")
     psy.execute("INSERT INTO once VALUES (1)")
@@ -112,24 +127,26 @@ def test_errors_are_the_stores(pg_url: str) -> None:
 
 
 def test_a_refused_connection_says_what_psycopg_says(pg_url: str, tmp_path: Path) -> None:
+    """libpq's line, word for word: the wire protocol leaves every
+    connection that fails before its session is ready to libpq."""
     from supportctl.store.pg import PgConnection
 
     for url in (f"postgresql://ann:s3cret@/nowhere?host={tmp_path}",
                 pg_url.replace("supportctl@", "nobody:s3cret@"),
                 pg_url.replace("@/t", "@/nodb_t"), "postgresql://ann:s3cret@127.0.0.1:1/x"):
         said = []
-        for connect in (PgConnection, pq.PqConnection):
+        for connect in (PgConnection, pq.PqConnection, wire.connection):
             with pytest.raises(StoreError) as exc:
                 connect(url)
             said.append(str(exc.value))
-        assert said[0] == said[1], url
+        assert said[0] == said[1] == said[2], url
         assert "s3cret" not in said[1] and said[1].startswith("cannot connect to ")
 
 
-def test_a_dropped_connection_is_opened_again(pg_url: str) -> None:
+def test_a_dropped_connection_is_opened_again(pg_url: str, reader: Any) -> None:
     from supportctl.store.pg import PgConnection
 
-    lib = pq.PqConnection(pg_url)
+    lib = reader(pg_url)
     pid = lib.execute("SELECT pg_backend_pid()").fetchone()[0]
     PgConnection(pg_url).execute("SELECT pg_terminate_backend(?)", [pid])
     with pytest.raises(StoreError, match="failed"):
@@ -138,7 +155,7 @@ def test_a_dropped_connection_is_opened_again(pg_url: str) -> None:
 
 
 def test_a_reading_session_starts_without_jit_or_parallel_workers(
-        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        pg_url: str, monkeypatch: pytest.MonkeyPatch, reader: Any) -> None:
     """Set as the connection starts (``pq.SESSION``); PGOPTIONS comes after
     them and the URL's own options replace them, as a user who sets either
     asks."""
@@ -146,10 +163,16 @@ def test_a_reading_session_starts_without_jit_or_parallel_workers(
                 " current_setting('max_parallel_workers_per_gather') AS workers,"
                 " current_setting('work_mem') AS mem")
     monkeypatch.delenv("PGOPTIONS", raising=False)
-    row = pq.PqConnection(pg_url).execute(settings).fetchone()
+    row = reader(pg_url).execute(settings).fetchone()
     assert (row["jit"], row["workers"]) == ("off", "0")
+    own = pg_url + "&options=-c%20work_mem%3D6MB"
+    row = reader(own).execute(settings).fetchone()
+    assert (row["workers"], row["mem"]) == ("2", "6MB")
     monkeypatch.setenv("PGOPTIONS", "-c work_mem=5MB -c jit=on")
-    row = pq.PqConnection(pg_url).execute(settings).fetchone()
+    # A PG* variable: libpq reads them, so the connection is libpq's.
+    conn = wire.connection(pg_url)
+    assert type(conn) is pq.PqConnection
+    row = conn.execute(settings).fetchone()
     assert (row["jit"], row["workers"], row["mem"]) == ("on", "0", "5MB")
-    row = pq.PqConnection(pg_url + "&options=-c%20work_mem%3D6MB").execute(settings).fetchone()
+    row = wire.connection(own).execute(settings).fetchone()
     assert (row["workers"], row["mem"]) == ("2", "6MB")
