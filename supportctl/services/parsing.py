@@ -94,6 +94,14 @@ def prepare(raw: bytes, received_at: datetime | None, source_ref: str,
         return None
 
 
+def prepare_many(jobs: list[tuple[bytes, datetime | None, str]],
+                 languages: tuple[str, ...]) -> list[Inbound | None]:
+    """In a worker: ``prepare`` of each job (raw, received, source ref),
+    sent and returned as one task (a task per message cost this process
+    a future, a pickle and a wake-up of the pool's thread per mail)."""
+    return [prepare(raw, at, ref, languages) for raw, at, ref in jobs]
+
+
 class Ahead:
     """Parses batches ahead in a process pool; see the module contract."""
 
@@ -121,32 +129,42 @@ class Ahead:
         return self._pool is not None or (batch.total or 0) >= self.threshold \
             or self.seen >= self.threshold
 
-    def _submit(self, batch: Batch) -> list[Future[Inbound | None] | None]:
+    def _submit(self, batch: Batch) -> list[tuple[list[int], Future[list[Inbound | None]]]]:
+        """The batch's mails to parse, in one task per worker: (their
+        places in the batch, the task)."""
         pool = self._start()
-        return [pool.submit(prepare, item.raw, item.received_at, item.source_ref, self.languages)
-                if item.needs_parse and item.medium == "email" and len(item.raw) < LARGE else None
-                for item in batch.items]
+        wanted = [k for k, item in enumerate(batch.items)
+                  if item.needs_parse and item.medium == "email" and len(item.raw) < LARGE]
+        if not wanted:
+            return []
+        size = -(-len(wanted) // workers())
+        tasks = []
+        for at in range(0, len(wanted), size):
+            places = wanted[at:at + size]
+            jobs = [(batch.items[k].raw, batch.items[k].received_at, batch.items[k].source_ref)
+                    for k in places]
+            tasks.append((places, pool.submit(prepare_many, jobs, self.languages)))
+        return tasks
 
     @staticmethod
-    def _collect(batch: Batch, futures: list[Future[Inbound | None] | None]) -> Batch:
-        items = []
-        for item, fut in zip(batch.items, futures, strict=True):
-            done = None
-            if fut is not None:
-                try:
-                    done = fut.result()
-                except Exception:  # a worker died or the result did not pickle
-                    done = None
-            if done is not None:
-                done.raw = item.raw
-                item = done
-            items.append(item)
+    def _collect(batch: Batch, tasks: list[tuple[list[int], Future[list[Inbound | None]]]]
+                 ) -> Batch:
+        items = list(batch.items)
+        for places, fut in tasks:
+            try:
+                done = fut.result()
+            except Exception:  # a worker died or the result did not pickle
+                continue  # ingest parses these in-process
+            for k, parsed in zip(places, done, strict=True):
+                if parsed is not None:
+                    parsed.raw = items[k].raw
+                    items[k] = parsed
         batch.items = items
         return batch
 
     def batches(self, batches: Iterable[Batch], *, read_ahead: bool = True) -> Iterator[Batch]:
         """``batches``, parsed ahead once the pass is big enough."""
-        pending: deque[tuple[Batch, list[Future[Inbound | None] | None]]] = deque()
+        pending: deque[tuple[Batch, list[tuple[list[int], Future[list[Inbound | None]]]]]] = deque()
         for batch in batches:
             if not read_ahead or not self._wanted(batch):
                 yield from (self._collect(*p) for p in _drain(pending))
