@@ -104,7 +104,9 @@ def test_first_sync_on_a_terminal_shows_live_progress(cli: Any, env: dict[str, s
 
 def test_a_first_sync_killed_halfway_resumes_without_fetching_again(
         cli: Any, env: dict[str, str], dovecot: Dovecot, user: str) -> None:
-    n = 600
+    # Enough that the kill, sent once a batch shows as stored, lands well
+    # before the end: a sync stores a few thousand of these a second.
+    n = 3000
     dovecot.append(user, [message(k, sender=f"c{k}@example.com", msgid=f"k{k}@example.com")
                           for k in range(n)], date=time.time() - 90 * 86400)
     run = OnTerminal(cli.db, env)
