@@ -287,11 +287,12 @@ class WireConnection(PqConnection):
         if self._sock is None:
             raise StoreError(f"PostgreSQL store {redact(self.url)} {failed}: "
                              "the connection was lost")
+        # Built before anything is sent: a value that cannot go (a NUL in a
+        # text) fails this statement, not the connection.
+        message = (b"Q" + _I32.pack(len(sql.encode("utf-8")) + 5) + sql.encode("utf-8") + b"\0"
+                   if not params else _extended(sql, params))
         try:
-            if not params:
-                self._send_message(b"Q", sql.encode("utf-8") + b"\0")
-            else:
-                self._send(_extended(sql, params))
+            self._send(message)
             return self._results(sql, failed)
         except (OSError, ConnectionError) as exc:
             self._drop()
@@ -332,6 +333,9 @@ class WireConnection(PqConnection):
                 error = _fields(data)
             elif kind == b"I":
                 columns, rows, count = None, [], -1
+            elif kind in (b"G", b"H", b"W"):  # COPY: never asked for by a reader
+                raise ConnectionError("the server started a COPY, which this connection "
+                                      "does not speak")
             # 1, 2, n, s (parse, bind, no data, suspended), S, N, A: nothing to keep
         if error is not None:
             raise_for(error[0], error[1], self.url, failed)

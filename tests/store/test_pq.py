@@ -176,3 +176,15 @@ def test_a_reading_session_starts_without_jit_or_parallel_workers(
     assert (row["jit"], row["workers"], row["mem"]) == ("on", "0", "5MB")
     row = wire.connection(own).execute(settings).fetchone()
     assert (row["workers"], row["mem"]) == ("2", "6MB")
+
+
+def test_a_value_that_cannot_go_fails_its_statement_not_the_connection(
+        pg_url: str, reader: Any) -> None:
+    conn = reader(pg_url)
+    conn.command("BEGIN")
+    with pytest.raises(ValueError, match="NUL"):
+        conn.execute("SELECT ?::text", ["a\x00b"])
+    assert conn.in_transaction
+    assert conn.execute("SELECT ?::text AS t", ["ab"]).fetchone()["t"] == "ab"
+    conn.commit()
+    assert not conn.in_transaction
