@@ -27,6 +27,7 @@ from supportctl.channels import media_names
 from supportctl.errors import SupportError, UsageError
 from supportctl.safe import is_label
 from supportctl.services.progress import NO_PROGRESS, Progress, counted
+from supportctl.store import messages as stored_messages
 from supportctl.store import transfer as repo
 from supportctl.store.db import IntegrityError, Store
 from supportctl.store.files import valid_digest
@@ -124,16 +125,31 @@ def import_jsonl_file(store: Store, path: Path, progress: Progress = NO_PROGRESS
     return counts
 
 
+#: Messages imported between two fills of the full-text indexes.
+FTS_EVERY = 20_000
+
+
 def _import(store: Store, batches: Iterable[list[Item]], *, batched: bool = True,
             lines: _Lines | None = None) -> dict[str, int]:
     counts = {"tickets": 0, "skipped": 0, "messages": 0, "contacts": 0, "files": 0}
     links: list[tuple[int, str, int]] = []
     imported: list[int] = []
     with store.tx():
+        # The full-text indexes are filled ``FTS_EVERY`` messages at a time
+        # from the rows as they stand (a statement per batch left FTS5 a
+        # small segment each, merged again and again), often enough that
+        # the progress display never waits long on it.
+        deferred = stored_messages.defer_full_text(store)
+        filled = 0
         # A bad line raises from ``batches`` once the lines before it are
         # written, so a line before it that cannot be written is the error.
         for items in batches:
             _write(store, items, counts, links, imported, batched, lines)
+            if deferred is not None and counts["messages"] - filled >= FTS_EVERY:
+                stored_messages.index_deferred(store, deferred)
+                deferred, filled = stored_messages.defer_full_text(store), counts["messages"]
+        if deferred is not None:
+            stored_messages.index_deferred(store, deferred)
         # Links may point at tickets later in the file: restore them last.
         for tid, key, target in links:
             repo.restore_link(store, tid, key, target)

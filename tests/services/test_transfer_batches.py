@@ -155,6 +155,24 @@ def test_batches_leave_the_store_lines_leave(tmp_path: Path, monkeypatch: pytest
     assert run(tmp_path, "file", SEED, good, "file", batches_only=True) == one
 
 
+@pytest.mark.parametrize("every", [1, 4, 10**9])
+def test_the_full_text_filled_in_chunks_holds_what_the_triggers_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: int) -> None:
+    """The import leaves its messages out of the full-text indexes and
+    fills them ``FTS_EVERY`` messages at a time (after each batch, after
+    four messages, once at the end): the same words, rows and offsets as
+    the triggers write row by row. The imported ids fall below and above
+    the seed's, so some rows are indexed by the triggers even then."""
+    monkeypatch.setattr(transfer, "BATCH_LINES", 3)
+    good = LINES[:-1]
+    with monkeypatch.context() as mp:
+        mp.setattr(transfer.stored_messages, "defer_full_text", lambda store: None)
+        want = run(tmp_path, "triggers", SEED, good, "batches")
+    assert want[0] == "" and want[1]["messages_fts"]
+    monkeypatch.setattr(transfer, "FTS_EVERY", every)
+    assert run(tmp_path, f"every{every}", SEED, good, "batches") == want
+
+
 def test_the_reader_process_leaves_the_same_store(tmp_path: Path) -> None:
     one = run(tmp_path, "lines", SEED, LINES[:-1], "lines")
     assert run(tmp_path, "reader", SEED, LINES[:-1], "reader") == one
