@@ -437,8 +437,6 @@ def open_reader(url: str) -> PgStore | None:
     there is none)."""
     from supportctl.store import pg_schema, wire
 
-    if wire.plain(url) is None and libpq() is None:
-        return None
     try:
         store = PgStore(url, create=True, migrate=False, connection=wire.connection)
     except NoLibpq:

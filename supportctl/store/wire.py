@@ -54,7 +54,6 @@ from supportctl.store.pq import (
     PqConnection,
     PqError,
     _Column,
-    _first,
     _param,
     _text,
     libpq,
@@ -183,10 +182,6 @@ class WireConnection(PqConnection):
             self._drop()
             raise _UseLibpq from None
 
-    def _refused(self, why: str) -> None:
-        raise StoreError(f"cannot connect to {redact(self.url)}: {_first(why)}; check "
-                         "the server is running and the URL (role, database, host)")
-
     def _start(self) -> None:
         t = self._target
         options = t.get("options", SESSION)
@@ -293,19 +288,25 @@ class WireConnection(PqConnection):
                    if not params else _extended(sql, params))
         try:
             self._send(message)
-            return self._results(sql, failed)
-        except (OSError, ConnectionError) as exc:
+            rows, columns, count, error = self._results(sql)
+        except OSError as exc:  # ConnectionError included: the server went away
             self._drop()
             raise StoreError(f"PostgreSQL store {redact(self.url)} {failed}: "
-                             f"{exc.strerror or exc}" if isinstance(exc, OSError) and exc.strerror
-                             else f"PostgreSQL store {redact(self.url)} {failed}: {exc}") from None
+                             f"{exc.strerror or exc}") from None
         except BaseException:
             self._drop()  # Ctrl-C half way through a reply: the rest is never read
             raise
+        if error is not None:
+            # The reply was read whole: the connection (and a failed
+            # transaction, to roll back) is still there.
+            raise_for(error[0], error[1], self.url, failed)
+        return rows, columns, count
 
-    def _results(self, sql: str, failed: str) -> tuple[list[Any], list[_Column] | None, int]:
+    def _results(self, sql: str) -> tuple[list[Any], list[_Column] | None, int,
+                                          tuple[str, str] | None]:
         """Read up to ReadyForQuery: the last statement's rows, or the
-        first error (as libpq's PQexec/PQexecParams report them)."""
+        first error (SQLSTATE, message), as libpq's PQexec/PQexecParams
+        report them."""
         rows: list[Any] = []
         columns: list[_Column] | None = None
         count = -1
@@ -337,11 +338,9 @@ class WireConnection(PqConnection):
                 raise ConnectionError("the server started a COPY, which this connection "
                                       "does not speak")
             # 1, 2, n, s (parse, bind, no data, suspended), S, N, A: nothing to keep
-        if error is not None:
-            raise_for(error[0], error[1], self.url, failed)
         if columns is not None:
-            return rows, columns, len(rows)
-        return [], None, count
+            return rows, columns, len(rows), error
+        return [], None, count, error
 
     def close(self) -> None:
         if self._sock is not None:

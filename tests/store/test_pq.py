@@ -188,3 +188,21 @@ def test_a_value_that_cannot_go_fails_its_statement_not_the_connection(
     assert conn.execute("SELECT ?::text AS t", ["ab"]).fetchone()["t"] == "ab"
     conn.commit()
     assert not conn.in_transaction
+
+
+def test_a_statement_the_server_refuses_leaves_the_connection_and_its_transaction(
+        pg_url: str, reader: Any) -> None:
+    """As psycopg's: the transaction is failed, not lost; it rolls back
+    on the same connection."""
+    conn = reader(pg_url)
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    conn.command("CREATE TEMP TABLE once (id int PRIMARY KEY)")
+    conn.command("BEGIN")
+    conn.execute("INSERT INTO once VALUES (1)")
+    with pytest.raises(IntegrityError):
+        conn.execute("INSERT INTO once VALUES (?)", [1])
+    assert conn.in_transaction
+    conn.command("ROLLBACK")
+    assert not conn.in_transaction
+    assert conn.execute("SELECT pg_backend_pid()").fetchone()[0] == pid
+    assert conn.execute("SELECT count(*) FROM once").fetchone()[0] == 0
