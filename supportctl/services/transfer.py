@@ -134,7 +134,7 @@ def _import(store: Store, batches: Iterable[list[Item]], *, batched: bool = True
     counts = {"tickets": 0, "skipped": 0, "messages": 0, "contacts": 0, "files": 0}
     links: list[tuple[int, str, int]] = []
     imported: list[int] = []
-    with store.tx():
+    with store.tx(), stored_messages.full_text_in_bulk(store):
         # The full-text indexes are filled ``FTS_EVERY`` messages at a time
         # from the rows as they stand (a statement per batch left FTS5 a
         # small segment each, merged again and again), often enough that

@@ -255,3 +255,57 @@ def test_progress_counts_every_line_read_ahead_or_not(tmp_path: Path, ahead: boo
     assert shown.calls[0] == ("start", len(LINES))
     assert sum(n for what, n in shown.calls if what == "advance") == len(LINES)
     assert shown.calls[-1] == ("finish", None)
+
+
+def _fts_settings(db: Path) -> dict[str, list[tuple[str, Any]]]:
+    c = sqlite3.connect(db)
+    try:
+        return {t: c.execute(f"SELECT k, v FROM {t}_config WHERE k IN ('automerge', 'hashsize')"
+                             " ORDER BY k").fetchall() for t in FTS}
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("bad", [False, True])
+def test_an_import_leaves_the_full_text_settings_as_they_were(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: bool) -> None:
+    """A long import fills the full-text indexes without FTS5 merging as
+    it goes (``full_text_in_bulk``); after it, done or refused, FTS5
+    merges as before (an owner's own setting kept), and the indexes pass
+    FTS5's own integrity check."""
+    monkeypatch.setattr(transfer, "BATCH_LINES", 3)
+    monkeypatch.setattr(transfer, "FTS_EVERY", 4)
+    db = tmp_path / "s.db"
+    store = Store(db)
+    try:
+        store.execute("INSERT INTO addresses_fts(addresses_fts, rank) VALUES ('automerge', 8)")
+        seen: list[Any] = []
+        index = transfer.stored_messages.index_deferred
+        monkeypatch.setattr(transfer.stored_messages, "index_deferred", lambda s, since: (
+            seen.append(s.scalar("SELECT v FROM messages_fts_config WHERE k = 'automerge'")),
+            index(s, since))[1])
+        lines = [json.dumps(t) for t in (LINES if bad else LINES[:-1])]
+        if bad:
+            with pytest.raises(UsageError, match="line 14"):
+                import_jsonl(store, lines)
+        else:
+            import_jsonl(store, lines)
+    finally:
+        store.close()
+    assert seen and set(seen) == {0}  # while it filled
+    want = {"automerge": 4, "hashsize": 1 << 20}
+    settings = _fts_settings(db)
+    if bad:  # rolled back with the rest: as the store had them
+        assert settings == {"messages_fts": [], "addresses_fts": [("automerge", 8)],
+                            "messages_cjk": []}
+    else:
+        assert settings == {"messages_fts": sorted(want.items()),
+                            "addresses_fts": [("automerge", 8), ("hashsize", 1 << 20)],
+                            "messages_cjk": sorted(want.items())}
+        c = sqlite3.connect(db)
+        try:
+            assert c.execute("SELECT count(*) FROM messages").fetchone()[0] > 20
+            for t in FTS:
+                c.execute(f"INSERT INTO {t}({t}) VALUES ('integrity-check')")
+        finally:
+            c.close()

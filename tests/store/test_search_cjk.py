@@ -146,3 +146,26 @@ def test_unspaced_range_edges() -> None:
         assert _unspaced("x" + chr(lo)) and _unspaced(chr(hi) + "x")
         for edge in (chr(lo - 1), chr(hi + 1)):
             assert _unspaced(edge) == bool(re.search(f"[{UNSPACED_RANGES}]", edge))
+
+
+_MIXED = st.text(alphabet=st.one_of(
+    st.characters(max_codepoint=0x7f), st.characters(min_codepoint=0x80, max_codepoint=0x2fff),
+    st.sampled_from("\u0dff\u0e00\u0eff\u0f00\u3000\u9fff\ua000\uac00\ud7ff\uf8ff\uf900\uff65"
+                    "\uff66\uff9f\uffa0\U0001f600\U0001ffff\U00020000\U0003134f\U00031350")),
+    max_size=20)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_MIXED, _MIXED)
+def test_the_fill_tests_a_message_as_the_triggers_do(subject: str, text: str) -> None:
+    """A batch's fill of the trigram index picks its messages with a
+    regular expression (``has_unspaced``), the triggers with SQL; a row
+    one indexes and the other deletes would corrupt the index, so the two
+    answer alike for every subject and text."""
+    from supportctl.store.migrations import _unspaced, has_unspaced
+
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE m (subject TEXT, text TEXT)")
+    db.execute("INSERT INTO m VALUES (?, ?)", [subject, text])
+    want = db.execute(f"SELECT coalesce({_unspaced('')}, 0) FROM m").fetchone()[0]
+    assert has_unspaced(subject, text) == bool(want)
