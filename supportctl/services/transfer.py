@@ -134,22 +134,26 @@ def _import(store: Store, batches: Iterable[list[Item]], *, batched: bool = True
     counts = {"tickets": 0, "skipped": 0, "messages": 0, "contacts": 0, "files": 0}
     links: list[tuple[int, str, int]] = []
     imported: list[int] = []
-    with store.tx(), stored_messages.full_text_in_bulk(store):
+    with store.tx(), stored_messages.full_text_in_bulk(store) as deferred:
         # The full-text indexes are filled ``FTS_EVERY`` messages at a time
         # from the rows as they stand (a statement per batch left FTS5 a
         # small segment each, merged again and again), often enough that
         # the progress display never waits long on it.
-        deferred = stored_messages.defer_full_text(store)
         filled = 0
+        # The messages since the last fill that go to the trigram index, as
+        # the batches told them (None once a line was written on its own).
+        unspaced: list[int] | None = []
         # A bad line raises from ``batches`` once the lines before it are
         # written, so a line before it that cannot be written is the error.
         for items in batches:
-            _write(store, items, counts, links, imported, batched, lines)
+            told = _write(store, items, counts, links, imported, batched, lines)
+            unspaced = None if told is None or unspaced is None else unspaced + told
             if deferred is not None and counts["messages"] - filled >= FTS_EVERY:
-                stored_messages.index_deferred(store, deferred)
+                stored_messages.index_deferred(store, deferred, unspaced)
                 deferred, filled = stored_messages.defer_full_text(store), counts["messages"]
+                unspaced = []
         if deferred is not None:
-            stored_messages.index_deferred(store, deferred)
+            stored_messages.index_deferred(store, deferred, unspaced)
         # Links may point at tickets later in the file: restore them last.
         for tid, key, target in links:
             repo.restore_link(store, tid, key, target)
@@ -211,9 +215,11 @@ def _read_line(n: int, line: str) -> dict[str, Any]:
 
 def _write(store: Store, items: list[Item], counts: dict[str, int],
            links: list[tuple[int, str, int]], imported: list[int], batched: bool,
-           lines: _Lines | None = None) -> None:
+           lines: _Lines | None = None) -> list[int] | None:
     """Write checked lines: as one batch, or, when the batch cannot be
-    written (or ``batched`` is off), one line at a time as before."""
+    written (or ``batched`` is off), one line at a time as before. Returns
+    the batch's messages for the trigram index (None: written line by
+    line, not told)."""
     cands = [c for _, _, c in items]
     if batched and None not in cands:
         before = dict(counts), len(links), len(imported)
@@ -227,7 +233,7 @@ def _write(store: Store, items: list[Item], counts: dict[str, int],
                     else:
                         counts["skipped"] += 1
                 b.write(store)
-            return
+            return b.unspaced
         except Exception:  # noqa: BLE001 - the line-at-a-time path says which line and why
             counts.update(before[0])
             del links[before[1]:]
@@ -250,6 +256,7 @@ def _write(store: Store, items: list[Item], counts: dict[str, int],
         imported.append(obj["id"])
         links += [(obj["id"], key, obj[key]) for key in ("merged_into", "linked_ticket")
                   if obj.get(key)]
+    return None
 
 
 # -- reading ahead in a second process -------------------------------------
@@ -738,7 +745,8 @@ def _candidate(t: dict[str, Any]) -> Candidate:
             attachments.append((mid, a["filename"], a["content_type"], a["size"], a["sha256"],
                                 a.get("content_id"), int(bool(a.get("inline")))))
         messages.append((mid, (m["channel"], ext) if ext else None, row, original,
-                         tuple(attachments), tuple(files)))
+                         tuple(attachments), tuple(files),
+                         stored_messages.has_unspaced(row[10], row[11])))
     events = tuple((e["id"], (
         e["id"], e.get("ticket_id"), e.get("contact_id"), e["actor"], e["action"],
         json.dumps(e.get("detail") or {}, ensure_ascii=False, sort_keys=True), e["at"]))
@@ -775,6 +783,10 @@ class _Batch:
         self.rows: dict[str, list[tuple[Any, ...]]] = {
             "contacts": [], "identities": [], "tickets": [], "tags": [], "csat": [],
             "messages": [], "originals": [], "attachments": [], "events": []}
+        #: The messages written with a character of an unspaced script
+        #: (the trigram index's, ``has_unspaced``; told in the reading
+        #: process, so the writer's fill need not test every message).
+        self.unspaced: list[int] = []
 
     def add(self, store: Store, c: Candidate, counts: dict[str, int]) -> bool:
         """Add a line's rows as ``_import_ticket`` would write them; False
@@ -797,7 +809,7 @@ class _Batch:
         rows["tags"] += tags
         if csat:
             rows["csat"].append(csat)
-        for mid, key, row, original, attachments, files in msgs:
+        for mid, key, row, original, attachments, files, unspaced in msgs:
             if mid in self.messages:
                 continue
             if key:
@@ -806,6 +818,8 @@ class _Batch:
                 self.keys.add(key)
             self.messages.add(mid)
             rows["messages"].append(row)
+            if unspaced:
+                self.unspaced.append(mid)
             if original:
                 rows["originals"].append(original)
             for data, sha, filename in files:

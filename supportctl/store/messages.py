@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from supportctl.store.db import Store
+from supportctl.store.migrations import has_unspaced
+
+__all__ = ["has_unspaced"]  # what goes to the trigram index: importers tell it early
 
 
 def message_by_external_id(store: Store, channel: str, external_id: str
@@ -117,14 +120,21 @@ def defer_full_text(store: Store) -> int | None:
     return since
 
 
-def index_deferred(store: Store, since: int) -> None:
+def index_deferred(store: Store, since: int, unspaced: Sequence[int] | None = None) -> None:
     """Index the messages from ``since`` on as they stand, and index every
-    message as it is written again (``defer_full_text``)."""
-    from supportctl.store.migrations import FILL_DEFERRED, UNSPACED_FUNCTION, has_unspaced
+    message as it is written again (``defer_full_text``). ``unspaced``:
+    the ones among them that ``has_unspaced``, when the writer knows (the
+    trigram index then takes those without testing every message)."""
+    from supportctl.store.migrations import FILL_DEFERRED, FILL_UNSPACED, UNSPACED_FUNCTION
 
     store.conn.create_function(UNSPACED_FUNCTION, 2, has_unspaced, deterministic=True)
-    for statement in FILL_DEFERRED:
+    for statement in FILL_DEFERRED[:-1] if unspaced is not None else FILL_DEFERRED:
         store.execute(statement, [since])
+    if unspaced is not None:
+        for i in range(0, len(unspaced), 500):
+            chunk = unspaced[i:i + 500]
+            store.execute(FILL_UNSPACED.replace("(?)", "(" + ", ".join("?" * len(chunk)) + ")"),
+                          [since, *chunk])
     store.execute("DELETE FROM fts_deferred")
 
 
@@ -139,22 +149,40 @@ def index_deferred(store: Store, since: int) -> None:
 FULL_TEXT_TABLES = ("messages_fts", "addresses_fts", "messages_cjk")
 _BULK_SETTINGS = {"automerge": 0, "hashsize": 64 << 20}
 _DEFAULT_SETTINGS = {"automerge": 4, "hashsize": 1 << 20}
+#: The triggers that index a message as it is written: each asks about the
+#: deferral and does nothing while it is open, which an import holds open
+#: throughout; it drops them meanwhile (about 4 000 instructions a row).
+_INSERT_TRIGGERS = ("messages_fts_ai", "addresses_fts_ai", "messages_cjk_ai")
 
 
 @contextmanager
-def full_text_in_bulk(store: Store) -> Iterator[None]:
-    """Inside the caller's transaction: the full-text indexes take large
-    fills (``index_deferred``) without merging as they go; their own
-    settings come back after (or roll back with the transaction)."""
+def full_text_in_bulk(store: Store) -> Iterator[int | None]:
+    """``defer_full_text`` for a long import, inside the caller's
+    transaction (yields its result): the full-text indexes take large fills
+    (``index_deferred``) without merging as they go, and the triggers that
+    would only see the deferral are left out; the indexes' settings and
+    triggers are as before after (or roll back with the transaction)."""
+    deferred = defer_full_text(store)
     if store.sql.name == "postgresql":
-        yield
+        yield deferred
         return
     saved = {table: dict(store.execute(
         f"SELECT k, v FROM {table}_config WHERE k IN ('automerge', 'hashsize')").fetchall())
         for table in FULL_TEXT_TABLES}
+    triggers: list[tuple[str, str]] = []
+    if deferred is not None:  # every message written from now on is the fill's
+        triggers = [(r[0], r[1]) for r in store.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ("
+            + ", ".join("?" * len(_INSERT_TRIGGERS)) + ")", _INSERT_TRIGGERS).fetchall()]
+        for name, _ in triggers:
+            store.execute(f"DROP TRIGGER {name}")
     _set_full_text(store, {table: _BULK_SETTINGS for table in FULL_TEXT_TABLES})
     try:
-        yield
+        yield deferred
+        if triggers and store.scalar("SELECT 1 FROM fts_deferred LIMIT 1") is not None:
+            raise RuntimeError("a bulk import ended with its full-text fill still open")
+        for _, sql in triggers:
+            store.execute(sql)
     finally:
         _set_full_text(store, {table: {**_DEFAULT_SETTINGS, **saved[table]}
                                for table in FULL_TEXT_TABLES})

@@ -768,6 +768,10 @@ FILL_DEFERRED = [
     " WHERE id >= ? AND length(CAST(subject || text AS BLOB)) != length(subject || text)"
     f" AND {UNSPACED_FUNCTION}(subject, text)",
 ]
+#: FILL_DEFERRED's last statement for messages the writer already knows
+#: ``has_unspaced`` (their ids in place of ``(?)``).
+FILL_UNSPACED = ("INSERT INTO messages_cjk(rowid, subject, text) SELECT id, subject, text"
+                 " FROM messages WHERE id >= ? AND id IN (?)")
 
 
 # m028's triggers on messages_cjk tested a message for those scripts

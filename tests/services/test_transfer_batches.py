@@ -281,9 +281,9 @@ def test_an_import_leaves_the_full_text_settings_as_they_were(
         store.execute("INSERT INTO addresses_fts(addresses_fts, rank) VALUES ('automerge', 8)")
         seen: list[Any] = []
         index = transfer.stored_messages.index_deferred
-        monkeypatch.setattr(transfer.stored_messages, "index_deferred", lambda s, since: (
+        monkeypatch.setattr(transfer.stored_messages, "index_deferred", lambda s, *args: (
             seen.append(s.scalar("SELECT v FROM messages_fts_config WHERE k = 'automerge'")),
-            index(s, since))[1])
+            index(s, *args))[1])
         lines = [json.dumps(t) for t in (LINES if bad else LINES[:-1])]
         if bad:
             with pytest.raises(UsageError, match="line 14"):
