@@ -149,19 +149,15 @@ def index_deferred(store: Store, since: int, unspaced: Sequence[int] | None = No
 FULL_TEXT_TABLES = ("messages_fts", "addresses_fts", "messages_cjk")
 _BULK_SETTINGS = {"automerge": 0, "hashsize": 64 << 20}
 _DEFAULT_SETTINGS = {"automerge": 4, "hashsize": 1 << 20}
-#: The triggers that index a message as it is written: each asks about the
-#: deferral and does nothing while it is open, which an import holds open
-#: throughout; it drops them meanwhile (about 4 000 instructions a row).
-_INSERT_TRIGGERS = ("messages_fts_ai", "addresses_fts_ai", "messages_cjk_ai")
 
 
 @contextmanager
 def full_text_in_bulk(store: Store) -> Iterator[int | None]:
     """``defer_full_text`` for a long import, inside the caller's
     transaction (yields its result): the full-text indexes take large fills
-    (``index_deferred``) without merging as they go, and the triggers that
-    would only see the deferral are left out; the indexes' settings and
-    triggers are as before after (or roll back with the transaction)."""
+    (``index_deferred``) without merging as they go; their settings are as
+    before after (or roll back with the transaction). The insert triggers
+    stay: a message imported with an id below the deferral's is theirs."""
     deferred = defer_full_text(store)
     if store.sql.name == "postgresql":
         yield deferred
@@ -169,20 +165,9 @@ def full_text_in_bulk(store: Store) -> Iterator[int | None]:
     saved = {table: dict(store.execute(
         f"SELECT k, v FROM {table}_config WHERE k IN ('automerge', 'hashsize')").fetchall())
         for table in FULL_TEXT_TABLES}
-    triggers: list[tuple[str, str]] = []
-    if deferred is not None:  # every message written from now on is the fill's
-        triggers = [(r[0], r[1]) for r in store.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ("
-            + ", ".join("?" * len(_INSERT_TRIGGERS)) + ")", _INSERT_TRIGGERS).fetchall()]
-        for name, _ in triggers:
-            store.execute(f"DROP TRIGGER {name}")
     _set_full_text(store, {table: _BULK_SETTINGS for table in FULL_TEXT_TABLES})
     try:
         yield deferred
-        if triggers and store.scalar("SELECT 1 FROM fts_deferred LIMIT 1") is not None:
-            raise RuntimeError("a bulk import ended with its full-text fill still open")
-        for _, sql in triggers:
-            store.execute(sql)
     finally:
         _set_full_text(store, {table: {**_DEFAULT_SETTINGS, **saved[table]}
                                for table in FULL_TEXT_TABLES})
