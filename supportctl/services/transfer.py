@@ -150,7 +150,10 @@ def _import(store: Store, batches: Iterable[list[Item]], *, batched: bool = True
         # written, so a line before it that cannot be written is the error.
         for items in batches:
             told = _write(store, items, counts, links, imported, batched, lines)
-            unspaced = None if told is None or unspaced is None else unspaced + told
+            if told is None:
+                unspaced = None
+            elif unspaced is not None:
+                unspaced += told
             if deferred is not None and counts["messages"] - filled >= FTS_EVERY:
                 stored_messages.index_deferred(store, deferred, unspaced)
                 deferred, filled = stored_messages.defer_full_text(store), counts["messages"]
