@@ -111,6 +111,24 @@ def event_detail(detail: dict[str, Any]) -> str:
     return json.dumps(detail, ensure_ascii=False, sort_keys=True)
 
 
+#: Values bound to one ``IN (…)`` by ``in_chunks`` (under both engines'
+#: limits on bound values).
+IN_CHUNK = 500
+
+
+def in_chunks(store: Any, sql: str, values: Sequence[Any], *,
+              prefix: Sequence[Any] = ()) -> list[Any]:
+    """Rows of ``sql``, whose last ``IN (?)`` takes ``values`` a chunk at a
+    time (after the ``prefix`` parameters)."""
+    out: list[Any] = []
+    at = sql.rindex("(?)")
+    for i in range(0, len(values), IN_CHUNK):
+        chunk = values[i:i + IN_CHUNK]
+        out += store.execute(sql[:at] + "(" + ", ".join("?" * len(chunk)) + ")" + sql[at + 3:],
+                             [*prefix, *chunk]).fetchall()
+    return out
+
+
 class Store:
     #: SQL fragments that differ between engines (``store/dialect.py``).
     sql = SQLITE

@@ -757,21 +757,22 @@ _M028 = [
     *_cjk_triggers(lambda row: f" AND {_not_deferred(row)}"),
 ]
 #: What the deferred triggers would have written, for the messages from
-#: ``since`` (the one parameter) on, as they stand now.
+#: ``since`` (the one parameter) on, as they stand now; then messages_cjk
+#: by ``FILL_UNSPACED`` or, when the writer told which, ``FILL_UNSPACED_TOLD``.
 FILL_DEFERRED = [
     "INSERT INTO messages_fts(rowid, subject, text) SELECT id, subject, text FROM messages"
     " WHERE id >= ?",
     "INSERT INTO addresses_fts(rowid, sender, recipients) SELECT id, "
     f"{_addr_values('', none_first=True)}"
     " FROM messages WHERE id >= ?",
+]
+FILL_UNSPACED = (
     "INSERT INTO messages_cjk(rowid, subject, text) SELECT id, subject, text FROM messages"
     " WHERE id >= ? AND length(CAST(subject || text AS BLOB)) != length(subject || text)"
-    f" AND {UNSPACED_FUNCTION}(subject, text)",
-]
-#: FILL_DEFERRED's last statement for messages the writer already knows
-#: ``has_unspaced`` (their ids in place of ``(?)``).
-FILL_UNSPACED = ("INSERT INTO messages_cjk(rowid, subject, text) SELECT id, subject, text"
-                 " FROM messages WHERE id >= ? AND id IN (?)")
+    f" AND {UNSPACED_FUNCTION}(subject, text)")
+#: The messages from ``since`` on that ``has_unspaced`` (ids in ``(?)``).
+FILL_UNSPACED_TOLD = ("INSERT INTO messages_cjk(rowid, subject, text) SELECT id, subject, text"
+                      " FROM messages WHERE id >= ? AND id IN (?)")
 
 
 # m028's triggers on messages_cjk tested a message for those scripts
@@ -779,7 +780,8 @@ FILL_UNSPACED = ("INSERT INTO messages_cjk(rowid, subject, text) SELECT id, subj
 # text with any accent in it (about 9 µs a message, a sixth of a JSONL
 # import's writing), for a row the trigger then left to the batch's fill.
 # The deferral is now asked first; the fill's own test is
-# ``UNSPACED_FUNCTION`` (one regular expression, about a tenth as dear).
+# ``UNSPACED_FUNCTION`` (one regular expression, about half as dear), and
+# an import's reading process tells the fill which messages instead.
 _M030 = [
     *(f"DROP TRIGGER IF EXISTS {name}" for name in (
         "messages_cjk_ai", "messages_cjk_ad", "messages_cjk_aud", "messages_cjk_aui")),

@@ -4,11 +4,10 @@ is in. Runs inside the import's one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
-from supportctl.store.db import Store
+from supportctl.store.db import Store, in_chunks
 
 
 def ticket_exists(store: Store, ticket_id: int) -> bool:
@@ -71,7 +70,6 @@ def restore(store: Store, table: str, row: dict[str, Any]) -> None:
 #: Rows per multi-row statement (under SQLite's and PostgreSQL's limits on
 #: bound values for every table restored).
 ROWS_PER_STATEMENT = 400
-_IN_CHUNK = 500
 
 
 def restore_many(store: Store, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]],
@@ -96,19 +94,6 @@ def restore_many(store: Store, table: str, columns: tuple[str, ...], rows: list[
         store.execute(sql, list(chain.from_iterable(chunk)))
 
 
-def _in_chunks(store: Store, sql: str, values: list[Any], *,
-               prefix: Sequence[Any] = ()) -> list[Any]:
-    """Rows of ``sql``, whose last ``IN (?)`` takes ``values`` a chunk at a
-    time (after the ``prefix`` parameters)."""
-    out: list[Any] = []
-    at = sql.rindex("(?)")
-    for i in range(0, len(values), _IN_CHUNK):
-        chunk = values[i:i + _IN_CHUNK]
-        out += store.execute(sql[:at] + "(" + ", ".join("?" * len(chunk)) + ")" + sql[at + 3:],
-                             [*prefix, *chunk]).fetchall()
-    return out
-
-
 def stored_ids(store: Store, table: str, ids: list[int]) -> set[int]:
     """Which of ``ids`` are stored in ``table`` (contacts, tickets,
     messages, events)."""
@@ -119,7 +104,7 @@ def stored_ids(store: Store, table: str, ids: list[int]) -> set[int]:
     top = store.scalar(f"SELECT max(id) FROM {table}")
     if top is None or min(ids) > top:  # all new (an import into a new store)
         return set()
-    return {r[0] for r in _in_chunks(store, f"SELECT id FROM {table} WHERE id IN (?)", ids)}
+    return {r[0] for r in in_chunks(store, f"SELECT id FROM {table} WHERE id IN (?)", ids)}
 
 
 def taken_identities(store: Store, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -127,7 +112,7 @@ def taken_identities(store: Store, pairs: set[tuple[str, str]]) -> set[tuple[str
     if not pairs:
         return set()
     kinds = sorted({k for k, _ in pairs})
-    rows = _in_chunks(store, "SELECT kind, address FROM identities WHERE kind IN ("
+    rows = in_chunks(store, "SELECT kind, address FROM identities WHERE kind IN ("
                       + ", ".join("?" * len(kinds)) + ") AND address IN (?)",
                       sorted({a for _, a in pairs}), prefix=kinds)
     return {(r[0], r[1]) for r in rows} & pairs
@@ -138,7 +123,7 @@ def taken_message_keys(store: Store, pairs: set[tuple[str, str]]) -> set[tuple[s
     if not pairs:
         return set()
     channels = sorted({c for c, _ in pairs})
-    rows = _in_chunks(store, "SELECT channel, external_id FROM messages WHERE channel IN ("
+    rows = in_chunks(store, "SELECT channel, external_id FROM messages WHERE channel IN ("
                       + ", ".join("?" * len(channels)) + ") AND external_id IS NOT NULL "
                       "AND external_id IN (?)", sorted({e for _, e in pairs}), prefix=channels)
     return {(r[0], r[1]) for r in rows} & pairs
