@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from email.message import Message
 from email.utils import parseaddr
 
+from supportctl.mail.speedups import simple_addresses
+
 Getter = Callable[[str], str]
 Headers = Getter | Mapping[str, str] | Message
 
@@ -87,7 +89,10 @@ def auto_reason(headers: Headers) -> str:
     return_path = get("Return-Path").strip()
     if return_path.replace(" ", "") == "<>":
         return "empty return-path"
-    sender = parseaddr(get("From"))[1].lower()
+    author = get("From")
+    simple = simple_addresses([author])
+    sender = (simple[0][1] if simple else "") if simple is not None else parseaddr(author)[1]
+    sender = sender.lower()
     local = sender.rpartition("@")[0] if "@" in sender else sender
     local = local.split("+", 1)[0]
     if local in ("mailer-daemon", "postmaster"):

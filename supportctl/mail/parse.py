@@ -62,6 +62,7 @@ from supportctl.errors import ParseError
 from supportctl.mail.html import html_to_text, strip_controls
 from supportctl.mail.largeparts import LARGE_PART, LargePart, elide
 from supportctl.mail.loops import auto_reason
+from supportctl.mail.speedups import install_boundary_matcher, simple_addresses
 from supportctl.models import Address, AttachmentData, Inbound
 from supportctl.values import utcnow
 
@@ -71,6 +72,8 @@ MAX_PARTS = 500
 MAX_DEPTH = 30
 #: A "Message-ID" longer than a header line may be is junk, not a key.
 MAX_ID = 998
+
+install_boundary_matcher()
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _WS = re.compile(r"\s+")
@@ -302,7 +305,9 @@ def _addresses(msg: HeaderSource, name: str, hint: str = "") -> list[Address]:
 
     try:
         values = [_ENCODED_WORD.sub(protect, str(v)) for v in msg.get_all(name) or []]
-        pairs = getaddresses(values)
+        pairs = simple_addresses(values)
+        if pairs is None:
+            pairs = getaddresses(values)
     except Exception:
         return []
     out = []

@@ -9,7 +9,8 @@ Its model loads once per process, lazily, on the first inbound text: never
 on the ``list``/``show`` path. The package ships it xz-compressed (4.5 MB
 unpacking to 68 MB: 0.45 s of CPU in every ``sync`` process, as much as
 ingesting 500 messages); the unpacked copy is kept in the cache directory
-(``paths.default_cache_dir``) and read from there after the first time. A normalised probability below
+(``paths.default_cache_dir``) and mapped from there after the first time
+(``_read_unpacked``). A normalised probability below
 ``CONFIDENT`` means unsure (``None``): "ok", "5", "👍" or an order number
 carry no language, and a wrong guess would pick the wrong template.
 """
@@ -44,6 +45,11 @@ def _model(languages: tuple[str, ...]) -> Any:
     if languages != _languages:
         known = set(_identifier.labels)
         _identifier.set_languages([lang for lang in languages if lang in known] or list(DEFAULT_LANGUAGES))
+        # The chosen languages' columns, laid out as py3langid's own loader
+        # leaves them (the same sums in the same order: the same scores).
+        import numpy as np
+
+        _identifier.nb_ptc = np.ascontiguousarray(_identifier.nb_ptc)
         _languages = languages
     return _identifier
 
@@ -61,7 +67,7 @@ def _load_identifier() -> Any:
     source = Path(MODEL_DIR) / MODEL_FILE
     st = source.stat()
     # A new release of the package brings a new file: another name.
-    cached = default_cache_dir() / f"langid-{st.st_size}-{st.st_mtime_ns}.npz"
+    cached = default_cache_dir() / f"langid-{st.st_size}-{st.st_mtime_ns}.{_FORMAT}"
     arrays = _read_unpacked(cached)
     if arrays is None:
         arrays = _unpack(source, cached)
@@ -69,51 +75,133 @@ def _load_identifier() -> Any:
     return LanguageIdentifier(ptc, pc, classes, nextmove, output, norm_probs=True, tk_row=row)
 
 
+#: The unpacked copy's layout: a magic line, the length of a JSON header,
+#: the header (each array's dtype, shape and offset), then the arrays, each
+#: at a multiple of 64 bytes. It is mapped, not read: a parsing worker or a
+#: ``sync`` touches only the pages its texts walk (the transition table is
+#: 39 MB; reading the whole model cost 0.13-0.16 s a process), and processes
+#: share the pages. The class table is kept one row per language, so the
+#: five languages a shop serves are read, not all 142.
+_FORMAT = "lid1"
+_MAGIC = b"supportctl langid 1\n"
+#: The arrays and, for each, how the copy keeps it (see ``_write_unpacked``).
+_ARRAYS = ("ptc_by_class", "pc", "classes", "nextmove", "nextmove_row", "out_feat")
+
+
 def _read_unpacked(path: Any) -> tuple[Any, ...] | None:
-    """The model's arrays from an unpacked copy, as py3langid's own loader
-    hands them to ``LanguageIdentifier``; None when the copy is missing or
-    unreadable (a damaged copy is removed, to be written again)."""
+    """The model's arrays from an unpacked copy (``path``: a file name or
+    an open binary file), as py3langid's own loader hands them to
+    ``LanguageIdentifier``; None when the copy is missing or damaged (a
+    damaged copy is removed, to be written again). The size of every part
+    is checked, not its bytes: the copy is ours, private, written whole."""
+    import json
+    import mmap
+
     import numpy as np
 
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return (data["ptc"], data["pc"], data["classes"].tolist(), _uint_array(data["nextmove"]),
-                    _uint_array(data["nextmove_row"]), data["out_feat"].tolist())
-    except FileNotFoundError:
+        f = path if hasattr(path, "fileno") else open(path, "rb")  # noqa: SIM115
+    except OSError:
         return None
+    try:
+        with f:
+            whole = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        if whole[:len(_MAGIC)] != _MAGIC:
+            raise ValueError("not an unpacked model")
+        at = len(_MAGIC)
+        size = int.from_bytes(whole[at:at + 8], "little")
+        header = json.loads(whole[at + 8:at + 8 + size])
+        views = {}
+        for name in _ARRAYS:
+            dtype, shape, offset = header[name]
+            count = int(np.prod(shape))
+            if offset + count * np.dtype(dtype).itemsize > len(whole):
+                raise ValueError("the copy is cut short")
+            views[name] = np.frombuffer(whole, dtype=dtype, count=count, offset=offset).reshape(shape)
+        memory = memoryview(whole)
+        return (views["ptc_by_class"].T, np.array(views["pc"]), views["classes"].tolist(),
+                _ints(memory, header["nextmove"]), _ints(memory, header["nextmove_row"]),
+                views["out_feat"].tolist())
     except Exception:  # noqa: BLE001 - any damage: unpack again
-        try:
-            path.unlink()
-        except OSError:
-            pass
+        if hasattr(path, "unlink"):
+            try:
+                path.unlink()
+            except OSError:
+                pass
         return None
+
+
+def _ints(memory: memoryview, where: list[Any]) -> memoryview:
+    """A mapped array of unsigned integers as a memoryview of Python ints:
+    py3langid walks it element by element, which is several times cheaper
+    on a memoryview or an ``array`` than on a numpy array."""
+    import numpy as np
+
+    dtype, shape, offset = where
+    size = np.dtype(dtype).itemsize
+    end = offset + int(np.prod(shape)) * size
+    return memory[offset:end].cast({2: "H", 4: "I", 8: "Q"}[size])
+
+
+def _write_unpacked(source: Any, out: Any) -> None:
+    """The package's model (``source``, xz-compressed numpy arrays) in the
+    layout ``_read_unpacked`` maps, written to the binary file ``out``."""
+    import io
+    import json
+    import lzma
+
+    import numpy as np
+
+    with lzma.open(source) as src:
+        data = np.load(io.BytesIO(src.read()), allow_pickle=False)
+        arrays = {
+            "ptc_by_class": np.ascontiguousarray(data["ptc"].T), "pc": data["pc"],
+            "classes": data["classes"], "nextmove": data["nextmove"],
+            "nextmove_row": data["nextmove_row"], "out_feat": data["out_feat"],
+        }
+    header: dict[str, Any] = {}
+    offset = 0
+    # Offsets first (the header's length depends on them), then the bytes.
+    for _ in range(2):
+        size = len(json.dumps(header).encode())
+        offset = -(-(len(_MAGIC) + 8 + size + 64) // 64) * 64
+        for name in _ARRAYS:
+            arr = arrays[name]
+            header[name] = [arr.dtype.str, list(arr.shape), offset]
+            offset = -(-(offset + arr.nbytes) // 64) * 64
+    blob = json.dumps(header).encode()
+    out.write(_MAGIC + len(blob).to_bytes(8, "little") + blob)
+    for name in _ARRAYS:
+        out.write(b"\0" * (header[name][2] - out.tell()))
+        out.write(np.ascontiguousarray(arrays[name]).tobytes())
 
 
 def _unpack(source: Any, target: Any) -> tuple[Any, ...]:
-    """Unpack the package's model into ``target`` and read it. Atomic (a
+    """Unpack the package's model into ``target`` and map it. Atomic (a
     temporary file renamed), so a concurrent sync reads a whole copy or
-    none. A cache directory that cannot be written (read-only home, a full
-    disk) only costs the speed: the model is unpacked into a temporary file."""
-    import lzma
+    none; copies for older releases of the package are removed. A cache
+    directory that cannot be written (read-only home, a full disk) only
+    costs the speed: the model is unpacked into a temporary file."""
     import os
-    import shutil
     import tempfile
 
     tmp = None
     try:
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".langid-", suffix=".tmp", dir=target.parent)
-        with os.fdopen(fd, "wb") as out, lzma.open(source) as src:
-            shutil.copyfileobj(src, out, length=1 << 20)
+        with os.fdopen(fd, "wb") as out:
+            _write_unpacked(source, out)
         os.replace(tmp, target)
         tmp = None
+        for old in target.parent.glob("langid-*"):
+            if old.name != target.name:
+                old.unlink(missing_ok=True)
         arrays = _read_unpacked(target)
     except OSError:
-        with tempfile.TemporaryFile(suffix=".npz") as out:
-            with lzma.open(source) as src:
-                shutil.copyfileobj(src, out, length=1 << 20)
-            out.seek(0)
-            arrays = _read_unpacked(out)
+        out = tempfile.TemporaryFile(suffix=".lid")  # noqa: SIM115 - closed by _read_unpacked
+        _write_unpacked(source, out)
+        out.flush()
+        arrays = _read_unpacked(out)
     finally:
         if tmp is not None:
             try:
@@ -123,19 +211,6 @@ def _unpack(source: Any, target: Any) -> tuple[Any, ...]:
     if arrays is None:
         raise RuntimeError(f"the language model in {source} cannot be read: reinstall py3langid")
     return arrays
-
-
-def _uint_array(arr: Any) -> Any:
-    """A numpy array of unsigned integers as the stdlib ``array`` py3langid
-    walks (its loader's conversion: per-element access to an ``array`` is
-    several times cheaper than to a numpy array)."""
-    from array import array
-
-    import numpy as np
-
-    out = array({2: "H", 4: "I", 8: "L"}[arr.dtype.itemsize])
-    out.frombytes(np.ascontiguousarray(arr).data.cast("B"))
-    return out
 
 
 _configured: dict[int, tuple[Any, tuple[str, ...]]] = {}

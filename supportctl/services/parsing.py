@@ -21,7 +21,10 @@ Contract:
   Telegram fetch confirms the previous batch, so it is never read ahead).
 - A pool costs its start-up (a fresh interpreter per worker): it starts
   only once a pass has brought ``THRESHOLD`` messages to parse, or says it
-  will (``Batch.total``); smaller syncs run as before.
+  will (``Batch.total``); smaller syncs run as before. The batch that
+  starts it is parsed in-process, as without a pool, while the workers
+  start and load the parser and the language model (``warm``): the
+  caller does not wait for them.
 - Ctrl-C and SIGTERM reach only this process: workers ignore SIGINT and
   exit when the pool is shut down or their parent dies.
 """
@@ -98,6 +101,15 @@ def prepare(raw: bytes, received_at: datetime | None, source_ref: str,
         return None
 
 
+def warm(languages: tuple[str, ...]) -> None:
+    """In a worker, as it starts: the parser and the language model
+    loaded before the first batch comes."""
+    from supportctl.mail import parse  # noqa: F401
+    from supportctl.services.language import detect
+
+    detect("warm", languages)
+
+
 def prepare_many(jobs: list[tuple[bytes, datetime | None, str]],
                  languages: tuple[str, ...]) -> list[Inbound | None]:
     """In a worker: ``prepare`` of each job (raw, received, source ref),
@@ -116,6 +128,7 @@ class Ahead:
         self.seen = 0
 
     def _start(self) -> Any:
+        """The pool, started (each worker warming up) if it was not."""
         if self._pool is None:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
@@ -126,6 +139,8 @@ class Ahead:
             ctx = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(max_workers=workers(), mp_context=ctx,
                                              initializer=_worker_started)
+            for _ in range(workers()):  # one each: a busy worker makes the pool start another
+                self._pool.submit(warm, self.languages)
         return self._pool
 
     def _wanted(self, batch: Batch) -> bool:
@@ -173,6 +188,10 @@ class Ahead:
             if not read_ahead or not self._wanted(batch):
                 yield from (self._collect(*p) for p in _drain(pending))
                 yield batch
+                continue
+            if self._pool is None:
+                self._start()
+                yield batch  # parsed in-process while the workers start
                 continue
             pending.append((batch, self._submit(batch)))
             while len(pending) > AHEAD:

@@ -1,0 +1,101 @@
+"""The stdlib's own answers, faster: the feed parser's boundaries and
+simple address lists (mail/speedups.py)."""
+
+from __future__ import annotations
+
+import email
+import re
+from email import policy
+from email.utils import getaddresses
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from supportctl.mail import speedups
+from supportctl.mail.parse import parse_email
+
+_TAIL = speedups._TAIL
+
+# Boundaries and lines built from the characters that matter: regex
+# specials, white space, line ends, dashes.
+_chars = st.sampled_from(list("ab-_=.+*?()[]{}|^$\\ \t\r\n'\"/:") + ["é", "\x00", "\u2028"])
+_text = st.lists(_chars, max_size=12).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(boundary=_text, before=_text, after=_text, dashes=st.booleans())
+@example(boundary="a", before="", after="\r\n", dashes=True)
+@example(boundary="x\n", before="", after="--", dashes=False)
+def test_boundary_matches_as_the_compiled_pattern(boundary: str, before: str, after: str,
+                                                   dashes: bool) -> None:
+    sep = "--" + boundary
+    pattern = "(?P<sep>" + re.escape(sep) + _TAIL
+    compiled = re.compile(pattern)
+    ours = speedups._FeedParserRe.compile(pattern)
+    assert isinstance(ours, speedups.Boundary)
+    for line in (sep + after, before + sep + after, sep + ("--" if dashes else "") + after,
+                 sep, sep + "--", sep + " \t\r\n", after):
+        want, got = compiled.match(line), ours.match(line)
+        assert (want is None) == (got is None), line
+        if want is not None and got is not None:
+            assert [want.group(g) for g in ("end", "ws", "linesep")] == \
+                [got.group(g) for g in ("end", "ws", "linesep")]
+            assert want.end() == got.end()
+
+
+def test_other_patterns_compile_as_before() -> None:
+    fake = speedups._FeedParserRe()
+    assert fake.compile(r"a+") is re.compile(r"a+")
+    assert isinstance(fake.compile("(?P<sep>a" + _TAIL, re.I), re.Pattern)
+    # Not a separator as re.escape writes one ("|" unescaped): re compiles it.
+    assert isinstance(fake.compile("(?P<sep>a|b" + _TAIL), re.Pattern)
+    assert fake.escape("a.") == re.escape("a.")
+
+
+def test_the_feed_parser_uses_it() -> None:
+    from email import feedparser
+
+    assert isinstance(feedparser.re, speedups._FeedParserRe)
+    raw = (b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=\"b.(1)*\"\r\n\r\n"
+           b"pre\r\n--b.(1)*\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b.(1)*--\r\nepi\r\n")
+    msg = email.message_from_bytes(raw, policy=policy.compat32)
+    parts = msg.get_payload()
+    assert [p.get_payload() for p in parts] == ["hello"]
+    assert msg.preamble == "pre" and msg.epilogue == "epi\r\n"
+    assert parse_email(raw).text == "hello"
+
+
+# -- addresses ----------------------------------------------------------
+
+_atom = st.text(st.sampled_from(list("abZ09_'+-éßж")), min_size=1, max_size=5)
+_ws = st.text(st.sampled_from(list(" \t\r\n")), max_size=2)
+_addr = st.builds(lambda *p: "".join(p), _atom, st.sampled_from(["", "."]), _atom,
+                  st.just("@"), _atom, st.sampled_from([".", ".x.", ""]), _atom)
+_name = st.lists(_atom, min_size=1, max_size=3).flatmap(
+    lambda words: _ws.map(lambda w: (w or " ").join(words)))
+_simple = st.one_of(
+    st.builds(lambda a, b, c: a + b + c, _ws, _addr, _ws),
+    st.builds(lambda a, n, b, addr, c: f"{a}{n}{b}<{addr}>{c}", _ws, _name, _ws, _addr, _ws),
+)
+# Near misses: what the fast path must hand to the stdlib, or read the same.
+_odd = st.text(st.sampled_from(list("ab@.<>,;:\"()[]\\ \t\r\n'é=?\ue000")), max_size=14)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.lists(st.one_of(_simple, _odd), min_size=1, max_size=3).map(", ".join),
+                min_size=1, max_size=2))
+@example(["Björn <bjrn0@example.com>"])
+@example(["support@example.org, Ann  Lee <ann.lee@example.com>"])
+@example(["a@b,"])
+@example(["a..b@c"])
+def test_simple_addresses_are_the_stdlibs(values: list[str]) -> None:
+    got = speedups.simple_addresses(values)
+    if got is not None:
+        assert got == getaddresses(values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_simple, min_size=1, max_size=3).map(", ".join))
+def test_simple_shapes_take_the_fast_path(value: str) -> None:
+    got = speedups.simple_addresses([value])
+    assert got is not None and got == getaddresses([value])
