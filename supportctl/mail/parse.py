@@ -62,7 +62,12 @@ from supportctl.errors import ParseError
 from supportctl.mail.html import html_to_text, strip_controls
 from supportctl.mail.largeparts import LARGE_PART, LargePart, elide
 from supportctl.mail.loops import auto_reason
-from supportctl.mail.speedups import install_boundary_matcher, simple_addresses
+from supportctl.mail.speedups import (
+    base64_payload,
+    install_boundary_matcher,
+    simple_addresses,
+    single_part,
+)
 from supportctl.models import Address, AttachmentData, Inbound
 from supportctl.values import utcnow
 
@@ -185,8 +190,33 @@ def _fix_headers(part: Message, hint: str) -> None:
             part._headers = [  # type: ignore[attr-defined]
                 (k, _unraw(v, hint) if isinstance(v, str) else v) for k, v in headers
             ]
+            part.__dict__.pop(_MEMO, None)
     except Exception:
         pass
+
+
+#: Where a part keeps what was read from its headers in this parse: the
+#: parser asks a part for its type and parameters many times (each ask a
+#: scan and parse of its headers, a fifth of a parse), and rewriting its
+#: headers (``_fix_headers``) forgets them.
+_MEMO = "_supportctl_read"
+
+
+def _memo(part: Message) -> dict[Any, Any]:
+    try:
+        return part.__dict__.setdefault(_MEMO, {})  # type: ignore[no-any-return]
+    except AttributeError:
+        return {}
+
+
+def _get_param(part: Message, name: str, header: str = "content-type") -> Any:
+    """``part.get_param(name, header=header)``, read once per part; raises
+    as it does."""
+    memo = _memo(part)
+    key = (name, header)
+    if key not in memo:
+        memo[key] = part.get_param(name, header=header)
+    return memo[key]
 
 
 def _decode_words(text: str, hint: str = "") -> str:
@@ -360,7 +390,7 @@ def _charset_hint(msg: Message) -> str:
     that put raw 8-bit bytes in headers use the body's charset for them."""
     for part in _walk(msg, limit=50):
         try:
-            cs = _norm_charset(part.get_param("charset") or None)  # type: ignore[arg-type]
+            cs = _norm_charset(_get_param(part, "charset") or None)
         except Exception:
             continue
         if cs and cs != "utf-8" and not cs.startswith(_WIDE_UNICODE):
@@ -372,15 +402,22 @@ def _charset_hint(msg: Message) -> str:
 
 
 def _ctype(part: Message) -> str:
-    try:
-        return part.get_content_type().lower()
-    except Exception:
-        return "application/octet-stream"
+    memo = _memo(part)
+    found = memo.get("ctype")
+    if found is None:
+        try:
+            found = part.get_content_type().lower()
+        except Exception:
+            found = "application/octet-stream"
+        memo["ctype"] = found
+    return found  # type: ignore[no-any-return]
 
 
 def _payload(part: Message) -> bytes:
     try:
-        data = part.get_payload(decode=True)
+        data = base64_payload(part)
+        if data is None:
+            data = part.get_payload(decode=True)
     except Exception:
         data = None
     if isinstance(data, bytes):
@@ -396,7 +433,7 @@ def _payload(part: Message) -> bytes:
 
 def _part_text(part: Message, hint: str = "") -> str:
     try:
-        cs = part.get_param("charset")
+        cs = _get_param(part, "charset")
     except Exception:
         cs = None
     return _decode_bytes(_payload(part), cs if isinstance(cs, str) else None, hint)
@@ -404,7 +441,7 @@ def _part_text(part: Message, hint: str = "") -> str:
 
 def _param(part: Message, name: str, header: str, hint: str) -> str:
     try:
-        value: Any = part.get_param(name, header=header)
+        value: Any = _get_param(part, name, header)
     except Exception:
         return ""
     if isinstance(value, tuple):  # RFC 2231: (charset, language, %-decoded text)
@@ -640,7 +677,7 @@ def _fallback_text(msg: Message, hint: str) -> str:
 
 def _read(raw: bytes) -> Message:
     try:
-        return email.message_from_bytes(raw, policy=policy.compat32)
+        return single_part(raw) or email.message_from_bytes(raw, policy=policy.compat32)
     except Exception:
         # The MIME tree could not be built (RecursionError on thousands of
         # nested multiparts): headers only, the body kept as one text part.
@@ -780,7 +817,7 @@ def _report(msg: Message, item: Inbound, hint: str) -> None:
     """Fill report_state/report_error/reports_on for DSNs and complaints."""
     ctype = _ctype(msg)
     try:
-        report_type = str(msg.get_param("report-type") or "").lower() if ctype == "multipart/report" else ""
+        report_type = str(_get_param(msg, "report-type") or "").lower() if ctype == "multipart/report" else ""
     except Exception:
         report_type = ""
     parts = _walk(msg)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 from supportctl.errors import SupportError
@@ -45,12 +46,26 @@ def attachment_path(files_dir: Path, digest: str) -> Path:
             f"attachment digest {str(digest)[:70]!r} is not a SHA-256 (64 lowercase hex digits); "
             "the store or the import is damaged"
         )
-    path = files_dir / digest[:2] / digest[2:]
-    root = files_dir.resolve()
-    if not path.resolve().is_relative_to(root):
+    path = Path(os.path.join(files_dir, digest[:2], digest[2:]))
+    # Below the files directory the path is its two names: when neither is
+    # a symbolic link it is inside, and two lstat calls say so (resolving
+    # both paths cost a dozen, per attachment stored).
+    if _not_a_link(path.parent) and _not_a_link(path):
+        return path
+    if not path.resolve().is_relative_to(files_dir.resolve()):
         raise UnsafePath(f"attachment {digest[:12]} resolves outside {files_dir}: "
                          f"remove the symbolic link under {files_dir}")
     return path
+
+
+def _not_a_link(path: Path) -> bool:
+    """Whether ``path`` is not a symbolic link (a missing path is not)."""
+    try:
+        return not stat.S_ISLNK(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # cannot tell: resolve it
 
 
 def private_dir(path: Path) -> Path:

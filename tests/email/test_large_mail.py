@@ -103,20 +103,25 @@ def test_imap_sync_of_a_50_mb_attachment_stays_within_a_few_times_the_message(
 
 def test_memory_of_an_import_is_flat_in_the_number_of_large_mails(cli: Any, tmp_path: Path) -> None:
     """Six 27 MB mails in one mbox cost what one does: batches are bounded
-    in bytes, not only in count."""
-    small = tmp_path / "small.eml"
-    small.write_bytes(b"From: a@example.com\r\nSubject: hi\r\nMessage-ID: <s@x>\r\n\r\nhello\r\n")
-    base, _ = peak_rss(["--db", str(tmp_path / "base.db"), "import", str(small)])
+    in bytes, not only in count. (Measured against an import of one such
+    mail: the language model is mapped, so a process holds only the pages
+    its texts walked, and a tiny mail is no baseline for a large one.)"""
     mails = [big_mail(20 * MB, seed=bytes([k]))[0] for k in range(6)]
-    box = tmp_path / "six.mbox"
-    with box.open("wb") as fh:
-        for raw in mails:
-            fh.write(b"From ann@example.com Mon Jan  1 10:00:00 2024\n" + raw.replace(b"\r\n", b"\n")
-                     + b"\n")
+
+    def mbox(path: Path, raws: list[bytes]) -> Path:
+        with path.open("wb") as fh:
+            for raw in raws:
+                fh.write(b"From ann@example.com Mon Jan  1 10:00:00 2024\n"
+                         + raw.replace(b"\r\n", b"\n") + b"\n")
+        return path
+
+    single = mbox(tmp_path / "one.mbox", mails[:1])
+    box = mbox(tmp_path / "six.mbox", mails)
     one = len(mails[0])
     del mails
+    base, _ = peak_rss(["--db", str(tmp_path / "base.db"), "import", str(single), "--format", "mbox"])
     peak, err = peak_rss(["--db", str(cli.db), "import", str(box), "--format", "mbox"])
     print(f"import of 6 mails of {one / MB:.0f} MB: peak RSS {peak / MB:.0f} MB, "
-          f"{base / MB:.0f} MB for one small mail")
+          f"{base / MB:.0f} MB for one of them")
     assert "6 new tickets" in err, err
-    assert peak - base < 4 * one
+    assert peak - base < 3 * one  # holding all six would be 5 * one more

@@ -3,9 +3,12 @@ simple address lists (mail/speedups.py)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email
 import re
 from email import policy
+from email.message import Message
 from email.utils import getaddresses
 
 from hypothesis import example, given, settings
@@ -13,6 +16,7 @@ from hypothesis import strategies as st
 
 from supportctl.mail import speedups
 from supportctl.mail.parse import parse_email
+from tests.conftest import CORPUS
 
 _TAIL = speedups._TAIL
 
@@ -99,3 +103,95 @@ def test_simple_addresses_are_the_stdlibs(values: list[str]) -> None:
 def test_simple_shapes_take_the_fast_path(value: str) -> None:
     got = speedups.simple_addresses([value])
     assert got is not None and got == getaddresses([value])
+
+
+# -- base64 bodies --------------------------------------------------------
+
+_b64_chars = st.sampled_from(list("QUJDRA==+/az09") + ["\r\n", "\n", " ", "-", "é", "\udcff", "*"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(
+    st.binary(max_size=80).map(lambda b: binascii.b2a_base64(b, newline=False).decode()),
+    st.binary(max_size=80).map(lambda b: base64.encodebytes(b).decode().replace("\n", "\r\n")),
+    st.lists(_b64_chars, max_size=30).map("".join)),
+    st.sampled_from(["base64", "BASE64 ", "Base64", "quoted-printable", "7bit", ""]))
+@example("QUJD", "base64")
+@example("QUJ", "base64")
+@example("QUJD=", "base64")
+@example("=QUJD", "base64")
+def test_base64_bodies_decode_as_the_stdlib_does(body: str, cte: str) -> None:
+    part = Message()
+    part["Content-Type"] = "application/pdf"
+    if cte:
+        part["Content-Transfer-Encoding"] = cte
+    part.set_payload(body)
+    got = speedups.base64_payload(part)
+    if got is not None:
+        assert got == part.get_payload(decode=True)
+        assert not part.defects
+
+
+def test_a_multipart_is_left_to_the_stdlib() -> None:
+    msg = email.message_from_string(
+        "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Transfer-Encoding: base64\n\nQUJD\n--b--\n",
+        policy=policy.compat32)
+    assert speedups.base64_payload(msg) is None
+    assert speedups.base64_payload(msg.get_payload(0)) == b"ABC"
+
+
+# -- single-part mail -------------------------------------------------------
+
+
+def _same_message(fast: Message, slow: Message) -> None:
+    assert fast._headers == slow._headers  # type: ignore[attr-defined]
+    assert fast._payload == slow._payload  # type: ignore[attr-defined]
+    assert [type(d) for d in fast.defects] == [type(d) for d in slow.defects] == []
+    for attr in ("_unixfrom", "preamble", "epilogue", "_default_type", "_charset", "policy"):
+        assert getattr(fast, attr) == getattr(slow, attr), attr
+    assert fast.as_bytes() == slow.as_bytes()
+
+
+def test_every_corpus_mail_the_fast_path_reads_is_the_stdlibs() -> None:
+    taken = 0
+    for path in sorted(CORPUS.rglob("*")):
+        if not path.is_file():
+            continue
+        raw = path.read_bytes()
+        fast = speedups.single_part(raw)
+        if fast is not None:
+            taken += 1
+            _same_message(fast, email.message_from_bytes(raw, policy=policy.compat32))
+    assert taken >= 10  # the common single-part mail takes it
+
+
+_line_end = st.sampled_from(["\r\n", "\n", "\r", ""])
+_field = st.builds(
+    lambda name, value, end: f"{name}:{value}{end}",
+    st.sampled_from(["Subject", "From", "X-A", "Content-Type", "content-type", "To", "From x", ""]),
+    st.sampled_from([" hi", "", " text/plain", " multipart/mixed; boundary=b", " message/rfc822",
+                     " text/html; charset=\"utf-8\"", "\té", " a\rb", " \udcff"]),
+    _line_end)
+_continuation = st.builds(lambda lead, value, end: f"{lead}{value}{end}",
+                          st.sampled_from([" ", "\t"]), st.sampled_from(["more", "", "x: y"]), _line_end)
+_head = st.lists(st.one_of(_field, _field, _continuation,
+                           st.sampled_from(["From someone Mon Jan 1\n", "no colon\n", ":x\n"])),
+                 max_size=6).map("".join)
+_body = st.lists(st.sampled_from(["line\r\n", "line\n", "\r", "--b\r\n", "\n", "é", "\x00"]),
+                 max_size=6).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_head, st.sampled_from(["\r\n", "\n", "\r", "", "\n\r\n"]), _body)
+@example("Subject: a\r\n b\r\nContent-Type: text/plain\r\n", "\r\n", "hello\r\n")
+def test_the_fast_path_reads_generated_mail_as_the_stdlib(head: str, gap: str, body: str) -> None:
+    raw = (head + gap + body).encode("utf-8", "surrogateescape")
+    fast = speedups.single_part(raw)
+    if fast is not None:
+        _same_message(fast, email.message_from_bytes(raw, policy=policy.compat32))
+
+
+def test_the_parser_uses_it() -> None:
+    raw = b"From: a@example.com\r\nSubject: hi\r\n\r\nhello\r\n"
+    assert speedups.single_part(raw) is not None
+    assert parse_email(raw).text == "hello"

@@ -69,6 +69,23 @@ def test_attachment_path_refuses_a_symlink_out_of_the_files_dir(tmp_path: Path) 
         attachment_path(files, "ab" + "c" * 62)
 
 
+def test_attachment_path_refuses_a_file_linked_out_of_the_files_dir(tmp_path: Path) -> None:
+    files = tmp_path / "store.files"
+    (files / "ab").mkdir(parents=True)
+    (tmp_path / "secret").write_text("x")
+    (files / "ab" / ("c" * 62)).symlink_to(tmp_path / "secret")
+    with pytest.raises(UnsafePath, match="outside"):
+        attachment_path(files, "ab" + "c" * 62)
+    # A link that stays inside (a store copied with its links) is followed.
+    (files / "cd").mkdir()
+    (files / "cd" / ("e" * 62)).write_text("y")
+    (files / "ab" / ("d" * 62)).symlink_to(files / "cd" / ("e" * 62))
+    assert attachment_path(files, "ab" + "d" * 62).read_text() == "y"
+    # A files directory reached through a link is still itself.
+    (tmp_path / "elsewhere").symlink_to(files)
+    assert attachment_path(tmp_path / "elsewhere", "cd" + "e" * 62).read_text() == "y"
+
+
 def test_write_new_never_follows_a_planted_symlink(tmp_path: Path) -> None:
     target = tmp_path / "out"
     target.mkdir()
