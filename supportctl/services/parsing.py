@@ -50,6 +50,8 @@ THRESHOLD = 400
 LARGE = 1 << 20
 #: Batches parsed ahead of the one being stored.
 AHEAD = 3
+#: How much workers yield the processor to the storing process.
+NICE = 19
 
 
 def workers() -> int:
@@ -71,6 +73,10 @@ def _worker_started() -> None:
     import time
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        os.nice(NICE)
+    except OSError:
+        pass
     parent = os.getppid()
 
     def watch() -> None:

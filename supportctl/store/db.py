@@ -92,23 +92,40 @@ def files_dir_for(db_path: Path) -> Path:
     return db_path.with_name(db_path.stem + ".files")
 
 
-@contextmanager
-def savepoint(run: Callable[[str], Any]) -> Iterator[None]:
+class savepoint:  # noqa: N801 - used as a context manager, like contextlib's
     """A nested ``tx()``: a savepoint inside the open transaction, undone
-    alone when its block fails (the same statements on both engines)."""
-    run("SAVEPOINT sp")
-    try:
-        yield
-    except BaseException:
-        run("ROLLBACK TO SAVEPOINT sp")
-        run("RELEASE SAVEPOINT sp")
-        raise
-    run("RELEASE SAVEPOINT sp")
+    alone when its block fails (the same statements on both engines);
+    ``undone`` is called first then (``tx_memo`` forgets). A class, not a
+    generator: ingest opens one per message."""
+
+    __slots__ = ("run", "undone")
+
+    def __init__(self, run: Callable[[str], Any], undone: Callable[[], None] | None = None) -> None:
+        self.run = run
+        self.undone = undone
+
+    def __enter__(self) -> None:
+        self.run("SAVEPOINT sp")
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        if kind is None:
+            self.run("RELEASE SAVEPOINT sp")
+            return False
+        if self.undone is not None:
+            self.undone()
+        self.run("ROLLBACK TO SAVEPOINT sp")
+        self.run("RELEASE SAVEPOINT sp")
+        return False
+
+
+#: ``event_detail``'s encoder, made once (``json.dumps`` with options
+#: builds one per call).
+_EVENT_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 
 
 def event_detail(detail: dict[str, Any]) -> str:
     """An event's ``detail`` column as every writer of events stores it."""
-    return json.dumps(detail, ensure_ascii=False, sort_keys=True)
+    return _EVENT_JSON(detail)
 
 
 #: Values bound to one ``IN (…)`` by ``in_chunks`` (under both engines'
@@ -127,6 +144,10 @@ def in_chunks(store: Any, sql: str, values: Sequence[Any], *,
         out += store.execute(sql[:at] + "(" + ", ".join("?" * len(chunk)) + ")" + sql[at + 3:],
                              [*prefix, *chunk]).fetchall()
     return out
+
+
+#: ``Store.insert``'s statements by table and columns (a few dozen shapes).
+_INSERTS: dict[tuple[str, ...], str] = {}
 
 
 class Store:
@@ -248,7 +269,7 @@ class Store:
         if self.readonly:
             raise self._readonly_error()
         if self.conn.in_transaction:
-            with self._forget_on_rollback(), savepoint(self.conn.execute):
+            with savepoint(self.conn.execute, self._forget):
                 yield self.conn
             return
         try:
@@ -288,14 +309,9 @@ class Store:
             return {}
         return self._tx_memo
 
-    @contextmanager
-    def _forget_on_rollback(self) -> Iterator[None]:
-        """Around a savepoint: its rollback empties ``tx_memo``."""
-        try:
-            yield
-        except BaseException:
-            self._tx_memo = {}
-            raise
+    def _forget(self) -> None:
+        """A savepoint's rollback empties ``tx_memo``."""
+        self._tx_memo = {}
 
     def _readonly_error(self) -> StoreError:
         return StoreError(
@@ -335,9 +351,12 @@ class Store:
         return None if row is None else row[0]
 
     def insert(self, table: str, row: dict[str, Any]) -> int:
-        cols = ", ".join(row)
-        marks = ", ".join("?" for _ in row)
-        cur = self.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(row.values()))
+        key = (table, *row)
+        sql = _INSERTS.get(key)
+        if sql is None:
+            sql = _INSERTS[key] = (f"INSERT INTO {table} ({', '.join(row)}) "
+                                   f"VALUES ({', '.join('?' * len(row))})")
+        cur = self.execute(sql, list(row.values()))
         return int(cur.lastrowid or 0)
 
     def update(self, table: str, id_: int, fields: dict[str, Any]) -> None:

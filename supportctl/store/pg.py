@@ -342,7 +342,7 @@ class PgStore(Store):
     def tx(self) -> Iterator[Any]:
         conn = self._pg
         if conn.in_transaction:
-            with self._forget_on_rollback(), savepoint(conn.command):
+            with savepoint(conn.command, self._forget):
                 yield conn
             return
         conn.reconnect_if_lost()
