@@ -65,8 +65,8 @@ from supportctl.mail.loops import auto_reason
 from supportctl.mail.speedups import (
     base64_payload,
     install_boundary_matcher,
+    plain_mail,
     simple_addresses,
-    single_part,
 )
 from supportctl.models import Address, AttachmentData, Inbound
 from supportctl.values import utcnow
@@ -677,7 +677,7 @@ def _fallback_text(msg: Message, hint: str) -> str:
 
 def _read(raw: bytes) -> Message:
     try:
-        return single_part(raw) or email.message_from_bytes(raw, policy=policy.compat32)
+        return plain_mail(raw) or email.message_from_bytes(raw, policy=policy.compat32)
     except Exception:
         # The MIME tree could not be built (RecursionError on thousands of
         # nested multiparts): headers only, the body kept as one text part.
