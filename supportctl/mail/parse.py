@@ -414,6 +414,7 @@ def _ctype(part: Message) -> str:
 
 
 def _payload(part: Message) -> bytes:
+    data: Any
     try:
         data = base64_payload(part)
         if data is None:

@@ -140,7 +140,8 @@ def _ints(memory: memoryview, where: list[Any]) -> memoryview:
     dtype, shape, offset = where
     size = np.dtype(dtype).itemsize
     end = offset + int(np.prod(shape)) * size
-    return memory[offset:end].cast({2: "H", 4: "I", 8: "Q"}[size])
+    code: Any = {2: "H", 4: "I", 8: "Q"}[size]
+    return memory[offset:end].cast(code)
 
 
 def _write_unpacked(source: Any, out: Any) -> None:
@@ -198,10 +199,10 @@ def _unpack(source: Any, target: Any) -> tuple[Any, ...]:
                 old.unlink(missing_ok=True)
         arrays = _read_unpacked(target)
     except OSError:
-        out = tempfile.TemporaryFile(suffix=".lid")  # noqa: SIM115 - closed by _read_unpacked
-        _write_unpacked(source, out)
-        out.flush()
-        arrays = _read_unpacked(out)
+        spare = tempfile.TemporaryFile(suffix=".lid")  # noqa: SIM115 - closed by _read_unpacked
+        _write_unpacked(source, spare)
+        spare.flush()
+        arrays = _read_unpacked(spare)
     finally:
         if tmp is not None:
             try:

@@ -50,7 +50,11 @@ THRESHOLD = 400
 LARGE = 1 << 20
 #: Batches parsed ahead of the one being stored.
 AHEAD = 3
-#: How much workers yield the processor to the storing process.
+#: The workers' niceness. The storing process is the longest chain of
+#: work (each batch waits for the one before), and with two workers on
+#: two cores it got about 70 % of one; at nice 19 it gets a core when it
+#: wants one, and the workers use what is left. 5 000 mails from Dovecot,
+#: rounds alternating: 9.9 s at nice 0, 8.3-8.5 s at 10, 8.0-8.3 s at 19.
 NICE = 19
 
 

@@ -107,15 +107,14 @@ class savepoint:  # noqa: N801 - used as a context manager, like contextlib's
     def __enter__(self) -> None:
         self.run("SAVEPOINT sp")
 
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
         if kind is None:
             self.run("RELEASE SAVEPOINT sp")
-            return False
+            return
         if self.undone is not None:
             self.undone()
         self.run("ROLLBACK TO SAVEPOINT sp")
         self.run("RELEASE SAVEPOINT sp")
-        return False
 
 
 #: ``event_detail``'s encoder, made once (``json.dumps`` with options
