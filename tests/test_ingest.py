@@ -17,6 +17,7 @@ from supportctl.channels.memory import SERVERS, server
 from supportctl.errors import ChannelError
 from supportctl.models import Address, Batch, Inbound
 from supportctl.services import ingest, outbox, sync, triage
+from supportctl.store import messages as stored_messages
 from supportctl.store import sends
 from supportctl.store.db import Store
 from supportctl.store.read import show_json
@@ -317,10 +318,10 @@ def test_auto_reply_rules(store: Store) -> None:
     assert [o.auto for o in srv.sent] == [True, True, True]  # at most 3 per contact per window
     assert {o.to[0].address for o in srv.sent} == {"ann@example.com"}
     assert srv.sent[0].text == "We got your message."
-    t = ticket(store, res.results[0].ticket_id)  # type: ignore[arg-type]
+    t = ticket(store, stored_messages.ticket_of(store, "email", "h0@x"))  # type: ignore[arg-type]
     assert t["status"] == "new"  # an acknowledgement is not a first response
     assert t["first_response_at"] is None
-    skipped = ticket(store, res.results[3].ticket_id)  # type: ignore[arg-type]
+    skipped = ticket(store, stored_messages.ticket_of(store, "email", "h3@x"))  # type: ignore[arg-type]
     assert [e["detail"]["reason"] for e in skipped["events"] if e["action"] == "auto_reply_skipped"] \
         == ["auto_reply.max_per_contact reached"]
 
@@ -341,7 +342,7 @@ def test_a_broken_acknowledgement_template_costs_no_message(store: Store) -> Non
                                                acknowledge=True))
     assert res.ok and res.quarantined == 0 and res.tickets_created == 1
     assert srv.sent == []
-    t = ticket(store, res.results[0].ticket_id)  # type: ignore[arg-type]
+    t = ticket(store, stored_messages.ticket_of(store, "email", "b1@x"))  # type: ignore[arg-type]
     [why] = [e["detail"]["reason"] for e in t["events"] if e["action"] == "auto_reply_skipped"]
     assert why.startswith("could not be written: template 'ack' failed")
 

@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from supportctl.channels.base import Channel
@@ -52,7 +52,6 @@ class EntryResult:
     seconds: float = 0.0
     #: Another machine held this entry's lock (PostgreSQL): not pulled.
     skipped: bool = False
-    results: list[ingest.IngestResult] = field(default_factory=list)
 
 
 @contextmanager
@@ -142,7 +141,6 @@ def _sync_entry(store: Store, channel: Channel, settings: ingest.IngestSettings,
                 res.duplicates += summary.duplicates
                 res.quarantined += summary.quarantined
                 res.tickets_created += summary.tickets_created
-                res.results += summary.results
                 if summary.tickets_created:
                     _count_sends(res, _send_acknowledgements(store, channel, max_attempts))
         if shown:
