@@ -151,6 +151,8 @@ def _editor_text(store: Any, ticket_id: int, initial: str) -> str:
         if rc != 0:
             raise UsageError(f"editor exited with {rc}: reply aborted, nothing sent")
         text = Path(path).read_text(encoding="utf-8")
+        if not text.strip():
+            raise UsageError("empty draft: reply aborted, nothing sent")  # as the draft says
         body = draft_body(text, cut)
         if body is None:
             keep = True

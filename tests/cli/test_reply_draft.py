@@ -75,6 +75,17 @@ def test_a_draft_without_its_cut_line_is_not_sent_and_is_kept(cli: Any, tmp_path
     Path(kept).unlink()
 
 
+def test_an_emptied_draft_aborts_and_leaves_no_file(cli: Any, tmp_path: Path) -> None:
+    cfg = _setup(cli, tmp_path)
+    script = tmp_path / "editor.py"
+    script.write_text("import sys\nprint(sys.argv[1])\nopen(sys.argv[1], 'w').write('  \\n')\n")
+    code, out = _reply_on_tty(cli, cfg, script)
+    assert code == 2, out
+    assert "empty draft" in out and "nothing sent" in out and "kept" not in out
+    draft = next(w for w in out.split() if "reply-1-" in w)
+    assert not Path(draft).exists()
+
+
 SIGNED = """agents:
   - name: marta
     signature: |
