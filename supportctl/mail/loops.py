@@ -21,9 +21,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from email.message import Message
-from email.utils import parseaddr
 
-from supportctl.mail.speedups import simple_addresses
+from supportctl.mail.speedups import getaddresses
 
 Getter = Callable[[str], str]
 Headers = Getter | Mapping[str, str] | Message
@@ -89,10 +88,8 @@ def auto_reason(headers: Headers) -> str:
     return_path = get("Return-Path").strip()
     if return_path.replace(" ", "") == "<>":
         return "empty return-path"
-    author = get("From")
-    simple = simple_addresses([author])
-    sender = (simple[0][1] if simple else "") if simple is not None else parseaddr(author)[1]
-    sender = sender.lower()
+    # email.utils.parseaddr: the first address, or none.
+    sender = next((addr for _, addr in getaddresses([get("From")])), "").lower()
     local = sender.rpartition("@")[0] if "@" in sender else sender
     local = local.split("+", 1)[0]
     if local in ("mailer-daemon", "postmaster"):

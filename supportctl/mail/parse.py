@@ -55,7 +55,7 @@ from datetime import datetime, timezone
 from email import policy
 from email.message import Message
 from email.parser import BytesHeaderParser
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from supportctl.errors import ParseError
@@ -64,9 +64,9 @@ from supportctl.mail.largeparts import LARGE_PART, LargePart, elide
 from supportctl.mail.loops import auto_reason
 from supportctl.mail.speedups import (
     base64_payload,
+    getaddresses,
     install_boundary_matcher,
     plain_mail,
-    simple_addresses,
 )
 from supportctl.models import Address, AttachmentData, Inbound
 from supportctl.values import utcnow
@@ -203,10 +203,7 @@ _MEMO = "_supportctl_read"
 
 
 def _memo(part: Message) -> dict[Any, Any]:
-    try:
-        return part.__dict__.setdefault(_MEMO, {})  # type: ignore[no-any-return]
-    except AttributeError:
-        return {}
+    return part.__dict__.setdefault(_MEMO, {})  # type: ignore[no-any-return]
 
 
 def _get_param(part: Message, name: str, header: str = "content-type") -> Any:
@@ -335,9 +332,7 @@ def _addresses(msg: HeaderSource, name: str, hint: str = "") -> list[Address]:
 
     try:
         values = [_ENCODED_WORD.sub(protect, str(v)) for v in msg.get_all(name) or []]
-        pairs = simple_addresses(values)
-        if pairs is None:
-            pairs = getaddresses(values)
+        pairs = getaddresses(values)
     except Exception:
         return []
     out = []

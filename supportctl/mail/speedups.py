@@ -76,7 +76,7 @@ def plain_mail(raw: bytes) -> Message | None:
         return None  # a lone CR ends a line for the feed parser
     try:
         msg, at = _part(text, 0, [])
-    except _NotPlain:
+    except Exception:  # noqa: BLE001 - _NotPlain, or anything unforeseen: the feed parser reads it
         return None
     return msg if at == len(text) else None
 
@@ -282,6 +282,17 @@ def simple_addresses(values: list[str]) -> list[tuple[str, str]] | None:
             else:
                 out.append((_SPACES.sub(" ", name), m.group("routed")))
     return out
+
+
+def getaddresses(values: list[str]) -> list[tuple[str, str]]:
+    """``email.utils.getaddresses(values)``, by ``simple_addresses`` when
+    it can."""
+    simple = simple_addresses(values)
+    if simple is not None:
+        return simple
+    from email.utils import getaddresses as stdlib_getaddresses
+
+    return stdlib_getaddresses(values)
 
 
 # -- base64 bodies ----------------------------------------------------------

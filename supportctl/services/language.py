@@ -111,16 +111,18 @@ def _read_unpacked(path: Any) -> tuple[Any, ...] | None:
         at = len(_MAGIC)
         size = int.from_bytes(whole[at:at + 8], "little")
         header = json.loads(whole[at + 8:at + 8 + size])
-        views = {}
+        views: dict[str, Any] = {}
         for name in _ARRAYS:
             dtype, shape, offset = header[name]
             count = int(np.prod(shape))
             if offset + count * np.dtype(dtype).itemsize > len(whole):
                 raise ValueError("the copy is cut short")
             views[name] = np.frombuffer(whole, dtype=dtype, count=count, offset=offset).reshape(shape)
-        memory = memoryview(whole)
+        # The transition table as memoryviews of Python ints: py3langid
+        # walks it element by element, several times cheaper on a
+        # memoryview (or an ``array``) than on a numpy array.
         return (views["ptc_by_class"].T, np.array(views["pc"]), views["classes"].tolist(),
-                _ints(memory, header["nextmove"]), _ints(memory, header["nextmove_row"]),
+                memoryview(views["nextmove"]), memoryview(views["nextmove_row"]),
                 views["out_feat"].tolist())
     except Exception:  # noqa: BLE001 - any damage: unpack again
         if hasattr(path, "unlink"):
@@ -129,19 +131,6 @@ def _read_unpacked(path: Any) -> tuple[Any, ...] | None:
             except OSError:
                 pass
         return None
-
-
-def _ints(memory: memoryview, where: list[Any]) -> memoryview:
-    """A mapped array of unsigned integers as a memoryview of Python ints:
-    py3langid walks it element by element, which is several times cheaper
-    on a memoryview or an ``array`` than on a numpy array."""
-    import numpy as np
-
-    dtype, shape, offset = where
-    size = np.dtype(dtype).itemsize
-    end = offset + int(np.prod(shape)) * size
-    code: Any = {2: "H", 4: "I", 8: "Q"}[size]
-    return memory[offset:end].cast(code)
 
 
 def _write_unpacked(source: Any, out: Any) -> None:

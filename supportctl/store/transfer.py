@@ -113,8 +113,8 @@ def taken_identities(store: Store, pairs: set[tuple[str, str]]) -> set[tuple[str
         return set()
     kinds = sorted({k for k, _ in pairs})
     rows = in_chunks(store, "SELECT kind, address FROM identities WHERE kind IN ("
-                      + ", ".join("?" * len(kinds)) + ") AND address IN (?)",
-                      sorted({a for _, a in pairs}), prefix=kinds)
+                     + ", ".join("?" * len(kinds)) + ") AND address IN (?)",
+                     sorted({a for _, a in pairs}), prefix=kinds)
     return {(r[0], r[1]) for r in rows} & pairs
 
 
@@ -124,6 +124,6 @@ def taken_message_keys(store: Store, pairs: set[tuple[str, str]]) -> set[tuple[s
         return set()
     channels = sorted({c for c, _ in pairs})
     rows = in_chunks(store, "SELECT channel, external_id FROM messages WHERE channel IN ("
-                      + ", ".join("?" * len(channels)) + ") AND external_id IS NOT NULL "
-                      "AND external_id IN (?)", sorted({e for _, e in pairs}), prefix=channels)
+                     + ", ".join("?" * len(channels)) + ") AND external_id IS NOT NULL "
+                     "AND external_id IN (?)", sorted({e for _, e in pairs}), prefix=channels)
     return {(r[0], r[1]) for r in rows} & pairs

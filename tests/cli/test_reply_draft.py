@@ -63,11 +63,18 @@ def test_lines_starting_with_hash_above_the_cut_line_are_sent(cli: Any, tmp_path
     assert ">8" not in sent["text"] and "not a comment either" not in sent["text"]
 
 
-def test_a_draft_without_its_cut_line_is_not_sent_and_is_kept(cli: Any, tmp_path: Path) -> None:
+def _reply_with_script(cli: Any, tmp_path: Path, source: str) -> tuple[int, str]:
+    """``_reply_on_tty`` with an editor that runs ``source`` (the draft's
+    path in ``sys.argv[1]``)."""
     cfg = _setup(cli, tmp_path)
     script = tmp_path / "editor.py"
-    script.write_text("import sys\nopen(sys.argv[1], 'w').write('#1042 shipped\\n# quoted\\n')\n")
-    code, out = _reply_on_tty(cli, cfg, script)
+    script.write_text("import sys\n" + source)
+    return _reply_on_tty(cli, cfg, script)
+
+
+def test_a_draft_without_its_cut_line_is_not_sent_and_is_kept(cli: Any, tmp_path: Path) -> None:
+    code, out = _reply_with_script(
+        cli, tmp_path, "open(sys.argv[1], 'w').write('#1042 shipped\\n# quoted\\n')\n")
     assert code == 2, out
     assert "cut line" in out and "nothing sent" in out
     kept = out.split("kept in ")[1].split()[0]
@@ -76,10 +83,8 @@ def test_a_draft_without_its_cut_line_is_not_sent_and_is_kept(cli: Any, tmp_path
 
 
 def test_an_emptied_draft_aborts_and_leaves_no_file(cli: Any, tmp_path: Path) -> None:
-    cfg = _setup(cli, tmp_path)
-    script = tmp_path / "editor.py"
-    script.write_text("import sys\nprint(sys.argv[1])\nopen(sys.argv[1], 'w').write('  \\n')\n")
-    code, out = _reply_on_tty(cli, cfg, script)
+    code, out = _reply_with_script(
+        cli, tmp_path, "print(sys.argv[1])\nopen(sys.argv[1], 'w').write('  \\n')\n")
     assert code == 2, out
     assert "empty draft" in out and "nothing sent" in out and "kept" not in out
     draft = next(w for w in out.split() if "reply-1-" in w)
