@@ -73,6 +73,13 @@ def reply_medium(name: str) -> str:
     return medium(name).answered_by or name
 
 
+def reads_ahead(type_: str) -> bool:
+    """Whether a sync may fetch and parse a channel type's batches ahead
+    of what it has committed (its declaration's ``read_ahead``)."""
+    spec = channel_specs().get(type_)
+    return spec is not None and spec.read_ahead
+
+
 def media_of_type(type_: str) -> tuple[str, ...]:
     """Which media a channel type can carry (the ``--via`` choices)."""
     spec = channel_specs().get(type_)

@@ -58,9 +58,6 @@ class BaseChannel:
     """Convenience base: no refresh, trivial close, config kept."""
 
     type = "base"
-    #: Whether ``fetch`` may be resumed before the caller committed the last
-    #: batch (it then moves nothing on the server): parsing ahead needs it.
-    read_ahead = False
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config

@@ -480,9 +480,6 @@ def _fetch_records(data: list[Any]) -> list[tuple[bytes, bytes | None]]:
 
 class ImapChannel(BaseChannel):
     type = "imap"
-    #: Fetching the next batch changes nothing on the server (EXAMINE,
-    #: BODY.PEEK), so a caller may read ahead of what it has committed.
-    read_ahead = True
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)

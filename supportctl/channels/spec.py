@@ -135,6 +135,10 @@ class ChannelSpec:
     #: Shown in config errors and --help (False: the test-only memory type).
     public: bool = True
     demo: Demo | None = None
+    #: Fetching the next batch changes nothing on the server (IMAP's
+    #: EXAMINE and BODY.PEEK), so a sync may fetch and parse batches ahead
+    #: of what it has committed (``services.parsing``).
+    read_ahead: bool = False
 
     @property
     def secrets(self) -> list[str]:

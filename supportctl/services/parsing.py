@@ -24,7 +24,11 @@ Contract:
   will (``Batch.total``); smaller syncs run as before. The batch that
   starts it is parsed in-process, as without a pool, while the workers
   start and load the parser and the language model (``warm``): the
-  caller does not wait for them.
+  caller does not wait for them. A caller that knows a large pass is
+  coming (a channel entry's first sync) starts the pool first
+  (``prestart``): the workers start on the core the caller's own start-up
+  leaves idle (opening or creating the store, logging in), and every
+  batch is parsed ahead.
 - Ctrl-C and SIGTERM reach only this process: workers ignore SIGINT and
   exit when the pool is shut down or their parent dies.
 """
@@ -152,6 +156,15 @@ class Ahead:
             for _ in range(workers()):  # one each: a busy worker makes the pool start another
                 self._pool.submit(warm, self.languages)
         return self._pool
+
+    def prestart(self) -> None:
+        """Start the pool now, before the first batch: a large pass is
+        coming (see the module contract)."""
+        self._start()
+
+    @property
+    def started(self) -> bool:
+        return self._pool is not None
 
     def _wanted(self, batch: Batch) -> bool:
         self.seen += len(batch.items)

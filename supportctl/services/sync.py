@@ -31,7 +31,8 @@ from datetime import datetime
 
 from supportctl.channels.base import Channel
 from supportctl.errors import LockHeld, SupportError
-from supportctl.services import ingest, outbox
+from supportctl.services import ingest, outbox, parsing
+from supportctl.services.language import languages_of
 from supportctl.services.progress import NO_PROGRESS, Progress
 from supportctl.store import sends, workflows
 from supportctl.store.db import Store
@@ -91,10 +92,12 @@ def sync_entry(
     since: datetime | None = None,
     max_attempts: int = 5,
     progress: Progress = NO_PROGRESS,
+    ahead: parsing.Ahead | None = None,
 ) -> EntryResult:
     """Sync one entry. Acknowledgements that ingest queued (when
     ``settings.acknowledge``) are sent after each batch, and any left
-    queued by a killed run are sent first."""
+    queued by a killed run are sent first. ``ahead``: the caller's
+    parsing pool (``first_syncs_due``), else one of its own."""
     res = EntryResult(channel.name)
     with store.entry_lock(channel.name) as mine:
         if not mine:
@@ -102,13 +105,28 @@ def sync_entry(
             # say, nothing failed.
             res.skipped = True
             return res
-        return _sync_entry(store, channel, settings, res, since=since,
-                           max_attempts=max_attempts, progress=progress)
+        if ahead is not None:
+            return _sync_entry(store, channel, settings, res, since=since,
+                               max_attempts=max_attempts, progress=progress, ahead=ahead)
+        with parsing.Ahead(languages_of(settings.config)) as own:
+            return _sync_entry(store, channel, settings, res, since=since,
+                               max_attempts=max_attempts, progress=progress, ahead=own)
+
+
+def first_syncs_due(store: Store, entries: list[dict[str, object]]) -> bool:
+    """Whether a channel entry that may be read ahead has not finished its
+    first sync: a large pass is likely, worth starting the parsing pool
+    before the first batch (``parsing.Ahead.prestart``)."""
+    from supportctl.channels import reads_ahead
+
+    return any(reads_ahead(str(e.get("type"))) and (
+        sends.first_synced_at(store, str(e["name"])) is None
+        or sends.first_sync_unfinished(store, str(e["name"]))) for e in entries)
 
 
 def _sync_entry(store: Store, channel: Channel, settings: ingest.IngestSettings,
                 res: EntryResult, *, since: datetime | None, max_attempts: int,
-                progress: Progress) -> EntryResult:
+                progress: Progress, ahead: parsing.Ahead) -> EntryResult:
     started = time.monotonic()
     try:
         now = iso(utcnow()) or ""
@@ -122,27 +140,25 @@ def _sync_entry(store: Store, channel: Channel, settings: ingest.IngestSettings,
         cursors = store.get_cursors(channel.name)
         note = (f"resuming the first sync: {sends.messages_of_account(store, channel.name)} "
                 "already stored" if resuming else "")
-        from supportctl.services import parsing
-        from supportctl.services.language import languages_of
+        from supportctl.channels import reads_ahead
 
         shown = ""
-        with parsing.Ahead(languages_of(settings.config)) as ahead:
-            for batch in ahead.batches(channel.fetch(cursors, since=since),
-                                       read_ahead=getattr(channel, "read_ahead", False)):
-                key = f"{channel.name}\0{batch.source}"
-                if key != shown:
-                    if shown:
-                        progress.finish(shown)
-                    shown = key
-                    progress.start(key, f"{channel.name} {batch.source}", batch.total, note=note)
-                summary = ingest.ingest_batch(store, batch, settings)
-                progress.advance(key, len(batch.items))
-                res.stored += summary.stored
-                res.duplicates += summary.duplicates
-                res.quarantined += summary.quarantined
-                res.tickets_created += summary.tickets_created
-                if summary.tickets_created:
-                    _count_sends(res, _send_acknowledgements(store, channel, max_attempts))
+        for batch in ahead.batches(channel.fetch(cursors, since=since),
+                                   read_ahead=reads_ahead(channel.type)):
+            key = f"{channel.name}\0{batch.source}"
+            if key != shown:
+                if shown:
+                    progress.finish(shown)
+                shown = key
+                progress.start(key, f"{channel.name} {batch.source}", batch.total, note=note)
+            summary = ingest.ingest_batch(store, batch, settings)
+            progress.advance(key, len(batch.items))
+            res.stored += summary.stored
+            res.duplicates += summary.duplicates
+            res.quarantined += summary.quarantined
+            res.tickets_created += summary.tickets_created
+            if summary.tickets_created:
+                _count_sends(res, _send_acknowledgements(store, channel, max_attempts))
         if shown:
             progress.finish(shown)
         if resuming or settings.backlog:

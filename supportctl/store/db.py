@@ -226,16 +226,14 @@ class Store:
         """Apply pending migrations, all in one ``BEGIN IMMEDIATE``
         transaction (sqlite-utils nests each step as a savepoint), under
         the creation lock: the pending check and the steps see one state."""
-        from sqlite_utils import Database
-
-        from supportctl.store.migrations import migrations
+        from supportctl.store.migrations import migrations, sqlite_utils
 
         if self.readonly:
             raise StoreError(
                 f"cannot migrate {self.path}: you may only read it; run `supportctl db migrate` "
                 "as a user who can write the store and its directory"
             )
-        db = Database(self.conn)
+        db = sqlite_utils().Database(self.conn)
         m = migrations()
         # A new store, or one with a migration pending: one process at a
         # time creates and migrates it; the others wait, then find it done

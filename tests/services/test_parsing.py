@@ -77,3 +77,40 @@ def test_sources_that_may_not_be_read_ahead_pass_through() -> None:
         for k, batch in enumerate(ahead.batches(fetch(), read_ahead=False)):  # type: ignore[arg-type]
             assert seen == list(range(k + 1))  # never a batch beyond the one handed out
             assert batch.cursor == str(k)
+
+
+def test_a_prestarted_pool_parses_every_batch_ahead_even_a_small_pass() -> None:
+    # A first sync starts the pool before its first batch (cli sync): that
+    # batch is parsed by the workers too, not left to ingest.
+    raws = [f.read_bytes() for f in FILES[:6]]
+    batches = [Batch(source="INBOX", cursor=f"1:{k}", total=len(raws),
+                     items=[Inbound(medium="email", raw=raw, needs_parse=True)
+                            for raw in raws[k:k + 3]])
+               for k in (0, 3)]
+    with parsing.Ahead(DEFAULT_LANGUAGES) as ahead:
+        ahead.prestart()
+        assert ahead.started
+        out = list(ahead.batches(iter(batches)))
+    assert not ahead.started  # closed with its block
+    assert [b.cursor for b in out] == ["1:0", "1:3"]
+    assert not any(item.needs_parse for b in out for item in b.items)
+    assert [item.raw for b in out for item in b.items] == raws
+
+
+def test_first_syncs_due_only_for_entries_read_ahead_and_not_yet_synced(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from supportctl.services.sync import first_syncs_due
+    from supportctl.store import sends
+    from supportctl.store.db import open_store
+
+    store = open_store(Path(str(tmp_path)) / "store.db")
+    mail = {"name": "mail", "type": "imap"}
+    chat = {"name": "chat", "type": "telegram"}
+    assert first_syncs_due(store, [mail])
+    assert not first_syncs_due(store, [chat])  # never read ahead: no pool to start
+    sends.begin_first_sync(store, "mail", "2026-12-01T00:00:00Z")
+    sends.mark_synced(store, "mail", "2026-12-01T00:00:00Z")
+    assert first_syncs_due(store, [mail])  # cut off halfway: it resumes
+    sends.end_first_sync(store, "mail")
+    assert not first_syncs_due(store, [mail, chat])

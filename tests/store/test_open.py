@@ -198,3 +198,21 @@ def test_a_pending_migration_on_a_read_only_store_is_named(tmp_path: Path) -> No
     assert r.code == 1, r
     assert "needs a schema upgrade" in r.err and "supportctl db migrate" in r.err, r
     assert "internal error" not in r.err
+
+
+def test_creating_a_store_leaves_numpy_out_yet_importable(tmp_path: Path) -> None:
+    # sqlite-utils would load numpy (0.09 s) on every store created or
+    # migrated; the store masks it during that import, and nothing else.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from supportctl.store.db import open_store\n"
+        f"open_store({str(tmp_path / 'store.db')!r}).close()\n"
+        "assert 'numpy' not in sys.modules, 'numpy loaded'\n"
+        "import sqlite_utils.db, numpy\n"
+        "assert sqlite_utils.db.np is None and numpy.zeros(2).sum() == 0\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -24,4 +24,5 @@ CHANNEL = ChannelSpec(
     },
     demo=Demo(account="support-mail", config={}, sample="email",
               own_addresses=("support@example.com",)),
+    read_ahead=True,
 )
