@@ -207,13 +207,43 @@ def _memo(part: Message) -> dict[Any, Any]:
 
 
 def _get_param(part: Message, name: str, header: str = "content-type") -> Any:
-    """``part.get_param(name, header=header)``, read once per part; raises
-    as it does."""
+    """``part.get_param(name, header=header)``, with the header's
+    parameters read once per part (compat32 parses the whole header again
+    for every parameter asked); raises as it does."""
     memo = _memo(part)
-    key = (name, header)
-    if key not in memo:
-        memo[key] = part.get_param(name, header=header)
-    return memo[key]
+    params = memo.get(header)
+    if params is None:
+        params = memo[header] = _params(part, header)
+    name = name.lower()
+    for key, value in params:
+        if key.lower() == name:
+            if isinstance(value, tuple):  # RFC 2231: (charset, language, text)
+                return value[0], value[1], email.utils.unquote(value[2])
+            return email.utils.unquote(value)
+    return None
+
+
+def _params(part: Message, header: str) -> Any:
+    """``part.get_params(header=header, unquote=False)`` (or ``()``). A
+    plain header (no backslash, no RFC 2231 ``*``, no quoted ``;``) is
+    split here into what that call gives for it; any other goes to it."""
+    value = part.get(header)
+    if value is None:
+        return ()
+    if type(value) is str and "\\" not in value and "*" not in value:
+        segments = value.split(";")
+        if not any(seg.count('"') % 2 for seg in segments):
+            out = []
+            for seg in segments:
+                at = seg.find("=")
+                if at < 0:
+                    out.append((seg.strip(), ""))
+                else:
+                    out.append((seg[:at].strip().lower(), seg[at + 1:].strip()))
+            # compat32 re-quotes every parameter but the first
+            return out[:1] + [(k, '"%s"' % email.utils.unquote(v).replace('"', '\\"'))
+                              for k, v in out[1:]]
+    return part.get_params(header=header, unquote=False) or ()
 
 
 def _decode_words(text: str, hint: str = "") -> str:

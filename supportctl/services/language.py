@@ -34,6 +34,9 @@ SAMPLE = 400
 
 _QUOTE = re.compile(r"^\s*>.*$", re.M)
 _NOISE = re.compile(r"https?://\S+|\S+@\S+|[\d#]+")
+#: The same without its address branch, for the 98 % of texts with no "@"
+#: (that branch is tried at every position of the text: half the cost).
+_NOISE_NO_AT = re.compile(r"https?://\S+|[\d#]+")
 _identifier: Any = None
 _languages: tuple[str, ...] = ()
 
@@ -230,7 +233,8 @@ def _languages_in(config: Any) -> tuple[str, ...]:
 
 def detect(text: str, languages: Iterable[str] = DEFAULT_LANGUAGES) -> str | None:
     """ISO 639-1 code of ``text``, or None when unsure."""
-    sample = _NOISE.sub(" ", _QUOTE.sub("", text[:SAMPLE]))
+    sample = _QUOTE.sub("", text[:SAMPLE])
+    sample = (_NOISE if "@" in sample else _NOISE_NO_AT).sub(" ", sample)
     letters = 0
     for ch in sample:  # three letters at least; most texts show them at once
         if ch.isalpha():

@@ -249,3 +249,50 @@ def test_the_fast_path_reads_generated_multiparts_as_the_stdlib(text: str) -> No
     fast = speedups.plain_mail(raw)
     if fast is not None:
         _same_message(fast, email.message_from_bytes(raw, policy=policy.compat32))
+
+
+# Parameters read once per header (parse._get_param): the stdlib's get_param
+# for every name asked, on headers built from what makes parameters hard
+# (quotes, escapes, RFC 2231 continuations and charsets, repeats, case).
+_param_chars = st.sampled_from(list("aBc*'=;\"\\ %-.\t<>") + ["é", "*0", "*1*", "''", "utf-8"])
+_param_text = st.lists(_param_chars, max_size=10).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(params=st.lists(st.tuples(st.sampled_from(["charset", "Charset", "name", "name*",
+                                                  "name*0", "name*1*", "boundary", "x"]),
+                                 _param_text, st.booleans()), max_size=5),
+       tail=_param_text, header=st.sampled_from(["content-type", "content-disposition"]))
+@example(params=[("name*0", "a", False), ("name*1*", "utf-8''%C3%A9", False)], tail="",
+         header="content-type")
+def test_parameters_are_read_as_the_stdlib_reads_them(params: list[tuple[str, str, bool]],
+                                                      tail: str, header: str) -> None:
+    from supportctl.mail.parse import _get_param, _params
+
+    value = "text/plain" + "".join(
+        f"; {k}=" + (f'"{v}"' if quoted else v) for k, v, quoted in params) + tail
+    other = "content-disposition: attachment" if header == "content-type" else \
+        "content-type: text/plain; charset=us-ascii"
+    raw = f"{header}: {value}\n{other}\n\nx\n"
+    try:
+        whole: object = email.message_from_string(raw).get_params(header=header, unquote=False)
+    except Exception as exc:  # noqa: BLE001
+        whole = type(exc)
+    try:
+        mine_whole: object = _params(email.message_from_string(raw), header)
+    except Exception as exc:  # noqa: BLE001
+        mine_whole = type(exc)
+    assert mine_whole == whole, value
+    for name in ["charset", "name", "boundary", "x", "missing", "CHARSET"]:
+        for hdr in ("content-type", "content-disposition", "x-absent"):
+            mine = email.message_from_string(raw)
+            theirs = email.message_from_string(raw)
+            try:
+                want: object = theirs.get_param(name, header=hdr)
+            except Exception as exc:  # noqa: BLE001 - must raise alike
+                want = type(exc)
+            try:
+                got: object = _get_param(mine, name, hdr)
+            except Exception as exc:  # noqa: BLE001
+                got = type(exc)
+            assert got == want, (name, hdr, value)

@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -100,3 +103,11 @@ def test_an_unwritable_cache_directory_costs_only_time(monkeypatch: Any, tmp_pat
     blocker.write_text("x")
     language = fresh_model(monkeypatch, blocker)
     assert language.detect("Hallo, meine Bestellung ist noch nicht angekommen.") == "de"
+
+
+@given(st.text(alphabet=st.sampled_from("ab1#@ \n>:/.httpsw"), max_size=60))
+def test_texts_without_an_at_sign_lose_the_same_noise(text: str) -> None:
+    from supportctl.services import language
+
+    pattern = language._NOISE if "@" in text else language._NOISE_NO_AT
+    assert pattern.sub(" ", text) == language._NOISE.sub(" ", text)
