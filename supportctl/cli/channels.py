@@ -544,10 +544,10 @@ def sync(ctx: typer.Context,
     # Config errors before taking the lock; a configured first sync makes the store.
     cfg = cx.config()
     ahead = _first_sync_pool(cx, accounts or [])
-    store = cx.store(create=cfg.path is not None)
     keep: dict[str, Any] | None = {} if watch else None
     changes = None
     try:
+        store = cx.store(create=cfg.path is not None)
         with sync_lock(store, wait):
             store.remove_stale_temp_files()  # of a run killed mid-write
             last_errors: dict[str, str | None] = {}
