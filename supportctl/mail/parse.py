@@ -241,7 +241,7 @@ def _params(part: Message, header: str) -> Any:
                 else:
                     out.append((seg[:at].strip().lower(), seg[at + 1:].strip()))
             # compat32 re-quotes every parameter but the first
-            return out[:1] + [(k, '"%s"' % email.utils.unquote(v).replace('"', '\\"'))
+            return out[:1] + [(k, '"' + email.utils.unquote(v).replace('"', '\\"') + '"')
                               for k, v in out[1:]]
     return part.get_params(header=header, unquote=False) or ()
 
