@@ -40,6 +40,7 @@ import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -153,8 +154,9 @@ class Ahead:
             ctx = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(max_workers=workers(), mp_context=ctx,
                                              initializer=_worker_started)
-            for _ in range(workers()):  # one each: a busy worker makes the pool start another
-                self._pool.submit(warm, self.languages)
+            with _entry_script_hidden():
+                for _ in range(workers()):  # one each: a busy worker makes the pool start another
+                    self._pool.submit(warm, self.languages)
         return self._pool
 
     def prestart(self) -> None:
@@ -232,6 +234,25 @@ class Ahead:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextmanager
+def _entry_script_hidden() -> Iterator[None]:
+    """Workers spawned meanwhile do not run the program's entry script.
+    spawn runs ``__main__``'s file again in each child, so that functions
+    defined there unpickle; a worker needs none, and the console script
+    ``supportctl`` imports the whole CLI (about 50 ms of a worker's start,
+    before it lowers its priority). ``python -m supportctl`` and
+    ``python -c`` are left out by spawn already."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    path = main.__dict__.pop("__file__", None) if main is not None else None
+    try:
+        yield
+    finally:
+        if path is not None:
+            main.__file__ = path  # type: ignore[union-attr]
 
 
 def _drain(pending: deque[Any]) -> Iterator[Any]:

@@ -114,3 +114,27 @@ def test_first_syncs_due_only_for_entries_read_ahead_and_not_yet_synced(tmp_path
     assert first_syncs_due(store, [mail])  # cut off halfway: it resumes
     sends.end_first_sync(store, "mail")
     assert not first_syncs_due(store, [mail, chat])
+
+
+def test_workers_do_not_run_the_entry_script_again(tmp_path: object) -> None:
+    # The console script `supportctl` imports the CLI at its top; spawn
+    # would run it again in every worker (about 50 ms each, for nothing).
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(str(tmp_path)) / "supportctl-entry.py"
+    script.write_text(
+        "import sys\n"
+        "import supportctl.cli.app  # what the console script imports first\n"
+        "if __name__ == '__main__':\n"
+        "    from supportctl.services import parsing\n"
+        "    from supportctl.services.language import DEFAULT_LANGUAGES\n"
+        "    with parsing.Ahead(DEFAULT_LANGUAGES) as ahead:\n"
+        "        ahead.prestart()\n"
+        "        pool = ahead._start()\n"
+        "        seen = pool.submit(eval, \"'supportctl.cli.app' in __import__('sys').modules\")\n"
+        "        print(seen.result(), sys.modules['__main__'].__file__ == __file__)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]  # not in the worker; ours as it was
