@@ -257,6 +257,30 @@ def test_progress_counts_every_line_read_ahead_or_not(tmp_path: Path, ahead: boo
     assert shown.calls[-1] == ("finish", None)
 
 
+def _reader_that_dies(path: str, send: Any) -> None:
+    """In the reading process: one batch of the file, then gone (killed)."""
+    import os
+
+    with open(path, encoding="utf-8") as fh:
+        batch = next(transfer._batches(fh, keep_text=True))
+    send.send(("batch", batch, len(batch)))
+    os._exit(9)
+
+
+def test_a_reading_process_that_dies_leaves_nothing_imported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transfer, "_reader", _reader_that_dies)  # the reading process runs it
+    f = tmp_path / "in.jsonl"
+    f.write_text("\n".join(json.dumps(t) for t in LINES[:-1]) + "\n")
+    store = Store(tmp_path / "s.db")
+    try:
+        with pytest.raises(transfer.SupportError, match="stopped unexpectedly: nothing was imported"):
+            import_jsonl_file(store, f, ahead=True)
+        assert store.scalar("SELECT count(*) FROM tickets") == 0
+    finally:
+        store.close()
+
+
 def _fts_settings(db: Path) -> dict[str, list[tuple[str, Any]]]:
     c = sqlite3.connect(db)
     try:
