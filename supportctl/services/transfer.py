@@ -328,6 +328,8 @@ def _read_ahead(path: Path, progress: Progress) -> Iterator[list[Item]]:
                 got = recv.recv()
             except (EOFError, OSError):
                 got = ("lost", None, 0)
+            except Exception as exc:  # noqa: BLE001 - raised here, in the writer, as before
+                got = ("failed", exc, 0)
             while not stop.is_set():
                 try:
                     ready.put(got, timeout=0.1)
@@ -346,6 +348,8 @@ def _read_ahead(path: Path, progress: Progress) -> Iterator[list[Item]]:
             if kind == "lost":
                 raise SupportError(f"the process reading {path.name} stopped unexpectedly: "
                                    "nothing was imported; run the import again")
+            if kind == "failed":
+                raise payload
             progress.advance("import", lines - seen)
             seen = lines
             if kind == "batch":

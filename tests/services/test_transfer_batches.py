@@ -281,6 +281,28 @@ def test_a_reading_process_that_dies_leaves_nothing_imported(
         store.close()
 
 
+def _reader_that_sends_garbage(path: str, send: Any) -> None:
+    """In the reading process: bytes that are no pickle."""
+    send.send_bytes(b"not a pickle")
+    send.close()
+
+
+def test_what_cannot_be_received_is_raised_in_the_writer_not_waited_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pickle
+
+    monkeypatch.setattr(transfer, "_reader", _reader_that_sends_garbage)
+    f = tmp_path / "in.jsonl"
+    f.write_text("\n".join(json.dumps(t) for t in LINES[:-1]) + "\n")
+    store = Store(tmp_path / "s.db")
+    try:
+        with pytest.raises(pickle.UnpicklingError):
+            import_jsonl_file(store, f, ahead=True)
+        assert store.scalar("SELECT count(*) FROM tickets") == 0
+    finally:
+        store.close()
+
+
 def _fts_settings(db: Path) -> dict[str, list[tuple[str, Any]]]:
     c = sqlite3.connect(db)
     try:
