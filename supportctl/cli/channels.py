@@ -11,12 +11,15 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from supportctl.cli.app import ID_RANGE, Ctx, app, now_iso, obj, read_id
 from supportctl.errors import ChannelError, ConfigError, SupportError, UsageError
+
+if TYPE_CHECKING:
+    from supportctl.services.parsing import Ahead
 
 
 def _entries(cx: Ctx) -> list[dict[str, Any]]:
@@ -364,7 +367,7 @@ def _entry_since(entry: dict[str, Any], since: str | None) -> Any:
 def run_sync(cx: Ctx, names: list[str], since: str | None, retry_quarantine: bool,
              keep: dict[str, Any] | None = None,
              last_errors: dict[str, str | None] | None = None,
-             ahead: Any = None) -> int:
+             ahead: Ahead | None = None) -> int:
     """One pass over the entries; returns the exit code. With ``keep``
     (``--watch``), channels stay open between passes, so IMAP's ``wait``
     knows what the last pass saw and returns at once if mail came since.
@@ -576,18 +579,17 @@ def sync(ctx: typer.Context,
     raise typer.Exit(code)
 
 
-def _first_sync_pool(cx: Ctx, names: list[str]) -> Any:
+def _first_sync_pool(cx: Ctx, names: list[str]) -> Ahead | None:
     """The parsing pool, started now, when the store does not exist yet and
     an entry to sync may be read ahead: a first sync of everything is
     coming, and the workers start on the core this process leaves idle
     while it creates the store (0.2 s) and logs in. None otherwise
     (``run_sync`` starts one when an existing store has a first sync due)."""
+    from supportctl.services.sync import first_syncs_due
+
     location = cx.db_location()
     entries = [e for e in _entries(cx) if not names or e.get("name") in names]
-    from supportctl.channels import reads_ahead
-
-    if not isinstance(location, Path) or location.exists() \
-            or not any(reads_ahead(str(e.get("type"))) for e in entries):
+    if not isinstance(location, Path) or location.exists() or not first_syncs_due(None, entries):
         return None
     from supportctl.services import parsing
     from supportctl.services.language import languages_of

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from supportctl.channels import reads_ahead
 from supportctl.channels.base import Channel
 from supportctl.errors import LockHeld, SupportError
 from supportctl.services import ingest, outbox, parsing
@@ -113,14 +114,13 @@ def sync_entry(
                                max_attempts=max_attempts, progress=progress, ahead=own)
 
 
-def first_syncs_due(store: Store, entries: list[dict[str, object]]) -> bool:
+def first_syncs_due(store: Store | None, entries: list[dict[str, object]]) -> bool:
     """Whether a channel entry that may be read ahead has not finished its
-    first sync: a large pass is likely, worth starting the parsing pool
-    before the first batch (``parsing.Ahead.prestart``)."""
-    from supportctl.channels import reads_ahead
-
+    first sync (``store`` None: there is no store yet, so none has): a
+    large pass is likely, worth starting the parsing pool before the first
+    batch (``parsing.Ahead.prestart``)."""
     return any(reads_ahead(str(e.get("type"))) and (
-        sends.first_synced_at(store, str(e["name"])) is None
+        store is None or sends.first_synced_at(store, str(e["name"])) is None
         or sends.first_sync_unfinished(store, str(e["name"]))) for e in entries)
 
 
@@ -140,8 +140,6 @@ def _sync_entry(store: Store, channel: Channel, settings: ingest.IngestSettings,
         cursors = store.get_cursors(channel.name)
         note = (f"resuming the first sync: {sends.messages_of_account(store, channel.name)} "
                 "already stored" if resuming else "")
-        from supportctl.channels import reads_ahead
-
         shown = ""
         for batch in ahead.batches(channel.fetch(cursors, since=since),
                                    read_ahead=reads_ahead(channel.type)):
