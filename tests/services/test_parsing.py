@@ -107,6 +107,8 @@ def test_first_syncs_due_only_for_entries_read_ahead_and_not_yet_synced(tmp_path
     store = open_store(Path(str(tmp_path)) / "store.db")
     mail = {"name": "mail", "type": "imap"}
     chat = {"name": "chat", "type": "telegram"}
+    assert first_syncs_due(None, [mail])  # no store yet
+    assert not first_syncs_due(None, [chat])
     assert first_syncs_due(store, [mail])
     assert not first_syncs_due(store, [chat])  # never read ahead: no pool to start
     sends.begin_first_sync(store, "mail", "2026-12-01T00:00:00Z")
