@@ -69,6 +69,19 @@ _OPERATIONAL = ("08", "53", "54", "55", "57", "58", "F0", "HV", "40")
 #: rows) or parallel workers (new processes, each loading the catalog and
 #: the text search dictionaries again: 18 ms for a look at 2 000 messages).
 SESSION = "-c jit=off -c max_parallel_workers_per_gather=0"
+#: The same settings as statements, for a server that refuses them at
+#: start-up: a connection pooler. PgBouncer refuses every start-up
+#: parameter it does not track, ``options`` among them ("unsupported
+#: startup parameter: options"), unless its admin lists it in
+#: ``ignore_startup_parameters``; the connection is then made again
+#: without them, and these run on it (one round trip).
+SESSION_SET = "SET jit = off; SET max_parallel_workers_per_gather = 0"
+
+
+def refuses_options(message: str) -> bool:
+    """The server refused the start-up parameter ``options`` (a pooler's
+    answer: see ``SESSION_SET``)."""
+    return "startup parameter" in message and "options" in message
 
 _LIB: list[Any] = []
 
@@ -236,6 +249,10 @@ class PqCursor:
         self._rows = []
 
 
+class _RefusedOptions(Exception):
+    """The server refused the session's start-up settings (``SESSION_SET``)."""
+
+
 class PqConnection:
     """``pg.PgConnection`` on libpq (see the module docstring)."""
 
@@ -248,11 +265,31 @@ class PqConnection:
         self.total_changes = 0
         #: Inside ``PgStore.tx()``: a lost connection is not replaced there.
         self.in_block = False
+        #: The session's settings go as statements, not at start-up
+        #: (``SESSION_SET``): set once the server has refused them there.
+        self._session_by_set = False
         self._conn = self._connect()
 
     def _connect(self) -> int:
         """A connection in autocommit (libpq's own state), as psycopg opens
-        it: started, then polled until ready, with its messages."""
+        it: started, then polled until ready, with its messages; made again
+        without the session's start-up settings when the server (a pooler)
+        refuses them, which are then set by statement."""
+        try:
+            conn = self._start_connection()
+        except _RefusedOptions:
+            self._session_by_set = True
+            conn = self._start_connection()
+        if self._session_by_set:
+            self._conn = conn
+            try:
+                self._run(SESSION_SET, ())
+            except BaseException:
+                self._lib.PQfinish(conn)
+                raise
+        return conn
+
+    def _start_connection(self) -> int:
         import ctypes
         import os
         import select
@@ -263,7 +300,8 @@ class PqConnection:
         # The session's settings, then the URL's own (its options= replace
         # them); UTF-8 and the timeout as PgConnection's. Given here, the
         # options keyword hides PGOPTIONS, which therefore comes after ours.
-        options = " ".join(filter(None, (SESSION, os.environ.get("PGOPTIONS"))))
+        ours = not self._session_by_set
+        options = " ".join(filter(None, (SESSION if ours else "", os.environ.get("PGOPTIONS"))))
         conn = lib.PQconnectStartParams(
             arr(b"options", b"dbname", b"client_encoding", b"connect_timeout", None),
             arr(options.encode(), self.url.encode(), b"UTF8", str(CONNECT_TIMEOUT).encode(),
@@ -279,7 +317,10 @@ class PqConnection:
                 if state == _POLL_OK:
                     return int(conn)
                 if state == _POLL_FAILED:
-                    self._refused("connection failed: " + self._message(conn))
+                    why = self._message(conn)
+                    if ours and refuses_options(why):
+                        raise _RefusedOptions
+                    self._refused("connection failed: " + why)
                 sock = lib.PQsocket(conn)
                 left = deadline - time.monotonic()
                 if left <= 0:

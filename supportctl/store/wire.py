@@ -50,6 +50,7 @@ from supportctl.store.pq import (
     _LOADERS,
     CONNECT_TIMEOUT,
     SESSION,
+    SESSION_SET,
     NoLibpq,
     PqConnection,
     PqError,
@@ -59,6 +60,7 @@ from supportctl.store.pq import (
     libpq,
     numbered,
     raise_for,
+    refuses_options,
 )
 
 #: The URL keywords this module handles itself (see the module docstring).
@@ -71,6 +73,10 @@ _I16, _I32 = struct.Struct("!h"), struct.Struct("!i")
 
 class _UseLibpq(Exception):
     """This connection is libpq's to make (see the module docstring)."""
+
+
+class _RefusedOptions(Exception):
+    """The server refused the session's start-up settings (``pq.SESSION_SET``)."""
 
 
 def plain(url: str) -> dict[str, str] | None:
@@ -146,6 +152,9 @@ class WireConnection(PqConnection):
         self._sock: socket.socket | None = None
         self._buf = bytearray()
         self._status = b"I"
+        #: The session's settings go as statements, not at start-up
+        #: (``pq.SESSION_SET``): set once the server has refused them there.
+        self._session_by_set = False
         self._connect_wire()
 
     # -- connecting --------------------------------------------------------
@@ -175,18 +184,27 @@ class WireConnection(PqConnection):
             sock.connect(address)
             self._start()
             sock.settimeout(None)
+        except _RefusedOptions:
+            # A pooler: again without them, and they are set by statement.
+            self._drop()
+            self._session_by_set = True
+            self._connect_wire()
+            return
         except TimeoutError:
             self._drop()
             self._refused("connection timeout expired")
         except (OSError, _UseLibpq, PqError, ValueError, IndexError, struct.error):
             self._drop()
             raise _UseLibpq from None
+        if self._session_by_set:
+            self.command(SESSION_SET)
 
     def _start(self) -> None:
         t = self._target
-        options = t.get("options", SESSION)
-        pairs = [("user", t["user"]), ("database", t["dbname"]), ("client_encoding", "UTF8"),
-                 ("options", options)]
+        ours = "options" not in t and not self._session_by_set
+        pairs = [("user", t["user"]), ("database", t["dbname"]), ("client_encoding", "UTF8")]
+        if ours or "options" in t:
+            pairs.append(("options", t.get("options", SESSION)))
         if t.get("application_name"):
             pairs.append(("application_name", t["application_name"]))
         body = _I32.pack(196608) + b"".join(
@@ -223,6 +241,8 @@ class WireConnection(PqConnection):
                 self._status = data[:1]
                 return
             elif kind == b"E":
+                if ours and refuses_options(_fields(data)[1]):
+                    raise _RefusedOptions
                 raise _UseLibpq  # libpq says it, in its words
             # S (a parameter), K (the cancel key), N (a notice): not needed
 

@@ -171,6 +171,39 @@ def test_tricky_values_print_the_same_bytes_on_both_engines(cli: Any, pg_url: st
     assert [t["id"] for t in found.json()] == [1] and "cannot log in" in found.json()[0]["snippet"]
 
 
+@pytest.mark.parametrize("way", ["wire", "libpq"])
+def test_a_team_behind_pgbouncer_reads_and_writes_as_without_it(cli: Any, pg_pooled_url: str,
+                                                                 way: str) -> None:
+    """PgBouncer, as usually set up, refuses the start-up parameter the
+    reading commands set their session with (``options``): every ``list``
+    failed with "unsupported startup parameter". They now connect again
+    without it and set the same by statement; the writes (the fill) go
+    through the pooler too."""
+    _fill(str(cli.db))
+    _fill(pg_pooled_url)
+    url = _libpqs(pg_pooled_url) if way == "libpq" else pg_pooled_url
+    for args in READS:
+        here = run_cli("--db", str(cli.db), *args, env=NOW)
+        there = run_cli("--db", url, *args, env=NOW)
+        assert here.code == there.code == 0, (args, here, there)
+        assert there.out == here.out, args
+    from supportctl.store import pq, wire
+
+    conn = wire.connection(url) if way == "wire" else pq.PqConnection(url)
+    try:
+        assert type(conn).__name__ == ("WireConnection" if way == "wire" else "PqConnection")
+        assert conn.execute("SHOW jit").fetchall()[0][0] == "off"
+        assert conn.execute("SHOW max_parallel_workers_per_gather").fetchall()[0][0] == "0"
+    finally:
+        conn.close()
+
+
+def test_options_of_ones_own_refused_by_a_pooler_are_said_not_dropped(pg_pooled_url: str) -> None:
+    r = run_cli("--db", pg_pooled_url + "&options=-c%20work_mem%3D8MB", "list", env=NOW)
+    assert r.code == 1 and r.out == ""
+    assert r.err.count("\n") == 1 and "unsupported startup parameter: options" in r.err
+
+
 def test_reading_commands_never_load_psycopg(pg_url: str, tmp_path: Path) -> None:
     _fill(pg_url)
     for args in (("list", "--format", "json"), ("show", "1", "--format", "json"),

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.pg.pooler import Pooler, pgbouncer_bin
 from tests.pg.server import PostgresServer, pg_bin
 
 
@@ -70,3 +71,21 @@ def pg_url(pg_server: PostgresServer, pg_template: str) -> str:
 def pg_empty_url(pg_server: PostgresServer) -> str:
     """A new, empty database's URL (no schema yet)."""
     return pg_server.new_database()
+
+
+@pytest.fixture(scope="session")
+def pg_pooler(pg_server: PostgresServer) -> Iterator[Pooler]:
+    """A PgBouncer in session mode in front of ``pg_server`` (``pooler.Pooler``)."""
+    if pgbouncer_bin() is None:
+        reason = "PgBouncer not installed (apt-get install pgbouncer)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with Pooler(pg_server) as pool:
+        yield pool
+
+
+@pytest.fixture
+def pg_pooled_url(pg_pooler: Pooler, pg_url: str) -> str:
+    """``pg_url``'s database, reached through PgBouncer."""
+    return pg_pooler.url(pg_url.split("@/", 1)[1].split("?")[0])
