@@ -1,15 +1,17 @@
 """A page of search results (``--limit``/``--offset``) is the same slice of
 the whole answer on both engines; on PostgreSQL the newest matching
 messages are fetched from a cursor a batch at a time
-(``search._pg_newest_tickets``), here two at a time so that tickets span
-batches, walked newest first (a common term) or sorted from the text
-index (a rare one)."""
+(``search._pg_newest_tickets``), here one to three at a time so that
+tickets span batches, walked newest first (a common term) or sorted from
+the text index (a rare one)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from supportctl.store import search as search_mod
 from supportctl.store.search import search
@@ -20,6 +22,8 @@ from tests.store.test_engines import NOW, _pinned_clock, mail, put  # noqa: F401
 def test_pages_are_slices_of_the_whole_answer(any_store: Any, common: int,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(search_mod, "_PG_FETCH", 2)
+    monkeypatch.setattr(search_mod, "_PG_FETCH_MIN", 1)
+    monkeypatch.setattr(search_mod, "_PG_FETCH_MAX", 3)
     monkeypatch.setattr(search_mod, "_PG_COMMON", common)
     for n in range(24):
         # Five customers writing again and again: a ticket's newest match
@@ -89,3 +93,18 @@ def test_each_ticket_shows_its_newest_matching_message(
         assert f" {11 - rank}" in snippet, (query, rank, snippet)
     for offset in (0, 1, 2):
         assert search(any_store, query, NOW, limit=1, offset=offset) == every[offset:offset + 1]
+
+
+@given(wanted=st.integers(1, 500), found=st.integers(0, 500), per=st.integers(1, 40))
+def test_a_later_fetch_is_sized_for_the_tickets_still_wanted(wanted: int, found: int,
+                                                             per: int) -> None:
+    """At the rate the matches so far gave tickets, the next fetch holds
+    every ticket still wanted (within its bounds), with a quarter to spare,
+    rather than a fixed batch walking on past the page."""
+    size = search_mod._next_fetch(wanted, found * per, found)
+    assert search_mod._PG_FETCH_MIN <= size <= search_mod._PG_FETCH_MAX
+    if found:
+        assert size >= min(search_mod._PG_FETCH_MAX, wanted * per * 1.25)
+        assert size <= max(search_mod._PG_FETCH_MIN, wanted * per * 1.25 + 1)
+    else:
+        assert size == search_mod._PG_FETCH_MAX
