@@ -291,15 +291,36 @@ def warm_ms(c: Case, runs: int) -> float:
     return float(proc.stdout.strip().splitlines()[-1])
 
 
-def pg_twins(todo: list[Case], url: str) -> list[Case]:
-    """Each read case, followed by the same command on PostgreSQL (``[pg]``)."""
+def pg_twins(todo: list[Case], url: str, pooled: str | None = None) -> list[Case]:
+    """Each read case, followed by the same command on PostgreSQL (``[pg]``)
+    and, given ``pooled``, through PgBouncer to the same database (``[pgb]``)."""
     out: list[Case] = []
     for c in todo:
         out.append(c)
         if c.budget == "read":
             at = c.argv.index("--db") + 1
-            out.append(Case(f"[pg] {c.name}", [*c.argv[:at], url, *c.argv[at + 1:]], c.ref, "read"))
+            for tag, where in (("[pg]", url), ("[pgb]", pooled)):
+                if where:
+                    out.append(Case(f"{tag} {c.name}", [*c.argv[:at], where, *c.argv[at + 1:]],
+                                    c.ref, "read"))
     return out
+
+
+def pg_pooler(url: str) -> tuple[Any, str]:
+    """A PgBouncer in session mode in front of the server at ``url`` (on a
+    Unix socket), as a team would run one (``tests/pg/pooler.py``); it and
+    the database's URL through it."""
+    import pwd
+
+    from supportctl.store.wire import plain
+    from tests.pg.pooler import Pooler
+
+    target = plain(url)
+    if target is None or not target["host"].startswith("/"):
+        raise SystemExit("--pg-pooler needs a server on a Unix socket (host=/dir in the URL)")
+    user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+    pool = Pooler(Path(target["host"]), user, target["user"]).__enter__()
+    return pool, pool.url(target["dbname"])
 
 
 def pg_fill(store: Path, url: str) -> dict[str, Any]:
@@ -403,6 +424,8 @@ def main() -> None:
                     help="also run list/show/search on PostgreSQL (a throwaway server filled "
                          "with `db copy`)")
     ap.add_argument("--pg-url", help="with --pg: this database instead of a throwaway server")
+    ap.add_argument("--pg-pooler", action="store_true",
+                    help="with --pg: also through a PgBouncer in session mode (needs pgbouncer)")
     ap.add_argument("--as-is", action="store_true",
                     help="no bytecode cache for the children if the environment has none")
     a = ap.parse_args()
@@ -433,6 +456,7 @@ def main() -> None:
     if not todo:
         raise SystemExit(f"no command matches --only {a.only!r}")
     pg_server: Any = None
+    pooler: Any = None
     copied: dict[str, Any] = {}
     if a.pg or a.pg_url:
         url = a.pg_url
@@ -447,15 +471,39 @@ def main() -> None:
                   f"CPU (the copying process), peak {copied['peak_rss_mb']:.0f} MB, "
                   f"{copied['rows_per_s']} rows/s; load average {copied['load_before'][0]:.1f} "
                   f"before, {copied['load_after'][0]:.1f} after", flush=True)
-        todo = pg_twins(todo, url)
+        pooled = None
+        if a.pg_pooler:
+            pooler, pooled = pg_pooler(url)
+        todo = pg_twins(todo, url, pooled)
     try:
         load0 = os.getloadavg()[0]
         ref_cases = measure(store, a.runs, refs, todo)
         load1 = os.getloadavg()[0]
         report(a, store, size, todo, refs, ref_cases, small, load0, load1, bytecode, copied)
     finally:
+        if pooler is not None:
+            pooler.__exit__(None, None, None)
         if pg_server is not None:
             pg_server.__exit__(None, None, None)
+
+
+def beside_sqlite(todo: list[Case]) -> list[dict[str, Any]]:
+    """Each PostgreSQL twin (``[pg]``, ``[pgb]``) against the same command on
+    SQLite, measured in the same rounds: the median of the rounds'
+    differences (a drift of the machine's speed moves both of a round)."""
+    names = {c.name: c for c in todo}
+    out: list[dict[str, Any]] = []
+    for c in todo:
+        tag, _, name = c.name.partition(" ")
+        lite = names.get(name) if tag in ("[pg]", "[pgb]") else None
+        if lite is None or not c.times or len(c.times) != len(lite.times):
+            continue
+        wall = statistics.median(x - y for x, y in zip(c.times, lite.times, strict=True)) * 1000
+        cpu = statistics.median(x - y for x, y in zip(c.cpu, lite.cpu, strict=True)) * 1000
+        out.append({"command": c.name, "delta_ms": round(wall, 1), "cpu_delta_ms": round(cpu, 1),
+                    "result": "PASS" if wall <= READ_BUDGET_MS else "MISS",
+                    "cpu_result": "PASS" if cpu <= READ_BUDGET_MS else "MISS"})
+    return out
 
 
 def report(a: argparse.Namespace, store: Path, size: Any, todo: list[Case],
@@ -513,6 +561,13 @@ def report(a: argparse.Namespace, store: Path, size: Any, todo: list[Case],
         print(f"{r.command:<{width}}  {r.median_ms:>9.1f}  {r.reference:<13} {r.reference_ms:>7.1f}"
               f"  {r.delta_ms:>+8.1f}  {r.cpu_ms:>7.1f} {r.reference_cpu_ms:>7.1f}  {r.budget:<24}"
               f" {r.result}/{r.cpu_result}{extra}{ratio}")
+    beside = beside_sqlite(todo)
+    if beside:
+        print("\nPostgreSQL beside SQLite (SPEC section 8's row for PostgreSQL: the same command on"
+              " SQLite is its reference; each round's difference, median over rounds)")
+        for b in beside:
+            print(f"  {b['command']:<{width}}  {b['delta_ms']:>+8.1f} ms wall  {b['cpu_delta_ms']:>+8.1f}"
+                  f" ms cpu  <= SQLite + {READ_BUDGET_MS:.0f} ms  {b['result']}/{b['cpu_result']}")
     if flat:
         print(f"\nexport peak RSS: {flat['small_peak_mb']:.1f} MB at {flat['small_tickets']} tickets,"
               f" {flat['peak_mb']:.1f} MB at {flat['tickets']} tickets:"
@@ -536,17 +591,24 @@ def report(a: argparse.Namespace, store: Path, size: Any, todo: list[Case],
             if base and driver:
                 print(f"import psycopg: {(driver - base) / 1e6:+.1f} M instructions"
                       f" (a bare interpreter {base / 1e6:.1f} M)")
+        names = {t.name: t for t in todo}
+        pooled_too = any(name.startswith("[pgb] ") for name in names)
         print("warm, in-process (after one untimed run; median of "
-              f"{a.runs}): SQLite ms, PostgreSQL ms")
+              f"{a.runs}): SQLite ms, PostgreSQL ms" + (", through PgBouncer" if pooled_too else ""))
         for c in todo:
-            if c.budget != "read" or c.name.startswith("[pg] "):
+            if c.budget != "read" or c.name.startswith(("[pg] ", "[pgb] ")):
                 continue
-            twin = next((t for t in todo if t.name == f"[pg] {c.name}"), None)
+            twin = names.get(f"[pg] {c.name}")
             if twin is None:
                 continue
             lite, pg = warm_ms(c, a.runs), warm_ms(twin, a.runs)
-            warm.append({"command": c.name, "sqlite_ms": lite, "pg_ms": pg})
-            print(f"  {c.name:<{width}}  {lite:8.1f}  {pg:8.1f}  ({pg - lite:+.1f})")
+            entry = {"command": c.name, "sqlite_ms": lite, "pg_ms": pg}
+            line = f"  {c.name:<{width}}  {lite:8.1f}  {pg:8.1f}  ({pg - lite:+.1f})"
+            if f"[pgb] {c.name}" in names:
+                entry["pgbouncer_ms"] = pooled_ms = warm_ms(names[f"[pgb] {c.name}"], a.runs)
+                line += f"  {pooled_ms:8.1f}  ({pooled_ms - lite:+.1f})"
+            warm.append(entry)
+            print(line)
         print(f"  load average {os.getloadavg()[0]:.1f}")
 
     counted: list[dict[str, Any]] = []
@@ -593,6 +655,7 @@ def report(a: argparse.Namespace, store: Path, size: Any, todo: list[Case],
             "importtime_top": [{"module": n, "self_ms": s / 1000, "cumulative_ms": c / 1000}
                                for n, s, c, _ in top],
             "forbidden_imports": offenders, "instructions": counted, "pg_copy": copied, "pg_warm": warm,
+            "pg_beside_sqlite": beside,
         }, indent=2) + "\n")
     if any(r.result == "MISS" for r in rows) or (flat and not flat["flat"]):
         sys.exit(1)

@@ -81,7 +81,7 @@ def pg_pooler(pg_server: PostgresServer) -> Iterator[Pooler]:
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
-    with Pooler(pg_server) as pool:
+    with Pooler(pg_server.socket, pg_server.user) as pool:
         yield pool
 
 

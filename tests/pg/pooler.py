@@ -1,19 +1,19 @@
-"""A real PgBouncer (Debian's ``pgbouncer``) in front of the tests'
-PostgreSQL server (``server.PostgresServer``), on a Unix socket of its own,
-in session mode and with its default of refusing start-up parameters it
-does not track (``options`` among them): how a team's pooler is usually set
-up. PgBouncer refuses to run as root, so as root it runs as ``postgres``."""
+"""A real PgBouncer (Debian's ``pgbouncer``) in front of a PostgreSQL
+server on a Unix socket (the tests' ``server.PostgresServer``, or the
+bench's), on a socket of its own, in session mode and with its default of
+refusing start-up parameters it does not track (``options`` among them):
+how a team's pooler is usually set up. PgBouncer refuses to run as root,
+so as root it runs as ``postgres``."""
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
-
-from tests.pg.server import PostgresServer
 
 PORT = 6439
 
@@ -24,14 +24,17 @@ def pgbouncer_bin() -> str | None:
 
 
 class Pooler:
-    """``with Pooler(pg) as pool: pool.url("dbname")``"""
+    """``with Pooler(server.socket, server.user) as pool: pool.url("dbname")``:
+    the server's socket directory, the system user its programs run as
+    (None: oneself), and the role every pooled connection logs in as."""
 
-    def __init__(self, server: PostgresServer) -> None:
+    def __init__(self, socket_dir: Path, user: pwd.struct_passwd | None,
+                 role: str = "supportctl") -> None:
         found = pgbouncer_bin()
         if found is None:
             raise RuntimeError("PgBouncer is not installed: apt-get install pgbouncer")
         self.bin = found
-        self.server = server
+        self.socket_dir, self.user, self.role = socket_dir, user, role
         self.base = Path(tempfile.mkdtemp(prefix="supportctl-pgbouncer-"))
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -39,7 +42,7 @@ class Pooler:
         ini = self.base / "pgbouncer.ini"
         ini.write_text(
             "[databases]\n"
-            f"* = host={self.server.socket} user=supportctl\n"
+            f"* = host={self.socket_dir} user={self.role}\n"
             "[pgbouncer]\n"
             "listen_addr =\n"
             f"unix_socket_dir = {self.base}\n"
@@ -47,7 +50,7 @@ class Pooler:
             "auth_type = any\n"
             "pool_mode = session\n"
             f"logfile = {self.base / 'log'}\n")
-        user = self.server.user
+        user = self.user
         if user is not None:
             os.chown(self.base, user.pw_uid, user.pw_gid)
             os.chown(ini, user.pw_uid, user.pw_gid)
@@ -79,4 +82,4 @@ class Pooler:
         shutil.rmtree(self.base, ignore_errors=True)
 
     def url(self, dbname: str) -> str:
-        return f"postgresql://supportctl@/{dbname}?host={self.base}&port={PORT}"
+        return f"postgresql://{self.role}@/{dbname}?host={self.base}&port={PORT}"
