@@ -53,10 +53,13 @@ COPIED: tuple[str, ...] = (
 #: Tables (by name or name prefix) a store makes from the others or keeps
 #: about itself: never copied. ``files`` is PostgreSQL's attachment
 #: bytes, copied as attachments (``_copy_files``), not as rows;
-#: ``fts_deferred`` is empty outside an ingest batch's transaction.
+#: ``fts_deferred`` is empty outside an ingest batch's transaction;
+#: ``message_words`` is PostgreSQL's copy of each message's words (its
+#: triggers fill it as the messages arrive).
 DERIVED: tuple[str, ...] = (
     "sqlite_", "_sqlite_migrations", "messages_fts", "addresses_fts", "messages_cjk",
     "report_volume", "subject_phrases", "schema_version", "files", "fts_deferred",
+    "message_words",
 )
 
 #: Rows fetched from the source at a time.

@@ -565,6 +565,9 @@ _PG_EXACT = ("m.tsv @@ CASE supportctl_ts_config(m.language) "
                         " FROM (SELECT ?::text AS q OFFSET 0) x)" for c in _PG_CONFIGS)
              + " ELSE to_tsquery(supportctl_ts_config(m.language), ?) END")
 _PG_EXACT_PARAMS = len(_PG_CONFIGS) + 1
+#: ``_PG_EXACT`` on ``message_words m`` (pg_schema step 11), which holds
+#: each message's configuration worked out: a walk's narrow rows.
+_PG_EXACT_WORDS = _PG_EXACT.replace("supportctl_ts_config(m.language)", "m.cfg")
 
 
 _PG_UNSPACED = "supportctl_unspaced(m.subject, m.text)"
@@ -599,6 +602,16 @@ def _pg_expr(q: Query) -> str:
     if q.ts_neg:
         expr += " & !(" + " | ".join(q.ts_neg) + ")"
     return expr
+
+
+def _pg_walk(q: Query) -> tuple[str, str, list[Any]] | None:
+    """What a walk newest first reads (``messages``, or ``message_words``
+    when the text terms are all words: the same rows, narrow), and its
+    conditions on that table's ``m`` (``_pg_matching``'s, walked)."""
+    if q.ts_pos and not (q.sub_pos or q.grams_pos or q.sub_neg or q.grams_neg):
+        return "message_words", _PG_EXACT_WORDS, [_pg_expr(q)] * _PG_EXACT_PARAMS
+    found = _pg_matching(q, walk=True)
+    return None if found is None else ("messages", *found)
 
 
 def _pg_matching(q: Query, walk: bool = False) -> tuple[str, list[Any]] | None:
@@ -679,8 +692,8 @@ def _pg_search(store: Store, q: Query, where: list[str], params: list[Any], want
         return [(tid, "") for tid in page]
     match_sql, match_params = found
     if want:
-        walk_sql, walk_params = _pg_matching(q, walk=True) or found
-        rows = _pg_newest_tickets(store, (walk_sql, walk_params), found, where, params, want)
+        rows = _pg_newest_tickets(store, _pg_walk(q) or ("messages", *found), found, where,
+                                  params, want)
     else:
         rows = store.conn.execute(
             f"SELECT m.ticket_id, max(m.id) AS newest FROM messages m JOIN tickets t"
@@ -727,17 +740,19 @@ _PG_WINDOW = 2000
 _PG_COMMON = 10
 
 
-def _pg_newest_tickets(store: Store, walk: tuple[str, list[Any]], indexed: tuple[str, list[Any]],
-                       where: list[str], params: list[Any], want: int) -> list[tuple[int, int]]:
+def _pg_newest_tickets(store: Store, walk: tuple[str, str, list[Any]],
+                       indexed: tuple[str, list[Any]], where: list[str], params: list[Any],
+                       want: int) -> list[tuple[int, int]]:
     """The first ``want`` tickets by newest matching message: (ticket id,
     that message's id). The matching messages, newest first, come through
     a cursor a batch at a time until ``want`` tickets are found (a cursor
     is planned for its first rows; on 1 000 000 messages a GROUP BY over
     every match cost seconds, and pages of LIMIT k were planned again each
-    time). ``walk`` and ``indexed``: the text terms' conditions on messages
-    ``m`` and their parameters, checked on each message of a walk, or found
-    through the GIN index (``_pg_matching``); ``where``: the conditions on
-    tickets ``t``, with ``params``.
+    time). ``walk``: the table a walk reads (``_pg_walk``), the text
+    terms' conditions on its rows ``m`` and their parameters, checked on
+    each message of a walk; ``indexed``: the same found through the GIN
+    index on messages ``m`` (``_pg_matching``); ``where``: the conditions
+    on tickets ``t``, with ``params``.
 
     A common term walks the primary key backwards and stops early, as
     SQLite walks its index; a rare one is read from the GIN index and its
@@ -764,22 +779,22 @@ def _pg_newest_tickets(store: Store, walk: tuple[str, list[Any]], indexed: tuple
     with store.tx():
         store.execute("SELECT set_config('jit', 'off', true),"
                       " set_config('max_parallel_workers_per_gather', '0', true)")
-        walk_sql, walk_params = walk
+        table, walk_sql, walk_params = walk
         common = store.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM messages m JOIN tickets t ON t.id = m.ticket_id"
-            f" WHERE m.id > (SELECT max(id) FROM messages) - {int(_PG_WINDOW)} AND {walk_sql}"
+            f"SELECT count(*) FROM (SELECT 1 FROM {table} m JOIN tickets t ON t.id = m.ticket_id"
+            f" WHERE m.id > (SELECT max(id) FROM {table}) - {int(_PG_WINDOW)} AND {walk_sql}"
             f" AND {' AND '.join(where)} LIMIT {int(_PG_COMMON)}) x",
             [*walk_params, *params]).fetchone()[0] >= _PG_COMMON
         if common:
-            match_sql, match_params = walk
+            match_sql, match_params = walk_sql, walk_params
             order = "m.id DESC"
         else:
             # ORDER BY m.id + 0: the index's matches sorted, never a walk.
-            match_sql, match_params = indexed
+            table, (match_sql, match_params) = "messages", indexed
             order = "m.id + 0 DESC"
         store.execute(
             "DECLARE supportctl_search NO SCROLL CURSOR FOR SELECT m.ticket_id, m.id"
-            f" FROM messages m JOIN tickets t ON t.id = m.ticket_id"
+            f" FROM {table} m JOIN tickets t ON t.id = m.ticket_id"
             f" WHERE {match_sql} AND {' AND '.join(where)} ORDER BY {order}",
             [*match_params, *params])
         try:
