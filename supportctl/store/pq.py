@@ -249,8 +249,9 @@ class PqCursor:
         self._rows = []
 
 
-class _RefusedOptions(Exception):
-    """The server refused the session's start-up settings (``SESSION_SET``)."""
+class RefusedOptions(Exception):
+    """The server refused the session's start-up settings (``SESSION_SET``);
+    raised while connecting, by both connections here."""
 
 
 class PqConnection:
@@ -277,7 +278,7 @@ class PqConnection:
         refuses them, which are then set by statement."""
         try:
             conn = self._start_connection()
-        except _RefusedOptions:
+        except RefusedOptions:
             self._session_by_set = True
             conn = self._start_connection()
         if self._session_by_set:
@@ -319,7 +320,7 @@ class PqConnection:
                 if state == _POLL_FAILED:
                     why = self._message(conn)
                     if ours and refuses_options(why):
-                        raise _RefusedOptions
+                        raise RefusedOptions
                     self._refused("connection failed: " + why)
                 sock = lib.PQsocket(conn)
                 left = deadline - time.monotonic()

@@ -723,6 +723,8 @@ def _pg_search(store: Store, q: Query, where: list[str], params: list[Any], want
 #: ``_PG_FETCH_MIN``, at most ``_PG_FETCH_MAX``).
 _PG_FETCH = 200
 _PG_FETCH_MIN, _PG_FETCH_MAX = 25, 2000
+
+
 def _next_fetch(wanted: int, fetched: int, found: int) -> int:
     """How many matching messages to fetch next for ``wanted`` more
     tickets, when ``fetched`` gave ``found``: at that rate, and a quarter

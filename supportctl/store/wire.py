@@ -57,6 +57,7 @@ from supportctl.store.pq import (
     NoLibpq,
     PqConnection,
     PqError,
+    RefusedOptions,
     _Column,
     _param,
     _text,
@@ -76,10 +77,6 @@ _I16, _I32 = struct.Struct("!h"), struct.Struct("!i")
 
 class _UseLibpq(Exception):
     """This connection is libpq's to make (see the module docstring)."""
-
-
-class _RefusedOptions(Exception):
-    """The server refused the session's start-up settings (``pq.SESSION_SET``)."""
 
 
 def plain(url: str) -> dict[str, str] | None:
@@ -187,7 +184,7 @@ class WireConnection(PqConnection):
             sock.connect(address)
             self._start()
             sock.settimeout(None)
-        except _RefusedOptions:
+        except RefusedOptions:
             # A pooler: again without them, and they are set by statement.
             self._drop()
             self._session_by_set = True
@@ -245,7 +242,7 @@ class WireConnection(PqConnection):
                 return
             elif kind == b"E":
                 if ours and refuses_options(_fields(data)[1]):
-                    raise _RefusedOptions
+                    raise RefusedOptions
                 raise _UseLibpq  # libpq says it, in its words
             # S (a parameter), K (the cancel key), N (a notice): not needed
 
