@@ -33,7 +33,7 @@ PORTED = frozenset({
     "contact forget", "contact opt-out",
     "outbox", "outbox list", "outbox retry", "outbox cancel",
     "quarantine", "quarantine list", "quarantine show", "quarantine export", "quarantine retry",
-    "db info", "db migrate", "db vacuum", "db backup", "db copy",
+    "db info", "db migrate", "db vacuum", "db backup", "db copy", "db embed",
     "rules test", "notify test", "template list", "template show", "template preview",
     "config check",
     # issue 13, insight (pgport-insight)

@@ -52,7 +52,7 @@ GERMAN = ticket(8, "new", "Sie haben mir die Schuhe noch nicht erstattet, die ic
 
 @pytest.fixture
 def offline(tmp_path: Path, cli: Any) -> Any:
-    """``offline("suggest", "5", hide=[...])``: the CLI in a subprocess
+    """``offline("suggest", "5", hide=[...], db=...)``: the CLI in a subprocess
     with sockets refused (and ``hide``'s modules unimportable), a fresh
     HOME, and the test's own model cache (XDG_CACHE_HOME: the first
     semantic call of a test builds it, offline)."""
@@ -62,11 +62,11 @@ def offline(tmp_path: Path, cli: Any) -> Any:
     home = tmp_path / "home"
     home.mkdir()
 
-    def call(*args: str, hide: list[str] | None = None) -> Result:
+    def call(*args: str, hide: list[str] | None = None, db: str | None = None) -> Result:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
         env.update(PYTHONPATH=os.pathsep.join([str(shim), str(ROOT)]), HOME=str(home),
                    HIDE_MODULES=",".join(hide or []), XDG_CACHE_HOME=str(tmp_path / "cache"))
-        proc = subprocess.run([sys.executable, "-m", "supportctl", "--db", str(cli.db), *args],
+        proc = subprocess.run([sys.executable, "-m", "supportctl", "--db", db or str(cli.db), *args],
                               capture_output=True, text=True, env=env, cwd=ROOT, timeout=240)
         return Result(proc)
 
@@ -151,6 +151,28 @@ def test_db_embed_keeps_the_vector_copy_in_step(cli: Any, offline: Any, tmp_path
     r = offline("suggest", "8", "--semantic", "--limit", "5", "--format", "json")
     assert 9 in {s["ticket_id"] for s in r.json()}, r
     assert copy.read_bytes() == after
+
+
+@needs_extra
+def test_db_embed_and_semantic_suggestions_on_postgresql(cli: Any, offline: Any, tmp_path: Path,
+                                                        pg_empty_url: str) -> None:
+    """``db embed`` on PostgreSQL (the last command that refused it): the
+    vectors go into the database, with no file copy beside it, and
+    ``suggest --semantic`` there says what it says on SQLite."""
+    load(cli, tmp_path, [*HISTORY, GERMAN])
+    assert cli("db", "copy", str(cli.db), pg_empty_url).code == 0
+    for db in (str(cli.db), pg_empty_url):
+        r = offline("db", "embed", db=db)
+        assert r.code == 0 and "embedded 4 tickets" in r.err, (db, r)
+        assert "the index holds 4 tickets" in r.err, (db, r)
+    lite = offline("suggest", "8", "--semantic", "--format", "json")
+    there = offline("suggest", "8", "--semantic", "--format", "json", db=pg_empty_url)
+    assert there.code == lite.code == 0, (there, lite)
+    assert there.json() == lite.json() and lite.json()
+    r = offline("db", "embed", db=pg_empty_url)
+    assert r.code == 0 and "embedded 0 tickets" in r.err and "holds 4 tickets" in r.err, r
+    r = offline("db", "embed", "--rebuild", db=pg_empty_url)
+    assert r.code == 0 and "embedded 4 tickets" in r.err, r
 
 
 @needs_extra
