@@ -608,10 +608,13 @@ def _pg_walk(q: Query) -> tuple[str, str, list[Any]] | None:
     """What a walk newest first reads (``messages``, or ``message_words``
     when the text terms are all words: the same rows, narrow), and its
     conditions on that table's ``m`` (``_pg_matching``'s, walked)."""
-    if q.ts_pos and not (q.sub_pos or q.grams_pos or q.sub_neg or q.grams_neg):
-        return "message_words", _PG_EXACT_WORDS, [_pg_expr(q)] * _PG_EXACT_PARAMS
     found = _pg_matching(q, walk=True)
-    return None if found is None else ("messages", *found)
+    if found is None:
+        return None
+    if q.ts_pos and not (q.sub_pos or q.grams_pos or q.sub_neg or q.grams_neg):
+        # Then the walk's condition is _PG_EXACT alone, with its parameters.
+        return "message_words", _PG_EXACT_WORDS, found[1]
+    return "messages", *found
 
 
 def _pg_matching(q: Query, walk: bool = False) -> tuple[str, list[Any]] | None:

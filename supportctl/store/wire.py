@@ -203,7 +203,7 @@ class WireConnection(PqConnection):
         t = self._target
         ours = "options" not in t and not self._session_by_set
         pairs = [("user", t["user"]), ("database", t["dbname"]), ("client_encoding", "UTF8")]
-        if ours or "options" in t:
+        if "options" in t or not self._session_by_set:  # the URL's own, else ours
             pairs.append(("options", t.get("options", SESSION)))
         if t.get("application_name"):
             pairs.append(("application_name", t["application_name"]))
